@@ -1,0 +1,1 @@
+//! Member and cluster IDs (placeholder).

@@ -1,0 +1,1 @@
+//! Member records (placeholder).

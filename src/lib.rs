@@ -1,0 +1,25 @@
+//! etcdsnap: read, verify, inspect and restore etcd v3 snapshot files.
+//!
+//! The crate is layered; each layer only uses the ones below it:
+//!
+//! * [`bolt`]: a zero-copy, bounds-checked reader, checker and writer for the
+//!   bbolt file format. It knows nothing of etcd.
+//! * [`snapshot`]: the snapshot file itself: the SHA-256 trailer, the memory
+//!   map, the copy path.
+//! * [`etcd`]: what etcd keeps in the buckets: revisions, `KeyValue`s, meta
+//!   and membership records, member and cluster IDs, the status hash.
+//! * [`raft`]: the raft files a member data dir holds: WAL segments and
+//!   `.snap` files with the v2 store.
+//! * [`restore`]: turns a snapshot into member data dirs, atomically.
+//! * [`format`]: etcdutl-compatible renderings of results (tables, JSON).
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod bolt;
+pub mod etcd;
+pub mod format;
+pub mod gojson;
+mod mmap;
+pub mod raft;
+pub mod restore;
+pub mod snapshot;

@@ -1,0 +1,1 @@
+//! Initial cluster parsing (placeholder).

@@ -1,0 +1,4 @@
+//! Restore a snapshot into etcd member data dirs.
+
+pub mod cluster;
+pub mod urls;

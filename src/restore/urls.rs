@@ -1,0 +1,1 @@
+//! Peer URL parsing (placeholder).
