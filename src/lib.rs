@@ -19,6 +19,7 @@ pub mod bolt;
 pub mod etcd;
 pub mod format;
 pub mod gojson;
+mod ioerr;
 mod mmap;
 pub mod raft;
 pub mod restore;

@@ -1,1 +1,8 @@
-fn main() {}
+//! The `etcdsnap` command: argument parsing and printing over the
+//! `etcdsnap` library.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::run()
+}

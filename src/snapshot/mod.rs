@@ -1,1 +1,99 @@
-//! placeholder
+//! A snapshot file and what can be done with it: open, verify, status.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use etcdsnap::snapshot::Snapshot;
+//! use etcdsnap::etcd::TargetVersion;
+//!
+//! let snap = Snapshot::open("testdata/snapshots/small-v35.db")?;
+//! let status = snap.status(TargetVersion::V3_5)?;
+//! assert_eq!((status.hash, status.revision, status.total_key), (3190482412, 4, 11));
+//!
+//! let report = snap.verify(&Default::default());
+//! assert!(report.is_ok(), "{:?}", report.problems());
+//! # Ok(()) }
+//! ```
+
+pub mod error;
+pub mod file;
+pub mod hash;
+pub mod verify;
+
+use std::path::Path;
+
+pub use error::SnapshotError;
+pub use file::{SnapshotFile, has_trailer};
+pub use hash::HashCheck;
+pub use verify::{VerifyOptions, VerifyReport};
+
+use crate::bolt::Db;
+use crate::bolt::check::{self, CheckOptions};
+use crate::etcd::{Status, StatusVisitor, TargetVersion};
+
+/// An etcd snapshot (`etcdctl snapshot save` output, with a SHA-256
+/// trailer) or a raw `member/snap/db` copy.
+#[derive(Debug)]
+pub struct Snapshot {
+    file: SnapshotFile,
+}
+
+impl Snapshot {
+    /// Opens and maps the file. See [`SnapshotFile::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Snapshot, SnapshotError> {
+        Ok(Snapshot {
+            file: SnapshotFile::open(path)?,
+        })
+    }
+
+    /// The underlying file.
+    pub fn file(&self) -> &SnapshotFile {
+        &self.file
+    }
+
+    /// The bbolt database inside (the trailer, if any, excluded).
+    pub fn db(&self) -> Result<Db<'_>, SnapshotError> {
+        Db::open(self.file.body()).map_err(|source| SnapshotError::Bolt {
+            path: self.file.path().to_path_buf(),
+            source,
+        })
+    }
+
+    /// `etcdutl snapshot status`: the structural check, then the hash,
+    /// revision, key count and size by the rules of `target`.
+    pub fn status(&self, target: TargetVersion) -> Result<Status, SnapshotError> {
+        let db = self.db()?;
+        if db.size() > self.file.body_len() {
+            return Err(SnapshotError::Truncated {
+                path: self.file.path().to_path_buf(),
+                needed: db.size(),
+                have: self.file.body_len(),
+            });
+        }
+        // Start reading the whole file in the background: the walk goes in
+        // key order, which is not file order, and would otherwise wait for
+        // each page in turn on a cold page cache.
+        self.file.map().advise(memmap2::Advice::WillNeed);
+        let release = || self.file.map().release();
+        let opts = CheckOptions {
+            release: Some(&release),
+            ..CheckOptions::default()
+        };
+        let (report, visitor) = check::walk(db, StatusVisitor::new(target), &opts);
+        if !report.is_ok() {
+            let mut lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+            if report.omitted > 0 {
+                lines.push(format!("... and {} more", report.omitted));
+            }
+            return Err(SnapshotError::Integrity {
+                count: report.problem_count(),
+                lines,
+            });
+        }
+        Ok(visitor.finish(db.size())?)
+    }
+
+    /// Verifies the trailer, the metas, the structure and the etcd schema.
+    pub fn verify(&self, opts: &VerifyOptions) -> VerifyReport {
+        verify::verify(&self.file, opts)
+    }
+}

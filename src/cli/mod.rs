@@ -1,0 +1,123 @@
+//! Command-line parsing and dispatch. Exit codes follow etcdutl: 0 success,
+//! 1 failure, 4 unsupported output format, 128 bad arguments.
+
+mod status;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Failure: the operation could not be done.
+pub const EXIT_ERROR: u8 = 1;
+/// Unsupported output format (cobrautl.ExitBadFeature).
+pub const EXIT_BAD_FEATURE: u8 = 4;
+/// Bad arguments (cobrautl.ExitBadArgs).
+pub const EXIT_BAD_ARGS: u8 = 128;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "etcdsnap",
+    version,
+    about = "Verify, inspect and restore etcd v3 snapshot files"
+)]
+struct Cli {
+    /// Output format: simple, table, json or fields (etcdutl's --write-out)
+    #[arg(
+        short = 'w',
+        long = "write-out",
+        global = true,
+        default_value = "simple"
+    )]
+    write_out: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Work with snapshot files
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum SnapshotCommand {
+    /// Print a snapshot's hash, revision, key count and size, as etcdutl does
+    Status(StatusArgs),
+    /// Check the SHA-256 trailer, the bbolt structure and the etcd data
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+struct StatusArgs {
+    /// The snapshot file (or a raw member/snap/db copy)
+    #[arg(value_name = "FILE")]
+    files: Vec<String>,
+    /// Report as this etcd version would: 3.4, 3.5 or 3.6 (3.6 counts live keys)
+    #[arg(long, default_value = "3.5")]
+    target_version: String,
+}
+
+#[derive(Args, Debug)]
+struct VerifyArgs {
+    /// The snapshot file (or a raw member/snap/db copy with --skip-hash-check)
+    #[arg(value_name = "FILE")]
+    files: Vec<String>,
+    /// Do not require and compare the SHA-256 trailer
+    #[arg(long)]
+    skip_hash_check: bool,
+    /// Rules for the status part of the report: 3.4, 3.5 or 3.6
+    #[arg(long, default_value = "3.5")]
+    target_version: String,
+}
+
+/// A failure to report: message and exit code.
+pub struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl std::fmt::Display) -> Failure {
+        Failure {
+            message: message.to_string(),
+            code,
+        }
+    }
+}
+
+/// The one positional argument a command takes.
+fn one_file(files: &[String], command: &str) -> Result<String, Failure> {
+    match files {
+        [f] => Ok(f.clone()),
+        _ => Err(Failure::new(
+            EXIT_BAD_ARGS,
+            format!("{command} requires exactly one argument"),
+        )),
+    }
+}
+
+/// Parses the arguments, runs the command, prints errors as `Error: ...`.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_BAD_ARGS } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match &cli.command {
+        Command::Snapshot(SnapshotCommand::Status(a)) => status::run(a, &cli.write_out),
+        Command::Snapshot(SnapshotCommand::Verify(a)) => verify::run(a, &cli.write_out),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("Error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! `etcdsnap snapshot verify`.
+
+use etcdsnap::etcd::TargetVersion;
+use etcdsnap::format::OutputFormat;
+use etcdsnap::format::render_status;
+use etcdsnap::snapshot::hash::hex;
+use etcdsnap::snapshot::{HashCheck, Snapshot, VerifyOptions, VerifyReport};
+use serde_json::json;
+
+use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR, Failure, VerifyArgs, one_file};
+
+pub fn run(args: &VerifyArgs, write_out: &str) -> Result<(), Failure> {
+    let file = one_file(&args.files, "snapshot verify")?;
+    let target: TargetVersion = args
+        .target_version
+        .parse()
+        .map_err(|e| Failure::new(EXIT_BAD_ARGS, e))?;
+    let json = match write_out {
+        "json" => true,
+        "simple" => false,
+        other => {
+            let known: Result<OutputFormat, _> = other.parse();
+            let msg = match known {
+                Ok(_) => format!("{other} not supported as output format for verify"),
+                Err(e) => e.to_string(),
+            };
+            return Err(Failure::new(EXIT_BAD_FEATURE, msg));
+        }
+    };
+    let snap = Snapshot::open(&file).map_err(|e| Failure::new(EXIT_ERROR, e))?;
+    let opts = VerifyOptions {
+        skip_hash_check: args.skip_hash_check,
+        target,
+        ..VerifyOptions::default()
+    };
+    let report = snap.verify(&opts);
+    let problems = report.problems();
+    if json {
+        println!("{}", to_json(&report, &problems));
+    } else if problems.is_empty() {
+        print!("OK: {}", summary(&report));
+    } else {
+        for p in &problems {
+            println!("{p}");
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            EXIT_ERROR,
+            format!(
+                "snapshot {} failed verification: {} problem{}",
+                report.path.display(),
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            ),
+        ))
+    }
+}
+
+fn hash_text(h: &HashCheck) -> String {
+    match h {
+        HashCheck::Verified(d) => format!("sha256 {} verified", hex(d)),
+        HashCheck::Skipped => "sha256 not checked (--skip-hash-check)".into(),
+        HashCheck::Missing => "no sha256 trailer".into(),
+        HashCheck::Mismatch { .. } => "sha256 mismatch".into(),
+    }
+}
+
+fn summary(r: &VerifyReport) -> String {
+    let s = &r.check.stats;
+    let mut out = format!(
+        "{}: {}; {} pages checked ({} branch, {} leaf, {} overflow, {} free), {} buckets, {} keys",
+        r.path.display(),
+        hash_text(&r.hash),
+        s.branch_pages + s.leaf_pages + s.overflow_pages,
+        s.branch_pages,
+        s.leaf_pages,
+        s.overflow_pages,
+        s.free_pages,
+        s.buckets,
+        s.entries,
+    );
+    out.push('\n');
+    if let Some(st) = &r.status {
+        out.push_str("status: ");
+        out.push_str(&render_status(st, OutputFormat::Simple));
+    }
+    out
+}
+
+fn to_json(r: &VerifyReport, problems: &[String]) -> serde_json::Value {
+    let (hash_state, stored, computed) = match r.hash {
+        HashCheck::Verified(d) => ("verified", Some(hex(&d)), Some(hex(&d))),
+        HashCheck::Mismatch { stored, computed } => {
+            ("mismatch", Some(hex(&stored)), Some(hex(&computed)))
+        }
+        HashCheck::Missing => ("missing", None, None),
+        HashCheck::Skipped => ("skipped", None, None),
+    };
+    let s = &r.check.stats;
+    json!({
+        "ok": problems.is_empty(),
+        "file": r.path.display().to_string(),
+        "fileSize": r.file_size,
+        "sha256": { "state": hash_state, "stored": stored, "computed": computed },
+        "pages": {
+            "branch": s.branch_pages, "leaf": s.leaf_pages,
+            "overflow": s.overflow_pages, "free": s.free_pages,
+        },
+        "buckets": s.buckets,
+        "inlineBuckets": s.inline_buckets,
+        "entries": s.entries,
+        "status": r.status.as_ref().map(|st| json!({
+            "hash": st.hash, "revision": st.revision,
+            "totalKey": st.total_key, "totalSize": st.total_size,
+        })),
+        "problems": problems,
+    })
+}

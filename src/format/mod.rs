@@ -1,0 +1,8 @@
+//! Renderings that match etcdutl's output byte for byte: go-humanize sizes,
+//! olekukonko/tablewriter tables, and the `snapshot status` formats.
+
+pub mod humanize;
+pub mod status;
+pub mod table;
+
+pub use status::{OutputFormat, render_status};

@@ -1,0 +1,138 @@
+//! A snapshot file on disk: regular-file check, shared lock, memory map and
+//! the SHA-256 trailer `etcdctl snapshot save` appends.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use super::error::SnapshotError;
+use crate::mmap::Mapped;
+
+/// Length of the SHA-256 trailer.
+pub const TRAILER_LEN: usize = 32;
+
+/// etcd's rule for "this file ends in a SHA-256 trailer": a bbolt image is a
+/// whole number of pages, so its length is never 32 modulo 512.
+///
+/// ```
+/// assert!(etcdsnap::snapshot::has_trailer(20480 + 32));
+/// assert!(!etcdsnap::snapshot::has_trailer(20480));
+/// ```
+pub fn has_trailer(len: u64) -> bool {
+    len % 512 == TRAILER_LEN as u64
+}
+
+/// An open, mapped snapshot file.
+#[derive(Debug)]
+pub struct SnapshotFile {
+    path: PathBuf,
+    file: File,
+    len: u64,
+    map: Mapped,
+}
+
+fn kind_of(ft: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "directory"
+    } else if ft.is_fifo() {
+        "FIFO"
+    } else if ft.is_char_device() {
+        "character device"
+    } else if ft.is_block_device() {
+        "block device"
+    } else if ft.is_socket() {
+        "socket"
+    } else {
+        "special file"
+    }
+}
+
+impl SnapshotFile {
+    /// Opens and maps `path`. Only regular files are accepted (a directory,
+    /// FIFO or `/dev/zero` is refused at once); a shared lock is taken so a
+    /// running etcd's db is refused rather than read while it changes.
+    pub fn open(path: impl AsRef<Path>) -> Result<SnapshotFile, SnapshotError> {
+        let path = path.as_ref().to_path_buf();
+        let io = |op, source| SnapshotError::Io {
+            op,
+            path: path.clone(),
+            source,
+        };
+        let meta = std::fs::metadata(&path).map_err(|e| io("stat", e))?;
+        if !meta.is_file() {
+            return Err(SnapshotError::NotRegular {
+                path,
+                kind: kind_of(meta.file_type()),
+            });
+        }
+        let file = File::open(&path).map_err(|e| io("open", e))?;
+        match file.try_lock_shared() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(SnapshotError::Locked { path }),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", e)),
+        }
+        let len = file.metadata().map_err(|e| io("stat", e))?.len();
+        let map = Mapped::new(&file, len).map_err(|e| io("mmap", e))?;
+        Ok(SnapshotFile {
+            path,
+            file,
+            len,
+            map,
+        })
+    }
+
+    /// The path it was opened with.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Length of the file in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The whole file.
+    pub fn bytes(&self) -> &[u8] {
+        self.map.bytes()
+    }
+
+    /// The stored SHA-256 digest, when the length says there is one.
+    pub fn trailer(&self) -> Option<[u8; 32]> {
+        if !has_trailer(self.len) {
+            return None;
+        }
+        let b = self.bytes();
+        b.get(b.len().saturating_sub(TRAILER_LEN)..)?
+            .try_into()
+            .ok()
+    }
+
+    /// The bbolt image: the file without its trailer, if it has one.
+    pub fn body(&self) -> &[u8] {
+        let b = self.bytes();
+        if has_trailer(self.len) {
+            b.get(..b.len().saturating_sub(TRAILER_LEN)).unwrap_or(&[])
+        } else {
+            b
+        }
+    }
+
+    /// Length of [`body`](Self::body).
+    pub fn body_len(&self) -> u64 {
+        self.body().len() as u64
+    }
+
+    pub(crate) fn map(&self) -> &Mapped {
+        &self.map
+    }
+}

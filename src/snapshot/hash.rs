@@ -1,0 +1,69 @@
+//! The SHA-256 trailer: streaming verification.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+use sha2::{Digest, Sha256};
+
+/// Bytes read per `pread` while hashing.
+const CHUNK: usize = 4 << 20;
+
+/// Outcome of the trailer check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashCheck {
+    /// The trailer matches the SHA-256 of the body.
+    Verified([u8; 32]),
+    /// The trailer does not match.
+    Mismatch {
+        /// Digest stored in the file.
+        stored: [u8; 32],
+        /// Digest of the body.
+        computed: [u8; 32],
+    },
+    /// The file has no trailer (a raw `member/snap/db` copy, or truncated).
+    Missing,
+    /// Not checked (`--skip-hash-check`).
+    Skipped,
+}
+
+impl HashCheck {
+    /// Compares a stored digest with a computed one.
+    pub fn compare(stored: [u8; 32], computed: [u8; 32]) -> HashCheck {
+        if stored == computed {
+            HashCheck::Verified(computed)
+        } else {
+            HashCheck::Mismatch { stored, computed }
+        }
+    }
+
+    /// Whether this outcome lets the snapshot be used.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, HashCheck::Verified(_) | HashCheck::Skipped)
+    }
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of the first `len` bytes of `file`, read sequentially with
+/// `pread` (no memory map, so the resident set stays at one buffer).
+/// `progress` is told the number of bytes hashed so far.
+pub fn sha256_prefix(file: &File, len: u64, progress: &dyn Fn(u64)) -> io::Result<[u8; 32]> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK)).max(1)];
+    let mut off = 0u64;
+    while off < len {
+        let want = usize::try_from(len - off)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let chunk = buf.get_mut(..want).unwrap_or_default();
+        file.read_exact_at(chunk, off)?;
+        h.update(&*chunk);
+        off += want as u64;
+        progress(off);
+    }
+    Ok(h.finalize().into())
+}

@@ -1,0 +1,202 @@
+//! `snapshot verify`: the SHA-256 trailer, both meta pages, the structural
+//! check and the etcd-level checks, in one pass over the file (the hash on
+//! one thread, the walk on the others).
+
+use std::path::PathBuf;
+
+use super::file::SnapshotFile;
+use super::hash::{self, HashCheck};
+use crate::bolt::check::{self, CheckOptions, CheckReport};
+use crate::bolt::{BoltError, Db};
+use crate::etcd::{SchemaChecks, SchemaProblem, Status, StatusVisitor, TargetVersion};
+
+/// How to verify.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyOptions {
+    /// Do not compare the SHA-256 trailer (raw db copies have none).
+    pub skip_hash_check: bool,
+    /// Whose rules the status in the report follows.
+    pub target: TargetVersion,
+    /// Threads to use in all (at least 1).
+    pub threads: usize,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            skip_hash_check: false,
+            target: TargetVersion::default(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// Everything `verify` found.
+#[derive(Debug, Clone)]
+pub struct VerifyReport {
+    /// The file checked.
+    pub path: PathBuf,
+    /// Its length.
+    pub file_size: u64,
+    /// The trailer check.
+    pub hash: HashCheck,
+    /// Why the bytes could not be opened as bbolt, if they could not.
+    pub open_error: Option<BoltError>,
+    /// Problems with a meta page that was not used (the other was).
+    pub meta_problems: Vec<String>,
+    /// `hwm * page size` when it exceeds the body: the file is truncated.
+    pub truncated: Option<u64>,
+    /// The structural check.
+    pub check: CheckReport,
+    /// etcd-level problems.
+    pub schema: Vec<SchemaProblem>,
+    /// etcd-level problems not kept.
+    pub schema_omitted: u64,
+    /// The status, when everything else is sound.
+    pub status: Option<Status>,
+    /// Why there is no status although the structure is sound.
+    pub status_error: Option<String>,
+}
+
+impl VerifyReport {
+    /// Whether the snapshot is sound.
+    pub fn is_ok(&self) -> bool {
+        self.problems().is_empty()
+    }
+
+    /// One line per problem, most fundamental first.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match self.hash {
+            HashCheck::Mismatch { stored, computed } => out.push(format!(
+                "sha256 mismatch: expected sha256 {}, got {} (the trailer does not match the content)",
+                hash::hex(&stored),
+                hash::hex(&computed)
+            )),
+            HashCheck::Missing if self.truncated.is_none() => out.push(
+                "snapshot missing hash but --skip-hash-check=false (the file has no SHA-256 trailer: a raw member/snap/db copy needs --skip-hash-check)"
+                    .into(),
+            ),
+            _ => {}
+        }
+        if let Some(e) = &self.open_error {
+            out.push(format!("not a bbolt database: {e}"));
+        }
+        if let Some(needed) = self.truncated {
+            let have = self.file_size;
+            out.push(format!(
+                "truncated file: the database needs {needed} bytes but the file has {have}"
+            ));
+        }
+        out.extend(self.meta_problems.iter().cloned());
+        out.extend(self.check.problems.iter().map(|p| p.to_string()));
+        if self.check.omitted > 0 {
+            out.push(format!(
+                "... and {} more structural problems",
+                self.check.omitted
+            ));
+        }
+        out.extend(self.schema.iter().map(|p| p.to_string()));
+        if self.schema_omitted > 0 {
+            out.push(format!(
+                "... and {} more etcd-level problems",
+                self.schema_omitted
+            ));
+        }
+        if let Some(e) = &self.status_error {
+            out.push(e.clone());
+        }
+        out
+    }
+}
+
+/// Verifies an open snapshot file.
+pub fn verify(file: &SnapshotFile, opts: &VerifyOptions) -> VerifyReport {
+    let mut report = VerifyReport {
+        path: file.path().to_path_buf(),
+        file_size: file.len(),
+        hash: HashCheck::Skipped,
+        open_error: None,
+        meta_problems: Vec::new(),
+        truncated: None,
+        check: CheckReport::default(),
+        schema: Vec::new(),
+        schema_omitted: 0,
+        status: None,
+        status_error: None,
+    };
+    let want_hash = !opts.skip_hash_check;
+    let trailer = file.trailer();
+    std::thread::scope(|s| {
+        let hasher = match (want_hash, trailer) {
+            (true, Some(stored)) => Some(s.spawn(move || {
+                hash::sha256_prefix(file.file(), file.body_len(), &|_| {})
+                    .map(|computed| HashCheck::compare(stored, computed))
+            })),
+            _ => None,
+        };
+        if want_hash && trailer.is_none() {
+            report.hash = HashCheck::Missing;
+        }
+        let walk_threads = opts
+            .threads
+            .saturating_sub(usize::from(hasher.is_some()))
+            .max(1);
+        structure(file, opts.target, walk_threads, &mut report);
+        if let Some(h) = hasher {
+            report.hash = match h.join() {
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(e)) => {
+                    report.status_error = Some(format!("reading the file to hash it: {e}"));
+                    HashCheck::Missing
+                }
+                Err(_) => HashCheck::Missing,
+            };
+        }
+    });
+    report
+}
+
+fn structure(
+    file: &SnapshotFile,
+    target: TargetVersion,
+    threads: usize,
+    report: &mut VerifyReport,
+) {
+    let db = match Db::open(file.body()) {
+        Ok(db) => db,
+        Err(e) => {
+            report.open_error = Some(e);
+            return;
+        }
+    };
+    for (i, m) in db.metas().iter().enumerate() {
+        if let Err(e) = m {
+            report.meta_problems.push(format!(
+                "meta page {i}: {e} (meta page {} is used)",
+                db.active_meta_page()
+            ));
+        }
+    }
+    if db.size() > file.body_len() {
+        report.truncated = Some(db.size());
+    }
+    let release = || file.map().release();
+    let opts = CheckOptions {
+        threads,
+        release: Some(&release),
+        ..CheckOptions::default()
+    };
+    let (check, (status, schema)) =
+        check::walk(db, (StatusVisitor::new(target), SchemaChecks::new()), &opts);
+    let (schema, omitted) = schema.finish();
+    report.check = check;
+    report.schema = schema;
+    report.schema_omitted = omitted;
+    if report.check.is_ok() {
+        match status.finish(db.size()) {
+            Ok(s) => report.status = Some(s),
+            Err(e) => report.status_error = Some(e.to_string()),
+        }
+    }
+}
