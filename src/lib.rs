@@ -11,7 +11,7 @@
 //! * [`raft`]: the raft files a member data dir holds: WAL segments and
 //!   `.snap` files with the v2 store.
 //! * [`restore`]: turns a snapshot into member data dirs, atomically.
-//! * [`format`]: etcdutl-compatible renderings of results (tables, JSON).
+//! * [`format`](mod@format): etcdutl-compatible renderings of results (tables, JSON).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
