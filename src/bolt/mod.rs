@@ -11,7 +11,9 @@ pub mod db;
 pub mod error;
 pub mod freelist;
 pub mod meta;
+pub mod node;
 pub mod page;
+pub mod tx;
 
 pub use bucket::{Bucket, BucketRoot, BucketValue};
 pub use check::{CheckOptions, CheckReport, Problem, Visitor};
@@ -20,3 +22,4 @@ pub use db::Db;
 pub use error::BoltError;
 pub use meta::Meta;
 pub use page::{BranchElem, LeafElem, Page, PageKind};
+pub use tx::{BucketChanges, Change, WriteOptions, WritePlan};
