@@ -434,23 +434,27 @@ fn print_corpus_outcome_table() {
         l
     };
     println!(
-        "| variant | expect | body | etcdutl status | status output | etcdutl restore | boltcheck check |"
+        "| variant | from | what | expect | body | etcdutl status | status output | etcdutl restore | boltcheck check |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for v in corrupt::corpus() {
         let p = v.write_to(dir.path());
         let st = oracles::run_etcdutl_status(&p, "json");
         let data = dir.path().join(format!("{}.restored", v.name));
         let rs = oracles::run_etcdutl_restore(&p, &["--data-dir", &data.to_string_lossy()]);
         let bcs = if bc {
-            let o = oracles::run_boltcheck_bytes("check", &v.bytes);
+            let body = dir.path().join(format!("{}.body", v.name));
+            std::fs::write(&body, v.body_bytes()).expect("write body");
+            let o = oracles::run_boltcheck("check", &body);
             format!("{:?}: {}", o.outcome(), first(&o))
         } else {
             "-".into()
         };
-        println!(
-            "| `{}` | {:?} | {:?} | **{:?}** | {} | {:?}: {} | {} |",
+        let row = format!(
+            "| `{}` | {} | {} | {:?} | {:?} | **{:?}** | {} | {:?}: {} | {} |",
             v.name,
+            v.source.trim_end_matches(".db"),
+            v.what.replace('|', "\\|"),
             v.expect,
             v.body,
             st.outcome(),
@@ -458,6 +462,10 @@ fn print_corpus_outcome_table() {
             rs.outcome(),
             first(&rs),
             bcs
+        );
+        println!(
+            "{}",
+            row.replace(&dir.path().to_string_lossy().into_owned(), "DIR")
         );
     }
 }
@@ -656,12 +664,16 @@ fn b64_hex(s: &[u8]) -> String {
 }
 
 /// Measures the bulk-load path. `ETCDSNAP_BULK_KEYS` (default 200000), `ETCDSNAP_BULK_VALUE`
-/// bytes per value (default 1000), `ETCDSNAP_BULK_CONNS` (default 1), `ETCDSNAP_BULK_OPS`
-/// puts per txn (default 1000).
+/// bytes per value (default 1000), `ETCDSNAP_BULK_CONNS` (default 2), `ETCDSNAP_BULK_OPS`
+/// puts per txn (default 1000), `ETCDSNAP_BULK_VERSION` (`35` default, or `34`).
 #[test]
 #[ignore = "measurement; run with --ignored --nocapture"]
 fn measure_bulk_load_throughput() {
-    let bins = require_tool!(tools::etcd_suite(EtcdVersion::V35));
+    let v = match std::env::var("ETCDSNAP_BULK_VERSION").as_deref() {
+        Ok("34") => EtcdVersion::V34,
+        _ => EtcdVersion::V35,
+    };
+    let bins = require_tool!(tools::etcd_suite(v));
     let env = |k: &str, d: usize| {
         std::env::var(k)
             .ok()
@@ -670,14 +682,13 @@ fn measure_bulk_load_throughput() {
     };
     let n = env("ETCDSNAP_BULK_KEYS", 200_000);
     let vlen = env("ETCDSNAP_BULK_VALUE", 1000);
-    let conns = env("ETCDSNAP_BULK_CONNS", 1);
+    let conns = env("ETCDSNAP_BULK_CONNS", support::snapmaker::BULK_CONNS);
     let ops = env("ETCDSNAP_BULK_OPS", 1000);
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("bulk.db");
     let value = vec![b'v'; vlen];
     let maker = SnapshotMaker::new(&bins).ops_per_txn(ops);
     let rep = maker.make(&out, |l| {
-        let url = l.url().to_string();
         let kvs = (0..n).map(|i| {
             (
                 format!("/registry/bulk/{i:010}").into_bytes(),
@@ -687,14 +698,12 @@ fn measure_bulk_load_throughput() {
         if conns <= 1 {
             l.put_all(kvs);
         } else {
-            let s = support::snapmaker::parallel_put(&url, conns, ops, kvs);
-            l.stats.puts = s.puts;
-            l.stats.txns = s.txns;
-            l.stats.bytes = s.bytes;
+            l.put_all_parallel(conns, kvs);
         }
     });
     println!(
-        "bulk load: {n} keys x {vlen} B, {conns} conn(s), {ops} puts/txn: {:.1} s, {:.0} keys/s, {:.1} MB/s; save {:.1} s; file {} bytes",
+        "bulk load (etcd {}): {n} keys x {vlen} B, {conns} conn(s), {ops} puts/txn: {:.1} s, {:.0} keys/s, {:.1} MB/s; save {:.1} s; file {} bytes",
+        bins.version.version(),
         rep.load_secs,
         rep.keys_per_sec(),
         rep.stats.bytes as f64 / rep.load_secs / 1e6,

@@ -22,6 +22,9 @@ use super::tools::{EtcdBins, EtcdVersion};
 
 /// Default number of puts per txn (etcd is started with `--max-txn-ops` at least this).
 pub const OPS_PER_TXN: usize = 1000;
+/// Connections [`Loader::put_all_parallel`] uses by default: measured best on 2 cores
+/// (100k x 1 KB puts: 1 conn 10.8k keys/s, 2 conns 18.8k, 4 conns 13.8k).
+pub const BULK_CONNS: usize = 2;
 /// Flush a txn before its JSON body exceeds this (etcd gets `--max-request-bytes` 4x this).
 pub const TXN_BYTES: usize = 2 * 1024 * 1024;
 
@@ -193,6 +196,20 @@ impl Loader {
         for (k, v) in kvs {
             self.put(k.as_ref(), v.as_ref());
         }
+    }
+
+    /// Flushes, then puts every pair over `conns` parallel connections (see [`parallel_put`]:
+    /// keys must be distinct). The fastest way to load many keys; use [`BULK_CONNS`].
+    pub fn put_all_parallel<I>(&mut self, conns: usize, kvs: I)
+    where
+        I: IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    {
+        self.flush();
+        let s = parallel_put(&self.url, conns, self.ops_per_txn, kvs);
+        self.stats.puts += s.puts;
+        self.stats.txns += s.txns;
+        self.stats.bytes += s.bytes;
+        self.stats.revision = self.stats.revision.max(s.revision);
     }
 
     /// Flushes, then reads the current revision.
