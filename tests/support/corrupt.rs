@@ -817,6 +817,17 @@ pub fn build(small: &[u8], k8s: &[u8]) -> Vec<Variant> {
         B::Structural,
         Panic,
     );
+    let leaf_off = kl.off(leaf);
+    assert!(kl.leaf_elems(leaf_off).len() >= 2, "a leaf with two keys");
+    let f = v.fixed(|b, _| swap_elems(b, leaf_off, 0, false));
+    v.push(
+        "k8s-leaf-keys-out-of-order",
+        "a key-bucket leaf's elements 0 and 1 swapped (revisions out of order)",
+        f,
+        E::Structural,
+        B::Structural,
+        Ok_,
+    );
     let child = b0e[1].hdr + 8;
     let f = v.fixed(|b, l| wr64(b, child, l.hwm + 1000));
     v.push(

@@ -505,7 +505,7 @@ impl EtcdCluster {
         HttpClient::new(&self.members[i].client_url)
     }
 
-    /// Stops every member (in reverse order) and returns the cluster's directory info.
+    /// Stops every member by PID (in reverse order); the data dirs stay until the drop.
     pub fn stop(&mut self) {
         for m in self.members.iter_mut().rev() {
             m.stop();

@@ -99,9 +99,10 @@ impl HttpClient {
         Ok(self.conn.as_mut().expect("just connected"))
     }
 
-    /// Sends one request and reads the response. A request on a reused connection that fails
-    /// before any response byte arrived (the server closed an idle connection) is retried
-    /// once on a new connection.
+    /// Sends one request and reads the response. A request on a reused keep-alive connection
+    /// that fails with an I/O error other than a timeout (typically: the server had closed the
+    /// idle connection) is sent once more on a new connection; in the rare case the server did
+    /// apply it, a txn of puts is then applied twice (same contents, one extra revision).
     pub fn request(
         &mut self,
         method: &str,

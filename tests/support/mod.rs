@@ -12,6 +12,20 @@
 //! * [`oracles`]: thin wrappers around etcdutl / etcdctl / boltcheck for differential tests.
 //! * [`corrupt`]: a corpus of corrupted snapshots built by byte manipulation.
 //! * [`fixtures`]: paths of the files under `testdata/`.
+//!
+//! ```ignore
+//! mod support;
+//! use support::{corrupt, etcd::EtcdCluster, fixtures, oracles, require_tool, tools};
+//!
+//! #[test]
+//! fn example() {
+//!     let bins = require_tool!(tools::etcd_suite(tools::EtcdVersion::V35)); // skip, or fail under CI
+//!     let cluster = EtcdCluster::single(&bins);                             // loopback, stopped on drop
+//!     cluster.ctl().put("k", "v");
+//!     let st = oracles::run_etcdutl_status(&fixtures::snapshot("small-v35.db"), "json");
+//!     let broken = corrupt::variant("branch-child-self");                   // bytes + expectation
+//! }
+//! ```
 #![allow(dead_code, unused_imports, unused_macros)]
 
 pub mod b64;

@@ -59,7 +59,6 @@ pub fn require_with<T>(lookup: Result<T, String>, ci: bool) -> Option<T> {
                 );
             }
             println!("skipping: {test}: {why}");
-            eprintln!("skipping: {test}: {why}");
             None
         }
     }
