@@ -108,6 +108,36 @@ impl<'a> Cursor<'a> {
         self.settle()
     }
 
+    /// The last entry of the bucket.
+    pub fn last(&mut self) -> Result<Option<LeafElem<'a>>> {
+        self.reset()?;
+        loop {
+            let Some(top) = self.stack.last().copied() else {
+                return Ok(None);
+            };
+            let n = top.page.count();
+            if top.page.kind() == PageKind::Leaf {
+                if n > 0 {
+                    return top.page.leaf(n - 1).map(Some);
+                }
+                // An empty leaf that is not the only one (Go leaves them
+                // behind when it does not rebalance): fall back to a walk.
+                let mut last = None;
+                let mut e = self.first()?;
+                while let Some(x) = e {
+                    last = Some(x);
+                    e = self.next()?;
+                }
+                return Ok(last);
+            }
+            if let Some(t) = self.stack.last_mut() {
+                t.index = n.saturating_sub(1);
+            }
+            let child = top.page.branch(n.saturating_sub(1))?.child;
+            self.push(child)?;
+        }
+    }
+
     /// The first entry whose key is greater than or equal to `key`.
     pub fn seek(&mut self, key: &[u8]) -> Result<Option<LeafElem<'a>>> {
         self.reset()?;

@@ -48,7 +48,6 @@ pub struct SchemaChecks {
     omitted: u64,
     first_rev: Option<RevKey>,
     last_rev: Option<RevKey>,
-    empty_values: Vec<Revision>,
     top_level: Vec<Vec<u8>>,
     consistent_index: Option<u64>,
     scheduled: Option<Revision>,
@@ -113,16 +112,6 @@ impl SchemaChecks {
             );
         }
         let latest = self.last_rev.map(|r| r.rev);
-        for r in std::mem::take(&mut self.empty_values) {
-            let bumped = self.scheduled == Some(r) && latest == Some(r);
-            if !bumped {
-                self.problem(
-                    buckets::KEY,
-                    format!("{}_{}", r.main, r.sub),
-                    "empty value (only a --bump-revision marker at the scheduled compaction revision may be empty)".into(),
-                );
-            }
-        }
         if let (Some(s), Some(f)) = (self.scheduled, self.finished)
             && f > s
         {
@@ -169,7 +158,8 @@ impl SchemaChecks {
             return;
         }
         if e.value.is_empty() {
-            self.empty_values.push(rk.rev);
+            // `--bump-revision` markers: an empty value at a revision, kept
+            // by etcd as a KeyValue with an empty key.
             return;
         }
         let kv = match KeyValue::decode(e.value) {
@@ -334,7 +324,6 @@ impl Visitor for SchemaChecks {
             }
         }
         self.omitted += later.omitted;
-        self.empty_values.extend(later.empty_values);
         self.top_level.extend(later.top_level);
         self.consistent_index = later.consistent_index.or(self.consistent_index);
         self.scheduled = later.scheduled.or(self.scheduled);

@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod copy;
 pub mod error;
 pub mod file;
 pub mod hash;
