@@ -21,7 +21,7 @@ use super::cursor::MAX_DEPTH;
 use super::db::Db;
 use super::error::BoltError;
 use super::freelist;
-use super::page::{LeafElem, Page, PageKind};
+use super::page::{LeafElem, Page, PageHeader, PageKind};
 
 /// Most problems kept in a report; the rest are only counted.
 pub const MAX_PROBLEMS: usize = 1000;
@@ -363,6 +363,8 @@ struct Shared<'r, 'a> {
 #[derive(Clone, Copy)]
 struct Child<'a> {
     id: u64,
+    /// The page that refers to it (for messages), if any.
+    parent: Option<u64>,
     /// Keys must be >= this (closed).
     lower: Option<&'a [u8]>,
     /// Keys must be < this (open).
@@ -387,8 +389,14 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
         self.report.push(Problem { page, message });
     }
 
-    fn stack_note(stack: &[BranchFrame<'_>], id: u64) -> String {
+    fn stack_note(stack: &[BranchFrame<'_>], c: Child<'_>) -> String {
         let mut s = String::from(" (stack: [");
+        if stack.is_empty()
+            && let Some(p) = c.parent
+        {
+            s.push_str(&format!("... {p} "));
+        }
+        let id = c.id;
         for f in stack {
             s.push_str(&f.id.to_string());
             s.push(' ');
@@ -399,12 +407,12 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
     }
 
     /// Walks a bucket given by its decoded value.
-    fn walk_bucket(&mut self, value: BucketValue<'a>, path: &mut Vec<&'a [u8]>) {
+    fn walk_bucket(&mut self, value: BucketValue<'a>, host: Option<u64>, path: &mut Vec<&'a [u8]>) {
         self.report.stats.buckets += 1;
         match value.root {
             BucketRoot::Inline(page) => {
                 self.report.stats.inline_buckets += 1;
-                self.visit_leaf(page, None, None, path, true);
+                self.visit_leaf(page, None, None, path, host);
             }
             BucketRoot::Page(id) => self.walk_paged_bucket(id, path),
         }
@@ -413,6 +421,7 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
     fn walk_paged_bucket(&mut self, root: u64, path: &mut Vec<&'a [u8]>) {
         let child = Child {
             id: root,
+            parent: None,
             lower: None,
             upper: None,
         };
@@ -461,18 +470,18 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
         path: &mut Vec<&'a [u8]>,
     ) {
         if stack.len() >= MAX_DEPTH {
-            let note = Self::stack_note(stack, c.id);
+            let note = Self::stack_note(stack, c);
             self.problem(
                 Some(c.id),
                 format!("tree deeper than {MAX_DEPTH} levels{note}"),
             );
             return;
         }
-        let Some(page) = self.enter(c.id, stack) else {
+        let Some(page) = self.enter(c, stack) else {
             return;
         };
         if page.kind() == PageKind::Leaf {
-            self.visit_leaf(page, c.lower, c.upper, path, false);
+            self.visit_leaf(page, c.lower, c.upper, path, None);
         } else {
             let children = self.branch_children(page, c, stack);
             stack.push(BranchFrame {
@@ -485,11 +494,12 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
 
     /// Marks page `id` reachable and validates its header. Returns the page
     /// when it is a sound branch or leaf that has not been seen before.
-    fn enter(&mut self, id: u64, stack: &[BranchFrame<'_>]) -> Option<Page<'a>> {
+    fn enter(&mut self, c: Child<'a>, stack: &[BranchFrame<'_>]) -> Option<Page<'a>> {
+        let id = c.id;
         self.tick();
         let sh = self.sh;
         if id >= sh.hwm {
-            let note = Self::stack_note(stack, id);
+            let note = Self::stack_note(stack, c);
             self.problem(
                 Some(id),
                 format!("out of bounds: high-water mark is {}{note}", sh.hwm),
@@ -497,7 +507,7 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
             return None;
         }
         if id < 2 {
-            let note = Self::stack_note(stack, id);
+            let note = Self::stack_note(stack, c);
             self.problem(
                 Some(id),
                 format!("multiple references: a branch or bucket points at meta page {id}{note}"),
@@ -512,7 +522,7 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
             }
         };
         if sh.reachable.set(id) {
-            let note = Self::stack_note(stack, id);
+            let note = Self::stack_note(stack, c);
             self.problem(Some(id), format!("multiple references{note}"));
             return None;
         }
@@ -530,7 +540,7 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
                 break;
             }
             if sh.reachable.set(p) {
-                let note = Self::stack_note(stack, id);
+                let note = Self::stack_note(stack, c);
                 self.problem(
                     Some(p),
                     format!("multiple references (overflow of page {id}){note}"),
@@ -541,12 +551,21 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
         self.report.stats.overflow_pages += overflow;
         let found = page.header().id;
         if found != id {
+            let note = Self::stack_note(stack, c);
+            let what = if page.header()
+                == (PageHeader {
+                    id: 0,
+                    flags: 0,
+                    count: 0,
+                    overflow: 0,
+                }) {
+                "page header is all zeros (a lost write?)".to_owned()
+            } else {
+                format!("page header identifies the page as {found}")
+            };
             self.problem(
                 Some(id),
-                format!(
-                    "page header identifies the page as {found} (byte offset {})",
-                    page.offset()
-                ),
+                format!("{what} (byte offset {}){note}", page.offset()),
             );
             return None;
         }
@@ -557,7 +576,7 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
             PageKind::Branch => self.report.stats.branch_pages += 1,
             PageKind::Leaf => self.report.stats.leaf_pages += 1,
             other => {
-                let note = Self::stack_note(stack, id);
+                let note = Self::stack_note(stack, c);
                 self.problem(Some(id), format!("invalid type: {}{note}", other.go_name()));
                 return None;
             }
@@ -606,7 +625,7 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
         let mut children = Vec::with_capacity(elems.len());
         for (i, e) in elems.iter().enumerate() {
             if let Some(msg) = order_problem("branch", i, e.key, prev, c.lower, c.upper) {
-                let note = Self::stack_note(stack, c.id);
+                let note = Self::stack_note(stack, c);
                 self.problem(Some(c.id), format!("{msg}{note}"));
             }
             if e.child == c.id {
@@ -620,6 +639,7 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
             let upper = elems.get(i + 1).map(|n| n.key).or(c.upper);
             children.push(Child {
                 id: e.child,
+                parent: Some(c.id),
                 lower: Some(e.key),
                 upper,
             });
@@ -635,10 +655,11 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
         lower: Option<&'a [u8]>,
         upper: Option<&'a [u8]>,
         path: &mut Vec<&'a [u8]>,
-        inline: bool,
+        inline_in: Option<u64>,
     ) {
+        let inline = inline_in.is_some();
         let what = if inline { "inline leaf" } else { "leaf" };
-        let pid = if inline { None } else { Some(page.id()) };
+        let pid = if inline { inline_in } else { Some(page.id()) };
         let mut prev: Option<&[u8]> = None;
         for i in 0..page.count() {
             let e = match page.leaf(i) {
@@ -707,7 +728,7 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
             return;
         }
         path.push(e.key);
-        self.walk_bucket(value, path);
+        self.walk_bucket(value, Some(page_id), path);
         path.pop();
     }
 
@@ -722,7 +743,7 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
         {
             let mut next = Vec::new();
             for c in frontier {
-                if let Some(page) = self.enter(c.id, &[]) {
+                if let Some(page) = self.enter(c, &[]) {
                     next.extend(self.branch_children(page, c, &[]));
                 }
             }

@@ -177,8 +177,9 @@ impl<'a> Db<'a> {
         let bytes = span
             .and_then(|s| start.checked_add(s))
             .and_then(|end| self.data.get(start as usize..usize::try_from(end).ok()?));
-        let bytes = bytes.ok_or(BoltError::PageBeyondEof {
-            id: id.saturating_add(u64::from(header.overflow)),
+        let bytes = bytes.ok_or(BoltError::OverflowBeyondEof {
+            id,
+            overflow: header.overflow,
             pages,
         })?;
         Page::new(id, bytes, start)

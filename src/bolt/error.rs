@@ -41,6 +41,18 @@ pub enum BoltError {
         /// Number of whole pages in the file.
         pages: u64,
     },
+    /// A page's overflow span runs past the end of the file.
+    #[error(
+        "page {id}: overflow of {overflow} pages runs past the end of the file ({pages} whole pages in the file)"
+    )]
+    OverflowBeyondEof {
+        /// The page id.
+        id: u64,
+        /// Its overflow count.
+        overflow: u32,
+        /// Number of whole pages in the file.
+        pages: u64,
+    },
     /// A referenced page is at or beyond the high-water mark.
     #[error("page {id}: out of bounds: high-water mark is {hwm}")]
     OutOfBounds {

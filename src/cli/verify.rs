@@ -35,6 +35,9 @@ pub fn run(args: &VerifyArgs, write_out: &str) -> Result<(), Failure> {
     };
     let report = snap.verify(&opts);
     let problems = report.problems();
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     if json {
         println!("{}", to_json(&report, &problems));
     } else if problems.is_empty() {
@@ -117,5 +120,6 @@ fn to_json(r: &VerifyReport, problems: &[String]) -> serde_json::Value {
             "totalKey": st.total_key, "totalSize": st.total_size,
         })),
         "problems": problems,
+        "warnings": r.warnings,
     })
 }

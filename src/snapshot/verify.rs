@@ -42,8 +42,10 @@ pub struct VerifyReport {
     pub hash: HashCheck,
     /// Why the bytes could not be opened as bbolt, if they could not.
     pub open_error: Option<BoltError>,
-    /// Problems with a meta page that was not used (the other was).
-    pub meta_problems: Vec<String>,
+    /// Things worth knowing that do not make the snapshot unusable: a
+    /// damaged meta page that was not used because the other one is valid
+    /// (bbolt falls back to it, losing at most the last transaction).
+    pub warnings: Vec<String>,
     /// `hwm * page size` when it exceeds the body: the file is truncated.
     pub truncated: Option<u64>,
     /// The structural check.
@@ -88,7 +90,6 @@ impl VerifyReport {
                 "truncated file: the database needs {needed} bytes but the file has {have}"
             ));
         }
-        out.extend(self.meta_problems.iter().cloned());
         out.extend(self.check.problems.iter().map(|p| p.to_string()));
         if self.check.omitted > 0 {
             out.push(format!(
@@ -117,7 +118,7 @@ pub fn verify(file: &SnapshotFile, opts: &VerifyOptions) -> VerifyReport {
         file_size: file.len(),
         hash: HashCheck::Skipped,
         open_error: None,
-        meta_problems: Vec::new(),
+        warnings: Vec::new(),
         truncated: None,
         check: CheckReport::default(),
         schema: Vec::new(),
@@ -172,8 +173,8 @@ fn structure(
     };
     for (i, m) in db.metas().iter().enumerate() {
         if let Err(e) = m {
-            report.meta_problems.push(format!(
-                "meta page {i}: {e} (meta page {} is used)",
+            report.warnings.push(format!(
+                "meta page {i}: {e} (bbolt uses meta page {} instead)",
                 db.active_meta_page()
             ));
         }
