@@ -61,8 +61,13 @@ pub enum ClusterError {
     #[error("--initial-cluster names more than {max} members", max = MAX_MEMBERS)]
     TooManyMembers,
     /// `--name` is not a member of `--initial-cluster`.
-    #[error("couldn't find local name {} in the initial cluster configuration", go_quote(.0.as_bytes()))]
-    NameNotFound(String),
+    #[error("couldn't find local name {} in the initial cluster configuration", go_quote(.name.as_bytes(), *.version))]
+    NameNotFound {
+        /// The `--name` given.
+        name: String,
+        /// Whose quoting the message uses.
+        version: TargetVersion,
+    },
     /// Some of the member's `--initial-cluster` URLs are not advertised.
     #[error(
         "--initial-cluster has {missing} but missing from --initial-advertise-peer-urls={advertised} ({detail})"
@@ -123,9 +128,10 @@ pub enum ClusterError {
 /// assert_eq!(c.to_go_string(), "a=http://h:1,b=http://g:1,b=http://h:2");
 /// # Ok::<(), etcdsnap::restore::cluster::ClusterError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitialCluster {
     members: Vec<(String, Vec<PeerUrl>)>,
+    version: TargetVersion,
 }
 
 impl InitialCluster {
@@ -161,7 +167,21 @@ impl InitialCluster {
         for (name, urls) in raw {
             members.push((name.to_owned(), parse_peer_urls(&urls, version)?));
         }
-        Ok(InitialCluster { members })
+        Ok(InitialCluster { members, version })
+    }
+
+    /// A cluster without members (what an empty `--initial-cluster` gives).
+    pub fn empty(version: TargetVersion) -> InitialCluster {
+        InitialCluster {
+            members: Vec::new(),
+            version,
+        }
+    }
+
+    /// The etcd release whose rules parsed this cluster; verification and
+    /// error texts follow the same release.
+    pub fn version(&self) -> TargetVersion {
+        self.version
     }
 
     /// The URLs of member `name`, if it is in the cluster.
@@ -324,7 +344,7 @@ pub fn bootstrap_with_resolver(
 ) -> Result<Cluster, ClusterError> {
     let advertised = parse_peer_url_list(cfg.initial_advertise_peer_urls, cfg.version)?;
     let initial = InitialCluster::parse(cfg.initial_cluster, cfg.version)?;
-    verify_bootstrap_with_resolver(cfg.name, &initial, &advertised, cfg.version, resolver)?;
+    verify_bootstrap_with_resolver(cfg.name, &initial, &advertised, resolver)?;
     build_cluster(&initial, cfg.name, cfg.initial_cluster_token.as_bytes())
 }
 
@@ -345,7 +365,7 @@ pub fn bootstrap_with_resolver(
 /// let c = InitialCluster::parse("a=http://127.0.0.1:1,b=http://127.0.0.1:1", v)?;
 /// let adv = parse_peer_url_list("http://127.0.0.1:1", v)?;
 /// assert_eq!(
-///     verify_bootstrap("a", &c, &adv, v).unwrap_err().to_string(),
+///     verify_bootstrap("a", &c, &adv).unwrap_err().to_string(),
 ///     "initial cluster a=http://127.0.0.1:1,b=http://127.0.0.1:1 has duplicate url"
 /// );
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -354,9 +374,8 @@ pub fn verify_bootstrap(
     name: &str,
     initial: &InitialCluster,
     advertised: &[PeerUrl],
-    version: TargetVersion,
 ) -> Result<(), ClusterError> {
-    verify_bootstrap_with_resolver(name, initial, advertised, version, &SystemResolver)
+    verify_bootstrap_with_resolver(name, initial, advertised, &SystemResolver)
 }
 
 /// [`verify_bootstrap`] with a caller-chosen [`HostResolver`].
@@ -364,11 +383,14 @@ pub fn verify_bootstrap_with_resolver(
     name: &str,
     initial: &InitialCluster,
     advertised: &[PeerUrl],
-    version: TargetVersion,
     resolver: &dyn HostResolver,
 ) -> Result<(), ClusterError> {
+    let version = initial.version;
     let Some(member_urls) = initial.urls(name) else {
-        return Err(ClusterError::NameNotFound(name.to_owned()));
+        return Err(ClusterError::NameNotFound {
+            name: name.to_owned(),
+            version,
+        });
     };
     advertise_matches_cluster(name, member_urls, advertised, version, resolver)?;
     if initial.has_duplicate_url() {
@@ -408,7 +430,10 @@ pub fn build_cluster(
         members.push(member);
     }
     let Some(local_id) = local_id else {
-        return Err(ClusterError::NameNotFound(local_name.to_owned()));
+        return Err(ClusterError::NameNotFound {
+            name: local_name.to_owned(),
+            version: initial.version,
+        });
     };
     members.sort_unstable_by_key(|m| m.id);
     let cluster_id = ids::cluster_id(&members.iter().map(|m| m.id).collect::<Vec<_>>());
@@ -433,10 +458,10 @@ fn go_format_member(m: &Member) -> String {
 }
 
 /// Go's `%q` of a `[]string`: `["a" "b"]`.
-fn go_quote_list<S: AsRef<str>>(items: &[S]) -> String {
+fn go_quote_list<S: AsRef<str>>(items: &[S], version: TargetVersion) -> String {
     let quoted: Vec<String> = items
         .iter()
-        .map(|s| go_quote(s.as_ref().as_bytes()))
+        .map(|s| go_quote(s.as_ref().as_bytes(), version))
         .collect();
     format!("[{}]", quoted.join(" "))
 }
@@ -505,16 +530,21 @@ fn url_strings_equal(
     if a.len() != b.len() {
         return Err(format!(
             "len({}) != len({})",
-            go_quote_list(a),
-            go_quote_list(b)
+            go_quote_list(a, version),
+            go_quote_list(b, version)
         ));
     }
     let parse_all = |list: &[&str]| -> Result<Vec<GoUrl>, String> {
         list.iter()
             .map(|s| {
-                GoUrl::parse(s).map_err(|_| match version {
-                    TargetVersion::V3_5 => format!("failed to parse {}", go_quote(s.as_bytes())),
-                    _ => format!("failed to parse string to URL: {}", go_quote(s.as_bytes())),
+                GoUrl::parse(s, version).map_err(|_| match version {
+                    TargetVersion::V3_5 => {
+                        format!("failed to parse {}", go_quote(s.as_bytes(), version))
+                    }
+                    _ => format!(
+                        "failed to parse string to URL: {}",
+                        go_quote(s.as_bytes(), version)
+                    ),
                 })
             })
             .collect()
@@ -540,15 +570,15 @@ fn url_strings_equal(
             return Err(match version {
                 TargetVersion::V3_5 => format!(
                     "{}(resolved from {}) != {}(resolved from {})",
-                    go_quote(ra.as_bytes()),
-                    go_quote(before_a.get(i).map_or(&[][..], |s| s.as_bytes())),
-                    go_quote(rb.as_bytes()),
-                    go_quote(before_b.get(i).map_or(&[][..], |s| s.as_bytes())),
+                    go_quote(ra.as_bytes(), version),
+                    go_quote(before_a.get(i).map_or(&[][..], |s| s.as_bytes()), version),
+                    go_quote(rb.as_bytes(), version),
+                    go_quote(before_b.get(i).map_or(&[][..], |s| s.as_bytes()), version),
                 ),
                 _ => format!(
                     "resolved urls: {} != {}",
-                    go_quote(ra.as_bytes()),
-                    go_quote(rb.as_bytes())
+                    go_quote(ra.as_bytes(), version),
+                    go_quote(rb.as_bytes(), version)
                 ),
             });
         }
@@ -570,15 +600,19 @@ fn resolve_all(
     let mut out = Vec::with_capacity(urls.len());
     for u in urls {
         let text = u.to_go_string();
-        let mut reparsed = GoUrl::parse(&text)
-            .map_err(|e| format!("failed to parse {} ({e})", go_quote(text.as_bytes())))?;
+        let mut reparsed = GoUrl::parse(&text, version).map_err(|e| {
+            format!(
+                "failed to parse {} ({e})",
+                go_quote(text.as_bytes(), version)
+            )
+        })?;
         match resolve_url(&reparsed, version, resolver) {
             Ok(Some(host)) => reparsed.host = host.into_bytes(),
             Ok(None) => {}
             Err(e) => {
                 return Err(format!(
                     "failed to resolve {} ({e})",
-                    go_quote(text.as_bytes())
+                    go_quote(text.as_bytes(), version)
                 ));
             }
         }
@@ -940,10 +974,13 @@ mod tests {
                 ids::format_id(id)
             )
         );
-        let ic = InitialCluster::parse("a=http://h:1", V35).unwrap_or_default();
+        let ic = InitialCluster::parse("a=http://h:1", V35).unwrap_or(InitialCluster::empty(V35));
         assert_eq!(
             build_cluster(&ic, "zz", b"t").map(|c| c.local_id),
-            Err(ClusterError::NameNotFound("zz".into()))
+            Err(ClusterError::NameNotFound {
+                name: "zz".into(),
+                version: V35
+            })
         );
         assert_eq!(
             go_format_member(&Member::new(0xab, "n m", vec!["u1".into(), "u2".into()])),
@@ -953,12 +990,15 @@ mod tests {
 
     #[test]
     fn unset_cluster() {
-        let empty = InitialCluster::default();
+        let empty = InitialCluster::empty(V34);
         assert!(empty.is_empty());
         assert_eq!(empty.to_go_string(), "");
         assert_eq!(
-            verify_bootstrap("x", &empty, &[], V35),
-            Err(ClusterError::NameNotFound("x".into()))
+            verify_bootstrap("x", &empty, &[]),
+            Err(ClusterError::NameNotFound {
+                name: "x".into(),
+                version: V34
+            })
         );
     }
 
@@ -977,7 +1017,10 @@ mod tests {
         );
         assert_eq!(go_join_host_port("::1", 1), "[::1]:1");
         assert_eq!(go_join_host_port("h", 1), "h:1");
-        assert_eq!(go_quote_list(&["a", "b\""]), "[\"a\" \"b\\\"\"]");
-        assert_eq!(go_quote_list::<&str>(&[]), "[]");
+        assert_eq!(
+            go_quote_list(&["a", "b\"\u{7f}"], V34),
+            "[\"a\" \"b\\\"\\x7f\"]"
+        );
+        assert_eq!(go_quote_list::<&str>(&[], V35), "[]");
     }
 }

@@ -73,46 +73,79 @@ impl fmt::Display for TargetVersion {
     }
 }
 
-/// Why Go's `net/url.Parse` rejected a string; displays as Go's error text.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why Go's `net/url.Parse` rejected a string.
+///
+/// Its `Display` is Go's error text as Go 1.19 and later print it; use
+/// [`GoParseError::message`] for the text of a given etcd release (they
+/// differ in how a DEL byte is quoted).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GoParseError {
     /// A byte below 0x20 or 0x7f inside the URL.
-    #[error("net/url: invalid control character in URL")]
     ControlCharacter,
     /// The string starts with `:`.
-    #[error("missing protocol scheme")]
     MissingScheme,
     /// No scheme, and the first path segment holds a `:` (e.g. `10.0.0.1:2380`).
-    #[error("first path segment in URL cannot contain colon")]
     ColonInFirstSegment,
     /// `[` starts the host but no `]` closes it.
-    #[error("missing ']' in host")]
     MissingBracket,
     /// What follows the host is not `:` and digits.
-    #[error("invalid port {} after host", go_quote(.0))]
     InvalidPort(Vec<u8>),
     /// A byte that may not appear in a host name.
-    #[error("invalid character {} in host name", go_quote(.0))]
     InvalidHostCharacter(Vec<u8>),
     /// A malformed or forbidden `%` escape.
-    #[error("invalid URL escape {}", go_quote(.0))]
     InvalidEscape(Vec<u8>),
     /// The userinfo holds a byte outside Go's allowed set.
-    #[error("net/url: invalid userinfo")]
     InvalidUserinfo,
 }
+
+impl GoParseError {
+    /// Go's error text, quoted as the Go release that built `version`'s
+    /// reference binary quotes.
+    pub fn message(&self, version: TargetVersion) -> String {
+        match self {
+            GoParseError::ControlCharacter => {
+                "net/url: invalid control character in URL".to_owned()
+            }
+            GoParseError::MissingScheme => "missing protocol scheme".to_owned(),
+            GoParseError::ColonInFirstSegment => {
+                "first path segment in URL cannot contain colon".to_owned()
+            }
+            GoParseError::MissingBracket => "missing ']' in host".to_owned(),
+            GoParseError::InvalidPort(p) => {
+                format!("invalid port {} after host", go_quote(p, version))
+            }
+            GoParseError::InvalidHostCharacter(c) => {
+                format!("invalid character {} in host name", go_quote(c, version))
+            }
+            GoParseError::InvalidEscape(e) => {
+                format!("invalid URL escape {}", go_quote(e, version))
+            }
+            GoParseError::InvalidUserinfo => "net/url: invalid userinfo".to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for GoParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message(TargetVersion::V3_6))
+    }
+}
+
+impl std::error::Error for GoParseError {}
 
 /// A peer URL that etcd would reject, with etcd's error text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
     /// Go's `url.Parse` failed: `parse "<url>": <reason>`.
-    #[error("parse {}: {reason}", go_quote(.url.as_bytes()))]
+    #[error("parse {}: {}", go_quote(.url.as_bytes(), *.version), .reason.message(*.version))]
     Parse {
         /// The string Go reports: the trimmed input, without its `#fragment`
         /// unless the fragment itself was at fault.
         url: String,
         /// The underlying Go error.
         reason: GoParseError,
+        /// Whose quoting the message uses.
+        version: TargetVersion,
     },
     /// The scheme is not one etcd accepts.
     #[error("URL scheme must be http, https, unix, or unixs: {0}")]
@@ -245,7 +278,7 @@ pub fn parse_peer_url(input: &str, version: TargetVersion) -> Result<PeerUrl, Ur
         return Err(UrlError::TooLong { len: input.len() });
     }
     let trimmed = input.trim();
-    let parsed = GoUrl::parse(trimmed)?;
+    let parsed = GoUrl::parse(trimmed, version)?;
     let scheme_ok = matches!(parsed.scheme.as_str(), "http" | "https" | "unix" | "unixs");
     if !scheme_ok {
         return Err(UrlError::Scheme(trimmed.to_owned()));
@@ -307,7 +340,8 @@ pub fn parse_peer_url_list(list: &str, version: TargetVersion) -> Result<Vec<Pee
 }
 
 /// Parses any string with Go's `url.Parse` and returns `URL.String()` of the
-/// result, without etcd's peer URL checks.
+/// result, without etcd's peer URL checks. Error texts are quoted as Go 1.19
+/// and later quote them.
 ///
 /// ```
 /// use etcdsnap::restore::urls::go_url_string;
@@ -315,7 +349,7 @@ pub fn parse_peer_url_list(list: &str, version: TargetVersion) -> Result<Vec<Pee
 /// # Ok::<(), etcdsnap::restore::urls::UrlError>(())
 /// ```
 pub fn go_url_string(raw: &str) -> Result<String, UrlError> {
-    GoUrl::parse(raw).map(|u| u.to_go_string())
+    GoUrl::parse(raw, TargetVersion::V3_6).map(|u| u.to_go_string())
 }
 
 /// Go's `net.SplitHostPort`: splits `host:port`, `[v6]:port`; the error is
@@ -372,8 +406,9 @@ pub(crate) fn split_host_port(hostport: &[u8]) -> Result<(&[u8], &[u8]), &'stati
 /// \n \r \t \v` use their short forms; other ASCII controls become `\xNN`,
 /// other non-printable runes `\uNNNN` / `\UNNNNNNNN`; each byte of invalid
 /// UTF-8 becomes `\xNN`. Go's notion of "printable" for non-ASCII runes is
-/// approximated (see `is_go_printable`).
-pub(crate) fn go_quote(s: &[u8]) -> String {
+/// approximated (see `is_go_printable`). Go before 1.19 (which built etcd
+/// 3.5.1) wrote DEL as `\u007f`, later releases as `\x7f`.
+pub(crate) fn go_quote(s: &[u8], version: TargetVersion) -> String {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -391,6 +426,7 @@ pub(crate) fn go_quote(s: &[u8]) -> String {
                 '\r' => out.push_str("\\r"),
                 '\t' => out.push_str("\\t"),
                 '\u{b}' => out.push_str("\\v"),
+                '\u{7f}' if version == TargetVersion::V3_5 => out.push_str("\\u007f"),
                 c if (c as u32) < 0x20 || c == '\u{7f}' => {
                     let _ = write!(out, "\\x{:02x}", c as u32);
                 }
@@ -763,7 +799,7 @@ fn get_scheme(raw: &[u8]) -> Result<(&[u8], &[u8]), GoParseError> {
 
 impl GoUrl {
     /// Go's `url.Parse`.
-    pub(crate) fn parse(raw: &str) -> Result<GoUrl, UrlError> {
+    pub(crate) fn parse(raw: &str, version: TargetVersion) -> Result<GoUrl, UrlError> {
         let (before_frag, frag) = match raw.split_once('#') {
             Some((u, f)) => (u, Some(f)),
             None => (raw, None),
@@ -772,6 +808,7 @@ impl GoUrl {
             UrlError::Parse {
                 url: before_frag.to_owned(),
                 reason,
+                version,
             }
         })?;
         if let Some(frag) = frag.filter(|f| !f.is_empty()) {
@@ -779,6 +816,7 @@ impl GoUrl {
                 .map_err(|reason| UrlError::Parse {
                     url: raw.to_owned(),
                     reason,
+                    version,
                 })?;
         }
         Ok(url)
@@ -1127,7 +1165,7 @@ mod tests {
 
     #[test]
     fn go_url_string_details() {
-        let s = |raw: &str| GoUrl::parse(raw).map(|u| u.to_go_string());
+        let s = |raw: &str| GoUrl::parse(raw, TargetVersion::V3_4).map(|u| u.to_go_string());
         assert_eq!(s("a/b:c").as_deref(), Ok("a/b:c"));
         assert_eq!(s("/x:y").as_deref(), Ok("/x:y"));
         assert_eq!(s("*").as_deref(), Ok("*"));
@@ -1205,19 +1243,124 @@ mod tests {
 
     #[test]
     fn go_quote_matches_strconv() {
-        assert_eq!(go_quote(b"plain"), "\"plain\"");
-        assert_eq!(go_quote(b"a\"b\\c"), "\"a\\\"b\\\\c\"");
+        let q = |b: &[u8]| go_quote(b, TargetVersion::V3_4);
+        assert_eq!(q(b"plain"), "\"plain\"");
+        assert_eq!(q(b"a\"b\\c"), "\"a\\\"b\\\\c\"");
         assert_eq!(
-            go_quote(b"\x07\x08\x0c\n\r\t\x0b\x00\x7f"),
+            q(b"\x07\x08\x0c\n\r\t\x0b\x00\x7f"),
             "\"\\a\\b\\f\\n\\r\\t\\v\\x00\\x7f\""
         );
-        assert_eq!(go_quote("é€😀".as_bytes()), "\"é€😀\"");
+        assert_eq!(q("é€😀".as_bytes()), "\"é€😀\"");
         assert_eq!(
-            go_quote("\u{a0}\u{200b}\u{85}\u{feff}".as_bytes()),
+            q("\u{a0}\u{200b}\u{85}\u{feff}".as_bytes()),
             "\"\\u00a0\\u200b\\u0085\\ufeff\""
         );
-        assert_eq!(go_quote("\u{f0000}".as_bytes()), "\"\\U000f0000\"");
-        assert_eq!(go_quote(b"a\xffb\xe2\x82"), "\"a\\xffb\\xe2\\x82\"");
+        assert_eq!(q("\u{f0000}".as_bytes()), "\"\\U000f0000\"");
+        assert_eq!(q(b"a\xffb\xe2\x82"), "\"a\\xffb\\xe2\\x82\"");
+        // Go 1.16 (etcd 3.5.1) quoted DEL as \u007f; Go 1.19+ as \x7f.
+        assert_eq!(go_quote(b"\x7f", TargetVersion::V3_5), "\"\\u007f\"");
+        assert_eq!(go_quote(b"\x7f", TargetVersion::V3_6), "\"\\x7f\"");
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn mixed_case(word: &'static str) -> impl Strategy<Value = String> {
+            proptest::collection::vec(any::<bool>(), word.len()).prop_map(move |upper| {
+                word.chars()
+                    .zip(upper)
+                    .map(|(c, up)| if up { c.to_ascii_uppercase() } else { c })
+                    .collect()
+            })
+        }
+
+        fn space() -> impl Strategy<Value = String> {
+            "[ \t\n\u{a0}\u{3000}]{0,2}"
+        }
+
+        /// URL-like strings, many of them invalid, over every scheme etcd
+        /// knows and a few it does not.
+        fn url_like() -> impl Strategy<Value = String> {
+            let scheme = prop_oneof![
+                mixed_case("http"),
+                mixed_case("https"),
+                mixed_case("unix"),
+                mixed_case("unixs"),
+                Just("ftp".to_owned()),
+                Just(String::new()),
+            ];
+            let sep = prop_oneof![Just("://"), Just(":"), Just(":/"), Just(":///"), Just("//")];
+            let user = prop_oneof![Just(String::new()), "[a-zA-Z0-9%@:!$&'()*+;=._~/é-]{0,8}@",];
+            let host = prop_oneof![
+                "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}",
+                "[a-zA-Z0-9._~!$&'()*+;=<>\"-]{0,12}",
+                "\\[[0-9a-fA-F:.]{0,12}(%25[a-z0-9 %]{1,5})?\\]",
+                "(%[0-9A-Fa-f]{2}|[a-z]|é| ){0,6}",
+            ];
+            let port = prop_oneof![Just(String::new()), ":[0-9]{0,6}", ":[0-9a-z%]{0,3}"];
+            let path = prop_oneof![Just(String::new()), "/[a-z%0-9/]{0,5}"];
+            let query = prop_oneof![Just(String::new()), "\\?[a-z0-9?=&%<>é ]{0,8}"];
+            let fragment = prop_oneof![Just(String::new()), "#[a-z0-9#%<>é \u{1}]{0,8}"];
+            (
+                space(),
+                scheme,
+                sep,
+                user,
+                host,
+                port,
+                path,
+                query,
+                fragment,
+                space(),
+            )
+                .prop_map(
+                    |(lead, scheme, sep, user, host, port, path, query, fragment, trail)| {
+                        format!(
+                            "{lead}{scheme}{sep}{user}{host}{port}{path}{query}{fragment}{trail}"
+                        )
+                    },
+                )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4000))]
+
+            /// Canonicalising a canonical peer URL changes nothing (for the
+            /// releases that require `host:port`; 3.6 unix URLs inherit a
+            /// Go ambiguity around `scheme:/%2f...` paths).
+            #[test]
+            fn canonical_form_is_stable(raw in url_like()) {
+                for version in [TargetVersion::V3_4, TargetVersion::V3_5] {
+                    if let Ok(first) = parse_peer_url(&raw, version) {
+                        let again = parse_peer_url(first.as_str(), version);
+                        prop_assert_eq!(again.as_ref().map(PeerUrl::as_str), Ok(first.as_str()));
+                    }
+                }
+            }
+
+            /// Plain http/https host:port URLs canonicalise to the lower-cased
+            /// scheme and the untouched host and port.
+            #[test]
+            fn plain_host_port_urls_canonicalise_as_go_does(
+                lead in space(),
+                scheme in prop_oneof![mixed_case("http"), mixed_case("https")],
+                host in prop_oneof![
+                    "[a-zA-Z0-9][a-zA-Z0-9.-]{0,20}",
+                    "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}",
+                    "\\[[0-9a-fA-F]{0,4}(:[0-9a-fA-F]{0,4}){2,7}\\]",
+                ],
+                port in "[0-9]{0,5}",
+                trail in space(),
+            ) {
+                let raw = format!("{lead}{scheme}://{host}:{port}{trail}");
+                let want = format!("{}://{host}:{port}", scheme.to_ascii_lowercase());
+                for version in [TargetVersion::V3_4, TargetVersion::V3_5, TargetVersion::V3_6] {
+                    let got = parse_peer_url(&raw, version).map(PeerUrl::into_string);
+                    prop_assert_eq!(got.as_deref(), Ok(want.as_str()));
+                }
+            }
+        }
     }
 
     #[test]
