@@ -239,11 +239,30 @@ pub trait HostResolver {
 
 /// Resolves with the operating system (`std::net::ToSocketAddrs`), one
 /// attempt, no timeout of its own.
+///
+/// Names made only of numeric labels (`127.000.0.1`, `127.1`, `0x7f.1`) are
+/// answered `no such host` without a lookup: they only get here when Go's
+/// address parser rejected them, and Go's resolver then asks DNS for them as
+/// names (verified with etcd 3.4.23), where the C library would read them as
+/// addresses. Other failures carry the operating system's text, not Go's.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemResolver;
 
 impl HostResolver for SystemResolver {
     fn lookup(&self, host: &str) -> Result<IpAddr, String> {
+        let numeric_label = |label: &str| {
+            let digits = label
+                .strip_prefix("0x")
+                .or_else(|| label.strip_prefix("0X"))
+                .map_or_else(
+                    || label.bytes().all(|b| b.is_ascii_digit()),
+                    |hex| hex.bytes().all(|b| b.is_ascii_hexdigit()),
+                );
+            !label.is_empty() && digits
+        };
+        if host.is_empty() || host.split('.').all(numeric_label) {
+            return Err(format!("lookup {host}: no such host"));
+        }
         let mut addrs = (host, 0u16)
             .to_socket_addrs()
             .map_err(|e| format!("lookup {host}: {e}"))?;
@@ -634,23 +653,70 @@ fn resolve_url(
     if host == b"localhost" {
         return Ok(None);
     }
-    let host_ip = std::str::from_utf8(host)
-        .ok()
-        .and_then(|h| h.parse::<IpAddr>().ok());
-    if host_ip.is_some() && version != TargetVersion::V3_6 {
+    let host_text = std::str::from_utf8(host).ok();
+    let literal = host_text.and_then(|h| go_parse_ip(h, version));
+    if literal.is_some() && version != TargetVersion::V3_6 {
         return Ok(None);
     }
     // resolveTCPAddr: the port first, then the address.
     let port = go_lookup_port(port)?;
-    let ip = match host_ip {
-        Some(ip) => ip,
+    let (ip, zone) = match literal {
+        Some(ip) => (ip, ""),
         None => {
-            let name = std::str::from_utf8(host)
-                .map_err(|_| format!("lookup {}: no such host", String::from_utf8_lossy(host)))?;
-            resolver.lookup(name)?
+            let name = host_text.unwrap_or_default();
+            if name.is_empty() {
+                // Go refuses the empty name before any lookup.
+                return Err(format!(
+                    "lookup {}: no such host",
+                    String::from_utf8_lossy(host)
+                ));
+            }
+            match go_parse_ipv6_zone(name) {
+                Some((ip, zone)) => (IpAddr::V6(ip), zone),
+                None => (resolver.lookup(name)?, ""),
+            }
         }
     };
-    Ok(Some(go_join_host_port(&go_ip_string(ip), port)))
+    let mut text = go_ip_string(ip);
+    if !zone.is_empty() {
+        text.push('%');
+        text.push_str(zone);
+    }
+    Ok(Some(go_join_host_port(&text, port)))
+}
+
+/// Go's `net.ParseIP` as built into `version`'s reference binary: Go 1.16
+/// (etcd 3.5.1) still accepted IPv4 fields with leading zeros.
+fn go_parse_ip(host: &str, version: TargetVersion) -> Option<IpAddr> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if version != TargetVersion::V3_5 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    let mut fields = host.split('.');
+    for octet in &mut octets {
+        let field = fields.next()?;
+        if field.is_empty() || field.len() > 8 || !field.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        *octet = u8::try_from(field.parse::<u32>().ok()?).ok()?;
+    }
+    match fields.next() {
+        None => Some(IpAddr::from(octets)),
+        Some(_) => None,
+    }
+}
+
+/// The zone form of an IPv6 literal that Go's resolver accepts without a
+/// lookup: `addr%zone`, split at the last `%`.
+fn go_parse_ipv6_zone(host: &str) -> Option<(std::net::Ipv6Addr, &str)> {
+    let (addr, zone) = host.rsplit_once('%')?;
+    if addr.is_empty() {
+        return None;
+    }
+    Some((addr.parse().ok()?, zone))
 }
 
 /// Go's `net.AddrError` text.
@@ -1000,6 +1066,48 @@ mod tests {
                 version: V34
             })
         );
+    }
+
+    #[test]
+    fn lookups_that_go_answers_without_dns() {
+        // Empty hosts and zone literals never reach the resolver.
+        assert_eq!(
+            err("n", "n=http://:1", "http://:2", V34),
+            "--initial-cluster has n=http://:1 but missing from --initial-advertise-peer-urls=http://:2 \
+             (failed to resolve \"http://:2\" (lookup : no such host))"
+        );
+        assert_eq!(
+            err("n", "n=http://[::1%25lo]:1", "http://[::1%25lo]:2", V35),
+            "--initial-cluster has n=http://[::1%25lo]:1 but missing from --initial-advertise-peer-urls=http://[::1%25lo]:2 \
+             (\"http://[::1%25lo]:2\"(resolved from \"http://[::1%25lo]:2\") != \"http://[::1%25lo]:1\"(resolved from \"http://[::1%25lo]:1\"))"
+        );
+        assert!(run("n", "n=http://[::1%25lo]:1", "http://[0::1%25lo]:1", V34).is_ok());
+        // Go 1.16 (3.5.1) reads 127.000.0.1 as an address and so never looks
+        // it up; later Go hands it to the resolver.
+        assert_eq!(
+            go_parse_ip("127.000.0.01", V35),
+            Some(IpAddr::from([127, 0, 0, 1]))
+        );
+        assert_eq!(go_parse_ip("127.000.0.01", V34), None);
+        assert_eq!(go_parse_ip("127.0.0.256", V35), None);
+        assert_eq!(go_parse_ip("127.0.0", V35), None);
+        assert_eq!(go_parse_ip("127.0.0.1.", V35), None);
+        assert_eq!(
+            go_parse_ipv6_zone("fe80::1%eth0").map(|(_, z)| z),
+            Some("eth0")
+        );
+        assert_eq!(go_parse_ipv6_zone("fe80::1%a%b"), None);
+        assert_eq!(go_parse_ipv6_zone("%lo"), None);
+    }
+
+    #[test]
+    fn system_resolver_refuses_numeric_names() {
+        for host in ["", "127.000.0.1", "127.1", "0x7f.1", "2130706433"] {
+            assert_eq!(
+                SystemResolver.lookup(host),
+                Err(format!("lookup {host}: no such host"))
+            );
+        }
     }
 
     #[test]

@@ -9,8 +9,10 @@
 # context (the member JSON) and the raftAttributes value of the v2 store in
 # the .snap file.
 #
-# Every URL handed to a tool uses a loopback address, `localhost` or a unix
-# scheme: etcd may resolve host names while comparing URLs.
+# Every URL handed to a tool uses a loopback address, `localhost`, an empty
+# host or a unix scheme: etcd may resolve host names while comparing URLs.
+# A few cases make a tool wait 30 s for a lookup it retries; a run takes
+# about three minutes.
 #
 # Usage: testdata/cluster/generate.sh
 #   ETCDUTL35=/path/to/etcdutl-3.5.1 ETCDCTL34=/path/to/etcdctl-3.4.23 to override.
@@ -99,6 +101,17 @@ CASES = [
                            "--initial-advertise-peer-urls": "http://127.0.0.1:2381"}),
     ("advertise-localhost-vs-ip", {"--initial-advertise-peer-urls": "http://127.0.0.1:2380"}),
     ("advertise-extra", {"--initial-advertise-peer-urls": "http://localhost:2380,http://127.0.0.1:2380"}),
+    ("advertise-ipv6-spelling", {"--initial-cluster": "default=http://[::1]:2380",
+                                 "--initial-advertise-peer-urls": "http://[0::1]:2380"}),
+    ("advertise-zone-port-mismatch", {"--name": "n",
+                                      "--initial-cluster": "n=http://[::1%25lo]:1",
+                                      "--initial-advertise-peer-urls": "http://[::1%25lo]:2"}),
+    # Both tools retry the lookups below for 30 s before giving up.
+    ("advertise-leading-zero-ip", {"--initial-cluster": "default=http://127.0.0.1:2380",
+                                   "--initial-advertise-peer-urls": "http://127.000.0.1:2380"}),
+    ("advertise-empty-host-mismatch", {"--name": "n",
+                                       "--initial-cluster": "n=http://:1",
+                                       "--initial-advertise-peer-urls": "http://:2"}),
     ("advertise-two-missing", {"--name": "m",
                                "--initial-cluster": "m=http://127.0.0.1:1,m=http://127.0.0.1:2",
                                "--initial-advertise-peer-urls": "http://127.0.0.1:3,http://127.0.0.1:2"}),
