@@ -14,6 +14,49 @@
 
 use crate::gojson;
 
+/// Which Go `encoding/json` release's escaping to reproduce. They differ
+/// only for backspace and form feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum JsonEscapes {
+    /// Go 1.21 and older (etcd 3.4 and 3.5): `\u0008`, `\u000c`.
+    #[default]
+    Go121,
+    /// Go 1.22 and newer (etcd 3.6): `\b`, `\f`.
+    Go122,
+}
+
+/// Appends `s` as a Go-escaped JSON string in the given flavour.
+fn write_json_str(out: &mut String, s: &[u8], escapes: JsonEscapes) {
+    if escapes == JsonEscapes::Go121 {
+        gojson::write_str(out, s);
+        return;
+    }
+    out.push('"');
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        let short = match b {
+            0x08 => "\\b",
+            0x0c => "\\f",
+            _ => continue,
+        };
+        push_unquoted(out, s.get(start..i).unwrap_or_default());
+        out.push_str(short);
+        start = i + 1;
+    }
+    push_unquoted(out, s.get(start..).unwrap_or_default());
+    out.push('"');
+}
+
+/// Appends the inside of Go's quoted JSON form of `part`.
+fn push_unquoted(out: &mut String, part: &[u8]) {
+    let quoted = gojson::string(part);
+    out.push_str(
+        quoted
+            .get(1..quoted.len().saturating_sub(1))
+            .unwrap_or_default(),
+    );
+}
+
 /// One cluster member as etcd records it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Member {
@@ -49,13 +92,13 @@ pub enum MemberJsonError {
     },
 }
 
-fn push_string_array(out: &mut String, items: &[String]) {
+fn push_string_array(out: &mut String, items: &[String], escapes: JsonEscapes) {
     out.push('[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        gojson::write_str(out, item.as_bytes());
+        write_json_str(out, item.as_bytes(), escapes);
     }
     out.push(']');
 }
@@ -72,7 +115,9 @@ impl Member {
         }
     }
 
-    /// Go's `json.Marshal` of etcd's `Member`: compact, no trailing newline.
+    /// Go's `json.Marshal` of etcd's `Member` as etcd 3.4 and 3.5 write it:
+    /// compact, no trailing newline. Same as
+    /// [`to_json_with`](Member::to_json_with)`(JsonEscapes::Go121)`.
     ///
     /// An empty `peer_urls` is written as `[]` (Go writes `null` only for a
     /// nil slice, which etcd never marshals).
@@ -86,28 +131,41 @@ impl Member {
     /// );
     /// ```
     pub fn to_json(&self) -> String {
+        self.to_json_with(JsonEscapes::Go121)
+    }
+
+    /// [`to_json`](Member::to_json) with the escaping of a given Go release.
+    ///
+    /// ```
+    /// use etcdsnap::etcd::member::{JsonEscapes, Member};
+    /// let m = Member::new(1, "a\u{8}", vec![]);
+    /// assert_eq!(m.to_json_with(JsonEscapes::Go121), r#"{"id":1,"peerURLs":[],"name":"a\u0008"}"#);
+    /// assert_eq!(m.to_json_with(JsonEscapes::Go122), r#"{"id":1,"peerURLs":[],"name":"a\b"}"#);
+    /// ```
+    pub fn to_json_with(&self, escapes: JsonEscapes) -> String {
         let mut out = String::with_capacity(64 + self.name.len());
         out.push_str("{\"id\":");
         out.push_str(&self.id.to_string());
         out.push_str(",\"peerURLs\":");
-        push_string_array(&mut out, &self.peer_urls);
+        push_string_array(&mut out, &self.peer_urls, escapes);
         if self.is_learner {
             out.push_str(",\"isLearner\":true");
         }
         if !self.name.is_empty() {
             out.push_str(",\"name\":");
-            gojson::write_str(&mut out, self.name.as_bytes());
+            write_json_str(&mut out, self.name.as_bytes(), escapes);
         }
         if !self.client_urls.is_empty() {
             out.push_str(",\"clientURLs\":");
-            push_string_array(&mut out, &self.client_urls);
+            push_string_array(&mut out, &self.client_urls, escapes);
         }
         out.push('}');
         out
     }
 
     /// Go's `json.Marshal` of the member's `RaftAttributes`, the value etcd
-    /// stores at `/0/members/<hex id>/raftAttributes` in the v2 store.
+    /// stores at `/0/members/<hex id>/raftAttributes` in the v2 store (as
+    /// etcd 3.4 and 3.5 escape it).
     ///
     /// ```
     /// use etcdsnap::etcd::member::Member;
@@ -115,8 +173,14 @@ impl Member {
     /// assert_eq!(m.raft_attributes_json(), r#"{"peerURLs":["http://a:1","http://b:1"]}"#);
     /// ```
     pub fn raft_attributes_json(&self) -> String {
+        self.raft_attributes_json_with(JsonEscapes::Go121)
+    }
+
+    /// [`raft_attributes_json`](Member::raft_attributes_json) with the
+    /// escaping of a given Go release.
+    pub fn raft_attributes_json_with(&self, escapes: JsonEscapes) -> String {
         let mut out = String::from("{\"peerURLs\":");
-        push_string_array(&mut out, &self.peer_urls);
+        push_string_array(&mut out, &self.peer_urls, escapes);
         if self.is_learner {
             out.push_str(",\"isLearner\":true");
         }
@@ -126,7 +190,8 @@ impl Member {
 
     /// Go's `json.Marshal` of the member's `Attributes` (`name`,
     /// `clientURLs`, both `omitempty`), the value etcd stores at
-    /// `/0/members/<hex id>/attributes` once a member has published them.
+    /// `/0/members/<hex id>/attributes` once a member has published them (as
+    /// etcd 3.4 and 3.5 escape it).
     ///
     /// ```
     /// use etcdsnap::etcd::member::Member;
@@ -134,17 +199,23 @@ impl Member {
     /// assert_eq!(Member::new(1, "a&b", vec![]).attributes_json(), r#"{"name":"a\u0026b"}"#);
     /// ```
     pub fn attributes_json(&self) -> String {
+        self.attributes_json_with(JsonEscapes::Go121)
+    }
+
+    /// [`attributes_json`](Member::attributes_json) with the escaping of a
+    /// given Go release.
+    pub fn attributes_json_with(&self, escapes: JsonEscapes) -> String {
         let mut out = String::from("{");
         if !self.name.is_empty() {
             out.push_str("\"name\":");
-            gojson::write_str(&mut out, self.name.as_bytes());
+            write_json_str(&mut out, self.name.as_bytes(), escapes);
         }
         if !self.client_urls.is_empty() {
             if !self.name.is_empty() {
                 out.push(',');
             }
             out.push_str("\"clientURLs\":");
-            push_string_array(&mut out, &self.client_urls);
+            push_string_array(&mut out, &self.client_urls, escapes);
         }
         out.push('}');
         out
@@ -154,9 +225,11 @@ impl Member {
     ///
     /// Tolerant in the way Go's `json.Unmarshal` is: unknown fields are
     /// ignored, missing fields and JSON `null` leave the zero value, and keys
-    /// match case-insensitively (an exact match wins). Wrong types, an `id`
-    /// that is not an unsigned 64-bit integer, non-JSON and non-objects are
-    /// errors, never panics.
+    /// match ASCII-case-insensitively. Wrong types, an `id` that is not an
+    /// unsigned 64-bit integer, non-JSON and non-objects are errors, never
+    /// panics. One difference from Go: when a record spells a field in
+    /// several cases (`"id"` and `"ID"`), Go lets the last in document order
+    /// win; here the exact spelling wins (etcd never writes such records).
     ///
     /// ```
     /// use etcdsnap::etcd::member::Member;
@@ -278,6 +351,30 @@ mod tests {
             m.to_json(),
             r#"{"id":7,"peerURLs":[],"name":" a\tb\\\u2028\u0001"}"#
         );
+    }
+
+    #[test]
+    fn go122_escapes_backspace_and_form_feed_short() {
+        let m = Member::new(1, "\u{8}a\u{c}<\u{1}\u{8}", vec!["u\u{c}".into()]);
+        assert_eq!(
+            m.to_json_with(JsonEscapes::Go122),
+            r#"{"id":1,"peerURLs":["u\f"],"name":"\ba\f\u003c\u0001\b"}"#
+        );
+        assert_eq!(
+            m.to_json(),
+            r#"{"id":1,"peerURLs":["u\u000c"],"name":"\u0008a\u000c\u003c\u0001\u0008"}"#
+        );
+        assert_eq!(
+            m.raft_attributes_json_with(JsonEscapes::Go122),
+            r#"{"peerURLs":["u\f"]}"#
+        );
+        assert_eq!(
+            m.attributes_json_with(JsonEscapes::Go122),
+            r#"{"name":"\ba\f\u003c\u0001\b"}"#
+        );
+        let mut out = String::new();
+        write_json_str(&mut out, b"\xe2\x08\xff", JsonEscapes::Go122);
+        assert_eq!(out, r#""\ufffd\b\ufffd""#);
     }
 
     #[test]

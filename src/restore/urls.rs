@@ -50,6 +50,23 @@ pub enum TargetVersion {
 }
 
 impl TargetVersion {
+    /// How Go's `encoding/json` in this release's reference build escapes
+    /// backspace and form feed (Go 1.22 switched to `\b` and `\f`; etcd 3.6
+    /// is built with a later Go).
+    ///
+    /// ```
+    /// use etcdsnap::etcd::member::JsonEscapes;
+    /// use etcdsnap::restore::urls::TargetVersion;
+    /// assert_eq!(TargetVersion::V3_4.json_escapes(), JsonEscapes::Go121);
+    /// assert_eq!(TargetVersion::V3_6.json_escapes(), JsonEscapes::Go122);
+    /// ```
+    pub fn json_escapes(self) -> crate::etcd::member::JsonEscapes {
+        match self {
+            TargetVersion::V3_4 | TargetVersion::V3_5 => crate::etcd::member::JsonEscapes::Go121,
+            TargetVersion::V3_6 => crate::etcd::member::JsonEscapes::Go122,
+        }
+    }
+
     /// Whether `unix` and `unixs` URLs skip the `host:port` and empty-path
     /// checks (etcd 3.5.13+ and 3.6).
     ///
@@ -633,8 +650,8 @@ fn escape(s: &[u8], mode: Mode) -> Vec<u8> {
     for &c in s {
         if should_escape(c, mode) {
             out.push(b'%');
-            out.push(UPPER_HEX[usize::from(c >> 4)]);
-            out.push(UPPER_HEX[usize::from(c & 15)]);
+            out.push(UPPER_HEX.get(usize::from(c >> 4)).copied().unwrap_or(b'0'));
+            out.push(UPPER_HEX.get(usize::from(c & 15)).copied().unwrap_or(b'0'));
         } else {
             out.push(c);
         }
