@@ -16,6 +16,16 @@
 //! random), this module picks a fixed order: members in order of first
 //! appearance in `--initial-cluster`, URL lists sorted. When exactly one
 //! problem exists the result is the same as etcd's.
+//!
+//! Name resolution: when the advertised URLs and the member's URLs differ
+//! textually, etcd resolves host names (not `localhost`, not IP literals
+//! before 3.6) and compares again; so does this module, through a
+//! [`HostResolver`]. etcd 3.5.0 to 3.5.5, including the 3.5.1 reference,
+//! also resolved when the lists were identical, and so failed (after a 30 s
+//! retry loop) on names the restoring machine cannot resolve (etcd issue
+//! #14456); this module, like 3.4.22+ and 3.5.6+, never does that. Texts of
+//! lookup failures other than Go's own `no such host` cases come from the
+//! operating system, not from Go's resolver.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, ToSocketAddrs};
