@@ -60,9 +60,7 @@ fn push_valid(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' | '\u{0}'..='\u{1f}' => {
-                push_unicode_escape(out, c)
-            }
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' | '\u{0}'..='\u{1f}' => push_unicode_escape(out, c),
             _ => out.push(c),
         }
     }
@@ -85,14 +83,8 @@ mod tests {
     fn escapes_like_go() {
         assert_eq!(string(b"plain"), "\"plain\"");
         assert_eq!(string(b"<>&"), r#""\u003c\u003e\u0026""#);
-        assert_eq!(
-            string(b"\x08\x0c\n\r\t\x01\x1f"),
-            r#""\u0008\u000c\n\r\t\u0001\u001f""#
-        );
-        assert_eq!(
-            string("\u{2028}\u{2029}é€".as_bytes()),
-            "\"\\u2028\\u2029é€\""
-        );
+        assert_eq!(string(b"\x08\x0c\n\r\t\x01\x1f"), r#""\u0008\u000c\n\r\t\u0001\u001f""#);
+        assert_eq!(string("\u{2028}\u{2029}é€".as_bytes()), "\"\\u2028\\u2029é€\"");
         assert_eq!(string(b"\\\""), r#""\\\"""#);
         assert_eq!(string(b"\x7f"), "\"\x7f\"");
     }
