@@ -1,6 +1,8 @@
 //! Command-line parsing and dispatch. Exit codes follow etcdutl: 0 success,
 //! 1 failure, 4 unsupported output format, 128 bad arguments.
 
+mod progress;
+mod restore;
 mod status;
 mod verify;
 
@@ -48,6 +50,54 @@ enum SnapshotCommand {
     Status(StatusArgs),
     /// Check the SHA-256 trailer, the bbolt structure and the etcd data
     Verify(VerifyArgs),
+    /// Restore a snapshot into member data dirs, as etcdutl does
+    Restore(RestoreArgs),
+}
+
+#[derive(Args, Debug)]
+struct RestoreArgs {
+    /// The snapshot file
+    #[arg(value_name = "FILE")]
+    files: Vec<String>,
+    /// Path to the data directory [default: <name>.etcd]
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
+    /// Path to the WAL directory [default: <data-dir>/member/wal]
+    #[arg(long)]
+    wal_dir: Option<std::path::PathBuf>,
+    /// Human-readable name for this member
+    #[arg(long, default_value = "default")]
+    name: String,
+    /// Initial cluster configuration for restore bootstrap
+    #[arg(long, default_value = "default=http://localhost:2380")]
+    initial_cluster: String,
+    /// Initial cluster token for the etcd cluster during restore bootstrap
+    #[arg(long, default_value = "etcd-cluster")]
+    initial_cluster_token: String,
+    /// List of this member's peer URLs to advertise to the rest of the cluster
+    #[arg(long, default_value = "http://localhost:2380")]
+    initial_advertise_peer_urls: String,
+    /// Ignore the snapshot integrity hash (required for a raw member/snap/db copy)
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", require_equals = true)]
+    skip_hash_check: bool,
+    /// How much to increase the latest revision after restore
+    #[arg(long, default_value_t = 0)]
+    bump_revision: u64,
+    /// Mark the latest revision after restore as the point of scheduled compaction (requires --bump-revision > 0)
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", require_equals = true)]
+    mark_compacted: bool,
+    /// Accepted for compatibility with etcdutl 3.5.14+; etcdsnap does not map the db
+    #[arg(long, hide = true)]
+    initial_memory_map_size: Option<u64>,
+    /// Write the layout of this etcd version: 3.4, 3.5 or 3.6
+    #[arg(long, default_value = "3.5")]
+    target_version: String,
+    /// Restore every member of --initial-cluster, into --out-dir/<name>.etcd
+    #[arg(long)]
+    all_members: bool,
+    /// Where --all-members puts the data dirs
+    #[arg(long)]
+    out_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -112,6 +162,7 @@ pub fn run() -> ExitCode {
     let result = match &cli.command {
         Command::Snapshot(SnapshotCommand::Status(a)) => status::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Verify(a)) => verify::run(a, &cli.write_out),
+        Command::Snapshot(SnapshotCommand::Restore(a)) => restore::run(a, &cli.write_out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -45,6 +45,37 @@ impl FromStr for TargetVersion {
     }
 }
 
+impl TargetVersion {
+    /// How Go's `encoding/json` in this release's reference build escapes
+    /// backspace and form feed (Go 1.22 switched to `\b` and `\f`; etcd 3.6
+    /// is built with a later Go).
+    ///
+    /// ```
+    /// use etcdsnap::etcd::member::JsonEscapes;
+    /// use etcdsnap::etcd::TargetVersion;
+    /// assert_eq!(TargetVersion::V3_4.json_escapes(), JsonEscapes::Go121);
+    /// assert_eq!(TargetVersion::V3_6.json_escapes(), JsonEscapes::Go122);
+    /// ```
+    pub fn json_escapes(self) -> super::member::JsonEscapes {
+        match self {
+            TargetVersion::V3_4 | TargetVersion::V3_5 => super::member::JsonEscapes::Go121,
+            TargetVersion::V3_6 => super::member::JsonEscapes::Go122,
+        }
+    }
+
+    /// Whether `unix` and `unixs` peer URLs skip the `host:port` and
+    /// empty-path checks (etcd 3.5.13+ and 3.6; 3.5.1 does not).
+    ///
+    /// ```
+    /// use etcdsnap::etcd::TargetVersion;
+    /// assert!(!TargetVersion::V3_5.relaxed_unix_urls());
+    /// assert!(TargetVersion::V3_6.relaxed_unix_urls());
+    /// ```
+    pub fn relaxed_unix_urls(self) -> bool {
+        matches!(self, TargetVersion::V3_6)
+    }
+}
+
 impl fmt::Display for TargetVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -1,4 +1,27 @@
-//! Restore a snapshot into etcd member data dirs.
+//! Restore a snapshot into etcd member data dirs, as `etcdutl snapshot
+//! restore` (3.5, 3.6) and `etcdctl snapshot restore` (3.4) do, atomically.
+//!
+//! ```no_run
+//! use etcdsnap::restore::{RestoreOptions, restore};
+//!
+//! let mut opts = RestoreOptions::new("backup.db");
+//! opts.name = "m1".into();
+//! opts.initial_cluster = "m1=http://127.0.0.1:2380,m2=http://127.0.0.2:2380".into();
+//! opts.initial_advertise_peer_urls = "http://127.0.0.1:2380".into();
+//! opts.data_dir = Some("m1.etcd".into());
+//! let summary = restore(&opts, &|_| {})?;
+//! println!("cluster {:x}", summary.cluster_id);
+//! # Ok::<(), etcdsnap::restore::RestoreError>(())
+//! ```
 
 pub mod cluster;
+pub mod dbedit;
+pub mod error;
+pub mod options;
+pub mod run;
+pub mod staging;
 pub mod urls;
+
+pub use error::RestoreError;
+pub use options::RestoreOptions;
+pub use run::{Phase, Progress, RestoreSummary, RestoredMember, restore};

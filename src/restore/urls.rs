@@ -39,56 +39,7 @@ pub const MAX_URL_LIST_LEN: usize = 1024 * 1024;
 /// * When `--initial-advertise-peer-urls` and `--initial-cluster` disagree,
 ///   the wording of the detail in parentheses differs (see
 ///   `restore::cluster`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TargetVersion {
-    /// etcd 3.4 (`ETCDCTL_API=3 etcdctl snapshot restore`).
-    V3_4,
-    /// etcd 3.5 (`etcdutl snapshot restore`), as released in 3.5.1.
-    V3_5,
-    /// etcd 3.6 (`etcdutl snapshot restore`).
-    V3_6,
-}
-
-impl TargetVersion {
-    /// How Go's `encoding/json` in this release's reference build escapes
-    /// backspace and form feed (Go 1.22 switched to `\b` and `\f`; etcd 3.6
-    /// is built with a later Go).
-    ///
-    /// ```
-    /// use etcdsnap::etcd::member::JsonEscapes;
-    /// use etcdsnap::restore::urls::TargetVersion;
-    /// assert_eq!(TargetVersion::V3_4.json_escapes(), JsonEscapes::Go121);
-    /// assert_eq!(TargetVersion::V3_6.json_escapes(), JsonEscapes::Go122);
-    /// ```
-    pub fn json_escapes(self) -> crate::etcd::member::JsonEscapes {
-        match self {
-            TargetVersion::V3_4 | TargetVersion::V3_5 => crate::etcd::member::JsonEscapes::Go121,
-            TargetVersion::V3_6 => crate::etcd::member::JsonEscapes::Go122,
-        }
-    }
-
-    /// Whether `unix` and `unixs` URLs skip the `host:port` and empty-path
-    /// checks (etcd 3.5.13+ and 3.6).
-    ///
-    /// ```
-    /// use etcdsnap::restore::urls::TargetVersion;
-    /// assert!(!TargetVersion::V3_5.relaxed_unix_urls());
-    /// assert!(TargetVersion::V3_6.relaxed_unix_urls());
-    /// ```
-    pub fn relaxed_unix_urls(self) -> bool {
-        matches!(self, TargetVersion::V3_6)
-    }
-}
-
-impl fmt::Display for TargetVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TargetVersion::V3_4 => "3.4",
-            TargetVersion::V3_5 => "3.5",
-            TargetVersion::V3_6 => "3.6",
-        })
-    }
-}
+pub use crate::etcd::TargetVersion;
 
 /// Why Go's `net/url.Parse` rejected a string.
 ///

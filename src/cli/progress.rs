@@ -1,0 +1,91 @@
+//! A one-line progress display on stderr, shown only when stderr is a
+//! terminal.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use etcdsnap::format::humanize;
+use etcdsnap::restore::{Phase, Progress};
+
+/// Redraw interval.
+const EVERY: Duration = Duration::from_millis(100);
+
+struct State {
+    hash: Option<(u64, u64)>,
+    copy: Option<(u64, u64)>,
+    other: Option<(Phase, u64, u64)>,
+    last: Option<Instant>,
+    drawn: bool,
+}
+
+/// Renders [`Progress`] events; inert when stderr is not a terminal.
+pub struct Bar {
+    enabled: bool,
+    state: Mutex<State>,
+}
+
+impl Bar {
+    pub fn new() -> Bar {
+        Bar {
+            enabled: std::io::stderr().is_terminal(),
+            state: Mutex::new(State {
+                hash: None,
+                copy: None,
+                other: None,
+                last: None,
+                drawn: false,
+            }),
+        }
+    }
+
+    pub fn update(&self, p: Progress) {
+        if !self.enabled {
+            return;
+        }
+        let Ok(mut s) = self.state.lock() else { return };
+        match p.phase {
+            Phase::Hash => s.hash = Some((p.done, p.total)),
+            Phase::Copy => s.copy = Some((p.done, p.total)),
+            other => s.other = Some((other, p.done, p.total)),
+        }
+        let finished = p.done >= p.total;
+        if !finished && s.last.is_some_and(|t| t.elapsed() < EVERY) {
+            return;
+        }
+        s.last = Some(Instant::now());
+        let mut parts = Vec::new();
+        let bytes = |(d, t): (u64, u64)| {
+            format!(
+                "{:>3}% ({} / {})",
+                d.saturating_mul(100).checked_div(t).unwrap_or(100),
+                humanize::bytes(d),
+                humanize::bytes(t)
+            )
+        };
+        if let Some(h) = s.hash {
+            parts.push(format!("sha256 {}", bytes(h)));
+        }
+        if let Some(c) = s.copy {
+            parts.push(format!("check+copy {}", bytes(c)));
+        }
+        match s.other {
+            Some((Phase::Replicate, d, t)) => parts.push(format!("copies {}", bytes((d, t)))),
+            Some((_, d, t)) => parts.push(format!("writing members {d}/{t}")),
+            None => {}
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[2K{}", parts.join("  "));
+        let _ = err.flush();
+        s.drawn = true;
+    }
+
+    /// Ends the line, if anything was drawn.
+    pub fn finish(&self) {
+        if let Ok(s) = self.state.lock()
+            && s.drawn
+        {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}

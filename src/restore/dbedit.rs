@@ -1,0 +1,87 @@
+//! The database edits a restore makes, per target version (see
+//! `docs`: etcd-restore §3.1-3.5):
+//!
+//! * 3.4: `meta/consistent_index` = N; buckets `lease`, `key` and `meta`
+//!   created if missing. Membership is left as it was (etcd 3.4's own
+//!   behaviour: its members live in the v2 store of the `.snap`).
+//! * 3.5 and 3.6: `members` and `members_removed` emptied; each new member
+//!   written to `members/<hex id>` as its JSON; `cluster` created if
+//!   missing; `meta/consistent_index` = N and `meta/term` = 1.
+//! * `--bump-revision B --mark-compacted`: one `key` entry at
+//!   `(latest main + B, 0)` with an empty value, and
+//!   `meta/scheduledCompactRev` set to that revision.
+
+use crate::bolt::{BucketChanges, Db};
+use crate::etcd::member::Member;
+use crate::etcd::revision::Revision;
+use crate::etcd::{TargetVersion, buckets, ids, meta};
+
+use super::error::RestoreError;
+
+/// The edits for a restore of `members` (sorted by ID) into `db`.
+///
+/// Returns the changes and, when a bump was asked for, the revision of the
+/// bump entry.
+pub fn changes(
+    db: Db<'_>,
+    target: TargetVersion,
+    members: &[Member],
+    bump: Option<u64>,
+) -> Result<(BucketChanges, Option<Revision>), RestoreError> {
+    let n = members.len() as u64;
+    let mut root = BucketChanges::new();
+    match target {
+        TargetVersion::V3_4 => {
+            root.bucket(buckets::LEASE);
+            root.bucket(buckets::KEY);
+        }
+        TargetVersion::V3_5 | TargetVersion::V3_6 => {
+            let m = root.bucket(buckets::MEMBERS);
+            m.clear = true;
+            for member in members {
+                m.put(
+                    ids::format_id(member.id),
+                    member.to_json_with(target.json_escapes()),
+                );
+            }
+            root.bucket(buckets::MEMBERS_REMOVED).clear = true;
+            root.bucket(buckets::CLUSTER);
+            root.bucket(buckets::META)
+                .put(meta::TERM, 1u64.to_be_bytes().to_vec());
+        }
+    }
+    root.bucket(buckets::META)
+        .put(meta::CONSISTENT_INDEX, n.to_be_bytes().to_vec());
+    let bumped = match bump {
+        Some(b) => {
+            let rev = bump_revision(db, b)?;
+            root.bucket(buckets::KEY)
+                .put(rev.encode().to_vec(), Vec::new());
+            root.bucket(buckets::META)
+                .put(meta::SCHEDULED_COMPACT_REV, rev.encode().to_vec());
+            Some(rev)
+        }
+        None => None,
+    };
+    Ok((root, bumped))
+}
+
+/// `(latest main + by, 0)` where latest is the last key of `key`.
+fn bump_revision(db: Db<'_>, by: u64) -> Result<Revision, RestoreError> {
+    let latest = match db.root().bucket(buckets::KEY)? {
+        Some(b) => match b.cursor().last()? {
+            Some(e) => Revision::main_of(e.key).unwrap_or(0),
+            None => 0,
+        },
+        None => 0,
+    };
+    let main = i64::try_from(by)
+        .ok()
+        .and_then(|b| latest.checked_add(b))
+        .ok_or_else(|| {
+            RestoreError::Flags(format!(
+                "--bump-revision {by} would take the revision past the largest int64 (latest revision is {latest})"
+            ))
+        })?;
+    Ok(Revision { main, sub: 0 })
+}

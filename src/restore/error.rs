@@ -1,0 +1,101 @@
+//! Errors of a restore. Texts follow etcdutl's where people grep for them.
+
+use std::path::PathBuf;
+
+use super::cluster::ClusterError;
+use crate::bolt::BoltError;
+use crate::raft::RaftError;
+use crate::snapshot::SnapshotError;
+
+/// Why a restore failed. Nothing is left behind when one is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// A flag is wrong or flags conflict (etcdutl exits 128 for these).
+    #[error("{0}")]
+    Flags(String),
+    /// The membership flags are inconsistent (etcd's bootstrap checks).
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The snapshot could not be opened, or is structurally unsound.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// No trailer and no `--skip-hash-check`.
+    #[error("snapshot missing hash but --skip-hash-check=false")]
+    MissingHash,
+    /// The trailer does not match (etcd prints both digests as Go byte slices).
+    #[error("expected sha256 {}, got {}", go_bytes(stored), go_bytes(computed))]
+    HashMismatch {
+        /// Digest stored in the file.
+        stored: [u8; 32],
+        /// Digest of the body.
+        computed: [u8; 32],
+    },
+    /// etcd-level problems that would stop etcd from serving the data.
+    #[error("snapshot data check failed. {count} problems found.\n{}", lines.join("\n"))]
+    Schema {
+        /// Number of problems.
+        count: u64,
+        /// One line per problem.
+        lines: Vec<String>,
+    },
+    /// The data dir exists and may not be written (3.4: exists at all;
+    /// 3.5+: exists and is not empty).
+    #[error("data-dir {path:?} {what}")]
+    DataDirExists {
+        /// The data dir, as given.
+        path: String,
+        /// etcd's wording for the version.
+        what: &'static str,
+    },
+    /// The WAL dir exists.
+    #[error("wal-dir {0:?} exists")]
+    WalDirExists(String),
+    /// The directory that would hold the data dir does not exist.
+    #[error("parent directory {} of {} does not exist", parent.display(), path.display())]
+    MissingParent {
+        /// The missing directory.
+        parent: PathBuf,
+        /// What was to be created in it.
+        path: PathBuf,
+    },
+    /// A file system operation failed.
+    #[error("{op} {}: {}", path.display(), crate::ioerr::text(source))]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Planning the database edits failed.
+    #[error("editing the database: {0}")]
+    Bolt(#[from] BoltError),
+    /// Writing the WAL or `.snap` failed.
+    #[error(transparent)]
+    Raft(#[from] RaftError),
+}
+
+impl RestoreError {
+    /// etcdutl's exit code: 128 for bad flags, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RestoreError::Flags(_) => 128,
+            _ => 1,
+        }
+    }
+
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> RestoreError {
+        let path = path.into();
+        move |source| RestoreError::Io { op, path, source }
+    }
+}
+
+/// Go's `%v` of a byte slice: `[1 2 3]`.
+fn go_bytes(b: &[u8]) -> String {
+    let parts: Vec<String> = b.iter().map(u8::to_string).collect();
+    format!("[{}]", parts.join(" "))
+}

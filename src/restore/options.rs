@@ -1,0 +1,197 @@
+//! The restore flags (etcdutl's, plus `--target-version` and
+//! `--all-members`), their validation, and where each member's data dir and
+//! WAL dir go.
+
+use std::path::{Path, PathBuf};
+
+use super::cluster::{
+    BootstrapConfig, Cluster, DEFAULT_INITIAL_ADVERTISE_PEER_URLS, DEFAULT_INITIAL_CLUSTER,
+    DEFAULT_INITIAL_CLUSTER_TOKEN, DEFAULT_NAME, InitialCluster, bootstrap, build_cluster,
+    verify_bootstrap,
+};
+use super::error::RestoreError;
+use super::urls::PeerUrl;
+use crate::etcd::TargetVersion;
+
+/// Everything a restore is told, with etcdutl's defaults.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// The snapshot file.
+    pub snapshot: PathBuf,
+    /// `--data-dir` (default `<name>.etcd`).
+    pub data_dir: Option<PathBuf>,
+    /// `--wal-dir` (default `<data-dir>/member/wal`).
+    pub wal_dir: Option<PathBuf>,
+    /// `--name`.
+    pub name: String,
+    /// `--initial-cluster`.
+    pub initial_cluster: String,
+    /// `--initial-cluster-token`.
+    pub initial_cluster_token: String,
+    /// `--initial-advertise-peer-urls`.
+    pub initial_advertise_peer_urls: String,
+    /// `--skip-hash-check`.
+    pub skip_hash_check: bool,
+    /// `--bump-revision` (0 = none).
+    pub bump_revision: u64,
+    /// `--mark-compacted`.
+    pub mark_compacted: bool,
+    /// `--target-version`.
+    pub target: TargetVersion,
+    /// `--all-members --out-dir DIR`: one data dir per member in DIR.
+    pub all_members_out_dir: Option<PathBuf>,
+    /// Threads to use (at least 1).
+    pub threads: usize,
+}
+
+impl RestoreOptions {
+    /// etcdutl's defaults for `snapshot`.
+    pub fn new(snapshot: impl Into<PathBuf>) -> RestoreOptions {
+        RestoreOptions {
+            snapshot: snapshot.into(),
+            data_dir: None,
+            wal_dir: None,
+            name: DEFAULT_NAME.into(),
+            initial_cluster: DEFAULT_INITIAL_CLUSTER.into(),
+            initial_cluster_token: DEFAULT_INITIAL_CLUSTER_TOKEN.into(),
+            initial_advertise_peer_urls: DEFAULT_INITIAL_ADVERTISE_PEER_URLS.into(),
+            skip_hash_check: false,
+            bump_revision: 0,
+            mark_compacted: false,
+            target: TargetVersion::default(),
+            all_members_out_dir: None,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+
+    /// The revision bump to apply, after etcd's pairing rules: 3.5 and 3.6
+    /// refuse one flag without the other; 3.4 silently ignores a lone flag.
+    pub fn bump(&self) -> Result<Option<u64>, RestoreError> {
+        let both = self.mark_compacted && self.bump_revision > 0;
+        let one = self.mark_compacted || self.bump_revision > 0;
+        if one && !both && self.target != TargetVersion::V3_4 {
+            return Err(RestoreError::Flags(
+                "--mark-compacted required if --revision-bump > 0".into(),
+            ));
+        }
+        Ok(both.then_some(self.bump_revision))
+    }
+}
+
+/// Where one member's files go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberTarget {
+    /// The member's name.
+    pub name: String,
+    /// The member's ID.
+    pub id: u64,
+    /// Its data dir.
+    pub data_dir: PathBuf,
+    /// Its WAL dir when it is outside the data dir (`--wal-dir`).
+    pub wal_dir: Option<PathBuf>,
+}
+
+/// Checks a member name used to make a directory name (`<name>.etcd`).
+fn dir_name_for(name: &str, why: &str) -> Result<String, RestoreError> {
+    if name.is_empty() || name.contains('/') || name.contains('\0') {
+        return Err(RestoreError::Flags(format!(
+            "member name {name:?} cannot name a data dir ({why}): it is empty or contains '/' or NUL"
+        )));
+    }
+    Ok(format!("{name}.etcd"))
+}
+
+/// Runs etcd's membership checks and decides every member's directories.
+pub fn plan_members(opts: &RestoreOptions) -> Result<(Cluster, Vec<MemberTarget>), RestoreError> {
+    let token = opts.initial_cluster_token.as_str();
+    let Some(out_dir) = &opts.all_members_out_dir else {
+        let cluster = bootstrap(&BootstrapConfig {
+            name: &opts.name,
+            initial_cluster: &opts.initial_cluster,
+            initial_cluster_token: token,
+            initial_advertise_peer_urls: &opts.initial_advertise_peer_urls,
+            version: opts.target,
+        })?;
+        let data_dir = match &opts.data_dir {
+            Some(d) => d.clone(),
+            None => PathBuf::from(dir_name_for(&opts.name, "pass --data-dir")?),
+        };
+        let target = MemberTarget {
+            name: opts.name.clone(),
+            id: cluster.local_id,
+            data_dir,
+            wal_dir: opts.wal_dir.clone(),
+        };
+        return Ok((cluster, vec![target]));
+    };
+    if opts.data_dir.is_some() || opts.wal_dir.is_some() {
+        return Err(RestoreError::Flags(
+            "--all-members writes DIR/<name>.etcd for every member: do not pass --data-dir or --wal-dir"
+                .into(),
+        ));
+    }
+    let initial = InitialCluster::parse(&opts.initial_cluster, opts.target)?;
+    let mut cluster = None;
+    let mut targets = Vec::new();
+    for (name, urls) in initial.iter() {
+        let advertised: Vec<PeerUrl> = urls.to_vec();
+        verify_bootstrap(name, &initial, &advertised)?;
+        let c = build_cluster(&initial, name, token.as_bytes())?;
+        targets.push(MemberTarget {
+            name: name.to_owned(),
+            id: c.local_id,
+            data_dir: out_dir.join(dir_name_for(name, "every member needs a data dir")?),
+            wal_dir: None,
+        });
+        cluster.get_or_insert(c);
+    }
+    let cluster = cluster.ok_or_else(|| {
+        RestoreError::Flags("initial cluster unset and no discovery URL found".into())
+    })?;
+    targets.sort_by_key(|t| t.id);
+    Ok((cluster, targets))
+}
+
+/// Refuses targets etcd would refuse: a data dir that exists (3.4) or is
+/// not empty (3.5, 3.6), and a WAL dir that exists.
+pub fn check_targets(targets: &[MemberTarget], target: TargetVersion) -> Result<(), RestoreError> {
+    for t in targets {
+        check_data_dir(&t.data_dir, target)?;
+        if let Some(w) = &t.wal_dir
+            && std::fs::symlink_metadata(w).is_ok()
+        {
+            return Err(RestoreError::WalDirExists(w.display().to_string()));
+        }
+    }
+    let mut dirs: Vec<&Path> = targets.iter().map(|t| t.data_dir.as_path()).collect();
+    dirs.sort();
+    if dirs.windows(2).any(|w| w[0] == w[1]) {
+        return Err(RestoreError::Flags(
+            "two members would share one data dir".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_data_dir(dir: &Path, target: TargetVersion) -> Result<(), RestoreError> {
+    let shown = dir.display().to_string();
+    if std::fs::symlink_metadata(dir).is_err() {
+        return Ok(());
+    }
+    if target == TargetVersion::V3_4 {
+        return Err(RestoreError::DataDirExists {
+            path: shown,
+            what: "exists",
+        });
+    }
+    let empty =
+        dir.is_dir() && std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none());
+    if empty {
+        Ok(())
+    } else {
+        Err(RestoreError::DataDirExists {
+            path: shown,
+            what: "not empty or could not be read",
+        })
+    }
+}

@@ -1,0 +1,403 @@
+//! The restore itself: verify, copy, edit, write the raft files, publish.
+//!
+//! 1. Flags and membership are checked and every target is checked to be
+//!    free before anything is read or written.
+//! 2. One pass over the snapshot: the SHA-256 trailer is checked on one
+//!    thread while the others walk the structure (bbolt and etcd checks)
+//!    and then copy the body into the first member's staged db in the
+//!    kernel.
+//! 3. The database edits are planned once against the source and written
+//!    into the copy as one bbolt transaction; other members get copies of
+//!    the edited db.
+//! 4. Each member gets its WAL segment and `.snap` file.
+//! 5. Staged directories are fsynced and renamed into place; if any step
+//!    fails, everything staged or already renamed is removed.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use super::cluster::Cluster;
+use super::dbedit;
+use super::error::RestoreError;
+use super::options::{MemberTarget, RestoreOptions, check_targets, plan_members};
+use super::staging::{Published, Staged, mkdir, sync_dir};
+use crate::bolt::Db;
+use crate::bolt::check::{self, CheckOptions};
+use crate::bolt::tx::{self, WriteOptions};
+use crate::etcd::revision::Revision;
+use crate::etcd::{SchemaChecks, TargetVersion};
+use crate::raft::Flavour;
+use crate::raft::snap::{encode_snap, restore_snapshot, snap_file_name, write_snap_file};
+use crate::raft::v2store::StoreMember;
+use crate::raft::wal::segment_file_name;
+use crate::raft::wal::{WalMember, restore_wal_prefix, write_segment_file};
+use crate::snapshot::hash::{self, HashCheck};
+use crate::snapshot::{SnapshotError, SnapshotFile, copy};
+
+/// What a restore is doing, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Hashing the snapshot (bytes of the body).
+    Hash,
+    /// Copying the body into the first data dir.
+    Copy,
+    /// Copying the edited db to the other members.
+    Replicate,
+    /// Writing WAL and `.snap` files and publishing the dirs.
+    Finish,
+}
+
+/// A progress report: `done` of `total` bytes (or steps) in `phase`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The phase.
+    pub phase: Phase,
+    /// Work done.
+    pub done: u64,
+    /// Work in all.
+    pub total: u64,
+}
+
+/// One restored member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoredMember {
+    /// Its name.
+    pub name: String,
+    /// Its ID.
+    pub id: u64,
+    /// Its data dir.
+    pub data_dir: PathBuf,
+    /// Its WAL dir.
+    pub wal_dir: PathBuf,
+}
+
+/// What a successful restore wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreSummary {
+    /// The cluster ID.
+    pub cluster_id: u64,
+    /// The members written, by ascending ID.
+    pub members: Vec<RestoredMember>,
+    /// The raft index of the restored state (number of members).
+    pub consistent_index: u64,
+    /// The revision of the `--bump-revision` entry, when one was written.
+    pub bumped_to: Option<Revision>,
+    /// Whether the SHA-256 trailer was verified.
+    pub hash_verified: bool,
+}
+
+fn flavour(t: TargetVersion) -> Flavour {
+    match t {
+        TargetVersion::V3_4 => Flavour::V34,
+        TargetVersion::V3_5 => Flavour::V35,
+        TargetVersion::V3_6 => Flavour::V36,
+    }
+}
+
+/// A member's directories under construction.
+struct StagedMember {
+    target: MemberTarget,
+    data: Staged,
+    wal: Option<Staged>,
+    db: File,
+    db_path: PathBuf,
+}
+
+impl StagedMember {
+    fn new(target: MemberTarget) -> Result<StagedMember, RestoreError> {
+        let data = Staged::new(&target.data_dir)?;
+        let member = data.path().join("member");
+        mkdir(&member)?;
+        mkdir(&member.join("snap"))?;
+        let wal = match &target.wal_dir {
+            Some(w) => Some(Staged::new(w)?),
+            None => {
+                mkdir(&member.join("wal"))?;
+                None
+            }
+        };
+        let db_path = member.join("snap").join("db");
+        let db = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&db_path)
+            .map_err(RestoreError::io("create", &db_path))?;
+        Ok(StagedMember {
+            target,
+            data,
+            wal,
+            db,
+            db_path,
+        })
+    }
+
+    fn snap_dir(&self) -> PathBuf {
+        self.data.path().join("member").join("snap")
+    }
+
+    fn wal_dir(&self) -> PathBuf {
+        match &self.wal {
+            Some(w) => w.path().to_path_buf(),
+            None => self.data.path().join("member").join("wal"),
+        }
+    }
+}
+
+/// Restores a snapshot into one data dir (or one per member with
+/// `--all-members`). On error nothing is left behind and existing
+/// directories are untouched.
+pub fn restore(
+    opts: &RestoreOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<RestoreSummary, RestoreError> {
+    let bump = opts.bump()?;
+    let (cluster, targets) = plan_members(opts)?;
+    check_targets(&targets, opts.target)?;
+    let file = SnapshotFile::open(&opts.snapshot)?;
+    let stored = file.trailer();
+    if stored.is_none() && !opts.skip_hash_check {
+        return Err(RestoreError::MissingHash);
+    }
+    let mut staged = targets
+        .into_iter()
+        .map(StagedMember::new)
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(first) = staged.first() else {
+        return Err(RestoreError::Flags("no member to restore".into()));
+    };
+
+    let db = check_and_copy(&file, &first.db, &first.db_path, opts, stored, progress)?;
+    let (changes, bumped_to) = dbedit::changes(db, opts.target, &cluster.members, bump)?;
+    let plan = tx::plan(db, &changes, WriteOptions::default())?;
+    plan.commit(&first.db)
+        .map_err(RestoreError::io("write", &first.db_path))?;
+
+    let len = plan.file_len();
+    let total = len.saturating_mul(staged.len().saturating_sub(1) as u64);
+    if let Some((first, rest)) = staged.split_first() {
+        for (i, m) in rest.iter().enumerate() {
+            let base = len.saturating_mul(i as u64);
+            copy::copy_prefix(&first.db, &m.db, len, &|done| {
+                progress(Progress {
+                    phase: Phase::Replicate,
+                    done: base + done,
+                    total,
+                })
+            })
+            .and_then(|()| m.db.sync_all())
+            .map_err(RestoreError::io("copy", &m.db_path))?;
+        }
+    }
+
+    let n = staged.len() as u64;
+    for (i, m) in staged.iter_mut().enumerate() {
+        write_raft_files(m, &cluster, opts.target)?;
+        progress(Progress {
+            phase: Phase::Finish,
+            done: i as u64 + 1,
+            total: n,
+        });
+    }
+    let members = publish(staged, opts.target)?;
+    Ok(RestoreSummary {
+        cluster_id: cluster.cluster_id,
+        members,
+        consistent_index: cluster.members.len() as u64,
+        bumped_to,
+        hash_verified: stored.is_some() && !opts.skip_hash_check,
+    })
+}
+
+/// Hashes the body on one thread while the others check the structure and
+/// then copy the body into `dst`. Returns the source db once both passed.
+fn check_and_copy<'f>(
+    file: &'f SnapshotFile,
+    dst: &File,
+    dst_path: &Path,
+    opts: &RestoreOptions,
+    stored: Option<[u8; 32]>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Db<'f>, RestoreError> {
+    let body_len = file.body_len();
+    let want_hash = stored.filter(|_| !opts.skip_hash_check);
+    let threads = opts.threads.max(1);
+    std::thread::scope(|s| {
+        let hasher = want_hash.map(|stored| {
+            s.spawn(move || {
+                hash::sha256_prefix(file.file(), body_len, &|done| {
+                    progress(Progress {
+                        phase: Phase::Hash,
+                        done,
+                        total: body_len,
+                    })
+                })
+                .map(|computed| HashCheck::compare(stored, computed))
+            })
+        });
+        let walk_threads = threads.saturating_sub(usize::from(hasher.is_some())).max(1);
+        let checked = check_structure(file, walk_threads).and_then(|db| {
+            copy::copy_prefix(file.file(), dst, body_len, &|done| {
+                progress(Progress {
+                    phase: Phase::Copy,
+                    done,
+                    total: body_len,
+                })
+            })
+            .map_err(RestoreError::io("copy", dst_path))?;
+            Ok(db)
+        });
+        let hashed = hasher.map(|h| h.join());
+        match hashed {
+            Some(Ok(Ok(HashCheck::Mismatch { stored, computed }))) => {
+                return Err(RestoreError::HashMismatch { stored, computed });
+            }
+            Some(Ok(Err(e))) => {
+                return Err(RestoreError::io("read", file.path())(e));
+            }
+            Some(Err(_)) => {
+                return Err(RestoreError::Flags("the hashing thread panicked".into()));
+            }
+            _ => {}
+        }
+        checked
+    })
+}
+
+/// Opens the body as bbolt and runs the structural and etcd-level checks.
+fn check_structure(file: &SnapshotFile, threads: usize) -> Result<Db<'_>, RestoreError> {
+    let path = file.path().to_path_buf();
+    let db = Db::open(file.body()).map_err(|source| SnapshotError::Bolt {
+        path: path.clone(),
+        source,
+    })?;
+    if db.size() > file.body_len() {
+        return Err(SnapshotError::Truncated {
+            path,
+            needed: db.size(),
+            have: file.body_len(),
+        }
+        .into());
+    }
+    let release = || file.map().release();
+    let opts = CheckOptions {
+        threads,
+        release: Some(&release),
+        ..CheckOptions::default()
+    };
+    let (report, schema) = check::walk(db, SchemaChecks::new(), &opts);
+    if !report.is_ok() {
+        let mut lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+        if report.omitted > 0 {
+            lines.push(format!("... and {} more", report.omitted));
+        }
+        return Err(SnapshotError::Integrity {
+            count: report.problem_count(),
+            lines,
+        }
+        .into());
+    }
+    let (problems, omitted) = schema.finish();
+    if !problems.is_empty() {
+        let mut lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        lines.push("(run `etcdsnap snapshot verify` for the full report)".into());
+        return Err(RestoreError::Schema {
+            count: problems.len() as u64 + omitted,
+            lines,
+        });
+    }
+    Ok(db)
+}
+
+fn write_raft_files(
+    m: &mut StagedMember,
+    cluster: &Cluster,
+    target: TargetVersion,
+) -> Result<(), RestoreError> {
+    let fl = flavour(target);
+    let wal_members: Vec<WalMember> = cluster
+        .members
+        .iter()
+        .map(|c| WalMember {
+            id: c.id,
+            context: c.to_json_with(target.json_escapes()).into_bytes(),
+        })
+        .collect();
+    let prefix = restore_wal_prefix(m.target.id, cluster.cluster_id, &wal_members, fl)?;
+    let wal_dir = m.wal_dir();
+    write_segment_file(&wal_dir.join(segment_file_name(0, 0)), &prefix)?;
+    sync_dir(&wal_dir)?;
+
+    let store: Vec<StoreMember> = cluster
+        .members
+        .iter()
+        .map(|c| StoreMember {
+            id: c.id,
+            peer_urls: c.peer_urls.clone(),
+        })
+        .collect();
+    let snap = restore_snapshot(&store, fl)?;
+    let n = cluster.members.len() as u64;
+    let snap_dir = m.snap_dir();
+    write_snap_file(&snap_dir.join(snap_file_name(1, n)), &encode_snap(&snap))?;
+    m.db.sync_all()
+        .map_err(RestoreError::io("fsync", &m.db_path))?;
+    sync_dir(&snap_dir)?;
+    sync_dir(&m.data.path().join("member"))?;
+    Ok(())
+}
+
+/// Renames every staged directory into place; on failure removes what was
+/// already renamed.
+fn publish(
+    staged: Vec<StagedMember>,
+    target: TargetVersion,
+) -> Result<Vec<RestoredMember>, RestoreError> {
+    let mut done: Vec<(Published, Option<Published>, RestoredMember)> = Vec::new();
+    for m in staged {
+        let data_dir = m.target.data_dir.clone();
+        let shown = data_dir.display().to_string();
+        let wal_dir = m
+            .target
+            .wal_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("member").join("wal"));
+        let wal_pub = match m.wal {
+            Some(w) => {
+                let shown_wal = w.target().display().to_string();
+                Some(w.publish(|| RestoreError::WalDirExists(shown_wal))?)
+            }
+            None => None,
+        };
+        let data_pub = m.data.publish(|| RestoreError::DataDirExists {
+            what: if target == TargetVersion::V3_4 {
+                "exists"
+            } else {
+                "not empty or could not be read"
+            },
+            path: shown,
+        })?;
+        done.push((
+            data_pub,
+            wal_pub,
+            RestoredMember {
+                name: m.target.name.clone(),
+                id: m.target.id,
+                data_dir,
+                wal_dir,
+            },
+        ));
+    }
+    Ok(done
+        .into_iter()
+        .map(|(d, w, r)| {
+            d.keep();
+            if let Some(w) = w {
+                w.keep();
+            }
+            r
+        })
+        .collect())
+}

@@ -1,0 +1,145 @@
+//! Atomic creation of directories: everything is built under a temporary
+//! sibling name, fsynced, and renamed into place only when complete. A
+//! [`Staged`] dir that is dropped before [`Staged::publish`] is removed, so
+//! a failed restore leaves nothing behind.
+
+use std::fs::{DirBuilder, File};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::error::RestoreError;
+
+/// Mode of every directory a restore creates (etcd's `PrivateDirMode`).
+pub const DIR_MODE: u32 = 0o700;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A directory being built under a temporary name next to its final place.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    target: PathBuf,
+    published: bool,
+}
+
+/// Creates `path` with mode 0700.
+pub fn mkdir(path: &Path) -> Result<(), RestoreError> {
+    DirBuilder::new()
+        .mode(DIR_MODE)
+        .create(path)
+        .map_err(RestoreError::io("mkdir", path))
+}
+
+/// `fsync` of a directory, so that entries created in it are durable.
+pub fn sync_dir(path: &Path) -> Result<(), RestoreError> {
+    File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(RestoreError::io("fsync", path))
+}
+
+/// The directory `path` will be created in ("." for a bare name).
+pub fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+impl Staged {
+    /// Creates an empty temporary directory next to `target`. The parent of
+    /// `target` must exist.
+    pub fn new(target: &Path) -> Result<Staged, RestoreError> {
+        let parent = parent_of(target);
+        if !parent.is_dir() {
+            return Err(RestoreError::MissingParent {
+                parent,
+                path: target.to_path_buf(),
+            });
+        }
+        let base = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "restore".into());
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = parent.join(format!(".{base}.etcdsnap-{}-{n}.tmp", std::process::id()));
+        mkdir(&tmp)?;
+        Ok(Staged {
+            tmp,
+            target: target.to_path_buf(),
+            published: false,
+        })
+    }
+
+    /// Where to build the contents.
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// The final name.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Renames the directory into place (replacing nothing but an empty
+    /// directory) and fsyncs the parent. `exists` builds the error for a
+    /// target that appeared meanwhile.
+    pub fn publish(
+        mut self,
+        exists: impl FnOnce() -> RestoreError,
+    ) -> Result<Published, RestoreError> {
+        sync_dir(&self.tmp)?;
+        match std::fs::rename(&self.tmp, &self.target) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::DirectoryNotEmpty | io::ErrorKind::AlreadyExists
+                ) || e.raw_os_error() == Some(39) =>
+            {
+                return Err(exists());
+            }
+            Err(e) => return Err(RestoreError::io("rename", &self.tmp)(e)),
+        }
+        self.published = true;
+        sync_dir(&parent_of(&self.target))?;
+        Ok(Published {
+            path: self.target.clone(),
+            keep: false,
+        })
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+/// A directory renamed into place by a restore that is not finished yet:
+/// removed on drop unless [`Published::keep`] is called.
+#[derive(Debug)]
+pub struct Published {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Published {
+    /// The restore is complete: leave the directory in place.
+    pub fn keep(mut self) -> PathBuf {
+        self.keep = true;
+        std::mem::take(&mut self.path)
+    }
+}
+
+impl Drop for Published {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+            let _ = sync_dir(&parent_of(&self.path));
+        }
+    }
+}
