@@ -98,16 +98,34 @@ fn flavour(t: TargetVersion) -> Flavour {
 /// A member's directories under construction.
 struct StagedMember {
     target: MemberTarget,
-    data: Staged,
+    /// Its own staged data dir, or `None` when it is built inside a staged
+    /// `--out-dir` that is published as a whole.
+    data: Option<Staged>,
+    /// Where its data dir is being built.
+    data_path: PathBuf,
     wal: Option<Staged>,
     db: File,
     db_path: PathBuf,
 }
 
 impl StagedMember {
-    fn new(target: MemberTarget) -> Result<StagedMember, RestoreError> {
-        let data = Staged::new(&target.data_dir)?;
-        let member = data.path().join("member");
+    /// Stages a member's dirs: next to its data dir, or inside `within`
+    /// (a staged `--out-dir`).
+    fn new(target: MemberTarget, within: Option<&Staged>) -> Result<StagedMember, RestoreError> {
+        let (data, data_path) = match within {
+            Some(out) => {
+                let name = target.data_dir.file_name().unwrap_or_default();
+                let p = out.path().join(name);
+                mkdir(&p)?;
+                (None, p)
+            }
+            None => {
+                let s = Staged::new(&target.data_dir)?;
+                let p = s.path().to_path_buf();
+                (Some(s), p)
+            }
+        };
+        let member = data_path.join("member");
         mkdir(&member)?;
         mkdir(&member.join("snap"))?;
         let wal = match &target.wal_dir {
@@ -128,6 +146,7 @@ impl StagedMember {
         Ok(StagedMember {
             target,
             data,
+            data_path,
             wal,
             db,
             db_path,
@@ -135,13 +154,13 @@ impl StagedMember {
     }
 
     fn snap_dir(&self) -> PathBuf {
-        self.data.path().join("member").join("snap")
+        self.data_path.join("member").join("snap")
     }
 
     fn wal_dir(&self) -> PathBuf {
         match &self.wal {
             Some(w) => w.path().to_path_buf(),
-            None => self.data.path().join("member").join("wal"),
+            None => self.data_path.join("member").join("wal"),
         }
     }
 }
@@ -161,9 +180,14 @@ pub fn restore(
     if stored.is_none() && !opts.skip_hash_check {
         return Err(RestoreError::MissingHash);
     }
+    // A new --out-dir is staged as a whole, so all members appear at once.
+    let whole = match &opts.all_members_out_dir {
+        Some(dir) if std::fs::symlink_metadata(dir).is_err() => Some(Staged::new(dir)?),
+        _ => None,
+    };
     let mut staged = targets
         .into_iter()
-        .map(StagedMember::new)
+        .map(|t| StagedMember::new(t, whole.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
     let Some(first) = staged.first() else {
         return Err(RestoreError::Flags("no member to restore".into()));
@@ -201,7 +225,7 @@ pub fn restore(
             total: n,
         });
     }
-    let members = publish(staged, opts.target)?;
+    let members = publish(staged, whole, opts.target)?;
     Ok(RestoreSummary {
         cluster_id: cluster.cluster_id,
         members,
@@ -345,7 +369,8 @@ fn write_raft_files(
     m.db.sync_all()
         .map_err(RestoreError::io("fsync", &m.db_path))?;
     sync_dir(&snap_dir)?;
-    sync_dir(&m.data.path().join("member"))?;
+    sync_dir(&m.data_path.join("member"))?;
+    sync_dir(&m.data_path)?;
     Ok(())
 }
 
@@ -353,9 +378,19 @@ fn write_raft_files(
 /// already renamed.
 fn publish(
     staged: Vec<StagedMember>,
+    whole: Option<Staged>,
     target: TargetVersion,
 ) -> Result<Vec<RestoredMember>, RestoreError> {
-    let mut done: Vec<(Published, Option<Published>, RestoredMember)> = Vec::new();
+    let whole = match whole {
+        Some(w) => {
+            let shown = w.target().display().to_string();
+            Some(w.publish(|| {
+                RestoreError::Flags(format!("--out-dir {shown:?} appeared while restoring"))
+            })?)
+        }
+        None => None,
+    };
+    let mut done: Vec<(Option<Published>, Option<Published>, RestoredMember)> = Vec::new();
     for m in staged {
         let data_dir = m.target.data_dir.clone();
         let shown = data_dir.display().to_string();
@@ -371,14 +406,17 @@ fn publish(
             }
             None => None,
         };
-        let data_pub = m.data.publish(|| RestoreError::DataDirExists {
-            what: if target == TargetVersion::V3_4 {
-                "exists"
-            } else {
-                "not empty or could not be read"
-            },
-            path: shown,
-        })?;
+        let data_pub = match m.data {
+            Some(d) => Some(d.publish(|| RestoreError::DataDirExists {
+                what: if target == TargetVersion::V3_4 {
+                    "exists"
+                } else {
+                    "not empty or could not be read"
+                },
+                path: shown,
+            })?),
+            None => None,
+        };
         done.push((
             data_pub,
             wal_pub,
@@ -390,13 +428,15 @@ fn publish(
             },
         ));
     }
+    // Everything is in place: nothing is to be removed any more.
+    if let Some(w) = whole {
+        w.keep();
+    }
     Ok(done
         .into_iter()
         .map(|(d, w, r)| {
-            d.keep();
-            if let Some(w) = w {
-                w.keep();
-            }
+            d.map(Published::keep);
+            w.map(Published::keep);
             r
         })
         .collect())

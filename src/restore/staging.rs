@@ -62,6 +62,7 @@ impl Staged {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "restore".into());
+        remove_stale(&parent, &base);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = parent.join(format!(".{base}.etcdsnap-{}-{n}.tmp", std::process::id()));
         mkdir(&tmp)?;
@@ -115,6 +116,30 @@ impl Drop for Staged {
     fn drop(&mut self) {
         if !self.published {
             let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+/// Removes temporary dirs for `base` left by restores that were killed
+/// (their process no longer exists), so a retry starts clean.
+fn remove_stale(parent: &Path, base: &str) {
+    let prefix = format!(".{base}.etcdsnap-");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let alive = pid
+            .is_some_and(|p| p == std::process::id() || Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }
