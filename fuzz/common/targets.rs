@@ -1,0 +1,247 @@
+//! The bodies of the fuzz targets, shared by `cargo fuzz` (fuzz/fuzz_targets)
+//! and by the regression test `tests/fuzz_regressions.rs`, which replays
+//! every input kept under `testdata/fuzz-regressions/<target>/`.
+//!
+//! Each function must return normally on any input: a panic, a hang or an
+//! unbounded allocation is a bug.
+#![allow(dead_code)]
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use etcdsnap::bolt::Db;
+use etcdsnap::bolt::check::{self, CheckOptions};
+use etcdsnap::etcd::{SchemaChecks, StatusVisitor, TargetVersion};
+use etcdsnap::raft::snap::decode_snap;
+use etcdsnap::raft::wal::{WalDecoder, decode_segment};
+use etcdsnap::restore::cluster::{
+    BootstrapConfig, HostResolver, InitialCluster, bootstrap_with_resolver,
+};
+use etcdsnap::restore::urls::{go_url_string, parse_peer_url_list};
+use etcdsnap::restore::{RestoreOptions, restore};
+use etcdsnap::snapshot::{Snapshot, VerifyOptions};
+use sha2::Digest;
+
+const VERSIONS: [TargetVersion; 3] = [
+    TargetVersion::V3_4,
+    TargetVersion::V3_5,
+    TargetVersion::V3_6,
+];
+
+fn one_thread() -> CheckOptions<'static> {
+    CheckOptions {
+        threads: 1,
+        ..CheckOptions::default()
+    }
+}
+
+/// (a) Arbitrary bytes as a bbolt file: open, structural check with the
+/// etcd visitors, then cursor walks of every top-level bucket.
+pub fn bolt_open_check(data: &[u8]) {
+    let Ok(db) = Db::open(data) else { return };
+    let visitors = (StatusVisitor::new(TargetVersion::V3_6), SchemaChecks::new());
+    let (report, (status, schema)) = check::walk(db, visitors, &one_thread());
+    let _ = schema.finish();
+    let _ = status.finish(db.size());
+    let _ = report.problem_count();
+    // The cursor must also cope, whatever the check said.
+    let root = db.root();
+    for e in root.iter().take(64) {
+        let Ok(e) = e else { break };
+        let Ok(Some(b)) = root.bucket(e.key) else {
+            continue;
+        };
+        let mut c = b.cursor();
+        let mut n = 0;
+        let mut cur = c.first();
+        while let Ok(Some(_)) = cur {
+            n += 1;
+            if n > 100_000 {
+                break;
+            }
+            cur = c.next();
+        }
+        let _ = c.last();
+        let _ = c.seek(e.key);
+        let _ = b.get(b"\0\0\0\0\0\0\0\x01_\0\0\0\0\0\0\0\0");
+    }
+}
+
+const SMALL: &[u8] = include_bytes!("../../testdata/snapshots/small-v35.member.db");
+const K8S: &[u8] = include_bytes!("../../testdata/snapshots/k8s-v35.member.db");
+
+/// u32 values worth writing into headers and elements.
+const INTERESTING: [u32; 12] = [
+    0,
+    1,
+    2,
+    3,
+    16,
+    0xff,
+    0xffff,
+    4096,
+    0x7fff_ffff,
+    0xffff_fff0,
+    0xffff_ffff,
+    2611,
+];
+
+fn fnv1a64(d: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in d {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Applies a mutation program to a real etcd database, then repairs both
+/// meta checksums and appends a correct SHA-256 trailer.
+pub fn mutate_snapshot(data: &[u8]) -> Vec<u8> {
+    let (choice, ops) = data.split_first().unwrap_or((&0, &[]));
+    let base = if choice % 4 == 3 { K8S } else { SMALL };
+    let mut img = base.to_vec();
+    let ps = 4096usize;
+    let pages = img.len() / ps;
+    for op in ops.chunks_exact(6).take(64) {
+        let page = usize::from(u16::from_le_bytes([op[0], op[1]])) % pages;
+        let off = usize::from(u16::from_le_bytes([op[2], op[3]])) % ps;
+        let at = page * ps + off;
+        match op[4] % 4 {
+            0 => img[at] = op[5],
+            1 => img[at] ^= op[5],
+            2 => {
+                let v = INTERESTING[usize::from(op[5]) % INTERESTING.len()];
+                let at = at.min(img.len() - 4);
+                img[at..at + 4].copy_from_slice(&v.to_le_bytes());
+            }
+            _ => {
+                let src = (usize::from(op[5]) * 97 % pages) * ps + off;
+                let n = 16.min(img.len() - at).min(img.len() - src);
+                let chunk = img[src..src + n].to_vec();
+                img[at..at + n].copy_from_slice(&chunk);
+            }
+        }
+    }
+    for meta in [0, ps] {
+        let sum = fnv1a64(&img[meta + 16..meta + 72]);
+        img[meta + 72..meta + 80].copy_from_slice(&sum.to_le_bytes());
+    }
+    let digest = sha2::Sha256::digest(&img);
+    img.extend_from_slice(&digest);
+    img
+}
+
+fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(d) = tempfile::tempdir_in(shm)
+    {
+        return d;
+    }
+    tempfile::tempdir().expect("temp dir")
+}
+
+/// (b) A real snapshot with some pages mutated and checksums repaired:
+/// verify, status and restore must agree with each other and never leave a
+/// half-written data dir.
+pub fn snapshot_pages(data: &[u8]) {
+    let img = mutate_snapshot(data);
+    let dir = scratch();
+    let file = dir.path().join("s.db");
+    std::fs::write(&file, &img).expect("write the input");
+    let snap = Snapshot::open(&file).expect("a regular file opens");
+    let report = snap.verify(&VerifyOptions {
+        threads: 1,
+        ..VerifyOptions::default()
+    });
+    let status = snap.status(TargetVersion::V3_5);
+    if report.is_ok() {
+        assert!(status.is_ok(), "verify passed, status failed: {status:?}");
+    }
+    let data_dir = dir.path().join("d.etcd");
+    let mut opts = RestoreOptions::new(&file);
+    opts.data_dir = Some(data_dir.clone());
+    opts.initial_cluster = "default=http://127.0.0.1:2380".into();
+    opts.initial_advertise_peer_urls = "http://127.0.0.1:2380".into();
+    opts.threads = 1;
+    let restored = restore(&opts, &|_| {});
+    assert_eq!(
+        restored.is_ok(),
+        report.is_ok(),
+        "restore and verify disagree: {:?} / {:?}",
+        restored.as_ref().err().map(ToString::to_string),
+        report.problems()
+    );
+    if restored.is_ok() {
+        let db = Snapshot::open(data_dir.join("member/snap/db")).expect("restored db opens");
+        let again = db.verify(&VerifyOptions {
+            skip_hash_check: true,
+            threads: 1,
+            ..VerifyOptions::default()
+        });
+        assert!(
+            again.is_ok(),
+            "restored db does not verify: {:?}",
+            again.problems()
+        );
+    } else {
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, ["s.db"], "a failed restore left files behind");
+    }
+}
+
+/// (c) Arbitrary bytes as a WAL segment and as a `.snap` file.
+pub fn raft_decode(data: &[u8]) {
+    let _ = decode_segment(data);
+    for r in WalDecoder::new(data).take(10_000) {
+        if r.is_err() {
+            break;
+        }
+    }
+    let _ = decode_snap(data);
+}
+
+/// Resolves nothing: fuzzing must not do DNS.
+struct NoDns;
+
+impl HostResolver for NoDns {
+    fn lookup(&self, host: &str) -> Result<IpAddr, String> {
+        host.parse()
+            .map_err(|_| format!("lookup {host}: no such host"))
+    }
+}
+
+/// (d) Arbitrary text as `--initial-cluster`, `--initial-advertise-peer-urls`,
+/// `--name` and token (separated by NUL bytes).
+pub fn cluster_parse(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut parts = text.split('\0');
+    let ic = parts.next().unwrap_or_default();
+    let adv = parts.next().unwrap_or_default();
+    let name = parts.next().unwrap_or("default");
+    let token = parts.next().unwrap_or_default();
+    let _ = go_url_string(ic);
+    for v in VERSIONS {
+        let _ = parse_peer_url_list(adv, v);
+        let _ = InitialCluster::parse(ic, v);
+        let cfg = BootstrapConfig {
+            name,
+            initial_cluster: ic,
+            initial_cluster_token: token,
+            initial_advertise_peer_urls: adv,
+            version: v,
+        };
+        if let Ok(c) = bootstrap_with_resolver(&cfg, &NoDns) {
+            assert!(c.members.iter().any(|m| m.id == c.local_id));
+            assert!(c.members.windows(2).all(|w| w[0].id < w[1].id));
+            for m in &c.members {
+                let _ = m.to_json_with(v.json_escapes());
+            }
+        }
+    }
+}

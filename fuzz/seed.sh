@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Seeds fuzz/corpus/<target>/ from real files in testdata/ (made by real etcd).
+# Usage: fuzz/seed.sh   then   cd fuzz && cargo +nightly fuzz run <target> corpus/<target>
+set -euo pipefail
+cd "$(dirname "$0")"
+td=../testdata
+mkdir -p corpus/bolt_open_check corpus/snapshot_pages corpus/raft_decode corpus/cluster_parse
+
+# bbolt files: the small raw member dbs (the fuzzer keeps inputs small).
+for f in "$td"/snapshots/{small,auth}-v3{4,5}.member.db; do cp "$f" corpus/bolt_open_check/; done
+
+# Mutation programs: the unmodified small and k8s fixtures, and a few edits.
+printf '\x00' > corpus/snapshot_pages/small-unmodified
+printf '\x03' > corpus/snapshot_pages/k8s-unmodified
+printf '\x00\x04\x00\x0a\x00\x02\x07' > corpus/snapshot_pages/small-root-count
+printf '\x03\x37\x03\x20\x00\x02\x0b' > corpus/snapshot_pages/k8s-branch-elem
+
+# WAL segments and .snap files written by etcdctl 3.4.23 / etcdutl 3.5.1.
+for d in "$td"/golden/*/; do
+  n=$(basename "$d")
+  cp "$d"/*.wal.prefix "corpus/raft_decode/$n.wal"
+  cp "$d"/*.snap "corpus/raft_decode/$n.snap"
+done
+
+# Membership flags: the golden cases' --initial-cluster, advertise URLs, name, token.
+python3 - "$td" <<'PY'
+import json, os, sys
+td = sys.argv[1]
+out = "corpus/cluster_parse"
+cases = json.load(open(os.path.join(td, "cluster", "golden.json")))["cases"]
+for i, c in enumerate(cases):
+    flags = c.get("flags", {})
+    seed = "\0".join([
+        flags.get("--initial-cluster", "default=http://localhost:2380"),
+        flags.get("--initial-advertise-peer-urls", "http://localhost:2380"),
+        flags.get("--name", "default"),
+        flags.get("--initial-cluster-token", "etcd-cluster"),
+    ])
+    open(os.path.join(out, f"golden-{i:03d}"), "w").write(seed)
+PY
+ls corpus/* | head -3 >/dev/null
+for t in corpus/*; do echo "$t: $(ls "$t" | wc -l) seeds"; done
