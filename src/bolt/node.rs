@@ -59,27 +59,39 @@ pub fn node_size(items: &[Item<'_>]) -> usize {
 /// two items on each side.
 pub fn split<'a>(items: Vec<Item<'a>>, page_size: usize, fill: f64) -> Vec<Vec<Item<'a>>> {
     let threshold = ((page_size as f64) * fill.clamp(0.1, 1.0)) as usize;
-    let mut out = Vec::new();
-    let mut rest = items;
+    // Part lengths first (one pass, sizes summed once), then the items are
+    // moved into their parts: linear in the number of items.
+    let sizes: Vec<usize> = items.iter().map(Item::size).collect();
+    let mut suffix = vec![PAGE_HEADER_SIZE; sizes.len() + 1];
+    for i in (0..sizes.len()).rev() {
+        suffix[i] = suffix[i + 1] + sizes[i];
+    }
+    let mut lens = Vec::new();
+    let mut start = 0;
     loop {
-        if rest.len() <= MIN_KEYS_PER_PAGE * 2 || node_size(&rest) < page_size {
-            out.push(rest);
-            return out;
+        let rest = sizes.len() - start;
+        if rest <= MIN_KEYS_PER_PAGE * 2 || suffix[start] < page_size {
+            lens.push(rest);
+            break;
         }
         let mut sz = PAGE_HEADER_SIZE;
         let mut index = 0;
-        for i in 0..rest.len() - MIN_KEYS_PER_PAGE {
+        for i in 0..rest - MIN_KEYS_PER_PAGE {
             index = i;
-            let el = rest.get(i).map_or(0, Item::size);
+            let el = sizes[start + i];
             if i >= MIN_KEYS_PER_PAGE && sz + el > threshold {
                 break;
             }
             sz += el;
         }
-        let tail = rest.split_off(index.max(1));
-        out.push(rest);
-        rest = tail;
+        let n = index.max(1);
+        lens.push(n);
+        start += n;
     }
+    let mut it = items.into_iter();
+    lens.into_iter()
+        .map(|n| it.by_ref().take(n).collect())
+        .collect()
 }
 
 /// The page image of a node written at page `id`: `ceil(size / page_size)`
