@@ -67,12 +67,10 @@ impl Bar {
             parts.push(format!("sha256 {}", bytes(h)));
         }
         if let Some(c) = s.copy {
-            parts.push(format!("check+copy {}", bytes(c)));
+            parts.push(format!("copy {}", bytes(c)));
         }
-        match s.other {
-            Some((Phase::Replicate, d, t)) => parts.push(format!("copies {}", bytes((d, t)))),
-            Some((_, d, t)) => parts.push(format!("writing members {d}/{t}")),
-            None => {}
+        if let Some((_, d, t)) = s.other {
+            parts.push(format!("writing members {d}/{t}"));
         }
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[2K{}", parts.join("  "));

@@ -122,10 +122,14 @@ impl StatusVisitor {
 /// practice while memory stays at a few dozen bytes per key.
 fn fingerprint(key: &[u8]) -> u128 {
     use std::hash::{BuildHasher, Hasher};
-    let mut a = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher();
+    let mut a =
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .build_hasher();
     a.write_u8(0x5a);
     a.write(key);
-    let mut b = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher();
+    let mut b =
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .build_hasher();
     b.write_u8(0xa5);
     b.write(key);
     (u128::from(a.finish()) << 64) | u128::from(b.finish())

@@ -40,10 +40,8 @@ use crate::snapshot::{SnapshotError, SnapshotFile, copy};
 pub enum Phase {
     /// Hashing the snapshot (bytes of the body).
     Hash,
-    /// Copying the body into the first data dir.
+    /// Copying the body into the data dirs (bytes of all copies).
     Copy,
-    /// Copying the edited db to the other members.
-    Replicate,
     /// Writing WAL and `.snap` files and publishing the dirs.
     Finish,
 }
@@ -189,31 +187,20 @@ pub fn restore(
         .into_iter()
         .map(|t| StagedMember::new(t, whole.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
-    let Some(first) = staged.first() else {
+    if staged.is_empty() {
         return Err(RestoreError::Flags("no member to restore".into()));
-    };
+    }
 
-    let db = check_and_copy(&file, &first.db, &first.db_path, opts, stored, progress)?;
+    let dsts: Vec<(&File, &Path)> = staged
+        .iter()
+        .map(|m| (&m.db, m.db_path.as_path()))
+        .collect();
+    let db = check_and_copy(&file, &dsts, opts, stored, progress)?;
     let (changes, bumped_to) = dbedit::changes(db, opts.target, &cluster.members, bump)?;
     let plan = tx::plan(db, &changes, WriteOptions::default())?;
-    plan.commit(&first.db)
-        .map_err(RestoreError::io("write", &first.db_path))?;
-
-    let len = plan.file_len();
-    let total = len.saturating_mul(staged.len().saturating_sub(1) as u64);
-    if let Some((first, rest)) = staged.split_first() {
-        for (i, m) in rest.iter().enumerate() {
-            let base = len.saturating_mul(i as u64);
-            copy::copy_prefix(&first.db, &m.db, len, &|done| {
-                progress(Progress {
-                    phase: Phase::Replicate,
-                    done: base + done,
-                    total,
-                })
-            })
-            .and_then(|()| m.db.sync_all())
-            .map_err(RestoreError::io("copy", &m.db_path))?;
-        }
+    for m in &staged {
+        plan.commit(&m.db)
+            .map_err(RestoreError::io("write", &m.db_path))?;
     }
 
     let n = staged.len() as u64;
@@ -235,58 +222,58 @@ pub fn restore(
     })
 }
 
-/// Hashes the body on one thread while the others check the structure and
-/// then copy the body into `dst`. Returns the source db once both passed.
+/// Copies the body into every member's db on one thread, flushing to disk
+/// as it goes (the disk is usually the slowest part), while this thread
+/// hashes the body and then checks its structure. Returns the source db
+/// once the hash, the check and the copies have all succeeded.
 fn check_and_copy<'f>(
     file: &'f SnapshotFile,
-    dst: &File,
-    dst_path: &Path,
+    dsts: &[(&File, &Path)],
     opts: &RestoreOptions,
     stored: Option<[u8; 32]>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Db<'f>, RestoreError> {
     let body_len = file.body_len();
-    let want_hash = stored.filter(|_| !opts.skip_hash_check);
-    let threads = opts.threads.max(1);
+    let total = body_len.saturating_mul(dsts.len() as u64);
     std::thread::scope(|s| {
-        let hasher = want_hash.map(|stored| {
-            s.spawn(move || {
-                hash::sha256_prefix(file.file(), body_len, &|done| {
+        let copier = s.spawn(move || -> Result<(), RestoreError> {
+            for (i, (dst, path)) in dsts.iter().enumerate() {
+                let base = body_len.saturating_mul(i as u64);
+                copy::copy_prefix_synced(file.file(), dst, body_len, &|done| {
+                    progress(Progress {
+                        phase: Phase::Copy,
+                        done: base + done,
+                        total,
+                    })
+                })
+                .map_err(RestoreError::io("copy", *path))?;
+            }
+            Ok(())
+        });
+        let checked = (|| {
+            if let Some(stored) = stored.filter(|_| !opts.skip_hash_check) {
+                let computed = hash::sha256_prefix(file.file(), body_len, &|done| {
                     progress(Progress {
                         phase: Phase::Hash,
                         done,
                         total: body_len,
                     })
                 })
-                .map(|computed| HashCheck::compare(stored, computed))
-            })
-        });
-        let walk_threads = threads.saturating_sub(usize::from(hasher.is_some())).max(1);
-        let checked = check_structure(file, walk_threads).and_then(|db| {
-            copy::copy_prefix(file.file(), dst, body_len, &|done| {
-                progress(Progress {
-                    phase: Phase::Copy,
-                    done,
-                    total: body_len,
-                })
-            })
-            .map_err(RestoreError::io("copy", dst_path))?;
-            Ok(db)
-        });
-        let hashed = hasher.map(|h| h.join());
-        match hashed {
-            Some(Ok(Ok(HashCheck::Mismatch { stored, computed }))) => {
-                return Err(RestoreError::HashMismatch { stored, computed });
+                .map_err(RestoreError::io("read", file.path()))?;
+                if let HashCheck::Mismatch { stored, computed } =
+                    HashCheck::compare(stored, computed)
+                {
+                    return Err(RestoreError::HashMismatch { stored, computed });
+                }
             }
-            Some(Ok(Err(e))) => {
-                return Err(RestoreError::io("read", file.path())(e));
-            }
-            Some(Err(_)) => {
-                return Err(RestoreError::Flags("the hashing thread panicked".into()));
-            }
-            _ => {}
-        }
-        checked
+            check_structure(file, opts.threads.max(1))
+        })();
+        let copied = copier
+            .join()
+            .unwrap_or_else(|_| Err(RestoreError::Flags("the copying thread panicked".into())));
+        let db = checked?;
+        copied?;
+        Ok(db)
     })
 }
 
