@@ -11,9 +11,9 @@ for f in "$td"/snapshots/{small,auth}-v3{4,5}.member.db; do cp "$f" corpus/bolt_
 
 # Mutation programs: the unmodified small and k8s fixtures, and a few edits.
 printf '\x00' > corpus/snapshot_pages/small-unmodified
-printf '\x03' > corpus/snapshot_pages/k8s-unmodified
+printf '\x1f' > corpus/snapshot_pages/k8s-unmodified
 printf '\x00\x04\x00\x0a\x00\x02\x07' > corpus/snapshot_pages/small-root-count
-printf '\x03\x37\x03\x20\x00\x02\x0b' > corpus/snapshot_pages/k8s-branch-elem
+printf '\x1f\x37\x03\x20\x00\x02\x0b' > corpus/snapshot_pages/k8s-branch-elem
 
 # WAL segments and .snap files written by etcdctl 3.4.23 / etcdutl 3.5.1.
 for d in "$td"/golden/*/; do

@@ -43,7 +43,7 @@ fn snapshot_pages() {
     replay("snapshot_pages", targets::snapshot_pages);
     // The unmodified fixtures restore and verify.
     targets::snapshot_pages(&[0]);
-    targets::snapshot_pages(&[3]);
+    targets::snapshot_pages(&[31]);
 }
 
 #[test]

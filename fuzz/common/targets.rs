@@ -99,7 +99,7 @@ fn fnv1a64(d: &[u8]) -> u64 {
 /// meta checksums and appends a correct SHA-256 trailer.
 pub fn mutate_snapshot(data: &[u8]) -> Vec<u8> {
     let (choice, ops) = data.split_first().unwrap_or((&0, &[]));
-    let base = if choice % 4 == 3 { K8S } else { SMALL };
+    let base = if choice % 32 == 31 { K8S } else { SMALL };
     let mut img = base.to_vec();
     let ps = 4096usize;
     let pages = img.len() / ps;

@@ -23,7 +23,6 @@ use super::error::RestoreError;
 use super::options::{MemberTarget, RestoreOptions, check_targets, plan_members};
 use super::staging::{Published, Staged, mkdir, sync_dir};
 use crate::bolt::Db;
-use crate::bolt::check::{self, CheckOptions};
 use crate::bolt::tx::{self, WriteOptions};
 use crate::etcd::revision::Revision;
 use crate::etcd::{SchemaChecks, TargetVersion};
@@ -33,7 +32,7 @@ use crate::raft::v2store::StoreMember;
 use crate::raft::wal::segment_file_name;
 use crate::raft::wal::{WalMember, restore_wal_prefix, write_segment_file};
 use crate::snapshot::hash::{self, HashCheck};
-use crate::snapshot::{SnapshotError, SnapshotFile, copy};
+use crate::snapshot::{SnapshotFile, copy};
 
 /// What a restore is doing, for progress displays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,37 +278,7 @@ fn check_and_copy<'f>(
 
 /// Opens the body as bbolt and runs the structural and etcd-level checks.
 fn check_structure(file: &SnapshotFile, threads: usize) -> Result<Db<'_>, RestoreError> {
-    let path = file.path().to_path_buf();
-    let db = Db::open(file.body()).map_err(|source| SnapshotError::Bolt {
-        path: path.clone(),
-        source,
-    })?;
-    if db.size() > file.body_len() {
-        return Err(SnapshotError::Truncated {
-            path,
-            needed: db.size(),
-            have: file.body_len(),
-        }
-        .into());
-    }
-    let release = || file.map().release();
-    let opts = CheckOptions {
-        threads,
-        release: Some(&release),
-        ..CheckOptions::default()
-    };
-    let (report, schema) = check::walk(db, SchemaChecks::new(), &opts);
-    if !report.is_ok() {
-        let mut lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
-        if report.omitted > 0 {
-            lines.push(format!("... and {} more", report.omitted));
-        }
-        return Err(SnapshotError::Integrity {
-            count: report.problem_count(),
-            lines,
-        }
-        .into());
-    }
+    let (db, schema) = crate::snapshot::walk_checked(file, SchemaChecks::new(), threads)?;
     let (problems, omitted) = schema.finish();
     if !problems.is_empty() {
         let mut lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();

@@ -97,7 +97,7 @@ impl Staged {
                 if matches!(
                     e.kind(),
                     io::ErrorKind::DirectoryNotEmpty | io::ErrorKind::AlreadyExists
-                ) || e.raw_os_error() == Some(39) =>
+                ) =>
             {
                 return Err(exists());
             }

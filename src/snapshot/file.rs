@@ -5,6 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::error::SnapshotError;
+use crate::bolt::Db;
 use crate::mmap::Mapped;
 
 /// Length of the SHA-256 trailer.
@@ -130,6 +131,14 @@ impl SnapshotFile {
     /// Length of [`body`](Self::body).
     pub fn body_len(&self) -> u64 {
         self.body().len() as u64
+    }
+
+    /// The bbolt database in the body.
+    pub fn db(&self) -> Result<Db<'_>, SnapshotError> {
+        Db::open(self.body()).map_err(|source| SnapshotError::Bolt {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     pub(crate) fn map(&self) -> &Mapped {

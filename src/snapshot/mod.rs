@@ -27,8 +27,8 @@ pub use file::{SnapshotFile, has_trailer};
 pub use hash::HashCheck;
 pub use verify::{VerifyOptions, VerifyReport};
 
-use crate::bolt::Db;
 use crate::bolt::check::{self, CheckOptions};
+use crate::bolt::{Db, Visitor};
 use crate::etcd::{Status, StatusVisitor, TargetVersion};
 
 /// An etcd snapshot (`etcdctl snapshot save` output, with a SHA-256
@@ -53,43 +53,18 @@ impl Snapshot {
 
     /// The bbolt database inside (the trailer, if any, excluded).
     pub fn db(&self) -> Result<Db<'_>, SnapshotError> {
-        Db::open(self.file.body()).map_err(|source| SnapshotError::Bolt {
-            path: self.file.path().to_path_buf(),
-            source,
-        })
+        self.file.db()
     }
 
     /// `etcdutl snapshot status`: the structural check, then the hash,
     /// revision, key count and size by the rules of `target`.
     pub fn status(&self, target: TargetVersion) -> Result<Status, SnapshotError> {
-        let db = self.db()?;
-        if db.size() > self.file.body_len() {
-            return Err(SnapshotError::Truncated {
-                path: self.file.path().to_path_buf(),
-                needed: db.size(),
-                have: self.file.body_len(),
-            });
-        }
         // Start reading the whole file in the background: the walk goes in
         // key order, which is not file order, and would otherwise wait for
         // each page in turn on a cold page cache.
         self.file.map().advise(memmap2::Advice::WillNeed);
-        let release = || self.file.map().release();
-        let opts = CheckOptions {
-            release: Some(&release),
-            ..CheckOptions::default()
-        };
-        let (report, visitor) = check::walk(db, StatusVisitor::new(target), &opts);
-        if !report.is_ok() {
-            let mut lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
-            if report.omitted > 0 {
-                lines.push(format!("... and {} more", report.omitted));
-            }
-            return Err(SnapshotError::Integrity {
-                count: report.problem_count(),
-                lines,
-            });
-        }
+        let threads = CheckOptions::default().threads;
+        let (db, visitor) = walk_checked(&self.file, StatusVisitor::new(target), threads)?;
         Ok(visitor.finish(db.size())?)
     }
 
@@ -97,4 +72,40 @@ impl Snapshot {
     pub fn verify(&self, opts: &VerifyOptions) -> VerifyReport {
         verify::verify(&self.file, opts)
     }
+}
+
+/// Opens the body as bbolt (refusing a file shorter than its database) and
+/// walks it with `visitor`, releasing walked pages of the map as it goes.
+/// Structural problems are an error, worded as etcdutl words them.
+pub(crate) fn walk_checked<V: Visitor>(
+    file: &SnapshotFile,
+    visitor: V,
+    threads: usize,
+) -> Result<(Db<'_>, V), SnapshotError> {
+    let db = file.db()?;
+    if db.size() > file.body_len() {
+        return Err(SnapshotError::Truncated {
+            path: file.path().to_path_buf(),
+            needed: db.size(),
+            have: file.body_len(),
+        });
+    }
+    let release = || file.map().release();
+    let opts = CheckOptions {
+        threads,
+        release: Some(&release),
+        ..CheckOptions::default()
+    };
+    let (report, visitor) = check::walk(db, visitor, &opts);
+    if !report.is_ok() {
+        let mut lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+        if report.omitted > 0 {
+            lines.push(format!("... and {} more", report.omitted));
+        }
+        return Err(SnapshotError::Integrity {
+            count: report.problem_count(),
+            lines,
+        });
+    }
+    Ok((db, visitor))
 }
