@@ -5,6 +5,7 @@ mod progress;
 mod restore;
 mod status;
 mod verify;
+mod wal;
 
 use std::process::ExitCode;
 
@@ -38,10 +39,27 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once; boxing buys nothing
 enum Command {
     /// Work with snapshot files
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Read a member's raft WAL and .snap files
+    #[command(subcommand)]
+    Wal(WalCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum WalCommand {
+    /// Print every record of the WAL segments and the newest .snap of a data dir
+    Dump(WalDumpArgs),
+}
+
+#[derive(Args, Debug)]
+struct WalDumpArgs {
+    /// A data dir, its member dir, or a WAL dir
+    #[arg(value_name = "DIR")]
+    dirs: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -163,6 +181,7 @@ pub fn run() -> ExitCode {
         Command::Snapshot(SnapshotCommand::Status(a)) => status::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Verify(a)) => verify::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Restore(a)) => restore::run(a, &cli.write_out),
+        Command::Wal(WalCommand::Dump(a)) => wal::run(a, &cli.write_out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
