@@ -197,6 +197,44 @@ fn bad_flags_fail_before_anything_is_written() {
             "cannot name a data dir",
         ),
     ];
+    // Hostile sizes.
+    let many: Vec<String> = (0..1001)
+        .map(|i| format!("m{i}=http://127.0.0.{}:{}", i % 250 + 1, 2000 + i))
+        .collect();
+    let many = many.join(",");
+    let long_url = format!("http://127.0.0.1:2380/{}", "x".repeat(5000));
+    let long_cluster = format!("default={long_url}");
+    let cases: Vec<(Vec<&str>, i32, &str)> = cases
+        .into_iter()
+        .chain([
+            (
+                vec![
+                    "--data-dir",
+                    dd,
+                    "--name",
+                    "m0",
+                    "--initial-cluster",
+                    many.as_str(),
+                    "--initial-advertise-peer-urls",
+                    "http://127.0.0.1:2000",
+                ],
+                1,
+                "more than 1000 members",
+            ),
+            (
+                vec![
+                    "--data-dir",
+                    dd,
+                    "--initial-cluster",
+                    long_cluster.as_str(),
+                    "--initial-advertise-peer-urls",
+                    long_url.as_str(),
+                ],
+                1,
+                "at most 4096 bytes are accepted",
+            ),
+        ])
+        .collect();
     for (args, code, needle) in cases {
         let o = restore(&snap, &args);
         assert_failed_cleanly(&o, &format!("{args:?}"), code);
