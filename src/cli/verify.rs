@@ -115,9 +115,19 @@ fn to_json(r: &VerifyReport, problems: &[String]) -> serde_json::Value {
         "buckets": s.buckets,
         "inlineBuckets": s.inline_buckets,
         "entries": s.entries,
-        "status": r.status.as_ref().map(|st| json!({
-            "hash": st.hash, "revision": st.revision,
-            "totalKey": st.total_key, "totalSize": st.total_size,
+        "status": r.status.as_ref().map(|st| {
+            let mut v = json!({
+                "hash": st.hash, "revision": st.revision,
+                "totalKey": st.total_key, "totalSize": st.total_size,
+            });
+            if let Some(ver) = &st.version {
+                v["version"] = json!(ver);
+            }
+            v
+        }),
+        "db": r.db_info.map(|d| json!({
+            "pageSize": d.page_size, "txid": d.txid, "highWaterMark": d.hwm,
+            "activeMeta": d.active_meta, "syncedFreelist": d.synced_freelist,
         })),
         "problems": problems,
         "warnings": r.warnings,

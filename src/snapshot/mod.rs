@@ -25,7 +25,7 @@ use std::path::Path;
 pub use error::SnapshotError;
 pub use file::{SnapshotFile, has_trailer};
 pub use hash::HashCheck;
-pub use verify::{VerifyOptions, VerifyReport};
+pub use verify::{DbInfo, VerifyOptions, VerifyReport};
 
 use crate::bolt::check::{self, CheckOptions};
 use crate::bolt::{Db, Visitor};

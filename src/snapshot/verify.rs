@@ -31,6 +31,21 @@ impl Default for VerifyOptions {
     }
 }
 
+/// What the active meta page says about the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DbInfo {
+    /// Page size in bytes.
+    pub page_size: u32,
+    /// Transaction id of the active meta.
+    pub txid: u64,
+    /// High-water mark (pages).
+    pub hwm: u64,
+    /// Which meta page is active (0 or 1).
+    pub active_meta: u8,
+    /// Whether a freelist page is stored (false for etcd's NoFreelistSync).
+    pub synced_freelist: bool,
+}
+
 /// Everything `verify` found.
 #[derive(Debug, Clone)]
 pub struct VerifyReport {
@@ -42,6 +57,8 @@ pub struct VerifyReport {
     pub hash: HashCheck,
     /// Why the bytes could not be opened as bbolt, if they could not.
     pub open_error: Option<BoltError>,
+    /// The database's layout, when it could be opened.
+    pub db_info: Option<DbInfo>,
     /// Things worth knowing that do not make the snapshot unusable: a
     /// damaged meta page that was not used because the other one is valid
     /// (bbolt falls back to it, losing at most the last transaction).
@@ -118,6 +135,7 @@ pub fn verify(file: &SnapshotFile, opts: &VerifyOptions) -> VerifyReport {
         file_size: file.len(),
         hash: HashCheck::Skipped,
         open_error: None,
+        db_info: None,
         warnings: Vec::new(),
         truncated: None,
         check: CheckReport::default(),
@@ -171,6 +189,13 @@ fn structure(
             return;
         }
     };
+    report.db_info = Some(DbInfo {
+        page_size: db.page_size(),
+        txid: db.meta().txid,
+        hwm: db.hwm(),
+        active_meta: db.active_meta_page(),
+        synced_freelist: db.meta().has_synced_freelist(),
+    });
     for (i, m) in db.metas().iter().enumerate() {
         if let Err(e) = m {
             report.warnings.push(format!(
