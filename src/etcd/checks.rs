@@ -8,7 +8,7 @@
 use prost::Message;
 
 use super::buckets;
-use super::kv::{KeyValue, Lease};
+use super::kv::{KeyValue, KeyValueRef, Lease};
 use super::meta;
 use super::revision::{self, RevKey, Revision};
 use crate::bolt::{LeafElem, Visitor};
@@ -162,16 +162,16 @@ impl SchemaChecks {
             // by etcd as a KeyValue with an empty key.
             return;
         }
-        let kv = match KeyValue::decode(e.value) {
-            Ok(kv) => kv,
-            Err(err) => {
-                self.problem(
-                    buckets::KEY,
-                    rev_name(e.key),
-                    format!("value does not decode as mvccpb.KeyValue: {err}"),
-                );
-                return;
-            }
+        let Some(kv) = KeyValueRef::parse(e.value) else {
+            let err = KeyValue::decode(e.value)
+                .err()
+                .map_or_else(|| "bad wire type".to_owned(), |e| e.to_string());
+            self.problem(
+                buckets::KEY,
+                rev_name(e.key),
+                format!("value does not decode as mvccpb.KeyValue: {err}"),
+            );
+            return;
         };
         if kv.key.is_empty() {
             self.problem(
