@@ -223,7 +223,7 @@ pub fn restore(
 
 /// Copies the body into every member's db on one thread, flushing to disk
 /// as it goes (the disk is usually the slowest part), while this thread
-/// hashes the body and then checks its structure. Returns the source db
+/// hashes the body and another checks its structure. Returns the source db
 /// once the hash, the check and the copies have all succeeded.
 fn check_and_copy<'f>(
     file: &'f SnapshotFile,
@@ -249,27 +249,37 @@ fn check_and_copy<'f>(
             }
             Ok(())
         });
-        let checked = (|| {
-            if let Some(stored) = stored.filter(|_| !opts.skip_hash_check) {
-                let computed = hash::sha256_prefix(file.file(), body_len, &|done| {
-                    progress(Progress {
-                        phase: Phase::Hash,
-                        done,
-                        total: body_len,
-                    })
+        // With a spare core the structure is checked beside the hash;
+        // otherwise after it.
+        let threads = opts.threads.max(1);
+        let checker = (threads > 1).then(|| s.spawn(move || check_structure(file, 1)));
+        let hashed = match stored.filter(|_| !opts.skip_hash_check) {
+            Some(stored) => hash::sha256_prefix(file.file(), body_len, &|done| {
+                progress(Progress {
+                    phase: Phase::Hash,
+                    done,
+                    total: body_len,
                 })
-                .map_err(RestoreError::io("read", file.path()))?;
-                if let HashCheck::Mismatch { stored, computed } =
-                    HashCheck::compare(stored, computed)
-                {
-                    return Err(RestoreError::HashMismatch { stored, computed });
+            })
+            .map_err(RestoreError::io("read", file.path()))
+            .and_then(|computed| match HashCheck::compare(stored, computed) {
+                HashCheck::Mismatch { stored, computed } => {
+                    Err(RestoreError::HashMismatch { stored, computed })
                 }
-            }
-            check_structure(file, opts.threads.max(1))
-        })();
+                _ => Ok(()),
+            }),
+            None => Ok(()),
+        };
+        let checked = match checker {
+            Some(c) => c.join().unwrap_or_else(|_| {
+                Err(RestoreError::Flags("the checking thread panicked".into()))
+            }),
+            None => check_structure(file, threads),
+        };
         let copied = copier
             .join()
             .unwrap_or_else(|_| Err(RestoreError::Flags("the copying thread panicked".into())));
+        hashed?;
         let db = checked?;
         copied?;
         Ok(db)

@@ -6,8 +6,13 @@ use std::os::unix::fs::FileExt;
 
 use sha2::{Digest, Sha256};
 
-/// Bytes read per `pread` while hashing.
-const CHUNK: usize = 4 << 20;
+/// Bytes read per `pread` while hashing: small enough that the buffer stays
+/// in the L2 cache between the kernel's copy and the hash, and below
+/// malloc's mmap threshold so it is not a fresh mapping (both cost a third
+/// of the throughput with a 4 MiB buffer).
+const CHUNK: usize = 96 << 10;
+/// Bytes hashed between progress reports.
+const REPORT_EVERY: u64 = 64 << 20;
 
 /// Outcome of the trailer check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,8 +67,11 @@ pub fn sha256_prefix(file: &File, len: u64, progress: &dyn Fn(u64)) -> io::Resul
         let chunk = buf.get_mut(..want).unwrap_or_default();
         file.read_exact_at(chunk, off)?;
         h.update(&*chunk);
+        let before = off;
         off += want as u64;
-        progress(off);
+        if off / REPORT_EVERY != before / REPORT_EVERY || off == len {
+            progress(off);
+        }
     }
     Ok(h.finalize().into())
 }
