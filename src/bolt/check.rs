@@ -162,7 +162,7 @@ impl Default for CheckOptions<'_> {
         CheckOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             release: None,
-            release_every: 16 * 1024,
+            release_every: 2 * 1024,
         }
     }
 }

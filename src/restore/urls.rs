@@ -1296,11 +1296,17 @@ mod tests {
 
             /// Canonicalising a canonical peer URL changes nothing (for the
             /// releases that require `host:port`; 3.6 unix URLs inherit a
-            /// Go ambiguity around `scheme:/%2f...` paths).
+            /// Go ambiguity around `scheme:/%2f...` paths). Not when the
+            /// canonical form ends in white space (`http://h:1? #` keeps
+            /// its query `? `): etcd trims its input, so in Go too the
+            /// second round differs.
             #[test]
             fn canonical_form_is_stable(raw in url_like()) {
                 for version in [TargetVersion::V3_4, TargetVersion::V3_5] {
-                    if let Ok(first) = parse_peer_url(&raw, version) {
+                    if let Ok(first) = parse_peer_url(&raw, version)
+                        .map_err(drop)
+                        .and_then(|u| if u.as_str().trim() == u.as_str() { Ok(u) } else { Err(()) })
+                    {
                         let again = parse_peer_url(first.as_str(), version);
                         prop_assert_eq!(again.as_ref().map(PeerUrl::as_str), Ok(first.as_str()));
                     }
