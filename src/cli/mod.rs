@@ -156,6 +156,23 @@ impl Failure {
     }
 }
 
+/// For commands that print either a summary or JSON: whether `-w` asks for
+/// JSON; other formats are refused with etcdutl's exit code for them.
+fn json_or_simple(write_out: &str, command: &str) -> Result<bool, Failure> {
+    match write_out {
+        "simple" => Ok(false),
+        "json" => Ok(true),
+        other => {
+            let known: Result<etcdsnap::format::OutputFormat, _> = other.parse();
+            let msg = match known {
+                Ok(_) => format!("{other} not supported as output format for {command}"),
+                Err(e) => e.to_string(),
+            };
+            Err(Failure::new(EXIT_BAD_FEATURE, msg))
+        }
+    }
+}
+
 /// The one positional argument a command takes.
 fn one_file(files: &[String], command: &str) -> Result<String, Failure> {
     match files {

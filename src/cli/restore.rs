@@ -7,7 +7,7 @@ use etcdsnap::restore::{RestoreOptions, restore};
 use serde_json::json;
 
 use super::progress::Bar;
-use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, Failure, RestoreArgs, one_file};
+use super::{EXIT_BAD_ARGS, Failure, RestoreArgs, json_or_simple, one_file};
 
 pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
     let file = one_file(&a.files, "snapshot restore")?;
@@ -15,16 +15,7 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
         .target_version
         .parse()
         .map_err(|e| Failure::new(EXIT_BAD_ARGS, e))?;
-    let json = match write_out {
-        "simple" => false,
-        "json" => true,
-        other => {
-            return Err(Failure::new(
-                EXIT_BAD_FEATURE,
-                format!("{other} not supported as output format for restore"),
-            ));
-        }
-    };
+    let json = json_or_simple(write_out, "restore")?;
     let all_members_out_dir = match (a.all_members, &a.out_dir) {
         (true, Some(d)) => Some(d.clone()),
         (true, None) => {

@@ -7,7 +7,7 @@ use etcdsnap::snapshot::hash::hex;
 use etcdsnap::snapshot::{HashCheck, Snapshot, VerifyOptions, VerifyReport};
 use serde_json::json;
 
-use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR, Failure, VerifyArgs, one_file};
+use super::{EXIT_BAD_ARGS, EXIT_ERROR, Failure, VerifyArgs, json_or_simple, one_file};
 
 pub fn run(args: &VerifyArgs, write_out: &str) -> Result<(), Failure> {
     let file = one_file(&args.files, "snapshot verify")?;
@@ -15,18 +15,7 @@ pub fn run(args: &VerifyArgs, write_out: &str) -> Result<(), Failure> {
         .target_version
         .parse()
         .map_err(|e| Failure::new(EXIT_BAD_ARGS, e))?;
-    let json = match write_out {
-        "json" => true,
-        "simple" => false,
-        other => {
-            let known: Result<OutputFormat, _> = other.parse();
-            let msg = match known {
-                Ok(_) => format!("{other} not supported as output format for verify"),
-                Err(e) => e.to_string(),
-            };
-            return Err(Failure::new(EXIT_BAD_FEATURE, msg));
-        }
-    };
+    let json = json_or_simple(write_out, "verify")?;
     let snap = Snapshot::open(&file).map_err(|e| Failure::new(EXIT_ERROR, e))?;
     let opts = VerifyOptions {
         skip_hash_check: args.skip_hash_check,

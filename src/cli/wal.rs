@@ -8,7 +8,7 @@ use etcdsnap::raft::snap::read_snap_file;
 use etcdsnap::raft::wal::{WalPayload, WalRecord, read_segment_file};
 use serde_json::{Value, json};
 
-use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR, Failure, WalDumpArgs, one_file};
+use super::{EXIT_BAD_ARGS, EXIT_ERROR, Failure, WalDumpArgs, json_or_simple, one_file};
 
 /// Where the WAL segments and `.snap` files of `dir` are: a data dir
 /// (`member/wal`, `member/snap`), a `member` dir, or a WAL dir itself.
@@ -125,16 +125,7 @@ fn record_line(r: &WalRecord) -> String {
 
 pub fn run(a: &WalDumpArgs, write_out: &str) -> Result<(), Failure> {
     let dir = PathBuf::from(one_file(&a.dirs, "wal dump")?);
-    let json_out = match write_out {
-        "simple" => false,
-        "json" => true,
-        other => {
-            return Err(Failure::new(
-                EXIT_BAD_FEATURE,
-                format!("{other} not supported as output format for wal dump"),
-            ));
-        }
-    };
+    let json_out = json_or_simple(write_out, "wal dump")?;
     if !dir.is_dir() {
         return Err(Failure::new(
             EXIT_BAD_ARGS,

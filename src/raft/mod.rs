@@ -62,3 +62,23 @@ pub enum Flavour {
     /// count one failed get.
     V36,
 }
+
+/// Checks that member IDs are non-empty and strictly ascending, the order
+/// restore writes them in.
+pub(crate) fn check_ascending_ids(ids: impl IntoIterator<Item = u64>) -> Result<(), RaftError> {
+    let mut prev: Option<u64> = None;
+    for id in ids {
+        if let Some(p) = prev
+            && p >= id
+        {
+            return Err(RaftError::InvalidMembers(format!(
+                "member IDs not in strictly ascending order: {p:x} then {id:x}"
+            )));
+        }
+        prev = Some(id);
+    }
+    match prev {
+        Some(_) => Ok(()),
+        None => Err(RaftError::InvalidMembers("no members".into())),
+    }
+}

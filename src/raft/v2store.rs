@@ -69,19 +69,7 @@ pub fn raft_attributes_json(peer_urls: &[String]) -> String {
 /// # Ok::<(), etcdsnap::raft::RaftError>(())
 /// ```
 pub fn store_json(members: &[StoreMember], flavour: Flavour) -> Result<String, RaftError> {
-    if members.is_empty() {
-        return Err(RaftError::InvalidMembers("no members".into()));
-    }
-    for pair in members.windows(2) {
-        if let [a, b] = pair
-            && a.id >= b.id
-        {
-            return Err(RaftError::InvalidMembers(format!(
-                "member IDs not in strictly ascending order: {:x} then {:x}",
-                a.id, b.id
-            )));
-        }
-    }
+    super::check_ascending_ids(members.iter().map(|m| m.id))?;
     if let Some(m) = members.iter().find(|m| m.peer_urls.is_empty()) {
         return Err(RaftError::InvalidMembers(format!(
             "member {:x} has no peer URLs",

@@ -51,19 +51,10 @@ pub fn restore_payloads(
     members: &[WalMember],
     flavour: Flavour,
 ) -> Result<Vec<WalPayload>, RaftError> {
+    crate::raft::check_ascending_ids(members.iter().map(|m| m.id))?;
     let first = members
         .first()
         .ok_or_else(|| RaftError::InvalidMembers("no members".into()))?;
-    for pair in members.windows(2) {
-        if let [a, b] = pair
-            && a.id >= b.id
-        {
-            return Err(RaftError::InvalidMembers(format!(
-                "member IDs not in strictly ascending order: {:x} then {:x}",
-                a.id, b.id
-            )));
-        }
-    }
     if !members.iter().any(|m| m.id == node_id) {
         return Err(RaftError::InvalidMembers(format!(
             "local member {node_id:x} is not in the member list"
