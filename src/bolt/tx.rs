@@ -129,7 +129,10 @@ impl WritePlan {
 
     /// Length the file must have after the commit.
     pub fn file_len(&self) -> u64 {
-        self.meta.pgid.max(self.old_len_pages) * self.page_size as u64
+        self.meta
+            .pgid
+            .max(self.old_len_pages)
+            .saturating_mul(self.page_size as u64)
     }
 
     /// Writes the plan into `file`, which must hold a byte-identical copy of
@@ -203,6 +206,13 @@ pub fn new_image(page_size: usize) -> Vec<u8> {
 /// Plans applying `changes` to the root bucket of `db` (whose keys are the
 /// top-level buckets).
 pub fn plan(db: Db<'_>, changes: &BucketChanges, opts: WriteOptions) -> Result<WritePlan> {
+    if db.hwm() > db.file_pages() {
+        // A truncated file: new pages would be allocated beyond a hole.
+        return Err(BoltError::PageBeyondEof {
+            id: db.hwm().saturating_sub(1),
+            pages: db.file_pages(),
+        });
+    }
     let mut p = Planner {
         db,
         ps: db.page_size() as usize,
