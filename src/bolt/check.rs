@@ -16,12 +16,14 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use super::bitmap::Bitmap;
 use super::bucket::{BucketRoot, BucketValue, value_offset};
 use super::cursor::MAX_DEPTH;
 use super::db::Db;
 use super::error::BoltError;
 use super::freelist;
 use super::page::{LeafElem, Page, PageHeader, PageKind};
+pub use super::visitor::Visitor;
 
 /// Most problems kept in a report; the rest are only counted.
 pub const MAX_PROBLEMS: usize = 1000;
@@ -116,33 +118,6 @@ impl CheckReport {
         self.omitted += other.omitted;
         self.stats.add(&other.stats);
     }
-}
-
-/// Receives every leaf entry of every bucket in key order during a walk.
-///
-/// `path` holds the names of the buckets from the root down to the bucket
-/// that holds the entry: empty for the root bucket's entries (the top-level
-/// bucket names), one name for a top-level bucket's entries, and so on.
-/// Nested bucket entries are passed too ([`LeafElem::is_bucket`]), before
-/// the nested bucket's own entries.
-///
-/// Big buckets are walked in parallel: [`fork`](Visitor::fork) makes an
-/// empty visitor for a later part of the key space, and
-/// [`merge`](Visitor::merge) appends such a part's results, in key order.
-pub trait Visitor: Send + Sized {
-    /// A fresh visitor for a contiguous later range of the same bucket.
-    fn fork(&self) -> Self;
-    /// Appends the results of `later`, which covered the keys right after
-    /// the ones this visitor has seen.
-    fn merge(&mut self, later: Self);
-    /// One leaf entry.
-    fn entry(&mut self, path: &[&[u8]], elem: &LeafElem<'_>);
-}
-
-impl Visitor for () {
-    fn fork(&self) -> Self {}
-    fn merge(&mut self, _later: Self) {}
-    fn entry(&mut self, _path: &[&[u8]], _elem: &LeafElem<'_>) {}
 }
 
 /// How to walk.
@@ -308,44 +283,6 @@ fn problem_from(page: Option<u64>, e: &BoltError) -> Problem {
             page: None,
             message: s,
         },
-    }
-}
-
-/// A fixed-size bitmap of page ids with atomic set.
-struct Bitmap {
-    words: Vec<AtomicU64>,
-    bits: u64,
-}
-
-impl Bitmap {
-    fn new(bits: u64) -> Bitmap {
-        let n = bits.div_ceil(64) as usize;
-        Bitmap {
-            words: (0..n).map(|_| AtomicU64::new(0)).collect(),
-            bits,
-        }
-    }
-
-    /// Sets bit `i`; returns whether it was already set. Ids beyond the
-    /// map are ignored (reported elsewhere).
-    fn set(&self, i: u64) -> bool {
-        if i >= self.bits {
-            return false;
-        }
-        let (w, b) = ((i / 64) as usize, i % 64);
-        match self.words.get(w) {
-            Some(word) => word.fetch_or(1 << b, Ordering::Relaxed) & (1 << b) != 0,
-            None => false,
-        }
-    }
-
-    fn get(&self, i: u64) -> bool {
-        let (w, b) = ((i / 64) as usize, i % 64);
-        i < self.bits
-            && self
-                .words
-                .get(w)
-                .is_some_and(|word| word.load(Ordering::Relaxed) & (1 << b) != 0)
     }
 }
 
@@ -839,20 +776,4 @@ fn order_problem(
         ));
     }
     None
-}
-
-impl<A: Visitor, B: Visitor> Visitor for (A, B) {
-    fn fork(&self) -> Self {
-        (self.0.fork(), self.1.fork())
-    }
-
-    fn merge(&mut self, later: Self) {
-        self.0.merge(later.0);
-        self.1.merge(later.1);
-    }
-
-    fn entry(&mut self, path: &[&[u8]], elem: &LeafElem<'_>) {
-        self.0.entry(path, elem);
-        self.1.entry(path, elem);
-    }
 }

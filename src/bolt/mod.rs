@@ -4,6 +4,7 @@
 //!
 //! Nothing in this module knows about etcd.
 
+mod bitmap;
 pub mod bucket;
 pub mod check;
 pub mod cursor;
@@ -14,12 +15,14 @@ pub mod meta;
 pub mod node;
 pub mod page;
 pub mod tx;
+pub mod visitor;
 
 pub use bucket::{Bucket, BucketRoot, BucketValue};
-pub use check::{CheckOptions, CheckReport, Problem, Visitor};
+pub use check::{CheckOptions, CheckReport, Problem};
 pub use cursor::Cursor;
 pub use db::Db;
 pub use error::BoltError;
 pub use meta::Meta;
 pub use page::{BranchElem, LeafElem, Page, PageKind};
 pub use tx::{BucketChanges, Change, WriteOptions, WritePlan};
+pub use visitor::Visitor;
