@@ -289,6 +289,21 @@ impl<'a> Planner<'a> {
         id
     }
 
+    /// Reads branch or leaf page `id` at tree depth `depth` for rewriting
+    /// and frees its span (the new version goes to new pages).
+    fn take_node(&mut self, id: u64, depth: usize) -> Result<Page<'a>> {
+        if depth > super::cursor::MAX_DEPTH {
+            return Err(BoltError::TooDeep {
+                id,
+                limit: super::cursor::MAX_DEPTH,
+            });
+        }
+        let page = self.db.node_page(id)?;
+        page.check_element_table()?;
+        self.free_span(&page);
+        Ok(page)
+    }
+
     fn free_span(&mut self, page: &Page<'_>) {
         let id = page.id();
         let end = id.saturating_add(u64::from(page.header().overflow));
@@ -372,15 +387,7 @@ impl<'a> Planner<'a> {
         if in_range.peek().is_none() {
             return Ok(Outcome::Unchanged);
         }
-        if depth > super::cursor::MAX_DEPTH {
-            return Err(BoltError::TooDeep {
-                id,
-                limit: super::cursor::MAX_DEPTH,
-            });
-        }
-        let page = self.db.node_page(id)?;
-        page.check_element_table()?;
-        self.free_span(&page);
+        let page = self.take_node(id, depth)?;
         if page.kind() == PageKind::Leaf {
             let mut items = Vec::with_capacity(page.count());
             for i in 0..page.count() {
@@ -542,15 +549,7 @@ impl<'a> Planner<'a> {
         let mut budget = self.db.hwm();
         while let Some((id, depth)) = stack.pop() {
             budget = budget.checked_sub(1).ok_or(BoltError::Revisited { id })?;
-            if depth > super::cursor::MAX_DEPTH {
-                return Err(BoltError::TooDeep {
-                    id,
-                    limit: super::cursor::MAX_DEPTH,
-                });
-            }
-            let page = self.db.node_page(id)?;
-            page.check_element_table()?;
-            self.free_span(&page);
+            let page = self.take_node(id, depth)?;
             for i in 0..page.count() {
                 if page.kind() == PageKind::Branch {
                     stack.push((page.branch(i)?.child, depth + 1));
