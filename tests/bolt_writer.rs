@@ -248,3 +248,27 @@ fn edits_a_real_etcd_snapshot() {
         src[old_meta_page * 4096..(old_meta_page + 1) * 4096]
     );
 }
+
+#[test]
+fn seek_and_last_agree_with_iteration_on_a_deep_tree() {
+    let src = std::fs::read("testdata/snapshots/k8s-v35.member.db").expect("fixture");
+    let db = Db::open(&src).expect("open");
+    let key = db.root().bucket(b"key").expect("read").expect("key bucket");
+    let keys: Vec<&[u8]> = key.iter().map(|e| e.expect("entry").key).collect();
+    assert!(keys.len() > 1000);
+    let mut c = key.cursor();
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(c.seek(k).expect("seek").map(|e| e.key), Some(*k));
+        let mut after = k.to_vec();
+        after.push(0);
+        assert_eq!(
+            c.seek(&after).expect("seek").map(|e| e.key),
+            keys.get(i + 1).copied()
+        );
+    }
+    assert_eq!(
+        c.seek(b"").expect("seek").map(|e| e.key),
+        keys.first().copied()
+    );
+    assert_eq!(c.last().expect("last").map(|e| e.key), keys.last().copied());
+}

@@ -108,59 +108,60 @@ impl<'a> Cursor<'a> {
         self.settle()
     }
 
-    /// The last entry of the bucket.
-    pub fn last(&mut self) -> Result<Option<LeafElem<'a>>> {
+    /// Descends from the root to a leaf, taking at each branch page the
+    /// element `pick` chooses, and returns that leaf (its frame is on top).
+    fn descend(&mut self, pick: impl Fn(&Page<'a>) -> Result<usize>) -> Result<Option<Page<'a>>> {
         self.reset()?;
         loop {
             let Some(top) = self.stack.last().copied() else {
                 return Ok(None);
             };
-            let n = top.page.count();
             if top.page.kind() == PageKind::Leaf {
-                if n > 0 {
-                    return top.page.leaf(n - 1).map(Some);
-                }
-                // An empty leaf that is not the only one (Go leaves them
-                // behind when it does not rebalance): fall back to a walk.
-                let mut last = None;
-                let mut e = self.first()?;
-                while let Some(x) = e {
-                    last = Some(x);
-                    e = self.next()?;
-                }
-                return Ok(last);
+                return Ok(Some(top.page));
             }
-            if let Some(t) = self.stack.last_mut() {
-                t.index = n.saturating_sub(1);
-            }
-            let child = top.page.branch(n.saturating_sub(1))?.child;
-            self.push(child)?;
-        }
-    }
-
-    /// The first entry whose key is greater than or equal to `key`.
-    pub fn seek(&mut self, key: &[u8]) -> Result<Option<LeafElem<'a>>> {
-        self.reset()?;
-        loop {
-            let Some(top) = self.stack.last().copied() else {
-                return Ok(None);
-            };
-            let n = top.page.count();
-            if top.page.kind() == PageKind::Leaf {
-                let idx = partition(n, |i| Ok(top.page.leaf(i)?.key < key))?;
-                if let Some(t) = self.stack.last_mut() {
-                    t.index = idx;
-                }
-                return self.settle();
-            }
-            // Last element whose key is <= the search key (or the first).
-            let idx = partition(n, |i| Ok(top.page.branch(i)?.key <= key))?.saturating_sub(1);
+            let idx = pick(&top.page)?;
             if let Some(t) = self.stack.last_mut() {
                 t.index = idx;
             }
             let child = top.page.branch(idx)?.child;
             self.push(child)?;
         }
+    }
+
+    /// The last entry of the bucket.
+    pub fn last(&mut self) -> Result<Option<LeafElem<'a>>> {
+        let Some(leaf) = self.descend(|p| Ok(p.count().saturating_sub(1)))? else {
+            return Ok(None);
+        };
+        match leaf.count() {
+            // An empty leaf that is not the only one (Go leaves them behind
+            // when it does not rebalance): fall back to a walk.
+            0 => {
+                let mut last = None;
+                let mut e = self.first()?;
+                while let Some(x) = e {
+                    last = Some(x);
+                    e = self.next()?;
+                }
+                Ok(last)
+            }
+            n => leaf.leaf(n - 1).map(Some),
+        }
+    }
+
+    /// The first entry whose key is greater than or equal to `key`.
+    pub fn seek(&mut self, key: &[u8]) -> Result<Option<LeafElem<'a>>> {
+        // At each branch: the last element whose key is <= the search key
+        // (or the first).
+        let leaf = self.descend(|p| {
+            Ok(partition(p.count(), |i| Ok(p.branch(i)?.key <= key))?.saturating_sub(1))
+        })?;
+        let Some(leaf) = leaf else { return Ok(None) };
+        let idx = partition(leaf.count(), |i| Ok(leaf.leaf(i)?.key < key))?;
+        if let Some(t) = self.stack.last_mut() {
+            t.index = idx;
+        }
+        self.settle()
     }
 }
 
