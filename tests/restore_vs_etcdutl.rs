@@ -13,7 +13,7 @@ use etcdsnap::bolt::tx::{self, BucketChanges, WriteOptions};
 use etcdsnap::bolt::{Bucket, Db};
 use sha2::Digest;
 use support::tools::{EtcdBins, EtcdVersion};
-use support::{corrupt, fixtures, oracles, require_tool, snapmaker, tools};
+use support::{corrupt, fixtures, oracles, snapmaker, tools};
 
 fn ours(snapshot: &Path, data_dir: &Path, target: &str, args: &[String]) -> (i32, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_etcdsnap"))
@@ -147,17 +147,18 @@ fn with_page_size(src: &[u8], page_size: usize) -> Vec<u8> {
     img
 }
 
-fn suite(v: EtcdVersion) -> Option<EtcdBins> {
-    tools::require(tools::etcd_suite(v))
+/// Go's bbolt, etcd 3.5.1 and etcd 3.4.23, or `None` (the test is skipped
+/// locally; under CI a missing tool fails it).
+fn tools_or_skip() -> Option<(EtcdBins, EtcdBins)> {
+    tools::require(tools::boltcheck())?;
+    let b35 = tools::require(tools::etcd_suite(EtcdVersion::V35))?;
+    let b34 = tools::require(tools::etcd_suite(EtcdVersion::V34))?;
+    Some((b35, b34))
 }
 
 #[test]
 fn five_members_empty_token_and_unix_urls() {
-    require_tool!(tools::boltcheck());
-    let Some(b35) = suite(EtcdVersion::V35) else {
-        return;
-    };
-    let Some(b34) = suite(EtcdVersion::V34) else {
+    let Some((b35, b34)) = tools_or_skip() else {
         return;
     };
     for (bins, target, snap) in [(&b35, "3.5", "k8s-v35.db"), (&b34, "3.4", "k8s-v34.db")] {
@@ -201,11 +202,7 @@ fn five_members_empty_token_and_unix_urls() {
 
 #[test]
 fn sixteen_and_sixty_four_kib_pages() {
-    require_tool!(tools::boltcheck());
-    let Some(b35) = suite(EtcdVersion::V35) else {
-        return;
-    };
-    let Some(b34) = suite(EtcdVersion::V34) else {
+    let Some((b35, b34)) = tools_or_skip() else {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -228,11 +225,7 @@ fn sixteen_and_sixty_four_kib_pages() {
 
 #[test]
 fn large_overflow_values() {
-    require_tool!(tools::boltcheck());
-    let Some(b35) = suite(EtcdVersion::V35) else {
-        return;
-    };
-    let Some(b34) = suite(EtcdVersion::V34) else {
+    let Some((b35, b34)) = tools_or_skip() else {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
