@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use support::corrupt::{self, Body, Expect};
-use support::fixtures;
+use support::fixtures::{self, names_in};
 
 fn restore(snapshot: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_etcdsnap"))
@@ -47,15 +47,6 @@ fn snapshot_of(dir: &Path) -> BTreeMap<PathBuf, (Option<Vec<u8>>, u32, i64)> {
         );
     }
     out
-}
-
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .expect("read_dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 fn assert_failed_cleanly(o: &Output, what: &str, code: i32) {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use etcdsnap::raft::wal::read_segment_file;
 use support::etcd::ClusterSpec;
+use support::fixtures::names_in;
 use support::{cmd, fixtures, tools};
 
 const BIN: &str = env!("CARGO_BIN_EXE_etcdsnap");
@@ -18,15 +19,6 @@ fn restore_cmd(snapshot: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.args(["snapshot", "restore"]).arg(snapshot).args(args);
     c
-}
-
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .expect("read_dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 /// A data dir written by a restore: db sound, WAL and .snap readable.

@@ -42,3 +42,18 @@ pub const MEMBER_DBS: [&str; 6] = [
     "k8s-v34.member.db",
     "k8s-v35.member.db",
 ];
+
+/// The names of the entries in `dir`, sorted (to check what a command left behind).
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()))
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    v.sort();
+    v
+}
