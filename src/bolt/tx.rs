@@ -171,6 +171,8 @@ impl WritePlan {
 
 /// The image Go's `bolt.Open` writes for a new file: two metas (txid 0 and
 /// 1), an empty freelist at page 2 and an empty root leaf at page 3.
+/// `page_size` is clamped to the sizes a reader accepts (a power of two
+/// from 512 bytes to 16 MiB is expected).
 ///
 /// ```
 /// let img = etcdsnap::bolt::tx::new_image(4096);
@@ -178,6 +180,10 @@ impl WritePlan {
 /// assert_eq!((db.hwm(), db.meta().txid), (4, 1));
 /// ```
 pub fn new_image(page_size: usize) -> Vec<u8> {
+    let page_size = page_size.clamp(
+        super::db::MIN_PAGE_SIZE as usize,
+        super::db::MAX_PAGE_SIZE as usize,
+    );
     let mut img = vec![0u8; 4 * page_size];
     for txid in 0..2u64 {
         let m = Meta {
