@@ -24,3 +24,10 @@ mod mmap;
 pub mod raft;
 pub mod restore;
 pub mod snapshot;
+
+// The curated entry points: what an embedder needs, at one path each.
+pub use etcd::{Status, StatusError, TargetVersion};
+pub use restore::{
+    Phase, Progress, RestoreError, RestoreOptions, RestoreSummary, RestoredMember, restore,
+};
+pub use snapshot::{DbInfo, HashCheck, Snapshot, SnapshotError, VerifyOptions, VerifyReport};
