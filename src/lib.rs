@@ -33,6 +33,8 @@
 //!   `.snap` files with the v2 store.
 //! * [`format`](mod@format): etcdutl-compatible renderings of results
 //!   (tables, JSON, sizes).
+//! * [`repo`]: a backup repository that stores each bbolt page once
+//!   (`etcdsnap backup`).
 //!
 //! The snapshot file layer (trailer, memory map, copy path), the restore
 //! machinery and the ports of Go library behaviour are private.
@@ -49,7 +51,9 @@ pub mod internal;
 mod mmap;
 mod progress;
 pub mod raft;
+pub mod repo;
 mod restore;
+mod retention;
 mod snapshot;
 
 pub use datadir::DataDir;
@@ -57,7 +61,11 @@ pub use etcd::status::{Status, StatusError};
 pub use etcd::version::{TargetVersion, UnknownVersion};
 pub use progress::{Phase, Progress};
 pub use restore::membership::{ClusterError, UrlError};
-pub use restore::{RestoreError, RestoreOptions, RestoreSummary, RestoredMember, restore};
+pub use restore::{
+    RestoreError, RestoreOptions, RestoreSummary, RestoredMember, SnapshotReader, restore,
+    restore_from_reader,
+};
+pub use retention::KeepRules;
 pub use snapshot::{
     DbInfo, HashCheck, Snapshot, SnapshotError, VerifyOptions, VerifyReport, has_trailer,
 };

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch. Exit codes follow etcdutl: 0 success,
 //! 1 failure, 4 unsupported output format, 128 bad arguments.
 
+mod backup;
 mod progress;
 mod restore;
 mod status;
@@ -47,6 +48,9 @@ enum Command {
     /// Read a member's raft WAL and .snap files
     #[command(subcommand)]
     Wal(WalCommand),
+    /// Keep many snapshots in a repository that stores each page once
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -77,6 +81,13 @@ struct RestoreArgs {
     /// The snapshot file
     #[arg(value_name = "FILE")]
     files: Vec<String>,
+    #[command(flatten)]
+    flags: RestoreFlags,
+}
+
+/// `snapshot restore`'s flags (shared with `backup restore`).
+#[derive(Args, Debug)]
+struct RestoreFlags {
     /// Path to the data directory [default: <name>.etcd]
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
@@ -230,6 +241,7 @@ pub fn run() -> ExitCode {
         Command::Snapshot(SnapshotCommand::Verify(a)) => verify::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Restore(a)) => restore::run(a, &cli.write_out),
         Command::Wal(WalCommand::Dump(a)) => wal::run(a, &cli.write_out),
+        Command::Backup(c) => backup::run(c, &cli.write_out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

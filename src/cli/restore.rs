@@ -3,19 +3,32 @@
 use std::path::PathBuf;
 
 use etcdsnap::TargetVersion;
-use etcdsnap::{RestoreOptions, restore};
+use etcdsnap::{RestoreOptions, RestoreSummary, restore};
 use serde_json::json;
 
 use super::progress::Bar;
-use super::{EXIT_BAD_ARGS, Failure, RestoreArgs, json_or_simple, one_file, restore_failure};
+use super::{
+    EXIT_BAD_ARGS, Failure, RestoreArgs, RestoreFlags, json_or_simple, one_file, restore_failure,
+};
 
 pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
     let file = one_file(&a.files, "snapshot restore")?;
+    let json = json_or_simple(write_out, "restore")?;
+    let opts = options(&a.flags, PathBuf::from(file))?;
+    let bar = Bar::new();
+    let result = restore(&opts, &|p| bar.update(p));
+    bar.finish();
+    let summary = result.map_err(restore_failure)?;
+    print_summary(&summary, json);
+    Ok(())
+}
+
+/// The library's options from the command-line flags.
+pub fn options(a: &RestoreFlags, snapshot: PathBuf) -> Result<RestoreOptions, Failure> {
     let target: TargetVersion = a
         .target_version
         .parse()
         .map_err(|e| Failure::new(EXIT_BAD_ARGS, e))?;
-    let json = json_or_simple(write_out, "restore")?;
     let all_members_out_dir = match (a.all_members, &a.out_dir) {
         (true, Some(d)) => Some(d.clone()),
         (true, None) => {
@@ -32,7 +45,7 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
         }
         (false, None) => None,
     };
-    let mut opts = RestoreOptions::new(PathBuf::from(file));
+    let mut opts = RestoreOptions::new(snapshot);
     opts.data_dir = a.data_dir.clone();
     opts.wal_dir = a.wal_dir.clone();
     opts.name = a.name.clone();
@@ -44,11 +57,11 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
     opts.mark_compacted = a.mark_compacted;
     opts.target = target;
     opts.all_members_out_dir = all_members_out_dir;
+    Ok(opts)
+}
 
-    let bar = Bar::new();
-    let result = restore(&opts, &|p| bar.update(p));
-    bar.finish();
-    let summary = result.map_err(restore_failure)?;
+/// Prints a restore's summary (only with `-w json`).
+pub fn print_summary(summary: &RestoreSummary, json: bool) {
     if json {
         let members: Vec<_> = summary
             .members
@@ -71,5 +84,4 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
         });
         println!("{out}");
     }
-    Ok(())
 }

@@ -4,5 +4,6 @@
 pub mod humanize;
 pub(crate) mod status;
 pub mod table;
+pub mod time;
 
 pub use status::{OutputFormat, render_status};

@@ -20,7 +20,9 @@ pub(crate) mod membership;
 pub(crate) mod options;
 pub(crate) mod run;
 pub(crate) mod staging;
+pub(crate) mod stream;
 
 pub use error::RestoreError;
 pub use options::RestoreOptions;
-pub use run::{RestoreSummary, RestoredMember, restore};
+pub use run::{RestoreSummary, RestoredMember, restore, restore_from_reader};
+pub use stream::SnapshotReader;

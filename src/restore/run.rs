@@ -5,7 +5,9 @@
 //! 2. One pass over the snapshot: the SHA-256 trailer is checked on one
 //!    thread while the others walk the structure (bbolt and etcd checks)
 //!    and then copy the body into the first member's staged db in the
-//!    kernel.
+//!    kernel. A stream ([`restore_from_reader`]) is written into the first
+//!    member's staged db as it arrives, hashed on the way, then checked
+//!    there and copied to the other members.
 //! 3. The database edits are planned once against the source and written
 //!    into the copy as one bbolt transaction; other members get copies of
 //!    the edited db.
@@ -22,6 +24,7 @@ use super::error::RestoreError;
 use super::membership::Cluster;
 use super::options::{MemberTarget, RestoreOptions, check_targets, plan_members};
 use super::staging::{Published, Staged, mkdir, sync_dir};
+use super::stream::{self, SnapshotReader};
 use crate::bolt::Db;
 use crate::bolt::tx::{self, WriteOptions};
 use crate::datadir::DataDir;
@@ -139,14 +142,39 @@ pub fn restore(
     opts: &RestoreOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<RestoreSummary, RestoreError> {
+    run(opts, None, progress)
+}
+
+/// [`restore()`] from a stream instead of `opts.snapshot` (which is not
+/// read): its bytes go straight into the first member's staged db, are
+/// checked against etcd's trailer and the source's own digest, then
+/// everything proceeds as from a file.
+pub fn restore_from_reader(
+    opts: &RestoreOptions,
+    source: SnapshotReader<'_>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<RestoreSummary, RestoreError> {
+    run(opts, Some(source), progress)
+}
+
+fn run(
+    opts: &RestoreOptions,
+    source: Option<SnapshotReader<'_>>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<RestoreSummary, RestoreError> {
     let bump = opts.bump()?;
     let (cluster, targets) = plan_members(opts)?;
     check_targets(&targets, opts.target)?;
-    let file = SnapshotFile::open(&opts.snapshot)?;
-    let stored = file.trailer();
-    if stored.is_none() && !opts.skip_hash_check {
-        return Err(RestoreError::MissingHash);
-    }
+    let file = match source {
+        Some(_) => None,
+        None => {
+            let file = SnapshotFile::open(&opts.snapshot)?;
+            if file.trailer().is_none() && !opts.skip_hash_check {
+                return Err(RestoreError::MissingHash);
+            }
+            Some(file)
+        }
+    };
     // A new --out-dir is staged as a whole, so all members appear at once.
     let whole = match &opts.all_members_out_dir {
         Some(dir) if std::fs::symlink_metadata(dir).is_err() => Some(Staged::new(dir)?),
@@ -164,9 +192,38 @@ pub fn restore(
         .iter()
         .map(|m| (&m.db, m.db_path.as_path()))
         .collect();
-    let db = check_and_copy(&file, &dsts, opts, stored, progress)?;
-    let (changes, bumped_to) = dbedit::changes(db, opts.target, &cluster.members, bump)?;
-    let plan = tx::plan(db, &changes, WriteOptions::default())?;
+    let (plan, bumped_to, hash_verified) = match (file, source) {
+        (Some(file), _) => {
+            let stored = file.trailer();
+            let db = check_and_copy(&file, &dsts, opts, stored, progress)?;
+            let (changes, bumped_to) = dbedit::changes(db, opts.target, &cluster.members, bump)?;
+            let plan = tx::plan(db, &changes, WriteOptions::default())?;
+            (plan, bumped_to, stored.is_some() && !opts.skip_hash_check)
+        }
+        (None, Some(source)) => {
+            let (first, others) = dsts
+                .split_first()
+                .ok_or_else(|| RestoreError::Flags("no member to restore".into()))?;
+            let verified =
+                stream::receive(source, first.0, first.1, opts.skip_hash_check, progress)?;
+            // The received db is a file now: check and plan against it,
+            // then copy it to the other members.
+            let file = SnapshotFile::open(first.1)?;
+            let db = check_structure(&file, opts.threads.max(1))?;
+            let (changes, bumped_to) = dbedit::changes(db, opts.target, &cluster.members, bump)?;
+            let plan = tx::plan(db, &changes, WriteOptions::default())?;
+            let body_len = file.body_len();
+            drop(file);
+            for (dst, path) in others {
+                copy::copy_prefix_synced(first.0, dst, body_len, &|done| {
+                    progress(Progress::new(Phase::Copy, done, body_len))
+                })
+                .map_err(RestoreError::io("copy", *path))?;
+            }
+            (plan, bumped_to, verified)
+        }
+        (None, None) => return Err(RestoreError::Flags("no snapshot to restore".into())),
+    };
     for m in &staged {
         plan.commit(&m.db)
             .map_err(RestoreError::io("write", &m.db_path))?;
@@ -183,7 +240,7 @@ pub fn restore(
         members,
         consistent_index: cluster.members.len() as u64,
         bumped_to,
-        hash_verified: stored.is_some() && !opts.skip_hash_check,
+        hash_verified,
     })
 }
 
