@@ -68,6 +68,10 @@ pub(super) struct PushArgs {
     /// Store a file without a (matching) SHA-256 trailer, e.g. a raw member/snap/db copy
     #[arg(long)]
     skip_hash_check: bool,
+    /// Record the file's modification time as the snapshot's time (for importing older
+    /// snapshots; retention rules go by it) instead of now
+    #[arg(long)]
+    time_from_file: bool,
     /// zstd level for new pages (1-19)
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     compression_level: i32,
@@ -262,6 +266,12 @@ fn push(a: &PushArgs, write_out: &str) -> Result<(), Failure> {
     let mut opts = PushOptions::default();
     opts.skip_hash_check = a.skip_hash_check;
     opts.compression_level = a.compression_level;
+    if a.time_from_file {
+        let mtime = std::fs::metadata(&a.snapshot)
+            .and_then(|m| m.modified())
+            .map_err(|e| Failure::new(EXIT_ERROR, format!("stat {}: {e}", a.snapshot.display())))?;
+        opts.time = Some(mtime);
+    }
     let bar = Bar::new();
     let result = repo.push_with_progress(&a.snapshot, &opts, &|p| bar.update(p));
     bar.finish();

@@ -243,6 +243,11 @@ impl Index {
         Ok(self.keys(CHUNKS)?.into_iter().collect())
     }
 
+    /// The IDs of every indexed list.
+    pub(crate) fn list_ids(&self) -> Result<HashSet<[u8; 32]>> {
+        Ok(self.keys(LISTS)?.into_iter().collect())
+    }
+
     /// Every chunk location (or only those in `wanted`).
     pub(crate) fn locations(
         &self,

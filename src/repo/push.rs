@@ -48,6 +48,9 @@ pub struct PushOptions {
     pub compression_level: i32,
     /// What to record as the source (default: the path).
     pub source: Option<String>,
+    /// When the snapshot was taken (default: now). Retention rules go by
+    /// this time; set it when importing older snapshot files.
+    pub time: Option<SystemTime>,
 }
 
 impl Default for PushOptions {
@@ -56,6 +59,7 @@ impl Default for PushOptions {
             skip_hash_check: false,
             compression_level: 3,
             source: None,
+            time: None,
         }
     }
 }
@@ -151,9 +155,10 @@ impl Repository {
 
         // What the repository has: chunk IDs, and the newest full list to
         // write a delta against.
-        let (known, base) = {
+        let (known, known_lists, base) = {
             let (ix, _) = self.index()?;
             let known = ix.chunk_ids()?;
+            let known_lists = ix.list_ids()?;
             let snaps = ix.snapshots()?;
             let newest = snaps.iter().max_by_key(|(id, m)| (m.time_ns, *id));
             let base = match newest {
@@ -167,7 +172,7 @@ impl Repository {
                 },
                 None => None,
             };
-            (known, base)
+            (known, known_lists, base)
         };
 
         let (hashes, stored) = std::thread::scope(|s| {
@@ -196,19 +201,29 @@ impl Repository {
         let delta_list = matches!(list, ChunkList::Delta { .. });
         let list_plain = list.encode();
         let list_id = self.crypto.id(&list_plain);
-        let list_stored = self
-            .crypto
-            .seal(list_plain.clone(), keys::LISTS.as_bytes())?;
-        let list_key = keys::list(&list_id);
-        self.backend
-            .write(&list_key, &list_stored)
-            .map_err(RepoError::io("write", self.path_of(&list_key)))?;
+        // An identical list (the same snapshot again) is stored once.
+        let list_bytes = if known_lists.contains(&list_id) {
+            0
+        } else {
+            let list_stored = self
+                .crypto
+                .seal(list_plain.clone(), keys::LISTS.as_bytes())?;
+            let list_key = keys::list(&list_id);
+            self.backend
+                .write(&list_key, &list_stored)
+                .map_err(RepoError::io("write", self.path_of(&list_key)))?;
+            list_stored.len() as u64
+        };
 
         let pack_bytes: u64 = packs.iter().map(|p| p.1).sum();
-        let time_ns = SystemTime::now()
+        let time_ns = match opts
+            .time
+            .unwrap_or_else(SystemTime::now)
             .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
+        {
+            Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+            Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+        };
         let manifest = Manifest {
             time_ns,
             revision,
@@ -220,7 +235,7 @@ impl Repository {
             sha256_file,
             sha256_body,
             has_trailer: trailer.is_some(),
-            new_bytes: pack_bytes + list_stored.len() as u64,
+            new_bytes: pack_bytes + list_bytes,
             source: opts
                 .source
                 .clone()
