@@ -83,27 +83,30 @@ impl Repository {
         let _lock = self.lock(false)?;
         let mut r = CheckReport::default();
         let index = match self.index() {
-            Ok((ix, sync)) => {
-                for (obj, why) in sync.damaged {
-                    r.problems.push(format!("{obj}: {why}"));
-                }
-                Some(ix)
-            }
+            // What the sync could not take in is found again below.
+            Ok((ix, _)) => Some(ix),
             Err(e) => {
                 r.problems.push(e.to_string());
                 None
             }
         };
-        let stored = self.check_packs(opts, &mut r)?;
+        let locs: Option<HashMap<[u8; 32], Loc>> = match index.as_ref().map(|ix| ix.locations(None))
+        {
+            Some(Ok(l)) => Some(l),
+            Some(Err(e)) => {
+                r.problems.push(e.to_string());
+                None
+            }
+            None => None,
+        };
+        let stored = self.check_packs(opts, locs.as_ref(), &mut r)?;
         let (lists, manifests) = self.check_objects(&mut r)?;
 
         // The index against the objects.
-        let mut locs: Option<HashMap<[u8; 32], Loc>> = None;
-        if let Some(ix) = &index {
-            match self.compare_index(ix, &stored, &lists, &manifests, &mut r) {
-                Ok(l) => locs = Some(l),
-                Err(e) => r.problems.push(e.to_string()),
-            }
+        if let (Some(ix), Some(locs)) = (&index, &locs)
+            && let Err(e) = self.compare_index(ix, locs, &stored, &lists, &manifests, &mut r)
+        {
+            r.problems.push(e.to_string());
         }
 
         // Every snapshot's chunks.
@@ -133,14 +136,17 @@ impl Repository {
             for c in &ids {
                 used.insert(*c);
                 let ok = match &locs {
-                    // With an index, the copy it points to must be good.
+                    // With an index, the copy it points to must be there
+                    // and sound (a restore reads it through the index, so
+                    // a damaged trailer alone does not stop one).
                     Some(locs) => locs.get(c).is_some_and(|l| {
-                        !stored.bad_packs.contains(&l.pack)
+                        stored.sizes.contains_key(&l.pack)
                             && !stored.bad_copies.contains(&(l.pack, *c))
-                            && stored
-                                .copies
-                                .get(c)
-                                .is_some_and(|v| v.iter().any(|(p, e)| Loc::of(p, e) == *l))
+                            && (stored.bad_packs.contains(&l.pack)
+                                || stored
+                                    .copies
+                                    .get(c)
+                                    .is_some_and(|v| v.iter().any(|(p, e)| Loc::of(p, e) == *l)))
                     }),
                     None => stored.copies.get(c).is_some_and(|v| {
                         v.iter().any(|(p, _)| {
@@ -185,11 +191,23 @@ impl Repository {
         }
         r.affected.sort();
         r.affected.dedup();
+        let mut seen = HashSet::new();
+        r.problems.retain(|p| seen.insert(p.clone()));
         Ok(r)
     }
 
-    fn check_packs(&self, opts: &CheckOptions, r: &mut CheckReport) -> Result<Stored> {
+    fn check_packs(
+        &self,
+        opts: &CheckOptions,
+        locs: Option<&HashMap<[u8; 32], Loc>>,
+        r: &mut CheckReport,
+    ) -> Result<Stored> {
         let mut s = Stored::default();
+        // The chunks the index places in each pack.
+        let mut by_pack: HashMap<[u8; 32], Vec<([u8; 32], Loc)>> = HashMap::new();
+        for (c, l) in locs.into_iter().flatten() {
+            by_pack.entry(l.pack).or_default().push((*c, *l));
+        }
         let listed = self
             .backend
             .list(keys::PACKS)
@@ -248,8 +266,27 @@ impl Repository {
                         entries
                     }
                     Err(e) => {
-                        r.problems.push(e.to_string());
+                        r.problems
+                            .push(format!("{e} (the index cannot be rebuilt from this pack)"));
                         s.bad_packs.insert(name);
+                        // Verify what the index places in it instead.
+                        for (c, l) in by_pack.get(&name).into_iter().flatten() {
+                            let e = PackEntry {
+                                id: *c,
+                                offset: l.offset,
+                                stored_len: l.stored_len,
+                                raw_len: l.raw_len,
+                                codec: l.codec,
+                            };
+                            let blob = pack::blob(&bytes, &e).unwrap_or_default();
+                            if let Err(err) =
+                                coder.decode(&self.crypto, blob, l.codec, l.raw_len, c, &mut out)
+                            {
+                                r.problems
+                                    .push(format!("{what}: at offset {}: {err}", l.offset));
+                                s.bad_copies.insert((name, *c));
+                            }
+                        }
                         continue;
                     }
                 }
@@ -257,7 +294,9 @@ impl Repository {
                 match read_pack_entries(self.backend.as_ref(), &self.crypto, &name, size) {
                     Ok(e) => e,
                     Err(e) => {
-                        r.problems.push(e.to_string());
+                        r.problems.push(format!(
+                            "{e} (the index cannot be rebuilt from this pack; `check --read-data` verifies its chunks)"
+                        ));
                         s.bad_packs.insert(name);
                         continue;
                     }
@@ -319,11 +358,12 @@ impl Repository {
     fn compare_index(
         &self,
         ix: &index::Index,
+        locs: &HashMap<[u8; 32], Loc>,
         stored: &Stored,
         lists: &BTreeMap<[u8; 32], (Vec<u8>, ChunkList)>,
         manifests: &BTreeMap<[u8; 32], Manifest>,
         r: &mut CheckReport,
-    ) -> Result<HashMap<[u8; 32], Loc>> {
+    ) -> Result<()> {
         let packs = ix.packs()?;
         for (p, (size, count)) in &packs {
             match stored.sizes.get(p) {
@@ -350,8 +390,7 @@ impl Repository {
                 }
             }
         }
-        let locs = ix.locations(None)?;
-        for (c, l) in &locs {
+        for (c, l) in locs {
             let found = stored
                 .copies
                 .get(c)
@@ -397,7 +436,7 @@ impl Repository {
                 ));
             }
         }
-        Ok(locs)
+        Ok(())
     }
 }
 
