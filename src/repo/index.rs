@@ -9,8 +9,8 @@
 //! ```text
 //! chunks     chunk id -> pack[32] offset u64 stored_len u32 raw_len u32 codec u8
 //! packs      pack name -> size u64 count u32
-//! lists      list id -> the list's encoding
-//! snapshots  snapshot id -> the manifest's encoding
+//! lists      list id -> the list's encoding (sealed as its object is)
+//! snapshots  snapshot id -> the manifest's encoding (sealed likewise)
 //! ```
 //!
 //! The file is opened with redb's integrity check (every page checksum is
@@ -100,6 +100,7 @@ pub(crate) struct Update {
     pub packs: Vec<([u8; 32], u64, Vec<PackEntry>)>,
     /// Point chunks of added packs at them even if indexed elsewhere.
     pub repoint: bool,
+    /// Lists and manifests to add (plaintext; sealed when stored).
     pub lists: Vec<([u8; 32], Vec<u8>)>,
     pub snapshots: Vec<([u8; 32], Vec<u8>)>,
     pub remove_packs: Vec<[u8; 32]>,
@@ -123,6 +124,9 @@ pub(crate) struct SyncReport {
 pub(crate) struct Index {
     db: redb::Database,
     path: PathBuf,
+    /// Lists and manifests are kept sealed as their objects are, so an
+    /// encrypted repository's index holds no plaintext either.
+    crypto: Crypto,
     _lock: File,
 }
 
@@ -149,7 +153,7 @@ fn lock_index(dir: &Path) -> Result<File> {
 impl Index {
     /// Opens (creating if `create`) the index in `dir`, verifying every
     /// page. A damaged file is an [`RepoError::Index`] error.
-    pub(crate) fn open(dir: &Path, create: bool) -> Result<Index> {
+    pub(crate) fn open(dir: &Path, create: bool, crypto: &Crypto) -> Result<Index> {
         let lock = lock_index(dir)?;
         let path = dir.join(INDEX_FILE);
         let err = |reason: String| RepoError::Index {
@@ -170,6 +174,7 @@ impl Index {
         let ix = Index {
             db,
             path,
+            crypto: crypto.clone(),
             _lock: lock,
         };
         if create {
@@ -275,23 +280,38 @@ impl Index {
         Ok(v.into_iter().collect())
     }
 
+    /// Opens a sealed list or manifest value.
+    fn unseal(&self, what: &str, prefix: &str, k: &[u8; 32], v: &[u8]) -> Result<Vec<u8>> {
+        let name = || format!("index {what} {}", hex(k));
+        let plain = self
+            .crypto
+            .open(v, prefix.as_bytes(), &name)
+            .map_err(|e| self.bad(what, k, e))?;
+        Ok(plain.into_owned())
+    }
+
     /// Every manifest, decoded.
     pub(crate) fn snapshots(&self) -> Result<Vec<([u8; 32], Manifest)>> {
         self.entries(SNAPSHOTS, |k, v| {
-            Manifest::decode(v)
+            let plain = self.unseal("snapshot", keys::SNAPSHOTS, k, v)?;
+            Manifest::decode(&plain)
                 .map(Some)
                 .map_err(|e| self.bad("snapshot", k, e))
         })
     }
 
-    /// The raw encoding of every manifest (for checks).
+    /// The encoding of every manifest (for checks).
     pub(crate) fn snapshot_bytes(&self) -> Result<Vec<([u8; 32], Vec<u8>)>> {
-        self.entries(SNAPSHOTS, |_, v| Ok(Some(v.to_vec())))
+        self.entries(SNAPSHOTS, |k, v| {
+            Ok(Some(self.unseal("snapshot", keys::SNAPSHOTS, k, v)?))
+        })
     }
 
-    /// The raw encoding of every list (for checks).
+    /// The encoding of every list (for checks).
     pub(crate) fn list_bytes(&self) -> Result<Vec<([u8; 32], Vec<u8>)>> {
-        self.entries(LISTS, |_, v| Ok(Some(v.to_vec())))
+        self.entries(LISTS, |k, v| {
+            Ok(Some(self.unseal("list", keys::LISTS, k, v)?))
+        })
     }
 
     /// A list, decoded.
@@ -301,7 +321,8 @@ impl Index {
         let Some(v) = table.get(id).map_err(self.e())? else {
             return Ok(None);
         };
-        ChunkList::decode(v.value())
+        let plain = self.unseal("list", keys::LISTS, id, v.value())?;
+        ChunkList::decode(&plain)
             .map(Some)
             .map_err(|e| self.bad("list", id, e))
     }
@@ -361,11 +382,15 @@ impl Index {
                     }
                 }
             }
-            for (id, bytes) in &u.lists {
-                lists.insert(id, bytes.as_slice()).map_err(self.e())?;
+            for (id, plain) in &u.lists {
+                let sealed = self.crypto.seal(plain.clone(), keys::LISTS.as_bytes())?;
+                lists.insert(id, sealed.as_slice()).map_err(self.e())?;
             }
-            for (id, bytes) in &u.snapshots {
-                snaps.insert(id, bytes.as_slice()).map_err(self.e())?;
+            for (id, plain) in &u.snapshots {
+                let sealed = self
+                    .crypto
+                    .seal(plain.clone(), keys::SNAPSHOTS.as_bytes())?;
+                snaps.insert(id, sealed.as_slice()).map_err(self.e())?;
             }
         }
         tx.commit().map_err(self.e())

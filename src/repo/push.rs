@@ -253,7 +253,7 @@ impl Repository {
 
         let new_chunks = packs.iter().map(|p| p.2.len() as u64).sum();
         let npacks = packs.len();
-        let ix = super::index::Index::open(&self.backend.index_dir(), false)?;
+        let ix = super::index::Index::open(&self.backend.index_dir(), false, &self.crypto)?;
         ix.apply(&Update {
             packs,
             lists: vec![(list_id, list_plain)],

@@ -111,7 +111,7 @@ impl Repository {
         }
         let config = Config::new(key)?;
         let crypto = config.crypto(key)?;
-        let index = Index::open(&backend.index_dir(), true)?;
+        let index = Index::open(&backend.index_dir(), true, &crypto)?;
         drop(index);
         backend
             .write(keys::CONFIG, &config.encode())
@@ -191,7 +191,7 @@ impl Repository {
 
     /// Opens the index and brings it up to date with the objects.
     pub(crate) fn index(&self) -> Result<(Index, SyncReport)> {
-        let ix = Index::open(&self.backend.index_dir(), false)?;
+        let ix = Index::open(&self.backend.index_dir(), false, &self.crypto)?;
         let report = ix.sync(self.backend.as_ref(), &self.crypto)?;
         Ok((ix, report))
     }
@@ -253,8 +253,48 @@ impl Repository {
         let _lock = self.lock(false)?;
         let dir = self.backend.index_dir();
         Index::remove(&dir)?;
-        let ix = Index::open(&dir, true)?;
+        let ix = Index::open(&dir, true, &self.crypto)?;
         let report = ix.sync(self.backend.as_ref(), &self.crypto)?;
         Ok(report.damaged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_by_prefix() {
+        let m = crate::repo::manifest::sample();
+        let mut a = [0u8; 32];
+        a[0] = 0xab;
+        a[1] = 0xcd;
+        let mut b = a;
+        b[2] = 0x01;
+        let snaps = vec![(a, m.clone()), (b, m)];
+        assert_eq!(
+            Repository::find_in(&snaps, "abcd0100").map(|x| x.0).ok(),
+            Some(b)
+        );
+        assert_eq!(
+            Repository::find_in(&snaps, "ABCD0000").map(|x| x.0).ok(),
+            Some(a)
+        );
+        assert!(matches!(
+            Repository::find_in(&snaps, "abcd"),
+            Err(RepoError::AmbiguousId(_))
+        ));
+        assert!(matches!(
+            Repository::find_in(&snaps, "ffff"),
+            Err(RepoError::NoSuchSnapshot(_))
+        ));
+        assert!(matches!(
+            Repository::find_in(&snaps, "ab"),
+            Err(RepoError::Usage(_))
+        ));
+        assert!(matches!(
+            Repository::find_in(&snaps, "abcx"),
+            Err(RepoError::Usage(_))
+        ));
     }
 }
