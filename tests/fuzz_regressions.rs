@@ -58,3 +58,21 @@ fn cluster_parse() {
         b"m1=http://127.0.0.1:2380,m2=http://127.0.0.2:2380\0http://127.0.0.1:2380\0m1\0tok",
     );
 }
+
+#[test]
+fn repo_open() {
+    replay("repo_open", targets::repo_open);
+    // Every file of the repository, unchanged, flipped in many places, cut
+    // short and replaced by garbage.
+    for file in 0u8..16 {
+        targets::repo_open(&[file]);
+        let mut flips = vec![file];
+        for i in 0u16..32 {
+            flips.extend_from_slice(&(i.wrapping_mul(2477)).to_le_bytes());
+            flips.extend_from_slice(&[7, 0x5a]);
+        }
+        targets::repo_open(&flips);
+        targets::repo_open(&[file | 0x80]);
+        targets::repo_open(&[file | 0x80, 0xff, 0, 1, 2, 3]);
+    }
+}
