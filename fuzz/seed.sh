@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 td=../testdata
-mkdir -p corpus/bolt_open_check corpus/snapshot_pages corpus/raft_decode corpus/cluster_parse
+mkdir -p corpus/bolt_open_check corpus/snapshot_pages corpus/raft_decode corpus/cluster_parse corpus/repo_open
 
 # bbolt files: the small raw member dbs (the fuzzer keeps inputs small).
 for f in "$td"/snapshots/{small,auth}-v3{4,5}.member.db; do cp "$f" corpus/bolt_open_check/; done
@@ -40,3 +40,6 @@ for i, c in enumerate(cases):
 PY
 ls corpus/* | head -3 >/dev/null
 for t in corpus/*; do echo "$t: $(ls "$t" | wc -l) seeds"; done
+
+# Backup repository: each file of the pristine repository unchanged (the target mutates it).
+for i in 0 1 2 3 4 5 6 7; do printf "\\x0$i" > "corpus/repo_open/file$i"; done
