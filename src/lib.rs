@@ -11,6 +11,7 @@
 //! * [`raft`]: the raft files a member data dir holds: WAL segments and
 //!   `.snap` files with the v2 store.
 //! * [`restore`]: turns a snapshot into member data dirs, atomically.
+//! * [`save`](mod@save): takes a snapshot from a live member over gRPC, kept only when verified.
 //! * [`format`](mod@format): etcdutl-compatible renderings of results (tables, JSON).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -21,13 +22,15 @@ pub mod format;
 pub mod gojson;
 mod ioerr;
 mod mmap;
+pub mod progress;
 pub mod raft;
 pub mod restore;
+pub mod save;
 pub mod snapshot;
 
 // The curated entry points: what an embedder needs, at one path each.
 pub use etcd::{Status, StatusError, TargetVersion};
-pub use restore::{
-    Phase, Progress, RestoreError, RestoreOptions, RestoreSummary, RestoredMember, restore,
-};
+pub use progress::{Phase, Progress};
+pub use restore::{RestoreError, RestoreOptions, RestoreSummary, RestoredMember, restore};
+pub use save::{SaveError, SaveOptions, SaveSummary, save};
 pub use snapshot::{DbInfo, HashCheck, Snapshot, SnapshotError, VerifyOptions, VerifyReport};

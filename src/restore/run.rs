@@ -26,6 +26,7 @@ use crate::bolt::Db;
 use crate::bolt::tx::{self, WriteOptions};
 use crate::etcd::revision::Revision;
 use crate::etcd::{SchemaChecks, TargetVersion};
+pub use crate::progress::{Phase, Progress};
 use crate::raft::Flavour;
 use crate::raft::snap::{encode_snap, restore_snapshot, snap_file_name, write_snap_file};
 use crate::raft::v2store::StoreMember;
@@ -33,28 +34,6 @@ use crate::raft::wal::segment_file_name;
 use crate::raft::wal::{WalMember, restore_wal_prefix, write_segment_file};
 use crate::snapshot::hash::{self, HashCheck};
 use crate::snapshot::{SnapshotFile, copy};
-
-/// What a restore is doing, for progress displays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// Hashing the snapshot (bytes of the body).
-    Hash,
-    /// Copying the body into the data dirs (bytes of all copies).
-    Copy,
-    /// Writing WAL and `.snap` files and publishing the dirs.
-    Finish,
-}
-
-/// A progress report: `done` of `total` bytes (or steps) in `phase`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
-    /// The phase.
-    pub phase: Phase,
-    /// Work done.
-    pub done: u64,
-    /// Work in all.
-    pub total: u64,
-}
 
 /// One restored member.
 #[derive(Debug, Clone, PartialEq, Eq)]
