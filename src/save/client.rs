@@ -142,12 +142,31 @@ impl Dialer {
                 let s = connector
                     .connect(name.clone(), tcp)
                     .await
-                    .map_err(|e| self.fail(true, format!("TLS handshake: {}", chain(&e))))?;
+                    .map_err(|e| self.fail(true, tls_failure(&chain(&e))))?;
                 Conn::Tls(Box::new(s))
             }
         };
         Ok(TokioIo::new(conn))
     }
+}
+
+/// A TLS handshake failure, with what it usually means.
+fn tls_failure(cause: &str) -> String {
+    let hint = if cause.contains("UnknownIssuer") || cause.contains("BadSignature") {
+        " (the server's certificate is not signed by the CA given with --cacert)"
+    } else if cause.contains("NotValidForName") {
+        " (the server's certificate does not name the endpoint's host)"
+    } else if cause.contains("Expired") {
+        " (the server's certificate has expired)"
+    } else if cause.contains("alert: BadCertificate")
+        || cause.contains("alert: CertificateRequired")
+        || cause.contains("alert: UnknownCA")
+    {
+        " (the server refused our client certificate, or wants one: --cert and --key)"
+    } else {
+        ""
+    };
+    format!("TLS handshake: {cause}{hint}")
 }
 
 /// Connects to `ep`, retrying until the dial timeout (refused connections
@@ -225,9 +244,25 @@ pub fn status_text(s: &tonic::Status) -> String {
         (false, true) => msg.to_string(),
         (true, false) => src,
         (false, false) if msg.contains(&src) => msg.to_string(),
+        (false, false) if src.starts_with(msg) => src,
         (false, false) => format!("{msg}: {src}"),
         (true, true) => format!("{:?}", s.code()),
     }
+}
+
+/// Why the server refused to start a snapshot, with what it usually means.
+pub fn refused(s: &tonic::Status) -> String {
+    let text = status_text(s);
+    let hint = if text.contains("permission denied") {
+        " (saving a snapshot needs a user with the root role)"
+    } else if text.contains("user name is empty") || text.contains("invalid auth token") {
+        " (auth is enabled: give --user)"
+    } else if text.contains("broken pipe") || text.contains("connection reset") {
+        " (does the endpoint want TLS? use https:// or --cacert/--cert/--key)"
+    } else {
+        ""
+    };
+    format!("snapshot refused: {text}{hint}")
 }
 
 /// `Auth/Authenticate`: the token for later calls.
@@ -264,7 +299,7 @@ pub async fn snapshot(
     let rpc_err = |s: &tonic::Status| SaveError::Rpc {
         endpoint: ep.text.clone(),
         code: format!("{:?}", s.code()),
-        cause: status_text(s),
+        cause: refused(s),
     };
     let mut grpc = Grpc::new(channel);
     grpc.ready().await.map_err(|e| SaveError::Rpc {

@@ -351,7 +351,7 @@ where
         Some(Ok(m)) => Ok(Some(m)),
         Some(Err(s)) => {
             let cause = match total {
-                None => format!("snapshot refused: {}", client::status_text(&s)),
+                None => client::refused(&s),
                 Some(t) => format!(
                     "the snapshot stream broke off after {done} of {t} bytes: {}",
                     client::status_text(&s)
