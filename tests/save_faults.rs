@@ -197,3 +197,145 @@ fn auth_failures() {
         }
     }
 }
+
+/// A plain 3.5.1 member holding about 40 MB, so that a save takes long
+/// enough to be interrupted.
+fn big_cluster() -> Option<EtcdCluster> {
+    let bins = tools::require(tools::etcd_suite(EtcdVersion::V35))?;
+    let cluster = ClusterSpec::new(&bins, 1)
+        .arg(format!("--max-txn-ops={}", support::snapmaker::OPS_PER_TXN))
+        .arg("--max-request-bytes=33554432")
+        .arg("--unsafe-no-fsync")
+        .start();
+    let mut l = Loader::new(cluster.endpoint());
+    let kvs = (0..40_000u32).map(|i| {
+        let v: Vec<u8> = (0..1024u32)
+            .map(|j| (i.wrapping_mul(2_654_435_761).wrapping_add(j * 40_503) >> 13) as u8)
+            .collect();
+        (format!("/registry/pods/ns{}/pod-{i}", i % 97).into_bytes(), v)
+    });
+    l.put_all_parallel(support::snapmaker::BULK_CONNS, kvs);
+    Some(cluster)
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a process this test started and has not reaped.
+    let r = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    assert_eq!(r, 0, "kill({pid}, {sig})");
+}
+
+/// Starts a save and waits until `FILE.part` exists (the stream has begun).
+fn start_save(endpoint: &str, file: &Path) -> Child {
+    let mut c = etcdsnap_cmd(&save_args(endpoint, &[], file));
+    let child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start etcdsnap");
+    let part = PathBuf::from(format!("{}.part", file.display()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !part.exists() {
+        assert!(Instant::now() < deadline, "no {} after 30 s", part.display());
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    child
+}
+
+fn finish(child: Child) -> CmdOutput {
+    let start = Instant::now();
+    let o = child.wait_with_output().expect("wait");
+    CmdOutput {
+        argv: "etcdsnap snapshot save".into(),
+        status: Some(o.status),
+        timed_out: false,
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// SIGINT and SIGTERM to etcdsnap while the stream is open; a full file
+/// system and a file size limit; the server killed mid-stream.
+#[test]
+fn mid_stream_failures() {
+    let Some(mut cluster) = big_cluster() else { return };
+    let ep = cluster.endpoint().to_string();
+    let etcd_pid = cluster.members[0].pid();
+
+    // A complete save works and takes a while.
+    let (dir, file) = workdir();
+    let out = etcdsnap(&save_args(&ep, &[], &file));
+    assert!(out.success(), "{out}");
+    let size = std::fs::metadata(&file).expect("saved").len();
+    assert!(size > 40_000_000, "{size}");
+    drop(dir);
+
+    for (sig, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
+        let (dir, file) = workdir();
+        let child = start_save(&ep, &file);
+        // Hold the server still so the save cannot finish first.
+        signal(etcd_pid, libc::SIGSTOP);
+        signal(child.id(), sig);
+        let out = finish(child);
+        signal(etcd_pid, libc::SIGCONT);
+        assert_clean_failure(
+            &out,
+            &ep,
+            &format!("interrupted by {name}"),
+            128 + sig,
+            dir.path(),
+            &[],
+        );
+    }
+
+    // The file system fills up: a 16 MB tmpfs, where one can be mounted.
+    let (dir, _) = workdir();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).expect("mkdir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if mounted {
+        let file = mnt.join("snap.db");
+        std::fs::write(&file, OLD).expect("old backup");
+        let out = etcdsnap(&save_args(&ep, &[], &file));
+        let listing = names(&mnt);
+        let old = std::fs::read(&file).ok();
+        let _ = Command::new("umount").arg(&mnt).status();
+        assert_eq!(out.code(), Some(5), "{out}");
+        assert!(out.stderr.starts_with(&format!("Error: {ep}: write ")), "{out}");
+        assert!(out.stderr.contains("no space left on device"), "{out}");
+        assert_eq!(out.stderr.lines().count(), 1, "{out}");
+        assert_eq!(listing, vec!["snap.db"]);
+        assert_eq!(old.as_deref(), Some(OLD));
+    } else {
+        println!("note: cannot mount a tmpfs here; the file size limit below covers ENOSPC's path");
+    }
+
+    // A file size limit (SIGXFSZ ignored, as for a full disk: the write fails).
+    let (dir, file) = workdir();
+    let mut args = vec!["--fsize=5000000".to_string(), "sh".into(), "-c".into()];
+    let mut line = format!("trap '' XFSZ; exec {BIN}");
+    for a in save_args(&ep, &[], &file) {
+        line.push(' ');
+        line.push_str(&a);
+    }
+    args.push(line);
+    let mut c = Command::new("prlimit");
+    scrub_etcd_env(&mut c);
+    c.args(&args);
+    let out = cmd::run(&mut c, Duration::from_secs(60));
+    assert_clean_failure(&out, &ep, "file too large", 5, dir.path(), &[]);
+
+    // The server dies mid-stream.
+    let (dir, file) = workdir();
+    let child = start_save(&ep, &file);
+    signal(etcd_pid, libc::SIGSTOP);
+    cluster.members[0].kill();
+    let out = finish(child);
+    assert_clean_failure(&out, &ep, "broke off after", 5, dir.path(), &[]);
+    println!("server killed: {}", out.stderr.trim());
+}
