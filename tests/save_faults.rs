@@ -49,7 +49,14 @@ fn names(dir: &Path) -> Vec<String> {
 /// One `Error:` line naming the endpoint and containing `cause`; exit
 /// `code`; only the old `snap.db` left in `dir` (plus `keep`).
 #[track_caller]
-fn assert_clean_failure(out: &CmdOutput, endpoint: &str, cause: &str, code: i32, dir: &Path, keep: &[&str]) {
+fn assert_clean_failure(
+    out: &CmdOutput,
+    endpoint: &str,
+    cause: &str,
+    code: i32,
+    dir: &Path,
+    keep: &[&str],
+) {
     assert_eq!(out.code(), Some(code), "{out}");
     assert_eq!(out.stdout, "", "{out}");
     let lines: Vec<&str> = out.stderr.lines().collect();
@@ -94,7 +101,9 @@ fn tls_cluster() -> Option<(EtcdCluster, tls::Certs, tempfile::TempDir)> {
 
 #[test]
 fn tls_failures() {
-    let Some((cluster, certs, _cdir)) = tls_cluster() else { return };
+    let Some((cluster, certs, _cdir)) = tls_cluster() else {
+        return;
+    };
     let ep = cluster.endpoint().to_string();
     let p = |p: &Path| p.display().to_string();
     let cases: Vec<(&str, Vec<String>, &str)> = vec![
@@ -170,7 +179,9 @@ fn a_missing_certificate_file_is_a_bad_argument() {
 #[test]
 fn auth_failures() {
     for v in [EtcdVersion::V35, EtcdVersion::V34] {
-        let Some(bins) = tools::require(tools::etcd_suite(v)) else { return };
+        let Some(bins) = tools::require(tools::etcd_suite(v)) else {
+            return;
+        };
         let cluster = ClusterSpec::new(&bins, 1).start();
         let ctl = cluster.ctl();
         ctl.put("k", "v");
@@ -181,8 +192,14 @@ fn auth_failures() {
         ctl.ok(&["auth", "enable"]);
         let ep = cluster.endpoint().to_string();
         for (user, cause) in [
-            ("root:wrong", "authentication failed, invalid user ID or password"),
-            ("nobody:pw", "authentication failed, invalid user ID or password"),
+            (
+                "root:wrong",
+                "authentication failed, invalid user ID or password",
+            ),
+            (
+                "nobody:pw",
+                "authentication failed, invalid user ID or password",
+            ),
             ("alice:alicepw", "permission denied"),
         ] {
             let (dir, file) = workdir();
@@ -212,7 +229,10 @@ fn big_cluster() -> Option<EtcdCluster> {
         let v: Vec<u8> = (0..1024u32)
             .map(|j| (i.wrapping_mul(2_654_435_761).wrapping_add(j * 40_503) >> 13) as u8)
             .collect();
-        (format!("/registry/pods/ns{}/pod-{i}", i % 97).into_bytes(), v)
+        (
+            format!("/registry/pods/ns{}/pod-{i}", i % 97).into_bytes(),
+            v,
+        )
     });
     l.put_all_parallel(support::snapmaker::BULK_CONNS, kvs);
     Some(cluster)
@@ -236,7 +256,11 @@ fn start_save(endpoint: &str, file: &Path) -> Child {
     let part = PathBuf::from(format!("{}.part", file.display()));
     let deadline = Instant::now() + Duration::from_secs(30);
     while !part.exists() {
-        assert!(Instant::now() < deadline, "no {} after 30 s", part.display());
+        assert!(
+            Instant::now() < deadline,
+            "no {} after 30 s",
+            part.display()
+        );
         std::thread::sleep(Duration::from_micros(200));
     }
     child
@@ -259,7 +283,9 @@ fn finish(child: Child) -> CmdOutput {
 /// system and a file size limit; the server killed mid-stream.
 #[test]
 fn mid_stream_failures() {
-    let Some(mut cluster) = big_cluster() else { return };
+    let Some(mut cluster) = big_cluster() else {
+        return;
+    };
     let ep = cluster.endpoint().to_string();
     let etcd_pid = cluster.members[0].pid();
 
@@ -306,7 +332,10 @@ fn mid_stream_failures() {
         let old = std::fs::read(&file).ok();
         let _ = Command::new("umount").arg(&mnt).status();
         assert_eq!(out.code(), Some(5), "{out}");
-        assert!(out.stderr.starts_with(&format!("Error: {ep}: write ")), "{out}");
+        assert!(
+            out.stderr.starts_with(&format!("Error: {ep}: write ")),
+            "{out}"
+        );
         assert!(out.stderr.contains("no space left on device"), "{out}");
         assert_eq!(out.stderr.lines().count(), 1, "{out}");
         assert_eq!(listing, vec!["snap.db"]);

@@ -58,11 +58,16 @@ fn guide_walkthrough_over_tls() {
     assert_eq!(out.stdout, "Snapshot saved at snap.db\n");
 
     cluster.ctl().put("name", "jormun_new");
-    assert_eq!(cluster.ctl().get("name").as_deref(), Some(&b"jormun_new"[..]));
+    assert_eq!(
+        cluster.ctl().get("name").as_deref(),
+        Some(&b"jormun_new"[..])
+    );
     cluster.stop();
 
     // The restored cluster: new ports, the same names and certificates.
-    let spec = ClusterSpec::new(&bins, 3).tls(&certs).token("etcd-cluster-1");
+    let spec = ClusterSpec::new(&bins, 3)
+        .tls(&certs)
+        .token("etcd-cluster-1");
     let initial = spec.initial_cluster();
     let endpoints = spec
         .members
