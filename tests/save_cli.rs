@@ -165,6 +165,9 @@ fn ok_as_recorded_and_as_live_etcdctl() {
     }
 }
 
+/// Environment, arguments, and whether etcdctl words the error as we do.
+type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>, bool);
+
 /// Argument errors: the exit code etcdctl 3.5.1 and 3.4.23 give, and the
 /// same `Error:` line where etcdsnap words it the same.
 #[test]
@@ -178,7 +181,7 @@ fn argument_errors_match_etcdctl() {
     }
     let dead = format!("127.0.0.1:{}", ports::free_port());
     // (env, args, same error line?)
-    let cases: Vec<(Vec<(&str, &str)>, Vec<&str>, bool)> = vec![
+    let cases: Vec<Case> = vec![
         (vec![], vec!["snapshot", "save"], true),
         (vec![], vec!["snapshot", "save", "a.db", "b.db"], true),
         (
