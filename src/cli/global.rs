@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use etcdsnap::save::{Credentials, SaveOptions, TlsOptions};
+use etcdsnap::{Credentials, SaveOptions, TlsOptions};
 
 use super::Failure;
 use super::goduration::{parse_bool, parse_duration};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
-use etcdsnap::save::save;
+use etcdsnap::save;
 
 use super::global::GlobalArgs;
 use super::progress::Bar;

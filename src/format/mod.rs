@@ -2,8 +2,8 @@
 //! olekukonko/tablewriter tables, and the `snapshot status` formats.
 
 pub mod humanize;
-pub mod save;
-pub mod status;
+pub(crate) mod save;
+pub(crate) mod status;
 pub mod table;
 
 pub use save::render_saved;

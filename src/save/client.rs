@@ -132,7 +132,7 @@ impl Dialer {
         let tcp = TcpStream::connect(&self.addr).await.map_err(|e| {
             self.fail(
                 false,
-                format!("dial tcp {}: {}", self.addr, crate::ioerr::text(&e)),
+                format!("dial tcp {}: {}", self.addr, crate::go::errno::text(&e)),
             )
         })?;
         let _ = tcp.set_nodelay(true);

@@ -87,7 +87,7 @@ pub enum SaveError {
         timeout: Duration,
     },
     /// Writing the file failed (full disk, permissions...).
-    #[error("{endpoint}: {op} {}: {}", path.display(), crate::ioerr::text(source))]
+    #[error("{endpoint}: {op} {}: {}", path.display(), crate::go::errno::text(source))]
     Write {
         /// The endpoint being saved from.
         endpoint: String,

@@ -6,15 +6,15 @@
 //! The async runtime (tokio, current-thread) lives inside [`save`]; the
 //! rest of the crate stays synchronous.
 
-pub mod client;
-pub mod error;
-pub mod options;
-pub mod proto;
-pub mod run;
-pub mod sink;
-pub mod tls;
+mod client;
+mod error;
+mod options;
+mod proto;
+mod run;
+mod sink;
+mod tls;
 
 pub use error::SaveError;
-pub use options::{Credentials, Endpoint, SaveOptions, Scheme, TlsOptions};
+pub use options::{Credentials, SaveOptions, TlsOptions};
 pub use run::{SaveSummary, save, save_to};
 pub use sink::{FileSink, SinkError, SnapshotSink};

@@ -28,7 +28,7 @@ fn read(path: &Path) -> Result<Vec<u8>, SaveError> {
         SaveError::TlsFiles(format!(
             "open {}: {}",
             path.display(),
-            crate::ioerr::text(&e)
+            crate::go::errno::text(&e)
         ))
     })
 }
