@@ -11,7 +11,7 @@ use std::time::Duration;
 use http::Uri;
 use http::uri::PathAndQuery;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
@@ -55,10 +55,16 @@ pub fn chain(e: &(dyn Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// Socket reads under TLS: rustls asks for at most 4 KiB at a time, which
+/// would be one `read(2)` per 4 KiB of snapshot; a buffer below it turns
+/// that into one system call per 64 KiB (a third of the CPU time of a
+/// 1.4 GB save went to those reads).
+const TLS_READ_BUFFER: usize = 64 << 10;
+
 /// A plain or TLS connection.
 enum Conn {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<BufReader<TcpStream>>>),
 }
 
 impl AsyncRead for Conn {
@@ -140,7 +146,7 @@ impl Dialer {
             None => Conn::Plain(tcp),
             Some((connector, name)) => {
                 let s = connector
-                    .connect(name.clone(), tcp)
+                    .connect(name.clone(), BufReader::with_capacity(TLS_READ_BUFFER, tcp))
                     .await
                     .map_err(|e| self.fail(true, tls_failure(&chain(&e))))?;
                 Conn::Tls(Box::new(s))

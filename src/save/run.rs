@@ -39,7 +39,10 @@ use crate::snapshot::{Snapshot, VerifyOptions};
 
 /// Chunks (32 KiB each from etcd) buffered between the network and the
 /// writer thread: enough to ride out a slow write, bounded for memory.
-const CHANNEL_CHUNKS: usize = 128;
+const CHANNEL_CHUNKS: usize = 64;
+/// Chunks the writer gathers into one `writev` (512 KiB from etcd): one
+/// system call per 32 KiB cost a sixth of a 1.4 GB save's time.
+const WRITE_BATCH: usize = 16;
 /// Bytes received between progress reports.
 const REPORT_EVERY: u64 = 1 << 20;
 /// How often the interrupt flag is looked at.
@@ -232,12 +235,27 @@ where
         let writer = s.spawn(move || -> Result<([u8; 32], u64), SinkError> {
             let mut h = Sha256::new();
             let mut n = 0u64;
-            while let Some(chunk) = rx.blocking_recv() {
-                h.update(&chunk);
-                sink_ref.write(&chunk)?;
-                n = n.saturating_add(chunk.len() as u64);
+            let mut batch: Vec<Bytes> = Vec::with_capacity(WRITE_BATCH);
+            loop {
+                let more = match rx.blocking_recv() {
+                    Some(chunk) => {
+                        batch.push(chunk);
+                        true
+                    }
+                    None => false,
+                };
+                if batch.len() >= WRITE_BATCH || (!more && !batch.is_empty()) {
+                    for c in &batch {
+                        h.update(c);
+                        n = n.saturating_add(c.len() as u64);
+                    }
+                    sink_ref.write_chunks(&batch)?;
+                    batch.clear();
+                }
+                if !more {
+                    return Ok((h.finalize().into(), n));
+                }
             }
-            Ok((h.finalize().into(), n))
         });
         let received = rt.block_on(guard(
             opts,
