@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use etcdsnap::{Credentials, SaveOptions, TlsOptions};
+use etcdsnap::{Credentials, SaveOptions};
 
 use super::Failure;
 use super::goduration::{parse_bool, parse_duration};
@@ -233,13 +233,12 @@ impl GlobalArgs {
         };
         // validate() has checked every value: these cannot fail.
         let internal = |e: String| Failure::new(EXIT_FLAG_VALUE, e);
-        o.tls = TlsOptions {
-            ca_file: path_of(&self.cacert),
-            cert_file: path_of(&self.cert),
-            key_file: path_of(&self.key),
-            insecure_skip_verify: flag(&self.insecure_skip_tls_verify, false).map_err(internal)?,
-            insecure_transport: flag(&self.insecure_transport, true).map_err(internal)?,
-        };
+        o.tls.ca_file = path_of(&self.cacert);
+        o.tls.cert_file = path_of(&self.cert);
+        o.tls.key_file = path_of(&self.key);
+        o.tls.insecure_skip_verify =
+            flag(&self.insecure_skip_tls_verify, false).map_err(internal)?;
+        o.tls.insecure_transport = flag(&self.insecure_transport, true).map_err(internal)?;
         o.dial_timeout = dur(&self.dial_timeout, o.dial_timeout).map_err(internal)?;
         o.keepalive_time = dur(&self.keepalive_time, o.keepalive_time).map_err(internal)?;
         o.keepalive_timeout =
@@ -257,21 +256,15 @@ impl GlobalArgs {
                 ));
             }
             // etcdctl: with --password, --user is the whole name.
-            (Some(u), Some(p)) => Some(Credentials {
-                user: u.clone(),
-                password: p.clone(),
-            }),
+            (Some(u), Some(p)) => Some(Credentials::new(u.clone(), p.clone())),
             (Some(u), None) => match u.split_once(':') {
-                Some((name, pass)) => Some(Credentials {
-                    user: name.into(),
-                    password: pass.into(),
-                }),
-                None => Some(Credentials {
-                    user: u.clone(),
-                    password: prompt().map_err(|e| {
+                Some((name, pass)) => Some(Credentials::new(name, pass)),
+                None => Some(Credentials::new(
+                    u.clone(),
+                    prompt().map_err(|e| {
                         Failure::new(super::EXIT_BAD_ARGS, format!("read password error: {e}"))
                     })?,
-                }),
+                )),
             },
         };
         Ok(o)

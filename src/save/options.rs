@@ -12,6 +12,7 @@ use crate::etcd::TargetVersion;
 /// TLS settings (`--cacert`, `--cert`, `--key`, `--insecure-skip-tls-verify`,
 /// `--insecure-transport`).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TlsOptions {
     /// CA bundle (PEM) that signs the server's certificate; the system's
     /// bundle when `None`.
@@ -52,11 +53,22 @@ impl TlsOptions {
 
 /// User and password for `Auth/Authenticate`.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Credentials {
     /// User name.
     pub user: String,
     /// Password.
     pub password: String,
+}
+
+impl Credentials {
+    /// A user and its password.
+    pub fn new(user: impl Into<String>, password: impl Into<String>) -> Credentials {
+        Credentials {
+            user: user.into(),
+            password: password.into(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -67,8 +79,9 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// How to take a snapshot.
+/// How to take a snapshot: [`SaveOptions::new`], then set the fields.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SaveOptions {
     /// The endpoints given (etcdctl's `--endpoints`); exactly one is
     /// accepted, as etcdctl requires.
@@ -116,7 +129,7 @@ impl SaveOptions {
     }
 
     /// The one endpoint, parsed; etcdctl's error for any other count.
-    pub fn endpoint(&self) -> Result<Endpoint, SaveError> {
+    pub(crate) fn endpoint(&self) -> Result<Endpoint, SaveError> {
         match self.endpoints.as_slice() {
             [one] => Endpoint::parse(one),
             more => Err(SaveError::NotOneEndpoint(more.to_vec())),

@@ -50,6 +50,7 @@ const INTERRUPT_POLL: Duration = Duration::from_millis(20);
 
 /// What a successful save wrote.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SaveSummary {
     /// The endpoint it came from.
     pub endpoint: String,

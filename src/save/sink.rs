@@ -17,6 +17,7 @@ const WRITEBACK_EVERY: u64 = 32 << 20;
 /// Why a sink operation failed: what was being done, on what, and the OS
 /// error.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct SinkError {
     /// What was being done (`create`, `write`, `fsync`, `rename`).
     pub op: &'static str,
@@ -24,6 +25,17 @@ pub struct SinkError {
     pub path: PathBuf,
     /// The cause.
     pub source: std::io::Error,
+}
+
+impl SinkError {
+    /// `op` on `path` failed with `source`.
+    pub fn new(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> SinkError {
+        SinkError {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
 }
 
 /// A destination for a snapshot being saved.

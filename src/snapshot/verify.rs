@@ -9,6 +9,7 @@ use super::hash::{self, HashCheck};
 use crate::bolt::check::{self, CheckOptions, CheckReport};
 use crate::bolt::{BoltError, Db};
 use crate::etcd::{SchemaChecks, SchemaProblem, Status, StatusVisitor, TargetVersion};
+use crate::progress::{Phase, Progress};
 
 /// How to verify.
 ///
@@ -160,8 +161,12 @@ impl VerifyReport {
     }
 }
 
-/// Verifies an open snapshot file.
-pub fn verify(file: &SnapshotFile, opts: &VerifyOptions) -> VerifyReport {
+/// Verifies an open snapshot file, reporting the hash's progress.
+pub fn verify(
+    file: &SnapshotFile,
+    opts: &VerifyOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> VerifyReport {
     let mut report = VerifyReport {
         path: file.path().to_path_buf(),
         file_size: file.len(),
@@ -181,8 +186,11 @@ pub fn verify(file: &SnapshotFile, opts: &VerifyOptions) -> VerifyReport {
     std::thread::scope(|s| {
         let hasher = match (want_hash, trailer) {
             (true, Some(stored)) => Some(s.spawn(move || {
-                hash::sha256_prefix(file.file(), file.body_len(), &|_| {})
-                    .map(|computed| HashCheck::compare(stored, computed))
+                let total = file.body_len();
+                hash::sha256_prefix(file.file(), total, &|done| {
+                    progress(Progress::new(Phase::Hash, done, total))
+                })
+                .map(|computed| HashCheck::compare(stored, computed))
             })),
             _ => None,
         };
