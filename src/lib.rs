@@ -8,6 +8,10 @@
 //!   (what `etcdutl snapshot status` prints);
 //! * [`restore()`] with [`RestoreOptions`]: write member data dirs exactly as
 //!   `etcdutl snapshot restore` does, atomically;
+//! * [`save()`] with [`SaveOptions`]: take a snapshot from a live member
+//!   over gRPC (TLS, client certificates, auth) as `etcdctl snapshot save`
+//!   does, kept only when it is complete, matches the server's digest and
+//!   verifies; [`save_to`] takes any [`SnapshotSink`];
 //! * [`DataDir`]: where a member data dir keeps its db, WAL and snapshots.
 //!
 //! ```
@@ -54,6 +58,7 @@ pub mod raft;
 pub mod repo;
 mod restore;
 mod retention;
+mod save;
 mod snapshot;
 
 pub use datadir::DataDir;
@@ -66,6 +71,10 @@ pub use restore::{
     restore_from_reader,
 };
 pub use retention::KeepRules;
+pub use save::{
+    Credentials, FileSink, SaveError, SaveOptions, SaveSummary, SinkError, SnapshotSink,
+    TlsOptions, save, save_to,
+};
 pub use snapshot::{
     DbInfo, HashCheck, Snapshot, SnapshotError, VerifyOptions, VerifyReport, has_trailer,
 };

@@ -15,7 +15,9 @@
 /// let hour = 3600;
 /// // Six snapshots, two per hour, oldest first.
 /// let times = [0, 1800, hour, hour + 1800, 2 * hour, 2 * hour + 1800];
-/// let rules = KeepRules { last: 1, hourly: 2, ..KeepRules::default() };
+/// let mut rules = KeepRules::default();
+/// rules.last = 1;
+/// rules.hourly = 2;
 /// let keep = rules.apply(&times);
 /// let kept: Vec<usize> = (0..6).filter(|&i| !keep[i].is_empty()).collect();
 /// // The newest (last, hourly), and the newest of the hour before (hourly).

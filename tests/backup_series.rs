@@ -398,3 +398,70 @@ fn prune_keeps_what_the_rules_keep_and_collects_the_rest() {
     .expect("json");
     assert_eq!(v["newChunks"], 0);
 }
+
+#[test]
+fn push_from_a_live_endpoint_stores_what_etcdctl_saves() {
+    let bins = support::require_tool!(tools::etcd_suite(EtcdVersion::V35));
+    let cluster = SnapshotMaker::new(&bins).start();
+    let mut l = Loader::new(cluster.endpoint());
+    (0..2000).for_each(|i| l.put(&key(i), &value(i, 0)));
+    l.flush();
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo = work.path().join("repo");
+    ok(&["backup", "init", s(&repo)]);
+    let v: Value = serde_json::from_str(&ok(&[
+        "--endpoints",
+        cluster.endpoint(),
+        "backup",
+        "push",
+        s(&repo),
+        "--from-endpoint",
+        "-w",
+        "json",
+    ]))
+    .expect("json");
+    assert_eq!(v["source"].as_str(), Some(cluster.endpoint()), "{v}");
+    // ENDPOINT given to the flag itself.
+    ok(&[
+        "backup",
+        "push",
+        s(&repo),
+        "--from-endpoint",
+        cluster.endpoint(),
+    ]);
+    let saved = work.path().join("etcdctl.db");
+    cluster
+        .ctl()
+        .snapshot_save(&saved)
+        .expect_success("etcdctl snapshot save");
+    let o = Command::new(BIN)
+        .args(["backup", "cat", s(&repo), v["id"].as_str().expect("id")])
+        .output()
+        .expect("cat");
+    assert!(o.status.success());
+    assert!(
+        o.stdout == std::fs::read(&saved).expect("read"),
+        "the pushed snapshot differs from etcdctl's"
+    );
+    assert_eq!(
+        std::fs::read_dir(repo.join("tmp")).expect("tmp").count(),
+        0,
+        "temporary snapshot left behind"
+    );
+    // An endpoint nobody listens on: a clear error, nothing stored.
+    let port = support::ports::free_port();
+    let o = run(&[
+        "--dial-timeout",
+        "1s",
+        "backup",
+        "push",
+        s(&repo),
+        "--from-endpoint",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&port.to_string()), "{err}");
+    assert_eq!(ls(&repo).len(), 2);
+    assert_eq!(std::fs::read_dir(repo.join("tmp")).expect("tmp").count(), 0);
+}

@@ -4,14 +4,15 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use etcdsnap::KeepRules;
 use etcdsnap::format::{humanize, time};
 use etcdsnap::repo::{
     CheckOptions, MasterKey, PruneOptions, PruneReport, PushOptions, RepoError, Repository,
     SnapshotInfo,
 };
+use etcdsnap::{KeepRules, SaveOptions};
 use serde_json::json;
 
+use super::global::GlobalArgs;
 use super::progress::Bar;
 use super::restore::{options, print_summary};
 use super::{EXIT_BAD_ARGS, EXIT_ERROR, Failure, RestoreFlags, json_or_simple, restore_failure};
@@ -62,9 +63,14 @@ pub(super) struct InitArgs {
 pub(super) struct PushArgs {
     #[command(flatten)]
     repo: RepoArgs,
-    /// The snapshot file
-    #[arg(value_name = "SNAPSHOT")]
-    snapshot: PathBuf,
+    /// The snapshot file (or --from-endpoint)
+    #[arg(value_name = "SNAPSHOT", required_unless_present = "from_endpoint")]
+    snapshot: Option<PathBuf>,
+    /// Take the snapshot from a live etcd instead, as `snapshot save` does, with etcdctl's
+    /// global flags (--endpoints, --cacert, --cert, --key, --user ...); ENDPOINT overrides
+    /// --endpoints
+    #[arg(long, value_name = "ENDPOINT", num_args = 0..=1, default_missing_value = "", conflicts_with = "snapshot")]
+    from_endpoint: Option<String>,
     /// Store a file without a (matching) SHA-256 trailer, e.g. a raw member/snap/db copy
     #[arg(long)]
     skip_hash_check: bool,
@@ -130,6 +136,7 @@ pub(super) struct ForgetArgs {
 fn fail(e: RepoError) -> Failure {
     match e {
         RepoError::Restore(r) => restore_failure(r),
+        RepoError::Save(s) => Failure::new(s.exit_code(), s),
         RepoError::Usage(u) => Failure::new(EXIT_BAD_ARGS, u),
         other => Failure::new(EXIT_ERROR, other),
     }
@@ -206,10 +213,10 @@ fn listing(snaps: &[&SnapshotInfo]) -> String {
     columns(&rows)
 }
 
-pub(super) fn run(c: &BackupCommand, write_out: &str) -> Result<(), Failure> {
+pub(super) fn run(c: &BackupCommand, global: &GlobalArgs, write_out: &str) -> Result<(), Failure> {
     match c {
         BackupCommand::Init(a) => init(a),
-        BackupCommand::Push(a) => push(a, write_out),
+        BackupCommand::Push(a) => push(a, global, write_out),
         BackupCommand::Ls(a) => ls(a, write_out),
         BackupCommand::Restore(a) => restore(a, write_out),
         BackupCommand::Cat(a) => cat(a),
@@ -260,20 +267,56 @@ fn init(a: &InitArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn push(a: &PushArgs, write_out: &str) -> Result<(), Failure> {
+/// `snapshot save`'s options from the global flags and ETCDCTL_* variables.
+fn save_options(global: &GlobalArgs, endpoint: &str) -> Result<SaveOptions, Failure> {
+    let vars: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let mut global = global.merge_env(&vars, &mut |w| eprintln!("{w}"))?;
+    if !endpoint.is_empty() {
+        global.endpoints = Some(endpoint.to_string());
+    }
+    global.save_options(PathBuf::from("(backup push)"), &|| {
+        rpassword::prompt_password("Password: ").map_err(|e| e.to_string())
+    })
+}
+
+fn push(a: &PushArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failure> {
     let json = json_or_simple(write_out, "backup push")?;
     let repo = open(&a.repo)?;
     let mut opts = PushOptions::default();
     opts.skip_hash_check = a.skip_hash_check;
     opts.compression_level = a.compression_level;
-    if a.time_from_file {
-        let mtime = std::fs::metadata(&a.snapshot)
-            .and_then(|m| m.modified())
-            .map_err(|e| Failure::new(EXIT_ERROR, format!("stat {}: {e}", a.snapshot.display())))?;
-        opts.time = Some(mtime);
-    }
     let bar = Bar::new();
-    let result = repo.push_with_progress(&a.snapshot, &opts, &|p| bar.update(p));
+    let result = match (&a.snapshot, &a.from_endpoint) {
+        (Some(file), _) => {
+            if a.time_from_file {
+                let mtime = std::fs::metadata(file)
+                    .and_then(|m| m.modified())
+                    .map_err(|e| {
+                        Failure::new(EXIT_ERROR, format!("stat {}: {e}", file.display()))
+                    })?;
+                opts.time = Some(mtime);
+            }
+            repo.push_with_progress(file, &opts, &|p| bar.update(p))
+        }
+        (None, Some(endpoint)) => {
+            if a.time_from_file {
+                return Err(Failure::new(
+                    EXIT_BAD_ARGS,
+                    "--time-from-file needs a SNAPSHOT file",
+                ));
+            }
+            let so = save_options(global, endpoint)?;
+            repo.push_from_endpoint(&so, &opts, &|p| bar.update(p))
+        }
+        (None, None) => {
+            return Err(Failure::new(
+                EXIT_BAD_ARGS,
+                "backup push needs SNAPSHOT or --from-endpoint",
+            ));
+        }
+    };
     bar.finish();
     let s = result.map_err(fail)?;
     if json {

@@ -2,8 +2,10 @@
 //! olekukonko/tablewriter tables, and the `snapshot status` formats.
 
 pub mod humanize;
+pub(crate) mod save;
 pub(crate) mod status;
 pub mod table;
 pub mod time;
 
+pub use save::render_saved;
 pub use status::{OutputFormat, render_status};

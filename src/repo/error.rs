@@ -100,6 +100,9 @@ pub enum RepoError {
     /// Bad options (keep rules, IDs...).
     #[error("{0}")]
     Usage(String),
+    /// Taking the snapshot from a live etcd failed.
+    #[error(transparent)]
+    Save(#[from] crate::save::SaveError),
     /// A restore from the repository failed.
     #[error(transparent)]
     Restore(#[from] RestoreError),

@@ -37,7 +37,9 @@
 //! let dir = tempfile::tempdir()?;
 //! let repo = Repository::init_dir(dir.path().join("repo"), None)?;
 //! repo.push("testdata/snapshots/small-v35.db".as_ref(), &PushOptions::default())?;
-//! let report = repo.check(&CheckOptions { read_data: true, ..Default::default() })?;
+//! let mut opts = CheckOptions::default();
+//! opts.read_data = true;
+//! let report = repo.check(&opts)?;
 //! assert!(report.is_ok(), "{:?}", report.problems);
 //! assert_eq!(repo.snapshots()?.len(), 1);
 //! # Ok(()) }
@@ -50,6 +52,7 @@ pub(crate) mod codec;
 pub(crate) mod config;
 pub(crate) mod crypto;
 pub(crate) mod error;
+pub(crate) mod from_endpoint;
 pub(crate) mod index;
 pub(crate) mod list;
 pub(crate) mod local;
