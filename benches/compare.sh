@@ -5,6 +5,9 @@
 #                                  status warm and cold, verify vs openssl dgst -sha256,
 #                                  save from etcd 3.5.1 over TLS vs etcdctl snapshot save
 #   benches/compare.sh --scaling   ~10 MB, ~150 MB and ~1.4 GB: status / verify / restore
+#   benches/compare.sh --backup    the backup repository on a 1.4 GB series with 1% and 5% of
+#                                  keys rewritten: bytes stored per push, push rate, backup
+#                                  restore vs snapshot restore (benches/compare_backup.sh)
 #
 # Options (or environment):
 #   --runs N      (RUNS)              measured runs per command, median reported (default 5;
@@ -39,6 +42,7 @@ SCALING=0
 
 while [ $# -gt 0 ]; do
     case "$1" in
+        --backup) exec "$ROOT/benches/compare_backup.sh" "$@" ;;
         --scaling) SCALING=1 ;;
         --runs) RUNS=$2; shift ;;
         --runs=*) RUNS=${1#--runs=} ;;
