@@ -20,9 +20,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Reads a whole object.
     fn read(&self, key: &str) -> io::Result<Vec<u8>>;
 
-    /// Reads `len` bytes at `offset` of an object (fewer only at its end is
-    /// an error).
-    fn read_at(&self, key: &str, offset: u64, len: usize) -> io::Result<Vec<u8>>;
+    /// Fills `buf` with the bytes at `offset` of an object (running past
+    /// its end is an error).
+    fn read_at(&self, key: &str, offset: u64, buf: &mut [u8]) -> io::Result<()>;
 
     /// Stores an object atomically and durably, replacing one of the same
     /// name (names are hashes of contents, so a replacement is identical).

@@ -18,7 +18,7 @@ use super::backend::keys;
 use super::chunk::Coder;
 use super::codec::hex;
 use super::error::Result;
-use super::index::{self, Loc, read_object, read_pack_entries};
+use super::index::{self, Loc, Open, read_object, read_pack_entries};
 use super::list::ChunkList;
 use super::manifest::Manifest;
 use super::pack::{self, PackEntry};
@@ -82,7 +82,7 @@ impl Repository {
     pub fn check(&self, opts: &CheckOptions) -> Result<CheckReport> {
         let _lock = self.lock(false)?;
         let mut r = CheckReport::default();
-        let index = match self.index() {
+        let index = match self.index(Open::Checked) {
             // What the sync could not take in is found again below.
             Ok((ix, _)) => Some(ix),
             Err(e) => {

@@ -107,8 +107,41 @@ impl Coder {
         id: &[u8; 32],
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        let what = || format!("chunk {}", hex(id));
         out.clear();
+        self.decode_append(crypto, stored, codec, raw_len, id, out)
+    }
+
+    /// [`decode`](Self::decode), appending to `out` (left as it was on an
+    /// error), so a reader can build its output without another copy.
+    pub(crate) fn decode_append(
+        &mut self,
+        crypto: &Crypto,
+        stored: &[u8],
+        codec: u8,
+        raw_len: u32,
+        id: &[u8; 32],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let start = out.len();
+        let r = self.decode_into(crypto, stored, codec, raw_len, id, out, start);
+        if r.is_err() {
+            out.truncate(start);
+        }
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn decode_into(
+        &mut self,
+        crypto: &Crypto,
+        stored: &[u8],
+        codec: u8,
+        raw_len: u32,
+        id: &[u8; 32],
+        out: &mut Vec<u8>,
+        start: usize,
+    ) -> Result<()> {
+        let what = || format!("chunk {}", hex(id));
         if raw_len > MAX_CHUNK {
             return Err(RepoError::damaged(
                 what(),
@@ -126,20 +159,26 @@ impl Coder {
                             .map_err(RepoError::io("zstd init", "decompressor"))?,
                     ),
                 };
+                // Output goes after `start`, into capacity reserved for
+                // it: a frame that claims more than there is room for
+                // fails, and more than raw_len fails the length check.
                 out.reserve(raw_len as usize);
                 let w = what();
-                d.decompress_to_buffer(&plain[..], out)
+                let mut cur = std::io::Cursor::new(&mut *out);
+                cur.set_position(start as u64);
+                d.decompress_to_buffer(&plain[..], &mut cur)
                     .map_err(zstd_err(&w))?;
             }
             other => return Err(RepoError::damaged(what(), format!("unknown codec {other}"))),
         }
-        if out.len() != raw_len as usize {
+        let got = out.get(start..).unwrap_or_default();
+        if got.len() != raw_len as usize {
             return Err(RepoError::damaged(
                 what(),
-                format!("{} bytes, {raw_len} expected", out.len()),
+                format!("{} bytes, {raw_len} expected", got.len()),
             ));
         }
-        if &crypto.id(out) != id {
+        if &crypto.id(got) != id {
             return Err(RepoError::damaged(
                 what(),
                 "content does not match its hash",

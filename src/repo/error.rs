@@ -47,7 +47,9 @@ pub enum RepoError {
         reason: String,
     },
     /// A chunk a snapshot needs is in no pack.
-    #[error("chunk {chunk} is missing from the repository")]
+    #[error(
+        "chunk {chunk} is missing from the repository (`etcdsnap backup check` tells whether the index is damaged; `etcdsnap backup rebuild-index` repairs a damaged index)"
+    )]
     MissingChunk {
         /// The chunk ID (hex).
         chunk: String,

@@ -13,9 +13,14 @@
 //! snapshots  snapshot id -> the manifest's encoding (sealed likewise)
 //! ```
 //!
-//! The file is opened with redb's integrity check (every page checksum is
-//! verified), under an `flock` on `index.lock` held only while it is open,
-//! so concurrent commands take turns for milliseconds, not for a push.
+//! `check`, `prune` and `rebuild-index` open the file with redb's integrity
+//! check (every page checksum verified: half a second for a 1.4 GB
+//! snapshot's index). Pushes and reads skip it: everything they take from
+//! the index is verified anyway (lists and manifests against their IDs,
+//! chunks against theirs when read), so a damaged index can only make them
+//! fail, and a panic inside redb on a damaged file is caught and reported
+//! as damage. The file is used under an `flock` on `index.lock` held only
+//! while it is open, so concurrent commands take turns for milliseconds.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -39,6 +44,28 @@ const SNAPSHOTS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("snapsh
 
 /// The index file's name.
 pub(crate) const INDEX_FILE: &str = "index.redb";
+/// How thoroughly to open the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Open {
+    /// Create it if missing (init, rebuild), with the integrity check.
+    Create,
+    /// Verify every page first (check, prune).
+    Checked,
+    /// Trust redb's crash recovery; verify what is read (push, reads).
+    Fast,
+}
+
+/// Runs `f`, turning a panic inside redb (possible on a file damaged
+/// outside redb when opened without the integrity check) into an error.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(RepoError::Index {
+            path: path.to_path_buf(),
+            reason: "redb could not read the file (damaged)".into(),
+        })
+    })
+}
+
 /// Memory redb may use for its page cache.
 const CACHE_BYTES: usize = 32 << 20;
 /// Largest list or manifest object read whole (a full list of
@@ -153,7 +180,8 @@ fn lock_index(dir: &Path) -> Result<File> {
 impl Index {
     /// Opens (creating if `create`) the index in `dir`, verifying every
     /// page. A damaged file is an [`RepoError::Index`] error.
-    pub(crate) fn open(dir: &Path, create: bool, crypto: &Crypto) -> Result<Index> {
+    pub(crate) fn open(dir: &Path, mode: Open, crypto: &Crypto) -> Result<Index> {
+        let create = mode == Open::Create;
         let lock = lock_index(dir)?;
         let path = dir.join(INDEX_FILE);
         let err = |reason: String| RepoError::Index {
@@ -165,12 +193,8 @@ impl Index {
         }
         let mut b = redb::Builder::new();
         b.set_cache_size(CACHE_BYTES)
-            .set_check_integrity_on_open(true);
-        // redb checks its pages before trusting them; if it still panics
-        // on a damaged file, report that as damage.
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.create(&path)))
-            .map_err(|_| err("redb could not read the file".into()))?;
-        let db = opened.map_err(|e| err(e.to_string()))?;
+            .set_check_integrity_on_open(mode != Open::Fast);
+        let db = guarded(&path, || b.create(&path).map_err(|e| err(e.to_string())))?;
         let ix = Index {
             db,
             path,
@@ -214,6 +238,10 @@ impl Index {
 
     /// Every key of a table.
     fn keys(&self, t: TableDefinition<[u8; 32], &[u8]>) -> Result<Vec<[u8; 32]>> {
+        guarded(&self.path, || self.keys_unguarded(t))
+    }
+
+    fn keys_unguarded(&self, t: TableDefinition<[u8; 32], &[u8]>) -> Result<Vec<[u8; 32]>> {
         let tx = self.db.begin_read().map_err(self.e())?;
         let table = tx.open_table(t).map_err(self.e())?;
         let mut out = Vec::new();
@@ -226,6 +254,14 @@ impl Index {
 
     /// Every entry of a table, decoded by `f`.
     fn entries<T>(
+        &self,
+        t: TableDefinition<[u8; 32], &[u8]>,
+        f: impl FnMut(&[u8; 32], &[u8]) -> Result<Option<T>>,
+    ) -> Result<Vec<([u8; 32], T)>> {
+        guarded(&self.path, || self.entries_unguarded(t, f))
+    }
+
+    fn entries_unguarded<T>(
         &self,
         t: TableDefinition<[u8; 32], &[u8]>,
         mut f: impl FnMut(&[u8; 32], &[u8]) -> Result<Option<T>>,
@@ -294,6 +330,9 @@ impl Index {
     pub(crate) fn snapshots(&self) -> Result<Vec<([u8; 32], Manifest)>> {
         self.entries(SNAPSHOTS, |k, v| {
             let plain = self.unseal("snapshot", keys::SNAPSHOTS, k, v)?;
+            if &self.crypto.id(&plain) != k {
+                return Err(self.bad("snapshot", k, "does not match its ID"));
+            }
             Manifest::decode(&plain)
                 .map(Some)
                 .map_err(|e| self.bad("snapshot", k, e))
@@ -314,14 +353,21 @@ impl Index {
         })
     }
 
-    /// A list, decoded.
+    /// A list, decoded and checked against its ID.
     pub(crate) fn list(&self, id: &[u8; 32]) -> Result<Option<ChunkList>> {
+        guarded(&self.path, || self.list_unguarded(id))
+    }
+
+    fn list_unguarded(&self, id: &[u8; 32]) -> Result<Option<ChunkList>> {
         let tx = self.db.begin_read().map_err(self.e())?;
         let table = tx.open_table(LISTS).map_err(self.e())?;
         let Some(v) = table.get(id).map_err(self.e())? else {
             return Ok(None);
         };
         let plain = self.unseal("list", keys::LISTS, id, v.value())?;
+        if &self.crypto.id(&plain) != id {
+            return Err(self.bad("list", id, "does not match its ID"));
+        }
         ChunkList::decode(&plain)
             .map(Some)
             .map_err(|e| self.bad("list", id, e))
@@ -349,6 +395,10 @@ impl Index {
 
     /// Applies `u` in one durable transaction.
     pub(crate) fn apply(&self, u: &Update) -> Result<()> {
+        guarded(&self.path, || self.apply_unguarded(u))
+    }
+
+    fn apply_unguarded(&self, u: &Update) -> Result<()> {
         let tx = self.db.begin_write().map_err(self.e())?;
         {
             let mut chunks = tx.open_table(CHUNKS).map_err(self.e())?;
@@ -493,12 +543,15 @@ pub(crate) fn read_pack_entries(
     if size < FOOTER_LEN as u64 {
         return Err(RepoError::damaged(what, "too short for a pack"));
     }
-    let footer_bytes = backend
-        .read_at(&key, size - FOOTER_LEN as u64, FOOTER_LEN)
+    let mut footer_bytes = [0u8; FOOTER_LEN];
+    backend
+        .read_at(&key, size - FOOTER_LEN as u64, &mut footer_bytes)
         .map_err(|e| RepoError::io("read", path())(e))?;
     let footer = pack::parse_footer(&footer_bytes, size, &what)?;
-    let trailer = backend
-        .read_at(&key, footer.trailer_start, footer.trailer_len as usize)
+    // parse_footer checked that the trailer lies inside the pack.
+    let mut trailer = vec![0u8; footer.trailer_len as usize];
+    backend
+        .read_at(&key, footer.trailer_start, &mut trailer)
         .map_err(|e| RepoError::io("read", path())(e))?;
     pack::decode_trailer(crypto, &footer, &trailer, &what)
 }

@@ -109,18 +109,17 @@ impl Backend for LocalBackend {
         std::fs::read(self.path(key)?)
     }
 
-    fn read_at(&self, key: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    fn read_at(&self, key: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         let f = File::open(self.path(key)?)?;
         let size = f.metadata()?.len();
+        let len = buf.len();
         if offset.checked_add(len as u64).is_none_or(|end| end > size) {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 format!("{len} bytes at {offset} are past the end ({size} bytes)"),
             ));
         }
-        let mut buf = vec![0u8; len];
-        f.read_exact_at(&mut buf, offset)?;
-        Ok(buf)
+        f.read_exact_at(buf, offset)
     }
 
     fn write(&self, key: &str, data: &[u8]) -> io::Result<()> {
@@ -249,8 +248,10 @@ mod tests {
         b.write("packs/ab/abcd", b"pack").expect("write");
         b.write("lists/ff", b"list").expect("write");
         assert_eq!(b.read("packs/ab/abcd").expect("read"), b"pack");
-        assert_eq!(b.read_at("packs/ab/abcd", 1, 2).expect("read_at"), b"ac");
-        assert!(b.read_at("packs/ab/abcd", 3, 2).is_err());
+        let mut two = [0u8; 2];
+        b.read_at("packs/ab/abcd", 1, &mut two).expect("read_at");
+        assert_eq!(&two, b"ac");
+        assert!(b.read_at("packs/ab/abcd", 3, &mut two).is_err());
         assert_eq!(
             b.list("packs/").expect("list"),
             vec![("packs/ab/abcd".to_string(), 4)]

@@ -14,7 +14,7 @@ use super::backend::keys;
 use super::chunk::Coder;
 use super::codec::hex;
 use super::error::{RepoError, Result};
-use super::index::{Index, Loc, Update};
+use super::index::{Index, Loc, Open, Update};
 use super::list::ChunkList;
 use super::pack::{self, PackBuilder};
 use super::repository::{Repository, SnapshotInfo};
@@ -118,7 +118,7 @@ impl Repository {
     /// prune.
     pub fn forget(&self, opts: &PruneOptions) -> Result<PruneReport> {
         let _lock = self.lock(false)?;
-        let (ix, _) = self.index()?;
+        let (ix, _) = self.index(Open::Fast)?;
         self.forget_locked(&ix, opts)
     }
 
@@ -126,7 +126,7 @@ impl Repository {
     /// list and pack no remaining snapshot uses.
     pub fn prune(&self, opts: &PruneOptions) -> Result<PruneReport> {
         let _lock = self.lock(true)?;
-        let (ix, sync) = self.index()?;
+        let (ix, sync) = self.index(Open::Checked)?;
         if let Some((obj, why)) = sync
             .damaged
             .iter()

@@ -22,7 +22,7 @@ use super::backend::keys;
 use super::chunk::{Coder, chunk_size};
 use super::codec::hex;
 use super::error::{RepoError, Result};
-use super::index::Update;
+use super::index::{Open, Update};
 use super::list::ChunkList;
 use super::manifest::Manifest;
 use super::pack::{Pack, PackBuilder};
@@ -156,7 +156,7 @@ impl Repository {
         // What the repository has: chunk IDs, and the newest full list to
         // write a delta against.
         let (known, known_lists, base) = {
-            let (ix, _) = self.index()?;
+            let (ix, _) = self.index(Open::Fast)?;
             let known = ix.chunk_ids()?;
             let known_lists = ix.list_ids()?;
             let snaps = ix.snapshots()?;
@@ -253,7 +253,7 @@ impl Repository {
 
         let new_chunks = packs.iter().map(|p| p.2.len() as u64).sum();
         let npacks = packs.len();
-        let ix = super::index::Index::open(&self.backend.index_dir(), false, &self.crypto)?;
+        let ix = super::index::Index::open(&self.backend.index_dir(), Open::Fast, &self.crypto)?;
         ix.apply(&Update {
             packs,
             lists: vec![(list_id, list_plain)],

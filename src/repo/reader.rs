@@ -10,8 +10,8 @@
 //! checks the body's SHA-256 before anything is published.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Read, Write};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::io::{self, BufRead, Read, Write};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use sha2::{Digest, Sha256};
 
@@ -19,7 +19,7 @@ use super::backend::keys;
 use super::chunk::Coder;
 use super::codec::hex;
 use super::error::{RepoError, Result};
-use super::index::Loc;
+use super::index::{Loc, Open};
 use super::manifest::Manifest;
 use super::repository::{Repository, SnapshotInfo};
 use crate::progress::Progress;
@@ -41,9 +41,11 @@ pub(crate) struct Plan {
     pub locs: HashMap<[u8; 32], Loc>,
 }
 
-/// A `Read` over blocks arriving from the decoding thread.
+/// A `BufRead` over blocks arriving from the decoding thread; used blocks
+/// go back to it for reuse.
 struct ChannelReader {
     rx: Receiver<io::Result<Vec<u8>>>,
+    back: Sender<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
     done: bool,
@@ -51,32 +53,38 @@ struct ChannelReader {
 
 impl Read for ChannelReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.pos >= self.cur.len() {
-            if self.done {
-                return Ok(0);
-            }
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(out.len());
+        if let (Some(dst), Some(src)) = (out.get_mut(..n), avail.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for ChannelReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos >= self.cur.len() && !self.done {
             match self.rx.recv() {
                 Ok(Ok(block)) => {
-                    self.cur = block;
+                    let mut used = std::mem::replace(&mut self.cur, block);
+                    used.clear();
+                    let _ = self.back.send(used);
                     self.pos = 0;
                 }
                 Ok(Err(e)) => {
                     self.done = true;
                     return Err(e);
                 }
-                Err(_) => {
-                    self.done = true;
-                    return Ok(0);
-                }
+                Err(_) => self.done = true,
             }
         }
-        let avail = self.cur.get(self.pos..).unwrap_or_default();
-        let n = avail.len().min(out.len());
-        if let (Some(dst), Some(src)) = (out.get_mut(..n), avail.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        self.pos += n;
-        Ok(n)
+        Ok(self.cur.get(self.pos..).unwrap_or_default())
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n).min(self.cur.len());
     }
 }
 
@@ -87,7 +95,7 @@ fn damaged(e: RepoError) -> io::Error {
 impl Repository {
     /// Looks a snapshot up and gathers its chunk list and locations.
     pub(crate) fn plan(&self, prefix: &str) -> Result<Plan> {
-        let (ix, _) = self.index()?;
+        let (ix, _) = self.index(Open::Fast)?;
         let (id, manifest) = Repository::find_in(&ix.snapshots()?, prefix)?;
         let ids = ix.resolve(&manifest.list)?;
         if ids.len() as u64 != manifest.chunk_count {
@@ -115,23 +123,36 @@ impl Repository {
         })
     }
 
-    /// Decodes every chunk of `plan` in order into blocks sent on `tx`.
-    fn produce(&self, plan: &Plan, tx: &SyncSender<io::Result<Vec<u8>>>) -> Result<()> {
+    /// Decodes every chunk of `plan` in order into blocks sent on `tx`,
+    /// reusing the blocks that come back on `back`.
+    fn produce(
+        &self,
+        plan: &Plan,
+        tx: &SyncSender<io::Result<Vec<u8>>>,
+        back: &Receiver<Vec<u8>>,
+    ) -> Result<()> {
         let m = &plan.manifest;
+        let fresh = |back: &Receiver<Vec<u8>>| {
+            back.try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(BLOCK + m.chunk_size as usize))
+        };
         let mut coder = Coder::new(3);
-        let mut block = Vec::with_capacity(BLOCK);
-        let mut chunk = Vec::new();
+        let mut block = fresh(back);
+        let mut run: Vec<u8> = Vec::new();
         let mut produced = 0u64;
         let mut i = 0usize;
+        let at = |k: usize| -> Result<([u8; 32], Loc)> {
+            let id = plan.ids.get(k).copied().unwrap_or_default();
+            let l = plan
+                .locs
+                .get(&id)
+                .copied()
+                .ok_or_else(|| RepoError::MissingChunk { chunk: hex(&id) })?;
+            Ok((id, l))
+        };
         while i < plan.ids.len() {
             // A run: following chunks stored back to back in one pack.
-            let first =
-                plan.locs
-                    .get(&plan.ids[i])
-                    .copied()
-                    .ok_or_else(|| RepoError::MissingChunk {
-                        chunk: hex(&plan.ids[i]),
-                    })?;
+            let (_, first) = at(i)?;
             let mut end = first.offset.saturating_add(u64::from(first.stored_len));
             let mut j = i + 1;
             while let Some(l) = plan.ids.get(j).and_then(|c| plan.locs.get(c)) {
@@ -141,23 +162,24 @@ impl Repository {
                 end = end.saturating_add(u64::from(l.stored_len));
                 j += 1;
             }
+            let len = usize::try_from(end - first.offset).unwrap_or(usize::MAX);
+            if run.len() < len {
+                run.resize(len, 0);
+            }
             let key = keys::pack(&first.pack);
-            let run = self
-                .backend
-                .read_at(&key, first.offset, (end - first.offset) as usize)
+            let buf = run.get_mut(..len).unwrap_or_default();
+            self.backend
+                .read_at(&key, first.offset, buf)
                 .map_err(RepoError::io("read", self.path_of(&key)))?;
-            for id in plan.ids.get(i..j).unwrap_or_default() {
-                let l = plan
-                    .locs
-                    .get(id)
-                    .copied()
-                    .ok_or_else(|| RepoError::MissingChunk { chunk: hex(id) })?;
+            for k in i..j {
+                let (id, l) = at(k)?;
                 let start = (l.offset - first.offset) as usize;
                 let stored = run
                     .get(start..start + l.stored_len as usize)
                     .unwrap_or_default();
+                let before = block.len();
                 coder
-                    .decode(&self.crypto, stored, l.codec, l.raw_len, id, &mut chunk)
+                    .decode_append(&self.crypto, stored, l.codec, l.raw_len, &id, &mut block)
                     .map_err(|e| {
                         RepoError::damaged(
                             format!("pack {}", hex(&l.pack)),
@@ -165,17 +187,17 @@ impl Repository {
                         )
                     })?;
                 // Every chunk is chunk_size long except the last.
-                produced += chunk.len() as u64;
+                let n = (block.len() - before) as u64;
+                produced += n;
                 let last = produced >= m.size;
-                if (!last && chunk.len() as u64 != u64::from(m.chunk_size)) || produced > m.size {
+                if (!last && n != u64::from(m.chunk_size)) || produced > m.size {
                     return Err(RepoError::damaged(
                         format!("snapshot {}", hex(&plan.id)),
                         "its chunks do not add up to its size",
                     ));
                 }
-                block.extend_from_slice(&chunk);
                 if block.len() >= BLOCK {
-                    let full = std::mem::replace(&mut block, Vec::with_capacity(BLOCK));
+                    let full = std::mem::replace(&mut block, fresh(back));
                     if tx.send(Ok(full)).is_err() {
                         return Ok(()); // the consumer stopped
                     }
@@ -200,17 +222,19 @@ impl Repository {
     pub(crate) fn with_stream<T>(
         &self,
         plan: &Plan,
-        consume: impl FnOnce(&mut dyn Read) -> T,
+        consume: impl FnOnce(&mut dyn BufRead) -> T,
     ) -> T {
         std::thread::scope(|s| {
             let (tx, rx) = sync_channel(DEPTH);
+            let (back_tx, back_rx) = channel();
             s.spawn(move || {
-                if let Err(e) = self.produce(plan, &tx) {
+                if let Err(e) = self.produce(plan, &tx, &back_rx) {
                     let _ = tx.send(Err(damaged(e)));
                 }
             });
             let mut r = ChannelReader {
                 rx,
+                back: back_tx,
                 cur: Vec::new(),
                 pos: 0,
                 done: false,
@@ -230,11 +254,10 @@ impl Repository {
         let info = SnapshotInfo::from_manifest(plan.id, &plan.manifest);
         let computed = self.with_stream(&plan, |r| -> Result<[u8; 32]> {
             let mut h = Sha256::new();
-            let mut buf = vec![0u8; 1 << 20];
             loop {
-                let n = match r.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
+                let b = match r.fill_buf() {
+                    Ok([]) => break,
+                    Ok(b) => b,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
                         return Err(RepoError::damaged(
@@ -243,10 +266,11 @@ impl Repository {
                         ));
                     }
                 };
-                let b = buf.get(..n).unwrap_or_default();
                 h.update(b);
                 out.write_all(b)
                     .map_err(RepoError::io("write", "standard output"))?;
+                let n = b.len();
+                r.consume(n);
             }
             out.flush()
                 .map_err(RepoError::io("write", "standard output"))?;

@@ -7,7 +7,7 @@ use super::codec::hex;
 use super::config::Config;
 use super::crypto::{Crypto, MasterKey};
 use super::error::{RepoError, Result};
-use super::index::{Index, SyncReport};
+use super::index::{Index, Open, SyncReport};
 use super::local::LocalBackend;
 use super::manifest::Manifest;
 
@@ -111,7 +111,7 @@ impl Repository {
         }
         let config = Config::new(key)?;
         let crypto = config.crypto(key)?;
-        let index = Index::open(&backend.index_dir(), true, &crypto)?;
+        let index = Index::open(&backend.index_dir(), Open::Create, &crypto)?;
         drop(index);
         backend
             .write(keys::CONFIG, &config.encode())
@@ -190,8 +190,8 @@ impl Repository {
     }
 
     /// Opens the index and brings it up to date with the objects.
-    pub(crate) fn index(&self) -> Result<(Index, SyncReport)> {
-        let ix = Index::open(&self.backend.index_dir(), false, &self.crypto)?;
+    pub(crate) fn index(&self, mode: Open) -> Result<(Index, SyncReport)> {
+        let ix = Index::open(&self.backend.index_dir(), mode, &self.crypto)?;
         let report = ix.sync(self.backend.as_ref(), &self.crypto)?;
         Ok((ix, report))
     }
@@ -210,7 +210,7 @@ impl Repository {
     /// Every snapshot, oldest first.
     pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
         let _lock = self.lock(false)?;
-        let (ix, _) = self.index()?;
+        let (ix, _) = self.index(Open::Fast)?;
         let mut v: Vec<SnapshotInfo> = ix
             .snapshots()?
             .iter()
@@ -242,7 +242,7 @@ impl Repository {
     /// The snapshot whose ID starts with `prefix`.
     pub fn find(&self, prefix: &str) -> Result<SnapshotInfo> {
         let _lock = self.lock(false)?;
-        let (ix, _) = self.index()?;
+        let (ix, _) = self.index(Open::Fast)?;
         let (id, m) = Repository::find_in(&ix.snapshots()?, prefix)?;
         Ok(SnapshotInfo::from_manifest(id, &m))
     }
@@ -253,7 +253,7 @@ impl Repository {
         let _lock = self.lock(false)?;
         let dir = self.backend.index_dir();
         Index::remove(&dir)?;
-        let ix = Index::open(&dir, true, &self.crypto)?;
+        let ix = Index::open(&dir, Open::Create, &self.crypto)?;
         let report = ix.sync(self.backend.as_ref(), &self.crypto)?;
         Ok(report.damaged)
     }

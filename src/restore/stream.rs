@@ -15,7 +15,7 @@
 //! check passed.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufRead};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -25,8 +25,6 @@ use super::error::RestoreError;
 use crate::progress::{Phase, Progress};
 use crate::snapshot::file::{TRAILER_LEN, has_trailer};
 
-/// Bytes read from the source at a time.
-const BLOCK: usize = 1 << 20;
 /// Bytes written between `fdatasync`s (as the file copy path does).
 const SYNC_EVERY: u64 = 64 << 20;
 
@@ -47,8 +45,10 @@ const SYNC_EVERY: u64 = 64 << 20;
 /// ```
 #[non_exhaustive]
 pub struct SnapshotReader<'a> {
-    /// Yields the snapshot file's bytes from the start, trailer included.
-    pub reader: &'a mut dyn Read,
+    /// Yields the snapshot file's bytes from the start, trailer included
+    /// (wrap a plain `Read` in a `BufReader`; the restore writes straight
+    /// from the reader's buffer).
+    pub reader: &'a mut dyn BufRead,
     /// Names the source in errors (a URL, `REPO snapshot ID`).
     pub name: String,
     /// Its length, when known (for progress reports).
@@ -69,7 +69,7 @@ impl std::fmt::Debug for SnapshotReader<'_> {
 
 impl<'a> SnapshotReader<'a> {
     /// A reader named `name`, of unknown length, with no digest of its own.
-    pub fn new(reader: &'a mut dyn Read, name: impl Into<String>) -> SnapshotReader<'a> {
+    pub fn new(reader: &'a mut dyn BufRead, name: impl Into<String>) -> SnapshotReader<'a> {
         SnapshotReader {
             reader,
             name: name.into(),
@@ -101,19 +101,18 @@ pub(crate) fn receive(
     };
     let write_err = RestoreError::io;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; BLOCK];
     // The last 32 bytes seen are not hashed yet: they may be the trailer.
     let mut held: Vec<u8> = Vec::with_capacity(TRAILER_LEN);
     let mut total = 0u64;
     let mut synced = 0u64;
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
+        let got = match reader.fill_buf() {
+            Ok([]) => break,
+            Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(read_err(e)),
         };
-        let got = buf.get(..n).unwrap_or_default();
+        let n = got.len();
         dst.write_all_at(got, total)
             .map_err(write_err("write", dst_path))?;
         total += n as u64;
@@ -134,6 +133,7 @@ pub(crate) fn receive(
             dst.sync_data().map_err(write_err("fsync", dst_path))?;
             synced = total;
         }
+        reader.consume(n);
         progress(Progress::new(Phase::Copy, total, len.unwrap_or(total)));
     }
     let trailer: Option<[u8; 32]> = if has_trailer(total) {
