@@ -50,10 +50,6 @@ impl std::fmt::Debug for Coder {
     }
 }
 
-fn zstd_err(what: &str) -> impl Fn(std::io::Error) -> RepoError + '_ {
-    move |e| RepoError::damaged(what.to_string(), format!("zstd: {e}"))
-}
-
 impl Coder {
     /// A coder compressing at zstd `level`.
     pub(crate) fn new(level: i32) -> Coder {
@@ -163,11 +159,10 @@ impl Coder {
                 // it: a frame that claims more than there is room for
                 // fails, and more than raw_len fails the length check.
                 out.reserve(raw_len as usize);
-                let w = what();
                 let mut cur = std::io::Cursor::new(&mut *out);
                 cur.set_position(start as u64);
                 d.decompress_to_buffer(&plain[..], &mut cur)
-                    .map_err(zstd_err(&w))?;
+                    .map_err(|e| RepoError::damaged(what(), format!("zstd: {e}")))?;
             }
             other => return Err(RepoError::damaged(what(), format!("unknown codec {other}"))),
         }

@@ -170,7 +170,7 @@ impl Repository {
             let buf = run.get_mut(..len).unwrap_or_default();
             self.backend
                 .read_at(&key, first.offset, buf)
-                .map_err(RepoError::io("read", self.path_of(&key)))?;
+                .map_err(|e| RepoError::io("read", self.path_of(&key))(e))?;
             for k in i..j {
                 let (id, l) = at(k)?;
                 let start = (l.offset - first.offset) as usize;
