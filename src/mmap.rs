@@ -8,6 +8,11 @@
 //! exclusive one on its db) and any Go bbolt writer. A process that ignores
 //! advisory locks and truncates a snapshot under us can still crash the
 //! reader; that is the price of zero-copy reads and is documented.
+//!
+//! Backup repository packs are mapped the same way: they are immutable by
+//! design (written under a temporary name, renamed into place, never
+//! written again), readers hold a shared lock on the pack file, and prune
+//! only ever unlinks a pack, which leaves an existing mapping intact.
 #![allow(unsafe_code)]
 
 use std::fs::File;

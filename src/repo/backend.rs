@@ -28,6 +28,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// name (names are hashes of contents, so a replacement is identical).
     fn write(&self, key: &str, data: &[u8]) -> io::Result<()>;
 
+    /// The local file holding an object, if the backend keeps objects as
+    /// files (lets readers map packs instead of copying them).
+    fn local_path(&self, key: &str) -> Option<std::path::PathBuf> {
+        let _ = key;
+        None
+    }
+
     /// The objects whose keys start with `prefix`, with their sizes.
     fn list(&self, prefix: &str) -> io::Result<Vec<(String, u64)>>;
 

@@ -155,6 +155,10 @@ impl Backend for LocalBackend {
         result
     }
 
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        self.path(key).ok()
+    }
+
     fn list(&self, prefix: &str) -> io::Result<Vec<(String, u64)>> {
         // Walks the directory the prefix names (two levels for packs).
         let dir_key = prefix.trim_end_matches('/');

@@ -88,6 +88,17 @@ impl BufRead for ChannelReader {
     }
 }
 
+/// Maps a pack file read-only, holding a shared lock on it (see
+/// `crate::mmap` for why that is sound).
+fn map_pack(path: &std::path::Path) -> io::Result<([u8; 32], crate::mmap::Mapped, std::fs::File)> {
+    let f = std::fs::File::open(path)?;
+    f.lock_shared()?;
+    let len = f.metadata()?.len();
+    let m = crate::mmap::Mapped::new(&f, len)?;
+    m.advise(memmap2::Advice::Sequential);
+    Ok(([0; 32], m, f))
+}
+
 fn damaged(e: RepoError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e.to_string())
 }
@@ -139,6 +150,9 @@ impl Repository {
         let mut coder = Coder::new(3);
         let mut block = fresh(back);
         let mut run: Vec<u8> = Vec::new();
+        // The pack being read, mapped when the backend keeps packs as
+        // local files (no copy into a buffer), else read run by run.
+        let mut mapped: Option<([u8; 32], crate::mmap::Mapped, std::fs::File)> = None;
         let mut produced = 0u64;
         let mut i = 0usize;
         let at = |k: usize| -> Result<([u8; 32], Loc)> {
@@ -163,14 +177,35 @@ impl Repository {
                 j += 1;
             }
             let len = usize::try_from(end - first.offset).unwrap_or(usize::MAX);
-            if run.len() < len {
-                run.resize(len, 0);
-            }
             let key = keys::pack(&first.pack);
-            let buf = run.get_mut(..len).unwrap_or_default();
-            self.backend
-                .read_at(&key, first.offset, buf)
-                .map_err(|e| RepoError::io("read", self.path_of(&key))(e))?;
+            if mapped.as_ref().is_none_or(|(p, _, _)| *p != first.pack) {
+                mapped = None;
+                if let Some(path) = self.backend.local_path(&key) {
+                    mapped = Some(map_pack(&path).map_err(RepoError::io("map", &path))?);
+                    mapped = mapped.map(|(_, m, f)| (first.pack, m, f));
+                }
+            }
+            let run: &[u8] = match &mapped {
+                Some((_, m, _)) => {
+                    let off = usize::try_from(first.offset).unwrap_or(usize::MAX);
+                    m.bytes().get(off..off.saturating_add(len)).ok_or_else(|| {
+                        RepoError::damaged(
+                            format!("pack {}", hex(&first.pack)),
+                            format!("{len} bytes at {off} are past its end"),
+                        )
+                    })?
+                }
+                None => {
+                    if run.len() < len {
+                        run.resize(len, 0);
+                    }
+                    let buf = run.get_mut(..len).unwrap_or_default();
+                    self.backend
+                        .read_at(&key, first.offset, buf)
+                        .map_err(|e| RepoError::io("read", self.path_of(&key))(e))?;
+                    run.get(..len).unwrap_or_default()
+                }
+            };
             for k in i..j {
                 let (id, l) = at(k)?;
                 let start = (l.offset - first.offset) as usize;

@@ -18,6 +18,7 @@ use std::fs::File;
 use std::io::{self, BufRead};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::mpsc::{channel, sync_channel};
 
 use sha2::{Digest, Sha256};
 
@@ -25,6 +26,8 @@ use super::error::RestoreError;
 use crate::progress::{Phase, Progress};
 use crate::snapshot::file::{TRAILER_LEN, has_trailer};
 
+/// Bytes handed to the writer thread at a time.
+const BLOCK: usize = 4 << 20;
 /// Bytes written between `fdatasync`s (as the file copy path does).
 const SYNC_EVERY: u64 = 64 << 20;
 
@@ -104,38 +107,76 @@ pub(crate) fn receive(
     // The last 32 bytes seen are not hashed yet: they may be the trailer.
     let mut held: Vec<u8> = Vec::with_capacity(TRAILER_LEN);
     let mut total = 0u64;
-    let mut synced = 0u64;
-    loop {
-        let got = match reader.fill_buf() {
-            Ok([]) => break,
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_err(e)),
+    // A writer thread writes (and flushes) full blocks while this one
+    // reads and hashes the next: writing into the page cache costs as much
+    // as hashing, and the two overlap on two cores. Blocks are recycled.
+    let written = std::thread::scope(|s| -> Result<(), RestoreError> {
+        let (to_writer, blocks) = sync_channel::<(u64, Vec<u8>)>(2);
+        let (pool_tx, pool) = channel::<Vec<u8>>();
+        let writer = s.spawn(move || -> Result<(), RestoreError> {
+            let mut synced = 0u64;
+            for (off, block) in blocks {
+                dst.write_all_at(&block, off)
+                    .map_err(write_err("write", dst_path))?;
+                let end = off + block.len() as u64;
+                if end - synced >= SYNC_EVERY {
+                    dst.sync_data().map_err(write_err("fsync", dst_path))?;
+                    synced = end;
+                }
+                let _ = pool_tx.send(block);
+            }
+            Ok(())
+        });
+        let mut block: Vec<u8> = Vec::with_capacity(BLOCK);
+        let mut block_at = 0u64;
+        let read = loop {
+            let got = match reader.fill_buf() {
+                Ok([]) => break Ok(()),
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(read_err(e)),
+            };
+            let n = got.len();
+            block.extend_from_slice(got);
+            total += n as u64;
+            // Hash everything but the newest 32 bytes.
+            if n >= TRAILER_LEN {
+                let (now, later) = got.split_at(n - TRAILER_LEN);
+                h.update(&held);
+                h.update(now);
+                held.clear();
+                held.extend_from_slice(later);
+            } else {
+                held.extend_from_slice(got);
+                let keep_from = held.len().saturating_sub(TRAILER_LEN);
+                h.update(held.get(..keep_from).unwrap_or_default());
+                held.drain(..keep_from);
+            }
+            reader.consume(n);
+            if block.len() >= BLOCK {
+                let next = pool
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BLOCK));
+                let full = std::mem::replace(&mut block, next);
+                let len = full.len() as u64;
+                if to_writer.send((block_at, full)).is_err() {
+                    break Ok(()); // the writer failed: its error is below
+                }
+                block_at += len;
+                block.clear();
+            }
+            progress(Progress::new(Phase::Copy, total, len.unwrap_or(total)));
         };
-        let n = got.len();
-        dst.write_all_at(got, total)
-            .map_err(write_err("write", dst_path))?;
-        total += n as u64;
-        // Hash everything but the newest 32 bytes.
-        if n >= TRAILER_LEN {
-            let (now, later) = got.split_at(n - TRAILER_LEN);
-            h.update(&held);
-            h.update(now);
-            held.clear();
-            held.extend_from_slice(later);
-        } else {
-            held.extend_from_slice(got);
-            let keep_from = held.len().saturating_sub(TRAILER_LEN);
-            h.update(held.get(..keep_from).unwrap_or_default());
-            held.drain(..keep_from);
+        if read.is_ok() && !block.is_empty() {
+            let _ = to_writer.send((block_at, block));
         }
-        if total - synced >= SYNC_EVERY {
-            dst.sync_data().map_err(write_err("fsync", dst_path))?;
-            synced = total;
-        }
-        reader.consume(n);
-        progress(Progress::new(Phase::Copy, total, len.unwrap_or(total)));
-    }
+        drop(to_writer);
+        let wrote = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        read.and(wrote)
+    });
+    written?;
     let trailer: Option<[u8; 32]> = if has_trailer(total) {
         held.as_slice().try_into().ok()
     } else {
