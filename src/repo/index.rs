@@ -393,6 +393,18 @@ impl Index {
             .map_err(|e| RepoError::damaged(format!("list {}", hex(list_id)), e))
     }
 
+    /// Rewrites the file without the space earlier transactions freed
+    /// (redb grows its file in large steps and never shrinks it).
+    pub(crate) fn compact(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        guarded(&path, || {
+            self.db.compact().map(|_| ()).map_err(|e| RepoError::Index {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })
+        })
+    }
+
     /// Applies `u` in one durable transaction.
     pub(crate) fn apply(&self, u: &Update) -> Result<()> {
         guarded(&self.path, || self.apply_unguarded(u))

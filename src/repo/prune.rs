@@ -126,7 +126,7 @@ impl Repository {
     /// list and pack no remaining snapshot uses.
     pub fn prune(&self, opts: &PruneOptions) -> Result<PruneReport> {
         let _lock = self.lock(true)?;
-        let (ix, sync) = self.index(Open::Checked)?;
+        let (mut ix, sync) = self.index(Open::Checked)?;
         if let Some((obj, why)) = sync
             .damaged
             .iter()
@@ -138,12 +138,14 @@ impl Repository {
             ));
         }
         let mut report = if opts.keep.is_empty() && opts.ids.is_empty() {
+            let mut kept: Vec<(SnapshotInfo, Vec<&'static str>)> = ix
+                .snapshots()?
+                .iter()
+                .map(|(id, m)| (SnapshotInfo::from_manifest(*id, m), vec![]))
+                .collect();
+            kept.sort_by_key(|(i, _)| i.time_ns);
             PruneReport {
-                kept: ix
-                    .snapshots()?
-                    .iter()
-                    .map(|(id, m)| (SnapshotInfo::from_manifest(*id, m), vec![]))
-                    .collect(),
+                kept,
                 ..PruneReport::default()
             }
         } else {
@@ -260,6 +262,8 @@ impl Repository {
                 .remove(&key)
                 .map_err(RepoError::io("remove", self.path_of(&key)))?;
         }
+        // Give the index back the space the removals freed.
+        ix.compact()?;
         let list_sizes: HashMap<String, u64> = self
             .backend
             .list(keys::LISTS)
