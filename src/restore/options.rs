@@ -201,6 +201,10 @@ fn check_data_dir(dir: &Path, target: TargetVersion) -> Result<(), RestoreError>
     if std::fs::symlink_metadata(dir).is_err() {
         return Ok(());
     }
+    // Debris of a killed etcdsnap restore staged inside this dir.
+    if dir.is_dir() {
+        super::staging::remove_stale(dir, "");
+    }
     if target == TargetVersion::V3_4 {
         return Err(RestoreError::DataDirExists {
             path: shown,

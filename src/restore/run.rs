@@ -13,15 +13,15 @@
 //! 5. Staged directories are fsynced and renamed into place; if any step
 //!    fails, everything staged or already renamed is removed.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::dbedit;
 use super::error::RestoreError;
 use super::membership::Cluster;
 use super::options::{MemberTarget, RestoreOptions, check_targets, plan_members};
-use super::staging::{Published, Staged, mkdir, sync_dir};
+use super::staging::{self, Published, Staged, mkdir, sync_dir};
 use super::target;
 use crate::bolt::Db;
 use crate::bolt::tx::{self, WriteOptions};
@@ -108,20 +108,42 @@ impl StagedMember {
                 (None, p)
             }
             None => {
-                let s = Staged::new(&target.data_dir)?;
+                // An existing (empty) data dir is kept, whatever it is: a
+                // mount point, a symlink, a dir with its own mode and owner.
+                let s = if target.data_dir.is_dir() {
+                    Staged::inside(&target.data_dir)?
+                } else {
+                    Staged::new(&target.data_dir)?
+                };
                 let p = s.path().to_path_buf();
                 (Some(s), p)
             }
         };
-        let wal = match &target.wal_dir {
-            Some(w) => Some(Staged::new(w)?),
-            None => None,
+        // A --wal-dir inside the data dir is built inside the staged data
+        // dir (etcdutl creates it there); one elsewhere is staged apart.
+        let wal_inside = target
+            .wal_dir
+            .as_ref()
+            .and_then(|w| path_inside(w, &target.data_dir));
+        let wal = match (&target.wal_dir, &wal_inside) {
+            (Some(w), None) => Some(Staged::new(w)?),
+            _ => None,
         };
-        let layout =
-            DataDir::new(&data_path).with_wal_dir(wal.as_ref().map(|w| w.path().to_path_buf()));
+        let staged_wal = match (&wal_inside, &wal) {
+            (Some(rel), _) => Some(data_path.join(rel)),
+            (None, Some(w)) => Some(w.path().to_path_buf()),
+            (None, None) => None,
+        };
+        let layout = DataDir::new(&data_path).with_wal_dir(staged_wal);
         mkdir(layout.member_dir())?;
         mkdir(&layout.snap_dir())?;
-        if !layout.has_separate_wal_dir() {
+        if wal_inside.is_some() {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(staging::DIR_MODE)
+                .create(layout.wal_dir())
+                .map_err(RestoreError::io("mkdir", layout.wal_dir()))?;
+        } else if !layout.has_separate_wal_dir() {
             mkdir(&layout.wal_dir())?;
         }
         let db_path = layout.db_path();
@@ -141,6 +163,28 @@ impl StagedMember {
             db_path,
         })
     }
+}
+
+/// Where `path` lies inside `dir`, lexically (`.` and `..` resolved, both
+/// made absolute against the current directory; symlinks not followed):
+/// `d/wal` in `d` is `wal`. `None` when it is outside or `dir` itself.
+fn path_inside(path: &Path, dir: &Path) -> Option<PathBuf> {
+    fn normal(p: &Path) -> Option<PathBuf> {
+        let abs = std::path::absolute(p).ok()?;
+        let mut out = PathBuf::new();
+        for c in abs.components() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                c => out.push(c),
+            }
+        }
+        Some(out)
+    }
+    let rel = normal(path)?.strip_prefix(normal(dir)?).ok()?.to_path_buf();
+    (!rel.as_os_str().is_empty()).then_some(rel)
 }
 
 /// Restores a snapshot into one data dir (or one per member with
