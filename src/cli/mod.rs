@@ -104,6 +104,13 @@ enum SnapshotCommand {
     Restore(RestoreArgs),
 }
 
+/// A path flag that, like a pflag string, also takes `""` (which then means
+/// the default).
+fn any_path() -> impl clap::builder::TypedValueParser<Value = std::path::PathBuf> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new().map(std::path::PathBuf::from)
+}
+
 /// `--target-version` help, shared by the commands that take it.
 const TARGET_HELP: &str = "etcd release to follow: auto (the snapshot's own storage version; \
     none means 3.5), 3.4, 3.5, 3.6 or 3.7";
@@ -116,10 +123,10 @@ struct RestoreArgs {
     #[arg(hide = true, num_args = 0.., value_name = "FILE")]
     more: Vec<String>,
     /// Path to the data directory ("" or absent: <name>.etcd)
-    #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
+    #[arg(long, value_name = "DIR", allow_hyphen_values = true, value_parser = any_path())]
     data_dir: Option<std::path::PathBuf>,
     /// Path to the WAL directory ("" or absent: <data-dir>/member/wal)
-    #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
+    #[arg(long, value_name = "DIR", allow_hyphen_values = true, value_parser = any_path())]
     wal_dir: Option<std::path::PathBuf>,
     /// Human-readable name for this member
     #[arg(long, value_name = "NAME", allow_hyphen_values = true,
@@ -385,7 +392,12 @@ fn print_refusal(
         .get_bin_name()
         .unwrap_or_else(|| cmd.get_name())
         .to_owned();
-    let mut refusal = pflag::refusal(e, &path);
+    let words: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut refusal = pflag::refusal(e, &path, &words);
     if let pflag::Refusal::BadArgs(m) = &mut refusal
         && e.kind() == clap::error::ErrorKind::MissingRequiredArgument
     {

@@ -319,7 +319,9 @@ fn flag_of(display: &str) -> &str {
 /// Maps clap's refusal of a command line to what etcdutl prints.
 /// `command_path` is the refused (sub)command's path with the program name
 /// (`etcdsnap snapshot restore`), for messages.
-pub fn refusal(e: &clap::Error, command_path: &str) -> Refusal {
+/// `args` is the command line, for the whole group of shorthands an
+/// unknown one came in (clap names only the letter).
+pub fn refusal(e: &clap::Error, command_path: &str, args: &[String]) -> Refusal {
     let invalid = context_str(e, ContextKind::InvalidArg).unwrap_or_default();
     match e.kind() {
         ErrorKind::DisplayHelp
@@ -338,8 +340,13 @@ pub fn refusal(e: &clap::Error, command_path: &str) -> Refusal {
             }
         }
         ErrorKind::UnknownArgument if invalid.starts_with('-') && invalid.len() > 1 => {
-            let shorts = &invalid[1..];
-            let c = shorts.chars().next().unwrap_or('-');
+            let c = invalid[1..].chars().next().unwrap_or('-');
+            let group = args
+                .iter()
+                .find(|a| !a.starts_with("--") && a.starts_with('-') && a[1..].contains(c))
+                .map_or(&invalid[1..], |a| &a[1..]);
+            // pflag names the group from the unknown letter on.
+            let shorts = group.find(c).map_or(group, |i| &group[i..]);
             Refusal::Flag(format!("unknown shorthand flag: '{c}' in -{shorts}"))
         }
         ErrorKind::InvalidSubcommand | ErrorKind::UnknownArgument => {
