@@ -106,7 +106,11 @@ fn an_older_target_than_the_data_is_refused_unless_forced() {
         assert_eq!(s["storageVersionMigrated"], true);
         let restored = Snapshot::open(DataDir::new(&d).db_path()).expect("open restored db");
         let want = (target == "3.6").then(|| "3.6.0".to_string());
-        assert_eq!(restored.storage_version().expect("read"), want, "{fixture} {target}");
+        assert_eq!(
+            restored.storage_version().expect("read"),
+            want,
+            "{fixture} {target}"
+        );
     }
 }
 

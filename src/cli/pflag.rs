@@ -89,7 +89,7 @@ fn underscore_ok(s: &str) -> bool {
         i = 2;
         saw = b'0';
     }
-    let hex = b.len() >= 2 && b[1].to_ascii_lowercase() == b'x';
+    let hex = b.len() >= 2 && b[1].eq_ignore_ascii_case(&b'x');
     while i < b.len() {
         let c = b[i];
         if c.is_ascii_digit() || (hex && c.is_ascii_hexdigit()) {

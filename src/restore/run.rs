@@ -447,8 +447,12 @@ fn publish(
     Ok(done
         .into_iter()
         .map(|(d, w, r)| {
-            d.map(Published::keep);
-            w.map(Published::keep);
+            if let Some(d) = d {
+                d.keep();
+            }
+            if let Some(w) = w {
+                w.keep();
+            }
             r
         })
         .collect())

@@ -58,7 +58,11 @@ pub fn shared_snapshot(file: &str) -> Result<PathBuf, String> {
 /// name and renamed, so parallel tests never see half a file).
 fn unpacked(gz: &Path, name: &str) -> PathBuf {
     use std::io::Read;
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+    // Integration tests have a target tmp dir; examples sharing this file do not.
+    let dir = match option_env!("CARGO_TARGET_TMPDIR") {
+        Some(t) => Path::new(t).join("fixtures"),
+        None => std::env::temp_dir().join("etcdsnap-fixtures"),
+    };
     let out = dir.join(name);
     if out.exists() {
         return out;
