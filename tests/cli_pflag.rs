@@ -402,3 +402,38 @@ fn all_members_refuses_flags_it_would_ignore() {
         assert!(r.files.is_empty());
     }
 }
+
+/// etcdctl's global flags (accepted by every command) follow the same
+/// rules: against `etcdctl 3.4.23 snapshot status`, which has them too.
+#[test]
+fn etcdctl_global_flags_follow_the_same_rules() {
+    require_tool!(tools::etcd_suite(tools::EtcdVersion::V34));
+    let s = snap("small-v35.db");
+    for (extra, code) in [
+        (vec!["--dial-timeout=1s", "--dial-timeout=xx"], 1),
+        (vec!["--dial-timeout=xx", "--dial-timeout=1s"], 1),
+        (vec!["--dial-timeout", "3s", "--dial-timeout=4s"], 0),
+        (vec!["--insecure-transport=maybe"], 1),
+        (vec!["--insecure-transport=F", "--hex=1"], 0),
+        (vec!["--insecure-transport", "--debug=T"], 0),
+        (vec!["--endpoints", "--127.0.0.1:1"], 0),
+        (vec!["--no-such-global"], 1),
+    ] {
+        let mut args = vec!["snapshot", "status", &s];
+        args.extend_from_slice(&extra);
+        let theirs = run(Tool::Etcdctl34, &args);
+        let ours = run(Tool::Ours, &args);
+        assert_eq!(theirs.code, Some(code), "{extra:?}: {}", theirs.stderr);
+        assert_eq!(ours.code, Some(code), "{extra:?}: {}", ours.stderr);
+        assert_eq!(ours.first_error(), theirs.first_error(), "{extra:?}");
+        if code == 0 {
+            assert_eq!(ours.stdout, theirs.stdout, "{extra:?}");
+        } else {
+            assert!(
+                ours.stderr.contains("\nUsage:\n"),
+                "{extra:?}: {}",
+                ours.stderr
+            );
+        }
+    }
+}

@@ -1,10 +1,14 @@
 //! Command-line parsing and dispatch. Exit codes follow etcdutl: 0 success,
 //! 1 failure (and a flag pflag refuses, src/cli/pflag.rs), 4 unsupported
-//! output format, 128 bad arguments.
+//! output format, 128 bad arguments; `snapshot save` follows etcdctl (5 on
+//! failure). etcdctl's global flags are accepted on every command
+//! (src/cli/global.rs).
 
+mod global;
 mod pflag;
 mod progress;
 mod restore;
+mod save;
 mod status;
 mod verify;
 mod wal;
@@ -15,6 +19,8 @@ use clap::{Args, Parser, Subcommand};
 
 /// Failure: the operation could not be done.
 pub const EXIT_ERROR: u8 = 1;
+// `snapshot save` fails with etcdctl's codes instead: 5 (ExitError), 128
+// (bad arguments), 1 for flag values pflag refuses.
 /// Unsupported output format (cobrautl.ExitBadFeature).
 pub const EXIT_BAD_FEATURE: u8 = 4;
 /// Bad arguments (cobrautl.ExitBadArgs).
@@ -60,6 +66,9 @@ struct Cli {
     )]
     timeout: Option<std::time::Duration>,
 
+    #[command(flatten)]
+    global: global::GlobalArgs,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -102,6 +111,15 @@ enum SnapshotCommand {
     /// Restore a snapshot into member data dirs, as etcdutl does
     #[command(after_help = "Output formats (-w): simple (prints nothing), json (a summary)")]
     Restore(RestoreArgs),
+    /// Take a snapshot from a live member, as etcdctl does, kept only when verified
+    Save(SaveArgs),
+}
+
+#[derive(Args, Debug)]
+struct SaveArgs {
+    /// Where to save the snapshot (written as FILE.part, renamed when verified)
+    #[arg(value_name = "FILE")]
+    files: Vec<String>,
 }
 
 /// A path flag that, like a pflag string, also takes `""` (which then means
@@ -210,6 +228,7 @@ struct VerifyArgs {
 }
 
 /// A failure to report: message and exit code.
+#[derive(Debug)]
 pub struct Failure {
     message: String,
     code: u8,
@@ -435,6 +454,12 @@ fn print_refusal(
 
 /// Parses the arguments, runs the command, prints errors as `Error: ...`.
 pub fn run() -> ExitCode {
+    // etcdctl looks at ETCDCTL_API before anything else.
+    let api = std::env::var("ETCDCTL_API").ok();
+    if let Err(f) = global::check_api_version(api.as_deref()) {
+        eprintln!("Error: {}", f.message);
+        return ExitCode::from(f.code);
+    }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let mut root = command();
     let matches = match root.try_get_matches_from_mut(&args) {
@@ -445,17 +470,31 @@ pub fn run() -> ExitCode {
         Ok(c) => c,
         Err(e) => return print_refusal(&mut root, &args, &e),
     };
-    let result = match &cli.command {
+    let result = cli.global.validate().and_then(|()| match &cli.command {
         Command::Snapshot(SnapshotCommand::Status(a)) => status::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Verify(a)) => verify::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Restore(a)) => restore::run(a, &cli.write_out),
+        Command::Snapshot(SnapshotCommand::Save(a)) => save::run(a, &cli.global, &cli.write_out),
         Command::Wal(WalCommand::Dump(a)) => wal::run(a, &cli.write_out),
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("Error: {}", f.message);
             ExitCode::from(f.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks over every subcommand (a global flag
+    /// clashing with a command's own flag would only show at run time).
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+        super::command().debug_assert();
     }
 }

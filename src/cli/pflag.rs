@@ -290,6 +290,46 @@ impl TypedValueParser for GoDuration {
     }
 }
 
+/// A boolean flag kept as text (read later, e.g. merged with `ETCDCTL_*`),
+/// checked with `strconv.ParseBool` as it is parsed.
+#[derive(Clone, Copy, Debug)]
+pub struct GoBoolText;
+
+impl TypedValueParser for GoBoolText {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        let v = value.to_string_lossy();
+        parse_bool(&v).map_err(|e| value_error(cmd, arg, value, &e))?;
+        Ok(v.into_owned())
+    }
+}
+
+/// A duration flag kept as text, checked with `time.ParseDuration` as it
+/// is parsed.
+#[derive(Clone, Copy, Debug)]
+pub struct GoDurationText;
+
+impl TypedValueParser for GoDurationText {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        let v = value.to_string_lossy();
+        parse_duration(&v).map_err(|e| value_error(cmd, arg, value, &e))?;
+        Ok(v.into_owned())
+    }
+}
+
 /// What to print for a command line clap refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
