@@ -315,8 +315,10 @@ fn resolve_target(
     snap: &etcdsnap::Snapshot,
     choice: etcdsnap::TargetChoice,
 ) -> Result<etcdsnap::TargetVersion, Failure> {
+    // A file whose meta bucket cannot be read is left to the command's own
+    // walk, which reports what is wrong with it; read it as 3.5's here.
     let storage = if choice.is_auto() {
-        snap.storage_version().map_err(snapshot_failure)?
+        snap.storage_version().ok().flatten()
     } else {
         None
     };
