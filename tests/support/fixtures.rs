@@ -40,18 +40,28 @@ pub fn snapshot(file: &str) -> PathBuf {
 /// `$ETCDSNAP_SHARED_TESTDATA`), for `require_tool!`: missing is a skip
 /// locally and a failure under CI.
 pub fn shared_snapshot(file: &str) -> Result<PathBuf, String> {
-    let base = std::env::var_os("ETCDSNAP_SHARED_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/testdata"));
-    let p = base.join("snapshots").join(file);
-    if p.is_file() {
-        Ok(p)
-    } else {
-        Err(format!(
-            "{} missing (the shared recordings; set ETCDSNAP_SHARED_TESTDATA)",
-            p.display()
-        ))
-    }
+    // `shared/` sits beside the checkout (the main tree, a CI clone) or
+    // beside one of its parents (a worktree under wt/).
+    let bases: Vec<PathBuf> = match std::env::var_os("ETCDSNAP_SHARED_TESTDATA") {
+        Some(b) => vec![PathBuf::from(b)],
+        None => repo_root()
+            .ancestors()
+            .skip(1)
+            .map(|a| a.join("shared/testdata"))
+            .collect(),
+    };
+    bases
+        .iter()
+        .map(|b| b.join("snapshots").join(file))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            format!(
+                "{file} not found in {} (the shared recordings; set ETCDSNAP_SHARED_TESTDATA)",
+                bases
+                    .first()
+                    .map_or_else(String::new, |b| b.display().to_string())
+            )
+        })
 }
 
 /// Unpacks `gz` once into the target dir as `name` (written to a temporary
