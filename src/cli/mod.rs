@@ -112,6 +112,9 @@ enum SnapshotCommand {
     #[command(after_help = "Output formats (-w): simple (prints nothing), json (a summary)")]
     Restore(RestoreArgs),
     /// Take a snapshot from a live member, as etcdctl does, kept only when verified
+    #[command(
+        after_help = "Output formats (-w): any of etcdctl's (simple, json, fields, table, protobuf); save prints the same lines for each, as etcdctl does"
+    )]
     Save(SaveArgs),
 }
 
@@ -119,7 +122,9 @@ enum SnapshotCommand {
 struct SaveArgs {
     /// Where to save the snapshot (written as FILE.part, renamed when verified)
     #[arg(value_name = "FILE")]
-    files: Vec<String>,
+    file: String,
+    #[arg(hide = true, num_args = 0.., value_name = "FILE")]
+    more: Vec<String>,
 }
 
 /// A path flag that, like a pflag string, also takes `""` (which then means

@@ -409,7 +409,12 @@ pub fn refusal(e: &clap::Error, command_path: &str, args: &[String]) -> Refusal 
             let sub = command_path
                 .split_once(' ')
                 .map_or(command_path, |(_, s)| s);
-            Refusal::BadArgs(format!("{sub} requires exactly one argument"))
+            // etcdctl words its save its own way.
+            if sub == "snapshot save" {
+                Refusal::BadArgs("snapshot save expects one argument".into())
+            } else {
+                Refusal::BadArgs(format!("{sub} requires exactly one argument"))
+            }
         }
         ErrorKind::MissingRequiredArgument => {
             Refusal::BadArgs(format!("{} also needs {}", command_path, flag_of(&invalid)))
