@@ -37,14 +37,7 @@ fn cases() -> Vec<Case> {
         let args = std::fs::read_to_string(dir.join(&name).join("args")).expect("args");
         let mut lines = args.lines().map(str::to_owned);
         let file = lines.next().expect("snapshot line");
-        let snapshot = if fixtures::is_shared_only(&file) {
-            match tools::require(fixtures::shared_snapshot(&file)) {
-                Some(p) => p,
-                None => continue,
-            }
-        } else {
-            fixtures::snapshot(&file)
-        };
+        let snapshot = fixtures::snapshot(&file);
         out.push(Case {
             target: match &name[..3] {
                 "v34" => Some("3.4"),

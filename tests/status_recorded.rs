@@ -41,14 +41,7 @@ fn every_fixture() -> Vec<(String, std::path::PathBuf)> {
     names.sort();
     let mut out = Vec::new();
     for name in names {
-        let path = if fixtures::is_shared_only(name) {
-            match tools::require(fixtures::shared_snapshot(name)) {
-                Some(p) => p,
-                None => continue,
-            }
-        } else {
-            fixtures::snapshot(name)
-        };
+        let path = fixtures::snapshot(name);
         out.push((name.to_string(), path));
     }
     out
