@@ -14,8 +14,8 @@ use serde_json::json;
 
 use super::global::GlobalArgs;
 use super::progress::Bar;
-use super::restore::{options, print_summary};
-use super::{EXIT_BAD_ARGS, EXIT_ERROR, Failure, RestoreFlags, json_or_simple, restore_failure};
+use super::restore::{failure as restore_error, options, print_summary};
+use super::{EXIT_BAD_ARGS, EXIT_ERROR, Failure, RestoreFlags, json_or_simple};
 
 #[derive(Subcommand, Debug)]
 pub(super) enum BackupCommand {
@@ -135,7 +135,7 @@ pub(super) struct ForgetArgs {
 
 fn fail(e: RepoError) -> Failure {
     match e {
-        RepoError::Restore(r) => restore_failure(r),
+        RepoError::Restore(r) => restore_error(r),
         RepoError::Save(s) => Failure::new(s.exit_code(), s),
         RepoError::Usage(u) => Failure::new(EXIT_BAD_ARGS, u),
         other => Failure::new(EXIT_ERROR, other),
