@@ -61,6 +61,14 @@ fn cluster_parse() {
 
 #[test]
 fn repo_open() {
+    // The library catches a panic inside redb and reports damage; libFuzzer
+    // would abort on it all the same, so any panic at all fails this test.
+    static PANICKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICKED.store(true, std::sync::atomic::Ordering::SeqCst);
+        eprintln!("panic: {info}");
+    }));
     replay("repo_open", targets::repo_open);
     // Every file of the repository, unchanged, flipped in many places, cut
     // short and replaced by garbage.
@@ -75,4 +83,10 @@ fn repo_open() {
         targets::repo_open(&[file | 0x80]);
         targets::repo_open(&[file | 0x80, 0xff, 0, 1, 2, 3]);
     }
+    let _ = std::panic::take_hook();
+    std::panic::set_hook(previous);
+    assert!(
+        !PANICKED.load(std::sync::atomic::Ordering::SeqCst),
+        "a repository operation panicked"
+    );
 }

@@ -13,14 +13,15 @@
 //! snapshots  snapshot id -> the manifest's encoding (sealed likewise)
 //! ```
 //!
-//! `check`, `prune` and `rebuild-index` open the file with redb's integrity
-//! check (every page checksum verified: half a second for a 1.4 GB
-//! snapshot's index). Pushes and reads skip it: everything they take from
-//! the index is verified anyway (lists and manifests against their IDs,
-//! chunks against theirs when read), so a damaged index can only make them
-//! fail, and a panic inside redb on a damaged file is caught and reported
-//! as damage. The file is used under an `flock` on `index.lock` held only
-//! while it is open, so concurrent commands take turns for milliseconds.
+//! Every command opens the file with redb's integrity check (every page
+//! checksum verified; redb may panic on a damaged file it trusts). The one
+//! exception is the second open of a push, which writes its packs, list and
+//! manifest into the index it checked when it started; a panic inside redb
+//! is caught and reported as damage all the same. Everything read from the
+//! index is verified again anyway (lists and manifests against their IDs,
+//! chunks against theirs). The file is used under an `flock` on
+//! `index.lock` held only while it is open, so concurrent commands take
+//! turns for moments, not for a push.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -51,7 +52,8 @@ pub(crate) enum Open {
     Create,
     /// Verify every page first (check, prune).
     Checked,
-    /// Trust redb's crash recovery; verify what is read (push, reads).
+    /// Trust the file (a push's second open, moments after its first,
+    /// checked one).
     Fast,
 }
 

@@ -118,7 +118,7 @@ impl Repository {
     /// prune.
     pub fn forget(&self, opts: &PruneOptions) -> Result<PruneReport> {
         let _lock = self.lock(false)?;
-        let (ix, _) = self.index(Open::Fast)?;
+        let (ix, _) = self.index(Open::Checked)?;
         self.forget_locked(&ix, opts)
     }
 

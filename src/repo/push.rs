@@ -156,7 +156,7 @@ impl Repository {
         // What the repository has: chunk IDs, and the newest full list to
         // write a delta against.
         let (known, known_lists, base) = {
-            let (ix, _) = self.index(Open::Fast)?;
+            let (ix, _) = self.index(Open::Checked)?;
             let known = ix.chunk_ids()?;
             let known_lists = ix.list_ids()?;
             let snaps = ix.snapshots()?;

@@ -106,7 +106,7 @@ fn damaged(e: RepoError) -> io::Error {
 impl Repository {
     /// Looks a snapshot up and gathers its chunk list and locations.
     pub(crate) fn plan(&self, prefix: &str) -> Result<Plan> {
-        let (ix, _) = self.index(Open::Fast)?;
+        let (ix, _) = self.index(Open::Checked)?;
         let (id, manifest) = Repository::find_in(&ix.snapshots()?, prefix)?;
         let ids = ix.resolve(&manifest.list)?;
         if ids.len() as u64 != manifest.chunk_count {

@@ -210,7 +210,7 @@ impl Repository {
     /// Every snapshot, oldest first.
     pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
         let _lock = self.lock(false)?;
-        let (ix, _) = self.index(Open::Fast)?;
+        let (ix, _) = self.index(Open::Checked)?;
         let mut v: Vec<SnapshotInfo> = ix
             .snapshots()?
             .iter()
@@ -242,7 +242,7 @@ impl Repository {
     /// The snapshot whose ID starts with `prefix`.
     pub fn find(&self, prefix: &str) -> Result<SnapshotInfo> {
         let _lock = self.lock(false)?;
-        let (ix, _) = self.index(Open::Fast)?;
+        let (ix, _) = self.index(Open::Checked)?;
         let (id, m) = Repository::find_in(&ix.snapshots()?, prefix)?;
         Ok(SnapshotInfo::from_manifest(id, &m))
     }
