@@ -69,7 +69,7 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 /// Memory redb may use for its page cache.
-const CACHE_BYTES: usize = 32 << 20;
+const CACHE_BYTES: usize = 8 << 20;
 /// Largest list or manifest object read whole (a full list of
 /// `MAX_CHUNKS` IDs).
 pub(crate) const MAX_OBJECT: u64 = (super::list::MAX_CHUNKS * 32) + 4096;

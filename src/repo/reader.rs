@@ -28,7 +28,7 @@ use crate::restore::{RestoreOptions, RestoreSummary, SnapshotReader, restore_fro
 /// Bytes per block handed to the consumer.
 const BLOCK: usize = 4 << 20;
 /// Blocks in flight.
-const DEPTH: usize = 4;
+const DEPTH: usize = 2;
 /// Longest single read from a pack.
 const MAX_RUN: u64 = 16 << 20;
 
