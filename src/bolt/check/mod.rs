@@ -200,3 +200,6 @@ struct Shared<'r, 'a> {
     /// Pages entered so far, for `opts.release`.
     entered: AtomicU64,
 }
+
+#[cfg(test)]
+mod tests;
