@@ -49,6 +49,9 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
     let result = restore(&opts, &|p| bar.update(p));
     bar.finish();
     let summary = result.map_err(|e| Failure::new(e.exit_code(), e))?;
+    for w in &summary.warnings {
+        eprintln!("warning: {w}");
+    }
     if json {
         let members: Vec<_> = summary
             .members
@@ -68,6 +71,7 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
             "consistentIndex": summary.consistent_index,
             "hashVerified": summary.hash_verified,
             "bumpedToRevision": summary.bumped_to.map(|r| r.main),
+            "warnings": summary.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
         });
         println!("{out}");
     }

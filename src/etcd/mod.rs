@@ -4,6 +4,7 @@
 
 pub mod buckets;
 pub mod checks;
+mod gogo;
 pub mod ids;
 pub mod kv;
 pub mod member;
@@ -12,6 +13,7 @@ pub mod revision;
 pub mod status;
 pub mod version;
 
-pub use checks::{SchemaChecks, SchemaProblem};
+pub use checks::{SchemaChecks, SchemaProblem, SchemaProblemKind, Severity};
+pub use gogo::GogoError;
 pub use status::{Status, StatusError, StatusVisitor};
 pub use version::TargetVersion;

@@ -25,7 +25,7 @@ use super::staging::{Published, Staged, mkdir, sync_dir};
 use crate::bolt::Db;
 use crate::bolt::tx::{self, WriteOptions};
 use crate::etcd::revision::Revision;
-use crate::etcd::{SchemaChecks, TargetVersion};
+use crate::etcd::{SchemaChecks, SchemaProblem, TargetVersion};
 use crate::raft::Flavour;
 use crate::raft::snap::{encode_snap, restore_snapshot, snap_file_name, write_snap_file};
 use crate::raft::v2store::StoreMember;
@@ -82,6 +82,9 @@ pub struct RestoreSummary {
     pub bumped_to: Option<Revision>,
     /// Whether the SHA-256 trailer was verified.
     pub hash_verified: bool,
+    /// etcd-level findings in the snapshot that restore replaced or that
+    /// etcd tolerates (errors stop a restore).
+    pub warnings: Vec<SchemaProblem>,
 }
 
 fn flavour(t: TargetVersion) -> Flavour {
@@ -194,7 +197,7 @@ pub fn restore(
         .iter()
         .map(|m| (&m.db, m.db_path.as_path()))
         .collect();
-    let db = check_and_copy(&file, &dsts, opts, stored, progress)?;
+    let (db, warnings) = check_and_copy(&file, &dsts, opts, stored, progress)?;
     let (changes, bumped_to) = dbedit::changes(db, opts.target, &cluster.members, bump)?;
     let plan = tx::plan(db, &changes, WriteOptions::default())?;
     for m in &staged {
@@ -218,6 +221,7 @@ pub fn restore(
         consistent_index: cluster.members.len() as u64,
         bumped_to,
         hash_verified: stored.is_some() && !opts.skip_hash_check,
+        warnings,
     })
 }
 
@@ -231,7 +235,7 @@ fn check_and_copy<'f>(
     opts: &RestoreOptions,
     stored: Option<[u8; 32]>,
     progress: &(dyn Fn(Progress) + Sync),
-) -> Result<Db<'f>, RestoreError> {
+) -> Result<(Db<'f>, Vec<SchemaProblem>), RestoreError> {
     let body_len = file.body_len();
     let total = body_len.saturating_mul(dsts.len() as u64);
     std::thread::scope(|s| {
@@ -252,7 +256,8 @@ fn check_and_copy<'f>(
         // With a spare core the structure is checked beside the hash;
         // otherwise after it.
         let threads = opts.threads.max(1);
-        let checker = (threads > 1).then(|| s.spawn(move || check_structure(file, 1)));
+        let target = opts.target;
+        let checker = (threads > 1).then(|| s.spawn(move || check_structure(file, 1, target)));
         let hashed = match stored.filter(|_| !opts.skip_hash_check) {
             Some(stored) => hash::sha256_prefix(file.file(), body_len, &|done| {
                 progress(Progress {
@@ -274,31 +279,36 @@ fn check_and_copy<'f>(
             Some(c) => c.join().unwrap_or_else(|_| {
                 Err(RestoreError::Flags("the checking thread panicked".into()))
             }),
-            None => check_structure(file, threads),
+            None => check_structure(file, threads, target),
         };
         let copied = copier
             .join()
             .unwrap_or_else(|_| Err(RestoreError::Flags("the copying thread panicked".into())));
         hashed?;
-        let db = checked?;
+        let checked = checked?;
         copied?;
-        Ok(db)
+        Ok(checked)
     })
 }
 
-/// Opens the body as bbolt and runs the structural and etcd-level checks.
-fn check_structure(file: &SnapshotFile, threads: usize) -> Result<Db<'_>, RestoreError> {
-    let (db, schema) = crate::snapshot::walk_checked(file, SchemaChecks::new(), threads)?;
-    let (problems, omitted) = schema.finish();
-    if !problems.is_empty() {
-        let mut lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        lines.push("(run `etcdsnap snapshot verify` for the full report)".into());
+/// Opens the body as bbolt and runs the structural and etcd-level checks;
+/// returns the database and the etcd-level warnings.
+fn check_structure(
+    file: &SnapshotFile,
+    threads: usize,
+    target: TargetVersion,
+) -> Result<(Db<'_>, Vec<SchemaProblem>), RestoreError> {
+    let checks = SchemaChecks::for_target(target);
+    let (db, schema) = crate::snapshot::walk_checked(file, checks, threads)?;
+    let found = schema.finish_report();
+    if !found.is_ok() {
+        let problems: Vec<SchemaProblem> = found.errors().cloned().collect();
         return Err(RestoreError::Schema {
-            count: problems.len() as u64 + omitted,
-            lines,
+            count: problems.len() as u64 + found.omitted_errors,
+            problems,
         });
     }
-    Ok(db)
+    Ok((db, found.warnings().cloned().collect()))
 }
 
 fn write_raft_files(

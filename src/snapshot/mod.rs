@@ -25,7 +25,7 @@ use std::path::Path;
 pub use error::SnapshotError;
 pub use file::{SnapshotFile, has_trailer};
 pub use hash::HashCheck;
-pub use verify::{DbInfo, VerifyOptions, VerifyReport};
+pub use verify::{DbInfo, VerifyOptions, VerifyProblem, VerifyReport, VerifyWarning};
 
 use crate::bolt::check::{self, CheckOptions};
 use crate::bolt::{Db, Visitor};
@@ -98,13 +98,10 @@ pub(crate) fn walk_checked<V: Visitor>(
     };
     let (report, visitor) = check::walk(db, visitor, &opts);
     if !report.is_ok() {
-        let mut lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
-        if report.omitted > 0 {
-            lines.push(format!("... and {} more", report.omitted));
-        }
         return Err(SnapshotError::Integrity {
             count: report.problem_count(),
-            lines,
+            problems: report.problems,
+            omitted: report.omitted,
         });
     }
     Ok((db, visitor))

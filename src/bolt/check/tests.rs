@@ -11,7 +11,8 @@ const PS: usize = 4096;
 fn image_with_overflow() -> (Vec<u8>, u64) {
     let mut img = tx::new_image(PS);
     let mut ch = BucketChanges::new();
-    ch.bucket(b"b".to_vec()).put(b"k".to_vec(), vec![7u8; 10_000]);
+    ch.bucket(b"b".to_vec())
+        .put(b"k".to_vec(), vec![7u8; 10_000]);
     let db = Db::open(&img).expect("open");
     let plan = tx::plan(db, &ch, WriteOptions::default()).expect("plan");
     plan.apply_to(&mut img);
@@ -73,11 +74,9 @@ fn a_freelist_that_lists_its_own_page_is_reported() {
     set_free(&mut img, &ids);
     let report = check(Db::open(&img).expect("open"));
     assert!(
-        report
-            .problems
-            .iter()
-            .any(|p| p.page == Some(fl)
-                && p.kind == ProblemKind::FreelistPageFreed { freelist: fl }),
+        report.problems.iter().any(
+            |p| p.page == Some(fl) && p.kind == ProblemKind::FreelistPageFreed { freelist: fl }
+        ),
         "{:?}",
         report.problems
     );
