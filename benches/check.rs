@@ -5,8 +5,8 @@
 mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use etcdsnap::bolt::check::{self, CheckOptions};
-use etcdsnap::snapshot::Snapshot;
+use etcdsnap::Snapshot;
+use etcdsnap::bolt::{self as check, CheckOptions};
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("check");
@@ -22,10 +22,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| check::check(db))
         });
         for threads in [1, all] {
-            let opts = CheckOptions {
-                threads,
-                ..CheckOptions::default()
-            };
+            let opts = CheckOptions::default().with_threads(threads);
             g.bench_function(format!("walk-threads-{threads}/{}", input.name), |b| {
                 b.iter(|| check::walk(db, (), &opts).0)
             });

@@ -9,8 +9,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use etcdsnap::bolt::tx::{self, BucketChanges, WriteOptions};
 use etcdsnap::bolt::{Bucket, Db};
+use etcdsnap::internal::bolt::tx::{self, BucketChanges, WriteOptions};
 use sha2::Digest;
 use support::tools::{EtcdBins, EtcdVersion};
 use support::{corrupt, fixtures, oracles, snapmaker, tools};

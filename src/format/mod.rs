@@ -2,7 +2,7 @@
 //! olekukonko/tablewriter tables, and the `snapshot status` formats.
 
 pub mod humanize;
-pub mod status;
+pub(crate) mod status;
 pub mod table;
 
 pub use status::{OutputFormat, render_status};

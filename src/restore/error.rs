@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::cluster::ClusterError;
+use super::membership::ClusterError;
 use crate::bolt::BoltError;
 use crate::etcd::SchemaProblem;
 use crate::raft::RaftError;
@@ -10,6 +10,7 @@ use crate::snapshot::SnapshotError;
 
 /// Why a restore failed. Nothing is left behind when one is returned.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RestoreError {
     /// A flag is wrong or flags conflict (etcdutl exits 128 for these).
     #[error("{0}")]
@@ -51,6 +52,10 @@ pub enum RestoreError {
         /// etcd's wording for the version.
         what: &'static str,
     },
+    /// `--out-dir` did not exist when the restore started and appeared
+    /// before it could be published (another process created it).
+    #[error("out-dir {0:?} appeared while restoring")]
+    OutDirAppeared(String),
     /// The WAL dir exists.
     #[error("wal-dir {0:?} exists")]
     WalDirExists(String),
@@ -63,7 +68,7 @@ pub enum RestoreError {
         path: PathBuf,
     },
     /// A file system operation failed.
-    #[error("{op} {}: {}", path.display(), crate::ioerr::text(source))]
+    #[error("{op} {}: {}", path.display(), crate::go::errno::text(source))]
     Io {
         /// What was being done.
         op: &'static str,
@@ -98,10 +103,9 @@ impl RestoreError {
     }
 }
 
-/// One line per problem and where to see them all.
+/// One line per problem.
 fn schema_lines(problems: &[SchemaProblem]) -> String {
-    let mut lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    lines.push("(run `etcdsnap snapshot verify` for the full report)".into());
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
     lines.join("\n")
 }
 

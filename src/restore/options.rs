@@ -4,17 +4,18 @@
 
 use std::path::{Path, PathBuf};
 
-use super::cluster::{
+use super::error::RestoreError;
+use super::membership::PeerUrl;
+use super::membership::{
     BootstrapConfig, Cluster, DEFAULT_INITIAL_ADVERTISE_PEER_URLS, DEFAULT_INITIAL_CLUSTER,
     DEFAULT_INITIAL_CLUSTER_TOKEN, DEFAULT_NAME, InitialCluster, bootstrap, build_cluster,
     verify_bootstrap,
 };
-use super::error::RestoreError;
-use super::urls::PeerUrl;
 use crate::etcd::TargetVersion;
 
 /// Everything a restore is told, with etcdutl's defaults.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RestoreOptions {
     /// The snapshot file.
     pub snapshot: PathBuf,

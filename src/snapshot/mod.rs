@@ -2,8 +2,8 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use etcdsnap::snapshot::Snapshot;
-//! use etcdsnap::etcd::TargetVersion;
+//! use etcdsnap::Snapshot;
+//! use etcdsnap::TargetVersion;
 //!
 //! let snap = Snapshot::open("testdata/snapshots/small-v35.db")?;
 //! let status = snap.status(TargetVersion::V3_5)?;
@@ -14,11 +14,11 @@
 //! # Ok(()) }
 //! ```
 
-pub mod copy;
-pub mod error;
-pub mod file;
-pub mod hash;
-pub mod verify;
+pub(crate) mod copy;
+pub(crate) mod error;
+pub(crate) mod file;
+pub(crate) mod hash;
+pub(crate) mod verify;
 
 use std::path::Path;
 

@@ -14,7 +14,17 @@ use crate::etcd::checks::SchemaFindings;
 use crate::etcd::{SchemaChecks, SchemaProblem, Status, StatusError, StatusVisitor, TargetVersion};
 
 /// How to verify.
+///
+/// ```
+/// use etcdsnap::{TargetVersion, VerifyOptions};
+/// let opts = VerifyOptions::default()
+///     .with_skip_hash_check(true)
+///     .with_target(TargetVersion::V3_4)
+///     .with_threads(1);
+/// assert!(opts.skip_hash_check);
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct VerifyOptions {
     /// Do not compare the SHA-256 trailer (raw db copies have none).
     pub skip_hash_check: bool,
@@ -34,8 +44,29 @@ impl Default for VerifyOptions {
     }
 }
 
+impl VerifyOptions {
+    /// Whether to skip the SHA-256 trailer (raw `member/snap/db` copies).
+    pub fn with_skip_hash_check(mut self, skip: bool) -> Self {
+        self.skip_hash_check = skip;
+        self
+    }
+
+    /// Whose rules the status in the report follows.
+    pub fn with_target(mut self, target: TargetVersion) -> Self {
+        self.target = target;
+        self
+    }
+
+    /// Threads to use in all (at least 1).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+}
+
 /// What the active meta page says about the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DbInfo {
     /// Page size in bytes.
     pub page_size: u32,
