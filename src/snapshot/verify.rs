@@ -162,6 +162,16 @@ pub enum VerifyWarning {
         /// The meta page used instead.
         active: u8,
     },
+    /// The meta page not in use declares another page size than the file
+    /// is read with (bbolt's next commit overwrites it).
+    InactiveMetaPageSize {
+        /// The meta page (0 or 1).
+        page: u8,
+        /// The page size it declares.
+        declared: u32,
+        /// The page size the file is read with.
+        used: u32,
+    },
     /// An etcd-level finding that restore replaces or etcd tolerates.
     Schema(SchemaProblem),
     /// etcd-level warnings found beyond those kept.
@@ -178,6 +188,14 @@ impl fmt::Display for VerifyWarning {
             } => write!(
                 f,
                 "meta page {page}: {error} (bbolt uses meta page {active} instead)"
+            ),
+            VerifyWarning::InactiveMetaPageSize {
+                page,
+                declared,
+                used,
+            } => write!(
+                f,
+                "meta page {page} declares page size {declared}, but the file is read with page size {used} (it is not in use; bbolt's next commit overwrites it)"
             ),
             VerifyWarning::Schema(p) => p.fmt(f),
             VerifyWarning::MoreSchema(n) => write!(f, "... and {n} more etcd-level warnings"),
@@ -356,12 +374,20 @@ fn structure(
         synced_freelist: db.meta().has_synced_freelist(),
     });
     for (page, m) in (0u8..).zip(db.metas().iter()) {
-        if let Err(error) = m {
-            report.warnings.push(VerifyWarning::InactiveMeta {
+        match m {
+            Err(error) => report.warnings.push(VerifyWarning::InactiveMeta {
                 page,
                 error: *error,
                 active: db.active_meta_page(),
-            });
+            }),
+            Ok(m) if page != db.active_meta_page() && m.page_size != db.page_size() => {
+                report.warnings.push(VerifyWarning::InactiveMetaPageSize {
+                    page,
+                    declared: m.page_size,
+                    used: db.page_size(),
+                })
+            }
+            Ok(_) => {}
         }
     }
     if db.size() > file.body_len() {

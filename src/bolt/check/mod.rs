@@ -169,6 +169,17 @@ pub fn walk<V: Visitor>(db: Db<'_>, visitor: V, opts: &CheckOptions<'_>) -> (Che
     let file_pages = db.file_pages();
     let limit = hwm.min(file_pages);
     let mut report = CheckReport::default();
+    let meta = db.meta();
+    if meta.page_size != db.page_size() {
+        report.push(Problem::new(
+            Some(u64::from(db.active_meta_page())),
+            ProblemKind::MetaPageSize {
+                declared: meta.page_size,
+                used: db.page_size(),
+                txid: meta.txid,
+            },
+        ));
+    }
     if hwm > file_pages {
         report.push(Problem::new(
             None,

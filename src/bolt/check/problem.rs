@@ -85,6 +85,19 @@ pub enum OrderRule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProblemKind {
+    /// The meta page in use declares another page size than the one the
+    /// file is read with (Go takes it from meta page 0, or from the first
+    /// valid meta it finds): bbolt's next commit copies the declared size
+    /// into the other meta page, and the file then opens with the wrong
+    /// page size.
+    MetaPageSize {
+        /// The page size the meta declares.
+        declared: u32,
+        /// The page size the file is read with.
+        used: u32,
+        /// The active meta's txid.
+        txid: u64,
+    },
     /// The meta's high-water mark lies beyond the end of the file.
     HwmBeyondFile {
         /// The high-water mark.
@@ -308,6 +321,14 @@ impl fmt::Display for Problem {
             write!(f, "page {p}: ")?;
         }
         match &self.kind {
+            ProblemKind::MetaPageSize {
+                declared,
+                used,
+                txid,
+            } => write!(
+                f,
+                "the meta page in use (txid {txid}) declares page size {declared}, but bbolt reads the file with page size {used} (from the first valid meta page); its next commit would write {declared} into the other meta page too"
+            ),
             ProblemKind::HwmBeyondFile { hwm, file_pages } => write!(
                 f,
                 "high-water mark {hwm} is beyond the end of the file ({file_pages} pages)"
