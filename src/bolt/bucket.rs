@@ -110,10 +110,14 @@ impl RootAt {
     }
 }
 
-/// The buckets opened from one root bucket: root → (parent's root, name).
+/// Who opened a bucket: its parent's root (none for the first bucket) and
+/// its name there.
+type Opener = (Option<RootAt>, Vec<u8>);
+
+/// The buckets opened from one root bucket, by root.
 #[derive(Debug, Default)]
 struct Opened {
-    by_root: Mutex<HashMap<RootAt, (Option<RootAt>, Vec<u8>)>>,
+    by_root: Mutex<HashMap<RootAt, Opener>>,
 }
 
 impl Opened {
