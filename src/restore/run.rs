@@ -180,6 +180,11 @@ pub fn restore(
         write_raft_files(m, &cluster, opts.target)?;
         progress(Progress::new(Phase::Finish, i as u64 + 1, n));
     }
+    // The edits were planned from the source's pages: it must still be the
+    // file that was checked.
+    if let Some(e) = file.changed() {
+        return Err(e.into());
+    }
     let members = publish(staged, whole, opts.target)?;
     Ok(RestoreSummary {
         cluster_id: cluster.cluster_id,
@@ -243,6 +248,12 @@ fn check_and_copy<'f>(
         let copied = copier
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        // A source that changed while it was read explains any other
+        // failure (a short read, a short copy, garbage in the walk), and
+        // makes a success worthless.
+        if let Some(e) = file.changed() {
+            return Err(e.into());
+        }
         hashed?;
         let checked = checked?;
         copied?;

@@ -62,6 +62,17 @@ pub enum SnapshotError {
         /// Problems found beyond those kept.
         omitted: u64,
     },
+    /// The file changed (shrank, grew or was rewritten) while it was read,
+    /// so nothing read from it can be trusted.
+    #[error("{}: the file changed while it was being read ({was} bytes when opened, {} now): another process wrote to it or truncated it", path.display(), now.map_or_else(|| "unknown".to_owned(), |n| n.to_string()))]
+    Changed {
+        /// The path.
+        path: PathBuf,
+        /// Its length when opened.
+        was: u64,
+        /// Its length now, if it can still be read.
+        now: Option<u64>,
+    },
     /// The database is sound but not an etcd database status can describe.
     #[error(transparent)]
     Status(#[from] StatusError),

@@ -76,8 +76,21 @@ impl Snapshot {
 
 /// Opens the body as bbolt (refusing a file shorter than its database) and
 /// walks it with `visitor`, releasing walked pages of the map as it goes.
-/// Structural problems are an error, worded as etcdutl words them.
+/// Structural problems are an error, worded as etcdutl words them; a file
+/// that changed while it was read is an error whatever the walk found.
 pub(crate) fn walk_checked<V: Visitor>(
+    file: &SnapshotFile,
+    visitor: V,
+    threads: usize,
+) -> Result<(Db<'_>, V), SnapshotError> {
+    let walked = walk_unchanged(file, visitor, threads);
+    match file.changed() {
+        Some(e) => Err(e),
+        None => walked,
+    }
+}
+
+fn walk_unchanged<V: Visitor>(
     file: &SnapshotFile,
     visitor: V,
     threads: usize,

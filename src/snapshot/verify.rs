@@ -241,11 +241,14 @@ impl VerifyReport {
         self.problems().is_empty()
     }
 
-    /// Every problem, most fundamental first.
+    /// Every problem, most fundamental first. When the file changed while
+    /// it was read, that is the only problem: the rest would describe a
+    /// mixture of old and new contents.
     pub fn problems(&self) -> Vec<VerifyProblem> {
         let mut out = Vec::new();
         if let Some(c) = &self.changed {
             out.push(VerifyProblem::Changed(c.clone()));
+            return out;
         }
         match self.hash {
             HashCheck::Mismatch { stored, computed } => {
@@ -291,6 +294,9 @@ impl VerifyReport {
     /// Every warning: inactive meta pages, then etcd-level warnings (only
     /// when the structure is sound: in a damaged tree they say little).
     pub fn all_warnings(&self) -> Vec<VerifyWarning> {
+        if self.changed.is_some() {
+            return Vec::new();
+        }
         let mut out = self.warnings.clone();
         if !self.check.is_ok() || self.open_error.is_some() {
             return out;
@@ -350,6 +356,7 @@ pub fn verify(file: &SnapshotFile, opts: &VerifyOptions) -> VerifyReport {
             };
         }
     });
+    report.changed = file.changed().map(|e| e.to_string());
     report
 }
 
