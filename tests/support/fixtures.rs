@@ -24,13 +24,14 @@ pub fn read_snapshot(file: &str) -> Vec<u8> {
 }
 
 /// Every snapshot fixture with a SHA-256 trailer (`*.db` but not `*.member.db`).
-pub const SAVED_SNAPSHOTS: [&str; 6] = [
+pub const SAVED_SNAPSHOTS: [&str; 7] = [
     "small-v34.db",
     "small-v35.db",
     "auth-v34.db",
     "auth-v35.db",
     "k8s-v34.db",
     "k8s-v35.db",
+    "synced-v35.db",
 ];
 
 /// Every raw member db fixture (no trailer).
