@@ -1115,6 +1115,73 @@ pub fn build(small: &[u8], k8s: &[u8]) -> Vec<Variant> {
         B::Valid,
         Ok_,
     );
+    // Warnings: what restore replaces or etcd tolerates.
+    let f = v.fixed(|b, l| {
+        edit_bucket(b, l, b"key", |e| {
+            // "foo" at 2_1: mod_revision 2 -> 3 (one varint byte).
+            let kv = &mut e[1].2;
+            let at = kv
+                .iter()
+                .position(|&x| x == 0x18)
+                .expect("mod_revision tag");
+            kv[at + 1] = 3;
+        })
+    });
+    v.push(
+        "kv-mod-revision-mismatch",
+        "a KeyValue whose mod_revision is not its revision (etcd serves it as stored: a warning)",
+        f,
+        E::Accept,
+        B::Valid,
+        Ok_,
+    );
+    let f = v.fixed(|b, l| edit_bucket(b, l, b"cluster", |e| set(e, b"clusterVersion", b"3.5")));
+    v.push(
+        "cluster-version-not-semver",
+        "cluster/clusterVersion is \"3.5\" (etcd 3.5 does not read it, 3.6 panics: a warning for 3.5)",
+        f,
+        E::Accept,
+        B::Valid,
+        Ok_,
+    );
+    let f = v.fixed(|b, l| edit_bucket(b, l, b"meta", |e| set(e, b"confState", b"{\"voters\":")));
+    v.push(
+        "meta-conf-state-not-json",
+        "meta/confState is cut JSON (etcd 3.5 does not read it: a warning for 3.5)",
+        f,
+        E::Accept,
+        B::Valid,
+        Ok_,
+    );
+    let f = v.fixed(|b, l| edit_bucket(b, l, b"meta", |e| set(e, b"consistent_index", b"\x07")));
+    v.push(
+        "meta-consistent-index-short",
+        "meta/consistent_index is 1 byte (restore rewrites it: a warning)",
+        f,
+        E::Accept,
+        B::Valid,
+        Ok_,
+    );
+    let f = v.fixed(|b, l| {
+        // AlarmMember{MemberID: 0x6747fe7fe56705e2, Alarm: NOSPACE}
+        let mut k = vec![0x08];
+        let mut id: u64 = 0x6747_fe7f_e567_05e2;
+        while id >= 0x80 {
+            k.push((id as u8) | 0x80);
+            id >>= 7;
+        }
+        k.push(id as u8);
+        k.extend_from_slice(&[0x10, 0x01]);
+        edit_bucket(b, l, b"alarm", |e| set(e, &k, b""))
+    });
+    v.push(
+        "alarm-raised",
+        "a NOSPACE alarm in the alarm bucket (etcd starts with it raised: a warning)",
+        f,
+        E::Accept,
+        B::Valid,
+        Ok_,
+    );
     let f = v.fixed(|b, l| {
         let t0 = rd64(b, META_TXID);
         wr64(b, l.ps + META_TXID, t0 + 1);
@@ -1213,6 +1280,20 @@ pub fn build(small: &[u8], k8s: &[u8]) -> Vec<Variant> {
         E::Structural,
         B::Structural,
         Err_,
+    );
+    let f = v.fixed(|b, l| {
+        edit_bucket(b, l, b"lease", |e| {
+            // The ID varint's first byte: another ID, same length.
+            e[0].2[1] ^= 0x02;
+        })
+    });
+    v.push(
+        "lease-id-mismatch",
+        "a lease stored under a key that is not its ID (etcd uses the ID in the value: a warning)",
+        f,
+        E::Accept,
+        B::Valid,
+        Ok_,
     );
     let f = v.fixed(|b, l| edit_bucket(b, l, b"lease", |e| e[0].2 = b"\x08\xff".to_vec()));
     v.push(
