@@ -457,3 +457,19 @@ fn a_recursive_walk_of_every_variant_ends() {
         "{err}"
     );
 }
+
+/// Writes every variant's bbolt body into `$FUZZ_SEEDS` (used by
+/// `fuzz/seed.sh` to seed `bolt_open_check`).
+#[test]
+#[ignore = "writes fuzz seeds; run by fuzz/seed.sh"]
+fn write_fuzz_seeds() {
+    let Ok(dir) = std::env::var("FUZZ_SEEDS") else {
+        panic!("set FUZZ_SEEDS to the directory to write");
+    };
+    let dir = Path::new(&dir);
+    std::fs::create_dir_all(dir).expect("create the seed dir");
+    for v in corrupt::corpus() {
+        std::fs::write(dir.join(format!("corrupt-{}", v.name)), v.body_bytes())
+            .expect("write a seed");
+    }
+}

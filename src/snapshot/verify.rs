@@ -111,8 +111,6 @@ pub enum VerifyProblem {
     Schema(SchemaProblem),
     /// etcd-level errors found beyond those kept.
     MoreSchema(u64),
-    /// The structure is sound but the status could not be computed.
-    Status(StatusError),
     /// The file could not be read to hash it.
     HashRead(String),
     /// The file changed (shrank, or was rewritten) while it was read.
@@ -140,7 +138,6 @@ impl fmt::Display for VerifyProblem {
             VerifyProblem::MoreStructure(n) => write!(f, "... and {n} more structural problems"),
             VerifyProblem::Schema(p) => p.fmt(f),
             VerifyProblem::MoreSchema(n) => write!(f, "... and {n} more etcd-level problems"),
-            VerifyProblem::Status(e) => e.fmt(f),
             VerifyProblem::HashRead(e) => write!(f, "reading the file to hash it: {e}"),
             VerifyProblem::Changed(e) => e.fmt(f),
         }
@@ -176,6 +173,10 @@ pub enum VerifyWarning {
     Schema(SchemaProblem),
     /// etcd-level warnings found beyond those kept.
     MoreSchema(u64),
+    /// The structure is sound but `snapshot status` cannot describe the
+    /// file (etcdutl's status fails on it too); etcd itself ignores what
+    /// stops it (a top-level key that is not a bucket, a key etcd skips).
+    Status(StatusError),
 }
 
 impl fmt::Display for VerifyWarning {
@@ -199,6 +200,10 @@ impl fmt::Display for VerifyWarning {
             ),
             VerifyWarning::Schema(p) => p.fmt(f),
             VerifyWarning::MoreSchema(n) => write!(f, "... and {n} more etcd-level warnings"),
+            VerifyWarning::Status(e) => write!(
+                f,
+                "snapshot status cannot describe this file: {e} (etcdutl's status fails on it too)"
+            ),
         }
     }
 }
@@ -282,9 +287,6 @@ impl VerifyReport {
         if self.schema.omitted_errors > 0 {
             out.push(VerifyProblem::MoreSchema(self.schema.omitted_errors));
         }
-        if let Some(e) = &self.status_error {
-            out.push(VerifyProblem::Status(e.clone()));
-        }
         if let Some(e) = &self.read_error {
             out.push(VerifyProblem::HashRead(e.clone()));
         }
@@ -302,9 +304,15 @@ impl VerifyReport {
             return out;
         }
         out.extend(self.schema.warnings().cloned().map(VerifyWarning::Schema));
-        let omitted = self.schema.omitted - self.schema.omitted_errors;
+        let omitted = self
+            .schema
+            .omitted
+            .saturating_sub(self.schema.omitted_errors);
         if omitted > 0 {
             out.push(VerifyWarning::MoreSchema(omitted));
+        }
+        if let Some(e) = &self.status_error {
+            out.push(VerifyWarning::Status(e.clone()));
         }
         out
     }
