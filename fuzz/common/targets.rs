@@ -198,7 +198,7 @@ pub fn snapshot_pages(data: &[u8]) {
 fn agree(img: &[u8]) {
     let dir = scratch();
     let file = dir.path().join("s.db");
-    std::fs::write(&file, &img).expect("write the input");
+    std::fs::write(&file, img).expect("write the input");
     let snap = Snapshot::open(&file).expect("a regular file opens");
     let report = snap.verify(&VerifyOptions::default().with_threads(1));
     let status = snap.status(TargetVersion::V3_5);
