@@ -17,7 +17,7 @@ fn bench(c: &mut Criterion) {
         let snap = Snapshot::open(&input.path).expect("open snapshot");
         let db = snap.db().expect("bbolt image");
         assert!(check::check(db).is_ok(), "{} is not sound", input.name);
-        g.throughput(Throughput::Bytes(snap.file().body_len()));
+        g.throughput(Throughput::Bytes(snap.body_len()));
         g.bench_function(format!("check/{}", input.name), |b| {
             b.iter(|| check::check(db))
         });

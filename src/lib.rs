@@ -8,6 +8,10 @@
 //!   (what `etcdutl snapshot status` prints);
 //! * [`restore()`] with [`RestoreOptions`]: write member data dirs exactly as
 //!   `etcdutl snapshot restore` does, atomically;
+//! * [`save()`] with [`SaveOptions`]: take a snapshot from a live member
+//!   over gRPC (TLS, client certificates, auth) as `etcdctl snapshot save`
+//!   does, kept only when it is complete, matches the server's digest and
+//!   verifies; [`save_to`] takes any [`SnapshotSink`];
 //! * [`DataDir`]: where a member data dir keeps its db, WAL and snapshots.
 //!
 //! ```
@@ -50,6 +54,7 @@ mod mmap;
 mod progress;
 pub mod raft;
 mod restore;
+mod save;
 mod snapshot;
 
 pub use datadir::DataDir;
@@ -58,6 +63,10 @@ pub use etcd::version::{TargetVersion, UnknownVersion};
 pub use progress::{Phase, Progress};
 pub use restore::membership::{ClusterError, UrlError};
 pub use restore::{RestoreError, RestoreOptions, RestoreSummary, RestoredMember, restore};
+pub use save::{
+    Credentials, FileSink, SaveError, SaveOptions, SaveSummary, SinkError, SnapshotSink,
+    TlsOptions, save, save_to,
+};
 pub use snapshot::{
     DbInfo, HashCheck, Snapshot, SnapshotError, VerifyOptions, VerifyProblem, VerifyReport,
     VerifyWarning, has_trailer,

@@ -82,7 +82,6 @@ fn compare(
     want: &Value,
     version: TargetVersion,
 ) -> Result<(), String> {
-    let go = version.go_release();
     let exit = u64_of(&want["exit"], "exit");
     match ours {
         Err(e) => {
@@ -136,18 +135,18 @@ fn compare(
                 if ours.id != u64_of(&theirs["id"], "member id") {
                     diffs.push(format!("member id {} vs {}", ours.id, theirs["id"]));
                 }
-                if ours.to_json(go) != theirs["context"].as_str().unwrap_or_default() {
+                if ours.to_json(version) != theirs["context"].as_str().unwrap_or_default() {
                     diffs.push(format!(
                         "member JSON {} vs {}",
-                        ours.to_json(go),
+                        ours.to_json(version),
                         theirs["context"]
                     ));
                 }
                 let attrs = theirs["raft_attributes"].as_str().unwrap_or_default();
-                if ours.raft_attributes_json(go) != attrs {
+                if ours.raft_attributes_json(version) != attrs {
                     diffs.push(format!(
                         "raftAttributes {} vs {attrs}",
-                        ours.raft_attributes_json(go)
+                        ours.raft_attributes_json(version)
                     ));
                 }
             }

@@ -9,6 +9,7 @@
 use std::net::IpAddr;
 use std::path::Path;
 
+use etcdsnap::DataDir;
 use etcdsnap::TargetVersion;
 use etcdsnap::bolt::Db;
 use etcdsnap::bolt::{self as check, CheckOptions};
@@ -220,7 +221,7 @@ fn agree(img: &[u8]) {
         report.problems()
     );
     if restored.is_ok() {
-        let db = Snapshot::open(data_dir.join("member/snap/db")).expect("restored db opens");
+        let db = Snapshot::open(DataDir::new(&data_dir).db_path()).expect("restored db opens");
         let again = db.verify(
             &VerifyOptions::default()
                 .with_skip_hash_check(true)
@@ -393,7 +394,7 @@ pub fn cluster_parse(data: &[u8]) {
             assert!(c.members.iter().any(|m| m.id == c.local_id));
             assert!(c.members.windows(2).all(|w| w[0].id < w[1].id));
             for m in &c.members {
-                let _ = m.to_json(v.go_release());
+                let _ = m.to_json(v);
             }
         }
     }

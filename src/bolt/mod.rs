@@ -42,6 +42,9 @@ pub use check::{
 pub use cursor::{Cursor, Iter, MAX_DEPTH};
 pub use db::{Db, MAX_PAGE_SIZE, MIN_PAGE_SIZE};
 pub use error::{BoltError, Result};
-pub use meta::{Meta, MetaError};
-pub use page::{BranchElem, LeafElem, Page, PageHeader, PageKind};
+pub use meta::{MAGIC, META_SIZE, Meta, MetaError, NO_FREELIST, VERSION};
+pub use page::{
+    BranchElem, ELEMENT_SIZE, FLAG_BRANCH, FLAG_FREELIST, FLAG_LEAF, FLAG_META, LEAF_FLAG_BUCKET,
+    LeafElem, PAGE_HEADER_SIZE, Page, PageHeader, PageKind,
+};
 pub use visitor::Visitor;

@@ -12,6 +12,8 @@ fn hex(d: &[u8; 32]) -> String {
 }
 use serde_json::json;
 
+use super::progress::Bar;
+
 use super::{
     EXIT_BAD_ARGS, EXIT_ERROR, Failure, VerifyArgs, json_or_simple, one_file, snapshot_failure,
 };
@@ -27,7 +29,9 @@ pub fn run(args: &VerifyArgs, write_out: &str) -> Result<(), Failure> {
     let opts = VerifyOptions::default()
         .with_skip_hash_check(args.skip_hash_check)
         .with_target(target);
-    let report = snap.verify(&opts);
+    let bar = Bar::new();
+    let report = snap.verify_with_progress(&opts, &|p| bar.update(p));
+    bar.finish();
     let problems: Vec<String> = report.problems().iter().map(ToString::to_string).collect();
     let warnings: Vec<String> = report
         .all_warnings()

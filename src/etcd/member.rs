@@ -12,6 +12,7 @@
 //! where `isLearner` appears only when true, `name` only when non-empty and
 //! `clientURLs` only when non-empty.
 
+use crate::etcd::TargetVersion;
 use crate::go::GoRelease;
 use crate::go::json::write_str;
 
@@ -75,8 +76,9 @@ impl Member {
     }
 
     /// Go's `json.Marshal` of etcd's `Member`, compact, no trailing
-    /// newline, escaped as Go release `go` escapes (see
-    /// [`TargetVersion::go_release`](crate::TargetVersion::go_release)).
+    /// newline, with the string escaping of the Go release that built
+    /// `version`'s etcd (Go 1.22 changed how backspace and form feed are
+    /// escaped).
     ///
     /// An empty `peer_urls` is written as `[]` (Go writes `null` only for a
     /// nil slice, which etcd never marshals).
@@ -86,14 +88,15 @@ impl Member {
     /// use etcdsnap::TargetVersion;
     /// let m = Member::new(10276657743932975437, "default", vec!["http://localhost:2380".into()]);
     /// assert_eq!(
-    ///     m.to_json(TargetVersion::V3_5.go_release()),
+    ///     m.to_json(TargetVersion::V3_5),
     ///     r#"{"id":10276657743932975437,"peerURLs":["http://localhost:2380"],"name":"default"}"#
     /// );
     /// let m = Member::new(1, "a\u{8}", vec![]);
-    /// assert_eq!(m.to_json(TargetVersion::V3_5.go_release()), r#"{"id":1,"peerURLs":[],"name":"a\u0008"}"#);
-    /// assert_eq!(m.to_json(TargetVersion::V3_6.go_release()), r#"{"id":1,"peerURLs":[],"name":"a\b"}"#);
+    /// assert_eq!(m.to_json(TargetVersion::V3_5), r#"{"id":1,"peerURLs":[],"name":"a\u0008"}"#);
+    /// assert_eq!(m.to_json(TargetVersion::V3_6), r#"{"id":1,"peerURLs":[],"name":"a\b"}"#);
     /// ```
-    pub fn to_json(&self, go: GoRelease) -> String {
+    pub fn to_json(&self, version: TargetVersion) -> String {
+        let go = version.go_release();
         let mut out = String::with_capacity(64 + self.name.len());
         out.push_str("{\"id\":");
         out.push_str(&self.id.to_string());
@@ -122,11 +125,12 @@ impl Member {
     /// use etcdsnap::TargetVersion;
     /// let m = Member::new(1, "n", vec!["http://a:1".into(), "http://b:1".into()]);
     /// assert_eq!(
-    ///     m.raft_attributes_json(TargetVersion::V3_5.go_release()),
+    ///     m.raft_attributes_json(TargetVersion::V3_5),
     ///     r#"{"peerURLs":["http://a:1","http://b:1"]}"#
     /// );
     /// ```
-    pub fn raft_attributes_json(&self, go: GoRelease) -> String {
+    pub fn raft_attributes_json(&self, version: TargetVersion) -> String {
+        let go = version.go_release();
         let mut out = String::from("{\"peerURLs\":");
         push_string_array(&mut out, &self.peer_urls, go);
         if self.is_learner {
@@ -143,11 +147,12 @@ impl Member {
     /// ```
     /// use etcdsnap::etcd::Member;
     /// use etcdsnap::TargetVersion;
-    /// let go = TargetVersion::V3_5.go_release();
-    /// assert_eq!(Member::new(1, "", vec![]).attributes_json(go), "{}");
-    /// assert_eq!(Member::new(1, "a&b", vec![]).attributes_json(go), r#"{"name":"a\u0026b"}"#);
+    /// let v = TargetVersion::V3_5;
+    /// assert_eq!(Member::new(1, "", vec![]).attributes_json(v), "{}");
+    /// assert_eq!(Member::new(1, "a&b", vec![]).attributes_json(v), r#"{"name":"a\u0026b"}"#);
     /// ```
-    pub fn attributes_json(&self, go: GoRelease) -> String {
+    pub fn attributes_json(&self, version: TargetVersion) -> String {
+        let go = version.go_release();
         let mut out = String::from("{");
         if !self.name.is_empty() {
             out.push_str("\"name\":");
@@ -252,8 +257,8 @@ fn string_list(value: &serde_json::Value) -> Option<Vec<String>> {
 mod tests {
     use super::*;
 
-    const OLD: GoRelease = GoRelease::GO1_16;
-    const NEW: GoRelease = GoRelease::GO1_22;
+    const OLD: TargetVersion = TargetVersion::V3_5;
+    const NEW: TargetVersion = TargetVersion::V3_6;
 
     #[test]
     fn json_field_order_and_omission() {

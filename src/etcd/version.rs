@@ -52,13 +52,7 @@ impl TargetVersion {
     /// whose library behaviour (quoting, JSON escaping, IP parsing) shows
     /// in etcd's output: Go 1.19 for Debian's 3.4.23, Go 1.16 for 3.5.1,
     /// Go 1.24 for 3.6.
-    ///
-    /// ```
-    /// use etcdsnap::TargetVersion;
-    /// assert!(!TargetVersion::V3_5.go_release().json_short_escapes());
-    /// assert!(TargetVersion::V3_6.go_release().json_short_escapes());
-    /// ```
-    pub fn go_release(self) -> GoRelease {
+    pub(crate) fn go_release(self) -> GoRelease {
         match self {
             TargetVersion::V3_4 => GoRelease::GO1_19,
             TargetVersion::V3_5 => GoRelease::GO1_16,

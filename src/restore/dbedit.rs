@@ -40,10 +40,7 @@ pub fn changes(
             let m = root.bucket(buckets::MEMBERS);
             m.clear = true;
             for member in members {
-                m.put(
-                    ids::format_id(member.id),
-                    member.to_json(target.go_release()),
-                );
+                m.put(ids::format_id(member.id), member.to_json(target));
             }
             root.bucket(buckets::MEMBERS_REMOVED).clear = true;
             root.bucket(buckets::CLUSTER);

@@ -67,7 +67,7 @@ impl RestoreOptions {
 
     /// The revision bump to apply, after etcd's pairing rules: 3.5 and 3.6
     /// refuse one flag without the other; 3.4 silently ignores a lone flag.
-    pub fn bump(&self) -> Result<Option<u64>, RestoreError> {
+    pub(crate) fn bump(&self) -> Result<Option<u64>, RestoreError> {
         let both = self.mark_compacted && self.bump_revision > 0;
         let one = self.mark_compacted || self.bump_revision > 0;
         if one && !both && self.target != TargetVersion::V3_4 {

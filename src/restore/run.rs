@@ -292,7 +292,7 @@ fn write_raft_files(
         .iter()
         .map(|c| WalMember {
             id: c.id,
-            context: c.to_json(target.go_release()).into_bytes(),
+            context: c.to_json(target).into_bytes(),
         })
         .collect();
     let prefix = restore_wal_prefix(m.target.id, cluster.cluster_id, &wal_members, fl)?;

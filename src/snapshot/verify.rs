@@ -12,6 +12,7 @@ use crate::bolt::meta::MetaError;
 use crate::bolt::{BoltError, Db};
 use crate::etcd::checks::SchemaFindings;
 use crate::etcd::{SchemaChecks, SchemaProblem, Status, StatusError, StatusVisitor, TargetVersion};
+use crate::progress::{Phase, Progress};
 
 /// How to verify.
 ///
@@ -318,8 +319,12 @@ impl VerifyReport {
     }
 }
 
-/// Verifies an open snapshot file.
-pub fn verify(file: &SnapshotFile, opts: &VerifyOptions) -> VerifyReport {
+/// Verifies an open snapshot file, reporting the hash's progress.
+pub fn verify(
+    file: &SnapshotFile,
+    opts: &VerifyOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> VerifyReport {
     let mut report = VerifyReport {
         path: file.path().to_path_buf(),
         file_size: file.len(),
@@ -340,8 +345,11 @@ pub fn verify(file: &SnapshotFile, opts: &VerifyOptions) -> VerifyReport {
     std::thread::scope(|s| {
         let hasher = match (want_hash, trailer) {
             (true, Some(stored)) => Some(s.spawn(move || {
-                hash::sha256_prefix(file.file(), file.body_len(), &|_| {})
-                    .map(|computed| HashCheck::compare(stored, computed))
+                let total = file.body_len();
+                hash::sha256_prefix(file.file(), total, &|done| {
+                    progress(Progress::new(Phase::Hash, done, total))
+                })
+                .map(|computed| HashCheck::compare(stored, computed))
             })),
             _ => None,
         };

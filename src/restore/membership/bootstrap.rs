@@ -401,7 +401,7 @@ mod tests {
             assert_eq!(c.as_ref().map(|c| c.local_id), Some(0x8e9e05c52164694d));
             assert_eq!(c.as_ref().map(|c| c.cluster_id), Some(0xcdf818194e3a8c32));
             assert_eq!(
-                c.as_ref().and_then(|c| c.local_member()).map(|m| m.to_json(v.go_release())),
+                c.as_ref().and_then(|c| c.local_member()).map(|m| m.to_json(v)),
                 Some(r#"{"id":10276657743932975437,"peerURLs":["http://localhost:2380"],"name":"default"}"#.to_owned())
             );
         }

@@ -17,7 +17,7 @@ use std::fmt;
 
 use crate::etcd::TargetVersion;
 use crate::go::net::split_host_port;
-use crate::go::url::{ParseError, Url};
+use crate::go::url::Url;
 
 /// Longest single peer URL accepted, in bytes (before trimming).
 ///
@@ -33,14 +33,10 @@ pub const MAX_URL_LIST_LEN: usize = 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UrlError {
-    /// Go's `url.Parse` failed: `parse "<url>": <reason>`.
-    #[error("{}", .error.message(.version.go_release()))]
-    Parse {
-        /// Go's error.
-        error: ParseError,
-        /// Whose quoting the message uses.
-        version: TargetVersion,
-    },
+    /// Go's `url.Parse` failed: `parse "<url>": <reason>`, quoted as the
+    /// Go release that built the target etcd quotes.
+    #[error("{0}")]
+    Parse(String),
     /// The scheme is not one etcd accepts.
     #[error("URL scheme must be http, https, unix, or unixs: {0}")]
     Scheme(String),
@@ -174,7 +170,8 @@ pub fn parse_peer_url(input: &str, version: TargetVersion) -> Result<PeerUrl, Ur
         return Err(UrlError::TooLong { len: input.len() });
     }
     let trimmed = input.trim();
-    let parsed = Url::parse(trimmed).map_err(|error| UrlError::Parse { error, version })?;
+    let parsed =
+        Url::parse(trimmed).map_err(|e| UrlError::Parse(e.message(version.go_release())))?;
     let scheme_ok = matches!(parsed.scheme(), "http" | "https" | "unix" | "unixs");
     if !scheme_ok {
         return Err(UrlError::Scheme(trimmed.to_owned()));
