@@ -10,6 +10,7 @@ use super::super::page::PageKind;
 /// The chain of page ids a walk followed to reach a page, printed the way
 /// Go's checker prints it: ` (stack: [a b c])`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stack {
     /// The page that referred to the first page of `ids`, when the walk
     /// started below the bucket's root (a subtree walked on its own
