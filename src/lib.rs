@@ -59,7 +59,7 @@ mod snapshot;
 
 pub use datadir::DataDir;
 pub use etcd::status::{Status, StatusError};
-pub use etcd::version::{TargetVersion, UnknownVersion};
+pub use etcd::version::{TargetChoice, TargetVersion, UnknownVersion};
 pub use progress::{Phase, Progress};
 pub use restore::membership::{ClusterError, UrlError};
 pub use restore::{RestoreError, RestoreOptions, RestoreSummary, RestoredMember, restore};

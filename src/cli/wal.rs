@@ -5,9 +5,9 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use etcdsnap::DataDir;
+use etcdsnap::raft::RaftError;
 use etcdsnap::raft::proto::raftpb::{ConfChangeType, ConfState, EntryType};
 use etcdsnap::raft::snap::read_snap_file;
-use etcdsnap::raft::RaftError;
 use etcdsnap::raft::wal::{WalPayload, WalReader, WalRecord};
 use serde_json::{Value, json};
 
@@ -109,7 +109,7 @@ fn record_line(r: &WalRecord) -> String {
 }
 
 pub fn run(a: &WalDumpArgs, write_out: &str) -> Result<(), Failure> {
-    let dir = PathBuf::from(one_file(&a.dirs, "wal dump")?);
+    let dir = PathBuf::from(one_file(&a.dir, &a.more, "wal dump")?);
     let json_out = json_or_simple(write_out, "wal dump")?;
     if !dir.is_dir() {
         return Err(Failure::new(

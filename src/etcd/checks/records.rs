@@ -190,10 +190,13 @@ impl SchemaChecks {
         if let Some(Err(error)) = self.conf_state.clone() {
             // etcd 3.6 decodes confState to detect a 3.5 schema when there
             // is no valid storageVersion, and panics if it cannot.
-            let (severity, effect) = if self.target == TargetVersion::V3_6
+            let (severity, effect) = if self.target >= TargetVersion::V3_6
                 && !self.storage_version_ok
             {
-                (Severity::Error, "etcd 3.6 panics at boot decoding it")
+                (
+                    Severity::Error,
+                    "etcd 3.6 and later panic at boot decoding it",
+                )
             } else {
                 (
                     Severity::Warning,
@@ -478,8 +481,11 @@ impl SchemaChecks {
         let v = value(e);
         if e.key == CLUSTER_VERSION {
             if !go_semver_ok(v) {
-                let (severity, effect) = if self.target == TargetVersion::V3_6 {
-                    (Severity::Error, "etcd 3.6 panics at boot parsing it")
+                let (severity, effect) = if self.target >= TargetVersion::V3_6 {
+                    (
+                        Severity::Error,
+                        "etcd 3.6 and later panic at boot parsing it",
+                    )
                 } else {
                     (
                         Severity::Warning,
