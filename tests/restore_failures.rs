@@ -104,10 +104,9 @@ fn corrupted_snapshots_fail_and_leave_nothing() {
                         Expect::HashMismatch => {
                             assert!(err.contains("expected sha256 ["), "{what}: {err}")
                         }
-                        Expect::EtcdRecord => assert!(
-                            err.contains("snapshot data check failed."),
-                            "{what}: {err}"
-                        ),
+                        Expect::EtcdRecord => {
+                            assert!(err.contains("snapshot data check failed."), "{what}: {err}")
+                        }
                         _ => {}
                     }
                 }
