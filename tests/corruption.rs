@@ -224,6 +224,7 @@ fn structural_check_agrees_with_go_bbolt() {
     let mut compared = 0;
     for name in fixtures::SAVED_SNAPSHOTS
         .iter()
+        .chain(fixtures::SAVED_SNAPSHOTS_35_ONLY.iter())
         .chain(fixtures::MEMBER_DBS.iter())
     {
         let bytes = fixtures::read_snapshot(name);
