@@ -46,6 +46,7 @@ pub mod format;
 mod go;
 #[doc(hidden)]
 pub mod internal;
+mod location;
 mod mmap;
 mod progress;
 pub mod raft;
@@ -55,6 +56,7 @@ mod snapshot;
 pub use datadir::DataDir;
 pub use etcd::status::{Status, StatusError};
 pub use etcd::version::{TargetVersion, UnknownVersion};
+pub use location::{CompressOptions, Compression, Location, LocationError, LocationOptions};
 pub use progress::{Phase, Progress};
 pub use restore::membership::{ClusterError, UrlError};
 pub use restore::{RestoreError, RestoreOptions, RestoreSummary, RestoredMember, restore};

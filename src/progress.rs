@@ -11,6 +11,12 @@ pub enum Phase {
     Copy,
     /// Writing WAL and `.snap` files and publishing the dirs (steps).
     Finish,
+    /// Reading a snapshot from its location (bytes as stored, compressed
+    /// for a compressed one, of the stored length).
+    Read,
+    /// Uploading to a location (bytes as stored, compressed for a
+    /// compressed one; the total grows as the snapshot arrives).
+    Upload,
 }
 
 /// A progress report: `done` of `total` bytes (or steps) in `phase`.

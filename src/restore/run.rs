@@ -216,7 +216,7 @@ fn check_and_copy<'f>(
         let threads = opts.threads.max(1);
         let checker = (threads > 1).then(|| s.spawn(move || check_structure(file, 1)));
         let hashed = match stored.filter(|_| !opts.skip_hash_check) {
-            Some(stored) => hash::sha256_prefix(file.file(), body_len, &|done| {
+            Some(stored) => hash::body_sha256(file, &|done| {
                 progress(Progress::new(Phase::Hash, done, body_len))
             })
             .map_err(RestoreError::io("read", file.path()))
