@@ -74,7 +74,7 @@ enum SnapshotCommand {
 
 #[derive(Args, Debug)]
 struct RestoreArgs {
-    /// The snapshot file
+    /// The snapshot: a file, a URL (s3://, gs://, az://, file://), .zst or .gz
     #[arg(value_name = "FILE")]
     files: Vec<String>,
     /// Path to the data directory [default: <name>.etcd]
@@ -120,7 +120,7 @@ struct RestoreArgs {
 
 #[derive(Args, Debug)]
 struct StatusArgs {
-    /// The snapshot file (or a raw member/snap/db copy)
+    /// The snapshot file (or a raw member/snap/db copy); a URL (s3://, gs://, az://, file://), .zst or .gz
     #[arg(value_name = "FILE")]
     files: Vec<String>,
     /// Report as this etcd version would: 3.4, 3.5 or 3.6 (3.6 counts live keys)
@@ -130,7 +130,7 @@ struct StatusArgs {
 
 #[derive(Args, Debug)]
 struct VerifyArgs {
-    /// The snapshot file (or a raw member/snap/db copy with --skip-hash-check)
+    /// The snapshot file (or a raw member/snap/db copy with --skip-hash-check); a URL (s3://, gs://, az://, file://), .zst or .gz
     #[arg(value_name = "FILE")]
     files: Vec<String>,
     /// Do not require and compare the SHA-256 trailer
@@ -167,6 +167,24 @@ fn snapshot_failure(e: etcdsnap::SnapshotError) -> Failure {
         _ => e.to_string(),
     };
     Failure::new(EXIT_ERROR, text)
+}
+
+/// A location error as the CLI prints it: a bad location is a bad
+/// argument; a snapshot read from one fails as a local one would.
+fn location_failure(e: etcdsnap::LocationError) -> Failure {
+    match e {
+        etcdsnap::LocationError::Snapshot(s) => snapshot_failure(s),
+        e @ etcdsnap::LocationError::Parse { .. } => Failure::new(EXIT_BAD_ARGS, e),
+        e => Failure::new(EXIT_ERROR, e),
+    }
+}
+
+/// Opens the snapshot at `text` (a path, a URL, a compressed file), read
+/// once if it is not a plain local file, showing progress on `bar`.
+fn open_snapshot(text: &str, bar: &progress::Bar) -> Result<etcdsnap::Snapshot, Failure> {
+    etcdsnap::Location::parse(text)
+        .and_then(|l| l.open_snapshot(&|p| bar.update(p)))
+        .map_err(location_failure)
 }
 
 /// A restore error as the CLI prints it, with etcdutl's exit code.

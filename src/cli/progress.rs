@@ -12,6 +12,8 @@ use etcdsnap::{Phase, Progress};
 const EVERY: Duration = Duration::from_millis(100);
 
 struct State {
+    read: Option<(u64, u64)>,
+    upload: Option<u64>,
     hash: Option<(u64, u64)>,
     copy: Option<(u64, u64)>,
     other: Option<(Phase, u64, u64)>,
@@ -30,6 +32,8 @@ impl Bar {
         Bar {
             enabled: std::io::stderr().is_terminal(),
             state: Mutex::new(State {
+                read: None,
+                upload: None,
                 hash: None,
                 copy: None,
                 other: None,
@@ -47,6 +51,8 @@ impl Bar {
         match p.phase {
             Phase::Hash => s.hash = Some((p.done, p.total)),
             Phase::Copy => s.copy = Some((p.done, p.total)),
+            Phase::Read => s.read = Some((p.done, p.total)),
+            Phase::Upload => s.upload = Some(p.done),
             other => s.other = Some((other, p.done, p.total)),
         }
         let finished = p.done >= p.total;
@@ -63,6 +69,12 @@ impl Bar {
                 humanize::bytes(t)
             )
         };
+        if let Some(r) = s.read {
+            parts.push(format!("read {}", bytes(r)));
+        }
+        if let Some(u) = s.upload {
+            parts.push(format!("uploaded {}", humanize::bytes(u)));
+        }
         if let Some(h) = s.hash {
             parts.push(format!("sha256 {}", bytes(h)));
         }

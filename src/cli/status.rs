@@ -1,10 +1,12 @@
 //! `etcdsnap snapshot status`.
 
-use etcdsnap::Snapshot;
 use etcdsnap::TargetVersion;
 use etcdsnap::format::{OutputFormat, render_status};
 
-use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, Failure, StatusArgs, one_file, snapshot_failure};
+use super::progress::Bar;
+use super::{
+    EXIT_BAD_ARGS, EXIT_BAD_FEATURE, Failure, StatusArgs, one_file, open_snapshot, snapshot_failure,
+};
 
 pub fn run(args: &StatusArgs, write_out: &str) -> Result<(), Failure> {
     let file = one_file(&args.files, "snapshot status")?;
@@ -15,7 +17,10 @@ pub fn run(args: &StatusArgs, write_out: &str) -> Result<(), Failure> {
     let format: OutputFormat = write_out
         .parse()
         .map_err(|e| Failure::new(EXIT_BAD_FEATURE, e))?;
-    let snap = Snapshot::open(&file).map_err(snapshot_failure)?;
+    let bar = Bar::new();
+    let snap = open_snapshot(&file, &bar);
+    bar.finish();
+    let snap = snap?;
     let status = snap.status(target).map_err(snapshot_failure)?;
     print!("{}", render_status(&status, format));
     Ok(())

@@ -24,11 +24,13 @@ pub enum LocationError {
         /// The store's complaint.
         cause: String,
     },
-    /// The object or file does not exist.
-    #[error("{location}: not found")]
+    /// The object, its bucket, or the file does not exist.
+    #[error("{location}: {what}")]
     NotFound {
         /// The location.
         location: String,
+        /// `not found`, or `bucket not found` when the store says so.
+        what: &'static str,
     },
     /// A request to the object store failed (credentials, missing bucket,
     /// network, server error), or a local file operation failed.
@@ -66,6 +68,22 @@ impl LocationError {
             location: location.to_string(),
             op,
             cause: one_line(&cause.to_string()),
+        }
+    }
+
+    /// Not found; `cause` (the store's text) tells a missing bucket
+    /// from a missing object.
+    pub(crate) fn not_found(location: &str, cause: &str) -> LocationError {
+        let bucket = ["NoSuchBucket", "ContainerNotFound", "bucket does not exist"]
+            .iter()
+            .any(|m| cause.contains(m));
+        LocationError::NotFound {
+            location: location.to_string(),
+            what: if bucket {
+                "bucket not found"
+            } else {
+                "not found"
+            },
         }
     }
 

@@ -105,10 +105,14 @@ fn open_download(remote: &Remote, text: &str) -> Result<(Download, u64), Locatio
         .map_err(transfer)?;
     let got = match got {
         Ok(g) => g,
-        Err(object_store::Error::NotFound { .. }) => {
-            return Err(LocationError::NotFound {
-                location: text.to_string(),
-            });
+        Err(e @ object_store::Error::NotFound { .. }) => {
+            let mut why = cause(&e);
+            // Some servers answer NoSuchKey for a missing bucket too: ask
+            // about the bucket before saying which is missing.
+            if let Ok(Err(list)) = remote.block_on(remote.store.list_with_delimiter(None)) {
+                why = cause(&list);
+            }
+            return Err(LocationError::not_found(text, &why));
         }
         Err(e) => return Err(transfer(cause(&e))),
     };
@@ -151,9 +155,7 @@ impl Location {
         match self.target() {
             Target::Local(p) => {
                 let f = File::open(p).map_err(|e| match e.kind() {
-                    io::ErrorKind::NotFound => LocationError::NotFound {
-                        location: self.as_str().to_string(),
-                    },
+                    io::ErrorKind::NotFound => LocationError::not_found(self.as_str(), ""),
                     _ => LocationError::io(self.as_str(), "open", &e),
                 })?;
                 let len = f

@@ -178,7 +178,17 @@ fn env_config(prefix: &str) -> Vec<(String, String)> {
 /// What went wrong, on one line, without the store's boilerplate: the S3
 /// error code and message when the server sent an XML error body.
 pub(crate) fn cause(e: &object_store::Error) -> String {
-    let text = one_line(&e.to_string());
+    let mut text = one_line(&e.to_string());
+    // The root cause (say "Connection refused") is often only at the end
+    // of the source chain.
+    let mut root: &dyn std::error::Error = e;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    let root = one_line(&root.to_string());
+    if !text.contains(&root) {
+        text = format!("{text}: {root}");
+    }
     let code = between(&text, "<Code>", "</Code>");
     let message = between(&text, "<Message>", "</Message>");
     let status = status_of(&text);
@@ -203,17 +213,14 @@ fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
 
 /// `403 Forbidden` from "... status code: 403 Forbidden ...".
 fn status_of(text: &str) -> Option<String> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    words.windows(2).find_map(|w| match w {
-        [code, reason]
-            if code.len() == 3
-                && code.bytes().all(|b| b.is_ascii_digit())
-                && (code.starts_with('4') || code.starts_with('5')) =>
-        {
-            let reason = reason.trim_end_matches([':', ',']);
-            Some(format!("{code} {reason}"))
+    text.split_whitespace().find_map(|w| {
+        let code: u16 = w.parse().ok()?;
+        if !(400..600).contains(&code) {
+            return None;
         }
-        _ => None,
+        let reason = http::StatusCode::from_u16(code).ok()?.canonical_reason()?;
+        text.contains(&format!("{code} {reason}"))
+            .then(|| format!("{code} {reason}"))
     })
 }
 

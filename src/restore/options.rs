@@ -17,7 +17,9 @@ use crate::etcd::TargetVersion;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RestoreOptions {
-    /// The snapshot file.
+    /// The snapshot: a file, or any [`Location`](crate::Location) text
+    /// (`s3://bucket/snap.db.zst`, `backup.db.gz`, `file:///...`), read
+    /// once, straight into the first member's db.
     pub snapshot: PathBuf,
     /// `--data-dir` (default `<name>.etcd`).
     pub data_dir: Option<PathBuf>,

@@ -5,7 +5,9 @@
 //! 2. One pass over the snapshot: the SHA-256 trailer is checked on one
 //!    thread while the others walk the structure (bbolt and etcd checks)
 //!    and then copy the body into the first member's staged db in the
-//!    kernel.
+//!    kernel. A snapshot at a URL or in a compressed file is first read
+//!    once into the first member's staged db, hashed on the way (see
+//!    `source.rs`), and is then checked there and copied from there.
 //! 3. The database edits are planned once against the source and written
 //!    into the copy as one bbolt transaction; other members get copies of
 //!    the edited db.
@@ -21,6 +23,7 @@ use super::dbedit;
 use super::error::RestoreError;
 use super::membership::Cluster;
 use super::options::{MemberTarget, RestoreOptions, check_targets, plan_members};
+use super::source::{stream_into_first, streamed_location};
 use super::staging::{Published, Staged, mkdir, sync_dir};
 use crate::bolt::Db;
 use crate::bolt::tx::{self, WriteOptions};
@@ -142,9 +145,15 @@ pub fn restore(
     let bump = opts.bump()?;
     let (cluster, targets) = plan_members(opts)?;
     check_targets(&targets, opts.target)?;
-    let file = SnapshotFile::open(&opts.snapshot)?;
-    let stored = file.trailer();
-    if stored.is_none() && !opts.skip_hash_check {
+    let location = streamed_location(opts)?;
+    let plain = match location {
+        Some(_) => None,
+        None => Some(SnapshotFile::open(&opts.snapshot)?),
+    };
+    if let Some(f) = &plain
+        && f.trailer().is_none()
+        && !opts.skip_hash_check
+    {
         return Err(RestoreError::MissingHash);
     }
     // A new --out-dir is staged as a whole, so all members appear at once.
@@ -160,8 +169,23 @@ pub fn restore(
         return Err(RestoreError::Flags("no member to restore".into()));
     }
 
+    // A location other than a plain file arrives in the first member's db;
+    // the others are copied from there.
+    let (file, stored, hash_verified, first_dst) = match (plain, &location) {
+        (Some(f), _) => {
+            let stored = f.trailer();
+            (f, stored, stored.is_some() && !opts.skip_hash_check, 0)
+        }
+        (None, Some(loc)) => {
+            let m = &staged[0];
+            let (f, verified) = stream_into_first(loc, &m.db, &m.db_path, opts, progress)?;
+            (f, None, verified, 1)
+        }
+        (None, None) => return Err(RestoreError::Flags("no snapshot to restore".into())),
+    };
     let dsts: Vec<(&File, &Path)> = staged
         .iter()
+        .skip(first_dst)
         .map(|m| (&m.db, m.db_path.as_path()))
         .collect();
     let db = check_and_copy(&file, &dsts, opts, stored, progress)?;
@@ -183,7 +207,7 @@ pub fn restore(
         members,
         consistent_index: cluster.members.len() as u64,
         bumped_to,
-        hash_verified: stored.is_some() && !opts.skip_hash_check,
+        hash_verified,
     })
 }
 
