@@ -56,7 +56,9 @@ mod snapshot;
 pub use datadir::DataDir;
 pub use etcd::status::{Status, StatusError};
 pub use etcd::version::{TargetVersion, UnknownVersion};
-pub use location::{CompressOptions, Compression, Location, LocationError, LocationOptions};
+pub use location::{
+    CompressOptions, Compression, Location, LocationError, LocationOptions, LocationWriter,
+};
 pub use progress::{Phase, Progress};
 pub use restore::membership::{ClusterError, UrlError};
 pub use restore::{RestoreError, RestoreOptions, RestoreSummary, RestoredMember, restore};

@@ -19,8 +19,13 @@ pub(crate) mod options;
 pub(crate) mod parse;
 pub(crate) mod read;
 pub(crate) mod store;
+#[cfg(test)]
+mod tests;
+pub(crate) mod upload;
+pub(crate) mod write;
 
 pub use compression::{CompressOptions, Compression};
 pub use error::LocationError;
 pub use options::LocationOptions;
 pub use parse::Location;
+pub use write::LocationWriter;

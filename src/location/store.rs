@@ -143,8 +143,20 @@ impl Remote {
     }
 
     /// Runs `fut` to completion on the store's runtime (made on first use).
-    pub(crate) fn block_on<F: Future>(&self, fut: F) -> Result<F::Output, String> {
-        Ok(self.runtime()?.block_on(fut))
+    /// Called from inside another runtime (an embedder's async code, or
+    /// `save`'s own), it blocks on a helper thread, since a runtime cannot
+    /// be entered from within one.
+    pub(crate) fn block_on<F>(&self, fut: F) -> Result<F::Output, String>
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        let rt = self.runtime()?;
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return std::thread::scope(|s| s.spawn(|| rt.block_on(fut)).join())
+                .map_err(|_| "the I/O thread panicked".to_string());
+        }
+        Ok(rt.block_on(fut))
     }
 
     /// The store's runtime: one worker thread, so requests (parts of an
