@@ -38,6 +38,12 @@ pub struct LocationOptions {
     /// it is checked (an unnamed file, gone when closed). Default: the
     /// system's temporary directory (`$TMPDIR`).
     pub temp_dir: Option<PathBuf>,
+    /// Store settings applied after the environment's, by the
+    /// `object_store` builders' key names (`aws_endpoint`,
+    /// `aws_access_key_id`, `aws_allow_http`, `google_service_account`,
+    /// `azure_storage_account_name`...): for a caller that configures a
+    /// store without environment variables. Unknown keys are ignored.
+    pub config: Vec<(String, String)>,
 }
 
 impl Default for LocationOptions {
@@ -50,6 +56,7 @@ impl Default for LocationOptions {
             upload_concurrency: 4,
             compress: CompressOptions::default(),
             temp_dir: None,
+            config: Vec::new(),
         }
     }
 }
@@ -70,6 +77,13 @@ impl LocationOptions {
     /// Retries of a failed request.
     pub fn with_retries(mut self, retries: usize) -> Self {
         self.retries = retries;
+        self
+    }
+
+    /// Adds a store setting (see [`config`](Self::config)).
+    pub fn with_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config
+            .push((key.into().to_ascii_lowercase(), value.into()));
         self
     }
 

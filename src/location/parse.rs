@@ -5,9 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use object_store::ObjectStore;
-use object_store::path::Path as ObjectPath;
-
 use super::compression::Compression;
 use super::error::LocationError;
 use super::options::LocationOptions;
@@ -107,15 +104,19 @@ impl Location {
     /// A location in an object store built by the caller (an in-memory or
     /// local store in tests, or an embedder's own configuration), shown
     /// as `text` in messages.
+    #[cfg(test)]
     pub(crate) fn in_store(
-        store: Arc<dyn ObjectStore>,
+        store: Arc<dyn object_store::ObjectStore>,
         key: &str,
         text: &str,
         opts: &LocationOptions,
     ) -> Location {
         Location {
             text: text.to_string(),
-            target: Target::Remote(Arc::new(Remote::new(store, ObjectPath::from(key)))),
+            target: Target::Remote(Arc::new(Remote::new(
+                store,
+                object_store::path::Path::from(key),
+            ))),
             compression: Compression::from_name(key),
             opts: opts.clone(),
         }

@@ -94,7 +94,7 @@ impl Remote {
                 let mut b = object_store::aws::AmazonS3Builder::new()
                     .with_client_options(client)
                     .with_retry(retry);
-                for (k, v) in env_config("AWS_") {
+                for (k, v) in env_config("AWS_").into_iter().chain(opts.config.clone()) {
                     if let Ok(key) = k.parse() {
                         b = b.with_config(key, v);
                     }
@@ -109,7 +109,7 @@ impl Remote {
                 let mut b = object_store::gcp::GoogleCloudStorageBuilder::new()
                     .with_client_options(client)
                     .with_retry(retry);
-                for (k, v) in env_config("GOOGLE_") {
+                for (k, v) in env_config("GOOGLE_").into_iter().chain(opts.config.clone()) {
                     if let Ok(key) = k.parse() {
                         b = b.with_config(key, v);
                     }
@@ -127,7 +127,7 @@ impl Remote {
                 let mut b = object_store::azure::MicrosoftAzureBuilder::new()
                     .with_client_options(client)
                     .with_retry(retry);
-                for (k, v) in env_config("AZURE_") {
+                for (k, v) in env_config("AZURE_").into_iter().chain(opts.config.clone()) {
                     if let Ok(key) = k.parse() {
                         b = b.with_config(key, v);
                     }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use super::compression::Encoder;
 use super::error::LocationError;
 use super::parse::{Location, Target};
+use super::store::cause;
 use super::upload::Upload;
 
 /// Where the (compressed) bytes go.
@@ -118,6 +119,14 @@ impl Location {
                 })
             }
             Target::Remote(r) => {
+                // Not every server refuses to start an upload into a missing
+                // bucket; a listing says so at once. Other listing errors are
+                // ignored: backup credentials may allow writing only.
+                if let Ok(Err(e)) = r.block_on(r.store.list_with_delimiter(None))
+                    && cause(&e).contains("NoSuchBucket")
+                {
+                    return Err(LocationError::not_found(self.as_str(), "NoSuchBucket"));
+                }
                 let o = self.options();
                 let up = Upload::start(r.clone(), o.part_size, o.upload_concurrency)
                     .map_err(|e| self.upload_error(e))?;
