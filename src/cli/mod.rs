@@ -1,8 +1,13 @@
 //! Command-line parsing and dispatch. Exit codes follow etcdutl: 0 success,
-//! 1 failure, 4 unsupported output format, 128 bad arguments.
+//! 1 failure, 4 unsupported output format, 128 bad arguments; `snapshot
+//! save` follows etcdctl (5 on failure). etcdctl's global flags are accepted
+//! on every command (src/cli/global.rs).
 
+mod global;
+mod goduration;
 mod progress;
 mod restore;
+mod save;
 mod status;
 mod verify;
 mod wal;
@@ -13,6 +18,8 @@ use clap::{Args, Parser, Subcommand};
 
 /// Failure: the operation could not be done.
 pub const EXIT_ERROR: u8 = 1;
+// `snapshot save` fails with etcdctl's codes instead: 5 (ExitError), 128
+// (bad arguments), 1 for flag values pflag refuses.
 /// Unsupported output format (cobrautl.ExitBadFeature).
 pub const EXIT_BAD_FEATURE: u8 = 4;
 /// Bad arguments (cobrautl.ExitBadArgs).
@@ -33,6 +40,9 @@ struct Cli {
         default_value = "simple"
     )]
     write_out: String,
+
+    #[command(flatten)]
+    global: global::GlobalArgs,
 
     #[command(subcommand)]
     command: Command,
@@ -70,6 +80,26 @@ enum SnapshotCommand {
     Verify(VerifyArgs),
     /// Restore a snapshot into member data dirs, as etcdutl does
     Restore(RestoreArgs),
+    /// Take a snapshot from a live member, as etcdctl does, kept only when verified
+    Save(SaveArgs),
+}
+
+#[derive(Args, Debug)]
+struct SaveArgs {
+    /// Where to save the snapshot (written as FILE.part, renamed when verified); or a URL
+    /// (s3://, gs://, az://, file://) uploaded as it arrives; .zst/.gz compress; {time} is
+    /// replaced by the UTC time (20250131T235959Z)
+    #[arg(value_name = "FILE")]
+    files: Vec<String>,
+    /// zstd level (1-19, up to 22; default 3) or gzip level (0-9; default 6) for .zst/.gz
+    #[arg(long, allow_negative_numbers = true)]
+    compression_level: Option<i32>,
+    /// zstd worker threads (0: compress on the writing thread) [default: the cores]
+    #[arg(long)]
+    compression_threads: Option<u32>,
+    /// Bytes per part of a multipart upload, in MiB (at least 5)
+    #[arg(long, default_value_t = 16)]
+    upload_part_size: usize,
 }
 
 #[derive(Args, Debug)]
@@ -142,6 +172,7 @@ struct VerifyArgs {
 }
 
 /// A failure to report: message and exit code.
+#[derive(Debug)]
 pub struct Failure {
     message: String,
     code: u8,
@@ -235,6 +266,12 @@ fn one_file(files: &[String], command: &str) -> Result<String, Failure> {
 
 /// Parses the arguments, runs the command, prints errors as `Error: ...`.
 pub fn run() -> ExitCode {
+    // etcdctl looks at ETCDCTL_API before anything else.
+    let api = std::env::var("ETCDCTL_API").ok();
+    if let Err(f) = global::check_api_version(api.as_deref()) {
+        eprintln!("Error: {}", f.message);
+        return ExitCode::from(f.code);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -243,17 +280,30 @@ pub fn run() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let result = match &cli.command {
+    let result = cli.global.validate().and_then(|()| match &cli.command {
         Command::Snapshot(SnapshotCommand::Status(a)) => status::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Verify(a)) => verify::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Restore(a)) => restore::run(a, &cli.write_out),
+        Command::Snapshot(SnapshotCommand::Save(a)) => save::run(a, &cli.global, &cli.write_out),
         Command::Wal(WalCommand::Dump(a)) => wal::run(a, &cli.write_out),
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("Error: {}", f.message);
             ExitCode::from(f.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks over every subcommand (a global flag
+    /// clashing with a command's own flag would only show at run time).
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

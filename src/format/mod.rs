@@ -2,7 +2,9 @@
 //! olekukonko/tablewriter tables, and the `snapshot status` formats.
 
 pub mod humanize;
+pub(crate) mod save;
 pub(crate) mod status;
 pub mod table;
 
+pub use save::render_saved;
 pub use status::{OutputFormat, render_status};

@@ -18,9 +18,11 @@ pub(crate) mod error;
 pub(crate) mod options;
 pub(crate) mod parse;
 pub(crate) mod read;
+pub(crate) mod sink;
 pub(crate) mod store;
 #[cfg(test)]
 mod tests;
+pub(crate) mod timestamp;
 pub(crate) mod upload;
 pub(crate) mod write;
 
@@ -28,4 +30,7 @@ pub use compression::{CompressOptions, Compression};
 pub use error::LocationError;
 pub use options::LocationOptions;
 pub use parse::Location;
+pub use sink::LocationSink;
+pub(crate) use sink::destination;
+pub use timestamp::expand_time;
 pub use write::LocationWriter;

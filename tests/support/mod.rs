@@ -13,6 +13,7 @@
 //! * [`corrupt`]: a corpus of corrupted snapshots built by byte manipulation.
 //! * [`fixtures`]: paths of the files under `testdata/`.
 //! * [`s3`]: an S3-compatible server (`s3s-fs`) on loopback, stopped by PID on drop.
+//! * [`tls`]: CA, member and client certificates for TLS tests (rcgen).
 //!
 //! ```ignore
 //! mod support;
@@ -39,6 +40,7 @@ pub mod oracles;
 pub mod ports;
 pub mod s3;
 pub mod snapmaker;
+pub mod tls;
 pub mod tools;
 
 /// Resolves a tool lookup (`Result<T, String>`, e.g. `tools::etcdutl35()`) or leaves the test.
