@@ -6,6 +6,7 @@
 mod global;
 mod goduration;
 mod progress;
+mod prune;
 mod restore;
 mod save;
 mod status;
@@ -80,6 +81,8 @@ enum SnapshotCommand {
     Verify(VerifyArgs),
     /// Restore a snapshot into member data dirs, as etcdutl does
     Restore(RestoreArgs),
+    /// Delete old snapshots named by time, keeping what the --keep-* rules say (never the newest sound one)
+    Prune(PruneArgs),
     /// Take a snapshot from a live member, as etcdctl does, kept only when verified
     Save(SaveArgs),
 }
@@ -100,6 +103,28 @@ struct SaveArgs {
     /// Bytes per part of a multipart upload, in MiB (at least 5)
     #[arg(long, default_value_t = 16)]
     upload_part_size: usize,
+}
+
+#[derive(Args, Debug)]
+struct PruneArgs {
+    /// The snapshots: the destination given to save, with {time} (s3://b/etcd/snap-{time}.db.zst), or a prefix
+    #[arg(value_name = "LOCATION")]
+    locations: Vec<String>,
+    /// Keep the newest N snapshots
+    #[arg(long)]
+    keep_last: usize,
+    /// Keep the newest snapshot of each of the last H hours that have one
+    #[arg(long, default_value_t = 0)]
+    keep_hourly: usize,
+    /// Keep the newest snapshot of each of the last D days (UTC) that have one
+    #[arg(long, default_value_t = 0)]
+    keep_daily: usize,
+    /// Keep the newest snapshot of each of the last W ISO weeks that have one
+    #[arg(long, default_value_t = 0)]
+    keep_weekly: usize,
+    /// Only print what would be deleted
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args, Debug)]
@@ -284,6 +309,7 @@ pub fn run() -> ExitCode {
         Command::Snapshot(SnapshotCommand::Status(a)) => status::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Verify(a)) => verify::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Restore(a)) => restore::run(a, &cli.write_out),
+        Command::Snapshot(SnapshotCommand::Prune(a)) => prune::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Save(a)) => save::run(a, &cli.global, &cli.write_out),
         Command::Wal(WalCommand::Dump(a)) => wal::run(a, &cli.write_out),
     });

@@ -17,7 +17,9 @@ pub(crate) mod compression;
 pub(crate) mod error;
 pub(crate) mod options;
 pub(crate) mod parse;
+pub(crate) mod prune;
 pub(crate) mod read;
+pub(crate) mod retention;
 pub(crate) mod sink;
 pub(crate) mod store;
 #[cfg(test)]
@@ -30,6 +32,8 @@ pub use compression::{CompressOptions, Compression};
 pub use error::LocationError;
 pub use options::LocationOptions;
 pub use parse::Location;
+pub use prune::{PruneOptions, PruneReport, PrunedSnapshot, prune};
+pub use retention::{KeepReason, RetentionPolicy};
 pub use sink::LocationSink;
 pub(crate) use sink::destination;
 pub use timestamp::expand_time;

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use object_store::path::Path as ObjectPath;
+
 use super::compression::Compression;
 use super::error::LocationError;
 use super::options::LocationOptions;
@@ -113,12 +115,24 @@ impl Location {
     ) -> Location {
         Location {
             text: text.to_string(),
-            target: Target::Remote(Arc::new(Remote::new(
-                store,
-                object_store::path::Path::from(key),
-            ))),
+            target: Target::Remote(Arc::new(Remote::new(store, ObjectPath::from(key)))),
             compression: Compression::from_name(key),
             opts: opts.clone(),
+        }
+    }
+
+    /// Another location beside this one: `text` (as shown) is `key` in the
+    /// same store, or `path` for a local one.
+    pub(crate) fn sibling(&self, text: String, key_or_path: &str) -> Location {
+        let target = match &self.target {
+            Target::Local(_) => Target::Local(PathBuf::from(key_or_path)),
+            Target::Remote(r) => Target::Remote(Arc::new(r.at(ObjectPath::from(key_or_path)))),
+        };
+        Location {
+            compression: Compression::from_name(key_or_path),
+            text,
+            target,
+            opts: self.opts.clone(),
         }
     }
 

@@ -37,7 +37,7 @@ impl Scheme {
 pub(crate) struct Remote {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) path: ObjectPath,
-    runtime: OnceLock<Result<tokio::runtime::Runtime, String>>,
+    runtime: Arc<OnceLock<Result<tokio::runtime::Runtime, String>>>,
 }
 
 impl std::fmt::Debug for Remote {
@@ -56,7 +56,16 @@ impl Remote {
         Remote {
             store,
             path,
-            runtime: OnceLock::new(),
+            runtime: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Another object of the same store, sharing its client and runtime.
+    pub(crate) fn at(&self, path: ObjectPath) -> Remote {
+        Remote {
+            store: self.store.clone(),
+            path,
+            runtime: self.runtime.clone(),
         }
     }
 
