@@ -450,3 +450,107 @@ fn a_download_cut_mid_transfer_fails_and_a_restore_leaves_nothing() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert_eq!(fixtures::names_in(tmp.path()), Vec::<String>::new());
 }
+
+/// `time` as a save's `{time}` would name it, `n` hours before 2025-01-06 12:00 UTC.
+fn stamp(hours_before: i64) -> String {
+    let t0 = chrono::DateTime::from_timestamp(1_736_164_800, 0).expect("time");
+    etcdsnap::expand_time("{time}", t0 - chrono::Duration::hours(hours_before))
+}
+
+#[test]
+fn prune_keeps_the_rules_and_the_newest_sound_snapshot() {
+    let Some(s) = server() else { return };
+    let good = zstd_bytes(&fixtures::read_snapshot("small-v35.db"));
+    let mut bad = fixtures::read_snapshot("small-v35.db");
+    let n = bad.len();
+    bad[n - 1] ^= 1; // the trailer no longer matches
+    // Every 12 hours for 3 days; the newest one is corrupt. Plus names prune must not touch.
+    for h in (0..72).step_by(12) {
+        let body = if h == 0 {
+            zstd_bytes(&bad)
+        } else {
+            good.clone()
+        };
+        put_file(&s, &format!("etcd/snap-{}.db.zst", stamp(h)), &body);
+    }
+    put_file(&s, "etcd/snap-latest.db.zst", &good);
+    put_file(&s, "etcd/other-20250101T000000Z.db.zst", &good);
+    put_file(&s, "etcd/snap-20250101T000000Z.db", &good);
+    let template = url("etcd/snap-{time}.db.zst");
+
+    let run = |extra: &[&str]| {
+        let mut args = vec!["snapshot", "prune", &template];
+        args.extend_from_slice(extra);
+        etcdsnap(&s, &args)
+    };
+    let dry = run(&["--keep-last", "1", "--keep-daily", "2", "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let all_before = s.objects(BUCKET);
+    assert_eq!(all_before.len(), 9, "a dry run deletes nothing");
+    let text = String::from_utf8_lossy(&dry.stdout).into_owned();
+    let line = |h: i64| {
+        text.lines()
+            .find(|l| l.contains(&stamp(h)))
+            .unwrap_or_else(|| panic!("no line for {h}h: {text}"))
+            .to_string()
+    };
+    // Newest: kept by --keep-last (and it is the newest of its day), though it is unsound.
+    assert!(
+        line(0).starts_with("keep") && line(0).contains("(last, daily)"),
+        "{text}"
+    );
+    // 12h ago: the newest that verifies, kept whatever the rules say.
+    assert!(line(12).contains("(newest sound)"), "{text}");
+    // 24h ago: the newest of the day before.
+    assert!(line(24).contains("(daily)"), "{text}");
+    for h in [36, 48, 60] {
+        assert!(line(h).starts_with("would delete"), "{text}");
+    }
+    assert!(
+        text.ends_with("6 snapshots: 3 kept, 3 would delete\n"),
+        "{text}"
+    );
+    assert!(stderr(&dry).contains("does not verify"), "{}", stderr(&dry));
+
+    let real = run(&["--keep-last", "1", "--keep-daily", "2"]);
+    assert!(real.status.success(), "{}", stderr(&real));
+    let mut want: Vec<String> = [0, 12, 24]
+        .iter()
+        .map(|h| format!("etcd/snap-{}.db.zst", stamp(*h)))
+        .collect();
+    want.extend([
+        "etcd/other-20250101T000000Z.db.zst".to_string(),
+        "etcd/snap-20250101T000000Z.db".to_string(),
+        "etcd/snap-latest.db.zst".to_string(),
+    ]);
+    want.sort();
+    assert_eq!(s.objects(BUCKET), want);
+}
+
+#[test]
+fn prune_deletes_nothing_when_no_snapshot_verifies() {
+    let Some(s) = server() else { return };
+    let mut bad = fixtures::read_snapshot("small-v35.db");
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    for h in [0, 1, 2] {
+        put_file(&s, &format!("snap-{}.db", stamp(h)), &bad);
+    }
+    let o = etcdsnap(
+        &s,
+        &[
+            "snapshot",
+            "prune",
+            &url("snap-{time}.db"),
+            "--keep-last",
+            "1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("none of the 3 snapshots verifies; nothing deleted"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(s.objects(BUCKET).len(), 3);
+}

@@ -34,6 +34,9 @@ pub struct RetentionPolicy {
     pub keep_weekly: usize,
 }
 
+/// The period a time falls in (year, hour/day/week of it, hour).
+type Bucket = fn(&DateTime<Utc>) -> (i32, u32, u32);
+
 /// Why a snapshot is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -109,7 +112,7 @@ impl RetentionPolicy {
         for &i in order.iter().take(self.keep_last) {
             out[i].push(KeepReason::Last);
         }
-        let rules: [(usize, KeepReason, fn(&DateTime<Utc>) -> (i32, u32, u32)); 3] = [
+        let rules: [(usize, KeepReason, Bucket); 3] = [
             (self.keep_hourly, KeepReason::Hourly, |t| {
                 (t.year(), t.ordinal(), t.hour())
             }),

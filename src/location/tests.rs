@@ -153,3 +153,35 @@ fn corrupt_compressed_data_is_a_decompression_error() {
         "{e}"
     );
 }
+
+#[test]
+fn prune_works_on_a_local_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = fixture("small-v35.db");
+    let names = [
+        "snap-20250106T120000Z.db",
+        "snap-20250106T110000Z.db",
+        "snap-20250105T120000Z.db",
+        "notes.txt",
+    ];
+    for n in names {
+        std::fs::write(dir.path().join(n), &good).expect("write");
+    }
+    let template = format!("{}/snap-{{time}}.db", dir.path().display());
+    let loc = Location::parse(&template).expect("parse");
+    let mut opts = PruneOptions::default();
+    opts.policy = RetentionPolicy::last(1);
+    let report = prune(&loc, &opts, &|_| {}).expect("prune");
+    let deleted: Vec<&str> = report.deleted().map(|s| s.location.as_str()).collect();
+    assert_eq!(deleted.len(), 2, "{deleted:?}");
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, vec!["notes.txt", "snap-20250106T120000Z.db"]);
+    assert_eq!(
+        report.snapshots[0].keep,
+        vec![KeepReason::Last, KeepReason::NewestSound]
+    );
+}
