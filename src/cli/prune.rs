@@ -10,12 +10,11 @@ use super::{Failure, PruneArgs, json_or_simple, location_failure, one_file};
 pub fn run(a: &PruneArgs, write_out: &str) -> Result<(), Failure> {
     let text = one_file(&a.locations, "snapshot prune")?;
     let json = json_or_simple(write_out, "prune")?;
-    let mut opts = PruneOptions::default();
-    opts.policy = RetentionPolicy::last(a.keep_last)
+    let policy = RetentionPolicy::last(a.keep_last)
         .with_hourly(a.keep_hourly)
         .with_daily(a.keep_daily)
         .with_weekly(a.keep_weekly);
-    opts.dry_run = a.dry_run;
+    let opts = PruneOptions::new(policy).with_dry_run(a.dry_run);
     let loc = Location::parse(&text).map_err(location_failure)?;
     let bar = Bar::new();
     let report = prune(&loc, &opts, &|p| bar.update(p));

@@ -26,6 +26,22 @@ pub struct PruneOptions {
     pub dry_run: bool,
 }
 
+impl PruneOptions {
+    /// Prune by `policy`.
+    pub fn new(policy: RetentionPolicy) -> PruneOptions {
+        PruneOptions {
+            policy,
+            dry_run: false,
+        }
+    }
+
+    /// Only report what would be deleted.
+    pub fn with_dry_run(mut self, dry_run: bool) -> PruneOptions {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
 /// One snapshot of the series and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
