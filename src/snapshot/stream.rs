@@ -96,8 +96,9 @@ impl HeldBack {
 }
 
 /// Copies `src` to the start of `dst` (which should be empty), hashing as
-/// it goes; with `sync`, each 64 MiB is flushed to disk before the next
-/// (as the restore's copy path does). `progress` hears the bytes written.
+/// it goes; with `sync`, what is written is flushed to disk every 64 MiB
+/// in the background (the caller still fsyncs at the end). `progress`
+/// hears the bytes written.
 pub fn stream_into(
     src: &mut dyn Read,
     dst: &File,
@@ -110,7 +111,22 @@ pub fn stream_into(
         let _ = empty_tx.send(vec![0u8; BUF]);
     }
     std::thread::scope(|s| {
+        // Flushing runs on its own thread, woken every 64 MiB: the disk
+        // writes while the stream goes on (waiting for it here would stall
+        // the download), and dirty pages never pile up. Its errors are not
+        // lost: the caller's final fsync reports them.
+        let (wake, woken) = mpsc::sync_channel::<()>(1);
+        if sync {
+            s.spawn(move || {
+                while woken.recv().is_ok() {
+                    let _ = dst.sync_data();
+                }
+            });
+        } else {
+            drop(woken);
+        }
         let writer = s.spawn(move || -> io::Result<(u64, HeldBack)> {
+            let wake = wake;
             let mut held = HeldBack::new();
             let mut off = 0u64;
             let mut synced = 0u64;
@@ -120,7 +136,8 @@ pub fn stream_into(
                 dst.write_all_at(data, off)?;
                 off = off.saturating_add(n as u64);
                 if sync && off - synced >= SYNC_EVERY {
-                    dst.sync_data()?;
+                    // Skipped while the previous flush still runs.
+                    let _ = wake.try_send(());
                     synced = off;
                 }
                 progress(off);
