@@ -46,7 +46,9 @@ fn gzip_pack(data: &[u8], level: u32) -> Vec<u8> {
 
 fn compression(c: &mut Criterion) {
     let mut g = c.benchmark_group("compress");
-    g.sample_size(10).measurement_time(Duration::from_secs(8));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
     for (name, data) in fixtures() {
         g.throughput(Throughput::Bytes(data.len() as u64));
         for (level, threads) in [(1, 0), (3, 0), (3, 2), (9, 2)] {
