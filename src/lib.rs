@@ -64,7 +64,7 @@ mod snapshot;
 
 pub use datadir::DataDir;
 pub use etcd::status::{Status, StatusError};
-pub use etcd::version::{TargetVersion, UnknownVersion};
+pub use etcd::version::{TargetChoice, TargetVersion, UnknownVersion};
 pub use location::{
     CompressOptions, Compression, KeepReason, Location, LocationError, LocationOptions,
     LocationSink, LocationWriter, PruneOptions, PruneReport, PrunedSnapshot, RetentionPolicy,

@@ -15,7 +15,7 @@ use clap::Args;
 use etcdsnap::{Credentials, SaveOptions};
 
 use super::Failure;
-use super::goduration::{parse_bool, parse_duration};
+use super::pflag::{parse_bool, parse_duration};
 
 /// Exit code of etcdctl for a flag value pflag cannot parse, a
 /// conflicting environment variable and an unsupported `ETCDCTL_API`.
@@ -27,55 +27,55 @@ const HEADING: &str = "Global options (etcdctl's; ignored by offline commands)";
 #[derive(Args, Debug, Clone, Default)]
 pub struct GlobalArgs {
     /// gRPC endpoints [default: 127.0.0.1:2379]
-    #[arg(long, global = true, value_name = "ENDPOINTS", help_heading = HEADING)]
+    #[arg(long, global = true, value_name = "ENDPOINTS", help_heading = HEADING, allow_hyphen_values = true)]
     pub endpoints: Option<String>,
     /// Verify certificates of TLS-enabled secure servers using this CA bundle
-    #[arg(long, global = true, value_name = "FILE", help_heading = HEADING)]
+    #[arg(long, global = true, value_name = "FILE", help_heading = HEADING, allow_hyphen_values = true)]
     pub cacert: Option<String>,
     /// Identify secure client using this TLS certificate file
-    #[arg(long, global = true, value_name = "FILE", help_heading = HEADING)]
+    #[arg(long, global = true, value_name = "FILE", help_heading = HEADING, allow_hyphen_values = true)]
     pub cert: Option<String>,
     /// Identify secure client using this TLS key file
-    #[arg(long, global = true, value_name = "FILE", help_heading = HEADING)]
+    #[arg(long, global = true, value_name = "FILE", help_heading = HEADING, allow_hyphen_values = true)]
     pub key: Option<String>,
     /// Skip server certificate verification (CAUTION: testing only)
-    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", help_heading = HEADING)]
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", help_heading = HEADING, value_parser = super::pflag::GoBoolText)]
     pub insecure_skip_tls_verify: Option<String>,
     /// Disable transport security for client connections [default: true]
-    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", help_heading = HEADING)]
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", help_heading = HEADING, value_parser = super::pflag::GoBoolText)]
     pub insecure_transport: Option<String>,
     /// username[:password] for authentication (prompt if password is not supplied)
-    #[arg(long, global = true, value_name = "USER", help_heading = HEADING)]
+    #[arg(long, global = true, value_name = "USER", help_heading = HEADING, allow_hyphen_values = true)]
     pub user: Option<String>,
     /// Password for authentication (then --user must not include one)
-    #[arg(long, global = true, value_name = "PASSWORD", help_heading = HEADING)]
+    #[arg(long, global = true, value_name = "PASSWORD", help_heading = HEADING, allow_hyphen_values = true)]
     pub password: Option<String>,
     /// Dial timeout for client connections [default: 2s]
-    #[arg(long, global = true, value_name = "DURATION", help_heading = HEADING)]
+    #[arg(long, global = true, value_name = "DURATION", help_heading = HEADING, value_parser = super::pflag::GoDurationText)]
     pub dial_timeout: Option<String>,
     /// Timeout for the whole command (save has none unless this is given)
-    #[arg(long, global = true, value_name = "DURATION", help_heading = HEADING)]
+    #[arg(long, global = true, value_name = "DURATION", help_heading = HEADING, value_parser = super::pflag::GoDurationText)]
     pub command_timeout: Option<String>,
     /// Keepalive time for client connections [default: 2s]
-    #[arg(long, global = true, value_name = "DURATION", help_heading = HEADING)]
+    #[arg(long, global = true, value_name = "DURATION", help_heading = HEADING, value_parser = super::pflag::GoDurationText)]
     pub keepalive_time: Option<String>,
     /// Keepalive timeout for client connections [default: 6s]
-    #[arg(long, global = true, value_name = "DURATION", help_heading = HEADING)]
+    #[arg(long, global = true, value_name = "DURATION", help_heading = HEADING, value_parser = super::pflag::GoDurationText)]
     pub keepalive_timeout: Option<String>,
     /// Domain name to query for SRV records (not supported: give --endpoints)
-    #[arg(short = 'd', long, global = true, value_name = "DOMAIN", help_heading = HEADING)]
+    #[arg(short = 'd', long, global = true, value_name = "DOMAIN", help_heading = HEADING, allow_hyphen_values = true)]
     pub discovery_srv: Option<String>,
     /// Service name to query when using DNS discovery
-    #[arg(long, global = true, value_name = "NAME", help_heading = HEADING)]
+    #[arg(long, global = true, value_name = "NAME", help_heading = HEADING, allow_hyphen_values = true)]
     pub discovery_srv_name: Option<String>,
     /// Accept insecure SRV records describing cluster endpoints
-    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", help_heading = HEADING)]
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", help_heading = HEADING, value_parser = super::pflag::GoBoolText)]
     pub insecure_discovery: Option<String>,
     /// Print byte strings as hex encoded strings
-    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", help_heading = HEADING)]
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", help_heading = HEADING, value_parser = super::pflag::GoBoolText)]
     pub hex: Option<String>,
     /// Enable client-side debug logging
-    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", help_heading = HEADING)]
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", help_heading = HEADING, value_parser = super::pflag::GoBoolText)]
     pub debug: Option<String>,
 }
 

@@ -8,7 +8,7 @@ use super::progress::Bar;
 use super::{Failure, PruneArgs, json_or_simple, location_failure, one_file};
 
 pub fn run(a: &PruneArgs, write_out: &str) -> Result<(), Failure> {
-    let text = one_file(&a.locations, "snapshot prune")?;
+    let text = one_file(&a.location, &a.more, "snapshot prune")?;
     let json = json_or_simple(write_out, "prune")?;
     let policy = RetentionPolicy::last(a.keep_last)
         .with_hourly(a.keep_hourly)

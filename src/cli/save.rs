@@ -15,13 +15,14 @@ use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, Failure, SaveArgs};
 /// format, as etcdctl does).
 const FORMATS: &[&str] = &["fields", "json", "protobuf", "simple", "table"];
 
+/// etcdctl's words for a save without exactly one file.
+pub const SAVE_ARGS: &str = "snapshot save expects one argument";
+
 pub fn run(a: &SaveArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failure> {
-    let [file] = a.files.as_slice() else {
-        return Err(Failure::new(
-            EXIT_BAD_ARGS,
-            "snapshot save expects one argument",
-        ));
-    };
+    let file = &a.file;
+    if !a.more.is_empty() {
+        return Err(Failure::new(EXIT_BAD_ARGS, SAVE_ARGS));
+    }
     if !FORMATS.contains(&write_out) {
         return Err(Failure::new(EXIT_BAD_FEATURE, "unsupported output format"));
     }

@@ -21,6 +21,7 @@ pub(crate) mod options;
 pub(crate) mod run;
 pub(crate) mod source;
 pub(crate) mod staging;
+pub(crate) mod target;
 
 pub use error::RestoreError;
 pub use options::RestoreOptions;

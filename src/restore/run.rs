@@ -15,8 +15,8 @@
 //! 5. Staged directories are fsynced and renamed into place; if any step
 //!    fails, everything staged or already renamed is removed.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::dbedit;
@@ -24,7 +24,8 @@ use super::error::RestoreError;
 use super::membership::Cluster;
 use super::options::{MemberTarget, RestoreOptions, check_targets, plan_members};
 use super::source::{stream_into_first, streamed_location};
-use super::staging::{Published, Staged, mkdir, sync_dir};
+use super::staging::{self, Published, Staged, mkdir, sync_dir};
+use super::target;
 use crate::bolt::Db;
 use crate::bolt::tx::{self, WriteOptions};
 use crate::datadir::DataDir;
@@ -37,7 +38,7 @@ use crate::raft::v2store::StoreMember;
 use crate::raft::wal::segment_file_name;
 use crate::raft::wal::{WalMember, restore_wal_prefix, write_segment_file};
 use crate::snapshot::hash::{self, HashCheck};
-use crate::snapshot::{SnapshotFile, copy};
+use crate::snapshot::{SnapshotError, SnapshotFile, copy};
 
 /// One restored member.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +66,15 @@ pub struct RestoreSummary {
     pub bumped_to: Option<Revision>,
     /// Whether the SHA-256 trailer was verified.
     pub hash_verified: bool,
+    /// The release whose layout was written.
+    pub target: TargetVersion,
+    /// Whether `target` was picked by `auto` from the storage version.
+    pub target_was_auto: bool,
+    /// The snapshot's `meta/storageVersion` (`None`: absent, read as 3.5).
+    pub storage_version: Option<String>,
+    /// Whether the storage version was migrated down to `target` (a
+    /// forced restore into an older release).
+    pub storage_version_migrated: bool,
 }
 
 fn flavour(t: TargetVersion) -> Flavour {
@@ -72,6 +82,7 @@ fn flavour(t: TargetVersion) -> Flavour {
         TargetVersion::V3_4 => Flavour::V34,
         TargetVersion::V3_5 => Flavour::V35,
         TargetVersion::V3_6 => Flavour::V36,
+        _ => Flavour::V37,
     }
 }
 
@@ -100,20 +111,42 @@ impl StagedMember {
                 (None, p)
             }
             None => {
-                let s = Staged::new(&target.data_dir)?;
+                // An existing (empty) data dir is kept, whatever it is: a
+                // mount point, a symlink, a dir with its own mode and owner.
+                let s = if target.data_dir.is_dir() {
+                    Staged::inside(&target.data_dir)?
+                } else {
+                    Staged::new(&target.data_dir)?
+                };
                 let p = s.path().to_path_buf();
                 (Some(s), p)
             }
         };
-        let wal = match &target.wal_dir {
-            Some(w) => Some(Staged::new(w)?),
-            None => None,
+        // A --wal-dir inside the data dir is built inside the staged data
+        // dir (etcdutl creates it there); one elsewhere is staged apart.
+        let wal_inside = target
+            .wal_dir
+            .as_ref()
+            .and_then(|w| path_inside(w, &target.data_dir));
+        let wal = match (&target.wal_dir, &wal_inside) {
+            (Some(w), None) => Some(Staged::new(w)?),
+            _ => None,
         };
-        let layout =
-            DataDir::new(&data_path).with_wal_dir(wal.as_ref().map(|w| w.path().to_path_buf()));
+        let staged_wal = match (&wal_inside, &wal) {
+            (Some(rel), _) => Some(data_path.join(rel)),
+            (None, Some(w)) => Some(w.path().to_path_buf()),
+            (None, None) => None,
+        };
+        let layout = DataDir::new(&data_path).with_wal_dir(staged_wal);
         mkdir(layout.member_dir())?;
         mkdir(&layout.snap_dir())?;
-        if !layout.has_separate_wal_dir() {
+        if wal_inside.is_some() {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(staging::DIR_MODE)
+                .create(layout.wal_dir())
+                .map_err(RestoreError::io("mkdir", layout.wal_dir()))?;
+        } else if !layout.has_separate_wal_dir() {
             mkdir(&layout.wal_dir())?;
         }
         let db_path = layout.db_path();
@@ -135,6 +168,28 @@ impl StagedMember {
     }
 }
 
+/// Where `path` lies inside `dir`, lexically (`.` and `..` resolved, both
+/// made absolute against the current directory; symlinks not followed):
+/// `d/wal` in `d` is `wal`. `None` when it is outside or `dir` itself.
+fn path_inside(path: &Path, dir: &Path) -> Option<PathBuf> {
+    fn normal(p: &Path) -> Option<PathBuf> {
+        let abs = std::path::absolute(p).ok()?;
+        let mut out = PathBuf::new();
+        for c in abs.components() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                c => out.push(c),
+            }
+        }
+        Some(out)
+    }
+    let rel = normal(path)?.strip_prefix(normal(dir)?).ok()?.to_path_buf();
+    (!rel.as_os_str().is_empty()).then_some(rel)
+}
+
 /// Restores a snapshot into one data dir (or one per member with
 /// `--all-members`). On error nothing is left behind and existing
 /// directories are untouched.
@@ -142,13 +197,42 @@ pub fn restore(
     opts: &RestoreOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<RestoreSummary, RestoreError> {
-    let bump = opts.bump()?;
-    let (cluster, targets) = plan_members(opts)?;
-    check_targets(&targets, opts.target)?;
+    // The snapshot is opened first, for `auto` to read its storage version;
+    // failing to open it is reported where etcdutl reports it, after the
+    // flags and the membership. A location that is not a plain file is
+    // only read once it is staged (below): until then `auto` plans as for
+    // data without a storage version, and the plan is checked again
+    // against what the data says.
     let location = streamed_location(opts)?;
-    let plain = match location {
+    let opened = match location {
         Some(_) => None,
-        None => Some(SnapshotFile::open(&opts.snapshot)?),
+        None => Some(SnapshotFile::open(&opts.snapshot)),
+    };
+    let storage = opened
+        .as_ref()
+        .and_then(|r| r.as_ref().ok())
+        .and_then(|f| f.storage_version().ok().flatten());
+    let mut resolved = target::resolve(opts.target, opts.force, storage.as_deref())?;
+    let mut version = resolved.target;
+    let mut bump = opts.bump(version)?;
+    let (cluster, targets) = plan_members(opts, version)?;
+    check_targets(&targets, version)?;
+    // etcdutl opens the snapshot (no stat first): word a missing one as it
+    // does, `open FILE: no such file or directory`.
+    let plain = match opened {
+        Some(opened) => Some(opened.map_err(|e| match e {
+            SnapshotError::Io {
+                op: "stat",
+                path,
+                source,
+            } => SnapshotError::Io {
+                op: "open",
+                path,
+                source,
+            },
+            e => e,
+        })?),
+        None => None,
     };
     if let Some(f) = &plain
         && f.trailer().is_none()
@@ -171,15 +255,40 @@ pub fn restore(
 
     // A location other than a plain file arrives in the first member's db;
     // the others are copied from there.
-    let (file, stored, hash_verified, first_dst) = match (plain, &location) {
+    let (file, stored, hash_verified, first_dst, storage) = match (plain, &location) {
         (Some(f), _) => {
             let stored = f.trailer();
-            (f, stored, stored.is_some() && !opts.skip_hash_check, 0)
+            (
+                f,
+                stored,
+                stored.is_some() && !opts.skip_hash_check,
+                0,
+                storage,
+            )
         }
         (None, Some(loc)) => {
             let m = &staged[0];
             let (f, verified) = stream_into_first(loc, &m.db, &m.db_path, opts, progress)?;
-            (f, None, verified, 1)
+            let storage = f.storage_version().ok().flatten();
+            let again = target::resolve(opts.target, opts.force, storage.as_deref())?;
+            if again.target != version {
+                // `auto` meets data of another release: the members must
+                // come out the same under its rules.
+                let replanned = plan_members(opts, again.target)?;
+                let staged_targets: Vec<&MemberTarget> = staged.iter().map(|m| &m.target).collect();
+                if replanned.0 != cluster
+                    || replanned.1.iter().collect::<Vec<_>>() != staged_targets
+                {
+                    return Err(RestoreError::Flags(format!(
+                        "the snapshot holds etcd {} data, which changes how these flags read: give --target-version",
+                        again.target
+                    )));
+                }
+                bump = opts.bump(again.target)?;
+            }
+            version = again.target;
+            resolved = again;
+            (f, None, verified, 1, storage)
         }
         (None, None) => return Err(RestoreError::Flags("no snapshot to restore".into())),
     };
@@ -189,7 +298,13 @@ pub fn restore(
         .map(|m| (&m.db, m.db_path.as_path()))
         .collect();
     let db = check_and_copy(&file, &dsts, opts, stored, progress)?;
-    let (changes, bumped_to) = dbedit::changes(db, opts.target, &cluster.members, bump)?;
+    let (changes, bumped_to) = dbedit::changes(
+        db,
+        version,
+        &cluster.members,
+        bump,
+        resolved.storage_edit.as_ref(),
+    )?;
     let plan = tx::plan(db, &changes, WriteOptions::default())?;
     for m in &staged {
         plan.commit(&m.db)
@@ -198,16 +313,20 @@ pub fn restore(
 
     let n = staged.len() as u64;
     for (i, m) in staged.iter_mut().enumerate() {
-        write_raft_files(m, &cluster, opts.target)?;
+        write_raft_files(m, &cluster, version)?;
         progress(Progress::new(Phase::Finish, i as u64 + 1, n));
     }
-    let members = publish(staged, whole, opts.target)?;
+    let members = publish(staged, whole, version)?;
     Ok(RestoreSummary {
         cluster_id: cluster.cluster_id,
         members,
         consistent_index: cluster.members.len() as u64,
         bumped_to,
         hash_verified,
+        target: version,
+        target_was_auto: opts.target.is_auto(),
+        storage_version: storage,
+        storage_version_migrated: resolved.storage_edit.is_some(),
     })
 }
 
@@ -240,7 +359,7 @@ fn check_and_copy<'f>(
         let threads = opts.threads.max(1);
         let checker = (threads > 1).then(|| s.spawn(move || check_structure(file, 1)));
         let hashed = match stored.filter(|_| !opts.skip_hash_check) {
-            Some(stored) => hash::body_sha256(file, &|done| {
+            Some(stored) => hash::sha256_prefix(file.file(), body_len, &|done| {
                 progress(Progress::new(Phase::Hash, done, body_len))
             })
             .map_err(RestoreError::io("read", file.path()))
@@ -302,9 +421,17 @@ fn write_raft_files(
     write_segment_file(&wal_dir.join(segment_file_name(0, 0)), &prefix)?;
     sync_dir(&wal_dir)?;
 
-    let store: Vec<StoreMember> = cluster
-        .members
+    // 3.4 and 3.5 create the v2 store members in ascending ID order; 3.6
+    // and 3.7 in Go map order, recorded as a rotation of the
+    // --initial-cluster order: that order itself is one of them.
+    let order: Vec<u64> = if fl.any_member_order() {
+        cluster.initial_order.clone()
+    } else {
+        cluster.member_ids()
+    };
+    let store: Vec<StoreMember> = order
         .iter()
+        .filter_map(|id| cluster.members.iter().find(|c| c.id == *id))
         .map(|c| StoreMember {
             id: c.id,
             peer_urls: c.peer_urls.clone(),
@@ -375,8 +502,12 @@ fn publish(
     Ok(done
         .into_iter()
         .map(|(d, w, r)| {
-            d.map(Published::keep);
-            w.map(Published::keep);
+            if let Some(d) = d {
+                d.keep();
+            }
+            if let Some(w) = w {
+                w.keep();
+            }
             r
         })
         .collect())
