@@ -17,9 +17,6 @@ pub enum Phase {
     /// Reading a snapshot from its location (bytes as stored, compressed
     /// for a compressed one, of the stored length).
     Read,
-    /// Uploading to a location (bytes as stored, compressed for a
-    /// compressed one; the total grows as the snapshot arrives).
-    Upload,
 }
 
 /// A progress report: `done` of `total` bytes (or steps) in `phase`.

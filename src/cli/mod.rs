@@ -294,9 +294,26 @@ const LOCKED_ADVICE: &str = "(is an etcd member running on it? copy it or stop e
 fn snapshot_failure(e: etcdsnap::SnapshotError) -> Failure {
     let text = match &e {
         etcdsnap::SnapshotError::Locked { .. } => format!("{e} {LOCKED_ADVICE}"),
+        etcdsnap::SnapshotError::Bolt { path, .. } => match compressed_hint(path) {
+            Some(hint) => format!("{e} {hint}"),
+            None => e.to_string(),
+        },
         _ => e.to_string(),
     };
     Failure::new(EXIT_ERROR, text)
+}
+
+/// For a local file that is not a bbolt database: whether it looks
+/// compressed under a name that does not say so.
+fn compressed_hint(path: &std::path::Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+    match etcdsnap::Compression::sniff(&head) {
+        etcdsnap::Compression::Zstd => Some("(it looks zstd-compressed: name it .zst)".into()),
+        etcdsnap::Compression::Gzip => Some("(it looks gzip-compressed: name it .gz)".into()),
+        _ => None,
+    }
 }
 
 /// A location error as the CLI prints it: a bad location is a bad

@@ -13,7 +13,6 @@ const EVERY: Duration = Duration::from_millis(100);
 
 struct State {
     read: Option<(u64, u64)>,
-    upload: Option<u64>,
     hash: Option<(u64, u64)>,
     copy: Option<(u64, u64)>,
     other: Option<(Phase, u64, u64)>,
@@ -35,7 +34,6 @@ impl Bar {
             enabled: std::io::stderr().is_terminal(),
             state: Mutex::new(State {
                 read: None,
-                upload: None,
                 hash: None,
                 copy: None,
                 other: None,
@@ -55,7 +53,6 @@ impl Bar {
             Phase::Hash => s.hash = Some((p.done, p.total)),
             Phase::Copy => s.copy = Some((p.done, p.total)),
             Phase::Read => s.read = Some((p.done, p.total)),
-            Phase::Upload => s.upload = Some(p.done),
             Phase::Receive => {
                 let since = s.receive.map_or_else(Instant::now, |(_, _, t)| t);
                 s.receive = Some((p.done, p.total, since));
@@ -78,9 +75,6 @@ impl Bar {
         };
         if let Some(r) = s.read {
             parts.push(format!("read {}", bytes(r)));
-        }
-        if let Some(u) = s.upload {
-            parts.push(format!("uploaded {}", humanize::bytes(u)));
         }
         if let Some((d, t, since)) = s.receive {
             let secs = since.elapsed().as_secs_f64();

@@ -199,14 +199,14 @@ fn env_config(prefix: &str) -> Vec<(String, String)> {
 /// What went wrong, on one line, without the store's boilerplate: the S3
 /// error code and message when the server sent an XML error body.
 pub(crate) fn cause(e: &object_store::Error) -> String {
-    let mut text = one_line(&e.to_string());
+    let mut text = strip_generic(&one_line(&e.to_string()));
     // The root cause (say "Connection refused") is often only at the end
     // of the source chain.
     let mut root: &dyn std::error::Error = e;
     while let Some(next) = root.source() {
         root = next;
     }
-    let root = one_line(&root.to_string());
+    let root = strip_generic(&one_line(&root.to_string()));
     if !text.contains(&root) {
         text = format!("{text}: {root}");
     }
@@ -224,6 +224,22 @@ pub(crate) fn cause(e: &object_store::Error) -> String {
         },
         _ => text,
     }
+}
+
+/// Without the store's "Generic S3 error: " prefixes (nested errors repeat
+/// them).
+fn strip_generic(text: &str) -> String {
+    let mut out = text.to_string();
+    while let Some(i) = out.find("Generic ") {
+        let rest = out.get(i + 8..).unwrap_or("");
+        match rest.find(" error: ") {
+            Some(j) if j > 0 && !rest[..j].contains(' ') => {
+                out.replace_range(i..i + 8 + j + 8, "");
+            }
+            _ => break,
+        }
+    }
+    out
 }
 
 fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
@@ -267,9 +283,14 @@ mod tests {
             store: "S3",
             source: "error sending request\n  connection refused".into(),
         };
+        assert_eq!(cause(&e), "error sending request connection refused");
+        let nested = object_store::Error::Generic {
+            store: "S3",
+            source: "Generic S3 error: Error performing GET http://127.0.0.1:9/b/k".into(),
+        };
         assert_eq!(
-            cause(&e),
-            "Generic S3 error: error sending request connection refused"
+            cause(&nested),
+            "Error performing GET http://127.0.0.1:9/b/k"
         );
     }
 }
