@@ -167,6 +167,39 @@ fn a_server_killed_mid_upload_fails_the_save_and_leaves_nothing() {
 }
 
 #[test]
+fn a_save_killed_mid_upload_leaves_no_spool_and_no_object() {
+    let Some(s) = setup(48) else { return };
+    let key = "etcd/snap.db.zst";
+    let mut child = save_cmd(&s, &url(key), &["--upload-part-size", "5"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start etcdsnap");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !s.s3.pending_uploads().iter().any(|n| n.contains(".part-")) {
+        assert!(Instant::now() < deadline, "no part reached the server");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the save ended before any part landed"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // SIGKILL: no chance to clean up. The spool has no name, the upload is never completed.
+    child.kill().expect("kill");
+    let _ = child.wait();
+    assert_eq!(
+        leftovers(&s),
+        Vec::<String>::new(),
+        "a spool file outlived the process"
+    );
+    assert_eq!(
+        s.s3.objects(BUCKET),
+        Vec::<String>::new(),
+        "nothing under the key"
+    );
+}
+
+#[test]
 fn bad_keys_fail_the_save_before_anything_is_stored() {
     let Some(s) = setup(1) else { return };
     let mut c = save_cmd(&s, &url("snap.db.zst"), &[]);

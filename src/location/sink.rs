@@ -3,9 +3,11 @@
 //! an uncompressed local spool file that save's structural check reads
 //! (the check needs random access to the bbolt pages, which a stream does
 //! not give). The object is completed only after the check passed; the
-//! spool is an unnamed-on-drop temporary file.
+//! spool is an unnamed temporary file, gone when closed or killed.
 
+use std::fs::File;
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use super::error::LocationError;
@@ -21,7 +23,8 @@ pub struct LocationSink {
     writer: LocationWriter,
     /// Written unbuffered (save hands over 32 KiB chunks), so that it is
     /// complete when save reads it, which may be before `sync`.
-    spool: tempfile::NamedTempFile,
+    spool: File,
+    spool_path: PathBuf,
     shown: PathBuf,
 }
 
@@ -46,15 +49,16 @@ impl LocationSink {
     pub fn create(loc: &Location) -> Result<LocationSink, SinkError> {
         let shown = PathBuf::from(loc.as_str());
         let dir = loc.options().temp_dir();
-        let spool = tempfile::Builder::new()
-            .prefix(".etcdsnap-save-")
-            .suffix(".db")
-            .tempfile_in(&dir)
+        // Unnamed, so that nothing is left even if the process is killed;
+        // save's check opens it again through /proc.
+        let spool = tempfile::tempfile_in(&dir)
             .map_err(|e| SinkError::new("create a spool file in", &dir, e))?;
+        let spool_path = PathBuf::from(format!("/proc/self/fd/{}", spool.as_raw_fd()));
         let writer = loc.create().map_err(|e| sink_error("start", &shown, e))?;
         Ok(LocationSink {
             writer,
             spool,
+            spool_path,
             shown,
         })
     }
@@ -62,17 +66,16 @@ impl LocationSink {
 
 impl SnapshotSink for LocationSink {
     fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
-        self.spool
-            .as_file()
+        (&self.spool)
             .write_all(bytes)
-            .map_err(|e| SinkError::new("write", self.spool.path(), e))?;
+            .map_err(|e| SinkError::new("write", &self.spool_path, e))?;
         self.writer
             .write_all(bytes)
             .map_err(|e| sink_error("write", &self.shown, e))
     }
 
     fn staged_path(&self) -> Option<&Path> {
-        Some(self.spool.path())
+        Some(&self.spool_path)
     }
 
     fn sync(&mut self) -> Result<(), SinkError> {

@@ -51,6 +51,9 @@ pub struct RestoreOptions {
     pub all_members_out_dir: Option<PathBuf>,
     /// Threads to use (at least 1).
     pub threads: usize,
+    /// How a snapshot that is not a plain local file is read (retries,
+    /// timeouts, store settings, where `status`-style temporary copies go).
+    pub location: crate::location::LocationOptions,
 }
 
 impl RestoreOptions {
@@ -82,6 +85,7 @@ impl RestoreOptions {
             force: false,
             all_members_out_dir: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            location: crate::location::LocationOptions::default(),
         }
     }
 

@@ -23,7 +23,7 @@ use super::dbedit;
 use super::error::RestoreError;
 use super::membership::Cluster;
 use super::options::{MemberTarget, RestoreOptions, check_targets, plan_members};
-use super::source::{stream_into_first, streamed_location};
+use super::source::{Source, source, stream_into_first};
 use super::staging::{self, Published, Staged, mkdir, sync_dir};
 use super::target;
 use crate::bolt::Db;
@@ -203,10 +203,9 @@ pub fn restore(
     // only read once it is staged (below): until then `auto` plans as for
     // data without a storage version, and the plan is checked again
     // against what the data says.
-    let location = streamed_location(opts)?;
-    let opened = match location {
-        Some(_) => None,
-        None => Some(SnapshotFile::open(&opts.snapshot)),
+    let (location, opened) = match source(opts)? {
+        Source::Streamed(loc) => (Some(loc), None),
+        Source::Plain(path) => (None, Some(SnapshotFile::open(path))),
     };
     let storage = opened
         .as_ref()

@@ -5,23 +5,34 @@
 //! it had been a local file.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::error::RestoreError;
 use super::options::RestoreOptions;
-use crate::location::{Location, LocationOptions};
+use crate::location::Location;
 use crate::progress::Progress;
 use crate::snapshot::SnapshotFile;
 use crate::snapshot::hash::HashCheck;
 
-/// The snapshot option as a location, when it is not a plain local file.
-pub(crate) fn streamed_location(opts: &RestoreOptions) -> Result<Option<Location>, RestoreError> {
+/// Where the snapshot comes from.
+pub(crate) enum Source {
+    /// A local, uncompressed file (a `file://` URL made a path).
+    Plain(PathBuf),
+    /// Anything else: read once, streaming.
+    Streamed(Location),
+}
+
+/// The snapshot option as a [`Source`].
+pub(crate) fn source(opts: &RestoreOptions) -> Result<Source, RestoreError> {
     // A path that is not UTF-8 is no URL and has no extension we know.
     let Some(text) = opts.snapshot.to_str() else {
-        return Ok(None);
+        return Ok(Source::Plain(opts.snapshot.clone()));
     };
-    let loc = Location::parse_with(text, &LocationOptions::default())?;
-    Ok((!loc.is_plain_file()).then_some(loc))
+    let loc = Location::parse_with(text, &opts.location)?;
+    Ok(match loc.local_path() {
+        Some(p) if loc.is_plain_file() => Source::Plain(p.to_path_buf()),
+        _ => Source::Streamed(loc),
+    })
 }
 
 /// Streams `loc` into `db` (the first member's empty, staged db), checks
