@@ -12,6 +12,10 @@
 //!   over gRPC (TLS, client certificates, auth) as `etcdctl snapshot save`
 //!   does, kept only when it is complete, matches the server's digest and
 //!   verifies; [`save_to`] takes any [`SnapshotSink`];
+//! * [`Location`]: where snapshots are kept (a path, `s3://`, `gs://`,
+//!   `az://`, `file://`; `.zst`/`.gz` compressed): every command above
+//!   reads and writes them, streaming; [`prune`] applies a
+//!   [`RetentionPolicy`] to snapshots named by time;
 //! * [`DataDir`]: where a member data dir keeps its db, WAL and snapshots.
 //!
 //! ```
@@ -52,29 +56,34 @@ pub mod format;
 mod go;
 #[doc(hidden)]
 pub mod internal;
+mod location;
 mod mmap;
 mod progress;
 pub mod raft;
 pub mod repo;
 mod restore;
-mod retention;
 mod save;
 mod snapshot;
 
 pub use datadir::DataDir;
 pub use etcd::status::{Status, StatusError};
 pub use etcd::version::{TargetChoice, TargetVersion, UnknownVersion};
+pub use location::{
+    CompressOptions, Compression, KeepReason, Location, LocationError, LocationOptions,
+    LocationSink, LocationWriter, PruneOptions, PruneReport, PrunedSnapshot, RetentionPolicy,
+    expand_time, prune,
+};
 pub use progress::{Phase, Progress};
 pub use restore::membership::{ClusterError, UrlError};
 pub use restore::{
     RestoreError, RestoreOptions, RestoreSummary, RestoredMember, SnapshotReader, restore,
     restore_from_reader,
 };
-pub use retention::KeepRules;
 pub use save::{
     Credentials, FileSink, SaveError, SaveOptions, SaveSummary, SinkError, SnapshotSink,
     TlsOptions, save, save_to,
 };
 pub use snapshot::{
-    DbInfo, HashCheck, Snapshot, SnapshotError, VerifyOptions, VerifyReport, has_trailer,
+    DbInfo, HashCheck, Snapshot, SnapshotError, VerifyOptions, VerifyProblem, VerifyReport,
+    VerifyWarning, has_trailer,
 };

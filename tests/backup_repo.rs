@@ -341,3 +341,70 @@ fn operator_errors_are_clear() {
     let (code, _) = err(&["backup", "ls", s(&repo), "-w", "table"]);
     assert_eq!(code, Some(4));
 }
+
+#[test]
+fn push_from_compressed_files_and_object_storage() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo = work.path().join("repo");
+    ok(&["backup", "init", s(&repo)]);
+    let plain = std::fs::read(fixtures::snapshot("k8s-v35.db")).expect("read");
+    let zst = work.path().join("k8s.db.zst");
+    std::fs::write(&zst, zstd::encode_all(&plain[..], 3).expect("zstd")).expect("write");
+    let v: Value = serde_json::from_str(&ok(&["backup", "push", s(&repo), s(&zst), "-w", "json"]))
+        .expect("json");
+    assert_eq!(v["source"].as_str(), Some(s(&zst)));
+    let o = run(&["backup", "cat", s(&repo), v["id"].as_str().expect("id")]);
+    assert!(
+        o.stdout == plain,
+        "cat of a pushed .zst is the uncompressed snapshot"
+    );
+    let (_, e) = err(&["backup", "push", s(&repo), s(&zst), "--time-from-file"]);
+    assert!(
+        e.contains("--time-from-file needs a local, uncompressed"),
+        "{e}"
+    );
+
+    // From an S3-compatible server on loopback.
+    let Some(bin) = support::tools::require(support::tools::s3s_fs()) else {
+        return;
+    };
+    let server = support::s3::S3Server::start(&bin, "backups");
+    let key = server.object_file("backups", "etcd/snap.db");
+    std::fs::create_dir_all(key.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&key, &plain).expect("put");
+    let mut c = Command::new(BIN);
+    server.configure(&mut c);
+    let o = c
+        .args([
+            "backup",
+            "push",
+            s(&repo),
+            "s3://backups/etcd/snap.db",
+            "-w",
+            "json",
+        ])
+        .output()
+        .expect("push");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["newChunks"], 0, "the same pages as the .zst push");
+    assert_eq!(v["source"], "s3://backups/etcd/snap.db");
+    // A missing object: one clear error, nothing stored.
+    let mut c = Command::new(BIN);
+    server.configure(&mut c);
+    let o = c
+        .args(["backup", "push", s(&repo), "s3://backups/etcd/missing.db"])
+        .output()
+        .expect("push");
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("s3://backups/etcd/missing.db"), "{e}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&ok(&["backup", "ls", s(&repo), "-w", "json"]))
+            .expect("json")
+            .as_array()
+            .expect("array")
+            .len(),
+        2
+    );
+}

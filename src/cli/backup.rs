@@ -9,7 +9,7 @@ use etcdsnap::repo::{
     CheckOptions, MasterKey, PruneOptions, PruneReport, PushOptions, RepoError, Repository,
     SnapshotInfo,
 };
-use etcdsnap::{KeepRules, SaveOptions};
+use etcdsnap::{Location, RetentionPolicy, SaveOptions};
 use serde_json::json;
 
 use super::global::GlobalArgs;
@@ -63,7 +63,8 @@ pub(super) struct InitArgs {
 pub(super) struct PushArgs {
     #[command(flatten)]
     repo: RepoArgs,
-    /// The snapshot file (or --from-endpoint)
+    /// The snapshot: a file, a `.zst`/`.gz` file or a URL (s3://, gs://, az://, file://), or
+    /// --from-endpoint
     #[arg(value_name = "SNAPSHOT", required_unless_present = "from_endpoint")]
     snapshot: Option<PathBuf>,
     /// Take the snapshot from a live etcd instead, as `snapshot save` does, with etcdctl's
@@ -125,7 +126,7 @@ pub(super) struct ForgetArgs {
     /// Keep the newest snapshot of each of the N most recent days (UTC)
     #[arg(long, value_name = "N", default_value_t = 0)]
     keep_daily: u32,
-    /// Keep the newest snapshot of each of the N most recent weeks (UTC, from Monday)
+    /// Keep the newest snapshot of each of the N most recent ISO weeks (UTC)
     #[arg(long, value_name = "N", default_value_t = 0)]
     keep_weekly: u32,
     /// Only print what would be removed
@@ -137,6 +138,7 @@ fn fail(e: RepoError) -> Failure {
     match e {
         RepoError::Restore(r) => restore_error(r),
         RepoError::Save(s) => Failure::new(s.exit_code(), s),
+        RepoError::Location(l) => Failure::new(EXIT_ERROR, l),
         RepoError::Usage(u) => Failure::new(EXIT_BAD_ARGS, u),
         other => Failure::new(EXIT_ERROR, other),
     }
@@ -267,6 +269,15 @@ fn init(a: &InitArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Whether SNAPSHOT is a local, uncompressed file (pushed in place) rather
+/// than a URL or a `.zst`/`.gz` file (read once into a temporary copy).
+fn is_plain_file(p: &std::path::Path) -> bool {
+    match p.to_str().map(Location::parse) {
+        Some(Ok(loc)) => loc.local_path().is_some() && loc.is_plain_file(),
+        _ => true,
+    }
+}
+
 /// `snapshot save`'s options from the global flags and ETCDCTL_* variables.
 fn save_options(global: &GlobalArgs, endpoint: &str) -> Result<SaveOptions, Failure> {
     let vars: Vec<(String, String)> = std::env::vars_os()
@@ -289,6 +300,17 @@ fn push(a: &PushArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failur
     opts.compression_level = a.compression_level;
     let bar = Bar::new();
     let result = match (&a.snapshot, &a.from_endpoint) {
+        (Some(file), _) if !is_plain_file(file) => {
+            if a.time_from_file {
+                return Err(Failure::new(
+                    EXIT_BAD_ARGS,
+                    "--time-from-file needs a local, uncompressed SNAPSHOT file",
+                ));
+            }
+            let text = file.to_string_lossy();
+            let loc = Location::parse(&text).map_err(|e| Failure::new(EXIT_ERROR, e))?;
+            repo.push_location(&loc, &opts, &|p| bar.update(p))
+        }
         (Some(file), _) => {
             if a.time_from_file {
                 let mtime = std::fs::metadata(file)
@@ -450,12 +472,10 @@ fn forget(a: &ForgetArgs, prune: bool, write_out: &str) -> Result<(), Failure> {
     )?;
     let repo = open(&a.repo)?;
     let mut opts = PruneOptions::default();
-    let mut keep = KeepRules::default();
-    keep.last = a.keep_last;
-    keep.hourly = a.keep_hourly;
-    keep.daily = a.keep_daily;
-    keep.weekly = a.keep_weekly;
-    opts.keep = keep;
+    opts.keep = RetentionPolicy::last(a.keep_last as usize)
+        .with_hourly(a.keep_hourly as usize)
+        .with_daily(a.keep_daily as usize)
+        .with_weekly(a.keep_weekly as usize);
     opts.ids = a.ids.clone();
     opts.dry_run = a.dry_run;
     let r: PruneReport = if prune {
@@ -470,7 +490,8 @@ fn forget(a: &ForgetArgs, prune: bool, write_out: &str) -> Result<(), Failure> {
             "kept": r.kept.iter().map(|(i, why)| {
                 let mut v = info_json(i);
                 if let Some(o) = v.as_object_mut() {
-                    o.insert("reasons".into(), json!(why));
+                    let names: Vec<&str> = why.iter().map(|r| r.name()).collect();
+                    o.insert("reasons".into(), json!(names));
                 }
                 v
             }).collect::<Vec<_>>(),

@@ -62,8 +62,11 @@ pub fn failure(e: RestoreError) -> Failure {
     }
 }
 
-/// The auto-target note, and the summary with `-w json`.
+/// Warnings, the auto-target note, and the summary with `-w json`.
 pub fn print_summary(summary: &RestoreSummary, json: bool) {
+    for w in &summary.warnings {
+        eprintln!("warning: {w}");
+    }
     if summary.target_was_auto {
         note_auto_target(summary.target, summary.storage_version.as_deref());
     }
@@ -86,6 +89,7 @@ pub fn print_summary(summary: &RestoreSummary, json: bool) {
             "consistentIndex": summary.consistent_index,
             "hashVerified": summary.hash_verified,
             "bumpedToRevision": summary.bumped_to.map(|r| r.main),
+            "warnings": summary.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "targetVersion": summary.target.to_string(),
             "targetVersionFrom": if summary.target_was_auto { "auto" } else { "flag" },
             "storageVersion": summary.storage_version,

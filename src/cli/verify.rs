@@ -3,7 +3,7 @@
 use etcdsnap::format::OutputFormat;
 use etcdsnap::format::render_status;
 
-use etcdsnap::{HashCheck, Snapshot, VerifyOptions, VerifyReport};
+use etcdsnap::{HashCheck, VerifyOptions, VerifyReport};
 
 /// A digest in lower-case hex, as `sha256sum` prints it.
 fn hex(d: &[u8; 32]) -> String {
@@ -14,7 +14,7 @@ use serde_json::json;
 use super::progress::Bar;
 
 use super::{
-    EXIT_ERROR, Failure, VerifyArgs, json_or_simple, one_file, resolve_target, snapshot_failure,
+    EXIT_ERROR, Failure, VerifyArgs, json_or_simple, one_file, open_snapshot, resolve_target,
     target_choice,
 };
 
@@ -22,20 +22,25 @@ pub fn run(args: &VerifyArgs, write_out: &str) -> Result<(), Failure> {
     let file = one_file(&args.file, &args.more, "snapshot verify")?;
     let choice = target_choice(&args.target_version)?;
     let json = json_or_simple(write_out, "verify")?;
-    let snap = Snapshot::open(&file).map_err(snapshot_failure)?;
+    let bar = Bar::new();
+    let snap = open_snapshot(&file, &bar).inspect_err(|_| bar.finish())?;
     let target = resolve_target(&snap, choice)?;
     let opts = VerifyOptions::default()
         .with_skip_hash_check(args.skip_hash_check)
         .with_target(target);
-    let bar = Bar::new();
     let report = snap.verify_with_progress(&opts, &|p| bar.update(p));
     bar.finish();
-    let problems = report.problems();
-    for w in &report.warnings {
+    let problems: Vec<String> = report.problems().iter().map(ToString::to_string).collect();
+    let warnings: Vec<String> = report
+        .all_warnings()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for w in &warnings {
         eprintln!("warning: {w}");
     }
     if json {
-        println!("{}", to_json(&report, &problems));
+        println!("{}", to_json(&report, &problems, &warnings));
     } else if problems.is_empty() {
         print!("OK: {}", summary(&report));
     } else {
@@ -89,7 +94,7 @@ fn summary(r: &VerifyReport) -> String {
     out
 }
 
-fn to_json(r: &VerifyReport, problems: &[String]) -> serde_json::Value {
+fn to_json(r: &VerifyReport, problems: &[String], warnings: &[String]) -> serde_json::Value {
     let (hash_state, stored, computed) = match r.hash {
         HashCheck::Verified(d) => ("verified", Some(hex(&d)), Some(hex(&d))),
         HashCheck::Mismatch { stored, computed } => {
@@ -126,6 +131,6 @@ fn to_json(r: &VerifyReport, problems: &[String]) -> serde_json::Value {
             "activeMeta": d.active_meta, "syncedFreelist": d.synced_freelist,
         })),
         "problems": problems,
-        "warnings": r.warnings,
+        "warnings": warnings,
     })
 }

@@ -102,6 +102,9 @@ pub enum RepoError {
     /// Bad options (keep rules, IDs...).
     #[error("{0}")]
     Usage(String),
+    /// Reading a snapshot from a location (URL, compressed file) failed.
+    #[error(transparent)]
+    Location(#[from] crate::location::LocationError),
     /// Taking the snapshot from a live etcd failed.
     #[error(transparent)]
     Save(#[from] crate::save::SaveError),

@@ -18,14 +18,16 @@ use super::index::{Index, Loc, Open, Update};
 use super::list::ChunkList;
 use super::pack::{self, PackBuilder};
 use super::repository::{Repository, SnapshotInfo};
-use crate::retention::KeepRules;
+use crate::location::{KeepReason, RetentionPolicy};
 
 /// What to remove.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct PruneOptions {
-    /// Keep what these rules keep and remove the other snapshots.
-    pub keep: KeepRules,
+    /// Keep what these rules keep and remove the other snapshots (the
+    /// retention rule `snapshot prune` uses; the newest snapshot is always
+    /// kept).
+    pub keep: RetentionPolicy,
     /// Remove these snapshots (ID prefixes).
     pub ids: Vec<String>,
     /// Only say what would be done.
@@ -37,8 +39,8 @@ pub struct PruneOptions {
 #[non_exhaustive]
 pub struct PruneReport {
     /// Snapshots kept, with the rules that keep each (empty when removal
-    /// was by ID).
-    pub kept: Vec<(SnapshotInfo, Vec<&'static str>)>,
+    /// was by ID or there was none).
+    pub kept: Vec<(SnapshotInfo, Vec<KeepReason>)>,
     /// Snapshots removed.
     pub removed: Vec<SnapshotInfo>,
     /// Packs deleted.
@@ -63,12 +65,26 @@ impl Repository {
         let snaps = ix.snapshots()?;
         let mut report = PruneReport::default();
         let mut gone: HashSet<[u8; 32]> = HashSet::new();
-        let reasons: Vec<Vec<&'static str>> = if opts.ids.is_empty() {
-            let times: Vec<i64> = snaps
+        let reasons: Vec<Vec<KeepReason>> = if opts.ids.is_empty() {
+            let times: Vec<chrono::DateTime<chrono::Utc>> = snaps
                 .iter()
-                .map(|(_, m)| m.time_ns.div_euclid(1_000_000_000))
+                .map(|(_, m)| chrono::DateTime::from_timestamp_nanos(m.time_ns))
                 .collect();
-            opts.keep.apply(&times)
+            let mut r = opts.keep.apply(&times);
+            // Whatever the rules say, the newest snapshot stays (every
+            // snapshot was verified when it was pushed).
+            let newest = (0..snaps.len()).max_by_key(|&i| {
+                (
+                    snaps.get(i).map(|(_, m)| m.time_ns),
+                    snaps.get(i).map(|(id, _)| *id),
+                )
+            });
+            if let Some(keep) = newest.and_then(|i| r.get_mut(i))
+                && keep.is_empty()
+            {
+                keep.push(KeepReason::NewestSound);
+            }
+            r
         } else {
             for p in &opts.ids {
                 gone.insert(Repository::find_in(&snaps, p)?.0);
@@ -79,7 +95,7 @@ impl Repository {
                     if gone.contains(id) {
                         vec![]
                     } else {
-                        vec!["listed"]
+                        vec![KeepReason::Last]
                     }
                 })
                 .collect()
@@ -138,7 +154,7 @@ impl Repository {
             ));
         }
         let mut report = if opts.keep.is_empty() && opts.ids.is_empty() {
-            let mut kept: Vec<(SnapshotInfo, Vec<&'static str>)> = ix
+            let mut kept: Vec<(SnapshotInfo, Vec<KeepReason>)> = ix
                 .snapshots()?
                 .iter()
                 .map(|(id, m)| (SnapshotInfo::from_manifest(*id, m), vec![]))

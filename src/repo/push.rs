@@ -142,6 +142,31 @@ impl Repository {
     ) -> Result<PushSummary> {
         let _lock = self.lock(false)?;
         let file = SnapshotFile::open(path)?;
+        self.push_file(&file, opts, progress)
+    }
+
+    /// Stores the snapshot at a location (`s3://...`, `gs://...`,
+    /// `az://...`, a `.zst` or `.gz` file, or a plain path): read once,
+    /// decompressed and checked into a temporary file, then pushed as a
+    /// file. The source recorded is the location.
+    pub fn push_location(
+        &self,
+        location: &crate::location::Location,
+        opts: &PushOptions,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<PushSummary> {
+        let _lock = self.lock(false)?;
+        let snap = location.open_snapshot(progress)?;
+        self.push_file(snap.file_ref(), opts, progress)
+    }
+
+    fn push_file(
+        &self,
+        file: &SnapshotFile,
+        opts: &PushOptions,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<PushSummary> {
+        let path = file.path();
         let trailer = file.trailer();
         if trailer.is_none() && !opts.skip_hash_check {
             return Err(RepoError::MissingHash(path.to_path_buf()));
@@ -177,7 +202,7 @@ impl Repository {
 
         let (hashes, stored) = std::thread::scope(|s| {
             let hasher = s.spawn(|| hash_file(file.file(), body_len, len, progress));
-            let stored = self.store_chunks(&file, csize, &known, opts.compression_level);
+            let stored = self.store_chunks(file, csize, &known, opts.compression_level);
             let hashes = hasher
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));

@@ -5,9 +5,9 @@
 //! 2. One pass over the snapshot: the SHA-256 trailer is checked on one
 //!    thread while the others walk the structure (bbolt and etcd checks)
 //!    and then copy the body into the first member's staged db in the
-//!    kernel. A stream ([`restore_from_reader`]) is written into the first
-//!    member's staged db as it arrives, hashed on the way, then checked
-//!    there and copied to the other members.
+//!    kernel. A snapshot at a URL or in a compressed file is first read
+//!    once into the first member's staged db, hashed on the way (see
+//!    `source.rs`), and is then checked there and copied from there.
 //! 3. The database edits are planned once against the source and written
 //!    into the copy as one bbolt transaction; other members get copies of
 //!    the edited db.
@@ -23,6 +23,7 @@ use super::dbedit;
 use super::error::RestoreError;
 use super::membership::Cluster;
 use super::options::{MemberTarget, RestoreOptions, check_targets, plan_members};
+use super::source::{Source, source, stream_into_first};
 use super::staging::{self, Published, Staged, mkdir, sync_dir};
 use super::stream::{self, SnapshotReader};
 use super::target;
@@ -30,7 +31,7 @@ use crate::bolt::Db;
 use crate::bolt::tx::{self, WriteOptions};
 use crate::datadir::DataDir;
 use crate::etcd::revision::Revision;
-use crate::etcd::{SchemaChecks, TargetVersion};
+use crate::etcd::{SchemaChecks, SchemaProblem, TargetVersion};
 use crate::progress::{Phase, Progress};
 use crate::raft::Flavour;
 use crate::raft::snap::{encode_snap, restore_snapshot, snap_file_name, write_snap_file};
@@ -66,6 +67,9 @@ pub struct RestoreSummary {
     pub bumped_to: Option<Revision>,
     /// Whether the SHA-256 trailer was verified.
     pub hash_verified: bool,
+    /// etcd-level findings in the snapshot that restore replaced or that
+    /// etcd tolerates (errors stop a restore).
+    pub warnings: Vec<SchemaProblem>,
     /// The release whose layout was written.
     pub target: TargetVersion,
     /// Whether `target` was picked by `auto` from the storage version.
@@ -203,9 +207,7 @@ pub fn restore(
 /// [`restore()`] from a stream instead of `opts.snapshot` (which is not
 /// read): its bytes go straight into the first member's staged db, are
 /// checked against etcd's trailer and the source's own digest, then
-/// everything proceeds as from a file. With `auto`, the target is decided
-/// from the received data; flags are checked first against the target the
-/// data would have without a storage version.
+/// everything proceeds as for a snapshot streamed from a location.
 pub fn restore_from_reader(
     opts: &RestoreOptions,
     source: SnapshotReader<'_>,
@@ -216,46 +218,54 @@ pub fn restore_from_reader(
 
 fn run(
     opts: &RestoreOptions,
-    source: Option<SnapshotReader<'_>>,
+    reader: Option<SnapshotReader<'_>>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<RestoreSummary, RestoreError> {
     // The snapshot is opened first, for `auto` to read its storage version;
     // failing to open it is reported where etcdutl reports it, after the
-    // flags and the membership. A stream's storage version is known only
-    // once it has arrived.
-    let opened = source.is_none().then(|| SnapshotFile::open(&opts.snapshot));
-    let mut storage = opened
+    // flags and the membership. A location that is not a plain file is
+    // only read once it is staged (below): until then `auto` plans as for
+    // data without a storage version, and the plan is checked again
+    // against what the data says.
+    let (location, opened) = match &reader {
+        Some(_) => (None, None),
+        None => match source(opts)? {
+            Source::Streamed(loc) => (Some(loc), None),
+            Source::Plain(path) => (None, Some(SnapshotFile::open(path))),
+        },
+    };
+    let storage = opened
         .as_ref()
-        .and_then(|o| o.as_ref().ok())
+        .and_then(|r| r.as_ref().ok())
         .and_then(|f| f.storage_version().ok().flatten());
     let mut resolved = target::resolve(opts.target, opts.force, storage.as_deref())?;
     let mut version = resolved.target;
     let mut bump = opts.bump(version)?;
-    let (mut cluster, targets) = plan_members(opts, version)?;
+    let (cluster, targets) = plan_members(opts, version)?;
     check_targets(&targets, version)?;
     // etcdutl opens the snapshot (no stat first): word a missing one as it
     // does, `open FILE: no such file or directory`.
-    let file = match opened {
-        Some(o) => {
-            let file = o.map_err(|e| match e {
-                SnapshotError::Io {
-                    op: "stat",
-                    path,
-                    source,
-                } => SnapshotError::Io {
-                    op: "open",
-                    path,
-                    source,
-                },
-                e => e,
-            })?;
-            if file.trailer().is_none() && !opts.skip_hash_check {
-                return Err(RestoreError::MissingHash);
-            }
-            Some(file)
-        }
+    let plain = match opened {
+        Some(opened) => Some(opened.map_err(|e| match e {
+            SnapshotError::Io {
+                op: "stat",
+                path,
+                source,
+            } => SnapshotError::Io {
+                op: "open",
+                path,
+                source,
+            },
+            e => e,
+        })?),
         None => None,
     };
+    if let Some(f) = &plain
+        && f.trailer().is_none()
+        && !opts.skip_hash_check
+    {
+        return Err(RestoreError::MissingHash);
+    }
     // A new --out-dir is staged as a whole, so all members appear at once.
     let whole = match &opts.all_members_out_dir {
         Some(dir) if std::fs::symlink_metadata(dir).is_err() => Some(Staged::new(dir)?),
@@ -269,68 +279,80 @@ fn run(
         return Err(RestoreError::Flags("no member to restore".into()));
     }
 
-    let dsts: Vec<(&File, &Path)> = staged
-        .iter()
-        .map(|m| (&m.db, m.db_path.as_path()))
-        .collect();
-    let (plan, bumped_to, hash_verified) = match (file, source) {
-        (Some(file), _) => {
-            let stored = file.trailer();
-            let db = check_and_copy(&file, &dsts, opts, stored, progress)?;
-            let (changes, bumped_to) = dbedit::changes(
-                db,
-                version,
-                &cluster.members,
-                bump,
-                resolved.storage_edit.as_ref(),
-            )?;
-            let plan = tx::plan(db, &changes, WriteOptions::default())?;
-            (plan, bumped_to, stored.is_some() && !opts.skip_hash_check)
+    // A location other than a plain file arrives in the first member's db;
+    // the others are copied from there.
+    let (file, stored, hash_verified, first_dst, storage) = match (plain, (&location, reader)) {
+        (Some(f), _) => {
+            let stored = f.trailer();
+            (
+                f,
+                stored,
+                stored.is_some() && !opts.skip_hash_check,
+                0,
+                storage,
+            )
         }
-        (None, Some(source)) => {
-            let (first, others) = dsts
-                .split_first()
-                .ok_or_else(|| RestoreError::Flags("no member to restore".into()))?;
-            let verified =
-                stream::receive(source, first.0, first.1, opts.skip_hash_check, progress)?;
-            // The received db is a file now: decide the target from its
-            // data, check and plan against it, then copy it to the others.
-            let file = SnapshotFile::open(first.1)?;
-            storage = file.storage_version().ok().flatten();
-            resolved = target::resolve(opts.target, opts.force, storage.as_deref())?;
-            if resolved.target != version {
-                version = resolved.target;
-                bump = opts.bump(version)?;
-                let (c, t) = plan_members(opts, version)?;
-                check_targets(&t, version)?;
-                if t.iter().ne(staged.iter().map(|m| &m.target)) {
+        (None, incoming @ ((Some(_), _) | (None, Some(_)))) => {
+            let m = &staged[0];
+            let (f, verified) = match incoming {
+                (Some(loc), _) => stream_into_first(loc, &m.db, &m.db_path, opts, progress)?,
+                (None, Some(r)) => {
+                    let name = r.name.clone();
+                    let verified =
+                        stream::receive(r, &m.db, &m.db_path, opts.skip_hash_check, progress)?;
+                    let reopened =
+                        File::open(&m.db_path).map_err(RestoreError::io("open", &m.db_path))?;
+                    (SnapshotFile::from_file(reopened, name)?, verified)
+                }
+                (None, None) => {
+                    return Err(RestoreError::Flags("no snapshot to restore".into()));
+                }
+            };
+            let storage = f.storage_version().ok().flatten();
+            let again = target::resolve(opts.target, opts.force, storage.as_deref())?;
+            if again.target != version {
+                // `auto` meets data of another release: the members must
+                // come out the same under its rules.
+                let replanned = plan_members(opts, again.target)?;
+                let staged_targets: Vec<&MemberTarget> = staged.iter().map(|m| &m.target).collect();
+                if replanned.0 != cluster
+                    || replanned.1.iter().collect::<Vec<_>>() != staged_targets
+                {
                     return Err(RestoreError::Flags(format!(
-                        "the snapshot's data needs target version {version}, which places the members differently: pass --target-version"
+                        "the snapshot holds etcd {} data, which changes how these flags read: give --target-version",
+                        again.target
                     )));
                 }
-                cluster = c;
+                bump = opts.bump(again.target)?;
             }
-            let db = check_structure(&file, opts.threads.max(1))?;
-            let (changes, bumped_to) = dbedit::changes(
-                db,
-                version,
-                &cluster.members,
-                bump,
-                resolved.storage_edit.as_ref(),
-            )?;
-            let plan = tx::plan(db, &changes, WriteOptions::default())?;
-            let body_len = file.body_len();
-            drop(file);
-            for (dst, path) in others {
-                copy::copy_prefix_synced(first.0, dst, body_len, &|done| {
-                    progress(Progress::new(Phase::Copy, done, body_len))
-                })
-                .map_err(RestoreError::io("copy", *path))?;
-            }
-            (plan, bumped_to, verified)
+            version = again.target;
+            resolved = again;
+            (f, None, verified, 1, storage)
         }
-        (None, None) => return Err(RestoreError::Flags("no snapshot to restore".into())),
+        (None, (None, None)) => {
+            return Err(RestoreError::Flags("no snapshot to restore".into()));
+        }
     };
+    let dsts: Vec<(&File, &Path)> = staged
+        .iter()
+        .skip(first_dst)
+        .map(|m| (&m.db, m.db_path.as_path()))
+        .collect();
+    let (db, warnings) = check_and_copy(&file, &dsts, opts, version, stored, progress)?;
+    let (changes, bumped_to) = dbedit::changes(
+        db,
+        version,
+        &cluster.members,
+        bump,
+        resolved.storage_edit.as_ref(),
+    )?;
+    let plan = tx::plan(db, &changes, WriteOptions::default())?;
+    // The edits were planned from the source's pages: it must still be the
+    // file that was checked. (Checked before the commits, which may write
+    // into the source itself when it arrived in the first member's db.)
+    if let Some(e) = file.changed() {
+        return Err(e.into());
+    }
     for m in &staged {
         plan.commit(&m.db)
             .map_err(RestoreError::io("write", &m.db_path))?;
@@ -348,6 +370,7 @@ fn run(
         consistent_index: cluster.members.len() as u64,
         bumped_to,
         hash_verified,
+        warnings,
         target: version,
         target_was_auto: opts.target.is_auto(),
         storage_version: storage,
@@ -363,9 +386,10 @@ fn check_and_copy<'f>(
     file: &'f SnapshotFile,
     dsts: &[(&File, &Path)],
     opts: &RestoreOptions,
+    target: TargetVersion,
     stored: Option<[u8; 32]>,
     progress: &(dyn Fn(Progress) + Sync),
-) -> Result<Db<'f>, RestoreError> {
+) -> Result<(Db<'f>, Vec<SchemaProblem>), RestoreError> {
     let body_len = file.body_len();
     let total = body_len.saturating_mul(dsts.len() as u64);
     std::thread::scope(|s| {
@@ -382,7 +406,7 @@ fn check_and_copy<'f>(
         // With a spare core the structure is checked beside the hash;
         // otherwise after it.
         let threads = opts.threads.max(1);
-        let checker = (threads > 1).then(|| s.spawn(move || check_structure(file, 1)));
+        let checker = (threads > 1).then(|| s.spawn(move || check_structure(file, 1, target)));
         let hashed = match stored.filter(|_| !opts.skip_hash_check) {
             Some(stored) => hash::sha256_prefix(file.file(), body_len, &|done| {
                 progress(Progress::new(Phase::Hash, done, body_len))
@@ -401,30 +425,42 @@ fn check_and_copy<'f>(
             Some(c) => c
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            None => check_structure(file, threads),
+            None => check_structure(file, threads, target),
         };
         let copied = copier
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        // A source that changed while it was read explains any other
+        // failure (a short read, a short copy, garbage in the walk), and
+        // makes a success worthless.
+        if let Some(e) = file.changed() {
+            return Err(e.into());
+        }
         hashed?;
-        let db = checked?;
+        let checked = checked?;
         copied?;
-        Ok(db)
+        Ok(checked)
     })
 }
 
-/// Opens the body as bbolt and runs the structural and etcd-level checks.
-fn check_structure(file: &SnapshotFile, threads: usize) -> Result<Db<'_>, RestoreError> {
-    let (db, schema) = crate::snapshot::walk_checked(file, SchemaChecks::new(), threads)?;
-    let (problems, omitted) = schema.finish();
-    if !problems.is_empty() {
-        let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+/// Opens the body as bbolt and runs the structural and etcd-level checks;
+/// returns the database and the etcd-level warnings.
+fn check_structure(
+    file: &SnapshotFile,
+    threads: usize,
+    target: TargetVersion,
+) -> Result<(Db<'_>, Vec<SchemaProblem>), RestoreError> {
+    let checks = SchemaChecks::for_target(target);
+    let (db, schema) = crate::snapshot::walk_checked(file, checks, threads)?;
+    let found = schema.finish_report();
+    if !found.is_ok() {
+        let problems: Vec<SchemaProblem> = found.errors().cloned().collect();
         return Err(RestoreError::Schema {
-            count: problems.len() as u64 + omitted,
-            lines,
+            count: problems.len() as u64 + found.omitted_errors,
+            problems,
         });
     }
-    Ok(db)
+    Ok((db, found.warnings().cloned().collect()))
 }
 
 fn write_raft_files(

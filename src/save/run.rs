@@ -93,12 +93,29 @@ pub fn save(
     opts: &SaveOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<SaveSummary, SaveError> {
-    let target = opts.path.clone();
-    save_to(
-        opts,
-        &move || FileSink::create(&target).map(|s| Box::new(s) as Box<dyn SnapshotSink>),
-        progress,
-    )
+    // `{time}` becomes the UTC time of the save; a URL or a compressed
+    // name goes through its location (upload, compression).
+    let (path, location) = crate::location::destination(&opts.path, &opts.location)?;
+    let mut opts = opts.clone();
+    opts.path = path;
+    match location {
+        None => {
+            let target = opts.path.clone();
+            save_to(
+                &opts,
+                &move || FileSink::create(&target).map(|s| Box::new(s) as Box<dyn SnapshotSink>),
+                progress,
+            )
+        }
+        Some(loc) => save_to(
+            &opts,
+            &move || {
+                crate::location::LocationSink::create(&loc)
+                    .map(|s| Box::new(s) as Box<dyn SnapshotSink>)
+            },
+            progress,
+        ),
+    }
 }
 
 /// [`save`] into any [`SnapshotSink`]: `make_sink` is called once the
@@ -339,10 +356,13 @@ fn check_file(path: &Path, opts: &SaveOptions) -> Result<Status, Vec<String>> {
         target: opts.target,
         ..VerifyOptions::default()
     });
-    let problems = report.problems();
+    let problems: Vec<String> = report.problems().iter().map(ToString::to_string).collect();
     match report.status {
         Some(s) if problems.is_empty() => Ok(s),
-        _ if problems.is_empty() => Err(vec!["no status could be computed".into()]),
+        _ if problems.is_empty() => Err(vec![report.status_error.map_or_else(
+            || "no status could be computed".to_owned(),
+            |e| e.to_string(),
+        )]),
         _ => Err(problems),
     }
 }

@@ -28,7 +28,18 @@ pub struct SnapshotFile {
     path: PathBuf,
     file: File,
     len: u64,
+    /// Modification time when opened (nanoseconds since the epoch).
+    mtime: Option<i128>,
     map: Mapped,
+    /// SHA-256 of the body, when it was computed as the bytes arrived (a
+    /// snapshot streamed from a location): verify and restore then compare
+    /// the trailer with it instead of reading the file again.
+    body_digest: Option<[u8; 32]>,
+}
+
+fn mtime_of(m: &std::fs::Metadata) -> Option<i128> {
+    use std::os::unix::fs::MetadataExt;
+    Some(i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()))
 }
 
 fn kind_of(ft: std::fs::FileType) -> &'static str {
@@ -67,19 +78,65 @@ impl SnapshotFile {
             });
         }
         let file = File::open(&path).map_err(|e| io("open", e))?;
+        SnapshotFile::from_file(file, path)
+    }
+
+    /// Takes an open regular file (say an unnamed temporary file a download
+    /// was written into), shown as `name` in reports and errors. The same
+    /// shared lock is taken as by [`open`](Self::open).
+    pub fn from_file(file: File, name: impl Into<PathBuf>) -> Result<SnapshotFile, SnapshotError> {
+        let path = name.into();
+        let io = |op, source| SnapshotError::Io {
+            op,
+            path: path.clone(),
+            source,
+        };
         match file.try_lock_shared() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => return Err(SnapshotError::Locked { path }),
             Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", e)),
         }
-        let len = file.metadata().map_err(|e| io("stat", e))?.len();
+        let meta = file.metadata().map_err(|e| io("stat", e))?;
+        let len = meta.len();
         let map = Mapped::new(&file, len).map_err(|e| io("mmap", e))?;
         Ok(SnapshotFile {
             path,
             file,
             len,
+            mtime: mtime_of(&meta),
             map,
+            body_digest: None,
         })
+    }
+
+    /// Whether the file changed since it was opened: a read of the map hit
+    /// a part that was cut off (those bytes read as zeros), or its length or
+    /// modification time is not what it was. Everything read from a changed
+    /// file is suspect.
+    pub fn changed(&self) -> Option<SnapshotError> {
+        let now = self.file.metadata().ok();
+        let now_len = now.as_ref().map(std::fs::Metadata::len);
+        let moved = now
+            .as_ref()
+            .is_none_or(|m| m.len() != self.len || mtime_of(m) != self.mtime);
+        (self.map.faulted() || moved).then(|| SnapshotError::Changed {
+            path: self.path.clone(),
+            was: self.len,
+            now: now_len,
+        })
+    }
+
+    /// Records the SHA-256 of the body, computed while the bytes were
+    /// written (see [`stream_into`](super::stream::stream_into)); it must
+    /// be the digest of exactly [`body`](Self::body).
+    pub fn with_body_digest(mut self, digest: [u8; 32]) -> SnapshotFile {
+        self.body_digest = Some(digest);
+        self
+    }
+
+    /// The SHA-256 of the body, if it is already known.
+    pub fn body_digest(&self) -> Option<[u8; 32]> {
+        self.body_digest
     }
 
     /// The path it was opened with.
