@@ -1,0 +1,2 @@
+//! Looking inside a snapshot: where the space goes, Kubernetes values, and
+//! what changed between two snapshots.
