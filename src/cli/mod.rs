@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch. Exit codes follow etcdutl: 0 success,
 //! 1 failure, 4 unsupported output format, 128 bad arguments.
 
+mod get;
 mod progress;
 mod restore;
 mod status;
@@ -47,6 +48,8 @@ enum Command {
     /// Read a member's raft WAL and .snap files
     #[command(subcommand)]
     Wal(WalCommand),
+    /// Get a key or a range of keys from a snapshot, as etcdctl get does
+    Get(get::GetArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -199,6 +202,7 @@ pub fn run() -> ExitCode {
         Command::Snapshot(SnapshotCommand::Verify(a)) => verify::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Restore(a)) => restore::run(a, &cli.write_out),
         Command::Wal(WalCommand::Dump(a)) => wal::run(a, &cli.write_out),
+        Command::Get(a) => get::run(a, &cli.write_out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

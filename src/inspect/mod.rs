@@ -1,2 +1,4 @@
 //! Looking inside a snapshot: where the space goes, Kubernetes values, and
 //! what changed between two snapshots.
+
+pub mod k8s;
