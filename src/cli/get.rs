@@ -97,7 +97,10 @@ fn plan(a: &GetArgs) -> Result<Plan, Failure> {
             format!("unknown consistency flag {}", quote(&a.consistency)),
         ));
     }
-    let mut key = rest.first().map(|k| k.as_bytes().to_vec()).unwrap_or_default();
+    let mut key = rest
+        .first()
+        .map(|k| k.as_bytes().to_vec())
+        .unwrap_or_default();
     let mut end = Vec::new();
     if let Some(e) = rest.get(1) {
         if a.prefix || a.from_key {
@@ -179,9 +182,7 @@ pub fn run(a: &GetArgs, write_out: &str) -> Result<(), Failure> {
         keys_only: a.keys_only,
         count_only: a.count_only,
     };
-    let resp = store
-        .range(&req)
-        .map_err(|e| Failure::new(EXIT_ERROR, e))?;
+    let resp = store.range(&req).map_err(|e| Failure::new(EXIT_ERROR, e))?;
     // etcdctl checks these after the request has been answered.
     if a.count_only && write_out != "fields" {
         return Err(Failure::new(

@@ -2,6 +2,7 @@
 //! olekukonko/tablewriter tables, and the `snapshot status` formats.
 
 pub mod get;
+pub(crate) mod goprint;
 pub mod humanize;
 pub mod status;
 pub mod table;

@@ -140,6 +140,15 @@ pub(crate) fn finish<'a>(
             count,
         };
     }
+    // etcd reads the whole range only when the request has a sort order;
+    // otherwise it takes `limit + 1` keys in key order and sorts just those
+    // (so `--sort-by=VERSION --limit 5` sorts the first six keys).
+    if req.sort_order == SortOrder::None
+        && let Ok(limit) = usize::try_from(req.limit)
+        && limit > 0
+    {
+        kvs.truncate(limit.saturating_add(1));
+    }
     // etcd re-sorts only when asked for something other than key order.
     let order = match (req.sort_target, req.sort_order) {
         (SortTarget::Key, SortOrder::Ascend) => SortOrder::None,

@@ -373,8 +373,7 @@ pub(crate) fn split_host_port(hostport: &[u8]) -> Result<(&[u8], &[u8]), &'stati
 /// Printable runes stay as they are; `"` and `\` are backslashed; `\a \b \f
 /// \n \r \t \v` use their short forms; other ASCII controls become `\xNN`,
 /// other non-printable runes `\uNNNN` / `\UNNNNNNNN`; each byte of invalid
-/// UTF-8 becomes `\xNN`. Go's notion of "printable" for non-ASCII runes is
-/// approximated (see `is_go_printable`). Go before 1.19 (which built etcd
+/// UTF-8 becomes `\xNN` (see `is_go_printable`). Go before 1.19 (which built etcd
 /// 3.5.1) wrote DEL as `\u007f`, later releases as `\x7f`.
 pub(crate) fn go_quote(s: &[u8], version: TargetVersion) -> String {
     use std::fmt::Write as _;
@@ -414,44 +413,10 @@ pub(crate) fn go_quote(s: &[u8], version: TargetVersion) -> String {
     out
 }
 
-/// Approximates Go's `unicode.IsPrint` for non-ASCII runes: letters, marks,
-/// numbers, punctuation and symbols are printable; controls, format
-/// characters, separators (spaces), private-use and non-characters are not.
-/// Unassigned code points, which Go also treats as non-printable, are not
-/// tracked here.
+/// Go's `strconv.IsPrint` for non-ASCII runes (Unicode 13.0.0, the tables
+/// of the Go releases that built etcd 3.4.23 and 3.5.1).
 fn is_go_printable(c: char) -> bool {
-    let v = c as u32;
-    let not_printable = matches!(
-        v,
-        0x80..=0xa0
-            | 0xad
-            | 0x600..=0x605
-            | 0x61c
-            | 0x6dd
-            | 0x70f
-            | 0x890..=0x891
-            | 0x8e2
-            | 0x1680
-            | 0x180e
-            | 0x2000..=0x200f
-            | 0x2028..=0x202f
-            | 0x205f..=0x2064
-            | 0x2066..=0x206f
-            | 0x3000
-            | 0xd800..=0xf8ff
-            | 0xfdd0..=0xfdef
-            | 0xfeff
-            | 0xfff9..=0xfffb
-            | 0x110bd
-            | 0x110cd
-            | 0x13430..=0x1343f
-            | 0x1bca0..=0x1bca3
-            | 0x1d173..=0x1d17a
-            | 0xe0001
-            | 0xe0020..=0xe007f
-            | 0xf0000..=0x10ffff
-    ) || (v & 0xfffe) == 0xfffe;
-    !not_printable
+    crate::format::goprint::is_print(c)
 }
 
 /// The subset of Go's `url.URL` that `Parse` fills in, as bytes.

@@ -64,8 +64,14 @@ impl Reader<'_> {
 
     fn take(&mut self, n: u64) -> Result<&[u8], CborError> {
         let n = usize::try_from(n).map_err(|_| CborError::Truncated(self.pos))?;
-        let end = self.pos.checked_add(n).ok_or(CborError::Truncated(self.pos))?;
-        let s = self.b.get(self.pos..end).ok_or(CborError::Truncated(self.pos))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(CborError::Truncated(self.pos))?;
+        let s = self
+            .b
+            .get(self.pos..end)
+            .ok_or(CborError::Truncated(self.pos))?;
         self.pos = end;
         Ok(s)
     }
@@ -205,8 +211,14 @@ mod tests {
             (b"\xf9\x3c\x00", "1.0"),
             (b"\x62\x49\x45", "\"IE\""),
             (b"\x83\x01\x02\x03", "[1,2,3]"),
-            (b"\xa2\x61\x61\x01\x61\x62\x82\x02\x03", "{\"a\":1,\"b\":[2,3]}"),
-            (b"\x5f\x42\x01\x02\x43\x03\x04\x05\xff", "\"\\u0001\\u0002\\u0003\\u0004\\u0005\""),
+            (
+                b"\xa2\x61\x61\x01\x61\x62\x82\x02\x03",
+                "{\"a\":1,\"b\":[2,3]}",
+            ),
+            (
+                b"\x5f\x42\x01\x02\x43\x03\x04\x05\xff",
+                "\"\\u0001\\u0002\\u0003\\u0004\\u0005\"",
+            ),
             (b"\x9f\x01\x82\x02\x03\xff", "[1,[2,3]]"),
             (b"\xbf\x61\x61\x01\xff", "{\"a\":1}"),
             (b"\xd9\xd9\xf7\xa1\x44kind\x43Pod", "{\"kind\":\"Pod\"}"),
@@ -215,7 +227,14 @@ mod tests {
             let got = decode(b).unwrap_or_else(|e| panic!("{b:x?}: {e}"));
             assert_eq!(got.to_string(), *want, "{b:x?}");
         }
-        for bad in [&b"\x83\x01\x02"[..], b"\x1c", b"\xff", b"\x62\x49", b"\x00\x00", b"\x5f\x61\x61\xff"] {
+        for bad in [
+            &b"\x83\x01\x02"[..],
+            b"\x1c",
+            b"\xff",
+            b"\x62\x49",
+            b"\x00\x00",
+            b"\x5f\x61\x61\xff",
+        ] {
             assert!(decode(bad).is_err(), "{bad:x?}");
         }
         let deep = vec![0x81u8; 1000];

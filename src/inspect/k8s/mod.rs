@@ -89,7 +89,11 @@ pub fn decode(value: &[u8]) -> Value<'_> {
 fn encrypted(rest: &[u8]) -> Value<'_> {
     // provider:version:keyname: (the key name cannot hold a colon).
     let mut parts = rest.splitn(4, |&b| b == b':');
-    let mut next = || parts.next().map(|p| String::from_utf8_lossy(p).into_owned());
+    let mut next = || {
+        parts
+            .next()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+    };
     let (provider, version, key_name) = (next(), next(), next());
     let tail = next();
     match (provider, version, key_name, tail) {
