@@ -77,7 +77,15 @@ fn normalize(format: &str, out: &[u8]) -> Vec<u8> {
     match format {
         "json" => {
             let mut s = String::from_utf8_lossy(out).into_owned();
-            for field in ["\"cluster_id\":", "\"member_id\":", "\"raft_term\":"] {
+            // A 3.4 snapshot records no term, so etcdsnap leaves it out.
+            if let Some(i) = s.find(",\"raft_term\":") {
+                let start = i + ",\"raft_term\":".len();
+                let end = s[start..]
+                    .find(|c: char| !c.is_ascii_digit())
+                    .map_or(s.len(), |e| start + e);
+                s.replace_range(i..end, "");
+            }
+            for field in ["\"cluster_id\":", "\"member_id\":"] {
                 if let Some(i) = s.find(field) {
                     let start = i + field.len();
                     let end = s[start..]
@@ -559,8 +567,9 @@ fn raw_member_db_answers_like_the_saved_snapshot() {
     ] {
         let get = |f: &str| {
             Command::new(env!("CARGO_BIN_EXE_etcdsnap"))
-                .args(["-w", "json", "get", "--prefix", ""])
+                .args(["-w", "json", "get"])
                 .arg(fixtures::snapshot(f))
+                .args(["--prefix", ""])
                 .output()
                 .expect("etcdsnap")
                 .stdout
