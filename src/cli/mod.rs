@@ -2,6 +2,7 @@
 //! 1 failure, 4 unsupported output format, 128 bad arguments.
 
 mod get;
+mod history;
 mod progress;
 mod restore;
 mod status;
@@ -50,6 +51,8 @@ enum Command {
     Wal(WalCommand),
     /// Get a key or a range of keys from a snapshot, as etcdctl get does
     Get(get::GetArgs),
+    /// Every change of a key still in a snapshot, with values
+    History(history::HistoryArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -203,6 +206,7 @@ pub fn run() -> ExitCode {
         Command::Snapshot(SnapshotCommand::Restore(a)) => restore::run(a, &cli.write_out),
         Command::Wal(WalCommand::Dump(a)) => wal::run(a, &cli.write_out),
         Command::Get(a) => get::run(a, &cli.write_out),
+        Command::History(a) => history::run(a, &cli.write_out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
