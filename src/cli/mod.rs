@@ -5,6 +5,7 @@ mod get;
 mod history;
 mod progress;
 mod restore;
+mod stats;
 mod status;
 mod verify;
 mod wal;
@@ -53,6 +54,8 @@ enum Command {
     Get(get::GetArgs),
     /// Every change of a key still in a snapshot, with values
     History(history::HistoryArgs),
+    /// Where the space of a snapshot goes: by group, largest keys, free pages
+    Stats(stats::StatsArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -207,6 +210,7 @@ pub fn run() -> ExitCode {
         Command::Wal(WalCommand::Dump(a)) => wal::run(a, &cli.write_out),
         Command::Get(a) => get::run(a, &cli.write_out),
         Command::History(a) => history::run(a, &cli.write_out),
+        Command::Stats(a) => stats::run(a, &cli.write_out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

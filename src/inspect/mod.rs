@@ -2,3 +2,6 @@
 //! what changed between two snapshots.
 
 pub mod k8s;
+pub mod group;
+pub mod stats;
+pub mod svg;

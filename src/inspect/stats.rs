@@ -1,0 +1,417 @@
+//! `stats`: where the space of a snapshot goes.
+//!
+//! One structural walk of the file (the same parallel walk `snapshot
+//! status` does, so the file is checked on the way) feeds every entry of the
+//! `key` bucket to a visitor that sorts its bytes into live versions (the
+//! newest change of a key, when not a deletion), history (older versions a
+//! compaction would remove) and tombstones, per group. Pages nothing refers
+//! to are free: what a defragmentation gives back.
+//!
+//! Memory: one 40-byte record per distinct user key (a 128-bit fingerprint
+//! of the key, the size and file offset of its newest entry, its group and
+//! revision count), about 40-80 bytes a key with the hash table's slack;
+//! never the keys or values themselves, which stay in the map.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::group::{GroupBy, group_of};
+use crate::bolt::check::{self, CheckOptions, WalkStats};
+use crate::bolt::{Db, LeafElem, Visitor};
+use crate::etcd::buckets;
+use crate::etcd::kv::KeyValueRef;
+use crate::mvcc::{Entry, MvccError};
+use crate::snapshot::{Snapshot, SnapshotError};
+
+/// Bytes of one group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GroupStats {
+    /// Keys whose newest change is a put.
+    pub live_keys: u64,
+    /// Bytes of those newest versions.
+    pub live_bytes: u64,
+    /// Older versions still in the file.
+    pub history_versions: u64,
+    /// Their bytes.
+    pub history_bytes: u64,
+    /// Deletion markers.
+    pub tombstones: u64,
+    /// Their bytes.
+    pub tombstone_bytes: u64,
+}
+
+impl GroupStats {
+    /// All bytes of the group.
+    pub fn total_bytes(&self) -> u64 {
+        self.live_bytes + self.history_bytes + self.tombstone_bytes
+    }
+
+    fn add(&mut self, o: &GroupStats) {
+        self.live_keys += o.live_keys;
+        self.live_bytes += o.live_bytes;
+        self.history_versions += o.history_versions;
+        self.history_bytes += o.history_bytes;
+        self.tombstones += o.tombstones;
+        self.tombstone_bytes += o.tombstone_bytes;
+    }
+}
+
+/// One key in a top-N list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyStat {
+    /// The user key.
+    pub key: Vec<u8>,
+    /// Its group.
+    pub group: String,
+    /// Bytes of its newest entry.
+    pub size: u64,
+    /// Entries of it in the file (puts and deletions).
+    pub revisions: u64,
+    /// Whether it exists at the current revision.
+    pub live: bool,
+}
+
+/// Where the space goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// How keys were grouped.
+    pub by: GroupBy,
+    /// Database size (high-water mark times page size).
+    pub db_size: u64,
+    /// Page size.
+    pub page_size: u32,
+    /// Page counts from the walk (free pages included).
+    pub pages: WalkStats,
+    /// Main revision of the newest entry (0 when none).
+    pub last_revision: i64,
+    /// Everything in the `key` bucket.
+    pub total: GroupStats,
+    /// Per group, largest first.
+    pub groups: Vec<(String, GroupStats)>,
+    /// Live keys with the largest newest version.
+    pub largest: Vec<KeyStat>,
+    /// Keys with the most entries in the file.
+    pub most_revisions: Vec<KeyStat>,
+    /// Entries of the `key` bucket that do not decode (not counted above).
+    pub bad_entries: u64,
+    /// Bytes of every other bucket's keys and values.
+    pub other_buckets_bytes: u64,
+}
+
+impl Stats {
+    /// Bytes of free pages: what a defragmentation gives back.
+    pub fn free_bytes(&self) -> u64 {
+        self.pages.free_pages * u64::from(self.page_size)
+    }
+}
+
+/// Why stats could not be computed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StatsError {
+    /// The file could not be opened or failed the structural check.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// A bucket could not be read.
+    #[error(transparent)]
+    Mvcc(#[from] MvccError),
+}
+
+/// Computes [`Stats`] for a snapshot, with `top` keys in each top list.
+pub fn stats(snap: &Snapshot, by: GroupBy, top: usize) -> Result<Stats, StatsError> {
+    let file = snap.file();
+    let db = snap.db()?;
+    if db.size() > file.body_len() {
+        return Err(SnapshotError::Truncated {
+            path: file.path().to_path_buf(),
+            needed: db.size(),
+            have: file.body_len(),
+        }
+        .into());
+    }
+    let release = || file.map().release();
+    let opts = CheckOptions {
+        release: Some(&release),
+        ..CheckOptions::default()
+    };
+    let (report, v) = check::walk(db, StatsVisitor::new(db, by), &opts);
+    if !report.is_ok() {
+        let mut lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+        if report.omitted > 0 {
+            lines.push(format!("... and {} more", report.omitted));
+        }
+        return Err(SnapshotError::Integrity {
+            count: report.problem_count(),
+            lines,
+        }
+        .into());
+    }
+    Ok(v.finish(report.stats, top))
+}
+
+/// The identity hasher for fingerprints, which are hashes already.
+#[derive(Default)]
+struct FpHasher(u64);
+impl Hasher for FpHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, b: &[u8]) {
+        for &x in b {
+            self.0 = self.0.rotate_left(8) ^ u64::from(x);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
+type FpMap<V> = HashMap<[u64; 2], V, BuildHasherDefault<FpHasher>>;
+
+/// A 128-bit fingerprint of a user key (two SipHash-1-3 digests with
+/// different keys): distinct keys collide with probability about
+/// n^2 / 2^129.
+pub(crate) fn fingerprint(key: &[u8]) -> [u64; 2] {
+    use std::hash::BuildHasher;
+    let h = |salt: u8| {
+        let mut s = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .build_hasher();
+        s.write_u8(salt);
+        s.write(key);
+        s.finish()
+    };
+    [h(0x5a), h(0xa5)]
+}
+
+/// What is known of one user key so far.
+#[derive(Debug, Clone, Copy)]
+struct KeyState {
+    /// File offset of the newest entry's value.
+    offset: u64,
+    /// Bytes of the newest entry.
+    size: u32,
+    /// Entries seen.
+    revisions: u32,
+    /// Group index (in the owning visitor's table).
+    group: u32,
+    /// Whether the newest entry is a put (counted live).
+    live: bool,
+}
+
+struct StatsVisitor<'a> {
+    db: Db<'a>,
+    by: GroupBy,
+    keys: FpMap<KeyState>,
+    names: Vec<String>,
+    index: HashMap<String, u32>,
+    groups: Vec<GroupStats>,
+    bad: u64,
+    last_revision: i64,
+    other: u64,
+}
+
+impl<'a> StatsVisitor<'a> {
+    fn new(db: Db<'a>, by: GroupBy) -> StatsVisitor<'a> {
+        StatsVisitor {
+            db,
+            by,
+            keys: FpMap::default(),
+            names: Vec::new(),
+            index: HashMap::new(),
+            groups: Vec::new(),
+            bad: 0,
+            last_revision: 0,
+            other: 0,
+        }
+    }
+
+    fn intern(&mut self, name: String) -> u32 {
+        if let Some(&i) = self.index.get(&name) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(name.clone());
+        self.index.insert(name, i);
+        self.groups.push(GroupStats::default());
+        i
+    }
+
+    fn group_mut(&mut self, g: u32) -> &mut GroupStats {
+        if self.groups.len() <= g as usize {
+            self.groups.resize(g as usize + 1, GroupStats::default());
+        }
+        &mut self.groups[g as usize]
+    }
+
+    /// The newest put of a key (in group `g`, `size` bytes) is superseded.
+    fn demote(&mut self, g: u32, size: u64) {
+        let s = self.group_mut(g);
+        s.live_keys = s.live_keys.saturating_sub(1);
+        s.live_bytes = s.live_bytes.saturating_sub(size);
+        s.history_versions += 1;
+        s.history_bytes += size;
+    }
+
+    fn key_entry(&mut self, e: &LeafElem<'a>) {
+        let entry = match Entry::decode(self.db, e) {
+            Ok(x) => x,
+            Err(_) => {
+                self.bad += 1;
+                return;
+            }
+        };
+        self.last_revision = entry.rev.main;
+        let fp = fingerprint(entry.kv.key);
+        let prev = self.keys.get(&fp).copied();
+        // A deletion keeps the group of what it deletes.
+        let group = match (entry.tombstone, prev, self.by) {
+            (true, Some(p), _) | (_, Some(p), GroupBy::Resource | GroupBy::Namespace | GroupBy::Prefix { .. }) => p.group,
+            _ => {
+                let name = group_of(entry.kv.key, entry.kv.value, self.by);
+                self.intern(name)
+            }
+        };
+        if let Some(p) = prev
+            && p.live
+        {
+            self.demote(p.group, u64::from(p.size));
+        }
+        let size = entry.size;
+        let s = self.group_mut(group);
+        if entry.tombstone {
+            s.tombstones += 1;
+            s.tombstone_bytes += size;
+        } else {
+            s.live_keys += 1;
+            s.live_bytes += size;
+        }
+        self.keys.insert(
+            fp,
+            KeyState {
+                offset: entry.offset,
+                size: u32::try_from(size).unwrap_or(u32::MAX),
+                revisions: prev.map_or(0, |p| p.revisions).saturating_add(1),
+                group,
+                live: !entry.tombstone,
+            },
+        );
+    }
+
+    fn finish(self, pages: WalkStats, top: usize) -> Stats {
+        let mut total = GroupStats::default();
+        let mut groups: Vec<(String, GroupStats)> = self
+            .names
+            .iter()
+            .cloned()
+            .zip(self.groups.iter().copied())
+            .filter(|(_, g)| *g != GroupStats::default())
+            .collect();
+        for (_, g) in &groups {
+            total.add(g);
+        }
+        groups.sort_by(|a, b| b.1.total_bytes().cmp(&a.1.total_bytes()).then(a.0.cmp(&b.0)));
+        let stat = |k: &KeyState| -> Option<KeyStat> {
+            let kv = kv_at(self.db, k.offset, k.size, k.live)?;
+            Some(KeyStat {
+                key: kv.key.to_vec(),
+                group: self.names.get(k.group as usize).cloned().unwrap_or_default(),
+                size: u64::from(k.size),
+                revisions: u64::from(k.revisions),
+                live: k.live,
+            })
+        };
+        let mut live: Vec<&KeyState> = self.keys.values().filter(|k| k.live).collect();
+        live.sort_by(|a, b| b.size.cmp(&a.size).then(a.offset.cmp(&b.offset)));
+        let largest = live.iter().take(top).filter_map(|k| stat(k)).collect();
+        let mut all: Vec<&KeyState> = self.keys.values().collect();
+        all.sort_by(|a, b| b.revisions.cmp(&a.revisions).then(a.offset.cmp(&b.offset)));
+        let most_revisions = all.iter().take(top).filter_map(|k| stat(k)).collect();
+        Stats {
+            by: self.by,
+            db_size: self.db.size(),
+            page_size: self.db.page_size(),
+            pages,
+            last_revision: self.last_revision,
+            total,
+            groups,
+            largest,
+            most_revisions,
+            bad_entries: self.bad,
+            other_buckets_bytes: self.other,
+        }
+    }
+}
+
+/// The `KeyValue` of the entry of `size` bytes whose value starts at
+/// `offset` (the element header and the 17- or 18-byte revision key make
+/// up the rest of the size).
+fn kv_at(db: Db<'_>, offset: u64, size: u32, live: bool) -> Option<KeyValueRef<'_>> {
+    let rev_len: u64 = if live { 17 } else { 18 };
+    let len = u64::from(size).checked_sub(crate::mvcc::scan::ELEMENT_HEADER + rev_len)?;
+    let start = usize::try_from(offset).ok()?;
+    let end = start.checked_add(usize::try_from(len).ok()?)?;
+    KeyValueRef::parse(db.data().get(start..end)?)
+}
+
+impl Visitor for StatsVisitor<'_> {
+    fn fork(&self) -> Self {
+        StatsVisitor::new(self.db, self.by)
+    }
+
+    fn merge(&mut self, later: Self) {
+        // Group indices of `later` in this visitor's table.
+        let map: Vec<u32> = later.names.iter().map(|n| self.intern(n.clone())).collect();
+        let remap = |g: u32| map.get(g as usize).copied().unwrap_or(g);
+        for (g, s) in later.groups.iter().enumerate() {
+            self.group_mut(remap(g as u32)).add(s);
+        }
+        for (fp, mut k) in later.keys {
+            k.group = remap(k.group);
+            if let Some(p) = self.keys.get(&fp).copied() {
+                // `later` counted its first entry of the key as the first
+                // ever; what this visitor saw last is older.
+                if p.live {
+                    self.demote(p.group, u64::from(p.size));
+                }
+                k.revisions = k.revisions.saturating_add(p.revisions);
+            }
+            self.keys.insert(fp, k);
+        }
+        self.bad += later.bad;
+        if later.last_revision != 0 {
+            self.last_revision = later.last_revision;
+        }
+        self.other += later.other;
+    }
+
+    fn entry(&mut self, path: &[&[u8]], e: &LeafElem<'_>) {
+        // SAFETY-free lifetime note: the walk hands out elements of the
+        // same map `self.db` reads, so re-reading through `self.db` gives
+        // them the visitor's lifetime.
+        match path {
+            [b] if *b == buckets::KEY => {
+                let offset = crate::bolt::bucket::value_offset(self.db, e.value);
+                if let Some(elem) = elem_at(self.db, e, offset) {
+                    self.key_entry(&elem);
+                } else {
+                    self.bad += 1;
+                }
+            }
+            [_] => self.other += (e.key.len() + e.value.len()) as u64,
+            _ => {}
+        }
+    }
+}
+
+/// `e` re-borrowed from `db` (same bytes, the visitor's lifetime).
+fn elem_at<'a>(db: Db<'a>, e: &LeafElem<'_>, value_offset: u64) -> Option<LeafElem<'a>> {
+    let data = db.data();
+    let v0 = usize::try_from(value_offset).ok()?;
+    let k0 = v0.checked_sub(e.key.len())?;
+    let key = data.get(k0..v0)?;
+    let value = data.get(v0..v0.checked_add(e.value.len())?)?;
+    (key == e.key).then_some(LeafElem {
+        flags: e.flags,
+        key,
+        value,
+    })
+}
