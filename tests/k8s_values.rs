@@ -13,7 +13,10 @@ fn pod_meta() -> Meta {
         uid: "7d6f1c2e-0000-4000-8000-000000000001".into(),
         resource_version: "12345".into(),
         created: Some(1_714_558_830),
-        labels: vec![("app".into(), "web".into()), ("tier".into(), "front".into())],
+        labels: vec![
+            ("app".into(), "web".into()),
+            ("tier".into(), "front".into()),
+        ],
         annotations: vec![("note".into(), "x".into())],
     }
 }
@@ -57,7 +60,10 @@ fn json_cbor_and_encrypted() {
     let j = k8swire::json_value("stable.example.com/v1", "CronTab", "ct", "ns1");
     assert!(matches!(k8s::decode(&j), Value::Json(_)));
     assert_eq!(k8s::decode(&j).kind().as_deref(), Some("CronTab"));
-    assert_eq!(k8s::decode(&j).to_json().expect("json")["spec"]["replicas"], 3);
+    assert_eq!(
+        k8s::decode(&j).to_json().expect("json")["spec"]["replicas"],
+        3
+    );
 
     let c = k8swire::cbor_value("apps/v1", "Deployment", "d", "ns2");
     let d = k8s::decode(&c);
@@ -75,7 +81,10 @@ fn json_cbor_and_encrypted() {
                 key_name,
                 ciphertext_len,
             } => {
-                assert_eq!((p.as_str(), version.as_str(), key_name.as_str()), (provider, "v1", "key-2024"));
+                assert_eq!(
+                    (p.as_str(), version.as_str(), key_name.as_str()),
+                    (provider, "v1", "key-2024")
+                );
                 assert_eq!(ciphertext_len, 24);
             }
             other => panic!("{provider}: {other:?}"),

@@ -34,7 +34,9 @@ pub fn run(a: &HistoryArgs, write_out: &str) -> Result<(), Failure> {
     let key = key.as_bytes();
     let snap = Snapshot::open(file).map_err(|e| Failure::new(EXIT_ERROR, e))?;
     let store = Store::open(&snap).map_err(|e| Failure::new(EXIT_ERROR, e))?;
-    let events = store.history(key).map_err(|e| Failure::new(EXIT_ERROR, e))?;
+    let events = store
+        .history(key)
+        .map_err(|e| Failure::new(EXIT_ERROR, e))?;
     let revs = store.revisions();
     let out = match write_out {
         "json" => {
@@ -98,21 +100,37 @@ fn render_table(events: &[Entry<'_>], width: usize) -> String {
         .map(|e| {
             let mut value = summary(e.kv.value);
             if value.chars().count() > width {
-                value = value.chars().take(width.saturating_sub(3)).collect::<String>() + "...";
+                value = value
+                    .chars()
+                    .take(width.saturating_sub(3))
+                    .collect::<String>()
+                    + "...";
             }
             let mut rev = format!("{}", e.rev.main);
             if e.rev.sub != 0 {
                 rev = format!("{rev}.{}", e.rev.sub);
             }
             if e.tombstone {
-                vec![rev, "DELETE".into(), String::new(), String::new(), String::new(), String::new(), String::new()]
+                vec![
+                    rev,
+                    "DELETE".into(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ]
             } else {
                 vec![
                     rev,
                     "PUT".into(),
                     e.kv.version.to_string(),
                     e.kv.create_revision.to_string(),
-                    if e.kv.lease == 0 { String::new() } else { format!("{:x}", e.kv.lease) },
+                    if e.kv.lease == 0 {
+                        String::new()
+                    } else {
+                        format!("{:x}", e.kv.lease)
+                    },
                     humanize::bytes(e.kv.value.len() as u64),
                     value,
                 ]
@@ -123,7 +141,9 @@ fn render_table(events: &[Entry<'_>], width: usize) -> String {
         return "no revision of this key is in the file\n".into();
     }
     table::render(
-        &["revision", "event", "version", "created", "lease", "size", "value"],
+        &[
+            "revision", "event", "version", "created", "lease", "size", "value",
+        ],
         &rows,
     )
 }
@@ -150,12 +170,20 @@ pub fn summary(value: &[u8]) -> String {
             j.get("apiVersion").and_then(|x| x.as_str()).unwrap_or(""),
             j.get("kind").and_then(|x| x.as_str()).unwrap_or("")
         ),
-        k8s::Value::Encrypted { provider, key_name, .. } => {
+        k8s::Value::Encrypted {
+            provider, key_name, ..
+        } => {
             format!("[encrypted {provider} key {key_name}]")
         }
         _ => String::from_utf8_lossy(value)
             .chars()
-            .map(|c| if c.is_control() || c == '\u{fffd}' { '.' } else { c })
+            .map(|c| {
+                if c.is_control() || c == '\u{fffd}' {
+                    '.'
+                } else {
+                    c
+                }
+            })
             .collect(),
     }
 }

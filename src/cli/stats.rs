@@ -38,7 +38,10 @@ pub fn run(a: &StatsArgs, write_out: &str) -> Result<(), Failure> {
     let by = match a.depth {
         Some(0) => return Err(Failure::new(EXIT_BAD_ARGS, "--depth must be at least 1")),
         Some(depth) => GroupBy::Prefix { depth },
-        None => a.by.parse().map_err(|e: String| Failure::new(EXIT_BAD_ARGS, e))?,
+        None => {
+            a.by.parse()
+                .map_err(|e: String| Failure::new(EXIT_BAD_ARGS, e))?
+        }
     };
     if !matches!(write_out, "simple" | "table" | "json") {
         return Err(Failure::new(
@@ -86,7 +89,10 @@ fn key_json(k: &KeyStat) -> Value {
     if let Some(o) = v.as_object_mut() {
         match std::str::from_utf8(&k.key) {
             Ok(s) => o.insert("key".into(), json!(s)),
-            Err(_) => o.insert("key_base64".into(), json!(etcdsnap::format::get::base64(&k.key))),
+            Err(_) => o.insert(
+                "key_base64".into(),
+                json!(etcdsnap::format::get::base64(&k.key)),
+            ),
         };
     }
     v
@@ -178,7 +184,16 @@ fn render_text(st: &Stats) -> String {
         })
         .collect();
     s.push_str(&table::render(
-        &["group", "keys", "live", "old versions", "history", "tombstones", "total", "share"],
+        &[
+            "group",
+            "keys",
+            "live",
+            "old versions",
+            "history",
+            "tombstones",
+            "total",
+            "share",
+        ],
         &rows,
     ));
     for (title, list) in [
@@ -196,7 +211,11 @@ fn render_text(st: &Stats) -> String {
                     printable(&k.key),
                     h(k.size),
                     k.revisions.to_string(),
-                    if k.live { "yes".into() } else { "deleted".into() },
+                    if k.live {
+                        "yes".into()
+                    } else {
+                        "deleted".into()
+                    },
                 ]
             })
             .collect();

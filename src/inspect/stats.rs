@@ -7,9 +7,9 @@
 //! compaction would remove) and tombstones, per group. Pages nothing refers
 //! to are free: what a defragmentation gives back.
 //!
-//! Memory: one 40-byte record per distinct user key (a 128-bit fingerprint
+//! Memory: one 48-byte record per distinct user key (a 128-bit fingerprint
 //! of the key, the size and file offset of its newest entry, its group and
-//! revision count), about 40-80 bytes a key with the hash table's slack;
+//! revision count), about 50-100 bytes a key with the hash table's slack;
 //! never the keys or values themselves, which stay in the map.
 
 use std::collections::HashMap;
@@ -195,6 +195,11 @@ struct KeyState {
     group: u32,
     /// Whether the newest entry is a put (counted live).
     live: bool,
+    /// When the first entry this visitor saw of the key was a deletion of
+    /// something it never saw (the put is in an earlier part of the walk):
+    /// the deletion's bytes and the group it was put in for now, moved to
+    /// the deleted value's group when the parts are merged.
+    orphan: Option<(u32, u32)>,
 }
 
 struct StatsVisitor<'a> {
@@ -264,7 +269,10 @@ impl<'a> StatsVisitor<'a> {
         let prev = self.keys.get(&fp).copied();
         // A deletion keeps the group of what it deletes.
         let group = match (entry.tombstone, prev, self.by) {
-            (true, Some(p), _) | (_, Some(p), GroupBy::Resource | GroupBy::Namespace | GroupBy::Prefix { .. }) => p.group,
+            (true, Some(p), _)
+            | (_, Some(p), GroupBy::Resource | GroupBy::Namespace | GroupBy::Prefix { .. }) => {
+                p.group
+            }
             _ => {
                 let name = group_of(entry.kv.key, entry.kv.value, self.by);
                 self.intern(name)
@@ -284,14 +292,21 @@ impl<'a> StatsVisitor<'a> {
             s.live_keys += 1;
             s.live_bytes += size;
         }
+        let size32 = u32::try_from(size).unwrap_or(u32::MAX);
+        let orphan = match prev {
+            Some(p) => p.orphan,
+            None if entry.tombstone => Some((group, size32)),
+            None => None,
+        };
         self.keys.insert(
             fp,
             KeyState {
                 offset: entry.offset,
-                size: u32::try_from(size).unwrap_or(u32::MAX),
+                size: size32,
                 revisions: prev.map_or(0, |p| p.revisions).saturating_add(1),
                 group,
                 live: !entry.tombstone,
+                orphan,
             },
         );
     }
@@ -308,12 +323,20 @@ impl<'a> StatsVisitor<'a> {
         for (_, g) in &groups {
             total.add(g);
         }
-        groups.sort_by(|a, b| b.1.total_bytes().cmp(&a.1.total_bytes()).then(a.0.cmp(&b.0)));
+        groups.sort_by(|a, b| {
+            b.1.total_bytes()
+                .cmp(&a.1.total_bytes())
+                .then(a.0.cmp(&b.0))
+        });
         let stat = |k: &KeyState| -> Option<KeyStat> {
             let kv = kv_at(self.db, k.offset, k.size, k.live)?;
             Some(KeyStat {
                 key: kv.key.to_vec(),
-                group: self.names.get(k.group as usize).cloned().unwrap_or_default(),
+                group: self
+                    .names
+                    .get(k.group as usize)
+                    .cloned()
+                    .unwrap_or_default(),
                 size: u64::from(k.size),
                 revisions: u64::from(k.revisions),
                 live: k.live,
@@ -372,7 +395,20 @@ impl Visitor for StatsVisitor<'_> {
                 if p.live {
                     self.demote(p.group, u64::from(p.size));
                 }
+                if let Some((g, size)) = k.orphan.take() {
+                    let g = remap(g);
+                    if g != p.group {
+                        let size = u64::from(size);
+                        let from = self.group_mut(g);
+                        from.tombstones = from.tombstones.saturating_sub(1);
+                        from.tombstone_bytes = from.tombstone_bytes.saturating_sub(size);
+                        let to = self.group_mut(p.group);
+                        to.tombstones += 1;
+                        to.tombstone_bytes += size;
+                    }
+                }
                 k.revisions = k.revisions.saturating_add(p.revisions);
+                k.orphan = p.orphan;
             }
             self.keys.insert(fp, k);
         }

@@ -56,7 +56,12 @@ pub fn render(stats: &Stats, title: &str) -> String {
         .groups
         .iter()
         .take(MAX_BARS)
-        .map(|(n, g)| (n.clone(), [g.live_bytes, g.history_bytes, g.tombstone_bytes, 0]))
+        .map(|(n, g)| {
+            (
+                n.clone(),
+                [g.live_bytes, g.history_bytes, g.tombstone_bytes, 0],
+            )
+        })
         .collect();
     if stats.groups.len() > MAX_BARS {
         let mut rest = [0u64; 4];
@@ -65,9 +70,15 @@ pub fn render(stats: &Stats, title: &str) -> String {
             rest[1] += g.history_bytes;
             rest[2] += g.tombstone_bytes;
         }
-        rows.push((format!("{} other groups", stats.groups.len() - MAX_BARS), rest));
+        rows.push((
+            format!("{} other groups", stats.groups.len() - MAX_BARS),
+            rest,
+        ));
     }
-    rows.push(("free pages (defrag gives back)".into(), [0, 0, 0, stats.free_bytes()]));
+    rows.push((
+        "free pages (defrag gives back)".into(),
+        [0, 0, 0, stats.free_bytes()],
+    ));
     let max = rows
         .iter()
         .map(|(_, v)| v.iter().sum::<u64>())
