@@ -65,8 +65,11 @@ fn prefix_group(key: &[u8], depth: usize) -> String {
     format!("{lead}{}", segs[..keep].join("/"))
 }
 
+/// (tombstone, entry bytes, value) of one change.
+type Version = (bool, u64, Vec<u8>);
+
 fn count(db: Db<'_>, group: impl Fn(&[u8], &[u8]) -> String) -> BTreeMap<String, Count> {
-    let mut per_key: BTreeMap<Vec<u8>, Vec<(bool, u64, Vec<u8>)>> = BTreeMap::new();
+    let mut per_key: BTreeMap<Vec<u8>, Vec<Version>> = BTreeMap::new();
     for (k, tomb, size, value) in entries(db) {
         per_key.entry(k).or_default().push((tomb, size, value));
     }

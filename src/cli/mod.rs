@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch. Exit codes follow etcdutl: 0 success,
 //! 1 failure, 4 unsupported output format, 128 bad arguments.
 
+mod diff;
 mod get;
 mod history;
 mod progress;
@@ -56,6 +57,8 @@ enum Command {
     History(history::HistoryArgs),
     /// Where the space of a snapshot goes: by group, largest keys, free pages
     Stats(stats::StatsArgs),
+    /// Keys added, removed and changed between two snapshots
+    Diff(diff::DiffArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -211,6 +214,7 @@ pub fn run() -> ExitCode {
         Command::Get(a) => get::run(a, &cli.write_out),
         Command::History(a) => history::run(a, &cli.write_out),
         Command::Stats(a) => stats::run(a, &cli.write_out),
+        Command::Diff(a) => diff::run(a, &cli.write_out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

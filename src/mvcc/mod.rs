@@ -201,6 +201,26 @@ impl<'a> Store<'a> {
         scan::scan(self.db, &self.chunks, spec, init, visit)
     }
 
+    /// The main revisions where the scan's parts start (ascending; the
+    /// first part starts at the beginning), for splitting other work the
+    /// same way.
+    pub(crate) fn part_starts(&self) -> Vec<i64> {
+        self.chunks.iter().filter_map(|c| c.first_main()).collect()
+    }
+
+    /// Drops the pages read so far from the process's map (when the store
+    /// was opened from a snapshot file), for readers other than [`scan`].
+    pub(crate) fn release(&self) {
+        if let Some(m) = self.map {
+            m.release();
+        }
+    }
+
+    /// The `key` bucket, if the file has one.
+    pub(crate) fn key_bucket(&self) -> Option<Bucket<'a>> {
+        self.key
+    }
+
     /// The newest change of `key` at revision `rev` (0 for the current
     /// one): `None` when the key did not exist then or had been deleted.
     pub fn get(&self, key: &[u8], rev: i64) -> Result<Option<KeyValueRef<'a>>, MvccError> {

@@ -82,6 +82,13 @@ pub(crate) struct Chunk<'a> {
     first_main: Option<i64>,
 }
 
+impl Chunk<'_> {
+    /// The smallest main revision the chunk can hold, when known.
+    pub(crate) fn first_main(&self) -> Option<i64> {
+        self.first_main
+    }
+}
+
 /// What a scan's per-chunk state reports to a newest-first scan.
 pub(crate) trait ChunkState: Send {
     /// Whether this chunk holds what the scan looks for, so that older

@@ -36,7 +36,7 @@ pub const ENCRYPTED_PREFIX: &[u8] = b"k8s:enc:";
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value<'a> {
     /// A protobuf envelope.
-    Protobuf(Envelope<'a>),
+    Protobuf(Box<Envelope<'a>>),
     /// `k8s\0` followed by bytes that are not a well-formed envelope.
     BadProtobuf(String),
     /// A JSON document.
@@ -64,7 +64,7 @@ pub enum Value<'a> {
 pub fn decode(value: &[u8]) -> Value<'_> {
     if value.starts_with(proto::MAGIC) {
         return match proto::decode_envelope(value) {
-            Ok(e) => Value::Protobuf(e),
+            Ok(e) => Value::Protobuf(Box::new(e)),
             Err(e) => Value::BadProtobuf(e.to_string()),
         };
     }
