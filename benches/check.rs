@@ -5,8 +5,8 @@
 mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use etcdsnap::bolt::check::{self, CheckOptions};
-use etcdsnap::snapshot::Snapshot;
+use etcdsnap::Snapshot;
+use etcdsnap::bolt::{self as check, CheckOptions};
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("check");
@@ -17,15 +17,12 @@ fn bench(c: &mut Criterion) {
         let snap = Snapshot::open(&input.path).expect("open snapshot");
         let db = snap.db().expect("bbolt image");
         assert!(check::check(db).is_ok(), "{} is not sound", input.name);
-        g.throughput(Throughput::Bytes(snap.file().body_len()));
+        g.throughput(Throughput::Bytes(snap.body_len()));
         g.bench_function(format!("check/{}", input.name), |b| {
             b.iter(|| check::check(db))
         });
         for threads in [1, all] {
-            let opts = CheckOptions {
-                threads,
-                ..CheckOptions::default()
-            };
+            let opts = CheckOptions::default().with_threads(threads);
             g.bench_function(format!("walk-threads-{threads}/{}", input.name), |b| {
                 b.iter(|| check::walk(db, (), &opts).0)
             });

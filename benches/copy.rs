@@ -7,7 +7,7 @@ mod common;
 use std::fs::File;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use etcdsnap::snapshot::copy::copy_prefix;
+use etcdsnap::internal::snapshot::copy_prefix;
 
 fn bench(c: &mut Criterion) {
     let scratch = common::scratch_dir();

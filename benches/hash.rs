@@ -6,7 +6,7 @@ mod common;
 use std::fs::File;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use etcdsnap::snapshot::hash::sha256_prefix;
+use etcdsnap::internal::snapshot::sha256_prefix;
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("sha256_prefix");

@@ -5,8 +5,8 @@
 mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use etcdsnap::etcd::TargetVersion;
-use etcdsnap::snapshot::Snapshot;
+use etcdsnap::Snapshot;
+use etcdsnap::TargetVersion;
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("status");

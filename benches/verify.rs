@@ -7,7 +7,7 @@
 mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use etcdsnap::snapshot::{Snapshot, VerifyOptions};
+use etcdsnap::{Snapshot, VerifyOptions};
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("verify");
@@ -18,14 +18,8 @@ fn bench(c: &mut Criterion) {
         let full = VerifyOptions::default();
         let r = snap.verify(&full);
         assert!(r.is_ok(), "{}: {:?}", input.name, r.problems());
-        let skip = VerifyOptions {
-            skip_hash_check: true,
-            ..VerifyOptions::default()
-        };
-        let single = VerifyOptions {
-            threads: 1,
-            ..VerifyOptions::default()
-        };
+        let skip = VerifyOptions::default().with_skip_hash_check(true);
+        let single = VerifyOptions::default().with_threads(1);
         g.throughput(Throughput::Bytes(input.len));
         for (label, opts) in [
             ("hash+walk", full),

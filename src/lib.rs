@@ -1,35 +1,69 @@
 //! etcdsnap: read, verify, inspect and restore etcd v3 snapshot files.
 //!
-//! The crate is layered; each layer only uses the ones below it:
+//! The entry points are at the crate root:
 //!
-//! * [`bolt`]: a zero-copy, bounds-checked reader, checker and writer for the
-//!   bbolt file format. It knows nothing of etcd.
-//! * [`snapshot`]: the snapshot file itself: the SHA-256 trailer, the memory
-//!   map, the copy path.
+//! * [`Snapshot`]: open a snapshot (`etcdctl snapshot save` output, or a raw
+//!   `member/snap/db` copy), then [`Snapshot::verify`] it (SHA-256 trailer,
+//!   bbolt structure, etcd records) or ask for its [`Snapshot::status`]
+//!   (what `etcdutl snapshot status` prints);
+//! * [`restore()`] with [`RestoreOptions`]: write member data dirs exactly as
+//!   `etcdutl snapshot restore` does, atomically;
+//! * [`DataDir`]: where a member data dir keeps its db, WAL and snapshots.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use etcdsnap::{Snapshot, TargetVersion, VerifyOptions};
+//!
+//! let snap = Snapshot::open("testdata/snapshots/small-v35.db")?;
+//! let report = snap.verify(&VerifyOptions::default());
+//! assert!(report.is_ok());
+//! let status = snap.status(TargetVersion::V3_5)?;
+//! assert_eq!((status.revision, status.total_key), (4, 11));
+//! # Ok(()) }
+//! ```
+//!
+//! Underneath, the crate is layered; each layer only uses the ones below it,
+//! and the lower layers are public for callers who need them:
+//!
+//! * [`bolt`]: a zero-copy, bounds-checked reader and checker for the bbolt
+//!   file format. It knows nothing of etcd.
 //! * [`etcd`]: what etcd keeps in the buckets: revisions, `KeyValue`s, meta
-//!   and membership records, member and cluster IDs, the status hash.
+//!   and membership records, member and cluster IDs.
 //! * [`raft`]: the raft files a member data dir holds: WAL segments and
 //!   `.snap` files with the v2 store.
-//! * [`restore`]: turns a snapshot into member data dirs, atomically.
-//! * [`format`](mod@format): etcdutl-compatible renderings of results (tables, JSON).
+//! * [`format`](mod@format): etcdutl-compatible renderings of results
+//!   (tables, JSON, sizes).
+//! * [`mvcc`]: the `key` bucket as etcd's multi-version store: get, range
+//!   and history at any revision, as etcd answers them.
+//! * [`inspect`]: where the space goes, Kubernetes values, and the
+//!   difference of two snapshots.
+//!
+//! The snapshot file layer (trailer, memory map, copy path), the restore
+//! machinery and the ports of Go library behaviour are private.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod bolt;
+mod datadir;
 pub mod etcd;
 pub mod format;
-pub mod gojson;
+mod go;
 pub mod inspect;
-mod ioerr;
+#[doc(hidden)]
+pub mod internal;
 mod mmap;
 pub mod mvcc;
+mod progress;
 pub mod raft;
-pub mod restore;
-pub mod snapshot;
+mod restore;
+mod snapshot;
 
-// The curated entry points: what an embedder needs, at one path each.
-pub use etcd::{Status, StatusError, TargetVersion};
-pub use restore::{
-    Phase, Progress, RestoreError, RestoreOptions, RestoreSummary, RestoredMember, restore,
+pub use datadir::DataDir;
+pub use etcd::status::{Status, StatusError};
+pub use etcd::version::{TargetVersion, UnknownVersion};
+pub use progress::{Phase, Progress};
+pub use restore::membership::{ClusterError, UrlError};
+pub use restore::{RestoreError, RestoreOptions, RestoreSummary, RestoredMember, restore};
+pub use snapshot::{
+    DbInfo, HashCheck, Snapshot, SnapshotError, VerifyOptions, VerifyReport, has_trailer,
 };
-pub use snapshot::{DbInfo, HashCheck, Snapshot, SnapshotError, VerifyOptions, VerifyReport};

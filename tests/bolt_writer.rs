@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use etcdsnap::bolt::check::check;
-use etcdsnap::bolt::tx::{self, BucketChanges, Change, WriteOptions};
+use etcdsnap::bolt::check;
 use etcdsnap::bolt::{Bucket, Db};
+use etcdsnap::internal::bolt::tx::{self, BucketChanges, Change, WriteOptions};
 use proptest::prelude::*;
 
 /// A model of a database: bucket path -> key -> value.

@@ -5,10 +5,10 @@
 
 use std::net::IpAddr;
 
-use etcdsnap::restore::cluster::{
+use etcdsnap::TargetVersion;
+use etcdsnap::internal::membership::{
     BootstrapConfig, Cluster, ClusterError, HostResolver, SystemResolver, bootstrap_with_resolver,
 };
-use etcdsnap::restore::urls::TargetVersion;
 use serde_json::Value;
 
 /// Golden runs where this library deliberately differs from the recorded
@@ -77,7 +77,11 @@ fn u64_of(v: &Value, what: &str) -> u64 {
 
 /// Compares one library outcome with one recorded tool outcome; returns a
 /// description of the first difference.
-fn compare(ours: &Result<Cluster, ClusterError>, want: &Value) -> Result<(), String> {
+fn compare(
+    ours: &Result<Cluster, ClusterError>,
+    want: &Value,
+    version: TargetVersion,
+) -> Result<(), String> {
     let exit = u64_of(&want["exit"], "exit");
     match ours {
         Err(e) => {
@@ -131,18 +135,18 @@ fn compare(ours: &Result<Cluster, ClusterError>, want: &Value) -> Result<(), Str
                 if ours.id != u64_of(&theirs["id"], "member id") {
                     diffs.push(format!("member id {} vs {}", ours.id, theirs["id"]));
                 }
-                if ours.to_json() != theirs["context"].as_str().unwrap_or_default() {
+                if ours.to_json(version) != theirs["context"].as_str().unwrap_or_default() {
                     diffs.push(format!(
                         "member JSON {} vs {}",
-                        ours.to_json(),
+                        ours.to_json(version),
                         theirs["context"]
                     ));
                 }
                 let attrs = theirs["raft_attributes"].as_str().unwrap_or_default();
-                if ours.raft_attributes_json() != attrs {
+                if ours.raft_attributes_json(version) != attrs {
                     diffs.push(format!(
                         "raftAttributes {} vs {attrs}",
-                        ours.raft_attributes_json()
+                        ours.raft_attributes_json(version)
                     ));
                 }
             }
@@ -188,7 +192,7 @@ fn library_reproduces_every_recorded_restore() {
                     err.starts_with("failed to resolve ") && err.ends_with(": no such host))"),
                     "{name}/{tool}: recorded outcome is not the lookup failure described ({why}): {want}"
                 );
-                if let Err(diff) = compare(&ours, &case["v34"]) {
+                if let Err(diff) = compare(&ours, &case["v34"], TargetVersion::V3_4) {
                     failures.push(format!("{name}/{tool} (deviation, vs v34): {diff}"));
                 }
                 continue;
@@ -198,7 +202,7 @@ fn library_reproduces_every_recorded_restore() {
             } else {
                 errors += 1;
             }
-            if let Err(diff) = compare(&ours, want) {
+            if let Err(diff) = compare(&ours, want, version) {
                 failures.push(format!("{name}/{tool} flags {}: {diff}", case["flags"]));
             }
         }

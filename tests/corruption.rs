@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use etcdsnap::bolt::Db;
-use etcdsnap::bolt::check::check;
+use etcdsnap::bolt::check;
 use support::corrupt::{self, Body, Expect};
 use support::{fixtures, oracles, require_tool, tools};
 

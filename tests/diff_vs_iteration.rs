@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use etcdsnap::Snapshot;
-use etcdsnap::etcd::kv::KeyValue;
+use etcdsnap::etcd::KeyValue;
 use prost::Message;
 use serde_json::Value;
 use support::snapmaker::{Loader, SnapshotMaker};

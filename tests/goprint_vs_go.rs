@@ -1,5 +1,5 @@
 //! The printable-rune table behind Go-style `%q` quoting
-//! (`src/format/goprint.rs`) is exactly what `tools/goisprint` prints with
+//! (`src/go/isprint.rs`) is exactly what `tools/goisprint` prints with
 //! the Go toolchain (`.ci/run` installs it for boltcheck): no hand edits.
 
 use std::process::Command;
@@ -38,7 +38,7 @@ fn committed_table_is_gos() {
         "go run: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let committed = std::fs::read(format!("{root}/src/format/goprint.rs")).expect("read table");
+    let committed = std::fs::read(format!("{root}/src/go/isprint.rs")).expect("read table");
     let generated = String::from_utf8_lossy(&out.stdout);
     // The first lines name the Go release; Unicode 13.0.0 is what matters.
     assert!(

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use etcdsnap::gojson;
+use etcdsnap::internal::go::{GoRelease, json as gojson};
 use etcdsnap::raft::Flavour;
 use etcdsnap::raft::proto::{etcdserverpb, raftpb, walpb};
 use etcdsnap::raft::snap::{decode_snap, encode_snap, restore_snapshot, snap_file_name};
@@ -52,12 +52,12 @@ impl Member {
             if i > 0 {
                 s.push(',');
             }
-            gojson::write_str(&mut s, u.as_bytes());
+            gojson::write_str(&mut s, u.as_bytes(), GoRelease::GO1_16);
         }
         s.push(']');
         if !self.name.is_empty() {
             s.push_str(",\"name\":");
-            gojson::write_str(&mut s, self.name.as_bytes());
+            gojson::write_str(&mut s, self.name.as_bytes(), GoRelease::GO1_16);
         }
         s.push('}');
         s.into_bytes()

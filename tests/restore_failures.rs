@@ -3,6 +3,7 @@
 
 mod support;
 
+use etcdsnap::DataDir;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -242,8 +243,9 @@ fn an_occupied_data_dir_is_left_exactly_as_it_was() {
     for target in ["3.4", "3.5", "3.6"] {
         let out = tempfile::tempdir().expect("tempdir");
         let d = out.path().join("d.etcd");
-        std::fs::create_dir_all(d.join("member/snap")).expect("mkdir");
-        std::fs::write(d.join("member/snap/db"), b"precious").expect("write");
+        let layout = DataDir::new(&d);
+        std::fs::create_dir_all(layout.snap_dir()).expect("mkdir");
+        std::fs::write(layout.db_path(), b"precious").expect("write");
         std::fs::write(d.join("notes"), b"do not touch").expect("write");
         let before = snapshot_of(out.path());
         let o = restore(
@@ -297,7 +299,7 @@ fn an_empty_data_dir_is_used_by_3_5_and_refused_by_3_4() {
             String::from_utf8_lossy(&o.stderr)
         );
         assert_eq!(names_in(out.path()), ["d.etcd"], "{target}");
-        assert_eq!(d.join("member/snap/db").exists(), ok);
+        assert_eq!(DataDir::new(&d).db_path().exists(), ok);
     }
 }
 
@@ -348,6 +350,6 @@ fn an_external_wal_dir_gets_the_wal() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(names_in(&w), ["0000000000000000-0000000000000000.wal"]);
-    assert_eq!(names_in(&d.join("member")), ["snap"]);
+    assert_eq!(names_in(DataDir::new(&d).member_dir()), ["snap"]);
     assert_eq!(names_in(out.path()), ["d.etcd", "wal"]);
 }

@@ -4,6 +4,7 @@
 
 mod support;
 
+use etcdsnap::DataDir;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -23,7 +24,8 @@ fn restore_cmd(snapshot: &Path, args: &[&str]) -> Command {
 
 /// A data dir written by a restore: db sound, WAL and .snap readable.
 fn assert_complete(d: &Path) {
-    let db = d.join("member/snap/db");
+    let layout = DataDir::new(d);
+    let db = layout.db_path();
     let st = Command::new(BIN)
         .args(["snapshot", "verify", "--skip-hash-check"])
         .arg(&db)
@@ -35,11 +37,13 @@ fn assert_complete(d: &Path) {
         db.display(),
         String::from_utf8_lossy(&st.stdout)
     );
-    let wal = d.join("member/wal/0000000000000000-0000000000000000.wal");
+    let wal = layout
+        .wal_dir()
+        .join("0000000000000000-0000000000000000.wal");
     assert_eq!(std::fs::metadata(&wal).expect("wal").len(), 64_000_000);
     let records = read_segment_file(&wal).expect("WAL decodes");
     assert!(records.len() >= 5, "{} records", records.len());
-    let snaps = names_in(&d.join("member/snap"));
+    let snaps = names_in(&layout.snap_dir());
     assert!(
         snaps
             .iter()

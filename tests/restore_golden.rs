@@ -6,6 +6,7 @@
 
 mod support;
 
+use etcdsnap::DataDir;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -125,7 +126,8 @@ fn wal_snap_and_tree_match_the_real_tools() {
         assert_eq!(tree(&data), want_tree, "{}: files and modes", case.name);
 
         let wal_name = "0000000000000000-0000000000000000.wal";
-        let wal = std::fs::read(data.join("member/wal").join(wal_name)).expect("wal");
+        let layout = DataDir::new(&data);
+        let wal = std::fs::read(layout.wal_dir().join(wal_name)).expect("wal");
         let prefix = std::fs::read(golden.join(format!("{wal_name}.prefix"))).expect("prefix");
         let size: usize = std::fs::read_to_string(golden.join("wal-size"))
             .expect("wal-size")
@@ -149,7 +151,7 @@ fn wal_snap_and_tree_match_the_real_tools() {
             let p = e.expect("entry").path();
             if p.extension().is_some_and(|x| x == "snap") {
                 let name = p.file_name().expect("name");
-                let ours = std::fs::read(data.join("member/snap").join(name)).expect("our .snap");
+                let ours = std::fs::read(layout.snap_dir().join(name)).expect("our .snap");
                 assert_eq!(
                     ours,
                     std::fs::read(&p).expect("golden .snap"),
@@ -169,7 +171,7 @@ fn db_content_matches_and_checks_clean_with_go_bbolt() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data = tmp.path().join("d");
         restore(&case, &data);
-        let db = data.join("member/snap/db");
+        let db = DataDir::new(&data).db_path();
         let check = oracles::run_boltcheck("check", &db);
         assert_eq!(check.stdout.trim(), "OK", "{}: {}", case.name, check.stderr);
         let dump = oracles::run_boltcheck("dump", &db);

@@ -6,11 +6,12 @@
 
 mod support;
 
+use etcdsnap::DataDir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use etcdsnap::bolt::tx::{self, BucketChanges, WriteOptions};
 use etcdsnap::bolt::{Bucket, Db};
+use etcdsnap::internal::bolt::tx::{self, BucketChanges, WriteOptions};
 use sha2::Digest;
 use support::tools::{EtcdBins, EtcdVersion};
 use support::{corrupt, fixtures, oracles, snapmaker, tools};
@@ -93,11 +94,11 @@ fn compare(bins: &EtcdBins, snapshot: &Path, target: &str, args: &[String], case
         listing(&theirs_dir),
         "{case}: files, modes, WAL and .snap bytes"
     );
-    let our_db = ours_dir.join("member/snap/db");
+    let our_db = DataDir::new(&ours_dir).db_path();
     let check = oracles::run_boltcheck("check", &our_db);
     assert_eq!(check.stdout.trim(), "OK", "{case}: {}", check.stderr);
     let a = oracles::run_boltcheck("dump", &our_db);
-    let b = oracles::run_boltcheck("dump", &theirs_dir.join("member/snap/db"));
+    let b = oracles::run_boltcheck("dump", &DataDir::new(&theirs_dir).db_path());
     assert!(a.success() && b.success());
     assert_eq!(a.stdout, b.stdout, "{case}: bucket contents");
 }

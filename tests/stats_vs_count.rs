@@ -14,7 +14,7 @@ use std::process::Command;
 
 use etcdsnap::Snapshot;
 use etcdsnap::bolt::{BucketRoot, BucketValue, Db, PageKind};
-use etcdsnap::etcd::kv::KeyValue;
+use etcdsnap::etcd::KeyValue;
 use prost::Message;
 use serde_json::Value;
 use support::k8swire::{self, Meta};

@@ -2,6 +2,7 @@
 
 mod support;
 
+use etcdsnap::DataDir;
 use std::path::Path;
 use std::process::Command;
 
@@ -55,18 +56,18 @@ fn reads_the_golden_wal_and_snap_files() {
     for case in ["v34-three-members", "v35-three-members", "v35-defaults"] {
         let golden = fixtures::testdata("golden").join(case);
         let tmp = tempfile::tempdir().expect("tempdir");
-        let member = tmp.path().join("member");
-        std::fs::create_dir_all(member.join("wal")).expect("mkdir");
-        std::fs::create_dir_all(member.join("snap")).expect("mkdir");
+        let layout = DataDir::new(tmp.path());
+        std::fs::create_dir_all(layout.wal_dir()).expect("mkdir");
+        std::fs::create_dir_all(layout.snap_dir()).expect("mkdir");
         for e in std::fs::read_dir(&golden).expect("golden") {
             let p = e.expect("entry").path();
             let name = p.file_name().expect("name").to_string_lossy().into_owned();
             if let Some(wal) = name.strip_suffix(".prefix") {
                 let mut bytes = std::fs::read(&p).expect("read");
                 bytes.resize(64_000_000, 0);
-                std::fs::write(member.join("wal").join(wal), bytes).expect("write");
+                std::fs::write(layout.wal_dir().join(wal), bytes).expect("write");
             } else if name.ends_with(".snap") {
-                std::fs::copy(&p, member.join("snap").join(&name)).expect("copy");
+                std::fs::copy(&p, layout.snap_dir().join(&name)).expect("copy");
             }
         }
         let members = if case.ends_with("three-members") {
@@ -102,6 +103,6 @@ fn reads_what_etcdutl_writes() {
     let v = dump(&d);
     check_restore_shape(&v, 4);
     // The WAL dir alone works too.
-    let w = dump(&d.join("member/wal"));
+    let w = dump(&DataDir::new(&d).wal_dir());
     assert_eq!(w["segments"], v["segments"]);
 }

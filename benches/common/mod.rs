@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, SamplingMode, measurement::WallTime};
 use etcdsnap::bolt::Db;
-use etcdsnap::bolt::tx::{self, BucketChanges, WriteOptions};
+use etcdsnap::etcd::KeyValue;
 use etcdsnap::etcd::buckets;
-use etcdsnap::etcd::kv::KeyValue;
 use etcdsnap::etcd::meta;
 use etcdsnap::etcd::revision::Revision;
+use etcdsnap::internal::bolt::tx::{self, BucketChanges, WriteOptions};
 use prost::Message;
 use sha2::{Digest, Sha256};
 

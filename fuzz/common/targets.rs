@@ -9,17 +9,19 @@
 use std::net::IpAddr;
 use std::path::Path;
 
+use etcdsnap::DataDir;
+use etcdsnap::TargetVersion;
 use etcdsnap::bolt::Db;
-use etcdsnap::bolt::check::{self, CheckOptions};
-use etcdsnap::etcd::{SchemaChecks, StatusVisitor, TargetVersion};
-use etcdsnap::raft::snap::decode_snap;
-use etcdsnap::raft::wal::{WalDecoder, decode_segment};
-use etcdsnap::restore::cluster::{
+use etcdsnap::bolt::{self as check, CheckOptions};
+use etcdsnap::internal::etcd::{SchemaChecks, StatusVisitor};
+use etcdsnap::internal::membership::{
     BootstrapConfig, HostResolver, InitialCluster, bootstrap_with_resolver,
 };
-use etcdsnap::restore::urls::{go_url_string, parse_peer_url_list};
-use etcdsnap::restore::{RestoreOptions, restore};
-use etcdsnap::snapshot::{Snapshot, VerifyOptions};
+use etcdsnap::internal::{go::url::url_string as go_url_string, membership::parse_peer_url_list};
+use etcdsnap::raft::snap::decode_snap;
+use etcdsnap::raft::wal::{WalDecoder, decode_segment};
+use etcdsnap::{RestoreOptions, restore};
+use etcdsnap::{Snapshot, VerifyOptions};
 use sha2::Digest;
 
 const VERSIONS: [TargetVersion; 3] = [
@@ -29,10 +31,7 @@ const VERSIONS: [TargetVersion; 3] = [
 ];
 
 fn one_thread() -> CheckOptions<'static> {
-    CheckOptions {
-        threads: 1,
-        ..CheckOptions::default()
-    }
+    CheckOptions::default().with_threads(1)
 }
 
 /// (a) Arbitrary bytes as a bbolt file: open, structural check with the
@@ -151,10 +150,7 @@ pub fn snapshot_pages(data: &[u8]) {
     let file = dir.path().join("s.db");
     std::fs::write(&file, &img).expect("write the input");
     let snap = Snapshot::open(&file).expect("a regular file opens");
-    let report = snap.verify(&VerifyOptions {
-        threads: 1,
-        ..VerifyOptions::default()
-    });
+    let report = snap.verify(&VerifyOptions::default().with_threads(1));
     let status = snap.status(TargetVersion::V3_5);
     if report.is_ok() {
         assert!(status.is_ok(), "verify passed, status failed: {status:?}");
@@ -174,12 +170,12 @@ pub fn snapshot_pages(data: &[u8]) {
         report.problems()
     );
     if restored.is_ok() {
-        let db = Snapshot::open(data_dir.join("member/snap/db")).expect("restored db opens");
-        let again = db.verify(&VerifyOptions {
-            skip_hash_check: true,
-            threads: 1,
-            ..VerifyOptions::default()
-        });
+        let db = Snapshot::open(DataDir::new(&data_dir).db_path()).expect("restored db opens");
+        let again = db.verify(
+            &VerifyOptions::default()
+                .with_skip_hash_check(true)
+                .with_threads(1),
+        );
         assert!(
             again.is_ok(),
             "restored db does not verify: {:?}",
@@ -240,7 +236,7 @@ pub fn cluster_parse(data: &[u8]) {
             assert!(c.members.iter().any(|m| m.id == c.local_id));
             assert!(c.members.windows(2).all(|w| w[0].id < w[1].id));
             for m in &c.members {
-                let _ = m.to_json_with(v.json_escapes());
+                let _ = m.to_json(v);
             }
         }
     }

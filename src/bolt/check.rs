@@ -122,6 +122,7 @@ impl CheckReport {
 
 /// How to walk.
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub struct CheckOptions<'r> {
     /// Threads to use for big buckets (1 = no threads).
     pub threads: usize,
@@ -142,6 +143,19 @@ impl Default for CheckOptions<'_> {
     }
 }
 
+impl CheckOptions<'_> {
+    /// The defaults with `threads` threads (at least 1).
+    ///
+    /// ```
+    /// let opts = etcdsnap::bolt::CheckOptions::default().with_threads(1);
+    /// assert_eq!(opts.threads, 1);
+    /// ```
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+}
+
 impl std::fmt::Debug for CheckOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CheckOptions")
@@ -158,7 +172,7 @@ impl std::fmt::Debug for CheckOptions<'_> {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let bytes = std::fs::read("testdata/snapshots/k8s-v35.member.db")?;
 /// let db = etcdsnap::bolt::Db::open(&bytes)?;
-/// let report = etcdsnap::bolt::check::check(db);
+/// let report = etcdsnap::bolt::check(db);
 /// assert!(report.is_ok(), "{:?}", report.problems);
 /// assert!(report.stats.branch_pages > 0);
 /// # Ok(()) }

@@ -7,6 +7,7 @@ use super::meta::MetaError;
 /// Page ids are the ids a reader asked for; byte offsets are absolute offsets
 /// in the file, so a message can be checked with `xxd -s`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BoltError {
     /// The file cannot hold even the two meta pages.
     #[error("file too small to be a bbolt database ({len} bytes)")]

@@ -16,6 +16,7 @@ const CHECKSUMMED: usize = 56;
 
 /// Why a meta page was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MetaError {
     /// The file ends before the meta body.
     #[error("missing (file ends before the meta)")]
@@ -64,7 +65,7 @@ pub struct Meta {
 /// 64-bit FNV-1a, the checksum bbolt uses for meta pages.
 ///
 /// ```
-/// assert_eq!(etcdsnap::bolt::meta::fnv1a64(b""), 0xcbf29ce484222325);
+/// assert_eq!(etcdsnap::internal::bolt::fnv1a64(b""), 0xcbf29ce484222325);
 /// ```
 pub fn fnv1a64(data: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

@@ -175,7 +175,7 @@ impl WritePlan {
 /// from 512 bytes to 16 MiB is expected).
 ///
 /// ```
-/// let img = etcdsnap::bolt::tx::new_image(4096);
+/// let img = etcdsnap::internal::bolt::tx::new_image(4096);
 /// let db = etcdsnap::bolt::Db::open(&img).unwrap();
 /// assert_eq!((db.hwm(), db.meta().txid), (4, 1));
 /// ```

@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use clap::Args;
 use etcdsnap::Snapshot;
-use etcdsnap::etcd::TargetVersion;
+use etcdsnap::TargetVersion;
 use etcdsnap::format::get::{self, ResponseHeader};
 use etcdsnap::inspect::k8s;
 use etcdsnap::mvcc::{RangeRequest, RangeResponse, SortOrder, SortTarget, Store, prefix_end};

@@ -168,6 +168,37 @@ impl Failure {
     }
 }
 
+/// What to tell someone at a shell beside a library error: the library's
+/// texts say what went wrong, this says what to do about it.
+const LOCKED_ADVICE: &str = "(is an etcd member running on it? copy it or stop etcd first)";
+
+/// A snapshot error as the CLI prints it.
+fn snapshot_failure(e: etcdsnap::SnapshotError) -> Failure {
+    let text = match &e {
+        etcdsnap::SnapshotError::Locked { .. } => format!("{e} {LOCKED_ADVICE}"),
+        _ => e.to_string(),
+    };
+    Failure::new(EXIT_ERROR, text)
+}
+
+/// A restore error as the CLI prints it, with etcdutl's exit code.
+fn restore_failure(e: etcdsnap::RestoreError) -> Failure {
+    let code = e.exit_code();
+    let text = match &e {
+        etcdsnap::RestoreError::Snapshot(etcdsnap::SnapshotError::Locked { .. }) => {
+            format!("{e} {LOCKED_ADVICE}")
+        }
+        etcdsnap::RestoreError::Schema { .. } => {
+            format!(
+                "{e}
+(run `etcdsnap snapshot verify` for the full report)"
+            )
+        }
+        _ => e.to_string(),
+    };
+    Failure::new(code, text)
+}
+
 /// For commands that print either a summary or JSON: whether `-w` asks for
 /// JSON; other formats are refused with etcdutl's exit code for them.
 fn json_or_simple(write_out: &str, command: &str) -> Result<bool, Failure> {

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use etcdsnap::format::humanize;
-use etcdsnap::restore::{Phase, Progress};
+use etcdsnap::{Phase, Progress};
 
 /// Redraw interval.
 const EVERY: Duration = Duration::from_millis(100);

@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use etcdsnap::etcd::TargetVersion;
-use etcdsnap::restore::{RestoreOptions, restore};
+use etcdsnap::TargetVersion;
+use etcdsnap::{RestoreOptions, restore};
 use serde_json::json;
 
 use super::progress::Bar;
-use super::{EXIT_BAD_ARGS, Failure, RestoreArgs, json_or_simple, one_file};
+use super::{EXIT_BAD_ARGS, Failure, RestoreArgs, json_or_simple, one_file, restore_failure};
 
 pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
     let file = one_file(&a.files, "snapshot restore")?;
@@ -48,7 +48,7 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
     let bar = Bar::new();
     let result = restore(&opts, &|p| bar.update(p));
     bar.finish();
-    let summary = result.map_err(|e| Failure::new(e.exit_code(), e))?;
+    let summary = result.map_err(restore_failure)?;
     if json {
         let members: Vec<_> = summary
             .members
@@ -57,8 +57,8 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
                 json!({
                     "name": m.name,
                     "id": format!("{:x}", m.id),
-                    "dataDir": m.data_dir.display().to_string(),
-                    "walDir": m.wal_dir.display().to_string(),
+                    "dataDir": m.dir.path().display().to_string(),
+                    "walDir": m.dir.wal_dir().display().to_string(),
                 })
             })
             .collect();

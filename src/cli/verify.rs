@@ -1,13 +1,22 @@
 //! `etcdsnap snapshot verify`.
 
-use etcdsnap::etcd::TargetVersion;
+use etcdsnap::TargetVersion;
 use etcdsnap::format::OutputFormat;
 use etcdsnap::format::render_status;
-use etcdsnap::snapshot::hash::hex;
-use etcdsnap::snapshot::{HashCheck, Snapshot, VerifyOptions, VerifyReport};
+
+use etcdsnap::{HashCheck, Snapshot, VerifyOptions, VerifyReport};
+
+/// A digest in lower-case hex, as `sha256sum` prints it.
+fn hex(d: &[u8; 32]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
 use serde_json::json;
 
-use super::{EXIT_BAD_ARGS, EXIT_ERROR, Failure, VerifyArgs, json_or_simple, one_file};
+use super::progress::Bar;
+
+use super::{
+    EXIT_BAD_ARGS, EXIT_ERROR, Failure, VerifyArgs, json_or_simple, one_file, snapshot_failure,
+};
 
 pub fn run(args: &VerifyArgs, write_out: &str) -> Result<(), Failure> {
     let file = one_file(&args.files, "snapshot verify")?;
@@ -16,13 +25,13 @@ pub fn run(args: &VerifyArgs, write_out: &str) -> Result<(), Failure> {
         .parse()
         .map_err(|e| Failure::new(EXIT_BAD_ARGS, e))?;
     let json = json_or_simple(write_out, "verify")?;
-    let snap = Snapshot::open(&file).map_err(|e| Failure::new(EXIT_ERROR, e))?;
-    let opts = VerifyOptions {
-        skip_hash_check: args.skip_hash_check,
-        target,
-        ..VerifyOptions::default()
-    };
-    let report = snap.verify(&opts);
+    let snap = Snapshot::open(&file).map_err(snapshot_failure)?;
+    let opts = VerifyOptions::default()
+        .with_skip_hash_check(args.skip_hash_check)
+        .with_target(target);
+    let bar = Bar::new();
+    let report = snap.verify_with_progress(&opts, &|p| bar.update(p));
+    bar.finish();
     let problems = report.problems();
     for w in &report.warnings {
         eprintln!("warning: {w}");

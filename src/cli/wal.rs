@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use etcdsnap::DataDir;
 use etcdsnap::raft::proto::raftpb::{ConfChangeType, ConfState, EntryType};
 use etcdsnap::raft::snap::read_snap_file;
 use etcdsnap::raft::wal::{WalPayload, WalRecord, read_segment_file};
@@ -10,27 +11,9 @@ use serde_json::{Value, json};
 
 use super::{EXIT_BAD_ARGS, EXIT_ERROR, Failure, WalDumpArgs, json_or_simple, one_file};
 
-/// Where the WAL segments and `.snap` files of `dir` are: a data dir
-/// (`member/wal`, `member/snap`), a `member` dir, or a WAL dir itself.
-fn locate(dir: &Path) -> (PathBuf, Option<PathBuf>) {
-    for member in [dir.join("member"), dir.to_path_buf()] {
-        if member.join("wal").is_dir() {
-            return (member.join("wal"), Some(member.join("snap")));
-        }
-    }
-    (dir.to_path_buf(), None)
-}
-
-fn sorted_with_ext(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, Failure> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Failure::new(EXIT_ERROR, format!("open {}: {e}", dir.display())))?;
-    let mut v: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == ext))
-        .collect();
-    v.sort();
-    Ok(v)
+/// `open DIR: reason`, as Go words a failed directory read.
+fn open_failure(dir: &Path) -> impl FnOnce(std::io::Error) -> Failure + '_ {
+    move |e| Failure::new(EXIT_ERROR, format!("open {}: {e}", dir.display()))
 }
 
 fn hex(id: u64) -> String {
@@ -132,18 +115,18 @@ pub fn run(a: &WalDumpArgs, write_out: &str) -> Result<(), Failure> {
             format!("{}: not a directory", dir.display()),
         ));
     }
-    let (wal_dir, snap_dir) = locate(&dir);
-    let segments = sorted_with_ext(&wal_dir, "wal")?;
+    let layout = DataDir::locate(&dir);
+    let wal_dir = layout.wal_dir();
+    let segments = layout.wal_segments().map_err(open_failure(&wal_dir))?;
     if segments.is_empty() {
         return Err(Failure::new(
             EXIT_ERROR,
             format!("{}: no WAL segments (*.wal)", wal_dir.display()),
         ));
     }
-    let snap = match &snap_dir {
-        Some(d) if d.is_dir() => sorted_with_ext(d, "snap")?.pop(),
-        _ => None,
-    };
+    let snap = layout
+        .newest_snap()
+        .map_err(open_failure(&layout.snap_dir()))?;
     let mut out = Vec::new();
     let mut snap_json = Value::Null;
     if let Some(path) = &snap {

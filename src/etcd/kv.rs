@@ -63,7 +63,7 @@ impl<'a> KeyValueRef<'a> {
     /// wrong wire type.
     ///
     /// ```
-    /// use etcdsnap::etcd::kv::KeyValueRef;
+    /// use etcdsnap::etcd::KeyValueRef;
     /// let v = b"\x0a\x03foo\x10\x02\x18\x02\x20\x01\x2a\x03bar";
     /// let kv = KeyValueRef::parse(v).unwrap();
     /// assert_eq!((kv.key, kv.mod_revision, kv.value), (&b"foo"[..], 2, &b"bar"[..]));

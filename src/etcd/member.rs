@@ -12,50 +12,9 @@
 //! where `isLearner` appears only when true, `name` only when non-empty and
 //! `clientURLs` only when non-empty.
 
-use crate::gojson;
-
-/// Which Go `encoding/json` release's escaping to reproduce. They differ
-/// only for backspace and form feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum JsonEscapes {
-    /// Go 1.21 and older (etcd 3.4 and 3.5): `\u0008`, `\u000c`.
-    #[default]
-    Go121,
-    /// Go 1.22 and newer (etcd 3.6): `\b`, `\f`.
-    Go122,
-}
-
-/// Appends `s` as a Go-escaped JSON string in the given flavour.
-fn write_json_str(out: &mut String, s: &[u8], escapes: JsonEscapes) {
-    if escapes == JsonEscapes::Go121 {
-        gojson::write_str(out, s);
-        return;
-    }
-    out.push('"');
-    let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
-        let short = match b {
-            0x08 => "\\b",
-            0x0c => "\\f",
-            _ => continue,
-        };
-        push_unquoted(out, s.get(start..i).unwrap_or_default());
-        out.push_str(short);
-        start = i + 1;
-    }
-    push_unquoted(out, s.get(start..).unwrap_or_default());
-    out.push('"');
-}
-
-/// Appends the inside of Go's quoted JSON form of `part`.
-fn push_unquoted(out: &mut String, part: &[u8]) {
-    let quoted = gojson::string(part);
-    out.push_str(
-        quoted
-            .get(1..quoted.len().saturating_sub(1))
-            .unwrap_or_default(),
-    );
-}
+use crate::etcd::TargetVersion;
+use crate::go::GoRelease;
+use crate::go::json::write_str;
 
 /// One cluster member as etcd records it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -74,6 +33,7 @@ pub struct Member {
 
 /// Why a stored member record could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MemberJsonError {
     /// The bytes are not JSON.
     #[error("member record is not valid JSON: {0}")]
@@ -92,13 +52,13 @@ pub enum MemberJsonError {
     },
 }
 
-fn push_string_array(out: &mut String, items: &[String], escapes: JsonEscapes) {
+fn push_string_array(out: &mut String, items: &[String], go: GoRelease) {
     out.push('[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        write_json_str(out, item.as_bytes(), escapes);
+        write_str(out, item.as_bytes(), go);
     }
     out.push(']');
 }
@@ -115,72 +75,64 @@ impl Member {
         }
     }
 
-    /// Go's `json.Marshal` of etcd's `Member` as etcd 3.4 and 3.5 write it:
-    /// compact, no trailing newline. Same as
-    /// [`to_json_with`](Member::to_json_with)`(JsonEscapes::Go121)`.
+    /// Go's `json.Marshal` of etcd's `Member`, compact, no trailing
+    /// newline, with the string escaping of the Go release that built
+    /// `version`'s etcd (Go 1.22 changed how backspace and form feed are
+    /// escaped).
     ///
     /// An empty `peer_urls` is written as `[]` (Go writes `null` only for a
     /// nil slice, which etcd never marshals).
     ///
     /// ```
-    /// use etcdsnap::etcd::member::Member;
+    /// use etcdsnap::etcd::Member;
+    /// use etcdsnap::TargetVersion;
     /// let m = Member::new(10276657743932975437, "default", vec!["http://localhost:2380".into()]);
     /// assert_eq!(
-    ///     m.to_json(),
+    ///     m.to_json(TargetVersion::V3_5),
     ///     r#"{"id":10276657743932975437,"peerURLs":["http://localhost:2380"],"name":"default"}"#
     /// );
-    /// ```
-    pub fn to_json(&self) -> String {
-        self.to_json_with(JsonEscapes::Go121)
-    }
-
-    /// [`to_json`](Member::to_json) with the escaping of a given Go release.
-    ///
-    /// ```
-    /// use etcdsnap::etcd::member::{JsonEscapes, Member};
     /// let m = Member::new(1, "a\u{8}", vec![]);
-    /// assert_eq!(m.to_json_with(JsonEscapes::Go121), r#"{"id":1,"peerURLs":[],"name":"a\u0008"}"#);
-    /// assert_eq!(m.to_json_with(JsonEscapes::Go122), r#"{"id":1,"peerURLs":[],"name":"a\b"}"#);
+    /// assert_eq!(m.to_json(TargetVersion::V3_5), r#"{"id":1,"peerURLs":[],"name":"a\u0008"}"#);
+    /// assert_eq!(m.to_json(TargetVersion::V3_6), r#"{"id":1,"peerURLs":[],"name":"a\b"}"#);
     /// ```
-    pub fn to_json_with(&self, escapes: JsonEscapes) -> String {
+    pub fn to_json(&self, version: TargetVersion) -> String {
+        let go = version.go_release();
         let mut out = String::with_capacity(64 + self.name.len());
         out.push_str("{\"id\":");
         out.push_str(&self.id.to_string());
         out.push_str(",\"peerURLs\":");
-        push_string_array(&mut out, &self.peer_urls, escapes);
+        push_string_array(&mut out, &self.peer_urls, go);
         if self.is_learner {
             out.push_str(",\"isLearner\":true");
         }
         if !self.name.is_empty() {
             out.push_str(",\"name\":");
-            write_json_str(&mut out, self.name.as_bytes(), escapes);
+            write_str(&mut out, self.name.as_bytes(), go);
         }
         if !self.client_urls.is_empty() {
             out.push_str(",\"clientURLs\":");
-            push_string_array(&mut out, &self.client_urls, escapes);
+            push_string_array(&mut out, &self.client_urls, go);
         }
         out.push('}');
         out
     }
 
     /// Go's `json.Marshal` of the member's `RaftAttributes`, the value etcd
-    /// stores at `/0/members/<hex id>/raftAttributes` in the v2 store (as
-    /// etcd 3.4 and 3.5 escape it).
+    /// stores at `/0/members/<hex id>/raftAttributes` in the v2 store.
     ///
     /// ```
-    /// use etcdsnap::etcd::member::Member;
+    /// use etcdsnap::etcd::Member;
+    /// use etcdsnap::TargetVersion;
     /// let m = Member::new(1, "n", vec!["http://a:1".into(), "http://b:1".into()]);
-    /// assert_eq!(m.raft_attributes_json(), r#"{"peerURLs":["http://a:1","http://b:1"]}"#);
+    /// assert_eq!(
+    ///     m.raft_attributes_json(TargetVersion::V3_5),
+    ///     r#"{"peerURLs":["http://a:1","http://b:1"]}"#
+    /// );
     /// ```
-    pub fn raft_attributes_json(&self) -> String {
-        self.raft_attributes_json_with(JsonEscapes::Go121)
-    }
-
-    /// [`raft_attributes_json`](Member::raft_attributes_json) with the
-    /// escaping of a given Go release.
-    pub fn raft_attributes_json_with(&self, escapes: JsonEscapes) -> String {
+    pub fn raft_attributes_json(&self, version: TargetVersion) -> String {
+        let go = version.go_release();
         let mut out = String::from("{\"peerURLs\":");
-        push_string_array(&mut out, &self.peer_urls, escapes);
+        push_string_array(&mut out, &self.peer_urls, go);
         if self.is_learner {
             out.push_str(",\"isLearner\":true");
         }
@@ -190,32 +142,28 @@ impl Member {
 
     /// Go's `json.Marshal` of the member's `Attributes` (`name`,
     /// `clientURLs`, both `omitempty`), the value etcd stores at
-    /// `/0/members/<hex id>/attributes` once a member has published them (as
-    /// etcd 3.4 and 3.5 escape it).
+    /// `/0/members/<hex id>/attributes` once a member has published them.
     ///
     /// ```
-    /// use etcdsnap::etcd::member::Member;
-    /// assert_eq!(Member::new(1, "", vec![]).attributes_json(), "{}");
-    /// assert_eq!(Member::new(1, "a&b", vec![]).attributes_json(), r#"{"name":"a\u0026b"}"#);
+    /// use etcdsnap::etcd::Member;
+    /// use etcdsnap::TargetVersion;
+    /// let v = TargetVersion::V3_5;
+    /// assert_eq!(Member::new(1, "", vec![]).attributes_json(v), "{}");
+    /// assert_eq!(Member::new(1, "a&b", vec![]).attributes_json(v), r#"{"name":"a\u0026b"}"#);
     /// ```
-    pub fn attributes_json(&self) -> String {
-        self.attributes_json_with(JsonEscapes::Go121)
-    }
-
-    /// [`attributes_json`](Member::attributes_json) with the escaping of a
-    /// given Go release.
-    pub fn attributes_json_with(&self, escapes: JsonEscapes) -> String {
+    pub fn attributes_json(&self, version: TargetVersion) -> String {
+        let go = version.go_release();
         let mut out = String::from("{");
         if !self.name.is_empty() {
             out.push_str("\"name\":");
-            write_json_str(&mut out, self.name.as_bytes(), escapes);
+            write_str(&mut out, self.name.as_bytes(), go);
         }
         if !self.client_urls.is_empty() {
             if !self.name.is_empty() {
                 out.push(',');
             }
             out.push_str("\"clientURLs\":");
-            push_string_array(&mut out, &self.client_urls, escapes);
+            push_string_array(&mut out, &self.client_urls, go);
         }
         out.push('}');
         out
@@ -232,11 +180,11 @@ impl Member {
     /// win; here the exact spelling wins (etcd never writes such records).
     ///
     /// ```
-    /// use etcdsnap::etcd::member::Member;
+    /// use etcdsnap::etcd::Member;
     /// let m = Member::from_json(br#"{"id":5,"peerURLs":["http://a:1"],"name":"x","extra":1}"#)?;
     /// assert_eq!((m.id, m.name.as_str(), m.is_learner), (5, "x", false));
     /// assert!(Member::from_json(b"\x00garbage").is_err());
-    /// # Ok::<(), etcdsnap::etcd::member::MemberJsonError>(())
+    /// # Ok::<(), etcdsnap::etcd::MemberJsonError>(())
     /// ```
     pub fn from_json(bytes: &[u8]) -> Result<Member, MemberJsonError> {
         let value: serde_json::Value = serde_json::from_slice(bytes)?;
@@ -309,32 +257,35 @@ fn string_list(value: &serde_json::Value) -> Option<Vec<String>> {
 mod tests {
     use super::*;
 
+    const OLD: TargetVersion = TargetVersion::V3_5;
+    const NEW: TargetVersion = TargetVersion::V3_6;
+
     #[test]
     fn json_field_order_and_omission() {
         let mut m = Member::new(1, "", vec!["http://a:1".into()]);
-        assert_eq!(m.to_json(), r#"{"id":1,"peerURLs":["http://a:1"]}"#);
+        assert_eq!(m.to_json(OLD), r#"{"id":1,"peerURLs":["http://a:1"]}"#);
         m.is_learner = true;
         m.name = "n".into();
         m.client_urls = vec!["http://c:1".into(), "http://d:1".into()];
         assert_eq!(
-            m.to_json(),
+            m.to_json(OLD),
             r#"{"id":1,"peerURLs":["http://a:1"],"isLearner":true,"name":"n","clientURLs":["http://c:1","http://d:1"]}"#
         );
         assert_eq!(
-            m.raft_attributes_json(),
+            m.raft_attributes_json(OLD),
             r#"{"peerURLs":["http://a:1"],"isLearner":true}"#
         );
         assert_eq!(
-            m.attributes_json(),
+            m.attributes_json(OLD),
             r#"{"name":"n","clientURLs":["http://c:1","http://d:1"]}"#
         );
         m.name.clear();
         assert_eq!(
-            m.attributes_json(),
+            m.attributes_json(OLD),
             r#"{"clientURLs":["http://c:1","http://d:1"]}"#
         );
         assert_eq!(
-            Member::new(u64::MAX, "", vec![]).to_json(),
+            Member::new(u64::MAX, "", vec![]).to_json(OLD),
             r#"{"id":18446744073709551615,"peerURLs":[]}"#
         );
     }
@@ -343,12 +294,12 @@ mod tests {
     fn go_escaping_of_names_and_urls() {
         let m = Member::new(7, "a<b&c>\"é", vec!["http://h:1?<x>&y".into()]);
         assert_eq!(
-            m.to_json(),
+            m.to_json(OLD),
             r#"{"id":7,"peerURLs":["http://h:1?\u003cx\u003e\u0026y"],"name":"a\u003cb\u0026c\u003e\"é"}"#
         );
         let m = Member::new(7, " a\tb\\\u{2028}\u{1}", vec![]);
         assert_eq!(
-            m.to_json(),
+            m.to_json(OLD),
             r#"{"id":7,"peerURLs":[],"name":" a\tb\\\u2028\u0001"}"#
         );
     }
@@ -357,24 +308,15 @@ mod tests {
     fn go122_escapes_backspace_and_form_feed_short() {
         let m = Member::new(1, "\u{8}a\u{c}<\u{1}\u{8}", vec!["u\u{c}".into()]);
         assert_eq!(
-            m.to_json_with(JsonEscapes::Go122),
+            m.to_json(NEW),
             r#"{"id":1,"peerURLs":["u\f"],"name":"\ba\f\u003c\u0001\b"}"#
         );
         assert_eq!(
-            m.to_json(),
+            m.to_json(OLD),
             r#"{"id":1,"peerURLs":["u\u000c"],"name":"\u0008a\u000c\u003c\u0001\u0008"}"#
         );
-        assert_eq!(
-            m.raft_attributes_json_with(JsonEscapes::Go122),
-            r#"{"peerURLs":["u\f"]}"#
-        );
-        assert_eq!(
-            m.attributes_json_with(JsonEscapes::Go122),
-            r#"{"name":"\ba\f\u003c\u0001\b"}"#
-        );
-        let mut out = String::new();
-        write_json_str(&mut out, b"\xe2\x08\xff", JsonEscapes::Go122);
-        assert_eq!(out, r#""\ufffd\b\ufffd""#);
+        assert_eq!(m.raft_attributes_json(NEW), r#"{"peerURLs":["u\f"]}"#);
+        assert_eq!(m.attributes_json(NEW), r#"{"name":"\ba\f\u003c\u0001\b"}"#);
     }
 
     #[test]
@@ -386,7 +328,7 @@ mod tests {
             client_urls: vec!["http://c:3".into()],
             is_learner: true,
         };
-        assert_eq!(Member::from_json(m.to_json().as_bytes()).ok(), Some(m));
+        assert_eq!(Member::from_json(m.to_json(OLD).as_bytes()).ok(), Some(m));
     }
 
     #[test]

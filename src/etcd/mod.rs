@@ -1,17 +1,37 @@
 //! The etcd schema on top of bbolt: bucket names, revision keys, `KeyValue`
 //! records, the meta and membership buckets, member and cluster IDs, the
 //! status hash and etcd-level consistency checks.
+//!
+//! ```
+//! use etcdsnap::etcd::{KeyValue, buckets, revision};
+//! use prost::Message as _;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let snap = etcdsnap::Snapshot::open("testdata/snapshots/small-v35.db")?;
+//! let db = snap.db()?;
+//! let keys = db.root().bucket(buckets::KEY)?.ok_or("no key bucket")?;
+//! for entry in keys.iter() {
+//!     let entry = entry?;
+//!     let rev = revision::parse(entry.key)?;
+//!     let kv = KeyValue::decode(entry.value)?;
+//!     println!("{rev:?} {:?}", String::from_utf8_lossy(&kv.key));
+//! }
+//! # Ok(()) }
+//! ```
 
 pub mod buckets;
-pub mod checks;
+pub(crate) mod checks;
 pub mod ids;
-pub mod kv;
-pub mod member;
+pub(crate) mod kv;
+pub(crate) mod member;
 pub mod meta;
 pub mod revision;
-pub mod status;
-pub mod version;
+pub(crate) mod status;
+pub(crate) mod version;
 
-pub use checks::{SchemaChecks, SchemaProblem};
-pub use status::{Status, StatusError, StatusVisitor};
-pub use version::TargetVersion;
+pub use checks::SchemaProblem;
+pub use kv::{KeyValue, KeyValueRef, Lease};
+pub use member::{Member, MemberJsonError};
+
+pub(crate) use checks::SchemaChecks;
+pub(crate) use status::{Status, StatusError, StatusVisitor};
+pub(crate) use version::TargetVersion;

@@ -19,6 +19,7 @@ pub struct Revision {
 
 /// Why a key of the `key` bucket is not a revision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RevisionError {
     /// Neither 17 nor 18 bytes.
     #[error("revision key has {0} bytes, expected 17 (or 18 for a tombstone)")]

@@ -19,6 +19,7 @@ use crate::bolt::{LeafElem, Visitor};
 
 /// What `etcdutl snapshot status` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Status {
     /// CRC-32C over every top-level bucket name and the keys and values of
     /// each top-level bucket, in order.
@@ -36,6 +37,7 @@ pub struct Status {
 
 /// Why a status cannot be given for a structurally sound file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StatusError {
     /// A top-level key is not a bucket (etcdutl: "cannot get hash of bucket").
     #[error("cannot get hash of bucket {0}")]

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::go::GoRelease;
+
 /// The etcd minor version whose output format and rules are reproduced
 /// (`--target-version`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -46,20 +48,15 @@ impl FromStr for TargetVersion {
 }
 
 impl TargetVersion {
-    /// How Go's `encoding/json` in this release's reference build escapes
-    /// backspace and form feed (Go 1.22 switched to `\b` and `\f`; etcd 3.6
-    /// is built with a later Go).
-    ///
-    /// ```
-    /// use etcdsnap::etcd::member::JsonEscapes;
-    /// use etcdsnap::etcd::TargetVersion;
-    /// assert_eq!(TargetVersion::V3_4.json_escapes(), JsonEscapes::Go121);
-    /// assert_eq!(TargetVersion::V3_6.json_escapes(), JsonEscapes::Go122);
-    /// ```
-    pub fn json_escapes(self) -> super::member::JsonEscapes {
+    /// The Go release that built this etcd release's reference binary,
+    /// whose library behaviour (quoting, JSON escaping, IP parsing) shows
+    /// in etcd's output: Go 1.19 for Debian's 3.4.23, Go 1.16 for 3.5.1,
+    /// Go 1.24 for 3.6.
+    pub(crate) fn go_release(self) -> GoRelease {
         match self {
-            TargetVersion::V3_4 | TargetVersion::V3_5 => super::member::JsonEscapes::Go121,
-            TargetVersion::V3_6 => super::member::JsonEscapes::Go122,
+            TargetVersion::V3_4 => GoRelease::GO1_19,
+            TargetVersion::V3_5 => GoRelease::GO1_16,
+            TargetVersion::V3_6 => GoRelease::GO1_24,
         }
     }
 
@@ -67,7 +64,7 @@ impl TargetVersion {
     /// empty-path checks (etcd 3.5.13+ and 3.6; 3.5.1 does not).
     ///
     /// ```
-    /// use etcdsnap::etcd::TargetVersion;
+    /// use etcdsnap::TargetVersion;
     /// assert!(!TargetVersion::V3_5.relaxed_unix_urls());
     /// assert!(TargetVersion::V3_6.relaxed_unix_urls());
     /// ```
@@ -98,5 +95,16 @@ mod tests {
         assert!("3.7".parse::<TargetVersion>().is_err());
         assert!("3.5.x".parse::<TargetVersion>().is_err());
         assert!("4.0".parse::<TargetVersion>().is_err());
+    }
+
+    #[test]
+    fn display() {
+        let all = [
+            TargetVersion::V3_4,
+            TargetVersion::V3_5,
+            TargetVersion::V3_6,
+        ];
+        let shown: Vec<String> = all.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["3.4", "3.5", "3.6"]);
     }
 }

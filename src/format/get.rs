@@ -14,7 +14,7 @@ use prost::Message;
 use crate::etcd::TargetVersion;
 use crate::etcd::kv::{KeyValue, KeyValueRef};
 use crate::mvcc::RangeResponse;
-use crate::restore::urls::go_quote;
+use crate::go::quote::quote as go_quote;
 
 /// `etcdserverpb.ResponseHeader`.
 #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
@@ -173,11 +173,11 @@ pub fn fields(resp: &RangeResponse<'_>, header: &ResponseHeader, rules: TargetVe
     }
     let _ = writeln!(s, "\"RaftTerm\" : {}", header.raft_term);
     for kv in &resp.kvs {
-        let _ = writeln!(s, "\"Key\" : {}", go_quote(kv.key, rules));
+        let _ = writeln!(s, "\"Key\" : {}", go_quote(kv.key, rules.go_release()));
         let _ = writeln!(s, "\"CreateRevision\" : {}", kv.create_revision);
         let _ = writeln!(s, "\"ModRevision\" : {}", kv.mod_revision);
         let _ = writeln!(s, "\"Version\" : {}", kv.version);
-        let _ = writeln!(s, "\"Value\" : {}", go_quote(kv.value, rules));
+        let _ = writeln!(s, "\"Value\" : {}", go_quote(kv.value, rules.go_release()));
         let _ = writeln!(s, "\"Lease\" : {}", kv.lease);
     }
     let _ = writeln!(s, "\"More\" : {}", resp.more);

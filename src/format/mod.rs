@@ -2,9 +2,8 @@
 //! olekukonko/tablewriter tables, and the `snapshot status` formats.
 
 pub mod get;
-pub(crate) mod goprint;
 pub mod humanize;
-pub mod status;
+pub(crate) mod status;
 pub mod table;
 
 pub use status::{OutputFormat, render_status};

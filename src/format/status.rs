@@ -52,12 +52,13 @@ impl FromStr for OutputFormat {
 /// extra column and field.
 ///
 /// ```
-/// use etcdsnap::etcd::Status;
 /// use etcdsnap::format::{OutputFormat, render_status};
-/// let s = Status { hash: 3190482412, revision: 4, total_key: 11, total_size: 20480, version: None };
+/// let snap = etcdsnap::Snapshot::open("testdata/snapshots/small-v35.db")?;
+/// let s = snap.status(etcdsnap::TargetVersion::V3_5)?;
 /// assert_eq!(render_status(&s, OutputFormat::Simple), "be2ae5ec, 4, 11, 20 kB\n");
 /// assert_eq!(render_status(&s, OutputFormat::Json),
 ///            "{\"hash\":3190482412,\"revision\":4,\"totalKey\":11,\"totalSize\":20480}\n");
+/// # Ok::<(), etcdsnap::SnapshotError>(())
 /// ```
 pub fn render_status(s: &Status, format: OutputFormat) -> String {
     let mut row = vec![
@@ -81,7 +82,7 @@ pub fn render_status(s: &Status, format: OutputFormat) -> String {
             );
             if let Some(v) = &s.version {
                 o.push_str(",\"version\":");
-                crate::gojson::write_str(&mut o, v.as_bytes());
+                crate::go::json::write_str(&mut o, v.as_bytes(), crate::go::GoRelease::GO1_16);
             }
             o.push_str("}\n");
             o

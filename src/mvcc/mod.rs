@@ -25,7 +25,7 @@
 //! The `key` bucket is ordered by revision, not by user key, and the file
 //! has no other index. Rather than build one (etcd's in-memory B-tree costs
 //! it seconds and a few hundred bytes per key when it boots), every query is
-//! one scan of the bucket in revision order ([`scan`]), on all cores, that
+//! one scan of the bucket in revision order, on all cores, that
 //! looks at each entry in place and stops at the revision asked for. Memory
 //! is what the answer holds: a point lookup keeps one entry; a range keeps
 //! one entry per key in the range (a `&[u8]` key and a 48-byte view, both
@@ -36,16 +36,16 @@
 
 mod cluster;
 mod error;
-pub mod gosort;
+pub(crate) mod gosort;
 mod range;
 mod revisions;
-pub mod scan;
+pub(crate) mod scan;
 
 use std::collections::HashMap;
 
 pub use cluster::{ClusterInfo, LeaseInfo};
 pub use error::MvccError;
-pub use range::{RangeRequest, RangeResponse, SortOrder, SortTarget, go_sort_of, prefix_end};
+pub use range::{RangeRequest, RangeResponse, SortOrder, SortTarget, prefix_end};
 pub use revisions::Revisions;
 pub use scan::Entry;
 

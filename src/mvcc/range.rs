@@ -115,7 +115,7 @@ pub struct RangeResponse<'a> {
 }
 
 /// Which Go release's `sort.Sort` the reference build of `v` has.
-pub fn go_sort_of(v: TargetVersion) -> GoSort {
+pub(crate) fn go_sort_of(v: TargetVersion) -> GoSort {
     match v {
         TargetVersion::V3_4 => GoSort::Go119,
         TargetVersion::V3_5 => GoSort::Go116,

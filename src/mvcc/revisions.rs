@@ -34,7 +34,7 @@ impl Revisions {
     /// the finished one); etcd 3.6 first raises the current revision to it.
     ///
     /// ```
-    /// use etcdsnap::etcd::TargetVersion;
+    /// use etcdsnap::TargetVersion;
     /// use etcdsnap::mvcc::Revisions;
     /// let r = Revisions::decide(Some(10), Some(4), Some(7), TargetVersion::V3_5);
     /// assert_eq!((r.current, r.compacted), (10, 7));

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 /// assert!(err.to_string().starts_with("snap: crc mismatch"));
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RaftError {
     /// A WAL frame (length word, record or padding) runs past the end of the
     /// data: a truncated segment.
@@ -140,7 +141,7 @@ pub enum RaftError {
     InvalidMembers(String),
 
     /// An I/O operation failed.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}: {}", path.display(), crate::go::errno::text(source))]
     Io {
         /// What was being done, e.g. `create`.
         op: &'static str,

@@ -9,9 +9,18 @@
 //! history (a ring of 1000 slots, unused ones `null`), the current index, the
 //! statistics and the store version.
 
-use crate::gojson::write_str;
+use crate::go::GoRelease;
 use crate::raft::Flavour;
 use crate::raft::error::RaftError;
+
+/// Appends a JSON string as Go's `encoding/json` writes it. Every string in
+/// the store (paths, keys, the zero time, peer URLs, and values that are
+/// themselves JSON text) is free of the control characters whose escaping
+/// changed between Go releases, so one release's escaping serves every
+/// flavour.
+fn push_go_str(out: &mut String, s: &[u8]) {
+    crate::go::json::write_str(out, s, GoRelease::GO1_16);
+}
 
 /// Capacity of the v2 store's event history ring.
 pub const EVENT_HISTORY_CAPACITY: usize = 1000;
@@ -44,7 +53,7 @@ pub fn raft_attributes_json(peer_urls: &[String]) -> String {
         if i > 0 {
             out.push(',');
         }
-        write_str(&mut out, u.as_bytes());
+        push_go_str(&mut out, u.as_bytes());
     }
     out.push_str("]}");
     out
@@ -135,12 +144,12 @@ pub fn store_json(members: &[StoreMember], flavour: Flavour) -> Result<String, R
             None => out.push_str("null"),
             Some((hex, k, value)) => {
                 out.push_str("{\"action\":\"create\",\"node\":{\"key\":");
-                write_str(
+                push_go_str(
                     &mut out,
                     format!("/0/members/{hex}/raftAttributes").as_bytes(),
                 );
                 out.push_str(",\"value\":");
-                write_str(&mut out, value.as_bytes());
+                push_go_str(&mut out, value.as_bytes());
                 out.push_str(",\"modifiedIndex\":");
                 out.push_str(&k.to_string());
                 out.push_str(",\"createdIndex\":");
@@ -198,7 +207,7 @@ pub fn store_json(members: &[StoreMember], flavour: Flavour) -> Result<String, R
 
 /// `"key":`
 fn push_key(out: &mut String, key: &str) {
-    write_str(out, key.as_bytes());
+    push_go_str(out, key.as_bytes());
     out.push(':');
 }
 
@@ -211,15 +220,15 @@ fn push_num(out: &mut String, name: &str, v: u64) {
 /// The fields of a node up to its `Value`, shared by directories and leaves.
 fn node_head(out: &mut String, path: &str, index: u64, value: &str) {
     out.push_str("{\"Path\":");
-    write_str(out, path.as_bytes());
+    push_go_str(out, path.as_bytes());
     out.push(',');
     push_num(out, "CreatedIndex", index);
     out.push(',');
     push_num(out, "ModifiedIndex", index);
     out.push_str(",\"ExpireTime\":");
-    write_str(out, ZERO_TIME.as_bytes());
+    push_go_str(out, ZERO_TIME.as_bytes());
     out.push_str(",\"Value\":");
-    write_str(out, value.as_bytes());
+    push_go_str(out, value.as_bytes());
 }
 
 /// A directory node, left open inside its `Children` object: the caller

@@ -11,7 +11,8 @@
 //!   `(latest main + B, 0)` with an empty value, and
 //!   `meta/scheduledCompactRev` set to that revision.
 
-use crate::bolt::{BucketChanges, Db};
+use crate::bolt::Db;
+use crate::bolt::tx::BucketChanges;
 use crate::etcd::member::Member;
 use crate::etcd::revision::Revision;
 use crate::etcd::{TargetVersion, buckets, ids, meta};
@@ -39,10 +40,7 @@ pub fn changes(
             let m = root.bucket(buckets::MEMBERS);
             m.clear = true;
             for member in members {
-                m.put(
-                    ids::format_id(member.id),
-                    member.to_json_with(target.json_escapes()),
-                );
+                m.put(ids::format_id(member.id), member.to_json(target));
             }
             root.bucket(buckets::MEMBERS_REMOVED).clear = true;
             root.bucket(buckets::CLUSTER);

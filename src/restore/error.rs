@@ -2,13 +2,14 @@
 
 use std::path::PathBuf;
 
-use super::cluster::ClusterError;
+use super::membership::ClusterError;
 use crate::bolt::BoltError;
 use crate::raft::RaftError;
 use crate::snapshot::SnapshotError;
 
 /// Why a restore failed. Nothing is left behind when one is returned.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RestoreError {
     /// A flag is wrong or flags conflict (etcdutl exits 128 for these).
     #[error("{0}")]
@@ -47,6 +48,10 @@ pub enum RestoreError {
         /// etcd's wording for the version.
         what: &'static str,
     },
+    /// `--out-dir` did not exist when the restore started and appeared
+    /// before it could be published (another process created it).
+    #[error("out-dir {0:?} appeared while restoring")]
+    OutDirAppeared(String),
     /// The WAL dir exists.
     #[error("wal-dir {0:?} exists")]
     WalDirExists(String),
@@ -59,7 +64,7 @@ pub enum RestoreError {
         path: PathBuf,
     },
     /// A file system operation failed.
-    #[error("{op} {}: {}", path.display(), crate::ioerr::text(source))]
+    #[error("{op} {}: {}", path.display(), crate::go::errno::text(source))]
     Io {
         /// What was being done.
         op: &'static str,

@@ -2,7 +2,7 @@
 //! restore` (3.5, 3.6) and `etcdctl snapshot restore` (3.4) do, atomically.
 //!
 //! ```no_run
-//! use etcdsnap::restore::{RestoreOptions, restore};
+//! use etcdsnap::{RestoreOptions, restore};
 //!
 //! let mut opts = RestoreOptions::new("backup.db");
 //! opts.name = "m1".into();
@@ -11,17 +11,16 @@
 //! opts.data_dir = Some("m1.etcd".into());
 //! let summary = restore(&opts, &|_| {})?;
 //! println!("cluster {:x}", summary.cluster_id);
-//! # Ok::<(), etcdsnap::restore::RestoreError>(())
+//! # Ok::<(), etcdsnap::RestoreError>(())
 //! ```
 
-pub mod cluster;
-pub mod dbedit;
-pub mod error;
-pub mod options;
-pub mod run;
-pub mod staging;
-pub mod urls;
+pub(crate) mod dbedit;
+pub(crate) mod error;
+pub(crate) mod membership;
+pub(crate) mod options;
+pub(crate) mod run;
+pub(crate) mod staging;
 
 pub use error::RestoreError;
 pub use options::RestoreOptions;
-pub use run::{Phase, Progress, RestoreSummary, RestoredMember, restore};
+pub use run::{RestoreSummary, RestoredMember, restore};

@@ -4,17 +4,18 @@
 
 use std::path::{Path, PathBuf};
 
-use super::cluster::{
+use super::error::RestoreError;
+use super::membership::PeerUrl;
+use super::membership::{
     BootstrapConfig, Cluster, DEFAULT_INITIAL_ADVERTISE_PEER_URLS, DEFAULT_INITIAL_CLUSTER,
     DEFAULT_INITIAL_CLUSTER_TOKEN, DEFAULT_NAME, InitialCluster, bootstrap, build_cluster,
     verify_bootstrap,
 };
-use super::error::RestoreError;
-use super::urls::PeerUrl;
 use crate::etcd::TargetVersion;
 
 /// Everything a restore is told, with etcdutl's defaults.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RestoreOptions {
     /// The snapshot file.
     pub snapshot: PathBuf,
@@ -66,7 +67,7 @@ impl RestoreOptions {
 
     /// The revision bump to apply, after etcd's pairing rules: 3.5 and 3.6
     /// refuse one flag without the other; 3.4 silently ignores a lone flag.
-    pub fn bump(&self) -> Result<Option<u64>, RestoreError> {
+    pub(crate) fn bump(&self) -> Result<Option<u64>, RestoreError> {
         let both = self.mark_compacted && self.bump_revision > 0;
         let one = self.mark_compacted || self.bump_revision > 0;
         if one && !both && self.target != TargetVersion::V3_4 {

@@ -17,15 +17,17 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::cluster::Cluster;
 use super::dbedit;
 use super::error::RestoreError;
+use super::membership::Cluster;
 use super::options::{MemberTarget, RestoreOptions, check_targets, plan_members};
 use super::staging::{Published, Staged, mkdir, sync_dir};
 use crate::bolt::Db;
 use crate::bolt::tx::{self, WriteOptions};
+use crate::datadir::DataDir;
 use crate::etcd::revision::Revision;
 use crate::etcd::{SchemaChecks, TargetVersion};
+use crate::progress::{Phase, Progress};
 use crate::raft::Flavour;
 use crate::raft::snap::{encode_snap, restore_snapshot, snap_file_name, write_snap_file};
 use crate::raft::v2store::StoreMember;
@@ -34,43 +36,21 @@ use crate::raft::wal::{WalMember, restore_wal_prefix, write_segment_file};
 use crate::snapshot::hash::{self, HashCheck};
 use crate::snapshot::{SnapshotFile, copy};
 
-/// What a restore is doing, for progress displays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// Hashing the snapshot (bytes of the body).
-    Hash,
-    /// Copying the body into the data dirs (bytes of all copies).
-    Copy,
-    /// Writing WAL and `.snap` files and publishing the dirs.
-    Finish,
-}
-
-/// A progress report: `done` of `total` bytes (or steps) in `phase`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
-    /// The phase.
-    pub phase: Phase,
-    /// Work done.
-    pub done: u64,
-    /// Work in all.
-    pub total: u64,
-}
-
 /// One restored member.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RestoredMember {
     /// Its name.
     pub name: String,
     /// Its ID.
     pub id: u64,
-    /// Its data dir.
-    pub data_dir: PathBuf,
-    /// Its WAL dir.
-    pub wal_dir: PathBuf,
+    /// Its data dir (and WAL dir).
+    pub dir: DataDir,
 }
 
 /// What a successful restore wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RestoreSummary {
     /// The cluster ID.
     pub cluster_id: u64,
@@ -99,7 +79,7 @@ struct StagedMember {
     /// `--out-dir` that is published as a whole.
     data: Option<Staged>,
     /// Where its data dir is being built.
-    data_path: PathBuf,
+    layout: DataDir,
     wal: Option<Staged>,
     db: File,
     db_path: PathBuf,
@@ -122,17 +102,18 @@ impl StagedMember {
                 (Some(s), p)
             }
         };
-        let member = data_path.join("member");
-        mkdir(&member)?;
-        mkdir(&member.join("snap"))?;
         let wal = match &target.wal_dir {
             Some(w) => Some(Staged::new(w)?),
-            None => {
-                mkdir(&member.join("wal"))?;
-                None
-            }
+            None => None,
         };
-        let db_path = member.join("snap").join("db");
+        let layout =
+            DataDir::new(&data_path).with_wal_dir(wal.as_ref().map(|w| w.path().to_path_buf()));
+        mkdir(layout.member_dir())?;
+        mkdir(&layout.snap_dir())?;
+        if !layout.has_separate_wal_dir() {
+            mkdir(&layout.wal_dir())?;
+        }
+        let db_path = layout.db_path();
         let db = OpenOptions::new()
             .read(true)
             .write(true)
@@ -143,22 +124,11 @@ impl StagedMember {
         Ok(StagedMember {
             target,
             data,
-            data_path,
+            layout,
             wal,
             db,
             db_path,
         })
-    }
-
-    fn snap_dir(&self) -> PathBuf {
-        self.data_path.join("member").join("snap")
-    }
-
-    fn wal_dir(&self) -> PathBuf {
-        match &self.wal {
-            Some(w) => w.path().to_path_buf(),
-            None => self.data_path.join("member").join("wal"),
-        }
     }
 }
 
@@ -205,11 +175,7 @@ pub fn restore(
     let n = staged.len() as u64;
     for (i, m) in staged.iter_mut().enumerate() {
         write_raft_files(m, &cluster, opts.target)?;
-        progress(Progress {
-            phase: Phase::Finish,
-            done: i as u64 + 1,
-            total: n,
-        });
+        progress(Progress::new(Phase::Finish, i as u64 + 1, n));
     }
     let members = publish(staged, whole, opts.target)?;
     Ok(RestoreSummary {
@@ -239,11 +205,7 @@ fn check_and_copy<'f>(
             for (i, (dst, path)) in dsts.iter().enumerate() {
                 let base = body_len.saturating_mul(i as u64);
                 copy::copy_prefix_synced(file.file(), dst, body_len, &|done| {
-                    progress(Progress {
-                        phase: Phase::Copy,
-                        done: base + done,
-                        total,
-                    })
+                    progress(Progress::new(Phase::Copy, base + done, total))
                 })
                 .map_err(RestoreError::io("copy", *path))?;
             }
@@ -255,11 +217,7 @@ fn check_and_copy<'f>(
         let checker = (threads > 1).then(|| s.spawn(move || check_structure(file, 1)));
         let hashed = match stored.filter(|_| !opts.skip_hash_check) {
             Some(stored) => hash::sha256_prefix(file.file(), body_len, &|done| {
-                progress(Progress {
-                    phase: Phase::Hash,
-                    done,
-                    total: body_len,
-                })
+                progress(Progress::new(Phase::Hash, done, body_len))
             })
             .map_err(RestoreError::io("read", file.path()))
             .and_then(|computed| match HashCheck::compare(stored, computed) {
@@ -271,14 +229,15 @@ fn check_and_copy<'f>(
             None => Ok(()),
         };
         let checked = match checker {
-            Some(c) => c.join().unwrap_or_else(|_| {
-                Err(RestoreError::Flags("the checking thread panicked".into()))
-            }),
+            // A panic in a worker is a bug: let it reach the caller as one.
+            Some(c) => c
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             None => check_structure(file, threads),
         };
         let copied = copier
             .join()
-            .unwrap_or_else(|_| Err(RestoreError::Flags("the copying thread panicked".into())));
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         hashed?;
         let db = checked?;
         copied?;
@@ -291,8 +250,7 @@ fn check_structure(file: &SnapshotFile, threads: usize) -> Result<Db<'_>, Restor
     let (db, schema) = crate::snapshot::walk_checked(file, SchemaChecks::new(), threads)?;
     let (problems, omitted) = schema.finish();
     if !problems.is_empty() {
-        let mut lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        lines.push("(run `etcdsnap snapshot verify` for the full report)".into());
+        let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         return Err(RestoreError::Schema {
             count: problems.len() as u64 + omitted,
             lines,
@@ -312,11 +270,11 @@ fn write_raft_files(
         .iter()
         .map(|c| WalMember {
             id: c.id,
-            context: c.to_json_with(target.json_escapes()).into_bytes(),
+            context: c.to_json(target).into_bytes(),
         })
         .collect();
     let prefix = restore_wal_prefix(m.target.id, cluster.cluster_id, &wal_members, fl)?;
-    let wal_dir = m.wal_dir();
+    let wal_dir = m.layout.wal_dir();
     write_segment_file(&wal_dir.join(segment_file_name(0, 0)), &prefix)?;
     sync_dir(&wal_dir)?;
 
@@ -330,13 +288,13 @@ fn write_raft_files(
         .collect();
     let snap = restore_snapshot(&store, fl)?;
     let n = cluster.members.len() as u64;
-    let snap_dir = m.snap_dir();
+    let snap_dir = m.layout.snap_dir();
     write_snap_file(&snap_dir.join(snap_file_name(1, n)), &encode_snap(&snap))?;
     m.db.sync_all()
         .map_err(RestoreError::io("fsync", &m.db_path))?;
     sync_dir(&snap_dir)?;
-    sync_dir(&m.data_path.join("member"))?;
-    sync_dir(&m.data_path)?;
+    sync_dir(m.layout.member_dir())?;
+    sync_dir(m.layout.path())?;
     Ok(())
 }
 
@@ -350,21 +308,14 @@ fn publish(
     let whole = match whole {
         Some(w) => {
             let shown = w.target().display().to_string();
-            Some(w.publish(|| {
-                RestoreError::Flags(format!("--out-dir {shown:?} appeared while restoring"))
-            })?)
+            Some(w.publish(|| RestoreError::OutDirAppeared(shown))?)
         }
         None => None,
     };
     let mut done: Vec<(Option<Published>, Option<Published>, RestoredMember)> = Vec::new();
     for m in staged {
-        let data_dir = m.target.data_dir.clone();
-        let shown = data_dir.display().to_string();
-        let wal_dir = m
-            .target
-            .wal_dir
-            .clone()
-            .unwrap_or_else(|| data_dir.join("member").join("wal"));
+        let dir = DataDir::new(&m.target.data_dir).with_wal_dir(m.target.wal_dir.clone());
+        let shown = dir.path().display().to_string();
         let wal_pub = match m.wal {
             Some(w) => {
                 let shown_wal = w.target().display().to_string();
@@ -389,8 +340,7 @@ fn publish(
             RestoredMember {
                 name: m.target.name.clone(),
                 id: m.target.id,
-                data_dir,
-                wal_dir,
+                dir,
             },
         ));
     }

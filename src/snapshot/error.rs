@@ -7,9 +7,10 @@ use crate::etcd::StatusError;
 
 /// Why a snapshot could not be opened, checked or reported on.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SnapshotError {
     /// The file could not be opened or read.
-    #[error("{op} {}: {}", path.display(), crate::ioerr::text(source))]
+    #[error("{op} {}: {}", path.display(), crate::go::errno::text(source))]
     Io {
         /// What was being done (`open`, `stat`, `read`).
         op: &'static str,
@@ -27,7 +28,7 @@ pub enum SnapshotError {
         kind: &'static str,
     },
     /// Another process holds an exclusive lock (a running etcd).
-    #[error("{}: locked by another process (is an etcd member running on it? copy it or stop etcd first)", path.display())]
+    #[error("{}: locked by another process", path.display())]
     Locked {
         /// The path.
         path: PathBuf,

@@ -15,8 +15,8 @@ pub const TRAILER_LEN: usize = 32;
 /// whole number of pages, so its length is never 32 modulo 512.
 ///
 /// ```
-/// assert!(etcdsnap::snapshot::has_trailer(20480 + 32));
-/// assert!(!etcdsnap::snapshot::has_trailer(20480));
+/// assert!(etcdsnap::has_trailer(20480 + 32));
+/// assert!(!etcdsnap::has_trailer(20480));
 /// ```
 pub fn has_trailer(len: u64) -> bool {
     len % 512 == TRAILER_LEN as u64

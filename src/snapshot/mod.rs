@@ -2,8 +2,8 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use etcdsnap::snapshot::Snapshot;
-//! use etcdsnap::etcd::TargetVersion;
+//! use etcdsnap::Snapshot;
+//! use etcdsnap::TargetVersion;
 //!
 //! let snap = Snapshot::open("testdata/snapshots/small-v35.db")?;
 //! let status = snap.status(TargetVersion::V3_5)?;
@@ -14,11 +14,11 @@
 //! # Ok(()) }
 //! ```
 
-pub mod copy;
-pub mod error;
-pub mod file;
-pub mod hash;
-pub mod verify;
+pub(crate) mod copy;
+pub(crate) mod error;
+pub(crate) mod file;
+pub(crate) mod hash;
+pub(crate) mod verify;
 
 use std::path::Path;
 
@@ -30,6 +30,7 @@ pub use verify::{DbInfo, VerifyOptions, VerifyReport};
 use crate::bolt::check::{self, CheckOptions};
 use crate::bolt::{Db, Visitor};
 use crate::etcd::{Status, StatusVisitor, TargetVersion};
+use crate::progress::Progress;
 
 /// An etcd snapshot (`etcdctl snapshot save` output, with a SHA-256
 /// trailer) or a raw `member/snap/db` copy.
@@ -39,15 +40,39 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Opens and maps the file. See [`SnapshotFile::open`].
+    /// Opens and maps the file. Only regular files are accepted (a
+    /// directory, FIFO or `/dev/zero` is refused at once); a shared lock is
+    /// taken, so a db that a running etcd holds is refused rather than read
+    /// while it changes.
     pub fn open(path: impl AsRef<Path>) -> Result<Snapshot, SnapshotError> {
         Ok(Snapshot {
             file: SnapshotFile::open(path)?,
         })
     }
 
-    /// The underlying file.
-    pub fn file(&self) -> &SnapshotFile {
+    /// The path it was opened with.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// Length of the file in bytes, trailer included.
+    pub fn file_len(&self) -> u64 {
+        self.file.len()
+    }
+
+    /// Length of the bbolt image: the file without its trailer.
+    pub fn body_len(&self) -> u64 {
+        self.file.body_len()
+    }
+
+    /// The SHA-256 digest stored in the trailer, when the file has one
+    /// (its length is 32 more than a multiple of 512, etcd's rule).
+    pub fn trailer(&self) -> Option<[u8; 32]> {
+        self.file.trailer()
+    }
+
+    /// The mapped file (for readers inside the crate that release pages).
+    pub(crate) fn file(&self) -> &SnapshotFile {
         &self.file
     }
 
@@ -70,7 +95,30 @@ impl Snapshot {
 
     /// Verifies the trailer, the metas, the structure and the etcd schema.
     pub fn verify(&self, opts: &VerifyOptions) -> VerifyReport {
-        verify::verify(&self.file, opts)
+        verify::verify(&self.file, opts, &|_| {})
+    }
+
+    /// [`verify`](Snapshot::verify), reporting how much of the file has been
+    /// hashed (the part of a verify that reads every byte) to `progress`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// let snap = etcdsnap::Snapshot::open("testdata/snapshots/k8s-v35.db")?;
+    /// let hashed = AtomicU64::new(0);
+    /// let report = snap.verify_with_progress(&Default::default(), &|p| {
+    ///     hashed.store(p.done, Ordering::Relaxed);
+    /// });
+    /// assert!(report.is_ok());
+    /// assert_eq!(hashed.load(Ordering::Relaxed), snap.file_len() - 32);
+    /// # Ok(()) }
+    /// ```
+    pub fn verify_with_progress(
+        &self,
+        opts: &VerifyOptions,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> VerifyReport {
+        verify::verify(&self.file, opts, progress)
     }
 }
 

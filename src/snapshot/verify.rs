@@ -9,9 +9,20 @@ use super::hash::{self, HashCheck};
 use crate::bolt::check::{self, CheckOptions, CheckReport};
 use crate::bolt::{BoltError, Db};
 use crate::etcd::{SchemaChecks, SchemaProblem, Status, StatusVisitor, TargetVersion};
+use crate::progress::{Phase, Progress};
 
 /// How to verify.
+///
+/// ```
+/// use etcdsnap::{TargetVersion, VerifyOptions};
+/// let opts = VerifyOptions::default()
+///     .with_skip_hash_check(true)
+///     .with_target(TargetVersion::V3_4)
+///     .with_threads(1);
+/// assert!(opts.skip_hash_check);
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct VerifyOptions {
     /// Do not compare the SHA-256 trailer (raw db copies have none).
     pub skip_hash_check: bool,
@@ -31,8 +42,29 @@ impl Default for VerifyOptions {
     }
 }
 
+impl VerifyOptions {
+    /// Whether to skip the SHA-256 trailer (raw `member/snap/db` copies).
+    pub fn with_skip_hash_check(mut self, skip: bool) -> Self {
+        self.skip_hash_check = skip;
+        self
+    }
+
+    /// Whose rules the status in the report follows.
+    pub fn with_target(mut self, target: TargetVersion) -> Self {
+        self.target = target;
+        self
+    }
+
+    /// Threads to use in all (at least 1).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+}
+
 /// What the active meta page says about the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DbInfo {
     /// Page size in bytes.
     pub page_size: u32,
@@ -48,6 +80,7 @@ pub struct DbInfo {
 
 /// Everything `verify` found.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// The file checked.
     pub path: PathBuf,
@@ -128,8 +161,12 @@ impl VerifyReport {
     }
 }
 
-/// Verifies an open snapshot file.
-pub fn verify(file: &SnapshotFile, opts: &VerifyOptions) -> VerifyReport {
+/// Verifies an open snapshot file, reporting the hash's progress.
+pub fn verify(
+    file: &SnapshotFile,
+    opts: &VerifyOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> VerifyReport {
     let mut report = VerifyReport {
         path: file.path().to_path_buf(),
         file_size: file.len(),
@@ -149,8 +186,11 @@ pub fn verify(file: &SnapshotFile, opts: &VerifyOptions) -> VerifyReport {
     std::thread::scope(|s| {
         let hasher = match (want_hash, trailer) {
             (true, Some(stored)) => Some(s.spawn(move || {
-                hash::sha256_prefix(file.file(), file.body_len(), &|_| {})
-                    .map(|computed| HashCheck::compare(stored, computed))
+                let total = file.body_len();
+                hash::sha256_prefix(file.file(), total, &|done| {
+                    progress(Progress::new(Phase::Hash, done, total))
+                })
+                .map(|computed| HashCheck::compare(stored, computed))
             })),
             _ => None,
         };

@@ -1,8 +1,8 @@
-// Command goisprint writes src/format/goprint.rs: the code points Go's
+// Command goisprint writes src/go/isprint.rs: the code points Go's
 // strconv.IsPrint accepts, as ranges, from the Go toolchain it is built
 // with (Go 1.16 to 1.20 share Unicode 13.0.0). Run from the repository root:
 //
-//	go run tools/goisprint/main.go > src/format/goprint.rs
+//	go run tools/goisprint/main.go > src/go/isprint.rs
 //
 // tests/goprint_vs_go.rs checks the committed file against this output.
 package main
@@ -21,7 +21,7 @@ func main() {
 	fmt.Println()
 	fmt.Println("/// Inclusive ranges of printable code points, ascending.")
 	fmt.Println("#[rustfmt::skip]")
-	fmt.Println("pub(crate) const PRINT_RANGES: &[(u32, u32)] = &[")
+	fmt.Println("pub const PRINT_RANGES: &[(u32, u32)] = &[")
 	start, n := -1, 0
 	for r := 0; r <= unicode.MaxRune+1; r++ {
 		p := r <= unicode.MaxRune && strconv.IsPrint(rune(r))
@@ -46,7 +46,7 @@ func main() {
 	fmt.Println("];")
 	fmt.Println()
 	fmt.Println("/// Whether Go's `strconv.IsPrint` (and so `%q`) leaves `c` unescaped.")
-	fmt.Println("pub(crate) fn is_print(c: char) -> bool {")
+	fmt.Println("pub fn is_print(c: char) -> bool {")
 	fmt.Println("    let c = c as u32;")
 	fmt.Println("    let i = PRINT_RANGES.partition_point(|&(lo, _)| lo <= c);")
 	fmt.Println("    i > 0 && PRINT_RANGES.get(i - 1).is_some_and(|&(_, hi)| c <= hi)")

@@ -4,7 +4,7 @@
 
 /// Inclusive ranges of printable code points, ascending.
 #[rustfmt::skip]
-pub(crate) const PRINT_RANGES: &[(u32, u32)] = &[
+pub const PRINT_RANGES: &[(u32, u32)] = &[
     (0x20, 0x7e), (0xa1, 0xac), (0xae, 0x377), (0x37a, 0x37f),
     (0x384, 0x38a), (0x38c, 0x38c), (0x38e, 0x3a1), (0x3a3, 0x52f),
     (0x531, 0x556), (0x559, 0x58a), (0x58d, 0x58f), (0x591, 0x5c7),
@@ -178,7 +178,7 @@ pub(crate) const PRINT_RANGES: &[(u32, u32)] = &[
 ];
 
 /// Whether Go's `strconv.IsPrint` (and so `%q`) leaves `c` unescaped.
-pub(crate) fn is_print(c: char) -> bool {
+pub fn is_print(c: char) -> bool {
     let c = c as u32;
     let i = PRINT_RANGES.partition_point(|&(lo, _)| lo <= c);
     i > 0 && PRINT_RANGES.get(i - 1).is_some_and(|&(_, hi)| c <= hi)

@@ -1,0 +1,54 @@
+//! Internals re-exported for this crate's own tests, benchmarks and fuzz
+//! targets. Not part of the public API: anything here may change or vanish
+//! in any release.
+
+/// Ports of Go library behaviour (`net/url`, `net`, `strconv`,
+/// `encoding/json`, errno texts).
+pub mod go {
+    pub use crate::go::*;
+}
+
+/// Membership flags: peer URLs, `--initial-cluster`, bootstrap checks.
+pub mod membership {
+    pub use crate::restore::membership::*;
+}
+
+/// The bbolt writer (copy-on-write transaction plans) and freelist codec.
+pub mod bolt {
+    pub use crate::bolt::meta::fnv1a64;
+
+    /// The synced freelist page codec.
+    pub mod freelist {
+        pub use crate::bolt::freelist::*;
+    }
+
+    /// Node images and Go's split rule.
+    pub mod node {
+        pub use crate::bolt::node::*;
+    }
+
+    /// Copy-on-write transaction plans.
+    pub mod tx {
+        pub use crate::bolt::tx::*;
+    }
+}
+
+/// The snapshot file layer: hashing and the copy path.
+pub mod snapshot {
+    pub use crate::snapshot::copy::{copy_prefix, copy_prefix_synced};
+    pub use crate::snapshot::file::{SnapshotFile, TRAILER_LEN};
+    pub use crate::snapshot::hash::{hex, sha256_prefix};
+    pub use crate::snapshot::verify::verify;
+}
+
+/// The status visitor and etcd-level checks.
+pub mod etcd {
+    pub use crate::etcd::checks::SchemaChecks;
+    pub use crate::etcd::status::StatusVisitor;
+}
+
+/// Go's `sort.Sort` of the releases that built etcd (unstable: equal keys
+/// come out in Go's order).
+pub mod gosort {
+    pub use crate::mvcc::gosort::*;
+}
