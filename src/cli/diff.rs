@@ -56,8 +56,7 @@ pub fn run(a: &DiffArgs, write_out: &str) -> Result<(), Failure> {
     let old = Store::open(&old_snap).map_err(|e| err(&e))?;
     let new = Store::open(&new_snap).map_err(|e| err(&e))?;
     let d = diff(&old, &new, a.rev_old, a.rev_new).map_err(|e| err(&e))?;
-    let size =
-        |kv: Option<etcdsnap::etcd::KeyValueRef<'_>>| kv.map_or(0, |k| k.value.len() as u64);
+    let size = |kv: Option<etcdsnap::etcd::KeyValueRef<'_>>| kv.map_or(0, |k| k.value.len() as u64);
     let (mut added, mut removed, mut changed) = (0u64, 0u64, 0u64);
     let (mut bytes_added, mut bytes_removed, mut bytes_old, mut bytes_new) =
         (0u64, 0u64, 0u64, 0u64);

@@ -13,8 +13,8 @@ use prost::Message;
 
 use crate::etcd::TargetVersion;
 use crate::etcd::kv::{KeyValue, KeyValueRef};
-use crate::mvcc::RangeResponse;
 use crate::go::quote::quote as go_quote;
+use crate::mvcc::RangeResponse;
 
 /// `etcdserverpb.ResponseHeader`.
 #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
