@@ -100,6 +100,69 @@ pub fn prefix(key: &[u8], depth: usize) -> String {
     format!("{lead}{}", String::from_utf8_lossy(&joined))
 }
 
+/// For the groupings that are a prefix of the key (all but
+/// [`GroupBy::Kind`]): how many bytes of `key` name its group, or `None`
+/// when the group is not a plain prefix (keys outside `/registry/` under
+/// resource grouping whose first segment is the whole key, ...).
+///
+/// ```
+/// use etcdsnap::inspect::group::{GroupBy, prefix_len};
+/// let k = b"/registry/pods/default/web-0";
+/// assert_eq!(prefix_len(k, GroupBy::Resource), Some(14));
+/// assert_eq!(prefix_len(k, GroupBy::Namespace), Some(22));
+/// assert_eq!(prefix_len(k, GroupBy::Prefix { depth: 1 }), Some(9));
+/// assert_eq!(prefix_len(k, GroupBy::Kind), None);
+/// ```
+pub fn prefix_len(key: &[u8], by: GroupBy) -> Option<usize> {
+    let slashes = |n: usize| -> Option<usize> {
+        // Offset of the n-th '/' after the first byte.
+        key.iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(_, b)| **b == b'/')
+            .nth(n.checked_sub(1)?)
+            .map(|(i, _)| i)
+    };
+    match by {
+        GroupBy::Kind => None,
+        GroupBy::Prefix { depth } if key.first() == Some(&b'/') => slashes(depth)
+            .or_else(|| (1..depth).rev().find_map(slashes))
+            .filter(|&n| n > 0),
+        GroupBy::Prefix { .. } => None,
+        GroupBy::Resource | GroupBy::Namespace => {
+            let rest = key.strip_prefix(b"/registry/")?;
+            let first_end = rest.iter().position(|&b| b == b'/')?;
+            let first = rest.get(..first_end)?;
+            let nested = first.contains(&b'.')
+                || (first == b"services"
+                    && (rest.get(first_end..)?.starts_with(b"/specs/")
+                        || rest.get(first_end..)?.starts_with(b"/endpoints/")));
+            // Segment ends after "/registry/": resource, [namespace].
+            let segs: Vec<usize> = rest
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'/')
+                .map(|(i, _)| i)
+                .take(4)
+                .collect();
+            let base = 10; // "/registry/"
+            let res_end = if nested {
+                *segs.get(1)?
+            } else {
+                *segs.first()?
+            };
+            let after_res = if nested { 2 } else { 1 };
+            // Namespaced: another segment (the name) after the namespace.
+            if by == GroupBy::Namespace
+                && let Some(&ns_end) = segs.get(after_res)
+            {
+                return Some(base + ns_end);
+            }
+            Some(base + res_end)
+        }
+    }
+}
+
 /// The group of an entry with this key and value.
 pub fn group_of(key: &[u8], value: &[u8], by: GroupBy) -> String {
     match by {
@@ -112,5 +175,43 @@ pub fn group_of(key: &[u8], value: &[u8], by: GroupBy) -> String {
             Some((res, _, _)) => format!("/registry/{res}"),
             None => prefix(key, 1),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key_strategy() -> impl Strategy<Value = Vec<u8>> {
+        let seg = prop_oneof![
+            Just(b"registry".to_vec()),
+            Just(b"services".to_vec()),
+            Just(b"specs".to_vec()),
+            Just(b"endpoints".to_vec()),
+            Just(b"a.io".to_vec()),
+            Just(b"pods".to_vec()),
+            Just(Vec::new()),
+            proptest::collection::vec(prop_oneof![Just(b'x'), Just(b'.'), Just(0xffu8)], 1..3),
+        ];
+        (any::<bool>(), proptest::collection::vec(seg, 0..6)).prop_map(|(lead, segs)| {
+            let mut k = if lead { b"/".to_vec() } else { Vec::new() };
+            k.extend(segs.join(&b'/'));
+            k
+        })
+    }
+
+    proptest! {
+        /// The allocation-free prefix, when there is one, names the same
+        /// group as the general rule.
+        #[test]
+        fn prefix_len_agrees_with_group_of(key in key_strategy(), depth in 1usize..5) {
+            for by in [GroupBy::Resource, GroupBy::Namespace, GroupBy::Prefix { depth }] {
+                if let Some(n) = prefix_len(&key, by) {
+                    let fast = String::from_utf8_lossy(&key[..n]).into_owned();
+                    prop_assert_eq!(fast, group_of(&key, b"", by), "{:?} {:?}", String::from_utf8_lossy(&key), by);
+                }
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::group::{GroupBy, group_of};
+use super::group::{GroupBy, group_of, prefix_len};
 use crate::bolt::check::{self, CheckOptions, WalkStats};
 use crate::bolt::{Db, LeafElem, Visitor};
 use crate::etcd::buckets;
@@ -149,7 +149,17 @@ pub fn stats(snap: &Snapshot, by: GroupBy, top: usize) -> Result<Stats, StatsErr
     Ok(v.finish(report.stats, top))
 }
 
-/// The identity hasher for fingerprints, which are hashes already.
+/// A key fingerprint; hashed as its first word, which is a hash already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fp([u64; 2]);
+
+impl std::hash::Hash for Fp {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.0[0]);
+    }
+}
+
+/// The identity hasher for [`Fp`].
 #[derive(Default)]
 struct FpHasher(u64);
 impl Hasher for FpHasher {
@@ -162,24 +172,45 @@ impl Hasher for FpHasher {
         }
     }
     fn write_u64(&mut self, n: u64) {
-        self.0 ^= n;
+        self.0 = n;
     }
 }
-type FpMap<V> = HashMap<[u64; 2], V, BuildHasherDefault<FpHasher>>;
+type FpMap<V> = HashMap<Fp, V, BuildHasherDefault<FpHasher>>;
 
-/// A 128-bit fingerprint of a user key (two SipHash-1-3 digests with
-/// different keys): distinct keys collide with probability about
-/// n^2 / 2^129.
+/// A 128-bit fingerprint of a user key: two independent multiply-rotate
+/// lanes over its 8-byte words, each finished with a full avalanche.
+/// Unrelated keys collide with probability about n^2 / 2^129; keys crafted
+/// to collide could only merge two keys' counts, never crash anything.
 pub(crate) fn fingerprint(key: &[u8]) -> [u64; 2] {
-    use std::hash::BuildHasher;
-    let h = |salt: u8| {
-        let mut s = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-            .build_hasher();
-        s.write_u8(salt);
-        s.write(key);
-        s.finish()
-    };
-    [h(0x5a), h(0xa5)]
+    const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+    const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
+    let len = key.len() as u64;
+    let (mut a, mut b) = (K1 ^ len, K2 ^ len.rotate_left(32));
+    let mut chunks = key.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let w = u64::from_le_bytes(w);
+        a = (a ^ w).wrapping_mul(K1).rotate_left(31);
+        b = (b ^ w.rotate_left(23)).wrapping_mul(K2).rotate_left(29);
+    }
+    let mut w = [0u8; 8];
+    for (d, s) in w.iter_mut().zip(chunks.remainder()) {
+        *d = *s;
+    }
+    let w = u64::from_le_bytes(w);
+    a = (a ^ w).wrapping_mul(K1).rotate_left(31);
+    b = (b ^ w.rotate_left(23)).wrapping_mul(K2).rotate_left(29);
+    [fmix(a ^ b.rotate_left(7)), fmix(b ^ K1)]
+}
+
+/// MurmurHash3's 64-bit finaliser.
+fn fmix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// What is known of one user key so far.
@@ -206,8 +237,8 @@ struct StatsVisitor<'a> {
     db: Db<'a>,
     by: GroupBy,
     keys: FpMap<KeyState>,
-    names: Vec<String>,
-    index: HashMap<String, u32>,
+    names: Vec<Vec<u8>>,
+    index: HashMap<Vec<u8>, u32>,
     groups: Vec<GroupStats>,
     bad: u64,
     last_revision: i64,
@@ -229,15 +260,29 @@ impl<'a> StatsVisitor<'a> {
         }
     }
 
-    fn intern(&mut self, name: String) -> u32 {
-        if let Some(&i) = self.index.get(&name) {
+    /// The index of the group named `name` (bytes: a prefix of a key, or
+    /// the text of a computed name), added if new.
+    fn intern(&mut self, name: &[u8]) -> u32 {
+        if let Some(&i) = self.index.get(name) {
             return i;
         }
         let i = self.names.len() as u32;
-        self.names.push(name.clone());
-        self.index.insert(name, i);
+        self.names.push(name.to_vec());
+        self.index.insert(name.to_vec(), i);
         self.groups.push(GroupStats::default());
         i
+    }
+
+    /// The group of an entry, without allocating when the group is a
+    /// prefix of the key.
+    fn group_index(&mut self, key: &[u8], value: &[u8]) -> u32 {
+        match prefix_len(key, self.by).and_then(|n| key.get(..n)) {
+            Some(p) => self.intern(p),
+            None => {
+                let name = group_of(key, value, self.by);
+                self.intern(name.as_bytes())
+            }
+        }
     }
 
     fn group_mut(&mut self, g: u32) -> &mut GroupStats {
@@ -265,7 +310,7 @@ impl<'a> StatsVisitor<'a> {
             }
         };
         self.last_revision = entry.rev.main;
-        let fp = fingerprint(entry.kv.key);
+        let fp = Fp(fingerprint(entry.kv.key));
         let prev = self.keys.get(&fp).copied();
         // A deletion keeps the group of what it deletes.
         let group = match (entry.tombstone, prev, self.by) {
@@ -273,10 +318,7 @@ impl<'a> StatsVisitor<'a> {
             | (_, Some(p), GroupBy::Resource | GroupBy::Namespace | GroupBy::Prefix { .. }) => {
                 p.group
             }
-            _ => {
-                let name = group_of(entry.kv.key, entry.kv.value, self.by);
-                self.intern(name)
-            }
+            _ => self.group_index(entry.kv.key, entry.kv.value),
         };
         if let Some(p) = prev
             && p.live
@@ -316,7 +358,7 @@ impl<'a> StatsVisitor<'a> {
         let mut groups: Vec<(String, GroupStats)> = self
             .names
             .iter()
-            .cloned()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
             .zip(self.groups.iter().copied())
             .filter(|(_, g)| *g != GroupStats::default())
             .collect();
@@ -335,19 +377,28 @@ impl<'a> StatsVisitor<'a> {
                 group: self
                     .names
                     .get(k.group as usize)
-                    .cloned()
+                    .map(|n| String::from_utf8_lossy(n).into_owned())
                     .unwrap_or_default(),
                 size: u64::from(k.size),
                 revisions: u64::from(k.revisions),
                 live: k.live,
             })
         };
-        let mut live: Vec<&KeyState> = self.keys.values().filter(|k| k.live).collect();
-        live.sort_by(|a, b| b.size.cmp(&a.size).then(a.offset.cmp(&b.offset)));
-        let largest = live.iter().take(top).filter_map(|k| stat(k)).collect();
-        let mut all: Vec<&KeyState> = self.keys.values().collect();
-        all.sort_by(|a, b| b.revisions.cmp(&a.revisions).then(a.offset.cmp(&b.offset)));
-        let most_revisions = all.iter().take(top).filter_map(|k| stat(k)).collect();
+        let by_size =
+            |a: &&KeyState, b: &&KeyState| b.size.cmp(&a.size).then(a.offset.cmp(&b.offset));
+        let by_revs = |a: &&KeyState, b: &&KeyState| {
+            b.revisions.cmp(&a.revisions).then(a.offset.cmp(&b.offset))
+        };
+        let live: Vec<&KeyState> = self.keys.values().filter(|k| k.live).collect();
+        let largest = top_n(live, top, by_size)
+            .into_iter()
+            .filter_map(stat)
+            .collect();
+        let all: Vec<&KeyState> = self.keys.values().collect();
+        let most_revisions = top_n(all, top, by_revs)
+            .into_iter()
+            .filter_map(stat)
+            .collect();
         Stats {
             by: self.by,
             db_size: self.db.size(),
@@ -362,6 +413,19 @@ impl<'a> StatsVisitor<'a> {
             other_buckets_bytes: self.other,
         }
     }
+}
+
+/// The first `n` of `v` in `order`, sorted.
+fn top_n<T>(mut v: Vec<T>, n: usize, order: impl Fn(&T, &T) -> std::cmp::Ordering) -> Vec<T> {
+    if n == 0 {
+        return Vec::new();
+    }
+    if v.len() > n {
+        v.select_nth_unstable_by(n - 1, &order);
+        v.truncate(n);
+    }
+    v.sort_by(order);
+    v
 }
 
 /// The `KeyValue` of the entry of `size` bytes whose value starts at
@@ -382,11 +446,12 @@ impl Visitor for StatsVisitor<'_> {
 
     fn merge(&mut self, later: Self) {
         // Group indices of `later` in this visitor's table.
-        let map: Vec<u32> = later.names.iter().map(|n| self.intern(n.clone())).collect();
+        let map: Vec<u32> = later.names.iter().map(|n| self.intern(n)).collect();
         let remap = |g: u32| map.get(g as usize).copied().unwrap_or(g);
         for (g, s) in later.groups.iter().enumerate() {
             self.group_mut(remap(g as u32)).add(s);
         }
+        self.keys.reserve(later.keys.len());
         for (fp, mut k) in later.keys {
             k.group = remap(k.group);
             if let Some(p) = self.keys.get(&fp).copied() {
@@ -445,7 +510,7 @@ fn elem_at<'a>(db: Db<'a>, e: &LeafElem<'_>, value_offset: u64) -> Option<LeafEl
     let k0 = v0.checked_sub(e.key.len())?;
     let key = data.get(k0..v0)?;
     let value = data.get(v0..v0.checked_add(e.value.len())?)?;
-    (key == e.key).then_some(LeafElem {
+    (key.as_ptr() == e.key.as_ptr()).then_some(LeafElem {
         flags: e.flags,
         key,
         value,
