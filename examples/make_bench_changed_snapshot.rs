@@ -49,7 +49,10 @@ fn run() -> Result<(), String> {
         return Err("--percent must be in (0, 100]".into());
     }
     let bins = tools::etcd_suite(EtcdVersion::V35)?;
-    let parent = new.parent().map(PathBuf::from).unwrap_or_else(|| ".".into());
+    let parent = new
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ".".into());
     let work = parent.join(".changed-snapshot-work");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| format!("mkdir {}: {e}", work.display()))?;
@@ -78,7 +81,11 @@ fn run() -> Result<(), String> {
     if !out.success() {
         return Err(format!("restore failed: {}", out.stderr));
     }
-    eprintln!("restored {} in {:.1} s", old.display(), t.elapsed().as_secs_f64());
+    eprintln!(
+        "restored {} in {:.1} s",
+        old.display(),
+        t.elapsed().as_secs_f64()
+    );
     let t = Instant::now();
     let mut cluster = spec.start();
     eprintln!("etcd booted in {:.1} s", t.elapsed().as_secs_f64());
@@ -105,7 +112,10 @@ fn run() -> Result<(), String> {
     });
     loader.put_all_parallel(BULK_CONNS, kvs);
     let changed = loader.stats.puts;
-    eprintln!("rewrote {changed} of {keys} keys in {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "rewrote {changed} of {keys} keys in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let part = new.with_extension("db.part");
     let out = cluster
         .ctl_member(0)
@@ -115,7 +125,10 @@ fn run() -> Result<(), String> {
     drop(cluster);
     if !out.success() {
         let _ = std::fs::remove_file(&part);
-        return Err(format!("snapshot save failed: {}{}", out.stdout, out.stderr));
+        return Err(format!(
+            "snapshot save failed: {}{}",
+            out.stdout, out.stderr
+        ));
     }
     std::fs::rename(&part, &new).map_err(|e| format!("rename: {e}"))?;
     let _ = std::fs::remove_dir_all(&work);

@@ -328,3 +328,93 @@ impl ChunkState for Latest<'_> {}
 
 struct All<'a>(Vec<Entry<'a>>);
 impl ChunkState for All<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Snapshot {
+        Snapshot::open(format!(
+            "{}/testdata/snapshots/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("fixture")
+    }
+
+    #[test]
+    fn members_leases_and_revisions_of_the_k8s_fixture() {
+        let snap = fixture("k8s-v35.db");
+        let store = Store::open(&snap).expect("store");
+        let info = store.cluster().expect("members");
+        assert_eq!(info.members.len(), 1);
+        assert_eq!(info.member_id, info.members[0].id);
+        assert_eq!(
+            info.cluster_id,
+            crate::etcd::ids::cluster_id(&[info.member_id])
+        );
+        assert_eq!(info.raft_term, 2);
+        let leases = store.leases().expect("leases");
+        assert_eq!(leases.len(), 1);
+        assert_eq!(leases[0].ttl, 3600);
+        // The 20 keys on that lease show it.
+        let all = store
+            .range(&RangeRequest {
+                key: b"\0",
+                range_end: b"\0",
+                ..Default::default()
+            })
+            .expect("range");
+        let leased = all.kvs.iter().filter(|kv| kv.lease == leases[0].id).count();
+        assert_eq!(leased, 20);
+        let r = store.revisions();
+        assert_eq!((r.current, r.last_entry), (570, Some(570)));
+        assert!(r.compacted > 1 && r.compacted == r.finished_compact.unwrap_or(0));
+        assert!(matches!(
+            store.get(b"x", r.compacted - 1),
+            Err(MvccError::Compacted { .. })
+        ));
+        assert!(matches!(
+            store.get(b"x", 571),
+            Err(MvccError::FutureRevision { .. })
+        ));
+        assert_eq!(
+            store.range(&RangeRequest::key(b"")),
+            Err(MvccError::EmptyKey)
+        );
+    }
+
+    #[test]
+    fn one_thread_and_many_agree() {
+        let snap = fixture("k8s-v34.db");
+        let req = RangeRequest {
+            key: b"/registry/",
+            range_end: b"/registry0",
+            ..Default::default()
+        };
+        let one = Store::open(&snap)
+            .expect("store")
+            .with_threads(1)
+            .range(&req)
+            .expect("range");
+        let many = Store::open(&snap)
+            .expect("store")
+            .with_threads(7)
+            .range(&req)
+            .expect("range");
+        assert_eq!(one, many);
+        assert!(one.count > 4000);
+        for key in [&b"/registry/pods/ns1/obj-0000001"[..], b"/nope"] {
+            let a = Store::open(&snap)
+                .expect("store")
+                .with_threads(1)
+                .history(key)
+                .expect("h");
+            let b = Store::open(&snap)
+                .expect("store")
+                .with_threads(5)
+                .history(key)
+                .expect("h");
+            assert_eq!(a, b);
+        }
+    }
+}
