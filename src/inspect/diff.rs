@@ -18,6 +18,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::bolt::Bucket;
@@ -37,7 +39,9 @@ pub enum ChangeKind {
     Changed,
 }
 
-/// One key that differs, with the two versions.
+/// One key that differs, with the two versions (views into the files:
+/// their scalar fields and lengths are free to read; reading their bytes
+/// faults the file's pages in again).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change<'o, 'n> {
     /// The user key.
@@ -98,14 +102,15 @@ pub fn diff<'o, 'n>(
     let mut keys: Vec<&Vec<u8>> = candidates.iter().collect();
     keys.sort();
     for k in keys {
-        let o = a.get(k.as_slice()).filter(|e| !e.tombstone).map(|e| e.kv);
-        let n = b.get(k.as_slice()).filter(|e| !e.tombstone).map(|e| e.kv);
-        let kind = match (&o, &n) {
+        let o = a.get(k.as_slice()).filter(|e| !e.0.tombstone);
+        let n = b.get(k.as_slice()).filter(|e| !e.0.tombstone);
+        let kind = match (o, n) {
             (None, None) => continue,
             (None, Some(_)) => ChangeKind::Added,
             (Some(_), None) => ChangeKind::Removed,
-            (Some(x), Some(y)) => {
-                if x.value == y.value && x.lease == y.lease {
+            (Some((x, dx)), Some((y, dy))) => {
+                let (x, y) = (x.kv, y.kv);
+                if dx == dy && x.value.len() == y.value.len() && x.lease == y.lease {
                     if x.mod_revision != y.mod_revision {
                         d.rewritten += 1;
                     }
@@ -117,32 +122,38 @@ pub fn diff<'o, 'n>(
         d.changes.push(Change {
             key: k.clone(),
             kind,
-            old: o,
-            new: n,
+            old: o.map(|e| e.0.kv),
+            new: n.map(|e| e.0.kv),
         });
     }
     Ok(d)
 }
 
-/// The newest entry up to `rev` of each key in `keys`.
-fn newest_of<'a>(
+/// The newest entry up to `rev` of each key in `keys`, keyed by the
+/// candidate's own copy of the key, with the SHA-256 of its value taken
+/// while the scan has the page at hand: comparing digests afterwards reads
+/// nothing from the file again, so the resident set stays small.
+fn newest_of<'k, 'a>(
     store: &Store<'a>,
-    keys: &HashSet<&[u8]>,
+    keys: &HashSet<&'k [u8]>,
     rev: i64,
-) -> Result<HashMap<&'a [u8], Entry<'a>>, MvccError> {
-    struct Found<'a>(HashMap<&'a [u8], Entry<'a>>);
-    impl ChunkState for Found<'_> {}
+) -> Result<HashMap<&'k [u8], (Entry<'a>, [u8; 32])>, MvccError> {
+    type Seen<'k, 'a> = HashMap<&'k [u8], (Entry<'a>, [u8; 32])>;
+    struct Found<'k, 'a>(Seen<'k, 'a>);
+    impl ChunkState for Found<'_, '_> {}
     let parts = store.scan(
         rev,
         false,
         || Found(HashMap::new()),
-        |s, e| {
-            if keys.contains(e.kv.key) {
-                s.0.insert(e.kv.key, *e);
+        |s, r| {
+            if let Some(&k) = keys.get(r.key) {
+                let e = r.decode()?;
+                s.0.insert(k, (e, Sha256::digest(e.kv.value).into()));
             }
             Ok(())
         },
     )?;
+    store.quiet();
     let mut all = HashMap::new();
     for p in parts {
         all.extend(p.0);

@@ -12,14 +12,15 @@
 //! revision count), about 50-100 bytes a key with the hash table's slack;
 //! never the keys or values themselves, which stay in the map.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use super::group::{GroupBy, group_of, prefix_len};
 use crate::bolt::check::{self, CheckOptions, WalkStats};
 use crate::bolt::{Db, LeafElem, Visitor};
 use crate::etcd::buckets;
 use crate::etcd::kv::KeyValueRef;
+use crate::mvcc::fp::{Fp, FpMap, fingerprint};
 use crate::mvcc::{Entry, MvccError};
 use crate::snapshot::{Snapshot, SnapshotError};
 
@@ -149,70 +150,6 @@ pub fn stats(snap: &Snapshot, by: GroupBy, top: usize) -> Result<Stats, StatsErr
     Ok(v.finish(report.stats, top))
 }
 
-/// A key fingerprint; hashed as its first word, which is a hash already.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fp([u64; 2]);
-
-impl std::hash::Hash for Fp {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_u64(self.0[0]);
-    }
-}
-
-/// The identity hasher for [`Fp`].
-#[derive(Default)]
-struct FpHasher(u64);
-impl Hasher for FpHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, b: &[u8]) {
-        for &x in b {
-            self.0 = self.0.rotate_left(8) ^ u64::from(x);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-type FpMap<V> = HashMap<Fp, V, BuildHasherDefault<FpHasher>>;
-
-/// A 128-bit fingerprint of a user key: two independent multiply-rotate
-/// lanes over its 8-byte words, each finished with a full avalanche.
-/// Unrelated keys collide with probability about n^2 / 2^129; keys crafted
-/// to collide could only merge two keys' counts, never crash anything.
-pub(crate) fn fingerprint(key: &[u8]) -> [u64; 2] {
-    const K1: u64 = 0x9e37_79b9_7f4a_7c15;
-    const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
-    let len = key.len() as u64;
-    let (mut a, mut b) = (K1 ^ len, K2 ^ len.rotate_left(32));
-    let mut chunks = key.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        let w = u64::from_le_bytes(w);
-        a = (a ^ w).wrapping_mul(K1).rotate_left(31);
-        b = (b ^ w.rotate_left(23)).wrapping_mul(K2).rotate_left(29);
-    }
-    let mut w = [0u8; 8];
-    for (d, s) in w.iter_mut().zip(chunks.remainder()) {
-        *d = *s;
-    }
-    let w = u64::from_le_bytes(w);
-    a = (a ^ w).wrapping_mul(K1).rotate_left(31);
-    b = (b ^ w.rotate_left(23)).wrapping_mul(K2).rotate_left(29);
-    [fmix(a ^ b.rotate_left(7)), fmix(b ^ K1)]
-}
-
-/// MurmurHash3's 64-bit finaliser.
-fn fmix(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
-
 /// What is known of one user key so far.
 #[derive(Debug, Clone, Copy)]
 struct KeyState {
@@ -237,6 +174,9 @@ struct StatsVisitor<'a> {
     db: Db<'a>,
     by: GroupBy,
     keys: FpMap<KeyState>,
+    /// Keys of later parts of the walk, each part sorted by fingerprint,
+    /// in walk order (merged once, at the end, without a global map).
+    runs: Vec<Vec<(Fp, KeyState)>>,
     names: Vec<Vec<u8>>,
     index: HashMap<Vec<u8>, u32>,
     groups: Vec<GroupStats>,
@@ -251,6 +191,7 @@ impl<'a> StatsVisitor<'a> {
             db,
             by,
             keys: FpMap::default(),
+            runs: Vec::new(),
             names: Vec::new(),
             index: HashMap::new(),
             groups: Vec::new(),
@@ -353,7 +294,69 @@ impl<'a> StatsVisitor<'a> {
         );
     }
 
-    fn finish(self, pages: WalkStats, top: usize) -> Stats {
+    /// Joins this visitor's keys and the later parts' runs in walk order:
+    /// a key seen in several parts has its earlier newest version demoted
+    /// to history, and a deletion that began a part is moved to the group
+    /// of what it deleted. Returns the top `top` live keys by size and keys
+    /// by revisions, best first.
+    fn merge_runs(&mut self, top: usize) -> (Vec<KeyState>, Vec<KeyState>) {
+        let mut own: Vec<(Fp, KeyState)> = std::mem::take(&mut self.keys).into_iter().collect();
+        own.sort_unstable_by_key(|(fp, _)| fp.0);
+        let mut runs = vec![own];
+        runs.append(&mut self.runs);
+        let mut heap: BinaryHeap<Reverse<([u64; 2], usize, usize)>> = runs
+            .iter()
+            .enumerate()
+            .filter_map(|(r, run)| run.first().map(|(fp, _)| Reverse((fp.0, r, 0))))
+            .collect();
+        let mut largest = TopN::new(top);
+        let mut most = TopN::new(top);
+        let mut cur: Option<([u64; 2], KeyState)> = None;
+        let done = |k: KeyState, largest: &mut TopN, most: &mut TopN| {
+            if k.live {
+                largest.offer((Reverse(k.size), k.offset), k);
+            }
+            most.offer((Reverse(k.revisions), k.offset), k);
+        };
+        while let Some(Reverse((fp, r, i))) = heap.pop() {
+            let Some(&(_, mut k)) = runs.get(r).and_then(|run| run.get(i)) else {
+                continue;
+            };
+            if let Some((nfp, _)) = runs.get(r).and_then(|run| run.get(i + 1)) {
+                heap.push(Reverse((nfp.0, r, i + 1)));
+            }
+            match cur.take() {
+                Some((cfp, c)) if cfp == fp => {
+                    if c.live {
+                        self.demote(c.group, u64::from(c.size));
+                    }
+                    if let Some((g, size)) = k.orphan.take()
+                        && g != c.group
+                    {
+                        let size = u64::from(size);
+                        let from = self.group_mut(g);
+                        from.tombstones = from.tombstones.saturating_sub(1);
+                        from.tombstone_bytes = from.tombstone_bytes.saturating_sub(size);
+                        let to = self.group_mut(c.group);
+                        to.tombstones += 1;
+                        to.tombstone_bytes += size;
+                    }
+                    k.revisions = k.revisions.saturating_add(c.revisions);
+                    k.orphan = c.orphan;
+                }
+                Some((_, c)) => done(c, &mut largest, &mut most),
+                None => {}
+            }
+            cur = Some((fp, k));
+        }
+        if let Some((_, c)) = cur {
+            done(c, &mut largest, &mut most);
+        }
+        (largest.into_best_first(), most.into_best_first())
+    }
+
+    fn finish(mut self, pages: WalkStats, top: usize) -> Stats {
+        let (largest, most) = self.merge_runs(top);
         let mut total = GroupStats::default();
         let mut groups: Vec<(String, GroupStats)> = self
             .names
@@ -384,21 +387,8 @@ impl<'a> StatsVisitor<'a> {
                 live: k.live,
             })
         };
-        let by_size =
-            |a: &&KeyState, b: &&KeyState| b.size.cmp(&a.size).then(a.offset.cmp(&b.offset));
-        let by_revs = |a: &&KeyState, b: &&KeyState| {
-            b.revisions.cmp(&a.revisions).then(a.offset.cmp(&b.offset))
-        };
-        let live: Vec<&KeyState> = self.keys.values().filter(|k| k.live).collect();
-        let largest = top_n(live, top, by_size)
-            .into_iter()
-            .filter_map(stat)
-            .collect();
-        let all: Vec<&KeyState> = self.keys.values().collect();
-        let most_revisions = top_n(all, top, by_revs)
-            .into_iter()
-            .filter_map(stat)
-            .collect();
+        let largest = largest.iter().filter_map(stat).collect();
+        let most_revisions = most.iter().filter_map(stat).collect();
         Stats {
             by: self.by,
             db_size: self.db.size(),
@@ -415,17 +405,61 @@ impl<'a> StatsVisitor<'a> {
     }
 }
 
-/// The first `n` of `v` in `order`, sorted.
-fn top_n<T>(mut v: Vec<T>, n: usize, order: impl Fn(&T, &T) -> std::cmp::Ordering) -> Vec<T> {
-    if n == 0 {
-        return Vec::new();
+/// The `n` best states by a key (smaller is better), kept in a bounded
+/// max-heap so that choosing them costs no memory per key.
+struct TopN {
+    n: usize,
+    heap: BinaryHeap<((Reverse<u32>, u64), Slot)>,
+}
+
+/// A [`KeyState`] as a heap payload (ordered by its offset, which is
+/// unique).
+#[derive(Debug, Clone, Copy)]
+struct Slot(KeyState);
+impl PartialEq for Slot {
+    fn eq(&self, o: &Self) -> bool {
+        self.0.offset == o.0.offset
     }
-    if v.len() > n {
-        v.select_nth_unstable_by(n - 1, &order);
-        v.truncate(n);
+}
+impl Eq for Slot {}
+impl PartialOrd for Slot {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
     }
-    v.sort_by(order);
-    v
+}
+impl Ord for Slot {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.offset.cmp(&o.0.offset)
+    }
+}
+
+impl TopN {
+    fn new(n: usize) -> TopN {
+        TopN {
+            n,
+            heap: BinaryHeap::new(),
+        }
+    }
+
+    fn offer(&mut self, key: (Reverse<u32>, u64), k: KeyState) {
+        if self.n == 0 {
+            return;
+        }
+        if self.heap.len() < self.n {
+            self.heap.push((key, Slot(k)));
+        } else if self.heap.peek().is_some_and(|(worst, _)| key < *worst) {
+            self.heap.pop();
+            self.heap.push((key, Slot(k)));
+        }
+    }
+
+    fn into_best_first(self) -> Vec<KeyState> {
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|(_, s)| s.0)
+            .collect()
+    }
 }
 
 /// The `KeyValue` of the entry of `size` bytes whose value starts at
@@ -451,31 +485,22 @@ impl Visitor for StatsVisitor<'_> {
         for (g, s) in later.groups.iter().enumerate() {
             self.group_mut(remap(g as u32)).add(s);
         }
-        self.keys.reserve(later.keys.len());
-        for (fp, mut k) in later.keys {
-            k.group = remap(k.group);
-            if let Some(p) = self.keys.get(&fp).copied() {
-                // `later` counted its first entry of the key as the first
-                // ever; what this visitor saw last is older.
-                if p.live {
-                    self.demote(p.group, u64::from(p.size));
-                }
-                if let Some((g, size)) = k.orphan.take() {
-                    let g = remap(g);
-                    if g != p.group {
-                        let size = u64::from(size);
-                        let from = self.group_mut(g);
-                        from.tombstones = from.tombstones.saturating_sub(1);
-                        from.tombstone_bytes = from.tombstone_bytes.saturating_sub(size);
-                        let to = self.group_mut(p.group);
-                        to.tombstones += 1;
-                        to.tombstone_bytes += size;
+        let remap_run = |run: Vec<(Fp, KeyState)>| -> Vec<(Fp, KeyState)> {
+            run.into_iter()
+                .map(|(fp, mut k)| {
+                    k.group = remap(k.group);
+                    if let Some((g, size)) = k.orphan {
+                        k.orphan = Some((remap(g), size));
                     }
-                }
-                k.revisions = k.revisions.saturating_add(p.revisions);
-                k.orphan = p.orphan;
-            }
-            self.keys.insert(fp, k);
+                    (fp, k)
+                })
+                .collect()
+        };
+        let mut own: Vec<(Fp, KeyState)> = later.keys.into_iter().collect();
+        own.sort_unstable_by_key(|(fp, _)| fp.0);
+        self.runs.push(remap_run(own));
+        for run in later.runs {
+            self.runs.push(remap_run(run));
         }
         self.bad += later.bad;
         if later.last_revision != 0 {

@@ -75,6 +75,48 @@ impl<'a> Entry<'a> {
     }
 }
 
+/// An entry of the `key` bucket as a scan meets it: the element and its
+/// user key, read without decoding the rest of the `KeyValue` (most entries
+/// of a scan are not the ones asked for).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Raw<'a> {
+    db: Db<'a>,
+    elem: LeafElem<'a>,
+    /// The user key.
+    pub key: &'a [u8],
+}
+
+impl<'a> Raw<'a> {
+    fn new(db: Db<'a>, elem: LeafElem<'a>) -> Result<Raw<'a>, MvccError> {
+        // etcd writes the key first (field 1, wire type 2); anything else
+        // goes through the full decoder.
+        let key = match fast_key(elem.value) {
+            Some(k) => k,
+            None => Entry::decode(db, &elem)?.kv.key,
+        };
+        Ok(Raw { db, elem, key })
+    }
+
+    /// The whole entry, checked.
+    pub fn decode(&self) -> Result<Entry<'a>, MvccError> {
+        Entry::decode(self.db, &self.elem)
+    }
+}
+
+/// The key of a `KeyValue` that starts with it.
+fn fast_key(v: &[u8]) -> Option<&[u8]> {
+    let rest = v.strip_prefix(&[0x0a])?;
+    let mut len = 0usize;
+    for (i, &b) in rest.iter().enumerate().take(5) {
+        len |= usize::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            let start = i + 1;
+            return rest.get(start..start.checked_add(len)?);
+        }
+    }
+    None
+}
+
 /// A subtree of the bucket and the smallest main revision it can hold.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Chunk<'a> {
@@ -157,7 +199,7 @@ pub(crate) fn chunks<'a>(
 }
 
 /// Scans `chunks` with one `S` per chunk (made by `init`), feeding `visit`
-/// every decoded entry up to `spec.max_main`. Returns the states in
+/// every entry up to `spec.max_main`. Returns the states in
 /// revision order; a chunk a newest-first scan skipped keeps its fresh
 /// state. The first error (in revision order) wins.
 pub(crate) fn scan<'a, S, I, V>(
@@ -170,7 +212,7 @@ pub(crate) fn scan<'a, S, I, V>(
 where
     S: ChunkState,
     I: Fn() -> S + Sync,
-    V: Fn(&mut S, &Entry<'a>) -> Result<(), MvccError> + Sync,
+    V: Fn(&mut S, &Raw<'a>) -> Result<(), MvccError> + Sync,
 {
     let n = chunks.len();
     let order: Vec<usize> = if spec.newest_first {
@@ -240,7 +282,7 @@ fn scan_chunk<'a, S, V>(
     visit: &V,
 ) -> Result<(), MvccError>
 where
-    V: Fn(&mut S, &Entry<'a>) -> Result<(), MvccError>,
+    V: Fn(&mut S, &Raw<'a>) -> Result<(), MvccError>,
 {
     let mut cursor = Cursor::new(db, chunk.root);
     let mut elem = cursor.first()?;
@@ -250,9 +292,9 @@ where
         if Revision::main_of(e.key).is_some_and(|m| m > spec.max_main) {
             break;
         }
-        let entry = Entry::decode(db, &e)?;
-        visit(state, &entry)?;
-        local += entry.size;
+        let raw = Raw::new(db, e)?;
+        visit(state, &raw)?;
+        local += ELEMENT_HEADER + (e.key.len() + e.value.len()) as u64;
         if local >= 1 << 20 {
             account(bytes, local, spec.release);
             local = 0;
