@@ -129,6 +129,9 @@ pub fn diff<'o, 'n>(
     Ok(d)
 }
 
+/// Candidate key -> its newest entry and the SHA-256 of its value.
+type Seen<'k, 'a> = HashMap<&'k [u8], (Entry<'a>, [u8; 32])>;
+
 /// The newest entry up to `rev` of each key in `keys`, keyed by the
 /// candidate's own copy of the key, with the SHA-256 of its value taken
 /// while the scan has the page at hand: comparing digests afterwards reads
@@ -137,8 +140,7 @@ fn newest_of<'k, 'a>(
     store: &Store<'a>,
     keys: &HashSet<&'k [u8]>,
     rev: i64,
-) -> Result<HashMap<&'k [u8], (Entry<'a>, [u8; 32])>, MvccError> {
-    type Seen<'k, 'a> = HashMap<&'k [u8], (Entry<'a>, [u8; 32])>;
+) -> Result<Seen<'k, 'a>, MvccError> {
     struct Found<'k, 'a>(Seen<'k, 'a>);
     impl ChunkState for Found<'_, '_> {}
     let parts = store.scan(
