@@ -151,9 +151,17 @@ impl Reader<'_> {
                         self.pos += 1;
                         break;
                     }
+                    // Kubernetes keys are strings. Anything else is named
+                    // by its kind only: printing a nested key inside a key
+                    // would escape it again at every level and grow
+                    // exponentially with the nesting.
                     let k = match self.item(depth + 1)? {
                         Value::String(s) => s,
-                        other => other.to_string(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        Value::Null => "null".into(),
+                        Value::Array(_) => "(array key)".into(),
+                        Value::Object(_) => "(map key)".into(),
                     };
                     let v = self.item(depth + 1)?;
                     m.insert(k, v);
@@ -237,6 +245,15 @@ mod tests {
         ] {
             assert!(decode(bad).is_err(), "{bad:x?}");
         }
+        // Maps as keys of maps as keys: bounded output.
+        let mut nested = Vec::new();
+        for _ in 0..60 {
+            nested.push(0xa1);
+        }
+        nested.extend_from_slice(b"\x61\x22\x00");
+        nested.extend(std::iter::repeat_n(0x00, 59));
+        let v = decode(&nested).expect("decodes");
+        assert!(v.to_string().len() < 10_000);
         let deep = vec![0x81u8; 1000];
         assert_eq!(decode(&deep), Err(CborError::TooDeep));
         // A huge declared length allocates nothing.
