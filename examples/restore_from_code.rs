@@ -24,7 +24,7 @@ fn main() -> ExitCode {
                             m3=http://127.0.0.1:32380"
         .into();
     opts.initial_cluster_token = "restored".into();
-    opts.target = TargetVersion::V3_5;
+    opts.target = TargetVersion::V3_5.into();
     opts.all_members_out_dir = Some(out_dir.into());
     let summary = match restore(&opts, &|_| {}) {
         Ok(s) => s,

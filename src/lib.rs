@@ -8,6 +8,10 @@
 //!   (what `etcdutl snapshot status` prints);
 //! * [`restore()`] with [`RestoreOptions`]: write member data dirs exactly as
 //!   `etcdutl snapshot restore` does, atomically;
+//! * [`save()`] with [`SaveOptions`]: take a snapshot from a live member
+//!   over gRPC (TLS, client certificates, auth) as `etcdctl snapshot save`
+//!   does, kept only when it is complete, matches the server's digest and
+//!   verifies; [`save_to`] takes any [`SnapshotSink`];
 //! * [`DataDir`]: where a member data dir keeps its db, WAL and snapshots.
 //!
 //! ```
@@ -56,14 +60,19 @@ pub mod mvcc;
 mod progress;
 pub mod raft;
 mod restore;
+mod save;
 mod snapshot;
 
 pub use datadir::DataDir;
 pub use etcd::status::{Status, StatusError};
-pub use etcd::version::{TargetVersion, UnknownVersion};
+pub use etcd::version::{TargetChoice, TargetVersion, UnknownVersion};
 pub use progress::{Phase, Progress};
 pub use restore::membership::{ClusterError, UrlError};
 pub use restore::{RestoreError, RestoreOptions, RestoreSummary, RestoredMember, restore};
+pub use save::{
+    Credentials, FileSink, SaveError, SaveOptions, SaveSummary, SinkError, SnapshotSink,
+    TlsOptions, save, save_to,
+};
 pub use snapshot::{
     DbInfo, HashCheck, Snapshot, SnapshotError, VerifyOptions, VerifyReport, has_trailer,
 };

@@ -11,6 +11,9 @@ pub enum Phase {
     Copy,
     /// Writing WAL and `.snap` files and publishing the dirs (steps).
     Finish,
+    /// Receiving a snapshot from a server (bytes of the body; the total is
+    /// what the server announced in its first message).
+    Receive,
 }
 
 /// A progress report: `done` of `total` bytes (or steps) in `phase`.

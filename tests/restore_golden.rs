@@ -1,8 +1,11 @@
 //! `etcdsnap snapshot restore` against what the real tools wrote for the
 //! same arguments (`testdata/golden`, made by etcdctl 3.4.23 and etcdutl
-//! 3.5.1): WAL and `.snap` bytes identical, same files and modes, same
-//! content in every bucket (Go bbolt's own reading), and a db Go checks
-//! clean.
+//! 3.5.1, and recorded from etcdutl 3.6.14 and 3.7.1): WAL and `.snap`
+//! bytes identical (for 3.6/3.7, to one of the recorded `.snap` variants),
+//! same files and modes, same content in every bucket (Go bbolt's own
+//! reading), and a db Go checks clean. The 3.6/3.7 cases run with the
+//! default `--target-version auto`, which must pick their release from the
+//! fixture's storage version.
 
 mod support;
 
@@ -15,9 +18,10 @@ use support::{fixtures, oracles, require_tool, tools};
 
 struct Case {
     name: String,
-    snapshot: String,
+    snapshot: std::path::PathBuf,
     args: Vec<String>,
-    target: &'static str,
+    /// `None`: the default (auto).
+    target: Option<&'static str>,
 }
 
 fn cases() -> Vec<Case> {
@@ -28,22 +32,23 @@ fn cases() -> Vec<Case> {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
+    assert_eq!(names.len(), 12);
     for name in names {
         let args = std::fs::read_to_string(dir.join(&name).join("args")).expect("args");
         let mut lines = args.lines().map(str::to_owned);
-        let snapshot = lines.next().expect("snapshot line");
+        let file = lines.next().expect("snapshot line");
+        let snapshot = fixtures::snapshot(&file);
         out.push(Case {
-            target: if name.starts_with("v34") {
-                "3.4"
-            } else {
-                "3.5"
+            target: match &name[..3] {
+                "v34" => Some("3.4"),
+                "v35" => Some("3.5"),
+                _ => None,
             },
             name,
             snapshot,
             args: lines.collect(),
         });
     }
-    assert_eq!(out.len(), 6);
     out
 }
 
@@ -91,22 +96,36 @@ fn mode_string(dir: bool, mode: u32) -> String {
 }
 
 fn restore(case: &Case, data_dir: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_etcdsnap"))
-        .args(["snapshot", "restore"])
-        .arg(fixtures::snapshot(&case.snapshot))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_etcdsnap"));
+    cmd.args(["-w", "json", "snapshot", "restore"])
+        .arg(&case.snapshot)
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--target-version", case.target])
-        .args(&case.args)
-        .output()
-        .expect("run etcdsnap");
+        .args(&case.args);
+    if let Some(t) = case.target {
+        cmd.args(["--target-version", t]);
+    }
+    let out = cmd.output().expect("run etcdsnap");
     assert!(
         out.status.success(),
         "{}: {}",
         case.name,
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.stdout.is_empty(), "restore prints nothing on stdout");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json summary");
+    let want = match &case.name[..3] {
+        "v34" => "3.4",
+        "v35" => "3.5",
+        "v36" => "3.6",
+        _ => "3.7",
+    };
+    assert_eq!(summary["targetVersion"], want, "{}", case.name);
+    let from = if case.target.is_some() {
+        "flag"
+    } else {
+        "auto"
+    };
+    assert_eq!(summary["targetVersionFrom"], from, "{}", case.name);
 }
 
 #[test]
@@ -147,19 +166,27 @@ fn wal_snap_and_tree_match_the_real_tools() {
             case.name
         );
 
+        // 3.6/3.7: any recorded variant is a correct output.
+        let mut variants = Vec::new();
+        let mut snap_name = None;
         for e in std::fs::read_dir(&golden).expect("golden") {
             let p = e.expect("entry").path();
-            if p.extension().is_some_and(|x| x == "snap") {
-                let name = p.file_name().expect("name");
-                let ours = std::fs::read(layout.snap_dir().join(name)).expect("our .snap");
-                assert_eq!(
-                    ours,
-                    std::fs::read(&p).expect("golden .snap"),
-                    "{}: .snap",
-                    case.name
-                );
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            if name.ends_with(".snap") {
+                snap_name = Some(name.clone());
+            }
+            if name.ends_with(".snap") || name.contains(".snap.variant-") {
+                variants.push(std::fs::read(&p).expect("golden .snap"));
             }
         }
+        let snap_name = snap_name.expect("a .snap");
+        let ours = std::fs::read(layout.snap_dir().join(&snap_name)).expect("our .snap");
+        assert!(
+            variants.contains(&ours),
+            "{}: .snap matches none of {} recorded variants",
+            case.name,
+            variants.len()
+        );
     }
 }
 
@@ -190,7 +217,7 @@ fn db_content_matches_and_checks_clean_with_go_bbolt() {
             case.name
         );
         // The key bucket is the snapshot's, untouched.
-        let src = oracles::run_boltcheck_snapshot("dump", &fixtures::snapshot(&case.snapshot));
+        let src = oracles::run_boltcheck_snapshot("dump", &case.snapshot);
         let src_keys: Vec<&str> = src
             .stdout
             .lines()

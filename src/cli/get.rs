@@ -12,7 +12,9 @@ use etcdsnap::format::get::{self, ResponseHeader};
 use etcdsnap::inspect::k8s;
 use etcdsnap::mvcc::{RangeRequest, RangeResponse, SortOrder, SortTarget, Store, prefix_end};
 
-use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR, Failure};
+use super::global::GlobalArgs;
+use super::pflag::parse_bool;
+use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR, Failure, resolve_target, target_choice};
 
 #[derive(Args, Debug)]
 pub struct GetArgs {
@@ -49,14 +51,13 @@ pub struct GetArgs {
     /// Only write values when using the "simple" output format
     #[arg(long = "print-value-only", num_args = 0..=1, default_value_t = false, default_missing_value = "true", require_equals = true)]
     print_value_only: bool,
-    /// Print byte strings as hex encoded strings
-    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", require_equals = true)]
-    hex: bool,
     /// Decode Kubernetes values (protobuf envelope, JSON, CBOR, encrypted)
     #[arg(long)]
     decode: bool,
-    /// Answer as this etcd release would: 3.4, 3.5 or 3.6
-    #[arg(long, default_value = "3.5")]
+    /// Answer as this etcd release would (its Go's sort order for ties and
+    /// quoting): 3.4, 3.5, 3.6, 3.7 or auto (from the snapshot's storage
+    /// version; 3.5 when it has none)
+    #[arg(long, default_value = "auto")]
     target_version: String,
 }
 
@@ -162,13 +163,19 @@ fn quote(s: &str) -> String {
     format!("{s:?}")
 }
 
-pub fn run(a: &GetArgs, write_out: &str) -> Result<(), Failure> {
-    let rules: TargetVersion = a
-        .target_version
-        .parse()
-        .map_err(|e| Failure::new(EXIT_BAD_ARGS, e))?;
+pub fn run(a: &GetArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failure> {
+    // etcdctl's global --hex (or ETCDCTL_HEX), the only global flag a read
+    // of a file has a use for.
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    let global = global.merge_env(&vars, &mut |w| eprintln!("{w}"))?;
+    let hex = match global.hex.as_deref() {
+        Some(v) => parse_bool(v).map_err(|e| Failure::new(EXIT_ERROR, e))?,
+        None => false,
+    };
+    let choice = target_choice(&a.target_version)?;
     let p = plan(a)?;
     let snap = Snapshot::open(&p.file).map_err(|e| Failure::new(EXIT_ERROR, e))?;
+    let rules: TargetVersion = resolve_target(&snap, choice)?;
     let store = Store::open(&snap)
         .map_err(|e| Failure::new(EXIT_ERROR, e))?
         .with_rules(rules);
@@ -205,7 +212,7 @@ pub fn run(a: &GetArgs, write_out: &str) -> Result<(), Failure> {
     };
     let out = match write_out {
         "simple" if a.decode => decoded_simple(&resp, a.print_value_only),
-        "simple" => get::simple(&resp, a.hex, a.print_value_only),
+        "simple" => get::simple(&resp, hex, a.print_value_only),
         "json" if a.decode => decoded_json(&resp, &header).into_bytes(),
         "json" => get::json(&resp, &header).into_bytes(),
         "fields" => get::fields(&resp, &header, rules).into_bytes(),

@@ -1,11 +1,17 @@
 //! Command-line parsing and dispatch. Exit codes follow etcdutl: 0 success,
-//! 1 failure, 4 unsupported output format, 128 bad arguments.
+//! 1 failure (and a flag pflag refuses, src/cli/pflag.rs), 4 unsupported
+//! output format, 128 bad arguments; `snapshot save` follows etcdctl (5 on
+//! failure). etcdctl's global flags are accepted on every command
+//! (src/cli/global.rs).
 
 mod diff;
 mod get;
+mod global;
 mod history;
+mod pflag;
 mod progress;
 mod restore;
+mod save;
 mod stats;
 mod status;
 mod verify;
@@ -17,10 +23,22 @@ use clap::{Args, Parser, Subcommand};
 
 /// Failure: the operation could not be done.
 pub const EXIT_ERROR: u8 = 1;
+// `snapshot save` fails with etcdctl's codes instead: 5 (ExitError), 128
+// (bad arguments), 1 for flag values pflag refuses.
 /// Unsupported output format (cobrautl.ExitBadFeature).
 pub const EXIT_BAD_FEATURE: u8 = 4;
 /// Bad arguments (cobrautl.ExitBadArgs).
 pub const EXIT_BAD_ARGS: u8 = 128;
+
+/// Headings of the help: etcdutl's global flags apart from each command's.
+const GLOBAL: &str = "Global Flags";
+
+/// Help layout of every command: usage first, as cobra prints it.
+const HELP_TEMPLATE: &str = "{about-with-newline}\nUsage:\n  {usage}\n\n{all-args}{after-help}";
+
+/// The usage block printed after a flag error, as cobra prints its
+/// `UsageString` (no description).
+const USAGE_TEMPLATE: &str = "Usage:\n  {usage}\n\n{all-args}";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -29,14 +47,31 @@ pub const EXIT_BAD_ARGS: u8 = 128;
     about = "Verify, inspect and restore etcd v3 snapshot files"
 )]
 struct Cli {
-    /// Output format: simple, table, json or fields (etcdutl's --write-out)
+    /// Output format (each command lists its own choices)
     #[arg(
         short = 'w',
         long = "write-out",
         global = true,
-        default_value = "simple"
+        default_value = "simple",
+        value_name = "FORMAT",
+        allow_hyphen_values = true,
+        help_heading = GLOBAL
     )]
     write_out: String,
+
+    /// etcdutl 3.7's wait for the db file lock; accepted for compatibility
+    /// (etcdsnap never waits: a db that etcd holds is refused at once)
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        value_parser = pflag::GoDuration,
+        help_heading = GLOBAL
+    )]
+    timeout: Option<std::time::Duration>,
+
+    #[command(flatten)]
+    global: global::GlobalArgs,
 
     #[command(subcommand)]
     command: Command,
@@ -64,6 +99,7 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum WalCommand {
     /// Print every record of the WAL segments and the newest .snap of a data dir
+    #[command(after_help = "Output formats (-w): simple, json")]
     Dump(WalDumpArgs),
 }
 
@@ -71,62 +107,112 @@ enum WalCommand {
 struct WalDumpArgs {
     /// A data dir, its member dir, or a WAL dir
     #[arg(value_name = "DIR")]
-    dirs: Vec<String>,
+    dir: String,
+    #[arg(hide = true, num_args = 0.., value_name = "DIR")]
+    more: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
 enum SnapshotCommand {
     /// Print a snapshot's hash, revision, key count and size, as etcdutl does
+    #[command(after_help = "Output formats (-w): simple, table, json, fields")]
     Status(StatusArgs),
     /// Check the SHA-256 trailer, the bbolt structure and the etcd data
+    #[command(after_help = "Output formats (-w): simple, json")]
     Verify(VerifyArgs),
     /// Restore a snapshot into member data dirs, as etcdutl does
+    #[command(after_help = "Output formats (-w): simple (prints nothing), json (a summary)")]
     Restore(RestoreArgs),
+    /// Take a snapshot from a live member, as etcdctl does, kept only when verified
+    #[command(
+        after_help = "Output formats (-w): any of etcdctl's (simple, json, fields, table, protobuf); save prints the same lines for each, as etcdctl does"
+    )]
+    Save(SaveArgs),
 }
+
+#[derive(Args, Debug)]
+struct SaveArgs {
+    /// Where to save the snapshot (written as FILE.part, renamed when verified)
+    #[arg(value_name = "FILE")]
+    file: String,
+    #[arg(hide = true, num_args = 0.., value_name = "FILE")]
+    more: Vec<String>,
+}
+
+/// A path flag that, like a pflag string, also takes `""` (which then means
+/// the default).
+fn any_path() -> impl clap::builder::TypedValueParser<Value = std::path::PathBuf> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new().map(std::path::PathBuf::from)
+}
+
+/// `--target-version` help, shared by the commands that take it.
+const TARGET_HELP: &str = "etcd release to follow: auto (the snapshot's own storage version; \
+    none means 3.5), 3.4, 3.5, 3.6 or 3.7";
 
 #[derive(Args, Debug)]
 struct RestoreArgs {
     /// The snapshot file
     #[arg(value_name = "FILE")]
-    files: Vec<String>,
-    /// Path to the data directory [default: <name>.etcd]
-    #[arg(long)]
+    file: String,
+    #[arg(hide = true, num_args = 0.., value_name = "FILE")]
+    more: Vec<String>,
+    /// Path to the data directory ("" or absent: <name>.etcd)
+    #[arg(long, value_name = "DIR", allow_hyphen_values = true, value_parser = any_path())]
     data_dir: Option<std::path::PathBuf>,
-    /// Path to the WAL directory [default: <data-dir>/member/wal]
-    #[arg(long)]
+    /// Path to the WAL directory ("" or absent: <data-dir>/member/wal)
+    #[arg(long, value_name = "DIR", allow_hyphen_values = true, value_parser = any_path())]
     wal_dir: Option<std::path::PathBuf>,
     /// Human-readable name for this member
-    #[arg(long, default_value = "default")]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true,
+          default_value = etcdsnap::RestoreOptions::DEFAULT_NAME)]
     name: String,
     /// Initial cluster configuration for restore bootstrap
-    #[arg(long, default_value = "default=http://localhost:2380")]
+    #[arg(long, value_name = "NAME=URL,...", allow_hyphen_values = true,
+          default_value = etcdsnap::RestoreOptions::DEFAULT_INITIAL_CLUSTER)]
     initial_cluster: String,
     /// Initial cluster token for the etcd cluster during restore bootstrap
-    #[arg(long, default_value = "etcd-cluster")]
+    #[arg(long, value_name = "TOKEN", allow_hyphen_values = true,
+          default_value = etcdsnap::RestoreOptions::DEFAULT_INITIAL_CLUSTER_TOKEN)]
     initial_cluster_token: String,
     /// List of this member's peer URLs to advertise to the rest of the cluster
-    #[arg(long, default_value = "http://localhost:2380")]
+    #[arg(long, value_name = "URLS", allow_hyphen_values = true,
+          default_value = etcdsnap::RestoreOptions::DEFAULT_INITIAL_ADVERTISE_PEER_URLS)]
     initial_advertise_peer_urls: String,
     /// Ignore the snapshot integrity hash (required for a raw member/snap/db copy)
-    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", require_equals = true)]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = pflag::GoBool)]
     skip_hash_check: bool,
     /// How much to increase the latest revision after restore
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value = "0", value_parser = pflag::GoUint64)]
     bump_revision: u64,
     /// Mark the latest revision after restore as the point of scheduled compaction (requires --bump-revision > 0)
-    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", require_equals = true)]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = pflag::GoBool)]
     mark_compacted: bool,
     /// Accepted for compatibility with etcdutl 3.5.14+; etcdsnap does not map the db
-    #[arg(long, hide = true)]
+    #[arg(long, hide = true, value_name = "BYTES", value_parser = pflag::GoUint64)]
     initial_memory_map_size: Option<u64>,
-    /// Write the layout of this etcd version: 3.4, 3.5 or 3.6
-    #[arg(long, default_value = "3.5")]
+    #[arg(long, value_name = "VERSION", default_value = "auto", help = TARGET_HELP,
+          allow_hyphen_values = true)]
     target_version: String,
-    /// Restore every member of --initial-cluster, into --out-dir/<name>.etcd
-    #[arg(long)]
+    /// Restore into a target release older than the snapshot's storage version, migrating the storage version down as `etcdutl migrate` does
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = pflag::GoBool)]
+    force: bool,
+    /// Restore every member of --initial-cluster into --out-dir/<name>.etcd (refuses --name, --initial-advertise-peer-urls, --data-dir, --wal-dir: they would be ignored)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = pflag::GoBool,
+          requires = "out_dir",
+          conflicts_with_all = ["data_dir", "wal_dir", "name", "initial_advertise_peer_urls"])]
     all_members: bool,
     /// Where --all-members puts the data dirs
-    #[arg(long)]
+    #[arg(
+        long,
+        value_name = "DIR",
+        allow_hyphen_values = true,
+        requires = "all_members"
+    )]
     out_dir: Option<std::path::PathBuf>,
 }
 
@@ -134,9 +220,11 @@ struct RestoreArgs {
 struct StatusArgs {
     /// The snapshot file (or a raw member/snap/db copy)
     #[arg(value_name = "FILE")]
-    files: Vec<String>,
-    /// Report as this etcd version would: 3.4, 3.5 or 3.6 (3.6 counts live keys)
-    #[arg(long, default_value = "3.5")]
+    file: String,
+    #[arg(hide = true, num_args = 0.., value_name = "FILE")]
+    more: Vec<String>,
+    #[arg(long, value_name = "VERSION", default_value = "auto", help = TARGET_HELP,
+          allow_hyphen_values = true)]
     target_version: String,
 }
 
@@ -144,16 +232,20 @@ struct StatusArgs {
 struct VerifyArgs {
     /// The snapshot file (or a raw member/snap/db copy with --skip-hash-check)
     #[arg(value_name = "FILE")]
-    files: Vec<String>,
+    file: String,
+    #[arg(hide = true, num_args = 0.., value_name = "FILE")]
+    more: Vec<String>,
     /// Do not require and compare the SHA-256 trailer
-    #[arg(long)]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = pflag::GoBool)]
     skip_hash_check: bool,
-    /// Rules for the status part of the report: 3.4, 3.5 or 3.6
-    #[arg(long, default_value = "3.5")]
+    #[arg(long, value_name = "VERSION", default_value = "auto", help = TARGET_HELP,
+          allow_hyphen_values = true)]
     target_version: String,
 }
 
 /// A failure to report: message and exit code.
+#[derive(Debug)]
 pub struct Failure {
     message: String,
     code: u8,
@@ -216,42 +308,216 @@ fn json_or_simple(write_out: &str, command: &str) -> Result<bool, Failure> {
     }
 }
 
-/// The one positional argument a command takes.
-fn one_file(files: &[String], command: &str) -> Result<String, Failure> {
-    match files {
-        [f] => Ok(f.clone()),
-        _ => Err(Failure::new(
+/// The one positional argument a command takes (etcdutl: exactly one, else
+/// exit 128).
+fn one_file(file: &str, more: &[String], command: &str) -> Result<String, Failure> {
+    if more.is_empty() {
+        Ok(file.to_owned())
+    } else {
+        Err(Failure::new(
             EXIT_BAD_ARGS,
             format!("{command} requires exactly one argument"),
-        )),
+        ))
+    }
+}
+
+/// `--target-version`: `auto` or a release (exit 128 otherwise).
+fn target_choice(s: &str) -> Result<etcdsnap::TargetChoice, Failure> {
+    s.parse().map_err(|e| Failure::new(EXIT_BAD_ARGS, e))
+}
+
+/// The release to follow for `snap`: the choice, `auto` resolved from its
+/// storage version (a note on stderr when that is a terminal).
+fn resolve_target(
+    snap: &etcdsnap::Snapshot,
+    choice: etcdsnap::TargetChoice,
+) -> Result<etcdsnap::TargetVersion, Failure> {
+    // A file whose meta bucket cannot be read is left to the command's own
+    // walk, which reports what is wrong with it; read it as 3.5's here.
+    let storage = if choice.is_auto() {
+        snap.storage_version().ok().flatten()
+    } else {
+        None
+    };
+    let target = choice.resolve(storage.as_deref()).map_err(|e| {
+        Failure::new(
+            EXIT_ERROR,
+            format!(
+                "the snapshot's storage version {} is newer than any target version etcdsnap knows; pass --target-version",
+                e.0
+            ),
+        )
+    })?;
+    if choice.is_auto() {
+        note_auto_target(target, storage.as_deref());
+    }
+    Ok(target)
+}
+
+/// On a terminal, says which release `auto` picked and why.
+fn note_auto_target(target: etcdsnap::TargetVersion, storage: Option<&str>) {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        match storage {
+            Some(v) => eprintln!(
+                "etcdsnap: target version {target} (the snapshot's storage version is {v})"
+            ),
+            None => eprintln!(
+                "etcdsnap: target version {target} (the snapshot has no storage version: etcd 3.5 or older)"
+            ),
+        }
+    }
+}
+
+/// Empty `--data-dir ""` / `--wal-dir ""` mean the default, as in etcdutl.
+fn non_empty(p: &Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
+    p.clone().filter(|p| !p.as_os_str().is_empty())
+}
+
+/// The command tree with etcdutl's parsing rules and cobra's help layout.
+fn command() -> clap::Command {
+    fn layout(c: clap::Command) -> clap::Command {
+        let names: Vec<String> = c
+            .get_subcommands()
+            .map(|s| s.get_name().to_owned())
+            .collect();
+        let mut c = c.help_template(HELP_TEMPLATE);
+        for n in names {
+            c = c.mut_subcommand(n, layout);
+        }
+        c
+    }
+    layout(
+        <Cli as clap::CommandFactory>::command()
+            .args_override_self(true)
+            .infer_subcommands(true),
+    )
+}
+
+/// The (sub)command a refused command line was for: the deepest one whose
+/// name (or unique prefix) appears among the arguments.
+fn refused_command(root: &clap::Command, args: &[std::ffi::OsString]) -> clap::Command {
+    let mut cmd = root.clone();
+    for a in args.iter().skip(1) {
+        let a = a.to_string_lossy();
+        if a.starts_with('-') {
+            continue;
+        }
+        let matching: Vec<&clap::Command> = cmd
+            .get_subcommands()
+            .filter(|s| s.get_name() == a || s.get_name().starts_with(a.as_ref()))
+            .collect();
+        match matching.as_slice() {
+            [one] => {
+                let next = (*one).clone();
+                cmd = next;
+            }
+            _ => break,
+        }
+    }
+    cmd
+}
+
+/// Prints a refused command line as etcdutl does and gives its exit code.
+fn print_refusal(
+    root: &mut clap::Command,
+    args: &[std::ffi::OsString],
+    e: &clap::Error,
+) -> ExitCode {
+    root.build();
+    let cmd = refused_command(root, args);
+    let path = cmd
+        .get_bin_name()
+        .unwrap_or_else(|| cmd.get_name())
+        .to_owned();
+    let words: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut refusal = pflag::refusal(e, &path, &words);
+    if let pflag::Refusal::BadArgs(m) = &mut refusal
+        && e.kind() == clap::error::ErrorKind::MissingRequiredArgument
+    {
+        // The two `requires` of --all-members and --out-dir.
+        if m.ends_with("--out-dir") {
+            *m = "--all-members needs --out-dir DIR".into();
+        } else if m.ends_with("--all-members") {
+            *m = "--out-dir is only used with --all-members".into();
+        }
+    }
+    match refusal {
+        pflag::Refusal::Help(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        pflag::Refusal::Flag(msg) => {
+            let usage = cmd
+                .clone()
+                .help_template(USAGE_TEMPLATE)
+                .render_help()
+                .to_string();
+            eprint!("Error: {msg}\n{}\n\nError: {msg}\n", usage.trim_end());
+            ExitCode::from(pflag::EXIT_FLAG)
+        }
+        pflag::Refusal::Command(msg) => {
+            eprint!("Error: {msg}\nRun '{path} --help' for usage.\nError: {msg}\n");
+            ExitCode::from(pflag::EXIT_FLAG)
+        }
+        pflag::Refusal::BadArgs(msg) => {
+            eprintln!("Error: {msg}");
+            ExitCode::from(EXIT_BAD_ARGS)
+        }
     }
 }
 
 /// Parses the arguments, runs the command, prints errors as `Error: ...`.
 pub fn run() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { EXIT_BAD_ARGS } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
+    // etcdctl looks at ETCDCTL_API before anything else.
+    let api = std::env::var("ETCDCTL_API").ok();
+    if let Err(f) = global::check_api_version(api.as_deref()) {
+        eprintln!("Error: {}", f.message);
+        return ExitCode::from(f.code);
+    }
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut root = command();
+    let matches = match root.try_get_matches_from_mut(&args) {
+        Ok(m) => m,
+        Err(e) => return print_refusal(&mut root, &args, &e),
     };
-    let result = match &cli.command {
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return print_refusal(&mut root, &args, &e),
+    };
+    let result = cli.global.validate().and_then(|()| match &cli.command {
         Command::Snapshot(SnapshotCommand::Status(a)) => status::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Verify(a)) => verify::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Restore(a)) => restore::run(a, &cli.write_out),
+        Command::Snapshot(SnapshotCommand::Save(a)) => save::run(a, &cli.global, &cli.write_out),
         Command::Wal(WalCommand::Dump(a)) => wal::run(a, &cli.write_out),
-        Command::Get(a) => get::run(a, &cli.write_out),
+        Command::Get(a) => get::run(a, &cli.global, &cli.write_out),
         Command::History(a) => history::run(a, &cli.write_out),
         Command::Stats(a) => stats::run(a, &cli.write_out),
         Command::Diff(a) => diff::run(a, &cli.write_out),
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("Error: {}", f.message);
             ExitCode::from(f.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks over every subcommand (a global flag
+    /// clashing with a command's own flag would only show at run time).
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+        super::command().debug_assert();
     }
 }

@@ -15,6 +15,8 @@ struct State {
     hash: Option<(u64, u64)>,
     copy: Option<(u64, u64)>,
     other: Option<(Phase, u64, u64)>,
+    /// Bytes received of the total announced, and when receiving began.
+    receive: Option<(u64, u64, Instant)>,
     last: Option<Instant>,
     drawn: bool,
 }
@@ -33,6 +35,7 @@ impl Bar {
                 hash: None,
                 copy: None,
                 other: None,
+                receive: None,
                 last: None,
                 drawn: false,
             }),
@@ -47,6 +50,10 @@ impl Bar {
         match p.phase {
             Phase::Hash => s.hash = Some((p.done, p.total)),
             Phase::Copy => s.copy = Some((p.done, p.total)),
+            Phase::Receive => {
+                let since = s.receive.map_or_else(Instant::now, |(_, _, t)| t);
+                s.receive = Some((p.done, p.total, since));
+            }
             other => s.other = Some((other, p.done, p.total)),
         }
         let finished = p.done >= p.total;
@@ -63,6 +70,19 @@ impl Bar {
                 humanize::bytes(t)
             )
         };
+        if let Some((d, t, since)) = s.receive {
+            let secs = since.elapsed().as_secs_f64();
+            let rate = if secs > 0.0 {
+                (d as f64 / secs) as u64
+            } else {
+                0
+            };
+            parts.push(format!(
+                "receiving {}  {}/s",
+                bytes((d, t)),
+                humanize::bytes(rate)
+            ));
+        }
         if let Some(h) = s.hash {
             parts.push(format!("sha256 {}", bytes(h)));
         }

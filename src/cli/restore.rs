@@ -2,39 +2,26 @@
 
 use std::path::PathBuf;
 
-use etcdsnap::TargetVersion;
-use etcdsnap::{RestoreOptions, restore};
+use etcdsnap::{RestoreError, RestoreOptions, restore};
 use serde_json::json;
 
 use super::progress::Bar;
-use super::{EXIT_BAD_ARGS, Failure, RestoreArgs, json_or_simple, one_file, restore_failure};
+use super::{
+    Failure, RestoreArgs, json_or_simple, non_empty, note_auto_target, one_file, restore_failure,
+    target_choice,
+};
+
+/// What to do about a target older than the data, for a person at a shell.
+const STORAGE_ADVICE: &str = "(etcd refuses data newer than itself: give a newer --target-version, \
+    or --force to write this layout anyway and set the storage version back as `etcdutl migrate` does)";
 
 pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
-    let file = one_file(&a.files, "snapshot restore")?;
-    let target: TargetVersion = a
-        .target_version
-        .parse()
-        .map_err(|e| Failure::new(EXIT_BAD_ARGS, e))?;
+    let file = one_file(&a.file, &a.more, "snapshot restore")?;
+    let choice = target_choice(&a.target_version)?;
     let json = json_or_simple(write_out, "restore")?;
-    let all_members_out_dir = match (a.all_members, &a.out_dir) {
-        (true, Some(d)) => Some(d.clone()),
-        (true, None) => {
-            return Err(Failure::new(
-                EXIT_BAD_ARGS,
-                "--all-members needs --out-dir DIR",
-            ));
-        }
-        (false, Some(_)) => {
-            return Err(Failure::new(
-                EXIT_BAD_ARGS,
-                "--out-dir is only used with --all-members",
-            ));
-        }
-        (false, None) => None,
-    };
     let mut opts = RestoreOptions::new(PathBuf::from(file));
-    opts.data_dir = a.data_dir.clone();
-    opts.wal_dir = a.wal_dir.clone();
+    opts.data_dir = non_empty(&a.data_dir);
+    opts.wal_dir = non_empty(&a.wal_dir);
     opts.name = a.name.clone();
     opts.initial_cluster = a.initial_cluster.clone();
     opts.initial_cluster_token = a.initial_cluster_token.clone();
@@ -42,13 +29,28 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
     opts.skip_hash_check = a.skip_hash_check;
     opts.bump_revision = a.bump_revision;
     opts.mark_compacted = a.mark_compacted;
-    opts.target = target;
-    opts.all_members_out_dir = all_members_out_dir;
+    opts.target = choice;
+    opts.force = a.force;
+    // clap's `requires` and `conflicts_with` have checked the pairing.
+    opts.all_members_out_dir = if a.all_members {
+        non_empty(&a.out_dir)
+    } else {
+        None
+    };
 
     let bar = Bar::new();
     let result = restore(&opts, &|p| bar.update(p));
     bar.finish();
-    let summary = result.map_err(restore_failure)?;
+    let summary = result.map_err(|e| match e {
+        e @ RestoreError::StorageTooNew { .. } => {
+            let code = e.exit_code();
+            Failure::new(code, format!("{e}\n{STORAGE_ADVICE}"))
+        }
+        e => restore_failure(e),
+    })?;
+    if summary.target_was_auto {
+        note_auto_target(summary.target, summary.storage_version.as_deref());
+    }
     if json {
         let members: Vec<_> = summary
             .members
@@ -68,6 +70,10 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
             "consistentIndex": summary.consistent_index,
             "hashVerified": summary.hash_verified,
             "bumpedToRevision": summary.bumped_to.map(|r| r.main),
+            "targetVersion": summary.target.to_string(),
+            "targetVersionFrom": if summary.target_was_auto { "auto" } else { "flag" },
+            "storageVersion": summary.storage_version,
+            "storageVersionMigrated": summary.storage_version_migrated,
         });
         println!("{out}");
     }

@@ -17,7 +17,9 @@ use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR, Failure, one_file};
 pub struct StatsArgs {
     /// The snapshot file (or a raw member/snap/db)
     #[arg(value_name = "FILE")]
-    files: Vec<String>,
+    file: String,
+    #[arg(hide = true, num_args = 0.., value_name = "FILE")]
+    more: Vec<String>,
     /// Group by: resource (Kubernetes /registry/<resource>, else the first
     /// path segment), namespace, kind (from the value), or prefix
     #[arg(long, default_value = "resource")]
@@ -34,7 +36,7 @@ pub struct StatsArgs {
 }
 
 pub fn run(a: &StatsArgs, write_out: &str) -> Result<(), Failure> {
-    let file = one_file(&a.files, "stats")?;
+    let file = one_file(&a.file, &a.more, "stats")?;
     let by = match a.depth {
         Some(0) => return Err(Failure::new(EXIT_BAD_ARGS, "--depth must be at least 1")),
         Some(depth) => GroupBy::Prefix { depth },

@@ -1,6 +1,5 @@
 //! `etcdsnap snapshot verify`.
 
-use etcdsnap::TargetVersion;
 use etcdsnap::format::OutputFormat;
 use etcdsnap::format::render_status;
 
@@ -15,17 +14,16 @@ use serde_json::json;
 use super::progress::Bar;
 
 use super::{
-    EXIT_BAD_ARGS, EXIT_ERROR, Failure, VerifyArgs, json_or_simple, one_file, snapshot_failure,
+    EXIT_ERROR, Failure, VerifyArgs, json_or_simple, one_file, resolve_target, snapshot_failure,
+    target_choice,
 };
 
 pub fn run(args: &VerifyArgs, write_out: &str) -> Result<(), Failure> {
-    let file = one_file(&args.files, "snapshot verify")?;
-    let target: TargetVersion = args
-        .target_version
-        .parse()
-        .map_err(|e| Failure::new(EXIT_BAD_ARGS, e))?;
+    let file = one_file(&args.file, &args.more, "snapshot verify")?;
+    let choice = target_choice(&args.target_version)?;
     let json = json_or_simple(write_out, "verify")?;
     let snap = Snapshot::open(&file).map_err(snapshot_failure)?;
+    let target = resolve_target(&snap, choice)?;
     let opts = VerifyOptions::default()
         .with_skip_hash_check(args.skip_hash_check)
         .with_target(target);

@@ -107,7 +107,7 @@ fn record_line(r: &WalRecord) -> String {
 }
 
 pub fn run(a: &WalDumpArgs, write_out: &str) -> Result<(), Failure> {
-    let dir = PathBuf::from(one_file(&a.dirs, "wal dump")?);
+    let dir = PathBuf::from(one_file(&a.dir, &a.more, "wal dump")?);
     let json_out = json_or_simple(write_out, "wal dump")?;
     if !dir.is_dir() {
         return Err(Failure::new(

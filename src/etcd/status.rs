@@ -27,12 +27,15 @@ pub struct Status {
     /// Main revision of the last key of the `key` bucket (0 if none).
     pub revision: i64,
     /// Key count: every entry of every top-level bucket (3.4, 3.5), or the
-    /// number of live user keys (3.6).
+    /// number of live user keys (3.6, 3.7).
     pub total_key: u64,
     /// High-water mark times page size.
     pub total_size: u64,
-    /// `meta/storageVersion` (3.6 output only; `Some("")` when absent).
+    /// `meta/storageVersion` (3.6 and 3.7 output only; `Some("")` when
+    /// absent).
     pub version: Option<String>,
+    /// The release whose rules and output this status follows.
+    pub target: TargetVersion,
 }
 
 /// Why a status cannot be given for a structurally sound file.
@@ -101,19 +104,20 @@ impl StatusVisitor {
             return Err(e);
         }
         let total_key = match self.rule {
-            TargetVersion::V3_6 => self.live.values().filter(|&&v| v).count() as u64,
+            r if r.has_storage_version() => self.live.values().filter(|&&v| v).count() as u64,
             _ => self.entries,
         };
-        let version = match self.rule {
-            TargetVersion::V3_6 => Some(self.storage_version.flatten().unwrap_or_default()),
-            _ => None,
-        };
+        let version = self
+            .rule
+            .has_storage_version()
+            .then(|| self.storage_version.flatten().unwrap_or_default());
         Ok(Status {
             hash: self.crc,
             revision: self.last_main.unwrap_or(0),
             total_key,
             total_size,
             version,
+            target: self.rule,
         })
     }
 }
@@ -195,7 +199,7 @@ impl StatusVisitor {
             Some(m) => self.last_main = Some(m),
             None => self.fail(StatusError::ShortRevision(hex(e.key))),
         }
-        if self.rule != TargetVersion::V3_6 {
+        if !self.rule.has_storage_version() {
             return;
         }
         match kv::key_of(e.value) {

@@ -3,7 +3,9 @@
 
 pub mod get;
 pub mod humanize;
+pub(crate) mod save;
 pub(crate) mod status;
 pub mod table;
 
+pub use save::render_saved;
 pub use status::{OutputFormat, render_status};

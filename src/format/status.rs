@@ -48,8 +48,9 @@ impl FromStr for OutputFormat {
 }
 
 /// Renders `s` exactly as `etcdutl snapshot status -w <format>` prints it
-/// (newline included). A status with a `version` (the 3.6 rules) gets 3.6's
-/// extra column and field.
+/// (newline included). A status with a `version` (the 3.6 and 3.7 rules)
+/// gets their extra column and field; 3.7 draws tables with Unicode
+/// borders.
 ///
 /// ```
 /// use etcdsnap::format::{OutputFormat, render_status};
@@ -74,7 +75,14 @@ pub fn render_status(s: &Status, format: OutputFormat) -> String {
     }
     match format {
         OutputFormat::Simple => format!("{}\n", row.join(", ")),
-        OutputFormat::Table => table::render(&headers, &[row]),
+        OutputFormat::Table => {
+            let borders = if s.target >= crate::etcd::TargetVersion::V3_7 {
+                table::Borders::Unicode
+            } else {
+                table::Borders::Ascii
+            };
+            table::render_with(&headers, &[row], borders)
+        }
         OutputFormat::Json => {
             let mut o = format!(
                 "{{\"hash\":{},\"revision\":{},\"totalKey\":{},\"totalSize\":{}",

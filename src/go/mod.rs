@@ -44,8 +44,12 @@ impl GoRelease {
     pub const GO1_19: GoRelease = GoRelease { minor: 19 };
     /// Go 1.22.
     pub const GO1_22: GoRelease = GoRelease { minor: 22 };
-    /// Go 1.24 (built etcd 3.6.14 and 3.7.1).
+    /// Go 1.24.
     pub const GO1_24: GoRelease = GoRelease { minor: 24 };
+    /// Go 1.25 (etcd v3.6.14's `.go-version`).
+    pub const GO1_25: GoRelease = GoRelease { minor: 25 };
+    /// Go 1.26 (etcd v3.7.1's `.go-version`).
+    pub const GO1_26: GoRelease = GoRelease { minor: 26 };
 
     /// Go 1.`minor`.
     pub const fn new(minor: u32) -> GoRelease {

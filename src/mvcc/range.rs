@@ -119,7 +119,7 @@ pub(crate) fn go_sort_of(v: TargetVersion) -> GoSort {
     match v {
         TargetVersion::V3_4 => GoSort::Go119,
         TargetVersion::V3_5 => GoSort::Go116,
-        TargetVersion::V3_6 => GoSort::Go121,
+        TargetVersion::V3_6 | TargetVersion::V3_7 => GoSort::Go121,
     }
 }
 

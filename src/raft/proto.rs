@@ -158,11 +158,23 @@ pub mod raftpb {
     }
 
     /// `raftpb.ConfChange`: a single membership change.
+    ///
+    /// ```
+    /// use etcdsnap::raft::proto::raftpb::ConfChange;
+    /// use prost::Message;
+    ///
+    /// // gogo (3.4-3.6) writes ID=0; 3.7 leaves it out.
+    /// let gogo = ConfChange { id: Some(0), r#type: 0, node_id: 7, context: None };
+    /// assert_eq!(gogo.encode_to_vec(), [0x08, 0, 0x10, 0, 0x18, 7]);
+    /// let v37 = ConfChange { id: None, ..gogo };
+    /// assert_eq!(v37.encode_to_vec(), [0x10, 0, 0x18, 7]);
+    /// ```
     #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
     pub struct ConfChange {
-        /// Change ID (`ID`); 0 at restore.
-        #[prost(uint64, required, tag = "1")]
-        pub id: u64,
+        /// Change ID (`ID`); 0 at restore (`Some(0)`), absent in 3.7's
+        /// restore (`None`).
+        #[prost(uint64, optional, tag = "1")]
+        pub id: Option<u64>,
         /// Change type, a [`ConfChangeType`] value.
         #[prost(enumeration = "ConfChangeType", required, tag = "2")]
         pub r#type: i32,
@@ -194,9 +206,12 @@ pub mod raftpb {
     /// use etcdsnap::raft::proto::raftpb::ConfState;
     /// use prost::Message;
     ///
-    /// let cs = ConfState { voters: vec![1, 2], ..Default::default() };
-    /// // Unpacked voters, then auto_leave=false always written.
+    /// let cs = ConfState { voters: vec![1, 2], auto_leave: Some(false), ..Default::default() };
+    /// // Unpacked voters, then auto_leave=false as gogo writes it.
     /// assert_eq!(cs.encode_to_vec(), [0x08, 1, 0x08, 2, 0x28, 0]);
+    /// // etcd 3.7 leaves auto_leave out.
+    /// let cs = ConfState { auto_leave: None, ..cs };
+    /// assert_eq!(cs.encode_to_vec(), [0x08, 1, 0x08, 2]);
     /// ```
     #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
     pub struct ConfState {
@@ -212,9 +227,11 @@ pub mod raftpb {
         /// Learners to be added when leaving a joint configuration.
         #[prost(uint64, repeated, packed = "false", tag = "4")]
         pub learners_next: Vec<u64>,
-        /// Whether a joint configuration is left automatically.
-        #[prost(bool, required, tag = "5")]
-        pub auto_leave: bool,
+        /// Whether a joint configuration is left automatically; gogo
+        /// always writes it (`Some(false)` at restore), 3.7 does not set it
+        /// at restore (`None`).
+        #[prost(bool, optional, tag = "5")]
+        pub auto_leave: Option<bool>,
     }
 
     /// `raftpb.SnapshotMetadata`.

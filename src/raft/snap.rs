@@ -82,9 +82,10 @@ pub fn decode_snap(bytes: &[u8]) -> Result<raftpb::Snapshot, RaftError> {
 
 /// The raft snapshot `snapshot restore` writes: data = the v2 store JSON of
 /// [`store_json`], index = number of members, term = 1, and
-/// `ConfState{voters: all member IDs}` (the same in every flavour).
+/// `ConfState{voters: all member IDs}` in ascending ID order (every
+/// flavour; 3.7 leaves `auto_leave: false` out).
 ///
-/// `members` must be non-empty and in strictly ascending numeric ID order.
+/// `members` are in creation order, with [`store_json`]'s rules.
 ///
 /// ```
 /// use etcdsnap::raft::Flavour;
@@ -103,11 +104,14 @@ pub fn restore_snapshot(
     flavour: Flavour,
 ) -> Result<raftpb::Snapshot, RaftError> {
     let json = store_json(members, flavour)?;
+    let mut voters: Vec<u64> = members.iter().map(|m| m.id).collect();
+    voters.sort_unstable();
     Ok(raftpb::Snapshot {
         data: Some(json.into_bytes()),
         metadata: raftpb::SnapshotMetadata {
             conf_state: raftpb::ConfState {
-                voters: members.iter().map(|m| m.id).collect(),
+                voters,
+                auto_leave: flavour.auto_leave(),
                 ..Default::default()
             },
             index: members.len() as u64,
@@ -165,6 +169,7 @@ mod tests {
             metadata: raftpb::SnapshotMetadata {
                 conf_state: raftpb::ConfState {
                     voters: vec![1, 2],
+                    auto_leave: Some(false),
                     ..Default::default()
                 },
                 index: 2,

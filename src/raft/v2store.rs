@@ -61,11 +61,14 @@ pub fn raft_attributes_json(peer_urls: &[String]) -> String {
 
 /// The v2 store JSON written into the `.snap` file by `snapshot restore`.
 ///
-/// `members` must be non-empty, in strictly ascending numeric ID order, and
-/// every member must have at least one peer URL. Their v2 store indexes are
-/// 1..N in that order. [`Flavour::V36`] differs only by `"getsFail":1`
-/// (etcd 3.6 writes members in Go map order, so for several members its
-/// indexes are random; ascending order is one of its possible outputs).
+/// `members` are in the order they are created: their v2 store indexes are
+/// 1..N in that order. They must be non-empty, have distinct IDs and at
+/// least one peer URL each; for [`Flavour::V34`] and [`Flavour::V35`] they
+/// must be in strictly ascending numeric ID order, the only order those
+/// releases create them in. [`Flavour::V36`] and [`Flavour::V37`] differ
+/// from 3.5 by `"getsFail":1`, and take the members in any order: etcd 3.6
+/// and 3.7 create them in Go map order, recorded as a rotation of the
+/// `--initial-cluster` order, which is what etcdsnap's restore passes.
 ///
 /// ```
 /// use etcdsnap::raft::Flavour;
@@ -78,7 +81,11 @@ pub fn raft_attributes_json(peer_urls: &[String]) -> String {
 /// # Ok::<(), etcdsnap::raft::RaftError>(())
 /// ```
 pub fn store_json(members: &[StoreMember], flavour: Flavour) -> Result<String, RaftError> {
-    super::check_ascending_ids(members.iter().map(|m| m.id))?;
+    if flavour.any_member_order() {
+        super::check_distinct_ids(members.iter().map(|m| m.id))?;
+    } else {
+        super::check_ascending_ids(members.iter().map(|m| m.id))?;
+    }
     if let Some(m) = members.iter().find(|m| m.peer_urls.is_empty()) {
         return Err(RaftError::InvalidMembers(format!(
             "member {:x} has no peer URLs",
@@ -86,7 +93,8 @@ pub fn store_json(members: &[StoreMember], flavour: Flavour) -> Result<String, R
         )));
     }
 
-    // (hex id, store index, raftAttributes value), store index in ID order.
+    // (hex id, store index, raftAttributes value), store index in creation
+    // order.
     let entries: Vec<(String, u64, String)> = (1u64..)
         .zip(members)
         .map(|(k, m)| (format!("{:x}", m.id), k, raft_attributes_json(&m.peer_urls)))
@@ -175,7 +183,7 @@ pub fn store_json(members: &[StoreMember], flavour: Flavour) -> Result<String, R
     out.push_str(",\"Stats\":{");
     let gets_fail = match flavour {
         Flavour::V34 | Flavour::V35 => 0,
-        Flavour::V36 => 1,
+        Flavour::V36 | Flavour::V37 => 1,
     };
     let stats: [(&str, u64); 16] = [
         ("getsSuccess", 0),

@@ -7,6 +7,8 @@
 //! * 3.5 and 3.6: `members` and `members_removed` emptied; each new member
 //!   written to `members/<hex id>` as its JSON; `cluster` created if
 //!   missing; `meta/consistent_index` = N and `meta/term` = 1.
+//! * a forced restore into an older release: `meta/storageVersion`
+//!   migrated down (removed, or rewritten), see `restore::target`.
 //! * `--bump-revision B --mark-compacted`: one `key` entry at
 //!   `(latest main + B, 0)` with an empty value, and
 //!   `meta/scheduledCompactRev` set to that revision.
@@ -28,15 +30,26 @@ pub fn changes(
     target: TargetVersion,
     members: &[Member],
     bump: Option<u64>,
+    storage_edit: Option<&Option<Vec<u8>>>,
 ) -> Result<(BucketChanges, Option<Revision>), RestoreError> {
     let n = members.len() as u64;
     let mut root = BucketChanges::new();
+    match storage_edit {
+        Some(Some(v)) => {
+            root.bucket(buckets::META)
+                .put(meta::STORAGE_VERSION, v.clone());
+        }
+        Some(None) => {
+            root.bucket(buckets::META).delete(meta::STORAGE_VERSION);
+        }
+        None => {}
+    }
     match target {
         TargetVersion::V3_4 => {
             root.bucket(buckets::LEASE);
             root.bucket(buckets::KEY);
         }
-        TargetVersion::V3_5 | TargetVersion::V3_6 => {
+        _ => {
             let m = root.bucket(buckets::MEMBERS);
             m.clear = true;
             for member in members {

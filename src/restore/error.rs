@@ -52,6 +52,19 @@ pub enum RestoreError {
     /// before it could be published (another process created it).
     #[error("out-dir {0:?} appeared while restoring")]
     OutDirAppeared(String),
+    /// The snapshot's storage version is newer than the target release
+    /// reads (etcd refuses such data; see `force`).
+    #[error("the snapshot's storage version {storage} is newer than {}", match target {
+        Some(t) => format!("target version {t}"),
+        None => format!("any target version etcdsnap knows ({})", crate::etcd::TargetVersion::ALL[crate::etcd::TargetVersion::ALL.len() - 1]),
+    })]
+    StorageTooNew {
+        /// `meta/storageVersion` of the snapshot.
+        storage: String,
+        /// The target asked for; `None` for `auto` with a version newer
+        /// than every known release.
+        target: Option<crate::etcd::TargetVersion>,
+    },
     /// The WAL dir exists.
     #[error("wal-dir {0:?} exists")]
     WalDirExists(String),

@@ -20,6 +20,7 @@ pub(crate) mod membership;
 pub(crate) mod options;
 pub(crate) mod run;
 pub(crate) mod staging;
+pub(crate) mod target;
 
 pub use error::RestoreError;
 pub use options::RestoreOptions;

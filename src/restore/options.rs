@@ -12,6 +12,7 @@ use super::membership::{
     verify_bootstrap,
 };
 use crate::etcd::TargetVersion;
+use crate::etcd::version::TargetChoice;
 
 /// Everything a restore is told, with etcdutl's defaults.
 #[derive(Debug, Clone)]
@@ -37,8 +38,13 @@ pub struct RestoreOptions {
     pub bump_revision: u64,
     /// `--mark-compacted`.
     pub mark_compacted: bool,
-    /// `--target-version`.
-    pub target: TargetVersion,
+    /// `--target-version`: a release, or `auto` (the default), which
+    /// follows the snapshot's `meta/storageVersion`.
+    pub target: TargetChoice,
+    /// Restore even when the target release is older than the snapshot's
+    /// storage version, migrating the storage version down as `etcdutl
+    /// migrate` does (see [`RestoreError::StorageTooNew`]).
+    pub force: bool,
     /// `--all-members --out-dir DIR`: one data dir per member in DIR.
     pub all_members_out_dir: Option<PathBuf>,
     /// Threads to use (at least 1).
@@ -46,6 +52,17 @@ pub struct RestoreOptions {
 }
 
 impl RestoreOptions {
+    /// etcd's default `--name`.
+    pub const DEFAULT_NAME: &'static str = DEFAULT_NAME;
+    /// etcd's default `--initial-cluster` (a fixed string, not derived from
+    /// `--name`).
+    pub const DEFAULT_INITIAL_CLUSTER: &'static str = DEFAULT_INITIAL_CLUSTER;
+    /// etcd's default `--initial-cluster-token`.
+    pub const DEFAULT_INITIAL_CLUSTER_TOKEN: &'static str = DEFAULT_INITIAL_CLUSTER_TOKEN;
+    /// etcd's default `--initial-advertise-peer-urls`.
+    pub const DEFAULT_INITIAL_ADVERTISE_PEER_URLS: &'static str =
+        DEFAULT_INITIAL_ADVERTISE_PEER_URLS;
+
     /// etcdutl's defaults for `snapshot`.
     pub fn new(snapshot: impl Into<PathBuf>) -> RestoreOptions {
         RestoreOptions {
@@ -59,7 +76,8 @@ impl RestoreOptions {
             skip_hash_check: false,
             bump_revision: 0,
             mark_compacted: false,
-            target: TargetVersion::default(),
+            target: TargetChoice::Auto,
+            force: false,
             all_members_out_dir: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
@@ -67,10 +85,10 @@ impl RestoreOptions {
 
     /// The revision bump to apply, after etcd's pairing rules: 3.5 and 3.6
     /// refuse one flag without the other; 3.4 silently ignores a lone flag.
-    pub(crate) fn bump(&self) -> Result<Option<u64>, RestoreError> {
+    pub(crate) fn bump(&self, target: TargetVersion) -> Result<Option<u64>, RestoreError> {
         let both = self.mark_compacted && self.bump_revision > 0;
         let one = self.mark_compacted || self.bump_revision > 0;
-        if one && !both && self.target != TargetVersion::V3_4 {
+        if one && !both && target != TargetVersion::V3_4 {
             return Err(RestoreError::Flags(
                 "--mark-compacted required if --revision-bump > 0".into(),
             ));
@@ -102,8 +120,12 @@ fn dir_name_for(name: &str, why: &str) -> Result<String, RestoreError> {
     Ok(format!("{name}.etcd"))
 }
 
-/// Runs etcd's membership checks and decides every member's directories.
-pub fn plan_members(opts: &RestoreOptions) -> Result<(Cluster, Vec<MemberTarget>), RestoreError> {
+/// Runs etcd's membership checks (by the rules of `version`) and decides
+/// every member's directories.
+pub fn plan_members(
+    opts: &RestoreOptions,
+    version: TargetVersion,
+) -> Result<(Cluster, Vec<MemberTarget>), RestoreError> {
     let token = opts.initial_cluster_token.as_str();
     let Some(out_dir) = &opts.all_members_out_dir else {
         let cluster = bootstrap(&BootstrapConfig {
@@ -111,7 +133,7 @@ pub fn plan_members(opts: &RestoreOptions) -> Result<(Cluster, Vec<MemberTarget>
             initial_cluster: &opts.initial_cluster,
             initial_cluster_token: token,
             initial_advertise_peer_urls: &opts.initial_advertise_peer_urls,
-            version: opts.target,
+            version,
         })?;
         let data_dir = match &opts.data_dir {
             Some(d) => d.clone(),
@@ -131,7 +153,7 @@ pub fn plan_members(opts: &RestoreOptions) -> Result<(Cluster, Vec<MemberTarget>
                 .into(),
         ));
     }
-    let initial = InitialCluster::parse(&opts.initial_cluster, opts.target)?;
+    let initial = InitialCluster::parse(&opts.initial_cluster, version)?;
     let mut cluster = None;
     let mut targets = Vec::new();
     for (name, urls) in initial.iter() {
@@ -178,6 +200,10 @@ fn check_data_dir(dir: &Path, target: TargetVersion) -> Result<(), RestoreError>
     let shown = dir.display().to_string();
     if std::fs::symlink_metadata(dir).is_err() {
         return Ok(());
+    }
+    // Debris of a killed etcdsnap restore staged inside this dir.
+    if dir.is_dir() {
+        super::staging::remove_stale(dir, "");
     }
     if target == TargetVersion::V3_4 {
         return Err(RestoreError::DataDirExists {

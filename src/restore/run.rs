@@ -13,15 +13,16 @@
 //! 5. Staged directories are fsynced and renamed into place; if any step
 //!    fails, everything staged or already renamed is removed.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::dbedit;
 use super::error::RestoreError;
 use super::membership::Cluster;
 use super::options::{MemberTarget, RestoreOptions, check_targets, plan_members};
-use super::staging::{Published, Staged, mkdir, sync_dir};
+use super::staging::{self, Published, Staged, mkdir, sync_dir};
+use super::target;
 use crate::bolt::Db;
 use crate::bolt::tx::{self, WriteOptions};
 use crate::datadir::DataDir;
@@ -34,7 +35,7 @@ use crate::raft::v2store::StoreMember;
 use crate::raft::wal::segment_file_name;
 use crate::raft::wal::{WalMember, restore_wal_prefix, write_segment_file};
 use crate::snapshot::hash::{self, HashCheck};
-use crate::snapshot::{SnapshotFile, copy};
+use crate::snapshot::{SnapshotError, SnapshotFile, copy};
 
 /// One restored member.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +63,15 @@ pub struct RestoreSummary {
     pub bumped_to: Option<Revision>,
     /// Whether the SHA-256 trailer was verified.
     pub hash_verified: bool,
+    /// The release whose layout was written.
+    pub target: TargetVersion,
+    /// Whether `target` was picked by `auto` from the storage version.
+    pub target_was_auto: bool,
+    /// The snapshot's `meta/storageVersion` (`None`: absent, read as 3.5).
+    pub storage_version: Option<String>,
+    /// Whether the storage version was migrated down to `target` (a
+    /// forced restore into an older release).
+    pub storage_version_migrated: bool,
 }
 
 fn flavour(t: TargetVersion) -> Flavour {
@@ -69,6 +79,7 @@ fn flavour(t: TargetVersion) -> Flavour {
         TargetVersion::V3_4 => Flavour::V34,
         TargetVersion::V3_5 => Flavour::V35,
         TargetVersion::V3_6 => Flavour::V36,
+        _ => Flavour::V37,
     }
 }
 
@@ -97,20 +108,42 @@ impl StagedMember {
                 (None, p)
             }
             None => {
-                let s = Staged::new(&target.data_dir)?;
+                // An existing (empty) data dir is kept, whatever it is: a
+                // mount point, a symlink, a dir with its own mode and owner.
+                let s = if target.data_dir.is_dir() {
+                    Staged::inside(&target.data_dir)?
+                } else {
+                    Staged::new(&target.data_dir)?
+                };
                 let p = s.path().to_path_buf();
                 (Some(s), p)
             }
         };
-        let wal = match &target.wal_dir {
-            Some(w) => Some(Staged::new(w)?),
-            None => None,
+        // A --wal-dir inside the data dir is built inside the staged data
+        // dir (etcdutl creates it there); one elsewhere is staged apart.
+        let wal_inside = target
+            .wal_dir
+            .as_ref()
+            .and_then(|w| path_inside(w, &target.data_dir));
+        let wal = match (&target.wal_dir, &wal_inside) {
+            (Some(w), None) => Some(Staged::new(w)?),
+            _ => None,
         };
-        let layout =
-            DataDir::new(&data_path).with_wal_dir(wal.as_ref().map(|w| w.path().to_path_buf()));
+        let staged_wal = match (&wal_inside, &wal) {
+            (Some(rel), _) => Some(data_path.join(rel)),
+            (None, Some(w)) => Some(w.path().to_path_buf()),
+            (None, None) => None,
+        };
+        let layout = DataDir::new(&data_path).with_wal_dir(staged_wal);
         mkdir(layout.member_dir())?;
         mkdir(&layout.snap_dir())?;
-        if !layout.has_separate_wal_dir() {
+        if wal_inside.is_some() {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(staging::DIR_MODE)
+                .create(layout.wal_dir())
+                .map_err(RestoreError::io("mkdir", layout.wal_dir()))?;
+        } else if !layout.has_separate_wal_dir() {
             mkdir(&layout.wal_dir())?;
         }
         let db_path = layout.db_path();
@@ -132,6 +165,28 @@ impl StagedMember {
     }
 }
 
+/// Where `path` lies inside `dir`, lexically (`.` and `..` resolved, both
+/// made absolute against the current directory; symlinks not followed):
+/// `d/wal` in `d` is `wal`. `None` when it is outside or `dir` itself.
+fn path_inside(path: &Path, dir: &Path) -> Option<PathBuf> {
+    fn normal(p: &Path) -> Option<PathBuf> {
+        let abs = std::path::absolute(p).ok()?;
+        let mut out = PathBuf::new();
+        for c in abs.components() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                c => out.push(c),
+            }
+        }
+        Some(out)
+    }
+    let rel = normal(path)?.strip_prefix(normal(dir)?).ok()?.to_path_buf();
+    (!rel.as_os_str().is_empty()).then_some(rel)
+}
+
 /// Restores a snapshot into one data dir (or one per member with
 /// `--all-members`). On error nothing is left behind and existing
 /// directories are untouched.
@@ -139,10 +194,33 @@ pub fn restore(
     opts: &RestoreOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<RestoreSummary, RestoreError> {
-    let bump = opts.bump()?;
-    let (cluster, targets) = plan_members(opts)?;
-    check_targets(&targets, opts.target)?;
-    let file = SnapshotFile::open(&opts.snapshot)?;
+    // The snapshot is opened first, for `auto` to read its storage version;
+    // failing to open it is reported where etcdutl reports it, after the
+    // flags and the membership.
+    let opened = SnapshotFile::open(&opts.snapshot);
+    let storage = opened
+        .as_ref()
+        .ok()
+        .and_then(|f| f.storage_version().ok().flatten());
+    let resolved = target::resolve(opts.target, opts.force, storage.as_deref())?;
+    let version = resolved.target;
+    let bump = opts.bump(version)?;
+    let (cluster, targets) = plan_members(opts, version)?;
+    check_targets(&targets, version)?;
+    // etcdutl opens the snapshot (no stat first): word a missing one as it
+    // does, `open FILE: no such file or directory`.
+    let file = opened.map_err(|e| match e {
+        SnapshotError::Io {
+            op: "stat",
+            path,
+            source,
+        } => SnapshotError::Io {
+            op: "open",
+            path,
+            source,
+        },
+        e => e,
+    })?;
     let stored = file.trailer();
     if stored.is_none() && !opts.skip_hash_check {
         return Err(RestoreError::MissingHash);
@@ -165,7 +243,13 @@ pub fn restore(
         .map(|m| (&m.db, m.db_path.as_path()))
         .collect();
     let db = check_and_copy(&file, &dsts, opts, stored, progress)?;
-    let (changes, bumped_to) = dbedit::changes(db, opts.target, &cluster.members, bump)?;
+    let (changes, bumped_to) = dbedit::changes(
+        db,
+        version,
+        &cluster.members,
+        bump,
+        resolved.storage_edit.as_ref(),
+    )?;
     let plan = tx::plan(db, &changes, WriteOptions::default())?;
     for m in &staged {
         plan.commit(&m.db)
@@ -174,16 +258,20 @@ pub fn restore(
 
     let n = staged.len() as u64;
     for (i, m) in staged.iter_mut().enumerate() {
-        write_raft_files(m, &cluster, opts.target)?;
+        write_raft_files(m, &cluster, version)?;
         progress(Progress::new(Phase::Finish, i as u64 + 1, n));
     }
-    let members = publish(staged, whole, opts.target)?;
+    let members = publish(staged, whole, version)?;
     Ok(RestoreSummary {
         cluster_id: cluster.cluster_id,
         members,
         consistent_index: cluster.members.len() as u64,
         bumped_to,
         hash_verified: stored.is_some() && !opts.skip_hash_check,
+        target: version,
+        target_was_auto: opts.target.is_auto(),
+        storage_version: storage,
+        storage_version_migrated: resolved.storage_edit.is_some(),
     })
 }
 
@@ -278,9 +366,17 @@ fn write_raft_files(
     write_segment_file(&wal_dir.join(segment_file_name(0, 0)), &prefix)?;
     sync_dir(&wal_dir)?;
 
-    let store: Vec<StoreMember> = cluster
-        .members
+    // 3.4 and 3.5 create the v2 store members in ascending ID order; 3.6
+    // and 3.7 in Go map order, recorded as a rotation of the
+    // --initial-cluster order: that order itself is one of them.
+    let order: Vec<u64> = if fl.any_member_order() {
+        cluster.initial_order.clone()
+    } else {
+        cluster.member_ids()
+    };
+    let store: Vec<StoreMember> = order
         .iter()
+        .filter_map(|id| cluster.members.iter().find(|c| c.id == *id))
         .map(|c| StoreMember {
             id: c.id,
             peer_urls: c.peer_urls.clone(),
@@ -351,8 +447,12 @@ fn publish(
     Ok(done
         .into_iter()
         .map(|(d, w, r)| {
-            d.map(Published::keep);
-            w.map(Published::keep);
+            if let Some(d) = d {
+                d.keep();
+            }
+            if let Some(w) = w {
+                w.keep();
+            }
             r
         })
         .collect())

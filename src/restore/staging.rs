@@ -1,7 +1,14 @@
 //! Atomic creation of directories: everything is built under a temporary
-//! sibling name, fsynced, and renamed into place only when complete. A
-//! [`Staged`] dir that is dropped before [`Staged::publish`] is removed, so
-//! a failed restore leaves nothing behind.
+//! name, fsynced, and renamed into place only when complete. A [`Staged`]
+//! dir that is dropped before [`Staged::publish`] is removed, so a failed
+//! restore leaves nothing behind.
+//!
+//! A target that does not exist is built as a sibling and renamed into
+//! place. A target that is an existing empty directory (a mount point, a
+//! symlink to an empty directory, a directory made by an operator with its
+//! own mode and owner) is kept: the contents are built in a temporary
+//! directory *inside* it, on its file system, and each entry is renamed
+//! into it; the directory itself is never replaced.
 
 use std::fs::{DirBuilder, File};
 use std::io;
@@ -16,11 +23,14 @@ pub const DIR_MODE: u32 = 0o700;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A directory being built under a temporary name next to its final place.
+/// A directory being built under a temporary name next to (or inside) its
+/// final place.
 #[derive(Debug)]
 pub struct Staged {
     tmp: PathBuf,
     target: PathBuf,
+    /// Built inside an existing target: publishing moves the entries.
+    inside: bool,
     published: bool,
 }
 
@@ -69,6 +79,22 @@ impl Staged {
         Ok(Staged {
             tmp,
             target: target.to_path_buf(),
+            inside: false,
+            published: false,
+        })
+    }
+
+    /// Creates an empty temporary directory inside `target`, an existing
+    /// (empty) directory that is to be kept as it is.
+    pub fn inside(target: &Path) -> Result<Staged, RestoreError> {
+        remove_stale(target, "");
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = target.join(format!("..etcdsnap-{}-{n}.tmp", std::process::id()));
+        mkdir(&tmp)?;
+        Ok(Staged {
+            tmp,
+            target: target.to_path_buf(),
+            inside: true,
             published: false,
         })
     }
@@ -84,13 +110,17 @@ impl Staged {
     }
 
     /// Renames the directory into place (replacing nothing but an empty
-    /// directory) and fsyncs the parent. `exists` builds the error for a
-    /// target that appeared meanwhile.
+    /// directory) and fsyncs the parent; for a target that existed, renames
+    /// each staged entry into it instead. `exists` builds the error for a
+    /// target that appeared (or filled up) meanwhile.
     pub fn publish(
         mut self,
         exists: impl FnOnce() -> RestoreError,
     ) -> Result<Published, RestoreError> {
         sync_dir(&self.tmp)?;
+        if self.inside {
+            return self.publish_inside(exists);
+        }
         match std::fs::rename(&self.tmp, &self.target) {
             Ok(()) => {}
             Err(e)
@@ -106,9 +136,37 @@ impl Staged {
         self.published = true;
         sync_dir(&parent_of(&self.target))?;
         Ok(Published {
-            path: self.target.clone(),
+            paths: vec![self.target.clone()],
             keep: false,
         })
+    }
+
+    fn publish_inside(
+        mut self,
+        exists: impl FnOnce() -> RestoreError,
+    ) -> Result<Published, RestoreError> {
+        let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(&self.tmp)
+            .and_then(|d| d.map(|e| e.map(|e| e.file_name())).collect())
+            .map_err(RestoreError::io("read", &self.tmp))?;
+        names.sort();
+        // Entries moved so far are removed again if a later one fails.
+        let mut moved = Published {
+            paths: Vec::new(),
+            keep: false,
+        };
+        for name in names {
+            let dst = self.target.join(&name);
+            if std::fs::symlink_metadata(&dst).is_ok() {
+                return Err(exists());
+            }
+            std::fs::rename(self.tmp.join(&name), &dst)
+                .map_err(RestoreError::io("rename", self.tmp.join(&name)))?;
+            moved.paths.push(dst);
+        }
+        std::fs::remove_dir(&self.tmp).map_err(RestoreError::io("remove", &self.tmp))?;
+        self.published = true;
+        sync_dir(&self.target)?;
+        Ok(moved)
     }
 }
 
@@ -121,8 +179,9 @@ impl Drop for Staged {
 }
 
 /// Removes temporary dirs for `base` left by restores that were killed
-/// (their process no longer exists), so a retry starts clean.
-fn remove_stale(parent: &Path, base: &str) {
+/// (their process no longer exists), so a retry starts clean (`base` ""
+/// for those staged inside a target).
+pub fn remove_stale(parent: &Path, base: &str) {
     let prefix = format!(".{base}.etcdsnap-");
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
@@ -144,27 +203,28 @@ fn remove_stale(parent: &Path, base: &str) {
     }
 }
 
-/// A directory renamed into place by a restore that is not finished yet:
+/// Directories renamed into place by a restore that is not finished yet:
 /// removed on drop unless [`Published::keep`] is called.
 #[derive(Debug)]
 pub struct Published {
-    path: PathBuf,
+    paths: Vec<PathBuf>,
     keep: bool,
 }
 
 impl Published {
-    /// The restore is complete: leave the directory in place.
-    pub fn keep(mut self) -> PathBuf {
+    /// The restore is complete: leave the directories in place.
+    pub fn keep(mut self) {
         self.keep = true;
-        std::mem::take(&mut self.path)
     }
 }
 
 impl Drop for Published {
     fn drop(&mut self) {
         if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.path);
-            let _ = sync_dir(&parent_of(&self.path));
+            for p in self.paths.iter().rev() {
+                let _ = std::fs::remove_dir_all(p);
+                let _ = sync_dir(&parent_of(p));
+            }
         }
     }
 }

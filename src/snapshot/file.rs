@@ -141,6 +141,23 @@ impl SnapshotFile {
         })
     }
 
+    /// `meta/storageVersion`, parsed as etcd parses it (see
+    /// [`Snapshot::storage_version`](super::Snapshot::storage_version)).
+    pub fn storage_version(&self) -> Result<Option<String>, SnapshotError> {
+        use crate::etcd::{buckets, meta};
+        let bolt = |source| SnapshotError::Bolt {
+            path: self.path.clone(),
+            source,
+        };
+        let db = self.db()?;
+        let Some(m) = db.root().bucket(buckets::META).map_err(bolt)? else {
+            return Ok(None);
+        };
+        Ok(m.get(meta::STORAGE_VERSION)
+            .map_err(bolt)?
+            .and_then(meta::storage_version))
+    }
+
     pub(crate) fn map(&self) -> &Mapped {
         &self.map
     }

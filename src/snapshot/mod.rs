@@ -81,6 +81,22 @@ impl Snapshot {
         self.file.db()
     }
 
+    /// The snapshot's `meta/storageVersion` as etcd reads it (semver
+    /// `major.minor.patch`, re-printed), `None` when absent or not a
+    /// version (etcd then takes the data for 3.5's). etcd 3.6 and later
+    /// write it; [`TargetChoice::Auto`](crate::TargetChoice::Auto) follows it.
+    ///
+    /// ```
+    /// let snap = etcdsnap::Snapshot::open("testdata/snapshots/small-v36.db")?;
+    /// assert_eq!(snap.storage_version()?.as_deref(), Some("3.6.0"));
+    /// let snap = etcdsnap::Snapshot::open("testdata/snapshots/small-v35.db")?;
+    /// assert_eq!(snap.storage_version()?, None);
+    /// # Ok::<(), etcdsnap::SnapshotError>(())
+    /// ```
+    pub fn storage_version(&self) -> Result<Option<String>, SnapshotError> {
+        self.file.storage_version()
+    }
+
     /// `etcdutl snapshot status`: the structural check, then the hash,
     /// revision, key count and size by the rules of `target`.
     pub fn status(&self, target: TargetVersion) -> Result<Status, SnapshotError> {

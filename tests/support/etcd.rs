@@ -38,16 +38,31 @@ pub struct MemberSpec {
     pub client_port: u16,
     /// Peer port on 127.0.0.1.
     pub peer_port: u16,
+    /// Client and peer URLs are `https://` (see [`ClusterSpec::tls`]).
+    pub tls: bool,
+    /// A plain-HTTP `--listen-metrics-urls` port, where `/health` is
+    /// polled when the client port needs a client certificate.
+    pub metrics_port: Option<u16>,
 }
 
 impl MemberSpec {
-    /// `http://127.0.0.1:<client_port>`.
-    pub fn client_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+    fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
     }
-    /// `http://127.0.0.1:<peer_port>`.
+    /// `http(s)://127.0.0.1:<client_port>`.
+    pub fn client_url(&self) -> String {
+        format!("{}://127.0.0.1:{}", self.scheme(), self.client_port)
+    }
+    /// `http(s)://127.0.0.1:<peer_port>`.
     pub fn peer_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.peer_port)
+        format!("{}://127.0.0.1:{}", self.scheme(), self.peer_port)
+    }
+    /// Where `/health` is polled.
+    pub fn health_url(&self) -> String {
+        match self.metrics_port {
+            Some(p) => format!("http://127.0.0.1:{p}"),
+            None => self.client_url(),
+        }
     }
 }
 
@@ -70,6 +85,8 @@ pub struct ClusterSpec {
     pub start_timeout: Duration,
     /// Directory for logs (and default data dirs).
     pub dir: PathBuf,
+    /// Added to every etcdctl command line of the cluster's runners.
+    pub ctl_args: Vec<String>,
     tempdir: Option<TempDir>,
 }
 
@@ -98,6 +115,8 @@ impl ClusterSpec {
                     name,
                     client_port: p[2 * i],
                     peer_port: p[2 * i + 1],
+                    tls: false,
+                    metrics_port: None,
                 }
             })
             .collect();
@@ -109,6 +128,7 @@ impl ClusterSpec {
             extra_args: Vec::new(),
             start_timeout: START_TIMEOUT,
             dir: dir.to_path_buf(),
+            ctl_args: Vec::new(),
             tempdir: None,
         }
     }
@@ -137,6 +157,20 @@ impl ClusterSpec {
     /// Adds an argument to every member's command line.
     pub fn arg(mut self, a: impl Into<String>) -> ClusterSpec {
         self.extra_args.push(a.into());
+        self
+    }
+
+    /// Client and peer TLS with client certificates required (`certs`),
+    /// `https://` URLs, health polled on a plain metrics port; the
+    /// cluster's etcdctl runners get the guide's `--cacert/--cert/--key`.
+    pub fn tls(mut self, certs: &super::tls::Certs) -> ClusterSpec {
+        let p = ports::free_ports(self.members.len());
+        for (m, port) in self.members.iter_mut().zip(p) {
+            m.tls = true;
+            m.metrics_port = Some(port);
+        }
+        self.extra_args.extend(certs.etcd_args());
+        self.ctl_args = certs.client_args();
         self
     }
 
@@ -181,6 +215,9 @@ impl ClusterSpec {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if let Some(p) = m.metrics_port {
+            a.push(format!("--listen-metrics-urls=http://127.0.0.1:{p}"));
+        }
         a.extend(self.extra_args.iter().cloned());
         a
     }
@@ -225,7 +262,10 @@ impl ClusterSpec {
                 &self.member_args(i),
                 &log,
             ) {
-                Ok(p) => procs.push(p),
+                Ok(mut p) => {
+                    p.health_url = m.health_url();
+                    procs.push(p)
+                }
                 Err(e) => return Err((e, procs)),
             }
         }
@@ -253,6 +293,7 @@ impl ClusterSpec {
     fn into_cluster(self, members: Vec<EtcdProcess>) -> EtcdCluster {
         EtcdCluster {
             initial_cluster: self.initial_cluster(),
+            ctl_args: self.ctl_args,
             members,
             specs: self.members,
             bins: self.bins,
@@ -272,6 +313,8 @@ pub struct EtcdProcess {
     pub client_url: String,
     /// Where its stdout+stderr go.
     pub log_path: PathBuf,
+    /// Where `/health` is polled (the client URL unless set).
+    pub health_url: String,
     child: Child,
     pid: u32,
     exit: Option<ExitStatus>,
@@ -311,6 +354,7 @@ impl EtcdProcess {
         Ok(EtcdProcess {
             name: name.to_string(),
             client_url: client_url.to_string(),
+            health_url: client_url.to_string(),
             log_path: log_path.to_path_buf(),
             pid: child.id(),
             child,
@@ -348,7 +392,7 @@ impl EtcdProcess {
                     self.name, self.exit
                 ));
             }
-            let mut h = HttpClient::new(&self.client_url).with_timeout(Duration::from_secs(2));
+            let mut h = HttpClient::new(&self.health_url).with_timeout(Duration::from_secs(2));
             match h.get("/health") {
                 Ok(r) if r.status == 200 && r.text().contains("\"health\":\"true\"") => {
                     return Ok(());
@@ -446,6 +490,8 @@ pub struct EtcdCluster {
     pub initial_cluster: String,
     /// Logs and default data dirs live here.
     pub dir: PathBuf,
+    /// Added to every etcdctl command line (TLS flags for a TLS cluster).
+    pub ctl_args: Vec<String>,
     _tempdir: Option<TempDir>,
 }
 
@@ -482,12 +528,12 @@ impl EtcdCluster {
 
     /// An etcdctl runner talking to every member.
     pub fn ctl(&self) -> Etcdctl {
-        Etcdctl::new(&self.bins, self.endpoints())
+        Etcdctl::new(&self.bins, self.endpoints()).args(&self.ctl_args)
     }
 
     /// An etcdctl runner talking to member `i` only (e.g. for `snapshot save`).
     pub fn ctl_member(&self, i: usize) -> Etcdctl {
-        Etcdctl::new(&self.bins, vec![self.members[i].client_url.clone()])
+        Etcdctl::new(&self.bins, vec![self.members[i].client_url.clone()]).args(&self.ctl_args)
     }
 
     /// `etcdctl ARGS` against all members; panics on failure; returns stdout.
@@ -519,6 +565,7 @@ pub struct Etcdctl {
     bins: EtcdBins,
     endpoints: Vec<String>,
     user: Option<String>,
+    extra: Vec<String>,
     timeout: Duration,
 }
 
@@ -529,6 +576,7 @@ impl Etcdctl {
             bins: bins.clone(),
             endpoints,
             user: None,
+            extra: Vec::new(),
             timeout: Duration::from_secs(120),
         }
     }
@@ -536,6 +584,12 @@ impl Etcdctl {
     /// `--user NAME:PASSWORD`.
     pub fn user(mut self, user_colon_password: &str) -> Etcdctl {
         self.user = Some(user_colon_password.into());
+        self
+    }
+
+    /// Adds global flags to every command line (e.g. TLS flags).
+    pub fn args(mut self, extra: &[String]) -> Etcdctl {
+        self.extra.extend(extra.iter().cloned());
         self
     }
 
@@ -554,6 +608,7 @@ impl Etcdctl {
         if let Some(u) = &self.user {
             c.arg(format!("--user={u}"));
         }
+        c.args(&self.extra);
         c.args(args);
         c
     }

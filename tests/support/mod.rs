@@ -12,6 +12,7 @@
 //! * [`oracles`]: thin wrappers around etcdutl / etcdctl / boltcheck for differential tests.
 //! * [`corrupt`]: a corpus of corrupted snapshots built by byte manipulation.
 //! * [`fixtures`]: paths of the files under `testdata/`.
+//! * [`tls`]: CA, member and client certificates for TLS tests (rcgen).
 //!
 //! ```ignore
 //! mod support;
@@ -38,6 +39,7 @@ pub mod k8swire;
 pub mod oracles;
 pub mod ports;
 pub mod snapmaker;
+pub mod tls;
 pub mod tools;
 
 /// Resolves a tool lookup (`Result<T, String>`, e.g. `tools::etcdutl35()`) or leaves the test.

@@ -246,10 +246,7 @@ mod tests {
             assert!(decode(bad).is_err(), "{bad:x?}");
         }
         // Maps as keys of maps as keys: bounded output.
-        let mut nested = Vec::new();
-        for _ in 0..60 {
-            nested.push(0xa1);
-        }
+        let mut nested = vec![0xa1u8; 60];
         nested.extend_from_slice(b"\x61\x22\x00");
         nested.extend(std::iter::repeat_n(0x00, 59));
         let v = decode(&nested).expect("decodes");

@@ -324,7 +324,7 @@ mod tests {
         }))
         .unwrap();
         let cc = raftpb::ConfChange {
-            id: 0,
+            id: Some(0),
             r#type: 0,
             node_id: 7,
             context: Some(b"{}".to_vec()),

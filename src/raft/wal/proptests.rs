@@ -12,12 +12,14 @@ fn ids() -> impl Strategy<Value = Vec<u64>> {
 }
 
 fn conf_state() -> impl Strategy<Value = raftpb::ConfState> {
-    (ids(), ids(), ids(), ids(), any::<bool>()).prop_map(|(v, l, vo, ln, a)| raftpb::ConfState {
-        voters: v,
-        learners: l,
-        voters_outgoing: vo,
-        learners_next: ln,
-        auto_leave: a,
+    (ids(), ids(), ids(), ids(), any::<Option<bool>>()).prop_map(|(v, l, vo, ln, a)| {
+        raftpb::ConfState {
+            voters: v,
+            learners: l,
+            voters_outgoing: vo,
+            learners_next: ln,
+            auto_leave: a,
+        }
     })
 }
 
@@ -26,8 +28,8 @@ fn bytes() -> impl Strategy<Value = Option<Vec<u8>>> {
 }
 
 fn entry() -> impl Strategy<Value = raftpb::Entry> {
-    let conf_change =
-        (any::<u64>(), 0i32..4, any::<u64>(), bytes()).prop_map(|(id, t, node_id, context)| {
+    let conf_change = (any::<Option<u64>>(), 0i32..4, any::<u64>(), bytes()).prop_map(
+        |(id, t, node_id, context)| {
             raftpb::ConfChange {
                 id,
                 r#type: t,
@@ -35,7 +37,8 @@ fn entry() -> impl Strategy<Value = raftpb::Entry> {
                 context,
             }
             .encode_to_vec()
-        });
+        },
+    );
     prop_oneof![
         (
             prop_oneof![Just(0i32), Just(2i32)],

@@ -30,10 +30,11 @@ pub struct WalMember {
 /// 3. `walpb.Snapshot{index: 0, term: 0}`;
 /// 4. for each member i = 1..N, an `EntryConfChange` entry at term 1,
 ///    index i, carrying `ConfChange{id: 0, ConfChangeAddNode, node_id,
-///    context}`;
+///    context}` (3.7 leaves the zero `id` out);
 /// 5. `HardState{term: 1, vote: <smallest ID>, commit: N}`;
 /// 6. `walpb.Snapshot{index: N, term: 1}`, with
-///    `ConfState{voters: all IDs}` for [`Flavour::V35`] and [`Flavour::V36`].
+///    `ConfState{voters: all IDs}` from [`Flavour::V35`] on (3.7 leaves
+///    its `auto_leave: false` out).
 ///
 /// ```
 /// use etcdsnap::raft::Flavour;
@@ -75,7 +76,7 @@ pub fn restore_payloads(
     }));
     for (index, m) in (1u64..).zip(members) {
         let cc = raftpb::ConfChange {
-            id: 0,
+            id: flavour.writes_zero_fields().then_some(0),
             r#type: raftpb::ConfChangeType::ConfChangeAddNode as i32,
             node_id: m.id,
             context: Some(m.context.clone()),
@@ -94,8 +95,9 @@ pub fn restore_payloads(
     }));
     let conf_state = match flavour {
         Flavour::V34 => None,
-        Flavour::V35 | Flavour::V36 => Some(raftpb::ConfState {
+        _ => Some(raftpb::ConfState {
             voters: members.iter().map(|m| m.id).collect(),
+            auto_leave: flavour.auto_leave(),
             ..Default::default()
         }),
     };

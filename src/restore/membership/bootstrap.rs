@@ -59,6 +59,9 @@ pub struct Cluster {
     pub members: Vec<Member>,
     /// The ID of the member named by `--name`.
     pub local_id: u64,
+    /// The member IDs in order of first appearance in `--initial-cluster`
+    /// (the order etcd 3.6+ may create them in the v2 store).
+    pub initial_order: Vec<u64>,
 }
 
 impl Cluster {
@@ -195,12 +198,14 @@ pub fn build_cluster(
             version: initial.version(),
         });
     };
+    let initial_order = members.iter().map(|m| m.id).collect();
     members.sort_unstable_by_key(|m| m.id);
     let cluster_id = ids::cluster_id(&members.iter().map(|m| m.id).collect::<Vec<_>>());
     Ok(Cluster {
         cluster_id,
         members,
         local_id,
+        initial_order,
     })
 }
 

@@ -185,7 +185,7 @@ fn resolve_url(
     }
     let host_text = std::str::from_utf8(host).ok();
     let literal = host_text.and_then(|h| parse_ip(h, version.go_release()));
-    if literal.is_some() && version != TargetVersion::V3_6 {
+    if literal.is_some() && version < TargetVersion::V3_6 {
         return Ok(None);
     }
     // resolveTCPAddr: the port first, then the address.

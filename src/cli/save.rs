@@ -1,0 +1,52 @@
+//! `etcdsnap snapshot save FILE`: etcdctl's command, with its flags, output
+//! and exit codes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use etcdsnap::save;
+
+use super::global::GlobalArgs;
+use super::progress::Bar;
+use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, Failure, SaveArgs};
+
+/// The output formats etcdctl accepts (save prints the same whatever the
+/// format, as etcdctl does).
+const FORMATS: &[&str] = &["fields", "json", "protobuf", "simple", "table"];
+
+/// etcdctl's words for a save without exactly one file.
+pub const SAVE_ARGS: &str = "snapshot save expects one argument";
+
+pub fn run(a: &SaveArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failure> {
+    let file = &a.file;
+    if !a.more.is_empty() {
+        return Err(Failure::new(EXIT_BAD_ARGS, SAVE_ARGS));
+    }
+    if !FORMATS.contains(&write_out) {
+        return Err(Failure::new(EXIT_BAD_FEATURE, "unsupported output format"));
+    }
+    let vars: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let global = global.merge_env(&vars, &mut |w| eprintln!("{w}"))?;
+    let mut opts = global.save_options(PathBuf::from(file), &|| {
+        rpassword::prompt_password("Password: ").map_err(|e| e.to_string())
+    })?;
+    // SIGINT/SIGTERM: the save notices, removes FILE.part and returns;
+    // the exit code is then 128 + the signal, as if it had killed us.
+    let flag = Arc::new(AtomicUsize::new(0));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let value = usize::try_from(sig).unwrap_or(1);
+        signal_hook::flag::register_usize(sig, Arc::clone(&flag), value)
+            .map_err(|e| Failure::new(super::EXIT_ERROR, format!("signal handler: {e}")))?;
+    }
+    opts.interrupt = Some(flag);
+
+    let bar = Bar::new();
+    let result = save(&opts, &|p| bar.update(p));
+    bar.finish();
+    let summary = result.map_err(|e| Failure::new(e.exit_code(), e))?;
+    print!("{}", etcdsnap::format::render_saved(&summary));
+    Ok(())
+}

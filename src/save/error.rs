@@ -1,0 +1,197 @@
+//! Why a save failed. Every variant that involves the server names the
+//! endpoint; nothing is left behind when one is returned.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// etcdctl's exit code for a failed command (cobrautl.ExitError).
+pub const EXIT_ERROR: u8 = 5;
+/// etcdctl's exit code for bad arguments (cobrautl.ExitBadArgs).
+pub const EXIT_BAD_ARGS: u8 = 128;
+
+/// Why `snapshot save` failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SaveError {
+    /// Not exactly one endpoint (etcdctl's wording).
+    #[error("snapshot must be requested to one selected node, not multiple [{}]", .0.join(" "))]
+    NotOneEndpoint(Vec<String>),
+    /// An option is wrong (a malformed endpoint, conflicting settings).
+    #[error("{0}")]
+    Options(String),
+    /// A certificate, key or CA file could not be used.
+    #[error("{0}")]
+    TlsFiles(String),
+    /// No connection could be made.
+    #[error("{endpoint}: {cause}")]
+    Connect {
+        /// The endpoint, as given.
+        endpoint: String,
+        /// What went wrong (refused, timed out, TLS handshake...).
+        cause: String,
+    },
+    /// No connection within the dial timeout (etcdctl says `context
+    /// deadline exceeded`, or hangs).
+    #[error("{endpoint}: context deadline exceeded: no connection within the {} dial timeout (last attempt: {last})", go_duration(*timeout))]
+    DialTimeout {
+        /// The endpoint.
+        endpoint: String,
+        /// The dial timeout.
+        timeout: Duration,
+        /// Why the last attempt failed.
+        last: String,
+    },
+    /// `Authenticate` failed (bad user or password, auth not enabled...).
+    #[error("{endpoint}: authentication as {user:?} failed: {cause}")]
+    Auth {
+        /// The endpoint.
+        endpoint: String,
+        /// The user name.
+        user: String,
+        /// The server's answer.
+        cause: String,
+    },
+    /// The server refused the snapshot or broke off the stream.
+    #[error("{endpoint}: {cause}")]
+    Rpc {
+        /// The endpoint.
+        endpoint: String,
+        /// The gRPC status code.
+        code: String,
+        /// The server's message, or what happened to the connection.
+        cause: String,
+    },
+    /// The stream did not have the shape etcd gives it (short, too long,
+    /// no digest) or its digest does not match the bytes received.
+    #[error("{endpoint}: bad snapshot stream: {cause}")]
+    Stream {
+        /// The endpoint.
+        endpoint: String,
+        /// What is wrong.
+        cause: String,
+    },
+    /// The received snapshot failed the structural or etcd checks.
+    #[error("{endpoint}: the received snapshot is not sound, not saved: {}", problems.join("; "))]
+    Corrupt {
+        /// The endpoint.
+        endpoint: String,
+        /// One line per problem.
+        problems: Vec<String>,
+    },
+    /// `--command-timeout` expired.
+    #[error("{endpoint}: context deadline exceeded: the snapshot did not complete within the {} command timeout", go_duration(*timeout))]
+    CommandTimeout {
+        /// The endpoint.
+        endpoint: String,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// Writing the file failed (full disk, permissions...).
+    #[error("{endpoint}: {op} {}: {}", path.display(), crate::go::errno::text(source))]
+    Write {
+        /// The endpoint being saved from.
+        endpoint: String,
+        /// What was being done.
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The caller asked to stop (SIGINT/SIGTERM in the command).
+    #[error("{endpoint}: interrupted by {}, nothing saved", signal_name(*signal))]
+    Interrupted {
+        /// The endpoint.
+        endpoint: String,
+        /// The value the caller stored in the interrupt flag (the signal
+        /// number for the command).
+        signal: usize,
+    },
+    /// The async runtime could not be started.
+    #[error("cannot start the I/O runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl SaveError {
+    /// The exit code etcdctl uses for this failure: 128 for bad
+    /// arguments (unreadable certificate files), 128 + the signal for an
+    /// interruption, 5 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            SaveError::Options(_) | SaveError::TlsFiles(_) => EXIT_BAD_ARGS,
+            SaveError::Interrupted { signal, .. } => {
+                u8::try_from(signal.saturating_add(128)).unwrap_or(EXIT_ERROR)
+            }
+            _ => EXIT_ERROR,
+        }
+    }
+}
+
+/// `SIGINT`, `SIGTERM`, or the number.
+fn signal_name(sig: usize) -> String {
+    match i32::try_from(sig) {
+        Ok(libc::SIGINT) => "SIGINT".into(),
+        Ok(libc::SIGTERM) => "SIGTERM".into(),
+        Ok(libc::SIGHUP) => "SIGHUP".into(),
+        _ => format!("signal {sig}"),
+    }
+}
+
+/// A duration as Go prints the usual ones (`2s`, `500ms`, `1m30s`).
+pub fn go_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return format!("{}ns", d.as_nanos());
+    }
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs();
+    let frac = d.subsec_millis();
+    let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if h > 0 || m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if frac > 0 {
+        let f = format!("{frac:03}");
+        out.push_str(&format!("{s}.{}s", f.trim_end_matches('0')));
+    } else {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_go() {
+        assert_eq!(go_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(go_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(go_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
+    }
+
+    #[test]
+    fn exit_codes() {
+        let e = SaveError::NotOneEndpoint(vec!["a".into(), "b".into()]);
+        assert_eq!(e.exit_code(), 5);
+        assert_eq!(
+            e.to_string(),
+            "snapshot must be requested to one selected node, not multiple [a b]"
+        );
+        assert_eq!(SaveError::TlsFiles("x".into()).exit_code(), 128);
+        let i = SaveError::Interrupted {
+            endpoint: "e".into(),
+            signal: libc::SIGTERM as usize,
+        };
+        assert_eq!(i.exit_code(), 143);
+        assert_eq!(i.to_string(), "e: interrupted by SIGTERM, nothing saved");
+    }
+}

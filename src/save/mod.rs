@@ -1,0 +1,20 @@
+//! `snapshot save`: take a snapshot from a live etcd member over gRPC
+//! (plain or TLS, with client certificates and auth), as `etcdctl snapshot
+//! save` does, but keep it only when it is complete, matches the server's
+//! digest and passes verify's structural and etcd checks.
+//!
+//! The async runtime (tokio, current-thread) lives inside [`save`]; the
+//! rest of the crate stays synchronous.
+
+mod client;
+mod error;
+mod options;
+mod proto;
+mod run;
+mod sink;
+mod tls;
+
+pub use error::SaveError;
+pub use options::{Credentials, SaveOptions, TlsOptions};
+pub use run::{SaveSummary, save, save_to};
+pub use sink::{FileSink, SinkError, SnapshotSink};
