@@ -297,7 +297,7 @@ fn join_range<'o, 'n>(
     let mut n = 0u32;
     loop {
         n = n.wrapping_add(1);
-        if n.is_multiple_of(16384) {
+        if n.is_multiple_of(4096) {
             // Keep the resident set flat: both files are read once.
             old.release();
             new.release();

@@ -254,7 +254,7 @@ impl<'a> Store<'a> {
             true,
             || Newest(None),
             |s, r| {
-                if r.key == key {
+                if same_key(r.key, key) {
                     s.0 = Some(r.decode()?);
                 }
                 Ok(())
@@ -335,6 +335,12 @@ impl<'a> Store<'a> {
         self.quiet();
         Ok(states.into_iter().flat_map(|s| s.0).collect())
     }
+}
+
+/// Key equality from the last byte: keys of one store share long prefixes
+/// (`/registry/pods/<ns>/`) and differ at the end.
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().rev().zip(b.iter().rev()).all(|(x, y)| x == y)
 }
 
 struct Newest<'a>(Option<Entry<'a>>);

@@ -31,8 +31,6 @@ pub const ELEMENT_HEADER: u64 = 16;
 pub(crate) const CHUNKS_PER_THREAD: usize = 8;
 /// Bytes of entries between two releases of the map.
 const RELEASE_EVERY: u64 = 32 << 20;
-/// Sentinel: no chunk has found what a newest-first scan looks for.
-const NONE_FOUND: usize = usize::MAX;
 
 /// One entry of the `key` bucket, decoded in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,7 +219,9 @@ where
         (0..n).collect()
     };
     let next = AtomicUsize::new(0);
-    let best = AtomicUsize::new(NONE_FOUND);
+    // 1 + the newest chunk that found what a newest-first scan looks for;
+    // 0 while none has.
+    let best = AtomicUsize::new(0);
     let bytes = AtomicU64::new(0);
     let results: Mutex<Vec<(usize, Result<S, MvccError>)>> = Mutex::new(Vec::with_capacity(n));
     let work = || {
@@ -262,12 +262,10 @@ where
     all.into_iter().map(|(_, r)| r).collect()
 }
 
-/// `best` holds 1 + the newest chunk index that found something.
+/// Whether a chunk newer than `i` has found what the scan looks for
+/// (`best` holds 1 + the newest such chunk, 0 for none).
 fn older_than_found(best: &AtomicUsize, i: usize) -> bool {
-    match best.load(Ordering::Relaxed) {
-        NONE_FOUND => false,
-        b => i.wrapping_add(1) < b,
-    }
+    i.saturating_add(1) < best.load(Ordering::Relaxed)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -314,5 +312,27 @@ fn account(bytes: &AtomicU64, n: u64, release: Option<&(dyn Fn() + Sync)>) {
         && (before + n) / RELEASE_EVERY != before / RELEASE_EVERY
     {
         r();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_find_in_a_newer_chunk_skips_older_ones() {
+        let best = AtomicUsize::new(0);
+        assert!(!older_than_found(&best, 0));
+        best.fetch_max(3 + 1, Ordering::Relaxed); // chunk 3 found it
+        assert!(older_than_found(&best, 0) && older_than_found(&best, 2));
+        assert!(!older_than_found(&best, 3) && !older_than_found(&best, 7));
+    }
+
+    #[test]
+    fn fast_key_reads_the_leading_key_field() {
+        assert_eq!(fast_key(b"\x0a\x03foo\x10\x02"), Some(&b"foo"[..]));
+        assert_eq!(fast_key(b"\x10\x02\x0a\x03foo"), None);
+        assert_eq!(fast_key(b"\x0a\x09foo"), None);
+        assert_eq!(fast_key(b"\x0a\xff\xff\xff\xff\xff"), None);
     }
 }
