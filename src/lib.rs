@@ -12,6 +12,10 @@
 //!   over gRPC (TLS, client certificates, auth) as `etcdctl snapshot save`
 //!   does, kept only when it is complete, matches the server's digest and
 //!   verifies; [`save_to`] takes any [`SnapshotSink`];
+//! * [`Location`]: where snapshots are kept (a path, `s3://`, `gs://`,
+//!   `az://`, `file://`; `.zst`/`.gz` compressed): every command above
+//!   reads and writes them, streaming; [`prune`] applies a
+//!   [`RetentionPolicy`] to snapshots named by time;
 //! * [`DataDir`]: where a member data dir keeps its db, WAL and snapshots.
 //!
 //! ```
@@ -55,6 +59,7 @@ mod go;
 pub mod inspect;
 #[doc(hidden)]
 pub mod internal;
+mod location;
 mod mmap;
 pub mod mvcc;
 mod progress;
@@ -66,6 +71,11 @@ mod snapshot;
 pub use datadir::DataDir;
 pub use etcd::status::{Status, StatusError};
 pub use etcd::version::{TargetChoice, TargetVersion, UnknownVersion};
+pub use location::{
+    CompressOptions, Compression, KeepReason, Location, LocationError, LocationOptions,
+    LocationSink, LocationWriter, PruneOptions, PruneReport, PrunedSnapshot, RetentionPolicy,
+    expand_time, prune,
+};
 pub use progress::{Phase, Progress};
 pub use restore::membership::{ClusterError, UrlError};
 pub use restore::{RestoreError, RestoreOptions, RestoreSummary, RestoredMember, restore};

@@ -14,6 +14,9 @@ pub enum Phase {
     /// Receiving a snapshot from a server (bytes of the body; the total is
     /// what the server announced in its first message).
     Receive,
+    /// Reading a snapshot from its location (bytes as stored, compressed
+    /// for a compressed one, of the stored length).
+    Read,
 }
 
 /// A progress report: `done` of `total` bytes (or steps) in `phase`.

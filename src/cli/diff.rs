@@ -4,7 +4,6 @@
 use std::io::Write as _;
 
 use clap::Args;
-use etcdsnap::Snapshot;
 use etcdsnap::format::get::base64;
 use etcdsnap::format::humanize;
 use etcdsnap::inspect::diff::{ChangeKind, diff};
@@ -51,8 +50,8 @@ pub fn run(a: &DiffArgs, write_out: &str) -> Result<(), Failure> {
         ));
     }
     let err = |e: &dyn std::fmt::Display| Failure::new(EXIT_ERROR, e.to_string());
-    let old_snap = Snapshot::open(old_path).map_err(|e| err(&e))?;
-    let new_snap = Snapshot::open(new_path).map_err(|e| err(&e))?;
+    let old_snap = super::get::open_any(old_path.as_ref())?;
+    let new_snap = super::get::open_any(new_path.as_ref())?;
     let old = Store::open(&old_snap).map_err(|e| err(&e))?;
     let new = Store::open(&new_snap).map_err(|e| err(&e))?;
     let d = diff(&old, &new, a.rev_old, a.rev_new).map_err(|e| err(&e))?;

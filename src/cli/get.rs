@@ -174,7 +174,7 @@ pub fn run(a: &GetArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Fail
     };
     let choice = target_choice(&a.target_version)?;
     let p = plan(a)?;
-    let snap = Snapshot::open(&p.file).map_err(|e| Failure::new(EXIT_ERROR, e))?;
+    let snap = open_any(&p.file)?;
     let rules: TargetVersion = resolve_target(&snap, choice)?;
     let store = Store::open(&snap)
         .map_err(|e| Failure::new(EXIT_ERROR, e))?
@@ -226,6 +226,21 @@ pub fn run(a: &GetArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Fail
         _ => return Err(Failure::new(EXIT_BAD_FEATURE, "unsupported output format")),
     };
     write_stdout(&out)
+}
+
+/// Opens a snapshot named on the command line: a path, a URL or a
+/// compressed file (as every snapshot command takes them); a path that is
+/// not UTF-8 is opened as it is.
+pub fn open_any(file: &std::ffi::OsStr) -> Result<Snapshot, Failure> {
+    match file.to_str() {
+        Some(text) => {
+            let bar = super::progress::Bar::new();
+            let snap = super::open_snapshot(text, &bar);
+            bar.finish();
+            snap
+        }
+        None => Snapshot::open(file).map_err(|e| Failure::new(EXIT_ERROR, e)),
+    }
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.

@@ -4,7 +4,6 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 
 use clap::Args;
-use etcdsnap::Snapshot;
 use etcdsnap::format::get::base64;
 use etcdsnap::format::{humanize, table};
 use etcdsnap::inspect::k8s;
@@ -32,7 +31,7 @@ pub fn run(a: &HistoryArgs, write_out: &str) -> Result<(), Failure> {
         ));
     };
     let key = key.as_bytes();
-    let snap = Snapshot::open(file).map_err(|e| Failure::new(EXIT_ERROR, e))?;
+    let snap = super::get::open_any(file)?;
     let store = Store::open(&snap).map_err(|e| Failure::new(EXIT_ERROR, e))?;
     let events = store
         .history(key)

@@ -10,6 +10,7 @@ mod global;
 mod history;
 mod pflag;
 mod progress;
+mod prune;
 mod restore;
 mod save;
 mod stats;
@@ -123,6 +124,8 @@ enum SnapshotCommand {
     /// Restore a snapshot into member data dirs, as etcdutl does
     #[command(after_help = "Output formats (-w): simple (prints nothing), json (a summary)")]
     Restore(RestoreArgs),
+    /// Delete old snapshots named by time, keeping what the --keep-* rules say (never the newest sound one)
+    Prune(PruneArgs),
     /// Take a snapshot from a live member, as etcdctl does, kept only when verified
     #[command(
         after_help = "Output formats (-w): any of etcdctl's (simple, json, fields, table, protobuf); save prints the same lines for each, as etcdctl does"
@@ -132,11 +135,46 @@ enum SnapshotCommand {
 
 #[derive(Args, Debug)]
 struct SaveArgs {
-    /// Where to save the snapshot (written as FILE.part, renamed when verified)
+    /// Where to save the snapshot (written as FILE.part, renamed when verified); or a URL
+    /// (s3://, gs://, az://, file://) uploaded as it arrives; .zst/.gz compress; {time} is
+    /// replaced by the UTC time (20250131T235959Z)
     #[arg(value_name = "FILE")]
     file: String,
     #[arg(hide = true, num_args = 0.., value_name = "FILE")]
     more: Vec<String>,
+    /// zstd level (1-19, up to 22; default 3) or gzip level (0-9; default 6) for .zst/.gz
+    #[arg(long, allow_negative_numbers = true)]
+    compression_level: Option<i32>,
+    /// zstd worker threads (0: compress on the writing thread) [default: the cores]
+    #[arg(long)]
+    compression_threads: Option<u32>,
+    /// Bytes per part of a multipart upload, in MiB (at least 5)
+    #[arg(long, default_value_t = 16)]
+    upload_part_size: usize,
+}
+
+#[derive(Args, Debug)]
+struct PruneArgs {
+    /// The snapshots: the destination given to save, with {time} (s3://b/etcd/snap-{time}.db.zst), or a prefix
+    #[arg(value_name = "LOCATION")]
+    location: String,
+    #[arg(hide = true, num_args = 0.., value_name = "LOCATION")]
+    more: Vec<String>,
+    /// Keep the newest N snapshots
+    #[arg(long)]
+    keep_last: usize,
+    /// Keep the newest snapshot of each of the last H hours that have one
+    #[arg(long, default_value_t = 0)]
+    keep_hourly: usize,
+    /// Keep the newest snapshot of each of the last D days (UTC) that have one
+    #[arg(long, default_value_t = 0)]
+    keep_daily: usize,
+    /// Keep the newest snapshot of each of the last W ISO weeks that have one
+    #[arg(long, default_value_t = 0)]
+    keep_weekly: usize,
+    /// Only print what would be deleted
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// A path flag that, like a pflag string, also takes `""` (which then means
@@ -152,7 +190,7 @@ const TARGET_HELP: &str = "etcd release to follow: auto (the snapshot's own stor
 
 #[derive(Args, Debug)]
 struct RestoreArgs {
-    /// The snapshot file
+    /// The snapshot: a file, a URL (s3://, gs://, az://, file://), .zst or .gz
     #[arg(value_name = "FILE")]
     file: String,
     #[arg(hide = true, num_args = 0.., value_name = "FILE")]
@@ -218,7 +256,7 @@ struct RestoreArgs {
 
 #[derive(Args, Debug)]
 struct StatusArgs {
-    /// The snapshot file (or a raw member/snap/db copy)
+    /// The snapshot file (or a raw member/snap/db copy); a URL (s3://, gs://, az://, file://), .zst or .gz
     #[arg(value_name = "FILE")]
     file: String,
     #[arg(hide = true, num_args = 0.., value_name = "FILE")]
@@ -230,7 +268,7 @@ struct StatusArgs {
 
 #[derive(Args, Debug)]
 struct VerifyArgs {
-    /// The snapshot file (or a raw member/snap/db copy with --skip-hash-check)
+    /// The snapshot file (or a raw member/snap/db copy with --skip-hash-check); a URL (s3://, gs://, az://, file://), .zst or .gz
     #[arg(value_name = "FILE")]
     file: String,
     #[arg(hide = true, num_args = 0.., value_name = "FILE")]
@@ -268,9 +306,44 @@ const LOCKED_ADVICE: &str = "(is an etcd member running on it? copy it or stop e
 fn snapshot_failure(e: etcdsnap::SnapshotError) -> Failure {
     let text = match &e {
         etcdsnap::SnapshotError::Locked { .. } => format!("{e} {LOCKED_ADVICE}"),
+        etcdsnap::SnapshotError::Bolt { path, .. } => match compressed_hint(path) {
+            Some(hint) => format!("{e} {hint}"),
+            None => e.to_string(),
+        },
         _ => e.to_string(),
     };
     Failure::new(EXIT_ERROR, text)
+}
+
+/// For a local file that is not a bbolt database: whether it looks
+/// compressed under a name that does not say so.
+fn compressed_hint(path: &std::path::Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+    match etcdsnap::Compression::sniff(&head) {
+        etcdsnap::Compression::Zstd => Some("(it looks zstd-compressed: name it .zst)".into()),
+        etcdsnap::Compression::Gzip => Some("(it looks gzip-compressed: name it .gz)".into()),
+        _ => None,
+    }
+}
+
+/// A location error as the CLI prints it: a bad location is a bad
+/// argument; a snapshot read from one fails as a local one would.
+fn location_failure(e: etcdsnap::LocationError) -> Failure {
+    match e {
+        etcdsnap::LocationError::Snapshot(s) => snapshot_failure(s),
+        e @ etcdsnap::LocationError::Parse { .. } => Failure::new(EXIT_BAD_ARGS, e),
+        e => Failure::new(EXIT_ERROR, e),
+    }
+}
+
+/// Opens the snapshot at `text` (a path, a URL, a compressed file), read
+/// once if it is not a plain local file, showing progress on `bar`.
+fn open_snapshot(text: &str, bar: &progress::Bar) -> Result<etcdsnap::Snapshot, Failure> {
+    etcdsnap::Location::parse(text)
+        .and_then(|l| l.open_snapshot(&|p| bar.update(p)))
+        .map_err(location_failure)
 }
 
 /// A restore error as the CLI prints it, with etcdutl's exit code.
@@ -493,6 +566,7 @@ pub fn run() -> ExitCode {
         Command::Snapshot(SnapshotCommand::Status(a)) => status::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Verify(a)) => verify::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Restore(a)) => restore::run(a, &cli.write_out),
+        Command::Snapshot(SnapshotCommand::Prune(a)) => prune::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Save(a)) => save::run(a, &cli.global, &cli.write_out),
         Command::Wal(WalCommand::Dump(a)) => wal::run(a, &cli.write_out),
         Command::Get(a) => get::run(a, &cli.global, &cli.write_out),

@@ -12,6 +12,7 @@ use etcdsnap::{Phase, Progress};
 const EVERY: Duration = Duration::from_millis(100);
 
 struct State {
+    read: Option<(u64, u64)>,
     hash: Option<(u64, u64)>,
     copy: Option<(u64, u64)>,
     other: Option<(Phase, u64, u64)>,
@@ -32,6 +33,7 @@ impl Bar {
         Bar {
             enabled: std::io::stderr().is_terminal(),
             state: Mutex::new(State {
+                read: None,
                 hash: None,
                 copy: None,
                 other: None,
@@ -50,6 +52,7 @@ impl Bar {
         match p.phase {
             Phase::Hash => s.hash = Some((p.done, p.total)),
             Phase::Copy => s.copy = Some((p.done, p.total)),
+            Phase::Read => s.read = Some((p.done, p.total)),
             Phase::Receive => {
                 let since = s.receive.map_or_else(Instant::now, |(_, _, t)| t);
                 s.receive = Some((p.done, p.total, since));
@@ -70,6 +73,9 @@ impl Bar {
                 humanize::bytes(t)
             )
         };
+        if let Some(r) = s.read {
+            parts.push(format!("read {}", bytes(r)));
+        }
         if let Some((d, t, since)) = s.receive {
             let secs = since.elapsed().as_secs_f64();
             let rate = if secs > 0.0 {

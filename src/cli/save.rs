@@ -42,6 +42,17 @@ pub fn run(a: &SaveArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Fai
             .map_err(|e| Failure::new(super::EXIT_ERROR, format!("signal handler: {e}")))?;
     }
     opts.interrupt = Some(flag);
+    let mut compress = etcdsnap::CompressOptions::default();
+    if let Some(level) = a.compression_level {
+        compress.zstd_level = level;
+        compress.gzip_level = u32::try_from(level).unwrap_or(0).min(9);
+    }
+    if let Some(threads) = a.compression_threads {
+        compress.threads = threads;
+    }
+    opts.location = etcdsnap::LocationOptions::default()
+        .with_compress(compress)
+        .with_part_size(a.upload_part_size.saturating_mul(1 << 20));
 
     let bar = Bar::new();
     let result = save(&opts, &|p| bar.update(p));

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use etcdsnap::Snapshot;
 use etcdsnap::format::{humanize, table};
 use etcdsnap::inspect::group::GroupBy;
 use etcdsnap::inspect::stats::{GroupStats, KeyStat, Stats, stats};
@@ -51,7 +50,7 @@ pub fn run(a: &StatsArgs, write_out: &str) -> Result<(), Failure> {
             format!("{write_out} not supported as output format for stats"),
         ));
     }
-    let snap = Snapshot::open(&file).map_err(|e| Failure::new(EXIT_ERROR, e))?;
+    let snap = super::get::open_any(file.as_ref())?;
     let st = stats(&snap, by, a.top).map_err(|e| Failure::new(EXIT_ERROR, e))?;
     if let Some(path) = &a.svg {
         let title = format!("etcd snapshot {file}: space by {}", by_name(by));

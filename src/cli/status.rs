@@ -1,11 +1,11 @@
 //! `etcdsnap snapshot status`.
 
-use etcdsnap::Snapshot;
 use etcdsnap::format::{OutputFormat, render_status};
 
+use super::progress::Bar;
 use super::{
-    EXIT_BAD_FEATURE, Failure, StatusArgs, one_file, resolve_target, snapshot_failure,
-    target_choice,
+    EXIT_BAD_FEATURE, Failure, StatusArgs, one_file, open_snapshot, resolve_target,
+    snapshot_failure, target_choice,
 };
 
 pub fn run(args: &StatusArgs, write_out: &str) -> Result<(), Failure> {
@@ -14,7 +14,10 @@ pub fn run(args: &StatusArgs, write_out: &str) -> Result<(), Failure> {
     let format: OutputFormat = write_out
         .parse()
         .map_err(|e| Failure::new(EXIT_BAD_FEATURE, e))?;
-    let snap = Snapshot::open(&file).map_err(snapshot_failure)?;
+    let bar = Bar::new();
+    let snap = open_snapshot(&file, &bar);
+    bar.finish();
+    let snap = snap?;
     let target = resolve_target(&snap, choice)?;
     let status = snap.status(target).map_err(snapshot_failure)?;
     print!("{}", render_status(&status, format));

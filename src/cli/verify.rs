@@ -3,7 +3,7 @@
 use etcdsnap::format::OutputFormat;
 use etcdsnap::format::render_status;
 
-use etcdsnap::{HashCheck, Snapshot, VerifyOptions, VerifyReport};
+use etcdsnap::{HashCheck, VerifyOptions, VerifyReport};
 
 /// A digest in lower-case hex, as `sha256sum` prints it.
 fn hex(d: &[u8; 32]) -> String {
@@ -14,7 +14,7 @@ use serde_json::json;
 use super::progress::Bar;
 
 use super::{
-    EXIT_ERROR, Failure, VerifyArgs, json_or_simple, one_file, resolve_target, snapshot_failure,
+    EXIT_ERROR, Failure, VerifyArgs, json_or_simple, one_file, open_snapshot, resolve_target,
     target_choice,
 };
 
@@ -22,12 +22,12 @@ pub fn run(args: &VerifyArgs, write_out: &str) -> Result<(), Failure> {
     let file = one_file(&args.file, &args.more, "snapshot verify")?;
     let choice = target_choice(&args.target_version)?;
     let json = json_or_simple(write_out, "verify")?;
-    let snap = Snapshot::open(&file).map_err(snapshot_failure)?;
+    let bar = Bar::new();
+    let snap = open_snapshot(&file, &bar).inspect_err(|_| bar.finish())?;
     let target = resolve_target(&snap, choice)?;
     let opts = VerifyOptions::default()
         .with_skip_hash_check(args.skip_hash_check)
         .with_target(target);
-    let bar = Bar::new();
     let report = snap.verify_with_progress(&opts, &|p| bar.update(p));
     bar.finish();
     let problems = report.problems();

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::membership::ClusterError;
 use crate::bolt::BoltError;
+use crate::location::LocationError;
 use crate::raft::RaftError;
 use crate::snapshot::SnapshotError;
 
@@ -20,6 +21,10 @@ pub enum RestoreError {
     /// The snapshot could not be opened, or is structurally unsound.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// The snapshot's location could not be read (a URL, a compressed
+    /// file).
+    #[error(transparent)]
+    Location(#[from] LocationError),
     /// No trailer and no `--skip-hash-check`.
     #[error("snapshot missing hash but --skip-hash-check=false")]
     MissingHash,

@@ -19,6 +19,7 @@ pub(crate) mod error;
 pub(crate) mod membership;
 pub(crate) mod options;
 pub(crate) mod run;
+pub(crate) mod source;
 pub(crate) mod staging;
 pub(crate) mod target;
 

@@ -18,7 +18,9 @@ use crate::etcd::version::TargetChoice;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RestoreOptions {
-    /// The snapshot file.
+    /// The snapshot: a file, or any [`Location`](crate::Location) text
+    /// (`s3://bucket/snap.db.zst`, `backup.db.gz`, `file:///...`), read
+    /// once, straight into the first member's db.
     pub snapshot: PathBuf,
     /// `--data-dir` (default `<name>.etcd`).
     pub data_dir: Option<PathBuf>,
@@ -49,6 +51,9 @@ pub struct RestoreOptions {
     pub all_members_out_dir: Option<PathBuf>,
     /// Threads to use (at least 1).
     pub threads: usize,
+    /// How a snapshot that is not a plain local file is read (retries,
+    /// timeouts, store settings, where `status`-style temporary copies go).
+    pub location: crate::location::LocationOptions,
 }
 
 impl RestoreOptions {
@@ -80,6 +85,7 @@ impl RestoreOptions {
             force: false,
             all_members_out_dir: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            location: crate::location::LocationOptions::default(),
         }
     }
 

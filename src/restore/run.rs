@@ -5,7 +5,9 @@
 //! 2. One pass over the snapshot: the SHA-256 trailer is checked on one
 //!    thread while the others walk the structure (bbolt and etcd checks)
 //!    and then copy the body into the first member's staged db in the
-//!    kernel.
+//!    kernel. A snapshot at a URL or in a compressed file is first read
+//!    once into the first member's staged db, hashed on the way (see
+//!    `source.rs`), and is then checked there and copied from there.
 //! 3. The database edits are planned once against the source and written
 //!    into the copy as one bbolt transaction; other members get copies of
 //!    the edited db.
@@ -21,6 +23,7 @@ use super::dbedit;
 use super::error::RestoreError;
 use super::membership::Cluster;
 use super::options::{MemberTarget, RestoreOptions, check_targets, plan_members};
+use super::source::{Source, source, stream_into_first};
 use super::staging::{self, Published, Staged, mkdir, sync_dir};
 use super::target;
 use crate::bolt::Db;
@@ -196,33 +199,44 @@ pub fn restore(
 ) -> Result<RestoreSummary, RestoreError> {
     // The snapshot is opened first, for `auto` to read its storage version;
     // failing to open it is reported where etcdutl reports it, after the
-    // flags and the membership.
-    let opened = SnapshotFile::open(&opts.snapshot);
+    // flags and the membership. A location that is not a plain file is
+    // only read once it is staged (below): until then `auto` plans as for
+    // data without a storage version, and the plan is checked again
+    // against what the data says.
+    let (location, opened) = match source(opts)? {
+        Source::Streamed(loc) => (Some(loc), None),
+        Source::Plain(path) => (None, Some(SnapshotFile::open(path))),
+    };
     let storage = opened
         .as_ref()
-        .ok()
+        .and_then(|r| r.as_ref().ok())
         .and_then(|f| f.storage_version().ok().flatten());
-    let resolved = target::resolve(opts.target, opts.force, storage.as_deref())?;
-    let version = resolved.target;
-    let bump = opts.bump(version)?;
+    let mut resolved = target::resolve(opts.target, opts.force, storage.as_deref())?;
+    let mut version = resolved.target;
+    let mut bump = opts.bump(version)?;
     let (cluster, targets) = plan_members(opts, version)?;
     check_targets(&targets, version)?;
     // etcdutl opens the snapshot (no stat first): word a missing one as it
     // does, `open FILE: no such file or directory`.
-    let file = opened.map_err(|e| match e {
-        SnapshotError::Io {
-            op: "stat",
-            path,
-            source,
-        } => SnapshotError::Io {
-            op: "open",
-            path,
-            source,
-        },
-        e => e,
-    })?;
-    let stored = file.trailer();
-    if stored.is_none() && !opts.skip_hash_check {
+    let plain = match opened {
+        Some(opened) => Some(opened.map_err(|e| match e {
+            SnapshotError::Io {
+                op: "stat",
+                path,
+                source,
+            } => SnapshotError::Io {
+                op: "open",
+                path,
+                source,
+            },
+            e => e,
+        })?),
+        None => None,
+    };
+    if let Some(f) = &plain
+        && f.trailer().is_none()
+        && !opts.skip_hash_check
+    {
         return Err(RestoreError::MissingHash);
     }
     // A new --out-dir is staged as a whole, so all members appear at once.
@@ -238,8 +252,48 @@ pub fn restore(
         return Err(RestoreError::Flags("no member to restore".into()));
     }
 
+    // A location other than a plain file arrives in the first member's db;
+    // the others are copied from there.
+    let (file, stored, hash_verified, first_dst, storage) = match (plain, &location) {
+        (Some(f), _) => {
+            let stored = f.trailer();
+            (
+                f,
+                stored,
+                stored.is_some() && !opts.skip_hash_check,
+                0,
+                storage,
+            )
+        }
+        (None, Some(loc)) => {
+            let m = &staged[0];
+            let (f, verified) = stream_into_first(loc, &m.db, &m.db_path, opts, progress)?;
+            let storage = f.storage_version().ok().flatten();
+            let again = target::resolve(opts.target, opts.force, storage.as_deref())?;
+            if again.target != version {
+                // `auto` meets data of another release: the members must
+                // come out the same under its rules.
+                let replanned = plan_members(opts, again.target)?;
+                let staged_targets: Vec<&MemberTarget> = staged.iter().map(|m| &m.target).collect();
+                if replanned.0 != cluster
+                    || replanned.1.iter().collect::<Vec<_>>() != staged_targets
+                {
+                    return Err(RestoreError::Flags(format!(
+                        "the snapshot holds etcd {} data, which changes how these flags read: give --target-version",
+                        again.target
+                    )));
+                }
+                bump = opts.bump(again.target)?;
+            }
+            version = again.target;
+            resolved = again;
+            (f, None, verified, 1, storage)
+        }
+        (None, None) => return Err(RestoreError::Flags("no snapshot to restore".into())),
+    };
     let dsts: Vec<(&File, &Path)> = staged
         .iter()
+        .skip(first_dst)
         .map(|m| (&m.db, m.db_path.as_path()))
         .collect();
     let db = check_and_copy(&file, &dsts, opts, stored, progress)?;
@@ -267,7 +321,7 @@ pub fn restore(
         members,
         consistent_index: cluster.members.len() as u64,
         bumped_to,
-        hash_verified: stored.is_some() && !opts.skip_hash_check,
+        hash_verified,
         target: version,
         target_was_auto: opts.target.is_auto(),
         storage_version: storage,

@@ -98,6 +98,9 @@ pub enum SaveError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The destination is not a location this crate can write.
+    #[error(transparent)]
+    Location(#[from] crate::location::LocationError),
     /// The caller asked to stop (SIGINT/SIGTERM in the command).
     #[error("{endpoint}: interrupted by {}, nothing saved", signal_name(*signal))]
     Interrupted {
@@ -119,6 +122,7 @@ impl SaveError {
     pub fn exit_code(&self) -> u8 {
         match self {
             SaveError::Options(_) | SaveError::TlsFiles(_) => EXIT_BAD_ARGS,
+            SaveError::Location(crate::location::LocationError::Parse { .. }) => EXIT_BAD_ARGS,
             SaveError::Interrupted { signal, .. } => {
                 u8::try_from(signal.saturating_add(128)).unwrap_or(EXIT_ERROR)
             }

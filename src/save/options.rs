@@ -86,7 +86,11 @@ pub struct SaveOptions {
     /// The endpoints given (etcdctl's `--endpoints`); exactly one is
     /// accepted, as etcdctl requires.
     pub endpoints: Vec<String>,
-    /// Where the snapshot goes (`FILE`; written as `FILE.part` first).
+    /// Where the snapshot goes: `FILE` (written as `FILE.part` first), or
+    /// any [`Location`](crate::Location) text (`s3://bucket/etcd/snap.db.zst`,
+    /// `backup.db.gz`), uploaded as it arrives and completed only once
+    /// verified. Every `{time}` is replaced by the UTC time of the save
+    /// (`20250131T235959Z`), for [`prune`](crate::prune).
     pub path: PathBuf,
     /// TLS settings.
     pub tls: TlsOptions,
@@ -108,6 +112,10 @@ pub struct SaveOptions {
     /// wrote and returns [`SaveError::Interrupted`] with that value (the
     /// command stores the number of the signal it received).
     pub interrupt: Option<Arc<AtomicUsize>>,
+    /// How a destination other than a plain local file (a URL, a `.zst`
+    /// or `.gz` name) is written: compression level and threads, upload
+    /// part size, retries.
+    pub location: crate::location::LocationOptions,
 }
 
 impl SaveOptions {
@@ -125,6 +133,7 @@ impl SaveOptions {
             keepalive_timeout: Duration::from_secs(6),
             target: TargetVersion::default(),
             interrupt: None,
+            location: crate::location::LocationOptions::default(),
         }
     }
 

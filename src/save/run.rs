@@ -93,12 +93,29 @@ pub fn save(
     opts: &SaveOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<SaveSummary, SaveError> {
-    let target = opts.path.clone();
-    save_to(
-        opts,
-        &move || FileSink::create(&target).map(|s| Box::new(s) as Box<dyn SnapshotSink>),
-        progress,
-    )
+    // `{time}` becomes the UTC time of the save; a URL or a compressed
+    // name goes through its location (upload, compression).
+    let (path, location) = crate::location::destination(&opts.path, &opts.location)?;
+    let mut opts = opts.clone();
+    opts.path = path;
+    match location {
+        None => {
+            let target = opts.path.clone();
+            save_to(
+                &opts,
+                &move || FileSink::create(&target).map(|s| Box::new(s) as Box<dyn SnapshotSink>),
+                progress,
+            )
+        }
+        Some(loc) => save_to(
+            &opts,
+            &move || {
+                crate::location::LocationSink::create(&loc)
+                    .map(|s| Box::new(s) as Box<dyn SnapshotSink>)
+            },
+            progress,
+        ),
+    }
 }
 
 /// [`save`] into any [`SnapshotSink`]: `make_sink` is called once the

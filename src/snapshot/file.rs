@@ -29,6 +29,10 @@ pub struct SnapshotFile {
     file: File,
     len: u64,
     map: Mapped,
+    /// SHA-256 of the body, when it was computed as the bytes arrived (a
+    /// snapshot streamed from a location): verify and restore then compare
+    /// the trailer with it instead of reading the file again.
+    body_digest: Option<[u8; 32]>,
 }
 
 fn kind_of(ft: std::fs::FileType) -> &'static str {
@@ -67,6 +71,19 @@ impl SnapshotFile {
             });
         }
         let file = File::open(&path).map_err(|e| io("open", e))?;
+        SnapshotFile::from_file(file, path)
+    }
+
+    /// Takes an open regular file (say an unnamed temporary file a download
+    /// was written into), shown as `name` in reports and errors. The same
+    /// shared lock is taken as by [`open`](Self::open).
+    pub fn from_file(file: File, name: impl Into<PathBuf>) -> Result<SnapshotFile, SnapshotError> {
+        let path = name.into();
+        let io = |op, source| SnapshotError::Io {
+            op,
+            path: path.clone(),
+            source,
+        };
         match file.try_lock_shared() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => return Err(SnapshotError::Locked { path }),
@@ -79,7 +96,21 @@ impl SnapshotFile {
             file,
             len,
             map,
+            body_digest: None,
         })
+    }
+
+    /// Records the SHA-256 of the body, computed while the bytes were
+    /// written (see [`stream_into`](super::stream::stream_into)); it must
+    /// be the digest of exactly [`body`](Self::body).
+    pub fn with_body_digest(mut self, digest: [u8; 32]) -> SnapshotFile {
+        self.body_digest = Some(digest);
+        self
+    }
+
+    /// The SHA-256 of the body, if it is already known.
+    pub fn body_digest(&self) -> Option<[u8; 32]> {
+        self.body_digest
     }
 
     /// The path it was opened with.

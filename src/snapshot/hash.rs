@@ -6,6 +6,8 @@ use std::os::unix::fs::FileExt;
 
 use sha2::{Digest, Sha256};
 
+use super::file::SnapshotFile;
+
 /// Bytes read per `pread` while hashing: small enough that the buffer stays
 /// in the L2 cache between the kernel's copy and the hash, and below
 /// malloc's mmap threshold so it is not a fresh mapping (both cost a third
@@ -51,6 +53,18 @@ impl HashCheck {
 /// Lower-case hex of a digest.
 pub fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of the body of `file`: the digest computed when it was streamed
+/// in, if there is one, else read with [`sha256_prefix`].
+pub fn body_sha256(file: &SnapshotFile, progress: &dyn Fn(u64)) -> io::Result<[u8; 32]> {
+    match file.body_digest() {
+        Some(d) => {
+            progress(file.body_len());
+            Ok(d)
+        }
+        None => sha256_prefix(file.file(), file.body_len(), progress),
+    }
 }
 
 /// SHA-256 of the first `len` bytes of `file`, read sequentially with

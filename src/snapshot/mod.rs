@@ -18,6 +18,7 @@ pub(crate) mod copy;
 pub(crate) mod error;
 pub(crate) mod file;
 pub(crate) mod hash;
+pub(crate) mod stream;
 pub(crate) mod verify;
 
 use std::path::Path;
@@ -50,7 +51,13 @@ impl Snapshot {
         })
     }
 
-    /// The path it was opened with.
+    /// A snapshot over an already open file (see [`SnapshotFile::from_file`]).
+    pub(crate) fn from_file(file: SnapshotFile) -> Snapshot {
+        Snapshot { file }
+    }
+
+    /// The path it was opened with (for a snapshot read from a location,
+    /// the location).
     pub fn path(&self) -> &Path {
         self.file.path()
     }

@@ -187,7 +187,7 @@ pub fn verify(
         let hasher = match (want_hash, trailer) {
             (true, Some(stored)) => Some(s.spawn(move || {
                 let total = file.body_len();
-                hash::sha256_prefix(file.file(), total, &|done| {
+                hash::body_sha256(file, &|done| {
                     progress(Progress::new(Phase::Hash, done, total))
                 })
                 .map(|computed| HashCheck::compare(stored, computed))

@@ -12,6 +12,7 @@
 //! * [`oracles`]: thin wrappers around etcdutl / etcdctl / boltcheck for differential tests.
 //! * [`corrupt`]: a corpus of corrupted snapshots built by byte manipulation.
 //! * [`fixtures`]: paths of the files under `testdata/`.
+//! * [`s3`]: an S3-compatible server (`s3s-fs`) on loopback, stopped by PID on drop.
 //! * [`tls`]: CA, member and client certificates for TLS tests (rcgen).
 //!
 //! ```ignore
@@ -38,6 +39,7 @@ pub mod http;
 pub mod k8swire;
 pub mod oracles;
 pub mod ports;
+pub mod s3;
 pub mod snapmaker;
 pub mod tls;
 pub mod tools;

@@ -21,6 +21,10 @@ pub const ENV_ETCD34_DIR: &str = "ETCDSNAP_ETCD34_DIR";
 pub const ENV_BOLTCHECK: &str = "ETCDSNAP_BOLTCHECK";
 /// Path of `hyperfine` (benchmarks only).
 pub const ENV_HYPERFINE: &str = "ETCDSNAP_HYPERFINE";
+/// Path of `s3s-fs` (S3-compatible server, crates.io `s3s-fs` 0.14.1).
+pub const ENV_S3S_FS: &str = "ETCDSNAP_S3S_FS";
+/// The s3s-fs version the tests are written against.
+pub const S3S_FS_VERSION: &str = "0.14.1";
 /// Where `.ci/run` builds boltcheck when `ETCDSNAP_BOLTCHECK` is unset.
 pub const BOLTCHECK_DEFAULT: &str = "/opt/etcdsnap-tools/boltcheck";
 
@@ -220,6 +224,43 @@ pub fn hyperfine() -> Found {
     })
 }
 
+/// `s3s-fs` 0.14.1: `$ETCDSNAP_S3S_FS`, then `$CARGO_HOME/bin` (`~/.cargo/bin`, where
+/// `.ci/run`'s `cargo install` puts it), then `/usr/local/bin`.
+pub fn s3s_fs() -> Found {
+    cached(&S3S_FS, || {
+        let check = |p: &Path| -> Found {
+            check_exec(p)?;
+            let out = cmd::run(Command::new(p).arg("--version"), Duration::from_secs(30));
+            if out.success() && out.stdout.trim() == format!("s3s-fs {S3S_FS_VERSION}") {
+                Ok(p.to_path_buf())
+            } else {
+                Err(format!(
+                    "wrong version or broken (want {S3S_FS_VERSION}, got {:?})",
+                    out.stdout.trim()
+                ))
+            }
+        };
+        if let Some(p) = std::env::var_os(ENV_S3S_FS) {
+            return check(Path::new(&p)).map_err(|e| format!("{ENV_S3S_FS}: {e}"));
+        }
+        let mut c = Vec::new();
+        if let Some(h) = std::env::var_os("CARGO_HOME") {
+            c.push(Path::new(&h).join("bin/s3s-fs"));
+        }
+        if let Some(h) = std::env::var_os("HOME") {
+            c.push(Path::new(&h).join(".cargo/bin/s3s-fs"));
+        }
+        c.push(PathBuf::from("/usr/local/bin/s3s-fs"));
+        first_ok(
+            "s3s-fs",
+            &c,
+            check,
+            "cargo install s3s-fs --version 0.14.1 --features binary --locked",
+        )
+    })
+}
+
+static S3S_FS: OnceLock<Found> = OnceLock::new();
 static ETCD35: OnceLock<Found> = OnceLock::new();
 static ETCDCTL35: OnceLock<Found> = OnceLock::new();
 static ETCDUTL35: OnceLock<Found> = OnceLock::new();

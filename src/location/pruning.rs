@@ -1,0 +1,266 @@
+//! `snapshot prune`: apply a [`RetentionPolicy`] to the snapshots of a
+//! location named by time, deleting the others, but never the newest
+//! snapshot that verifies (it is found first, newest to oldest; if none
+//! does, nothing is deleted).
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use object_store::ObjectStoreExt;
+use object_store::path::Path as ObjectPath;
+
+use super::error::LocationError;
+use super::parse::{Location, Target};
+use super::retention::{KeepReason, RetentionPolicy};
+use super::store::cause;
+use super::timestamp::{self, TIME_PLACEHOLDER};
+use crate::progress::Progress;
+use crate::snapshot::VerifyOptions;
+
+/// How to prune.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct PruneOptions {
+    /// What to keep.
+    pub policy: RetentionPolicy,
+    /// Only report what would be deleted.
+    pub dry_run: bool,
+}
+
+impl PruneOptions {
+    /// Prune by `policy`.
+    pub fn new(policy: RetentionPolicy) -> PruneOptions {
+        PruneOptions {
+            policy,
+            dry_run: false,
+        }
+    }
+
+    /// Only report what would be deleted.
+    pub fn with_dry_run(mut self, dry_run: bool) -> PruneOptions {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+/// One snapshot of the series and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PrunedSnapshot {
+    /// Its location.
+    pub location: String,
+    /// The time in its name.
+    pub time: DateTime<Utc>,
+    /// Why it is kept; empty: deleted (or, in a dry run, to be deleted).
+    pub keep: Vec<KeepReason>,
+}
+
+/// What a prune found and did.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct PruneReport {
+    /// Every snapshot of the series, newest first.
+    pub snapshots: Vec<PrunedSnapshot>,
+    /// Snapshots newer than the newest sound one that failed to verify,
+    /// with the first problem found.
+    pub unsound: Vec<(String, String)>,
+    /// Whether this was a dry run (nothing deleted).
+    pub dry_run: bool,
+}
+
+impl PruneReport {
+    /// The snapshots deleted (or to be deleted, in a dry run).
+    pub fn deleted(&self) -> impl Iterator<Item = &PrunedSnapshot> {
+        self.snapshots.iter().filter(|s| s.keep.is_empty())
+    }
+}
+
+/// One listed name: shown text, key (or path) and time.
+struct Entry {
+    text: String,
+    key: String,
+    time: DateTime<Utc>,
+}
+
+/// The series a location text names: `(scheme://bucket/, key text)` for an
+/// object store, `("", path)` for a local one.
+fn split_text(loc: &Location) -> (String, String) {
+    match loc.target() {
+        Target::Local(p) => (String::new(), p.to_string_lossy().into_owned()),
+        Target::Remote(_) => {
+            let text = loc.as_str();
+            let after_scheme = text.find("://").map_or(0, |i| i + 3);
+            let key_at = text
+                .get(after_scheme..)
+                .and_then(|r| r.find('/'))
+                .map_or(text.len(), |i| after_scheme + i + 1);
+            (
+                text.get(..key_at).unwrap_or(text).to_string(),
+                text.get(key_at..).unwrap_or("").to_string(),
+            )
+        }
+    }
+}
+
+/// The time in `name` by the template around `{time}` (`before`,
+/// `after`), or, without a placeholder, a time anywhere after `before`.
+fn time_of(name: &str, before: &str, after: Option<&str>) -> Option<DateTime<Utc>> {
+    match after {
+        Some(after) => timestamp::time_in(name, before, after),
+        None => {
+            let rest = name.strip_prefix(before)?;
+            let chars: Vec<(usize, char)> = rest.char_indices().collect();
+            chars
+                .iter()
+                .find_map(|&(i, _)| rest.get(i..i + 16).and_then(timestamp::parse))
+        }
+    }
+}
+
+/// Names directly in the directory part of `before`.
+fn list(loc: &Location, before: &str) -> Result<Vec<String>, LocationError> {
+    let dir = before.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    match loc.target() {
+        Target::Local(_) => {
+            let d = if dir.is_empty() && !before.starts_with('/') {
+                "."
+            } else if dir.is_empty() {
+                "/"
+            } else {
+                dir
+            };
+            let rd =
+                std::fs::read_dir(d).map_err(|e| LocationError::io(loc.as_str(), "list", &e))?;
+            let mut out = Vec::new();
+            for e in rd {
+                let e = e.map_err(|e| LocationError::io(loc.as_str(), "list", &e))?;
+                if e.file_type().is_ok_and(|t| t.is_file()) {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    out.push(if dir.is_empty() && !before.starts_with('/') {
+                        name
+                    } else {
+                        format!("{}/{name}", dir.trim_end_matches('/'))
+                    });
+                }
+            }
+            Ok(out)
+        }
+        Target::Remote(r) => {
+            let prefix = (!dir.is_empty()).then(|| ObjectPath::from(dir));
+            let listed = r
+                .block_on(async {
+                    let mut s = r.store.list(prefix.as_ref());
+                    let mut out = Vec::new();
+                    while let Some(m) = s.next().await {
+                        out.push(m.map(|m| m.location.to_string()));
+                    }
+                    out
+                })
+                .map_err(|e| LocationError::transfer(loc.as_str(), "list", e))?;
+            listed
+                .into_iter()
+                .map(|m| {
+                    m.map_err(|e| match &e {
+                        object_store::Error::NotFound { .. } => {
+                            LocationError::not_found(loc.as_str(), &cause(&e))
+                        }
+                        _ => LocationError::transfer(loc.as_str(), "list", cause(&e)),
+                    })
+                })
+                .collect()
+        }
+    }
+}
+
+/// Applies `opts.policy` to the snapshots of `series`: a location with a
+/// `{time}` placeholder (the destination given to save), or a prefix
+/// whose names hold a time. The newest snapshot that verifies is kept
+/// whatever the policy; when none does, nothing is deleted and an error
+/// is returned. `progress` hears the reads of the snapshots verified.
+pub fn prune(
+    series: &Location,
+    opts: &PruneOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<PruneReport, LocationError> {
+    let (base, template) = split_text(series);
+    let (before, after) = match template.split_once(TIME_PLACEHOLDER) {
+        Some((b, a)) => (b.to_string(), Some(a.to_string())),
+        None => (template.clone(), None),
+    };
+    let mut entries: Vec<Entry> = list(series, &before)?
+        .into_iter()
+        .filter_map(|key| {
+            let time = time_of(&key, &before, after.as_deref())?;
+            Some(Entry {
+                text: format!("{base}{key}"),
+                key,
+                time,
+            })
+        })
+        .collect();
+    // Newest first; names break ties so the order is stable.
+    entries.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.key.cmp(&a.key)));
+    let mut report = PruneReport {
+        dry_run: opts.dry_run,
+        ..PruneReport::default()
+    };
+    if entries.is_empty() {
+        return Ok(report);
+    }
+    let mut sound = None;
+    for (i, e) in entries.iter().enumerate() {
+        let loc = series.sibling(e.text.clone(), &e.key);
+        let problem = match loc.open_snapshot(progress) {
+            Ok(snap) => snap
+                .verify(&VerifyOptions::default())
+                .problems()
+                .into_iter()
+                .next(),
+            Err(err) => Some(err.to_string()),
+        };
+        match problem {
+            None => {
+                sound = Some(i);
+                break;
+            }
+            Some(p) => report.unsound.push((e.text.clone(), p)),
+        }
+    }
+    let Some(sound) = sound else {
+        return Err(LocationError::transfer(
+            series.as_str(),
+            "prune",
+            format!(
+                "none of the {} snapshots verifies; nothing deleted",
+                entries.len()
+            ),
+        ));
+    };
+    let times: Vec<_> = entries.iter().map(|e| e.time).collect();
+    let mut keep = opts.policy.apply(&times);
+    if let Some(k) = keep.get_mut(sound) {
+        k.push(KeepReason::NewestSound);
+    }
+    for (e, keep) in entries.into_iter().zip(keep) {
+        if keep.is_empty() && !opts.dry_run {
+            delete(series, &e)?;
+        }
+        report.snapshots.push(PrunedSnapshot {
+            location: e.text,
+            time: e.time,
+            keep,
+        });
+    }
+    Ok(report)
+}
+
+fn delete(series: &Location, e: &Entry) -> Result<(), LocationError> {
+    match series.target() {
+        Target::Local(_) => {
+            std::fs::remove_file(&e.key).map_err(|err| LocationError::io(&e.text, "delete", &err))
+        }
+        Target::Remote(r) => r
+            .block_on(r.store.delete(&ObjectPath::from(e.key.as_str())))
+            .map_err(|err| LocationError::transfer(&e.text, "delete", err))?
+            .map_err(|err| LocationError::transfer(&e.text, "delete", cause(&err))),
+    }
+}

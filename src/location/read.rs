@@ -1,0 +1,257 @@
+//! Reading a location once: its bytes as a blocking stream (a download
+//! runs on the store's runtime while the caller decompresses, hashes and
+//! writes), and the one-pass copy of the snapshot into a local file.
+
+use std::fs::File;
+use std::io::{self, Read};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use object_store::ObjectStoreExt;
+
+use super::error::LocationError;
+use super::parse::{Location, Target};
+use super::store::{Remote, cause};
+use crate::progress::{Phase, Progress};
+use crate::snapshot::stream::{StreamError, Streamed, stream_into};
+use crate::snapshot::{Snapshot, SnapshotFile};
+
+/// Chunks of a download buffered ahead of the reader.
+const DOWNLOAD_DEPTH: usize = 64;
+/// Bytes read between progress reports.
+const REPORT_EVERY: u64 = 4 << 20;
+
+/// An error of the source underneath a decoder (network, local read), so
+/// that it is not mistaken for a decompression error.
+#[derive(Debug)]
+struct SourceFailure(String);
+
+impl std::fmt::Display for SourceFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SourceFailure {}
+
+fn source_failure(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(SourceFailure(e.to_string()))
+}
+
+/// The bytes of a download, handed over by the store's runtime.
+struct Download {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>,
+    cur: Bytes,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Read for Download {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => return Err(source_failure(e)),
+                None => return Ok(0),
+            }
+        }
+        let n = self.cur.len().min(buf.len());
+        let chunk = self.cur.split_to(n);
+        buf.get_mut(..n).unwrap_or_default().copy_from_slice(&chunk);
+        Ok(n)
+    }
+}
+
+impl Drop for Download {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Counts the bytes read from the source (as stored) for progress.
+struct Counted<'a, R> {
+    inner: R,
+    done: u64,
+    reported: u64,
+    total: u64,
+    progress: &'a (dyn Fn(Progress) + Sync),
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf).map_err(|e| {
+            if e.get_ref().is_some_and(|r| r.is::<SourceFailure>()) {
+                e
+            } else {
+                source_failure(crate::go::errno::text(&e))
+            }
+        })?;
+        self.done = self.done.saturating_add(n as u64);
+        if self.done - self.reported >= REPORT_EVERY || (n == 0 && self.done != self.reported) {
+            self.reported = self.done;
+            (self.progress)(Progress::new(
+                Phase::Read,
+                self.done,
+                self.total.max(self.done),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+fn open_download(remote: &Remote, text: &str) -> Result<(Download, u64), LocationError> {
+    let transfer = |e: String| LocationError::transfer(text, "download", e);
+    let got = remote
+        .block_on(remote.store.get(&remote.path))
+        .map_err(transfer)?;
+    let got = match got {
+        Ok(g) => g,
+        Err(e @ object_store::Error::NotFound { .. }) => {
+            let mut why = cause(&e);
+            // Some servers answer NoSuchKey for a missing bucket too: ask
+            // about the bucket before saying which is missing.
+            if let Ok(Err(list)) = remote.block_on(remote.store.list_with_delimiter(None)) {
+                why = cause(&list);
+            }
+            return Err(LocationError::not_found(text, &why));
+        }
+        Err(e) => return Err(transfer(cause(&e))),
+    };
+    let size = got.meta.size;
+    let (tx, rx) = tokio::sync::mpsc::channel(DOWNLOAD_DEPTH);
+    let rt = remote.runtime().map_err(transfer)?;
+    let task = rt.spawn(async move {
+        let mut stream = got.into_stream();
+        let mut n = 0u64;
+        while let Some(item) = stream.next().await {
+            let item = item.map_err(|e| cause(&e));
+            if let Ok(b) = &item {
+                n = n.saturating_add(b.len() as u64);
+            }
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                return;
+            }
+        }
+        if n != size {
+            let _ = tx
+                .send(Err(format!("the download ended after {n} of {size} bytes")))
+                .await;
+        }
+    });
+    Ok((
+        Download {
+            rx,
+            cur: Bytes::new(),
+            task,
+        },
+        size,
+    ))
+}
+
+impl Location {
+    /// The bytes as stored (compressed, for a compressed location) and
+    /// their length.
+    fn raw_reader(&self) -> Result<(Box<dyn Read + Send>, u64), LocationError> {
+        match self.target() {
+            Target::Local(p) => {
+                let f = File::open(p).map_err(|e| match e.kind() {
+                    io::ErrorKind::NotFound => LocationError::not_found(self.as_str(), ""),
+                    _ => LocationError::io(self.as_str(), "open", &e),
+                })?;
+                let len = f
+                    .metadata()
+                    .map_err(|e| LocationError::io(self.as_str(), "stat", &e))?
+                    .len();
+                Ok((Box::new(f), len))
+            }
+            Target::Remote(r) => {
+                let (d, size) = open_download(r, self.as_str())?;
+                Ok((Box::new(d), size))
+            }
+        }
+    }
+
+    /// Reads the location once, decompressing it, into `dst` (an empty
+    /// file), hashing as it goes; with `sync`, the file is flushed to disk
+    /// every 64 MiB. `progress` hears [`Phase::Read`] reports (bytes as
+    /// stored, of the stored length).
+    pub(crate) fn stream_into(
+        &self,
+        dst: &File,
+        sync: bool,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<Streamed, LocationError> {
+        let (raw, total) = self.raw_reader()?;
+        let counted: Box<dyn Read + Send + '_> = Box::new(Counted {
+            inner: raw,
+            done: 0,
+            reported: 0,
+            total,
+            progress,
+        });
+        let format = self.compression();
+        let mut reader = format
+            .decoder(counted)
+            .map_err(|e| LocationError::Decompress {
+                location: self.as_str().to_string(),
+                format: format.name(),
+                cause: e.to_string(),
+            })?;
+        stream_into(&mut reader, dst, sync, &|_| {}).map_err(|e| match e {
+            StreamError::Read(e) => {
+                match e.get_ref().and_then(|r| r.downcast_ref::<SourceFailure>()) {
+                    Some(f) => LocationError::transfer(
+                        self.as_str(),
+                        if self.local_path().is_some() {
+                            "read"
+                        } else {
+                            "download"
+                        },
+                        &f.0,
+                    ),
+                    None => LocationError::Decompress {
+                        location: self.as_str().to_string(),
+                        format: format.name(),
+                        cause: e.to_string(),
+                    },
+                }
+            }
+            StreamError::Write(e) => LocationError::io(self.as_str(), "write a local copy", &e),
+        })
+    }
+
+    /// Opens the snapshot at this location. A local, uncompressed file is
+    /// opened in place ([`Snapshot::open`]); anything else is read once,
+    /// decompressed and hashed on the way, into an unnamed temporary file
+    /// (in [`LocationOptions::temp_dir`](super::LocationOptions::temp_dir),
+    /// gone when the snapshot is dropped) and opened from there. Reports
+    /// and errors name the location.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use etcdsnap::{Location, TargetVersion};
+    /// let snap = Location::parse("testdata/snapshots/small-v35.db")?.open_snapshot(&|_| {})?;
+    /// assert_eq!(snap.status(TargetVersion::V3_5)?.revision, 4);
+    /// # Ok(()) }
+    /// ```
+    pub fn open_snapshot(
+        &self,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<Snapshot, LocationError> {
+        if let (Some(p), true) = (self.local_path(), self.is_plain_file()) {
+            return Ok(Snapshot::open(p)?);
+        }
+        let dir = self.options().temp_dir();
+        let tmp = tempfile::tempfile_in(&dir).map_err(|e| {
+            LocationError::transfer(
+                self.as_str(),
+                "create a temporary copy",
+                format!("{}: {}", dir.display(), crate::go::errno::text(&e)),
+            )
+        })?;
+        let streamed = self.stream_into(&tmp, false, progress)?;
+        let file =
+            SnapshotFile::from_file(tmp, self.as_str())?.with_body_digest(streamed.body_digest);
+        Ok(Snapshot::from_file(file))
+    }
+}

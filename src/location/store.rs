@@ -1,0 +1,296 @@
+//! An object store behind a URL (`s3://`, `gs://`, `az://`), configured by
+//! the `object_store` crate from its usual environment variables, with the
+//! tokio runtime its client needs. The runtime belongs to the store and
+//! lives only as long as it: the rest of the crate stays synchronous.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use object_store::path::Path as ObjectPath;
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
+
+use super::error::{LocationError, one_line};
+use super::options::LocationOptions;
+
+/// The object store schemes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    S3,
+    Gcs,
+    Azure,
+}
+
+impl Scheme {
+    pub(crate) fn of(scheme: &str) -> Option<Scheme> {
+        match scheme {
+            "s3" | "s3a" => Some(Scheme::S3),
+            "gs" => Some(Scheme::Gcs),
+            "az" | "azure" | "abfs" | "abfss" => Some(Scheme::Azure),
+            _ => None,
+        }
+    }
+}
+
+/// A store, the object (or prefix) within it, and the runtime that runs
+/// its requests.
+pub(crate) struct Remote {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) path: ObjectPath,
+    runtime: Arc<OnceLock<Result<tokio::runtime::Runtime, String>>>,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("store", &self.store.to_string())
+            .field("path", &self.path.as_ref())
+            .finish()
+    }
+}
+
+impl Remote {
+    /// A remote over an already built store (the tests' in-memory and
+    /// local stores, or an embedder's own).
+    pub(crate) fn new(store: Arc<dyn ObjectStore>, path: ObjectPath) -> Remote {
+        Remote {
+            store,
+            path,
+            runtime: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Another object of the same store, sharing its client and runtime.
+    pub(crate) fn at(&self, path: ObjectPath) -> Remote {
+        Remote {
+            store: self.store.clone(),
+            path,
+            runtime: self.runtime.clone(),
+        }
+    }
+
+    /// Builds the store for `scheme://bucket` from the environment.
+    pub(crate) fn from_env(
+        scheme: Scheme,
+        bucket: &str,
+        key: &str,
+        text: &str,
+        opts: &LocationOptions,
+    ) -> Result<Remote, LocationError> {
+        let retry = RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(5),
+                base: 2.0,
+            },
+            max_retries: opts.retries,
+            retry_timeout: opts.retry_timeout,
+        };
+        // No limit on a whole request (a multi-gigabyte download is one
+        // GET), but a connection that goes quiet is a failure, not a hang.
+        // The environment (AWS_TIMEOUT, ...) is applied after these, so it
+        // has the last word.
+        let client = ClientOptions::new()
+            .with_connect_timeout(Duration::from_secs(10))
+            .with_timeout_disabled()
+            .with_read_timeout(opts.read_timeout);
+        let config = |e: object_store::Error| LocationError::Config {
+            location: text.to_string(),
+            cause: cause(&e),
+        };
+        let store: Arc<dyn ObjectStore> = match scheme {
+            Scheme::S3 => {
+                let mut b = object_store::aws::AmazonS3Builder::new()
+                    .with_client_options(client)
+                    .with_retry(retry);
+                for (k, v) in env_config("AWS_").into_iter().chain(opts.config.clone()) {
+                    if let Ok(key) = k.parse() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                Arc::new(
+                    b.with_url(format!("s3://{bucket}"))
+                        .build()
+                        .map_err(config)?,
+                )
+            }
+            Scheme::Gcs => {
+                let mut b = object_store::gcp::GoogleCloudStorageBuilder::new()
+                    .with_client_options(client)
+                    .with_retry(retry);
+                for (k, v) in env_config("GOOGLE_").into_iter().chain(opts.config.clone()) {
+                    if let Ok(key) = k.parse() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                if let Ok(sa) = std::env::var("SERVICE_ACCOUNT") {
+                    b = b.with_service_account_path(sa);
+                }
+                Arc::new(
+                    b.with_url(format!("gs://{bucket}"))
+                        .build()
+                        .map_err(config)?,
+                )
+            }
+            Scheme::Azure => {
+                let mut b = object_store::azure::MicrosoftAzureBuilder::new()
+                    .with_client_options(client)
+                    .with_retry(retry);
+                for (k, v) in env_config("AZURE_").into_iter().chain(opts.config.clone()) {
+                    if let Ok(key) = k.parse() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                Arc::new(
+                    b.with_url(format!("az://{bucket}"))
+                        .build()
+                        .map_err(config)?,
+                )
+            }
+        };
+        Ok(Remote::new(store, ObjectPath::from(key)))
+    }
+
+    /// Runs `fut` to completion on the store's runtime (made on first use).
+    /// Called from inside another runtime (an embedder's async code, or
+    /// `save`'s own), it blocks on a helper thread, since a runtime cannot
+    /// be entered from within one.
+    pub(crate) fn block_on<F>(&self, fut: F) -> Result<F::Output, String>
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        let rt = self.runtime()?;
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return std::thread::scope(|s| s.spawn(|| rt.block_on(fut)).join())
+                .map_err(|_| "the I/O thread panicked".to_string());
+        }
+        Ok(rt.block_on(fut))
+    }
+
+    /// The store's runtime: one worker thread, so requests (parts of an
+    /// upload, the download stream) progress while the caller's thread
+    /// hashes, compresses or writes.
+    pub(crate) fn runtime(&self) -> Result<&tokio::runtime::Runtime, String> {
+        self.runtime
+            .get_or_init(|| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("etcdsnap-io")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start the I/O runtime: {e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// The variables starting with `prefix`, keys lower-cased as the
+/// `object_store` builders' `from_env` reads them.
+fn env_config(prefix: &str) -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect()
+}
+
+/// What went wrong, on one line, without the store's boilerplate: the S3
+/// error code and message when the server sent an XML error body.
+pub(crate) fn cause(e: &object_store::Error) -> String {
+    let mut text = strip_generic(&one_line(&e.to_string()));
+    // The root cause (say "Connection refused") is often only at the end
+    // of the source chain.
+    let mut root: &dyn std::error::Error = e;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    let root = strip_generic(&one_line(&root.to_string()));
+    if !text.contains(&root) {
+        text = format!("{text}: {root}");
+    }
+    let code = between(&text, "<Code>", "</Code>");
+    let message = between(&text, "<Message>", "</Message>");
+    let status = status_of(&text);
+    match (code, message) {
+        (Some(c), Some(m)) => match status {
+            Some(s) => format!("{s}: {c}: {m}"),
+            None => format!("{c}: {m}"),
+        },
+        (Some(c), None) => match status {
+            Some(s) => format!("{s}: {c}"),
+            None => c.to_string(),
+        },
+        _ => text,
+    }
+}
+
+/// Without the store's "Generic S3 error: " prefixes (nested errors repeat
+/// them).
+fn strip_generic(text: &str) -> String {
+    let mut out = text.to_string();
+    while let Some(i) = out.find("Generic ") {
+        let rest = out.get(i + 8..).unwrap_or("");
+        match rest.find(" error: ") {
+            Some(j) if j > 0 && !rest[..j].contains(' ') => {
+                out.replace_range(i..i + 8 + j + 8, "");
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
+fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = s.find(open)? + open.len();
+    let len = s.get(start..)?.find(close)?;
+    s.get(start..start + len)
+}
+
+/// `403 Forbidden` from "... status code: 403 Forbidden ...".
+fn status_of(text: &str) -> Option<String> {
+    text.split_whitespace().find_map(|w| {
+        let code: u16 = w.parse().ok()?;
+        if !(400..600).contains(&code) {
+            return None;
+        }
+        let reason = http::StatusCode::from_u16(code).ok()?.canonical_reason()?;
+        text.contains(&format!("{code} {reason}"))
+            .then(|| format!("{code} {reason}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_error_bodies_become_code_and_message() {
+        let e = object_store::Error::Generic {
+            store: "S3",
+            source: "Error performing GET http://127.0.0.1:9/b/k in 2ms - Server returned non-2xx status code: 403 Forbidden: <?xml version=\"1.0\"?>\n<Error><Code>InvalidAccessKeyId</Code><Message>The access key does not exist</Message></Error>".into(),
+        };
+        assert_eq!(
+            cause(&e),
+            "403 Forbidden: InvalidAccessKeyId: The access key does not exist"
+        );
+    }
+
+    #[test]
+    fn other_errors_are_kept_on_one_line() {
+        let e = object_store::Error::Generic {
+            store: "S3",
+            source: "error sending request\n  connection refused".into(),
+        };
+        assert_eq!(cause(&e), "error sending request connection refused");
+        let nested = object_store::Error::Generic {
+            store: "S3",
+            source: "Generic S3 error: Error performing GET http://127.0.0.1:9/b/k".into(),
+        };
+        assert_eq!(
+            cause(&nested),
+            "Error performing GET http://127.0.0.1:9/b/k"
+        );
+    }
+}

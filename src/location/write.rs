@@ -1,0 +1,263 @@
+//! Writing a location: compress (by the name) and store as the bytes
+//! arrive, and make the result visible only when told to. A local file is
+//! written as `FILE.part` and renamed; an object is a multipart upload,
+//! completed on publish and aborted if the writer is dropped first.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::compression::Encoder;
+use super::error::LocationError;
+use super::parse::{Location, Target};
+use super::store::cause;
+use super::upload::Upload;
+
+/// Where the (compressed) bytes go.
+enum Output {
+    Local(LocalPart),
+    Remote(Upload),
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::Local(l) => l.file.write(buf),
+            Output::Remote(u) => u.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Local(l) => l.file.flush(),
+            Output::Remote(u) => u.flush(),
+        }
+    }
+}
+
+/// `FILE.part` (mode 0600), renamed to `FILE` on publish, removed if
+/// dropped before.
+struct LocalPart {
+    target: PathBuf,
+    part: PathBuf,
+    file: BufWriter<File>,
+    published: bool,
+}
+
+impl Drop for LocalPart {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_file(&self.part);
+        }
+    }
+}
+
+/// A snapshot being written to a [`Location`]: compressed as its name
+/// says, uploaded in parts as it arrives, visible only after
+/// [`publish`](LocationWriter::publish). Dropped before that, it leaves
+/// nothing: the multipart upload is aborted, the `.part` file removed.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let dest = dir.path().join("snap.db.zst");
+/// let loc = etcdsnap::Location::parse(dest.to_str().unwrap())?;
+/// let mut w = loc.create()?;
+/// w.write_all(&std::fs::read("testdata/snapshots/small-v35.db")?)?;
+/// w.finish()?;
+/// assert!(!dest.exists()); // not published yet
+/// w.publish()?;
+/// assert!(dest.exists());
+/// # Ok(()) }
+/// ```
+pub struct LocationWriter {
+    location: Location,
+    encoder: Option<Encoder<Output>>,
+    finished: Option<Output>,
+    written: u64,
+}
+
+impl std::fmt::Debug for LocationWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocationWriter")
+            .field("location", &self.location.as_str())
+            .field("written", &self.written)
+            .finish()
+    }
+}
+
+fn part_path(target: &Path) -> PathBuf {
+    let mut s = target.as_os_str().to_owned();
+    s.push(".part");
+    PathBuf::from(s)
+}
+
+impl Location {
+    /// Starts writing a snapshot here (see [`LocationWriter`]). For an
+    /// object store this starts the multipart upload, so wrong
+    /// credentials or a missing bucket show up now.
+    pub fn create(&self) -> Result<LocationWriter, LocationError> {
+        let output = match self.target() {
+            Target::Local(p) => {
+                let part = part_path(p);
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&part)
+                    .map_err(|e| LocationError::io(&part.display().to_string(), "create", &e))?;
+                // A .part left by an earlier run keeps its old mode.
+                file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| LocationError::io(&part.display().to_string(), "chmod", &e))?;
+                Output::Local(LocalPart {
+                    target: p.clone(),
+                    part,
+                    file: BufWriter::with_capacity(1 << 20, file),
+                    published: false,
+                })
+            }
+            Target::Remote(r) => {
+                // Not every server refuses to start an upload into a missing
+                // bucket; a listing says so at once. Other listing errors are
+                // ignored: backup credentials may allow writing only.
+                if let Ok(Err(e)) = r.block_on(r.store.list_with_delimiter(None))
+                    && cause(&e).contains("NoSuchBucket")
+                {
+                    return Err(LocationError::not_found(self.as_str(), "NoSuchBucket"));
+                }
+                let o = self.options();
+                let up = Upload::start(r.clone(), o.part_size, o.upload_concurrency)
+                    .map_err(|e| self.upload_error(e))?;
+                Output::Remote(up)
+            }
+        };
+        let encoder = Encoder::new(self.compression(), output, &self.options().compress)
+            .map_err(|e| LocationError::transfer(self.as_str(), "start compressing", e))?;
+        Ok(LocationWriter {
+            location: self.clone(),
+            encoder: Some(encoder),
+            finished: None,
+            written: 0,
+        })
+    }
+
+    fn upload_error(&self, cause: String) -> LocationError {
+        if cause.contains("NoSuchBucket") {
+            return LocationError::not_found(self.as_str(), &cause);
+        }
+        LocationError::transfer(self.as_str(), "upload", cause)
+    }
+}
+
+impl LocationWriter {
+    fn error(&self, e: &io::Error) -> LocationError {
+        match self.location.local_path() {
+            Some(_) => LocationError::io(self.location.as_str(), "write", e),
+            None => self.location.upload_error(e.to_string()),
+        }
+    }
+
+    /// Appends the next bytes of the snapshot (uncompressed).
+    pub fn write_all(&mut self, data: &[u8]) -> Result<(), LocationError> {
+        let Some(enc) = self.encoder.as_mut() else {
+            return Err(LocationError::transfer(
+                self.location.as_str(),
+                "write",
+                "already finished",
+            ));
+        };
+        if let Err(e) = enc.write_all(data) {
+            return Err(self.error(&e));
+        }
+        self.written = self.written.saturating_add(data.len() as u64);
+        Ok(())
+    }
+
+    /// Bytes written so far (uncompressed).
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Bytes stored so far: uploaded parts, for an object (compressed, for
+    /// a compressed location); 0 for a local file.
+    pub fn stored(&mut self) -> u64 {
+        let out = match (&mut self.encoder, &mut self.finished) {
+            (Some(e), _) => Some(e.get_mut()),
+            (None, Some(o)) => Some(o),
+            (None, None) => None,
+        };
+        match out {
+            Some(Output::Remote(u)) => u.uploaded(),
+            _ => 0,
+        }
+    }
+
+    /// Ends the compressed stream and stores everything: the `.part` file
+    /// is fsynced, every part uploaded. Nothing is visible yet.
+    pub fn finish(&mut self) -> Result<(), LocationError> {
+        let Some(enc) = self.encoder.take() else {
+            return Ok(());
+        };
+        let mut out = match enc.finish() {
+            Ok(o) => o,
+            Err(e) => return Err(self.error(&e)),
+        };
+        let done = match &mut out {
+            Output::Local(l) => l
+                .file
+                .flush()
+                .and_then(|()| l.file.get_ref().sync_all())
+                .map_err(|e| LocationError::io(&l.part.display().to_string(), "fsync", &e)),
+            Output::Remote(u) => u.finish_parts().map_err(|e| self.location.upload_error(e)),
+        };
+        self.finished = Some(out);
+        done
+    }
+
+    /// Makes the snapshot visible under its name (replacing an older one)
+    /// and returns the location.
+    pub fn publish(mut self) -> Result<String, LocationError> {
+        self.finish()?;
+        let text = self.location.as_str().to_string();
+        match self.finished.take() {
+            Some(Output::Local(mut l)) => {
+                std::fs::rename(&l.part, &l.target)
+                    .map_err(|e| LocationError::io(&text, "rename", &e))?;
+                l.published = true;
+                let dir = match l.target.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                File::open(&dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| LocationError::io(&dir.display().to_string(), "fsync", &e))?;
+            }
+            Some(Output::Remote(u)) => {
+                u.complete().map_err(|e| self.location.upload_error(e))?;
+            }
+            None => {
+                return Err(LocationError::transfer(
+                    &text,
+                    "publish",
+                    "nothing was written",
+                ));
+            }
+        }
+        Ok(text)
+    }
+
+    /// Parts of the multipart upload started so far (0 for a local file).
+    pub fn parts(&mut self) -> usize {
+        let out = match (&mut self.encoder, &mut self.finished) {
+            (Some(e), _) => Some(e.get_mut()),
+            (None, Some(o)) => Some(o),
+            (None, None) => None,
+        };
+        match out {
+            Some(Output::Remote(u)) => u.parts(),
+            _ => 0,
+        }
+    }
+}

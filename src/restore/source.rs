@@ -1,0 +1,65 @@
+//! Where a restore's snapshot comes from: a local, uncompressed file is
+//! opened in place (memory map, kernel copies); any other location (a URL,
+//! a `.zst` or `.gz` file) is read once straight into the first member's
+//! staged db, hashed on the way, and then checked and edited there as if
+//! it had been a local file.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use super::error::RestoreError;
+use super::options::RestoreOptions;
+use crate::location::Location;
+use crate::progress::Progress;
+use crate::snapshot::SnapshotFile;
+use crate::snapshot::hash::HashCheck;
+
+/// Where the snapshot comes from.
+pub(crate) enum Source {
+    /// A local, uncompressed file (a `file://` URL made a path).
+    Plain(PathBuf),
+    /// Anything else: read once, streaming.
+    Streamed(Location),
+}
+
+/// The snapshot option as a [`Source`].
+pub(crate) fn source(opts: &RestoreOptions) -> Result<Source, RestoreError> {
+    // A path that is not UTF-8 is no URL and has no extension we know.
+    let Some(text) = opts.snapshot.to_str() else {
+        return Ok(Source::Plain(opts.snapshot.clone()));
+    };
+    let loc = Location::parse_with(text, &opts.location)?;
+    Ok(match loc.local_path() {
+        Some(p) if loc.is_plain_file() => Source::Plain(p.to_path_buf()),
+        _ => Source::Streamed(loc),
+    })
+}
+
+/// Streams `loc` into `db` (the first member's empty, staged db), checks
+/// the SHA-256 trailer against the bytes as they arrived, and cuts the
+/// trailer off. Returns the db, opened as the snapshot the rest of the
+/// restore reads (named by the location in messages), and whether the
+/// hash was verified.
+pub(crate) fn stream_into_first(
+    loc: &Location,
+    db: &File,
+    db_path: &Path,
+    opts: &RestoreOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(SnapshotFile, bool), RestoreError> {
+    let streamed = loc.stream_into(db, true, progress)?;
+    let verified = match (streamed.trailer, opts.skip_hash_check) {
+        (_, true) => false,
+        (None, false) => return Err(RestoreError::MissingHash),
+        (Some(stored), false) => match HashCheck::compare(stored, streamed.body_digest) {
+            HashCheck::Mismatch { stored, computed } => {
+                return Err(RestoreError::HashMismatch { stored, computed });
+            }
+            _ => true,
+        },
+    };
+    db.set_len(streamed.body_len())
+        .map_err(RestoreError::io("truncate", db_path))?;
+    let reopened = File::open(db_path).map_err(RestoreError::io("open", db_path))?;
+    Ok((SnapshotFile::from_file(reopened, loc.as_str())?, verified))
+}
