@@ -4,16 +4,38 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 td=../testdata
-mkdir -p corpus/bolt_open_check corpus/snapshot_pages corpus/raft_decode corpus/cluster_parse corpus/k8s_values
+mkdir -p corpus/bolt_open_check corpus/snapshot_pages corpus/raft_decode corpus/cluster_parse \
+  corpus/etcd_records corpus/k8s_values
 
-# bbolt files: the small raw member dbs (the fuzzer keeps inputs small).
+# bbolt files: the small raw member dbs (the fuzzer keeps inputs small), the synced-freelist
+# fixture's body, and the body of every variant of the corruption corpus
+# (tests/support/corrupt.rs: freed pages in use, etcd records, metas, cycles...).
 for f in "$td"/snapshots/{small,auth}-v3{4,5}.member.db; do cp "$f" corpus/bolt_open_check/; done
+head -c -32 "$td"/snapshots/synced-v35.db > corpus/bolt_open_check/synced-v35.body
+(cd .. && FUZZ_SEEDS="$PWD/fuzz/corpus/bolt_open_check" \
+  cargo test -q --test corruption write_fuzz_seeds -- --ignored >/dev/null)
 
 # Mutation programs: the unmodified small and k8s fixtures, and a few edits.
 printf '\x00' > corpus/snapshot_pages/small-unmodified
 printf '\x1f' > corpus/snapshot_pages/k8s-unmodified
 printf '\x00\x04\x00\x0a\x00\x02\x07' > corpus/snapshot_pages/small-root-count
 printf '\x1f\x37\x03\x20\x00\x02\x0b' > corpus/snapshot_pages/k8s-branch-elem
+printf '\x1e' > corpus/snapshot_pages/synced-unmodified
+printf '\x1d' > corpus/snapshot_pages/auth-unmodified
+
+# etcd records: `sel klen vlen_lo vlen_hi key value` programs (fuzz/common/targets.rs), each
+# one value etcd decodes: auth/authRevision 3 bytes, an alarm key, a user, a role, a lease,
+# cluster/downgrade, meta/confState, meta/scheduledCompactRev, a members record, a key.
+printf '\x81\x00\x03\x00\x01\x02\x03' > corpus/etcd_records/auth-revision-short
+printf '\x00\x02\x00\x00\x08\x80' > corpus/etcd_records/alarm-key
+printf '\x03\x05\x05\x00alice\x0a\x05alice' > corpus/etcd_records/user
+printf '\x02\x04\x0c\x00root\x0a\x04root\x12\x04\x08\x02\x12\x00' > corpus/etcd_records/role
+printf '\x06\x08\x04\x00\x00\x00\x00\x00\x00\x00\x00\x05\x08\x05\x10\x3c' > corpus/etcd_records/lease
+printf '\x84\x09\x20\x00{"target-version":"3.4","enabled":true}' > corpus/etcd_records/downgrade
+printf '\x89\x04\x10\x00{"voters":[1,2]}' > corpus/etcd_records/conf-state
+printf '\x89\x05\x11\x00\x00\x00\x00\x00\x00\x00\x00\x01_\x00\x00\x00\x00\x00\x00\x00\x00' > corpus/etcd_records/compact-rev
+printf '\x07\x01\x09\x00a{"id":10}' > corpus/etcd_records/member
+printf '\x85\x0a\x0c\x00\x0a\x01k\x10\x05\x18\x05\x20\x01\x2a\x01v' > corpus/etcd_records/key
 
 # WAL segments and .snap files written by etcdctl 3.4.23 / etcdutl 3.5.1.
 for d in "$td"/golden/*/; do

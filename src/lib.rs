@@ -84,5 +84,6 @@ pub use save::{
     TlsOptions, save, save_to,
 };
 pub use snapshot::{
-    DbInfo, HashCheck, Snapshot, SnapshotError, VerifyOptions, VerifyReport, has_trailer,
+    DbInfo, HashCheck, Snapshot, SnapshotError, VerifyOptions, VerifyProblem, VerifyReport,
+    VerifyWarning, has_trailer,
 };

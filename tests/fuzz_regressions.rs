@@ -44,6 +44,16 @@ fn snapshot_pages() {
     // The unmodified fixtures restore and verify.
     targets::snapshot_pages(&[0]);
     targets::snapshot_pages(&[31]);
+    targets::snapshot_pages(&[30]);
+    targets::snapshot_pages(&[29]);
+}
+
+#[test]
+fn etcd_records() {
+    replay("etcd_records", targets::etcd_records);
+    // The sound base alone, and a record etcd would crash on.
+    targets::etcd_records(&[]);
+    targets::etcd_records(&[0x81, 0, 3, 0, 1, 2, 3]);
 }
 
 #[test]

@@ -280,10 +280,14 @@ fn corpus_has_at_least_15_distinct_variants_all_differing_from_their_source() {
     );
     let small = fixtures::read_snapshot(corrupt::SMALL);
     let k8s = fixtures::read_snapshot(corrupt::K8S);
+    let auth = fixtures::read_snapshot(corrupt::AUTH);
+    let synced = fixtures::read_snapshot(corrupt::SYNCED);
     for v in corpus {
         let src = match v.source {
             corrupt::SMALL => &small,
             corrupt::K8S => &k8s,
+            corrupt::AUTH => &auth,
+            corrupt::SYNCED => &synced,
             s => panic!("{}: unknown source {s}", v.name),
         };
         assert!(v.bytes != *src, "{} equals its source", v.name);
@@ -324,7 +328,7 @@ fn corpus_expectations_are_consistent_with_the_bytes() {
                     v.name
                 )
             }
-            Expect::NotBbolt | Expect::Structural | Expect::Accept => {
+            Expect::NotBbolt | Expect::Structural | Expect::EtcdRecord | Expect::Accept => {
                 assert!(
                     corrupt::trailer_ok(&v.bytes),
                     "{}: the trailer must be right to reach the body",
@@ -335,7 +339,7 @@ fn corpus_expectations_are_consistent_with_the_bytes() {
         let consistent = match v.expect {
             Expect::NotBbolt => v.body == Body::NotBbolt,
             Expect::Structural => v.body == Body::Structural,
-            Expect::Accept => v.body == Body::Valid,
+            Expect::Accept | Expect::EtcdRecord => v.body == Body::Valid,
             Expect::MissingHash | Expect::HashMismatch => true,
         };
         assert!(
@@ -345,7 +349,7 @@ fn corpus_expectations_are_consistent_with_the_bytes() {
         );
     }
     let kinds: HashSet<_> = corrupt::corpus().iter().map(|v| v.expect).collect();
-    assert_eq!(kinds.len(), 5, "every layer is exercised");
+    assert_eq!(kinds.len(), 6, "every layer is exercised");
 }
 
 #[test]

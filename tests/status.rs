@@ -31,6 +31,7 @@ fn ours(file: &Path, format: &str, extra: &[&str]) -> (bool, String, String) {
 fn all_fixtures() -> Vec<&'static str> {
     fixtures::SAVED_SNAPSHOTS
         .iter()
+        .chain(fixtures::SAVED_SNAPSHOTS_35_ONLY.iter())
         .chain(fixtures::MEMBER_DBS.iter())
         .copied()
         .collect()

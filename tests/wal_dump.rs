@@ -106,3 +106,116 @@ fn reads_what_etcdutl_writes() {
     let w = dump(&DataDir::new(&d).wal_dir());
     assert_eq!(w["segments"], v["segments"]);
 }
+
+/// A data dir whose WAL is the golden 3-member segment passed through `edit`
+/// (which gets the segment's bytes and the offsets of its records).
+fn golden_with(mut edit: impl FnMut(&mut Vec<u8>, &[u64])) -> tempfile::TempDir {
+    let golden = fixtures::testdata("golden").join("v35-three-members");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let wal = tmp.path().join("member/wal");
+    std::fs::create_dir_all(&wal).expect("mkdir");
+    for e in std::fs::read_dir(&golden).expect("golden") {
+        let p = e.expect("entry").path();
+        let name = p.file_name().expect("name").to_string_lossy().into_owned();
+        if let Some(seg) = name.strip_suffix(".prefix") {
+            let mut bytes = std::fs::read(&p).expect("read");
+            let offsets: Vec<u64> = etcdsnap::raft::wal::decode_segment(&bytes)
+                .expect("golden decodes")
+                .iter()
+                .map(|r| r.offset)
+                .collect();
+            edit(&mut bytes, &offsets);
+            std::fs::write(wal.join(seg), bytes).expect("write");
+        }
+    }
+    tmp
+}
+
+fn dump_raw(dir: &Path, json: bool) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_etcdsnap"));
+    if json {
+        c.args(["-w", "json"]);
+    }
+    c.args(["wal", "dump"]).arg(dir).output().expect("run")
+}
+
+#[test]
+fn a_torn_tail_prints_every_record_before_it_and_where_it_stopped() {
+    let full = dump(golden_with(|_, _| {}).path());
+    let n = full["segments"][0]["records"]
+        .as_array()
+        .expect("records")
+        .len();
+    // The last record cut in the middle, as a crash leaves it; then its
+    // body zero-filled (a sector that never reached the disk).
+    let cut = golden_with(|b, offs| {
+        let last = *offs.last().expect("records") as usize;
+        b.truncate(last + 12);
+    });
+    let zeroed = golden_with(|b, offs| {
+        let last = *offs.last().expect("records") as usize;
+        let end = b.len();
+        b[last + 8..end].fill(0);
+        b.resize(64_000_000, 0);
+    });
+    for (what, dir, err) in [
+        ("cut", &cut, "truncated frame"),
+        ("zeroed", &zeroed, "torn write"),
+    ] {
+        let o = dump_raw(dir.path(), true);
+        assert!(
+            o.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+        let seg = &v["segments"][0];
+        let recs = seg["records"].as_array().expect("records");
+        assert_eq!(recs.len(), n - 1, "{what}");
+        assert_eq!(
+            recs[..],
+            full["segments"][0]["records"].as_array().expect("full")[..n - 1]
+        );
+        let stopped = &seg["stopped"];
+        assert_eq!(stopped["tornTail"], true, "{what}: {stopped}");
+        assert_eq!(
+            stopped["offset"],
+            full["segments"][0]["records"][n - 1]["offset"],
+            "{what}: stops where the last record starts"
+        );
+        assert!(
+            stopped["error"].as_str().expect("error").contains(err),
+            "{what}: {stopped}"
+        );
+        // The text form says the same.
+        let o = dump_raw(dir.path(), false);
+        assert!(o.status.success(), "{what}");
+        let text = String::from_utf8_lossy(&o.stdout);
+        let last = text.lines().last().expect("lines");
+        assert!(
+            last.starts_with(&format!("{} records, then stopped at offset", n - 1))
+                && last.contains(err),
+            "{what}: {last}"
+        );
+    }
+}
+
+#[test]
+fn a_corrupt_record_before_the_end_fails_after_printing_what_precedes_it() {
+    let dir = golden_with(|b, offs| {
+        // Flip a byte inside the third record's payload: a CRC mismatch
+        // with valid records after it is corruption, not a torn tail.
+        let at = offs[2] as usize + 12;
+        b[at] ^= 0x01;
+    });
+    let o = dump_raw(dir.path(), false);
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with('@')).count(),
+        2,
+        "{text}"
+    );
+    assert!(text.contains("stopped at offset"), "{text}");
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("Error: "));
+}

@@ -19,7 +19,7 @@ use etcdsnap::internal::membership::{
 };
 use etcdsnap::internal::{go::url::url_string as go_url_string, membership::parse_peer_url_list};
 use etcdsnap::raft::snap::decode_snap;
-use etcdsnap::raft::wal::{WalDecoder, decode_segment};
+use etcdsnap::raft::wal::{WalDecoder, WalReader, decode_segment};
 use etcdsnap::{RestoreOptions, restore};
 use etcdsnap::{Snapshot, VerifyOptions};
 use sha2::Digest;
@@ -34,15 +34,51 @@ fn one_thread() -> CheckOptions<'static> {
     CheckOptions::default().with_threads(1)
 }
 
+/// Opens every nested bucket below `b` through the public API, as a
+/// caller walking an unverified file would; the walk must end on its own
+/// (the library bounds nesting and refuses a bucket root reached twice).
+fn walk_every_bucket(b: &etcdsnap::bolt::Bucket<'_>, opened: &mut u64) {
+    for e in b.iter().take(10_000) {
+        let Ok(e) = e else { return };
+        if !e.is_bucket() {
+            continue;
+        }
+        *opened += 1;
+        assert!(*opened < 1_000_000, "a walk of nested buckets does not end");
+        if let Ok(Some(child)) = b.bucket(e.key) {
+            walk_every_bucket(&child, opened);
+        }
+    }
+}
+
 /// (a) Arbitrary bytes as a bbolt file: open, structural check with the
-/// etcd visitors, then cursor walks of every top-level bucket.
+/// etcd visitors (every target version), a walk of every nested bucket,
+/// then cursor walks of every top-level bucket.
 pub fn bolt_open_check(data: &[u8]) {
     let Ok(db) = Db::open(data) else { return };
-    let visitors = (StatusVisitor::new(TargetVersion::V3_6), SchemaChecks::new());
-    let (report, (status, schema)) = check::walk(db, visitors, &one_thread());
-    let _ = schema.finish();
-    let _ = status.finish(db.size());
-    let _ = report.problem_count();
+    for v in VERSIONS {
+        let visitors = (StatusVisitor::new(v), SchemaChecks::for_target(v));
+        let (report, (status, schema)) = check::walk(db, visitors, &one_thread());
+        let found = if report.is_ok() {
+            schema.finish_report()
+        } else {
+            schema.finish_incomplete()
+        };
+        assert_eq!(
+            found.is_ok(),
+            found.errors().next().is_none() && found.omitted_errors == 0
+        );
+        for p in &found.problems {
+            let _ = p.to_string();
+        }
+        for p in &report.problems {
+            let _ = (p.to_string(), p.offset(), p.key());
+        }
+        let _ = status.finish(db.size());
+        let _ = report.problem_count();
+    }
+    let mut opened = 0;
+    walk_every_bucket(&db.root(), &mut opened);
     // The cursor must also cope, whatever the check said.
     let root = db.root();
     for e in root.iter().take(64) {
@@ -68,6 +104,9 @@ pub fn bolt_open_check(data: &[u8]) {
 
 const SMALL: &[u8] = include_bytes!("../../testdata/snapshots/small-v35.member.db");
 const K8S: &[u8] = include_bytes!("../../testdata/snapshots/k8s-v35.member.db");
+const AUTH: &[u8] = include_bytes!("../../testdata/snapshots/auth-v35.member.db");
+/// A synced freelist page and an overflow leaf (the file has a trailer).
+const SYNCED: &[u8] = include_bytes!("../../testdata/snapshots/synced-v35.db");
 
 /// u32 values worth writing into headers and elements.
 const INTERESTING: [u32; 12] = [
@@ -98,7 +137,12 @@ fn fnv1a64(d: &[u8]) -> u64 {
 /// meta checksums and appends a correct SHA-256 trailer.
 pub fn mutate_snapshot(data: &[u8]) -> Vec<u8> {
     let (choice, ops) = data.split_first().unwrap_or((&0, &[]));
-    let base = if choice % 32 == 31 { K8S } else { SMALL };
+    let base = match choice % 32 {
+        31 => K8S,
+        30 => &SYNCED[..SYNCED.len() - 32],
+        29 => AUTH,
+        _ => SMALL,
+    };
     let mut img = base.to_vec();
     let ps = 4096usize;
     let pages = img.len() / ps;
@@ -145,14 +189,21 @@ fn scratch() -> tempfile::TempDir {
 /// verify, status and restore must agree with each other and never leave a
 /// half-written data dir.
 pub fn snapshot_pages(data: &[u8]) {
-    let img = mutate_snapshot(data);
+    agree(&mutate_snapshot(data));
+}
+
+/// Verify, status and restore of the snapshot file `img` agree: a snapshot
+/// verify passes restores (and the result verifies), one it refuses leaves
+/// nothing behind, and status works whenever verify passes (or verify says
+/// why it cannot).
+fn agree(img: &[u8]) {
     let dir = scratch();
     let file = dir.path().join("s.db");
-    std::fs::write(&file, &img).expect("write the input");
+    std::fs::write(&file, img).expect("write the input");
     let snap = Snapshot::open(&file).expect("a regular file opens");
     let report = snap.verify(&VerifyOptions::default().with_threads(1));
     let status = snap.status(TargetVersion::V3_5);
-    if report.is_ok() {
+    if report.is_ok() && report.status_error.is_none() {
         assert!(status.is_ok(), "verify passed, status failed: {status:?}");
     }
     let data_dir = dir.path().join("d.etcd");
@@ -191,12 +242,119 @@ pub fn snapshot_pages(data: &[u8]) {
     }
 }
 
+/// The buckets an `etcd_records` program writes into.
+const BUCKETS: [&[u8]; 10] = [
+    b"alarm",
+    b"auth",
+    b"authRoles",
+    b"authUsers",
+    b"cluster",
+    b"key",
+    b"lease",
+    b"members",
+    b"members_removed",
+    b"meta",
+];
+
+/// Keys etcd reads by name, for programs to pick.
+const KNOWN_KEYS: [&[u8]; 11] = [
+    b"authRevision",
+    b"authEnabled",
+    b"consistent_index",
+    b"term",
+    b"confState",
+    b"scheduledCompactRev",
+    b"finishedCompactRev",
+    b"storageVersion",
+    b"clusterVersion",
+    b"downgrade",
+    b"\0\0\0\0\0\0\0\x05_\0\0\0\0\0\0\0\0",
+];
+
+/// (e) etcd's records: a program of puts into etcd's buckets, built into a
+/// database by the writer (around a sound `key` and `meta` bucket), saved
+/// as a snapshot and put through verify, status and restore, which must
+/// agree (restore goes ahead exactly when verify finds no error; the
+/// etcd-level checks of every target version run on it too).
+///
+/// Each record is `sel klen vlen_lo vlen_hi key value`: `sel % 10` picks
+/// the bucket, bit 0x80 a well-known key (`klen` picks it) instead of
+/// `klen` key bytes, bit 0x40 makes the entry a nested bucket.
+pub fn etcd_records(data: &[u8]) {
+    use etcdsnap::internal::bolt::tx::{self, BucketChanges, WriteOptions};
+    let mut ch = BucketChanges::new();
+    ch.bucket(b"key".to_vec()).put(
+        b"\0\0\0\0\0\0\0\x02_\0\0\0\0\0\0\0\0".to_vec(),
+        b"\x0a\x03foo\x10\x02\x18\x02\x20\x01\x2a\x03bar".to_vec(),
+    );
+    ch.bucket(b"meta".to_vec())
+        .put(b"consistent_index".to_vec(), 2u64.to_be_bytes().to_vec());
+    let mut rest = data;
+    for _ in 0..32 {
+        let [sel, klen, lo, hi, tail @ ..] = rest else {
+            break;
+        };
+        let vlen = usize::from(u16::from_le_bytes([*lo, *hi])) % 4096;
+        let (key, tail) = if sel & 0x80 != 0 {
+            (KNOWN_KEYS[usize::from(*klen) % KNOWN_KEYS.len()], tail)
+        } else {
+            let k = usize::from(*klen).min(tail.len());
+            tail.split_at(k)
+        };
+        let v = vlen.min(tail.len());
+        let (value, tail) = tail.split_at(v);
+        rest = tail;
+        if key.is_empty() {
+            continue;
+        }
+        let b = ch.bucket(BUCKETS[usize::from(*sel) % BUCKETS.len()].to_vec());
+        if sel & 0x40 != 0 {
+            b.bucket(key.to_vec()).put(b"x".to_vec(), value.to_vec());
+        } else {
+            b.put(key.to_vec(), value.to_vec());
+        }
+    }
+    let mut img = tx::new_image(4096);
+    let Ok(db) = Db::open(&img) else { return };
+    let Ok(plan) = tx::plan(db, &ch, WriteOptions::default()) else {
+        return;
+    };
+    plan.apply_to(&mut img);
+    if let Ok(db) = Db::open(&img) {
+        for v in VERSIONS {
+            let (report, schema) = check::walk(db, SchemaChecks::for_target(v), &one_thread());
+            assert!(
+                report.is_ok(),
+                "the writer wrote an unsound file: {:?}",
+                report.problems
+            );
+            for p in schema.finish_report().problems {
+                let _ = p.to_string();
+            }
+        }
+    }
+    let digest = sha2::Sha256::digest(&img);
+    img.extend_from_slice(&digest);
+    agree(&img);
+}
+
 /// (c) Arbitrary bytes as a WAL segment and as a `.snap` file.
 pub fn raft_decode(data: &[u8]) {
     let _ = decode_segment(data);
     for r in WalDecoder::new(data).take(10_000) {
         if r.is_err() {
             break;
+        }
+    }
+    // The streaming reader agrees with the in-memory decoder.
+    let streamed: Vec<_> = WalReader::new(data).take(10_000).collect();
+    let sliced: Vec<_> = WalDecoder::new(data).take(10_000).collect();
+    assert_eq!(streamed.len(), sliced.len());
+    for (a, b) in streamed.iter().zip(&sliced) {
+        match (a, b) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            _ => panic!("the streaming reader and the decoder disagree: {a:?} / {b:?}"),
         }
     }
     let _ = decode_snap(data);

@@ -44,14 +44,17 @@ impl<'a> Db<'a> {
     /// Opens the image in `data` (without any snapshot trailer).
     ///
     /// Follows Go bbolt v1.3.7+: the page size comes from meta 0 when it is
-    /// valid, otherwise from the first valid meta 1 found at a power-of-two
-    /// offset; then the valid meta with the higher txid wins (meta 0 on a
-    /// tie), falling back to the other.
+    /// valid, otherwise from the first valid meta found at 1 KiB << i; meta
+    /// 1 is read at that page size; then the valid meta with the higher
+    /// txid wins (meta 0 on a tie), falling back to the other. Like Go, the
+    /// page size the active meta declares is not used to read the file: a
+    /// meta that disagrees is reported by the check
+    /// ([`ProblemKind::MetaPageSize`](super::check::ProblemKind::MetaPageSize)).
     pub fn open(data: &'a [u8]) -> Result<Db<'a>> {
         let len = data.len() as u64;
         let meta0 = read_meta(data, 0);
-        let page_size = match meta0 {
-            Ok(m) => m.page_size,
+        let (page_size, from) = match meta0 {
+            Ok(m) => (m.page_size, 0),
             Err(e0) => probe_meta1(data).ok_or(match e0 {
                 MetaError::Missing => BoltError::TooSmall { len },
                 _ => BoltError::NoValidMeta {
@@ -61,7 +64,10 @@ impl<'a> Db<'a> {
             })?,
         };
         if !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&page_size) || !page_size.is_power_of_two() {
-            return Err(BoltError::PageSize(page_size));
+            return Err(BoltError::PageSize {
+                size: page_size,
+                offset: from,
+            });
         }
         if len < 2 * u64::from(page_size) {
             return Err(BoltError::FileSizeTooSmall { len, page_size });
@@ -72,9 +78,6 @@ impl<'a> Db<'a> {
             meta0: meta0.err().unwrap_or(MetaError::Missing),
             meta1: meta1.err().unwrap_or(MetaError::Missing),
         })?;
-        if meta.page_size != page_size {
-            return Err(BoltError::PageSize(meta.page_size));
-        }
         Ok(Db {
             data,
             page_size,
@@ -208,18 +211,14 @@ fn read_meta(data: &[u8], offset: usize) -> std::result::Result<Meta, MetaError>
     m.validate().map(|()| m)
 }
 
-/// Go's fallback when meta 0 is invalid: look for a valid meta 1 at
-/// 1 KiB << i, and take its page size.
-fn probe_meta1(data: &[u8]) -> Option<u32> {
+/// Go's fallback when meta 0 is invalid: the first valid meta at 1 KiB << i
+/// (i up to 14, while more than 1 KiB of the file follows) gives the page
+/// size it declares, and where it was found.
+fn probe_meta1(data: &[u8]) -> Option<(u32, u64)> {
     (0..15u32)
         .map(|i| 1024usize << i)
-        .take_while(|&off| off.saturating_add(1024) <= data.len())
-        .find_map(|off| {
-            read_meta(data, off)
-                .ok()
-                .filter(|m| m.page_size as usize == off)
-        })
-        .map(|m| m.page_size)
+        .take_while(|&off| off.saturating_add(1024) < data.len())
+        .find_map(|off| read_meta(data, off).ok().map(|m| (m.page_size, off as u64)))
 }
 
 fn probe_error(data: &[u8]) -> MetaError {
@@ -233,5 +232,60 @@ fn choose(metas: &[std::result::Result<Meta, MetaError>; 2]) -> Option<(u8, Meta
         (Ok(a), Err(_)) => Some((0, a)),
         (Err(_), Ok(b)) => Some((1, b)),
         (Err(_), Err(_)) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bolt::check::{ProblemKind, check};
+    use crate::bolt::tx::new_image;
+
+    /// Rewrites meta page `page` of a 4 KiB-page image with `f` and a fresh
+    /// checksum.
+    fn edit_meta(img: &mut [u8], page: usize, f: impl FnOnce(&mut Meta)) {
+        let at = page * 4096;
+        let mut m = Meta::decode_page(&img[at..]).expect("meta");
+        f(&mut m);
+        img[at..at + 4096].copy_from_slice(&m.page_image(page as u64, 4096));
+    }
+
+    #[test]
+    fn a_newer_meta_declaring_another_page_size_is_used_with_meta_0s_size() {
+        let mut img = new_image(4096);
+        edit_meta(&mut img, 1, |m| {
+            m.page_size = 8192;
+            m.txid = 5;
+        });
+        let db = Db::open(&img).expect("Go opens it, so do we");
+        assert_eq!((db.page_size(), db.active_meta_page()), (4096, 1));
+        let report = check(db);
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert_eq!(
+            report.problems[0].kind,
+            ProblemKind::MetaPageSize {
+                declared: 8192,
+                used: 4096,
+                txid: 5
+            }
+        );
+        assert!(report.problems[0].to_string().starts_with(
+            "page 1: the meta page in use (txid 5) declares page size 8192, but bbolt reads the file with page size 4096"
+        ));
+    }
+
+    #[test]
+    fn without_meta_0_the_first_valid_meta_found_gives_the_page_size() {
+        let mut img = new_image(4096);
+        img[16] ^= 0xff; // meta 0's magic
+        let db = Db::open(&img).expect("open from meta 1");
+        assert_eq!((db.page_size(), db.active_meta_page()), (4096, 1));
+        // Go takes the size the meta declares, not where it was found.
+        edit_meta(&mut img, 1, |m| m.page_size = 1 << 30);
+        let err = Db::open(&img).expect_err("2^30 is no page size");
+        assert_eq!(
+            err.to_string(),
+            "unsupported page size 1073741824 in the meta page at byte offset 4096 (a power of two from 512 to 16 MiB is expected)"
+        );
     }
 }

@@ -23,9 +23,17 @@ pub enum BoltError {
         /// Why meta page 1 was rejected.
         meta1: MetaError,
     },
-    /// The page size recorded in the meta is not one bbolt can have written.
-    #[error("unsupported page size {0} (a power of two from 512 to 16 MiB is expected)")]
-    PageSize(u32),
+    /// The page size the file is read with (from the meta bbolt takes it
+    /// from) is not one bbolt can have written.
+    #[error(
+        "unsupported page size {size} in the meta page at byte offset {offset} (a power of two from 512 to 16 MiB is expected)"
+    )]
+    PageSize {
+        /// The page size.
+        size: u32,
+        /// Byte offset of the meta page it was read from.
+        offset: u64,
+    },
     /// The file is shorter than the two meta pages of its declared page size.
     #[error("file size too small: {len} bytes for two meta pages of {page_size} bytes")]
     FileSizeTooSmall {

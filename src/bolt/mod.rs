@@ -36,7 +36,8 @@ pub(crate) mod visitor;
 
 pub use bucket::{BUCKET_HEADER_SIZE, Bucket, BucketRoot, BucketValue};
 pub use check::{
-    CheckOptions, CheckReport, MAX_NESTING, MAX_PROBLEMS, Problem, WalkStats, check, walk,
+    CheckOptions, CheckReport, MAX_NESTING, MAX_PROBLEMS, NodeKind, OrderRule, Problem,
+    ProblemKind, Stack, WalkStats, check, walk,
 };
 pub use cursor::{Cursor, Iter, MAX_DEPTH};
 pub use db::{Db, MAX_PAGE_SIZE, MIN_PAGE_SIZE};

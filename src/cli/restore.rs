@@ -48,6 +48,9 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
         }
         e => restore_failure(e),
     })?;
+    for w in &summary.warnings {
+        eprintln!("warning: {w}");
+    }
     if summary.target_was_auto {
         note_auto_target(summary.target, summary.storage_version.as_deref());
     }
@@ -70,6 +73,7 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
             "consistentIndex": summary.consistent_index,
             "hashVerified": summary.hash_verified,
             "bumpedToRevision": summary.bumped_to.map(|r| r.main),
+            "warnings": summary.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "targetVersion": summary.target.to_string(),
             "targetVersionFrom": if summary.target_was_auto { "auto" } else { "flag" },
             "storageVersion": summary.storage_version,

@@ -30,12 +30,17 @@ pub fn run(args: &VerifyArgs, write_out: &str) -> Result<(), Failure> {
         .with_target(target);
     let report = snap.verify_with_progress(&opts, &|p| bar.update(p));
     bar.finish();
-    let problems = report.problems();
-    for w in &report.warnings {
+    let problems: Vec<String> = report.problems().iter().map(ToString::to_string).collect();
+    let warnings: Vec<String> = report
+        .all_warnings()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for w in &warnings {
         eprintln!("warning: {w}");
     }
     if json {
-        println!("{}", to_json(&report, &problems));
+        println!("{}", to_json(&report, &problems, &warnings));
     } else if problems.is_empty() {
         print!("OK: {}", summary(&report));
     } else {
@@ -89,7 +94,7 @@ fn summary(r: &VerifyReport) -> String {
     out
 }
 
-fn to_json(r: &VerifyReport, problems: &[String]) -> serde_json::Value {
+fn to_json(r: &VerifyReport, problems: &[String], warnings: &[String]) -> serde_json::Value {
     let (hash_state, stored, computed) = match r.hash {
         HashCheck::Verified(d) => ("verified", Some(hex(&d)), Some(hex(&d))),
         HashCheck::Mismatch { stored, computed } => {
@@ -126,6 +131,6 @@ fn to_json(r: &VerifyReport, problems: &[String]) -> serde_json::Value {
             "activeMeta": d.active_meta, "syncedFreelist": d.synced_freelist,
         })),
         "problems": problems,
-        "warnings": r.warnings,
+        "warnings": warnings,
     })
 }

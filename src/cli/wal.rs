@@ -1,12 +1,14 @@
 //! `etcdsnap wal dump`: the records of a member's WAL and its newest
 //! `.snap`, as an operator checks a restored (or copied) data dir.
 
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use etcdsnap::DataDir;
+use etcdsnap::raft::RaftError;
 use etcdsnap::raft::proto::raftpb::{ConfChangeType, ConfState, EntryType};
 use etcdsnap::raft::snap::read_snap_file;
-use etcdsnap::raft::wal::{WalPayload, WalRecord, read_segment_file};
+use etcdsnap::raft::wal::{WalPayload, WalReader, WalRecord};
 use serde_json::{Value, json};
 
 use super::{EXIT_BAD_ARGS, EXIT_ERROR, Failure, WalDumpArgs, json_or_simple, one_file};
@@ -127,41 +129,163 @@ pub fn run(a: &WalDumpArgs, write_out: &str) -> Result<(), Failure> {
     let snap = layout
         .newest_snap()
         .map_err(open_failure(&layout.snap_dir()))?;
-    let mut out = Vec::new();
-    let mut snap_json = Value::Null;
-    if let Some(path) = &snap {
-        let s = read_snap_file(path).map_err(|e| Failure::new(EXIT_ERROR, e))?;
-        let m = &s.metadata;
-        let data_bytes = s.data.as_ref().map_or(0, Vec::len);
-        out.push(format!(
-            "Snapshot {}: term={} index={} confState={} data={} bytes",
-            path.display(),
-            m.term,
-            m.index,
-            conf_state(&m.conf_state),
-            data_bytes
-        ));
-        snap_json = json!({
-            "file": path.display().to_string(), "term": m.term, "index": m.index,
-            "confState": conf_state(&m.conf_state), "dataBytes": data_bytes,
-        });
-    }
-    let mut segs_json = Vec::new();
-    for seg in &segments {
-        let records = read_segment_file(seg).map_err(|e| Failure::new(EXIT_ERROR, e))?;
-        out.push(format!("WAL {}: {} records", seg.display(), records.len()));
-        out.extend(records.iter().map(record_line));
-        segs_json.push(json!({
-            "file": seg.display().to_string(),
-            "records": records.iter().map(record_json).collect::<Vec<_>>(),
-        }));
-    }
-    if json_out {
-        println!("{}", json!({"snapshot": snap_json, "segments": segs_json}));
-    } else {
-        for l in out {
-            println!("{l}");
+    let stdout = std::io::stdout();
+    let mut w = Dump {
+        out: BufWriter::new(stdout.lock()),
+        json: json_out,
+    };
+    w.snapshot(snap.as_deref())?;
+    let mut failure = None;
+    for (i, seg) in segments.iter().enumerate() {
+        let later = segments.len() - i - 1;
+        if let Some(f) = w.segment(i, seg, later)? {
+            failure = Some(f);
+            break;
         }
     }
-    Ok(())
+    w.finish()?;
+    failure.map_or(Ok(()), Err)
+}
+
+/// Where a dump goes: stdout, one record at a time, as text or as one JSON
+/// document written piece by piece.
+struct Dump<W: Write> {
+    out: W,
+    json: bool,
+}
+
+fn write_failed(e: std::io::Error) -> Failure {
+    Failure::new(EXIT_ERROR, format!("write stdout: {e}"))
+}
+
+impl<W: Write> Dump<W> {
+    fn line(&mut self, s: &str) -> Result<(), Failure> {
+        writeln!(self.out, "{s}").map_err(write_failed)
+    }
+
+    fn raw(&mut self, s: &str) -> Result<(), Failure> {
+        self.out.write_all(s.as_bytes()).map_err(write_failed)
+    }
+
+    fn value(&mut self, v: &Value) -> Result<(), Failure> {
+        serde_json::to_writer(&mut self.out, v)
+            .map_err(|e| Failure::new(EXIT_ERROR, format!("write stdout: {e}")))
+    }
+
+    fn snapshot(&mut self, snap: Option<&Path>) -> Result<(), Failure> {
+        let mut snap_json = Value::Null;
+        if let Some(path) = snap {
+            let s = read_snap_file(path).map_err(|e| Failure::new(EXIT_ERROR, e))?;
+            let m = &s.metadata;
+            let data_bytes = s.data.as_ref().map_or(0, Vec::len);
+            if !self.json {
+                self.line(&format!(
+                    "Snapshot {}: term={} index={} confState={} data={} bytes",
+                    path.display(),
+                    m.term,
+                    m.index,
+                    conf_state(&m.conf_state),
+                    data_bytes
+                ))?;
+            }
+            snap_json = json!({
+                "file": path.display().to_string(), "term": m.term, "index": m.index,
+                "confState": conf_state(&m.conf_state), "dataBytes": data_bytes,
+            });
+        }
+        if self.json {
+            self.raw("{\"snapshot\":")?;
+            self.value(&snap_json)?;
+            self.raw(",\"segments\":[")?;
+        }
+        Ok(())
+    }
+
+    /// Dumps segment `index` record by record. A frame cut short or torn at
+    /// the end of the last segment is what a crash leaves and what etcd's
+    /// read-all mode stops at: it is reported and the dump succeeds. Any
+    /// other error, or a tear with `later` segments after it, ends the dump
+    /// with a failure (etcd would not read past it either).
+    fn segment(
+        &mut self,
+        index: usize,
+        seg: &Path,
+        later: usize,
+    ) -> Result<Option<Failure>, Failure> {
+        let mut reader = WalReader::open(seg).map_err(|e| Failure::new(EXIT_ERROR, e))?;
+        if self.json {
+            if index > 0 {
+                self.raw(",")?;
+            }
+            self.raw("{\"file\":")?;
+            self.value(&Value::from(seg.display().to_string()))?;
+            self.raw(",\"records\":[")?;
+        } else {
+            self.line(&format!("WAL {}:", seg.display()))?;
+        }
+        let mut n = 0u64;
+        let mut stop = None;
+        for r in reader.by_ref() {
+            match r {
+                Ok(rec) => {
+                    if self.json {
+                        if n > 0 {
+                            self.raw(",")?;
+                        }
+                        self.value(&record_json(&rec))?;
+                    } else {
+                        self.line(&record_line(&rec))?;
+                    }
+                    n += 1;
+                }
+                Err(e) => stop = Some(e),
+            }
+        }
+        let Some(err) = stop else {
+            if self.json {
+                self.raw("]}")?;
+            } else {
+                self.line(&format!("{n} records"))?;
+            }
+            return Ok(None);
+        };
+        let end = reader.end_offset();
+        let torn = matches!(
+            err,
+            RaftError::WalTruncated { .. } | RaftError::WalTornWrite { .. }
+        );
+        let why = match (torn, later) {
+            (true, 0) => "a write cut short by a crash: etcd's read-all mode stops here too, and etcd truncates the segment at this offset when it next starts".to_owned(),
+            (true, n) => format!(
+                "a torn write before the last segment: etcd stops reading here too, so the {n} later segment(s) are not read"
+            ),
+            (false, _) => "the segment is corrupt here; etcd refuses to read it".to_owned(),
+        };
+        if self.json {
+            self.raw("],\"stopped\":")?;
+            self.value(&json!({
+                "offset": end, "error": err.to_string(), "tornTail": torn && later == 0,
+                "explanation": why,
+            }))?;
+            self.raw("}")?;
+        } else {
+            self.line(&format!(
+                "{n} records, then stopped at offset {end}: {err} ({why})"
+            ))?;
+        }
+        if torn && later == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Failure::new(
+            EXIT_ERROR,
+            format!("{}: {err} ({why})", seg.display()),
+        )))
+    }
+
+    fn finish(&mut self) -> Result<(), Failure> {
+        if self.json {
+            self.raw("]}\n")?;
+        }
+        self.out.flush().map_err(write_failed)
+    }
 }

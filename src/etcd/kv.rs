@@ -1,6 +1,8 @@
 //! Protobuf records stored in etcd's buckets (`mvccpb.KeyValue`,
 //! `leasepb.Lease`), as hand-written prost messages.
 
+use super::gogo::{self, GogoError, Value};
+
 /// `mvccpb.KeyValue`, the value of every live entry in the `key` bucket.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct KeyValue {
@@ -57,10 +59,9 @@ pub struct KeyValueRef<'a> {
 }
 
 impl<'a> KeyValueRef<'a> {
-    /// Parses an encoded `KeyValue` the way protobuf decoders do (the last
-    /// occurrence of a field wins, unknown fields are skipped); `None` when
-    /// the bytes are not a well-formed message or a known field has the
-    /// wrong wire type.
+    /// Parses an encoded `KeyValue` the way etcd's gogo-protobuf code does
+    /// (the last occurrence of a field wins, unknown fields and groups are
+    /// skipped); `None` when etcd would refuse the bytes.
     ///
     /// ```
     /// use etcdsnap::etcd::KeyValueRef;
@@ -69,49 +70,24 @@ impl<'a> KeyValueRef<'a> {
     /// assert_eq!((kv.key, kv.mod_revision, kv.value), (&b"foo"[..], 2, &b"bar"[..]));
     /// assert!(KeyValueRef::parse(b"\x0a\x09foo").is_none());
     /// ```
-    pub fn parse(mut b: &'a [u8]) -> Option<KeyValueRef<'a>> {
+    pub fn parse(b: &'a [u8]) -> Option<KeyValueRef<'a>> {
+        Self::decode(b).ok()
+    }
+
+    /// [`parse`](Self::parse) with gogo-protobuf's error when etcd's own
+    /// decoder would refuse the bytes.
+    pub fn decode(b: &'a [u8]) -> Result<KeyValueRef<'a>, GogoError> {
         let mut kv = KeyValueRef::default();
-        while !b.is_empty() {
-            let (tag, rest) = varint(b)?;
-            b = rest;
-            let field = tag >> 3;
-            if field == 0 {
-                return None;
-            }
-            match (field, tag & 7) {
-                (1 | 5, 2) => {
-                    let (len, rest) = varint(b)?;
-                    let (bytes, rest) = rest.split_at_checked(usize::try_from(len).ok()?)?;
-                    if field == 1 {
-                        kv.key = bytes;
-                    } else {
-                        kv.value = bytes;
-                    }
-                    b = rest;
-                }
-                (2..=4 | 6, 0) => {
-                    let (v, rest) = varint(b)?;
-                    let v = v as i64;
-                    match field {
-                        2 => kv.create_revision = v,
-                        3 => kv.mod_revision = v,
-                        4 => kv.version = v,
-                        _ => kv.lease = v,
-                    }
-                    b = rest;
-                }
-                (1..=6, _) => return None,
-                (_, 0) => b = varint(b)?.1,
-                (_, 1) => b = b.get(8..)?,
-                (_, 5) => b = b.get(4..)?,
-                (_, 2) => {
-                    let (len, rest) = varint(b)?;
-                    b = rest.get(usize::try_from(len).ok()?..)?;
-                }
-                _ => return None,
-            }
-        }
-        Some(kv)
+        gogo::decode(&gogo::KEY_VALUE, b, |field, v| match (field, v) {
+            (1, Value::Bytes(x)) => kv.key = x,
+            (5, Value::Bytes(x)) => kv.value = x,
+            (2, Value::Varint(x)) => kv.create_revision = x as i64,
+            (3, Value::Varint(x)) => kv.mod_revision = x as i64,
+            (4, Value::Varint(x)) => kv.version = x as i64,
+            (6, Value::Varint(x)) => kv.lease = x as i64,
+            _ => {}
+        })?;
+        Ok(kv)
     }
 }
 
@@ -119,18 +95,6 @@ impl<'a> KeyValueRef<'a> {
 /// [`KeyValueRef::parse`]).
 pub fn key_of(b: &[u8]) -> Option<&[u8]> {
     KeyValueRef::parse(b).map(|kv| kv.key)
-}
-
-/// A protobuf varint and the bytes after it.
-fn varint(b: &[u8]) -> Option<(u64, &[u8])> {
-    let mut v = 0u64;
-    for (i, &byte) in b.iter().enumerate().take(10) {
-        v |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some((v, b.get(i + 1..)?));
-        }
-    }
-    None
 }
 
 #[cfg(test)]

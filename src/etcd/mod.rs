@@ -20,6 +20,7 @@
 
 pub mod buckets;
 pub(crate) mod checks;
+mod gogo;
 pub mod ids;
 pub(crate) mod kv;
 pub(crate) mod member;
@@ -28,7 +29,8 @@ pub mod revision;
 pub(crate) mod status;
 pub(crate) mod version;
 
-pub use checks::SchemaProblem;
+pub use checks::{SchemaFindings, SchemaProblem, SchemaProblemKind, Severity, printable_key};
+pub use gogo::GogoError;
 pub use kv::{KeyValue, KeyValueRef, Lease};
 pub use member::{Member, MemberJsonError};
 

@@ -200,7 +200,15 @@ fn join(
             let Some(&(lo, hi)) = ranges.get(i) else {
                 break;
             };
-            let r = join_range(old, new, ob, nb, (lo, hi), (old_rev, new_rev), &steps);
+            let r = join_range(
+                old,
+                new,
+                ob.clone(),
+                nb.clone(),
+                (lo, hi),
+                (old_rev, new_rev),
+                &steps,
+            );
             if let Ok(mut o) = out.lock() {
                 o.push((i, r));
             }

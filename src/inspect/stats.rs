@@ -136,14 +136,16 @@ pub fn stats(snap: &Snapshot, by: GroupBy, top: usize) -> Result<Stats, StatsErr
         ..CheckOptions::default()
     };
     let (report, v) = check::walk(db, StatsVisitor::new(db, by), &opts);
+    // A file that changed while it was read is an error whatever the walk
+    // found (as for `snapshot status`).
+    if let Some(e) = file.changed() {
+        return Err(e.into());
+    }
     if !report.is_ok() {
-        let mut lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
-        if report.omitted > 0 {
-            lines.push(format!("... and {} more", report.omitted));
-        }
         return Err(SnapshotError::Integrity {
             count: report.problem_count(),
-            lines,
+            problems: report.problems,
+            omitted: report.omitted,
         }
         .into());
     }

@@ -213,8 +213,8 @@ pub fn prune(
             Ok(snap) => snap
                 .verify(&VerifyOptions::default())
                 .problems()
-                .into_iter()
-                .next(),
+                .first()
+                .map(ToString::to_string),
             Err(err) => Some(err.to_string()),
         };
         match problem {

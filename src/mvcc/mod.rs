@@ -231,7 +231,7 @@ impl<'a> Store<'a> {
 
     /// The `key` bucket, if the file has one.
     pub(crate) fn key_bucket(&self) -> Option<Bucket<'a>> {
-        self.key
+        self.key.clone()
     }
 
     /// The newest change of `key` at revision `rev` (0 for the current

@@ -140,6 +140,19 @@ pub enum RaftError {
     #[error("invalid member list: {0}")]
     InvalidMembers(String),
 
+    /// Reading a WAL segment failed in the operating system (not in the
+    /// data).
+    #[error(
+        "wal: read error at offset {offset}: {}",
+        crate::go::errno::text(source)
+    )]
+    WalRead {
+        /// Offset of the frame being read.
+        offset: u64,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
     /// An I/O operation failed.
     #[error("{op} {}: {}", path.display(), crate::go::errno::text(source))]
     Io {

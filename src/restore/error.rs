@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::membership::ClusterError;
 use crate::bolt::BoltError;
+use crate::etcd::SchemaProblem;
 use crate::location::LocationError;
 use crate::raft::RaftError;
 use crate::snapshot::SnapshotError;
@@ -36,13 +37,16 @@ pub enum RestoreError {
         /// Digest of the body.
         computed: [u8; 32],
     },
-    /// etcd-level problems that would stop etcd from serving the data.
-    #[error("snapshot data check failed. {count} problems found.\n{}", lines.join("\n"))]
+    /// etcd-level problems that would crash etcd or corrupt its data.
+    #[error(
+        "snapshot data check failed. {count} problems found.\n{}",
+        schema_lines(problems)
+    )]
     Schema {
-        /// Number of problems.
+        /// Number of problems (errors only; warnings do not stop a restore).
         count: u64,
-        /// One line per problem.
-        lines: Vec<String>,
+        /// The errors kept.
+        problems: Vec<SchemaProblem>,
     },
     /// The data dir exists and may not be written (3.4: exists at all;
     /// 3.5+: exists and is not empty).
@@ -115,6 +119,12 @@ impl RestoreError {
         let path = path.into();
         move |source| RestoreError::Io { op, path, source }
     }
+}
+
+/// One line per problem.
+fn schema_lines(problems: &[SchemaProblem]) -> String {
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    lines.join("\n")
 }
 
 /// Go's `%v` of a byte slice: `[1 2 3]`.

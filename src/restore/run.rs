@@ -30,7 +30,7 @@ use crate::bolt::Db;
 use crate::bolt::tx::{self, WriteOptions};
 use crate::datadir::DataDir;
 use crate::etcd::revision::Revision;
-use crate::etcd::{SchemaChecks, TargetVersion};
+use crate::etcd::{SchemaChecks, SchemaProblem, TargetVersion};
 use crate::progress::{Phase, Progress};
 use crate::raft::Flavour;
 use crate::raft::snap::{encode_snap, restore_snapshot, snap_file_name, write_snap_file};
@@ -66,6 +66,9 @@ pub struct RestoreSummary {
     pub bumped_to: Option<Revision>,
     /// Whether the SHA-256 trailer was verified.
     pub hash_verified: bool,
+    /// etcd-level findings in the snapshot that restore replaced or that
+    /// etcd tolerates (errors stop a restore).
+    pub warnings: Vec<SchemaProblem>,
     /// The release whose layout was written.
     pub target: TargetVersion,
     /// Whether `target` was picked by `auto` from the storage version.
@@ -296,7 +299,7 @@ pub fn restore(
         .skip(first_dst)
         .map(|m| (&m.db, m.db_path.as_path()))
         .collect();
-    let db = check_and_copy(&file, &dsts, opts, stored, progress)?;
+    let (db, warnings) = check_and_copy(&file, &dsts, opts, version, stored, progress)?;
     let (changes, bumped_to) = dbedit::changes(
         db,
         version,
@@ -305,6 +308,12 @@ pub fn restore(
         resolved.storage_edit.as_ref(),
     )?;
     let plan = tx::plan(db, &changes, WriteOptions::default())?;
+    // The edits were planned from the source's pages: it must still be the
+    // file that was checked. (Checked before the commits, which may write
+    // into the source itself when it arrived in the first member's db.)
+    if let Some(e) = file.changed() {
+        return Err(e.into());
+    }
     for m in &staged {
         plan.commit(&m.db)
             .map_err(RestoreError::io("write", &m.db_path))?;
@@ -322,6 +331,7 @@ pub fn restore(
         consistent_index: cluster.members.len() as u64,
         bumped_to,
         hash_verified,
+        warnings,
         target: version,
         target_was_auto: opts.target.is_auto(),
         storage_version: storage,
@@ -337,9 +347,10 @@ fn check_and_copy<'f>(
     file: &'f SnapshotFile,
     dsts: &[(&File, &Path)],
     opts: &RestoreOptions,
+    target: TargetVersion,
     stored: Option<[u8; 32]>,
     progress: &(dyn Fn(Progress) + Sync),
-) -> Result<Db<'f>, RestoreError> {
+) -> Result<(Db<'f>, Vec<SchemaProblem>), RestoreError> {
     let body_len = file.body_len();
     let total = body_len.saturating_mul(dsts.len() as u64);
     std::thread::scope(|s| {
@@ -356,7 +367,7 @@ fn check_and_copy<'f>(
         // With a spare core the structure is checked beside the hash;
         // otherwise after it.
         let threads = opts.threads.max(1);
-        let checker = (threads > 1).then(|| s.spawn(move || check_structure(file, 1)));
+        let checker = (threads > 1).then(|| s.spawn(move || check_structure(file, 1, target)));
         let hashed = match stored.filter(|_| !opts.skip_hash_check) {
             Some(stored) => hash::sha256_prefix(file.file(), body_len, &|done| {
                 progress(Progress::new(Phase::Hash, done, body_len))
@@ -375,30 +386,42 @@ fn check_and_copy<'f>(
             Some(c) => c
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            None => check_structure(file, threads),
+            None => check_structure(file, threads, target),
         };
         let copied = copier
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        // A source that changed while it was read explains any other
+        // failure (a short read, a short copy, garbage in the walk), and
+        // makes a success worthless.
+        if let Some(e) = file.changed() {
+            return Err(e.into());
+        }
         hashed?;
-        let db = checked?;
+        let checked = checked?;
         copied?;
-        Ok(db)
+        Ok(checked)
     })
 }
 
-/// Opens the body as bbolt and runs the structural and etcd-level checks.
-fn check_structure(file: &SnapshotFile, threads: usize) -> Result<Db<'_>, RestoreError> {
-    let (db, schema) = crate::snapshot::walk_checked(file, SchemaChecks::new(), threads)?;
-    let (problems, omitted) = schema.finish();
-    if !problems.is_empty() {
-        let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+/// Opens the body as bbolt and runs the structural and etcd-level checks;
+/// returns the database and the etcd-level warnings.
+fn check_structure(
+    file: &SnapshotFile,
+    threads: usize,
+    target: TargetVersion,
+) -> Result<(Db<'_>, Vec<SchemaProblem>), RestoreError> {
+    let checks = SchemaChecks::for_target(target);
+    let (db, schema) = crate::snapshot::walk_checked(file, checks, threads)?;
+    let found = schema.finish_report();
+    if !found.is_ok() {
+        let problems: Vec<SchemaProblem> = found.errors().cloned().collect();
         return Err(RestoreError::Schema {
-            count: problems.len() as u64 + omitted,
-            lines,
+            count: problems.len() as u64 + found.omitted_errors,
+            problems,
         });
     }
-    Ok(db)
+    Ok((db, found.warnings().cloned().collect()))
 }
 
 fn write_raft_files(

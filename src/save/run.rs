@@ -356,10 +356,13 @@ fn check_file(path: &Path, opts: &SaveOptions) -> Result<Status, Vec<String>> {
         target: opts.target,
         ..VerifyOptions::default()
     });
-    let problems = report.problems();
+    let problems: Vec<String> = report.problems().iter().map(ToString::to_string).collect();
     match report.status {
         Some(s) if problems.is_empty() => Ok(s),
-        _ if problems.is_empty() => Err(vec!["no status could be computed".into()]),
+        _ if problems.is_empty() => Err(vec![report.status_error.map_or_else(
+            || "no status could be computed".to_owned(),
+            |e| e.to_string(),
+        )]),
         _ => Err(problems),
     }
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::bolt::BoltError;
+use crate::bolt::check::Problem;
 use crate::etcd::StatusError;
 
 /// Why a snapshot could not be opened, checked or reported on.
@@ -52,14 +53,36 @@ pub enum SnapshotError {
         have: u64,
     },
     /// The structural check found problems (etcdutl's wording).
-    #[error("snapshot file integrity check failed. {count} errors found.\n{}", lines.join("\n"))]
+    #[error("snapshot file integrity check failed. {count} errors found.\n{}", integrity_lines(problems, *omitted))]
     Integrity {
         /// Number of problems.
         count: u64,
-        /// One line per problem (possibly fewer than `count`).
-        lines: Vec<String>,
+        /// The problems kept (at most [`MAX_PROBLEMS`](crate::bolt::check::MAX_PROBLEMS)).
+        problems: Vec<Problem>,
+        /// Problems found beyond those kept.
+        omitted: u64,
+    },
+    /// The file changed (shrank, grew or was rewritten) while it was read,
+    /// so nothing read from it can be trusted.
+    #[error("{}: the file changed while it was being read ({was} bytes when opened, {} now): another process wrote to it or truncated it", path.display(), now.map_or_else(|| "unknown".to_owned(), |n| n.to_string()))]
+    Changed {
+        /// The path.
+        path: PathBuf,
+        /// Its length when opened.
+        was: u64,
+        /// Its length now, if it can still be read.
+        now: Option<u64>,
     },
     /// The database is sound but not an etcd database status can describe.
     #[error(transparent)]
     Status(#[from] StatusError),
+}
+
+/// One line per problem, then how many more there were.
+fn integrity_lines(problems: &[Problem], omitted: u64) -> String {
+    let mut lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    if omitted > 0 {
+        lines.push(format!("... and {omitted} more"));
+    }
+    lines.join("\n")
 }

@@ -28,11 +28,18 @@ pub struct SnapshotFile {
     path: PathBuf,
     file: File,
     len: u64,
+    /// Modification time when opened (nanoseconds since the epoch).
+    mtime: Option<i128>,
     map: Mapped,
     /// SHA-256 of the body, when it was computed as the bytes arrived (a
     /// snapshot streamed from a location): verify and restore then compare
     /// the trailer with it instead of reading the file again.
     body_digest: Option<[u8; 32]>,
+}
+
+fn mtime_of(m: &std::fs::Metadata) -> Option<i128> {
+    use std::os::unix::fs::MetadataExt;
+    Some(i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()))
 }
 
 fn kind_of(ft: std::fs::FileType) -> &'static str {
@@ -89,14 +96,33 @@ impl SnapshotFile {
             Err(std::fs::TryLockError::WouldBlock) => return Err(SnapshotError::Locked { path }),
             Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", e)),
         }
-        let len = file.metadata().map_err(|e| io("stat", e))?.len();
+        let meta = file.metadata().map_err(|e| io("stat", e))?;
+        let len = meta.len();
         let map = Mapped::new(&file, len).map_err(|e| io("mmap", e))?;
         Ok(SnapshotFile {
             path,
             file,
             len,
+            mtime: mtime_of(&meta),
             map,
             body_digest: None,
+        })
+    }
+
+    /// Whether the file changed since it was opened: a read of the map hit
+    /// a part that was cut off (those bytes read as zeros), or its length or
+    /// modification time is not what it was. Everything read from a changed
+    /// file is suspect.
+    pub fn changed(&self) -> Option<SnapshotError> {
+        let now = self.file.metadata().ok();
+        let now_len = now.as_ref().map(std::fs::Metadata::len);
+        let moved = now
+            .as_ref()
+            .is_none_or(|m| m.len() != self.len || mtime_of(m) != self.mtime);
+        (self.map.faulted() || moved).then(|| SnapshotError::Changed {
+            path: self.path.clone(),
+            was: self.len,
+            now: now_len,
         })
     }
 

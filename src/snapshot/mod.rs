@@ -26,7 +26,7 @@ use std::path::Path;
 pub use error::SnapshotError;
 pub use file::{SnapshotFile, has_trailer};
 pub use hash::HashCheck;
-pub use verify::{DbInfo, VerifyOptions, VerifyReport};
+pub use verify::{DbInfo, VerifyOptions, VerifyProblem, VerifyReport, VerifyWarning};
 
 use crate::bolt::check::{self, CheckOptions};
 use crate::bolt::{Db, Visitor};
@@ -147,8 +147,21 @@ impl Snapshot {
 
 /// Opens the body as bbolt (refusing a file shorter than its database) and
 /// walks it with `visitor`, releasing walked pages of the map as it goes.
-/// Structural problems are an error, worded as etcdutl words them.
+/// Structural problems are an error, worded as etcdutl words them; a file
+/// that changed while it was read is an error whatever the walk found.
 pub(crate) fn walk_checked<V: Visitor>(
+    file: &SnapshotFile,
+    visitor: V,
+    threads: usize,
+) -> Result<(Db<'_>, V), SnapshotError> {
+    let walked = walk_unchanged(file, visitor, threads);
+    match file.changed() {
+        Some(e) => Err(e),
+        None => walked,
+    }
+}
+
+fn walk_unchanged<V: Visitor>(
     file: &SnapshotFile,
     visitor: V,
     threads: usize,
@@ -169,13 +182,10 @@ pub(crate) fn walk_checked<V: Visitor>(
     };
     let (report, visitor) = check::walk(db, visitor, &opts);
     if !report.is_ok() {
-        let mut lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
-        if report.omitted > 0 {
-            lines.push(format!("... and {} more", report.omitted));
-        }
         return Err(SnapshotError::Integrity {
             count: report.problem_count(),
-            lines,
+            problems: report.problems,
+            omitted: report.omitted,
         });
     }
     Ok((db, visitor))

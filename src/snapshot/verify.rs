@@ -2,13 +2,16 @@
 //! check and the etcd-level checks, in one pass over the file (the hash on
 //! one thread, the walk on the others).
 
+use std::fmt;
 use std::path::PathBuf;
 
 use super::file::SnapshotFile;
 use super::hash::{self, HashCheck};
-use crate::bolt::check::{self, CheckOptions, CheckReport};
+use crate::bolt::check::{self, CheckOptions, CheckReport, Problem};
+use crate::bolt::meta::MetaError;
 use crate::bolt::{BoltError, Db};
-use crate::etcd::{SchemaChecks, SchemaProblem, Status, StatusVisitor, TargetVersion};
+use crate::etcd::checks::SchemaFindings;
+use crate::etcd::{SchemaChecks, SchemaProblem, Status, StatusError, StatusVisitor, TargetVersion};
 use crate::progress::{Phase, Progress};
 
 /// How to verify.
@@ -78,6 +81,134 @@ pub struct DbInfo {
     pub synced_freelist: bool,
 }
 
+/// Something that makes the snapshot unusable; `Display` is the line
+/// `snapshot verify` prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyProblem {
+    /// The SHA-256 trailer does not match the body.
+    HashMismatch {
+        /// Digest stored in the file.
+        stored: [u8; 32],
+        /// Digest of the body.
+        computed: [u8; 32],
+    },
+    /// No trailer, and the hash was to be checked.
+    MissingHash,
+    /// The body is not a bbolt database.
+    NotBbolt(BoltError),
+    /// The file is shorter than the database its meta describes.
+    Truncated {
+        /// `hwm * page size`.
+        needed: u64,
+        /// The file's length.
+        have: u64,
+    },
+    /// A structural problem.
+    Structure(Problem),
+    /// Structural problems found beyond those kept.
+    MoreStructure(u64),
+    /// An etcd-level error.
+    Schema(SchemaProblem),
+    /// etcd-level errors found beyond those kept.
+    MoreSchema(u64),
+    /// The file could not be read to hash it.
+    HashRead(String),
+    /// The file changed (shrank, or was rewritten) while it was read.
+    Changed(String),
+}
+
+impl fmt::Display for VerifyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyProblem::HashMismatch { stored, computed } => write!(
+                f,
+                "sha256 mismatch: expected sha256 {}, got {} (the trailer does not match the content)",
+                hash::hex(stored),
+                hash::hex(computed)
+            ),
+            VerifyProblem::MissingHash => f.write_str(
+                "snapshot missing hash but --skip-hash-check=false (the file has no SHA-256 trailer: a raw member/snap/db copy needs --skip-hash-check)",
+            ),
+            VerifyProblem::NotBbolt(e) => write!(f, "not a bbolt database: {e}"),
+            VerifyProblem::Truncated { needed, have } => write!(
+                f,
+                "truncated file: the database needs {needed} bytes but the file has {have}"
+            ),
+            VerifyProblem::Structure(p) => p.fmt(f),
+            VerifyProblem::MoreStructure(n) => write!(f, "... and {n} more structural problems"),
+            VerifyProblem::Schema(p) => p.fmt(f),
+            VerifyProblem::MoreSchema(n) => write!(f, "... and {n} more etcd-level problems"),
+            VerifyProblem::HashRead(e) => write!(f, "reading the file to hash it: {e}"),
+            VerifyProblem::Changed(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Something worth knowing that does not make the snapshot unusable;
+/// `Display` is the text `snapshot verify` prints after `warning: `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyWarning {
+    /// A damaged meta page that is not used because the other one is valid
+    /// (bbolt falls back to it, losing at most the last transaction).
+    InactiveMeta {
+        /// The damaged meta page (0 or 1).
+        page: u8,
+        /// Why it was rejected.
+        error: MetaError,
+        /// The meta page used instead.
+        active: u8,
+    },
+    /// The meta page not in use declares another page size than the file
+    /// is read with (bbolt's next commit overwrites it).
+    InactiveMetaPageSize {
+        /// The meta page (0 or 1).
+        page: u8,
+        /// The page size it declares.
+        declared: u32,
+        /// The page size the file is read with.
+        used: u32,
+    },
+    /// An etcd-level finding that restore replaces or etcd tolerates.
+    Schema(SchemaProblem),
+    /// etcd-level warnings found beyond those kept.
+    MoreSchema(u64),
+    /// The structure is sound but `snapshot status` cannot describe the
+    /// file (etcdutl's status fails on it too); etcd itself ignores what
+    /// stops it (a top-level key that is not a bucket, a key etcd skips).
+    Status(StatusError),
+}
+
+impl fmt::Display for VerifyWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyWarning::InactiveMeta {
+                page,
+                error,
+                active,
+            } => write!(
+                f,
+                "meta page {page}: {error} (bbolt uses meta page {active} instead)"
+            ),
+            VerifyWarning::InactiveMetaPageSize {
+                page,
+                declared,
+                used,
+            } => write!(
+                f,
+                "meta page {page} declares page size {declared}, but the file is read with page size {used} (it is not in use; bbolt's next commit overwrites it)"
+            ),
+            VerifyWarning::Schema(p) => p.fmt(f),
+            VerifyWarning::MoreSchema(n) => write!(f, "... and {n} more etcd-level warnings"),
+            VerifyWarning::Status(e) => write!(
+                f,
+                "snapshot status cannot describe this file: {e} (etcdutl's status fails on it too)"
+            ),
+        }
+    }
+}
+
 /// Everything `verify` found.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -92,22 +223,22 @@ pub struct VerifyReport {
     pub open_error: Option<BoltError>,
     /// The database's layout, when it could be opened.
     pub db_info: Option<DbInfo>,
-    /// Things worth knowing that do not make the snapshot unusable: a
-    /// damaged meta page that was not used because the other one is valid
-    /// (bbolt falls back to it, losing at most the last transaction).
-    pub warnings: Vec<String>,
+    /// Things worth knowing that do not make the snapshot unusable.
+    pub warnings: Vec<VerifyWarning>,
     /// `hwm * page size` when it exceeds the body: the file is truncated.
     pub truncated: Option<u64>,
     /// The structural check.
     pub check: CheckReport,
-    /// etcd-level problems.
-    pub schema: Vec<SchemaProblem>,
-    /// etcd-level problems not kept.
-    pub schema_omitted: u64,
+    /// etcd-level findings, errors and warnings.
+    pub schema: SchemaFindings,
     /// The status, when everything else is sound.
     pub status: Option<Status>,
     /// Why there is no status although the structure is sound.
-    pub status_error: Option<String>,
+    pub status_error: Option<StatusError>,
+    /// Why the file could not be read to hash it.
+    pub read_error: Option<String>,
+    /// The file changed while it was being verified.
+    pub changed: Option<String>,
 }
 
 impl VerifyReport {
@@ -116,46 +247,73 @@ impl VerifyReport {
         self.problems().is_empty()
     }
 
-    /// One line per problem, most fundamental first.
-    pub fn problems(&self) -> Vec<String> {
+    /// Every problem, most fundamental first. When the file changed while
+    /// it was read, that is the only problem: the rest would describe a
+    /// mixture of old and new contents.
+    pub fn problems(&self) -> Vec<VerifyProblem> {
         let mut out = Vec::new();
+        if let Some(c) = &self.changed {
+            out.push(VerifyProblem::Changed(c.clone()));
+            return out;
+        }
         match self.hash {
-            HashCheck::Mismatch { stored, computed } => out.push(format!(
-                "sha256 mismatch: expected sha256 {}, got {} (the trailer does not match the content)",
-                hash::hex(&stored),
-                hash::hex(&computed)
-            )),
-            HashCheck::Missing if self.truncated.is_none() => out.push(
-                "snapshot missing hash but --skip-hash-check=false (the file has no SHA-256 trailer: a raw member/snap/db copy needs --skip-hash-check)"
-                    .into(),
-            ),
+            HashCheck::Mismatch { stored, computed } => {
+                out.push(VerifyProblem::HashMismatch { stored, computed })
+            }
+            HashCheck::Missing if self.truncated.is_none() && self.read_error.is_none() => {
+                out.push(VerifyProblem::MissingHash)
+            }
             _ => {}
         }
         if let Some(e) = &self.open_error {
-            out.push(format!("not a bbolt database: {e}"));
+            out.push(VerifyProblem::NotBbolt(e.clone()));
         }
         if let Some(needed) = self.truncated {
-            let have = self.file_size;
-            out.push(format!(
-                "truncated file: the database needs {needed} bytes but the file has {have}"
-            ));
+            out.push(VerifyProblem::Truncated {
+                needed,
+                have: self.file_size,
+            });
         }
-        out.extend(self.check.problems.iter().map(|p| p.to_string()));
+        out.extend(
+            self.check
+                .problems
+                .iter()
+                .cloned()
+                .map(VerifyProblem::Structure),
+        );
         if self.check.omitted > 0 {
-            out.push(format!(
-                "... and {} more structural problems",
-                self.check.omitted
-            ));
+            out.push(VerifyProblem::MoreStructure(self.check.omitted));
         }
-        out.extend(self.schema.iter().map(|p| p.to_string()));
-        if self.schema_omitted > 0 {
-            out.push(format!(
-                "... and {} more etcd-level problems",
-                self.schema_omitted
-            ));
+        out.extend(self.schema.errors().cloned().map(VerifyProblem::Schema));
+        if self.schema.omitted_errors > 0 {
+            out.push(VerifyProblem::MoreSchema(self.schema.omitted_errors));
+        }
+        if let Some(e) = &self.read_error {
+            out.push(VerifyProblem::HashRead(e.clone()));
+        }
+        out
+    }
+
+    /// Every warning: inactive meta pages, then etcd-level warnings (only
+    /// when the structure is sound: in a damaged tree they say little).
+    pub fn all_warnings(&self) -> Vec<VerifyWarning> {
+        if self.changed.is_some() {
+            return Vec::new();
+        }
+        let mut out = self.warnings.clone();
+        if !self.check.is_ok() || self.open_error.is_some() {
+            return out;
+        }
+        out.extend(self.schema.warnings().cloned().map(VerifyWarning::Schema));
+        let omitted = self
+            .schema
+            .omitted
+            .saturating_sub(self.schema.omitted_errors);
+        if omitted > 0 {
+            out.push(VerifyWarning::MoreSchema(omitted));
         }
         if let Some(e) = &self.status_error {
-            out.push(e.clone());
+            out.push(VerifyWarning::Status(e.clone()));
         }
         out
     }
@@ -176,10 +334,11 @@ pub fn verify(
         warnings: Vec::new(),
         truncated: None,
         check: CheckReport::default(),
-        schema: Vec::new(),
-        schema_omitted: 0,
+        schema: SchemaFindings::default(),
         status: None,
         status_error: None,
+        read_error: None,
+        changed: None,
     };
     let want_hash = !opts.skip_hash_check;
     let trailer = file.trailer();
@@ -206,13 +365,14 @@ pub fn verify(
             report.hash = match h.join() {
                 Ok(Ok(outcome)) => outcome,
                 Ok(Err(e)) => {
-                    report.status_error = Some(format!("reading the file to hash it: {e}"));
+                    report.read_error = Some(e.to_string());
                     HashCheck::Missing
                 }
                 Err(_) => HashCheck::Missing,
             };
         }
     });
+    report.changed = file.changed().map(|e| e.to_string());
     report
 }
 
@@ -236,12 +396,21 @@ fn structure(
         active_meta: db.active_meta_page(),
         synced_freelist: db.meta().has_synced_freelist(),
     });
-    for (i, m) in db.metas().iter().enumerate() {
-        if let Err(e) = m {
-            report.warnings.push(format!(
-                "meta page {i}: {e} (bbolt uses meta page {} instead)",
-                db.active_meta_page()
-            ));
+    for (page, m) in (0u8..).zip(db.metas().iter()) {
+        match m {
+            Err(error) => report.warnings.push(VerifyWarning::InactiveMeta {
+                page,
+                error: *error,
+                active: db.active_meta_page(),
+            }),
+            Ok(m) if page != db.active_meta_page() && m.page_size != db.page_size() => {
+                report.warnings.push(VerifyWarning::InactiveMetaPageSize {
+                    page,
+                    declared: m.page_size,
+                    used: db.page_size(),
+                })
+            }
+            Ok(_) => {}
         }
     }
     if db.size() > file.body_len() {
@@ -253,16 +422,18 @@ fn structure(
         release: Some(&release),
         ..CheckOptions::default()
     };
-    let (check, (status, schema)) =
-        check::walk(db, (StatusVisitor::new(target), SchemaChecks::new()), &opts);
-    let (schema, omitted) = schema.finish();
+    let visitors = (StatusVisitor::new(target), SchemaChecks::for_target(target));
+    let (check, (status, schema)) = check::walk(db, visitors, &opts);
+    report.schema = if check.is_ok() {
+        schema.finish_report()
+    } else {
+        schema.finish_incomplete()
+    };
     report.check = check;
-    report.schema = schema;
-    report.schema_omitted = omitted;
     if report.check.is_ok() {
         match status.finish(db.size()) {
             Ok(s) => report.status = Some(s),
-            Err(e) => report.status_error = Some(e.to_string()),
+            Err(e) => report.status_error = Some(e),
         }
     }
 }

@@ -51,7 +51,12 @@ pub enum Expect {
     NotBbolt,
     /// The trailer and at least one meta are right, the tree is broken.
     Structural,
-    /// Nothing is wrong as far as a Go reader is concerned: must be accepted (control).
+    /// The trailer and the bbolt structure are right, but an etcd record would crash etcd
+    /// (at boot or when it is used): verify fails with an etcd-level line and restore
+    /// refuses; status, which only hashes, succeeds.
+    EtcdRecord,
+    /// Nothing is wrong as far as a Go reader is concerned: must be accepted (control). Also
+    /// etcd-level findings that restore replaces or etcd tolerates (reported as warnings).
     Accept,
 }
 
@@ -235,6 +240,7 @@ struct BranchElem {
 }
 
 /// The layout facts the generator needs about one body.
+#[derive(Clone, Copy)]
 struct Layout<'a> {
     b: &'a [u8],
     ps: usize,
@@ -358,6 +364,114 @@ fn swap_elems(b: &mut [u8], base: usize, i: usize, branch: bool) {
 }
 
 // ---------------------------------------------------------------------------------------
+// A minimal leaf writer: rebuilds the root leaf of a fixture whose root bucket is one leaf
+// page, with changed inline buckets (dense packing, as bbolt writes it).
+
+/// A leaf element: flags, key, value.
+type Entry = (u32, Vec<u8>, Vec<u8>);
+
+/// A leaf page image (header id `id`, no padding) holding `entries` in the given order.
+fn leaf_image(id: u64, entries: &[Entry]) -> Vec<u8> {
+    let mut b = vec![0u8; PAGE_HEADER + ELEM * entries.len()];
+    wr64(&mut b, 0, id);
+    wr16(&mut b, 8, FLAG_LEAF);
+    wr16(&mut b, 10, u16::try_from(entries.len()).expect("count"));
+    for (i, (flags, k, v)) in entries.iter().enumerate() {
+        let hdr = PAGE_HEADER + ELEM * i;
+        let pos = b.len() - hdr;
+        wr32(&mut b, hdr, *flags);
+        wr32(&mut b, hdr + 4, u32::try_from(pos).expect("pos"));
+        wr32(&mut b, hdr + 8, u32::try_from(k.len()).expect("ksize"));
+        wr32(&mut b, hdr + 12, u32::try_from(v.len()).expect("vsize"));
+        b.extend_from_slice(k);
+        b.extend_from_slice(v);
+    }
+    b
+}
+
+/// The entries of the leaf image at `base`.
+fn entries_at(l: &Layout, base: usize) -> Vec<Entry> {
+    l.leaf_elems(base)
+        .into_iter()
+        .map(|e| (e.flags, l.b[e.key].to_vec(), l.b[e.val].to_vec()))
+        .collect()
+}
+
+/// Rewrites the root leaf of `b` (one page) with `f` applied to its entries, where each inline
+/// bucket's entries are decoded for `f` and encoded again (its 16-byte header kept).
+fn edit_root(b: &mut [u8], l: &Layout, f: impl FnOnce(&mut Vec<(Entry, Option<Vec<Entry>>)>)) {
+    let base = l.off(l.root);
+    assert_eq!(l.overflow(l.root), 0, "root leaf is one page");
+    let mut items: Vec<(Entry, Option<Vec<Entry>>)> = entries_at(l, base)
+        .into_iter()
+        .map(|e| {
+            let inline = (e.0 & BUCKET_LEAF_FLAG != 0 && rd64(&e.2, 0) == 0).then(|| {
+                let view = Layout { b: &e.2, ..*l };
+                entries_at(&view, 16)
+            });
+            (e, inline)
+        })
+        .collect();
+    f(&mut items);
+    let entries: Vec<Entry> = items
+        .into_iter()
+        .map(|((flags, k, v), inline)| match inline {
+            Some(inner) => {
+                let mut value = v[..16].to_vec();
+                value.extend_from_slice(&leaf_image(0, &inner));
+                (flags, k, value)
+            }
+            None => (flags, k, v),
+        })
+        .collect();
+    let img = leaf_image(l.root, &entries);
+    assert!(img.len() <= l.ps, "rebuilt root leaf fits in one page");
+    b[base..base + l.ps].fill(0);
+    b[base..base + img.len()].copy_from_slice(&img);
+}
+
+/// `edit_root` on the inline bucket `name` only.
+fn edit_bucket(b: &mut [u8], l: &Layout, name: &[u8], f: impl FnOnce(&mut Vec<Entry>)) {
+    edit_root(b, l, |items| {
+        let (_, inline) = items
+            .iter_mut()
+            .find(|((_, k, _), _)| k == name)
+            .unwrap_or_else(|| panic!("no bucket {:?}", String::from_utf8_lossy(name)));
+        f(inline.as_mut().expect("an inline bucket"));
+    });
+}
+
+/// Sets `key` in a bucket's entries (replacing or inserting in key order).
+fn set(entries: &mut Vec<Entry>, key: &[u8], value: &[u8]) {
+    match entries.binary_search_by(|e| e.1.as_slice().cmp(key)) {
+        Ok(i) => entries[i].2 = value.to_vec(),
+        Err(i) => entries.insert(i, (0, key.to_vec(), value.to_vec())),
+    }
+}
+
+/// Rewrites the freelist page of a synced-freelist body with `f` applied to its ids.
+fn edit_freelist(b: &mut [u8], l: &Layout, f: impl FnOnce(&mut Vec<u64>)) {
+    let m = if rd64(b, l.ps + META_TXID) > rd64(b, META_TXID) {
+        l.ps
+    } else {
+        0
+    };
+    let id = rd64(b, m + 48);
+    let base = l.off(id);
+    assert_eq!(l.flags(id), FLAG_FREELIST, "freelist page {id}");
+    let n = rd16(b, base + 10) as usize;
+    assert!(n < 0xFFFF, "no escaped count in the fixture");
+    let mut ids: Vec<u64> = (0..n).map(|i| rd64(b, base + 16 + 8 * i)).collect();
+    f(&mut ids);
+    ids.sort_unstable();
+    assert!(16 + 8 * ids.len() <= l.ps, "ids fit in the page");
+    wr16(b, base + 10, ids.len() as u16);
+    for (i, v) in ids.iter().enumerate() {
+        wr64(b, base + 16 + 8 * i, *v);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // The generator.
 
 /// Deterministic pseudo-random bytes (splitmix64).
@@ -379,6 +493,10 @@ pub fn pseudo_random_bytes(seed: u64, n: usize) -> Vec<u8> {
 pub const SMALL: &str = "small-v35.db";
 /// The fixture with branch and overflow pages (2612 pages).
 pub const K8S: &str = "k8s-v35.db";
+/// Users, roles and auth enabled (every bucket inline in the root leaf).
+pub const AUTH: &str = "auth-v35.db";
+/// A synced freelist (converted by Go bbolt) and a key bucket with an overflow leaf.
+pub const SYNCED: &str = "synced-v35.db";
 
 struct Builder<'s> {
     out: Vec<Variant>,
@@ -906,6 +1024,285 @@ pub fn build(small: &[u8], k8s: &[u8]) -> Vec<Variant> {
         E::Structural,
         B::Structural,
         Panic,
+    );
+    let f = v.fixed(|b, l| {
+        // A key-bucket leaf entry turned into a nested bucket whose root is the key
+        // bucket's own root: walking it leads back to where it started.
+        let e = &l.leaf_elems(l.off(leaf))[0];
+        wr32(b, e.hdr, BUCKET_LEAF_FLAG);
+        wr32(b, e.hdr + 12, 16);
+        wr64(b, e.val.start, key_root);
+        wr64(b, e.val.start + 8, 0);
+    });
+    v.push(
+        "nested-bucket-ancestor",
+        "a key-bucket entry made a nested bucket whose root is the key bucket's root",
+        f,
+        E::Structural,
+        B::Structural,
+        Panic,
+    );
+    out.extend(v.out);
+
+    // --- etcd records, rebuilt inline buckets (issue 10: values etcd decodes) -------------
+    let mut v = Builder {
+        out: Vec::new(),
+        source: SMALL,
+        file: small,
+    };
+    let f =
+        v.fixed(|b, l| edit_bucket(b, l, b"auth", |e| set(e, b"authRevision", b"\x00\x00\x01")));
+    v.push(
+        "auth-revision-short",
+        "auth/authRevision is 3 bytes (etcd reads it with binary.BigEndian.Uint64 at boot)",
+        f,
+        E::EtcdRecord,
+        B::Valid,
+        Ok_,
+    );
+    let f = v.fixed(|b, l| edit_bucket(b, l, b"alarm", |e| set(e, b"\x08\x80", b"")));
+    v.push(
+        "alarm-not-alarm-member",
+        "an alarm key that is not an etcdserverpb.AlarmMember (a cut varint)",
+        f,
+        E::EtcdRecord,
+        B::Valid,
+        Ok_,
+    );
+    let f = v.fixed(|b, l| {
+        edit_bucket(b, l, b"meta", |e| {
+            set(e, b"scheduledCompactRev", b"\x00\x00\x00\x00")
+        })
+    });
+    v.push(
+        "meta-compact-rev-short",
+        "meta/scheduledCompactRev is 4 bytes (etcd reads 17 at boot)",
+        f,
+        E::EtcdRecord,
+        B::Valid,
+        Ok_,
+    );
+    let f =
+        v.fixed(|b, l| edit_bucket(b, l, b"cluster", |e| set(e, b"downgrade", b"{\"enabled\":")));
+    v.push(
+        "cluster-downgrade-not-json",
+        "cluster/downgrade is cut JSON (etcd 3.5 decodes it at boot)",
+        f,
+        E::EtcdRecord,
+        B::Valid,
+        Ok_,
+    );
+    let f = v.fixed(|b, l| {
+        edit_bucket(b, l, b"members", |e| {
+            let k = e[0].1.clone();
+            set(e, &k, b"{\"id\":");
+        })
+    });
+    v.push(
+        "members-record-malformed",
+        "a members value that is not member JSON (restore replaces the bucket: a warning)",
+        f,
+        E::Accept,
+        B::Valid,
+        Ok_,
+    );
+    let f = v.fixed(|b, l| edit_root(b, l, |items| items.retain(|((_, k, _), _)| k != b"key")));
+    v.push(
+        "key-bucket-missing",
+        "no key bucket (etcd creates it at boot: a warning)",
+        f,
+        E::Accept,
+        B::Valid,
+        Ok_,
+    );
+    // Warnings: what restore replaces or etcd tolerates.
+    let f = v.fixed(|b, l| {
+        edit_bucket(b, l, b"key", |e| {
+            // "foo" at 2_1: mod_revision 2 -> 3 (one varint byte).
+            let kv = &mut e[1].2;
+            let at = kv
+                .iter()
+                .position(|&x| x == 0x18)
+                .expect("mod_revision tag");
+            kv[at + 1] = 3;
+        })
+    });
+    v.push(
+        "kv-mod-revision-mismatch",
+        "a KeyValue whose mod_revision is not its revision (etcd serves it as stored: a warning)",
+        f,
+        E::Accept,
+        B::Valid,
+        Ok_,
+    );
+    let f = v.fixed(|b, l| edit_bucket(b, l, b"cluster", |e| set(e, b"clusterVersion", b"3.5")));
+    v.push(
+        "cluster-version-not-semver",
+        "cluster/clusterVersion is \"3.5\" (etcd 3.5 does not read it, 3.6 panics: a warning for 3.5)",
+        f,
+        E::Accept,
+        B::Valid,
+        Ok_,
+    );
+    let f = v.fixed(|b, l| edit_bucket(b, l, b"meta", |e| set(e, b"confState", b"{\"voters\":")));
+    v.push(
+        "meta-conf-state-not-json",
+        "meta/confState is cut JSON (etcd 3.5 does not read it: a warning for 3.5)",
+        f,
+        E::Accept,
+        B::Valid,
+        Ok_,
+    );
+    let f = v.fixed(|b, l| edit_bucket(b, l, b"meta", |e| set(e, b"consistent_index", b"\x07")));
+    v.push(
+        "meta-consistent-index-short",
+        "meta/consistent_index is 1 byte (restore rewrites it: a warning)",
+        f,
+        E::Accept,
+        B::Valid,
+        Ok_,
+    );
+    let f = v.fixed(|b, l| {
+        // AlarmMember{MemberID: 0x6747fe7fe56705e2, Alarm: NOSPACE}
+        let mut k = vec![0x08];
+        let mut id: u64 = 0x6747_fe7f_e567_05e2;
+        while id >= 0x80 {
+            k.push((id as u8) | 0x80);
+            id >>= 7;
+        }
+        k.push(id as u8);
+        k.extend_from_slice(&[0x10, 0x01]);
+        edit_bucket(b, l, b"alarm", |e| set(e, &k, b""))
+    });
+    v.push(
+        "alarm-raised",
+        "a NOSPACE alarm in the alarm bucket (etcd starts with it raised: a warning)",
+        f,
+        E::Accept,
+        B::Valid,
+        Ok_,
+    );
+    let f = v.fixed(|b, l| {
+        let t0 = rd64(b, META_TXID);
+        wr64(b, l.ps + META_TXID, t0 + 1);
+        wr32(b, l.ps + META_PAGE_SIZE, 8192);
+    });
+    v.push(
+        "meta-page-size-disagree",
+        "meta 1 is newer (txid + 1) and declares page size 8192; meta 0 says 4096",
+        f,
+        E::Structural,
+        B::Structural,
+        Ok_,
+    );
+    out.extend(v.out);
+
+    let auth = fixtures::read_snapshot(AUTH);
+    let mut v = Builder {
+        out: Vec::new(),
+        source: AUTH,
+        file: &auth,
+    };
+    let f = v.fixed(|b, l| {
+        edit_bucket(b, l, b"authUsers", |e| {
+            let k = e[0].1.clone();
+            set(e, &k, b"\x0a\x05al");
+        })
+    });
+    v.push(
+        "auth-user-not-user",
+        "an authUsers value that is not an authpb.User (etcd panics on user list)",
+        f,
+        E::EtcdRecord,
+        B::Valid,
+        Ok_,
+    );
+    let f = v.fixed(|b, l| {
+        edit_bucket(b, l, b"authRoles", |e| {
+            let last = e.len() - 1;
+            e[last].2 = b"\x0a\x06reader\x12\x04\x08\x01\x12\x09".to_vec();
+        })
+    });
+    v.push(
+        "auth-role-not-role",
+        "an authRoles value whose permission is cut (etcd panics on role get)",
+        f,
+        E::EtcdRecord,
+        B::Valid,
+        Ok_,
+    );
+    out.extend(v.out);
+
+    let synced = fixtures::read_snapshot(SYNCED);
+    let mut v = Builder {
+        out: Vec::new(),
+        source: SYNCED,
+        file: &synced,
+    };
+    let sl = Layout::read(strip_trailer(&synced));
+    let skey = rd64(sl.b, sl.bucket(b"key").val.start);
+    let (ovf, _) = *sl
+        .tree(skey)
+        .iter()
+        .find(|(id, _)| sl.flags(*id) == FLAG_LEAF && sl.overflow(*id) >= 2)
+        .expect("an overflow leaf in the synced fixture");
+    let f = v.fixed(|b, l| edit_freelist(b, l, |ids| ids.push(ovf + 2)));
+    v.push(
+        "freelist-lists-live-overflow",
+        "the synced freelist lists the last overflow page of a live leaf",
+        f,
+        E::Structural,
+        B::Structural,
+        Ok_,
+    );
+    let f = v.fixed(|b, l| {
+        let m = if rd64(b, l.ps + META_TXID) > rd64(b, META_TXID) {
+            l.ps
+        } else {
+            0
+        };
+        let own = rd64(b, m + 48);
+        edit_freelist(b, l, |ids| ids.push(own));
+    });
+    v.push(
+        "freelist-lists-itself",
+        "the synced freelist lists its own page",
+        f,
+        E::Structural,
+        B::Structural,
+        Ok_,
+    );
+    let f = v.fixed(|b, l| edit_freelist(b, l, |ids| ids.push(ovf)));
+    v.push(
+        "freelist-lists-live-leaf",
+        "the synced freelist lists a live leaf's first page (Go's check sees this one)",
+        f,
+        E::Structural,
+        B::Structural,
+        Err_,
+    );
+    let f = v.fixed(|b, l| {
+        edit_bucket(b, l, b"lease", |e| {
+            // The ID varint's first byte: another ID, same length.
+            e[0].2[1] ^= 0x02;
+        })
+    });
+    v.push(
+        "lease-id-mismatch",
+        "a lease stored under a key that is not its ID (etcd uses the ID in the value: a warning)",
+        f,
+        E::Accept,
+        B::Valid,
+        Ok_,
+    );
+    let f = v.fixed(|b, l| edit_bucket(b, l, b"lease", |e| e[0].2 = b"\x08\xff".to_vec()));
+    v.push(
+        "lease-not-lease",
+        "a lease value that is not a leasepb.Lease (etcd panics at boot)",
+        f,
+        E::EtcdRecord,
+        B::Valid,
+        Ok_,
     );
     out.extend(v.out);
     out

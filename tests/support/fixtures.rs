@@ -133,6 +133,10 @@ pub const SAVED_SNAPSHOTS: [&str; 6] = [
     "k8s-v35.db",
 ];
 
+/// Snapshot fixtures compared with etcdutl 3.5.1 only (no 3.6/3.7 recordings): the synced
+/// freelist one (a 3.5.1 snapshot whose body Go bbolt 1.3.6 gave a freelist page).
+pub const SAVED_SNAPSHOTS_35_ONLY: [&str; 1] = ["synced-v35.db"];
+
 /// The fixtures made by etcd 3.6.14 and 3.7.1 servers (saved snapshots and
 /// raw member dbs).
 pub const NEW_FIXTURES: [&str; 12] = [

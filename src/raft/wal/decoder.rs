@@ -106,7 +106,35 @@ impl<'a> WalDecoder<'a> {
             .get(..FRAME_HEADER_BYTES)
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| truncated(FRAME_HEADER_BYTES as u64))?;
-        let word = u64::from_le_bytes(word_bytes);
+        let Some(frame) = Frame::parse(u64::from_le_bytes(word_bytes), off64)? else {
+            return Ok(None);
+        };
+        let body = rest
+            .get(FRAME_HEADER_BYTES..)
+            .and_then(|b| b.get(..frame.body_len))
+            .ok_or_else(|| truncated(frame.total()))?;
+        let (record, crc) = frame.decode(body, self.crc)?;
+        self.crc = crc;
+        self.pos = offset.saturating_add(FRAME_HEADER_BYTES + frame.body_len);
+        Ok(Some(record))
+    }
+}
+
+/// One frame, as its length word describes it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Frame {
+    /// Offset of the length word in the segment.
+    pub(super) offset: u64,
+    /// Length of the marshalled record.
+    pub(super) len: usize,
+    /// Record plus padding.
+    pub(super) body_len: usize,
+}
+
+impl Frame {
+    /// Reads a length word found at `offset`; `None` for a zero word (the
+    /// preallocated tail: the end of the segment).
+    pub(super) fn parse(word: u64, offset: u64) -> Result<Option<Frame>, RaftError> {
         if word == 0 {
             return Ok(None);
         }
@@ -119,27 +147,44 @@ impl<'a> WalDecoder<'a> {
         // etcd: recBytes >= maxWALEntrySizeLimit - padBytes is rejected.
         if len >= MAX_RECORD_SIZE_BYTES - pad {
             return Err(RaftError::WalRecordTooLarge {
-                offset: off64,
+                offset,
                 len,
                 pad,
                 limit: MAX_RECORD_SIZE_BYTES,
             });
         }
-        // Both are below 10 MiB here, so neither the sum nor the casts overflow.
-        let body_len = len + pad;
-        let frame_len = FRAME_HEADER_BYTES as u64 + body_len;
-        let (Ok(len_us), Ok(body_us), Ok(frame_us)) = (
-            usize::try_from(len),
-            usize::try_from(body_len),
-            usize::try_from(frame_len),
-        ) else {
-            return Err(truncated(frame_len));
-        };
-        let body = rest
-            .get(FRAME_HEADER_BYTES..frame_us)
-            .ok_or_else(|| truncated(frame_len))?;
-        let rec_bytes = body.get(..len_us).ok_or_else(|| truncated(frame_len))?;
-        debug_assert_eq!(body.len(), body_us);
+        // Both are below 10 MiB here, so neither the sum nor the casts
+        // overflow.
+        match (usize::try_from(len), usize::try_from(len + pad)) {
+            (Ok(len), Ok(body_len)) => Ok(Some(Frame {
+                offset,
+                len,
+                body_len,
+            })),
+            _ => Err(RaftError::WalRecordTooLarge {
+                offset,
+                len,
+                pad,
+                limit: MAX_RECORD_SIZE_BYTES,
+            }),
+        }
+    }
+
+    /// Bytes the whole frame takes, length word included.
+    pub(super) fn total(&self) -> u64 {
+        (FRAME_HEADER_BYTES + self.body_len) as u64
+    }
+
+    /// Decodes the frame's body (record and padding, `body_len` bytes),
+    /// continuing the CRC chain from `crc`; returns the record and the new
+    /// running CRC.
+    pub(super) fn decode(&self, body: &[u8], crc: u32) -> Result<(WalRecord, u32), RaftError> {
+        let off64 = self.offset;
+        let rec_bytes = body.get(..self.len).ok_or(RaftError::WalTruncated {
+            offset: off64,
+            needed: self.total(),
+            available: (FRAME_HEADER_BYTES + body.len()) as u64,
+        })?;
         let body_off = off64 + FRAME_HEADER_BYTES as u64;
 
         let rec = match walpb::Record::decode(rec_bytes) {
@@ -162,16 +207,16 @@ impl<'a> WalDecoder<'a> {
         let new_crc = if rec_type == Some(RecordType::Crc) {
             // etcd ReadAll: a CRC record must match a non-zero running CRC,
             // then the chain continues from the stored value.
-            if self.crc != 0 && rec.crc != self.crc {
+            if crc != 0 && rec.crc != crc {
                 return Err(RaftError::WalCrcMismatch {
                     offset: off64,
                     stored: rec.crc,
-                    computed: self.crc,
+                    computed: crc,
                 });
             }
             rec.crc
         } else {
-            let computed = crc32c::crc32c_append(self.crc, payload_bytes);
+            let computed = crc32c::crc32c_append(crc, payload_bytes);
             if rec.crc != computed {
                 return Err(if is_torn(body, body_off) {
                     RaftError::WalTornWrite { offset: off64 }
@@ -225,15 +270,15 @@ impl<'a> WalDecoder<'a> {
                 });
             }
         };
-
-        self.crc = new_crc;
-        self.pos = offset.saturating_add(frame_us);
-        Ok(Some(WalRecord {
-            offset: off64,
-            crc: rec.crc,
-            payload,
-            conf_change,
-        }))
+        Ok((
+            WalRecord {
+                offset: off64,
+                crc: rec.crc,
+                payload,
+                conf_change,
+            },
+            new_crc,
+        ))
     }
 }
 
@@ -276,11 +321,12 @@ pub fn decode_segment(data: &[u8]) -> Result<Vec<WalRecord>, RaftError> {
     WalDecoder::new(data).collect()
 }
 
-/// Reads a segment file and decodes it with [`decode_segment`]; errors name
-/// the file.
+/// Reads a segment file with a [`WalReader`](super::WalReader) (one record
+/// in memory at a time) and collects the records; errors name the file.
 pub fn read_segment_file(path: &Path) -> Result<Vec<WalRecord>, RaftError> {
-    let data = std::fs::read(path).map_err(|e| RaftError::io("read", path, e))?;
-    decode_segment(&data).map_err(|e| e.in_file(path))
+    super::reader::WalReader::open(path)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.in_file(path))
 }
 
 /// etcd's `isTornEntry`: splits the frame body (record and padding, which

@@ -20,6 +20,7 @@
 
 mod decoder;
 mod encoder;
+mod reader;
 mod restore;
 
 #[cfg(test)]
@@ -27,6 +28,7 @@ mod proptests;
 
 pub use decoder::{WalDecoder, WalRecord, decode_segment, read_segment_file};
 pub use encoder::WalEncoder;
+pub use reader::WalReader;
 pub use restore::{WalMember, restore_payloads, restore_wal_prefix, write_segment_file};
 
 use crate::raft::proto::{etcdserverpb, raftpb, walpb};
