@@ -46,3 +46,9 @@ pub mod etcd {
     pub use crate::etcd::checks::SchemaChecks;
     pub use crate::etcd::status::StatusVisitor;
 }
+
+/// Go's `sort.Sort` of the releases that built etcd (unstable: equal keys
+/// come out in Go's order).
+pub mod gosort {
+    pub use crate::mvcc::gosort::*;
+}

@@ -41,6 +41,10 @@
 //!   `.snap` files with the v2 store.
 //! * [`format`](mod@format): etcdutl-compatible renderings of results
 //!   (tables, JSON, sizes).
+//! * [`mvcc`]: the `key` bucket as etcd's multi-version store: get, range
+//!   and history at any revision, as etcd answers them.
+//! * [`inspect`]: where the space goes, Kubernetes values, and the
+//!   difference of two snapshots.
 //!
 //! The snapshot file layer (trailer, memory map, copy path), the restore
 //! machinery and the ports of Go library behaviour are private.
@@ -52,10 +56,12 @@ mod datadir;
 pub mod etcd;
 pub mod format;
 mod go;
+pub mod inspect;
 #[doc(hidden)]
 pub mod internal;
 mod location;
 mod mmap;
+pub mod mvcc;
 mod progress;
 pub mod raft;
 mod restore;

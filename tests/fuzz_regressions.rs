@@ -68,3 +68,9 @@ fn cluster_parse() {
         b"m1=http://127.0.0.1:2380,m2=http://127.0.0.2:2380\0http://127.0.0.1:2380\0m1\0tok",
     );
 }
+
+#[test]
+fn k8s_values() {
+    replay("k8s_values", targets::k8s_values);
+    targets::k8s_values(b"\x0a\x06\x0a\x02v1\x12\x00\x12\x04\x0a\x02\x0a\x00");
+}
