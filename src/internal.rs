@@ -74,3 +74,9 @@ pub mod repo {
         crate::repo::config::Config::decode(b).is_ok()
     }
 }
+
+/// Go's `sort.Sort` of the releases that built etcd (unstable: equal keys
+/// come out in Go's order).
+pub mod gosort {
+    pub use crate::mvcc::gosort::*;
+}

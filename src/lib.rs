@@ -43,6 +43,10 @@
 //!   (tables, JSON, sizes).
 //! * [`repo`]: a backup repository that stores each bbolt page once
 //!   (`etcdsnap backup`).
+//! * [`mvcc`]: the `key` bucket as etcd's multi-version store: get, range
+//!   and history at any revision, as etcd answers them.
+//! * [`inspect`]: where the space goes, Kubernetes values, and the
+//!   difference of two snapshots.
 //!
 //! The snapshot file layer (trailer, memory map, copy path), the restore
 //! machinery and the ports of Go library behaviour are private.
@@ -54,10 +58,12 @@ mod datadir;
 pub mod etcd;
 pub mod format;
 mod go;
+pub mod inspect;
 #[doc(hidden)]
 pub mod internal;
 mod location;
 mod mmap;
+pub mod mvcc;
 mod progress;
 pub mod raft;
 pub mod repo;

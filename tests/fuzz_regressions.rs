@@ -100,3 +100,9 @@ fn repo_open() {
         "a repository operation panicked"
     );
 }
+
+#[test]
+fn k8s_values() {
+    replay("k8s_values", targets::k8s_values);
+    targets::k8s_values(b"\x0a\x06\x0a\x02v1\x12\x00\x12\x04\x0a\x02\x0a\x00");
+}

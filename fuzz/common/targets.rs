@@ -504,3 +504,20 @@ pub fn repo_open(data: &[u8]) {
     let _ = etcdsnap::internal::repo::decode_pack(rest);
     let _ = etcdsnap::internal::repo::decode_config(rest);
 }
+
+/// (f) Arbitrary bytes as an etcd value: every Kubernetes decoder
+/// (protobuf envelope and ObjectMeta, JSON, CBOR, encrypted prefix), with
+/// the four prefixes tried in turn so each decoder sees the input.
+pub fn k8s_values(data: &[u8]) {
+    use etcdsnap::inspect::k8s;
+    let _ = k8s::decode(data).to_json();
+    for prefix in [&b"k8s\0"[..], b"\xd9\xd9\xf7", b"k8s:enc:", b"{"] {
+        let mut v = prefix.to_vec();
+        v.extend_from_slice(data);
+        let d = k8s::decode(&v);
+        let _ = (d.kind_label(), d.encoding(), d.to_json());
+    }
+    let _ = k8s::proto::decode_object_meta(data);
+    let _ = k8s::cbor::decode(data);
+    let _ = etcdsnap::inspect::group::registry_parts(data);
+}

@@ -5,12 +5,16 @@
 //! (src/cli/global.rs).
 
 mod backup;
+mod diff;
+mod get;
 mod global;
+mod history;
 mod pflag;
 mod progress;
 mod prune;
 mod restore;
 mod save;
+mod stats;
 mod status;
 mod verify;
 mod wal;
@@ -87,6 +91,14 @@ enum Command {
     /// Keep many snapshots in a repository that stores each page once
     #[command(subcommand)]
     Backup(backup::BackupCommand),
+    /// Get a key or a range of keys from a snapshot, as etcdctl get does
+    Get(get::GetArgs),
+    /// Every change of a key still in a snapshot, with values
+    History(history::HistoryArgs),
+    /// Where the space of a snapshot goes: by group, largest keys, free pages
+    Stats(stats::StatsArgs),
+    /// Keys added, removed and changed between two snapshots
+    Diff(diff::DiffArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -569,6 +581,10 @@ pub fn run() -> ExitCode {
         Command::Snapshot(SnapshotCommand::Save(a)) => save::run(a, &cli.global, &cli.write_out),
         Command::Wal(WalCommand::Dump(a)) => wal::run(a, &cli.write_out),
         Command::Backup(c) => backup::run(c, &cli.global, &cli.write_out),
+        Command::Get(a) => get::run(a, &cli.global, &cli.write_out),
+        Command::History(a) => history::run(a, &cli.write_out),
+        Command::Stats(a) => stats::run(a, &cli.write_out),
+        Command::Diff(a) => diff::run(a, &cli.write_out),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

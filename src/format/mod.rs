@@ -1,6 +1,7 @@
 //! Renderings that match etcdutl's output byte for byte: go-humanize sizes,
 //! olekukonko/tablewriter tables, and the `snapshot status` formats.
 
+pub mod get;
 pub mod humanize;
 pub(crate) mod save;
 pub(crate) mod status;

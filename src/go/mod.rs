@@ -17,6 +17,7 @@
 //! behaviour to reproduce.
 
 pub mod errno;
+pub mod isprint;
 pub mod json;
 pub mod net;
 pub mod quote;

@@ -8,8 +8,7 @@ use super::GoRelease;
 /// Printable runes stay as they are; `"` and `\` are backslashed; `\a \b \f
 /// \n \r \t \v` use their short forms; other ASCII controls become `\xNN`,
 /// other non-printable runes `\uNNNN` / `\UNNNNNNNN`; each byte of invalid
-/// UTF-8 becomes `\xNN`. Go's notion of "printable" for non-ASCII runes is
-/// approximated (see `is_go_printable`). Go before 1.19 wrote DEL as
+/// UTF-8 becomes `\xNN` (see `is_go_printable`). Go before 1.19 wrote DEL as
 /// `\u007f`, later releases as `\x7f`.
 ///
 /// ```
@@ -69,44 +68,11 @@ pub fn quote_list<S: AsRef<str>>(items: &[S], release: GoRelease) -> String {
     format!("[{}]", quoted.join(" "))
 }
 
-/// Approximates Go's `unicode.IsPrint` for non-ASCII runes: letters, marks,
-/// numbers, punctuation and symbols are printable; controls, format
-/// characters, separators (spaces), private-use and non-characters are not.
-/// Unassigned code points, which Go also treats as non-printable, are not
-/// tracked here.
+/// Go's `strconv.IsPrint` for non-ASCII runes (Unicode 13.0.0, the tables
+/// of the Go releases that built etcd 3.4.23 and 3.5.1; etcd 3.6 is built
+/// with a Go on Unicode 15, whose newer assignments are not reproduced).
 fn is_go_printable(c: char) -> bool {
-    let v = c as u32;
-    let not_printable = matches!(
-        v,
-        0x80..=0xa0
-            | 0xad
-            | 0x600..=0x605
-            | 0x61c
-            | 0x6dd
-            | 0x70f
-            | 0x890..=0x891
-            | 0x8e2
-            | 0x1680
-            | 0x180e
-            | 0x2000..=0x200f
-            | 0x2028..=0x202f
-            | 0x205f..=0x2064
-            | 0x2066..=0x206f
-            | 0x3000
-            | 0xd800..=0xf8ff
-            | 0xfdd0..=0xfdef
-            | 0xfeff
-            | 0xfff9..=0xfffb
-            | 0x110bd
-            | 0x110cd
-            | 0x13430..=0x1343f
-            | 0x1bca0..=0x1bca3
-            | 0x1d173..=0x1d17a
-            | 0xe0001
-            | 0xe0020..=0xe007f
-            | 0xf0000..=0x10ffff
-    ) || (v & 0xfffe) == 0xfffe;
-    !not_printable
+    super::isprint::is_print(c)
 }
 
 #[cfg(test)]

@@ -83,6 +83,11 @@ impl Snapshot {
         self.file.trailer()
     }
 
+    /// The mapped file (for readers inside the crate that release pages).
+    pub(crate) fn file(&self) -> &SnapshotFile {
+        &self.file
+    }
+
     /// The bbolt database inside (the trailer, if any, excluded).
     pub fn db(&self) -> Result<Db<'_>, SnapshotError> {
         self.file.db()

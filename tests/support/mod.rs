@@ -36,6 +36,7 @@ pub mod corrupt;
 pub mod etcd;
 pub mod fixtures;
 pub mod http;
+pub mod k8swire;
 pub mod oracles;
 pub mod ports;
 pub mod s3;
