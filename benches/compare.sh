@@ -7,6 +7,9 @@
 #                                  object storage (--only s3): save to / restore, verify from
 #                                  s3:// (s3s-fs on loopback), plain and .zst, vs the local file
 #   benches/compare.sh --scaling   ~10 MB, ~150 MB and ~1.4 GB: status / verify / restore
+#   benches/compare.sh --backup    the backup repository on a 1.4 GB series with 1% and 5% of
+#                                  keys rewritten: bytes stored per push, push rate, backup
+#                                  restore vs snapshot restore (benches/compare_backup.sh)
 #
 # Options (or environment):
 #   --runs N      (RUNS)              measured runs per command, median reported (default 5;
@@ -53,6 +56,7 @@ SCALING=0
 
 while [ $# -gt 0 ]; do
     case "$1" in
+        --backup) exec "$ROOT/benches/compare_backup.sh" "$@" ;;
         --scaling) SCALING=1 ;;
         --runs) RUNS=$2; shift ;;
         --runs=*) RUNS=${1#--runs=} ;;

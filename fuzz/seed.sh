@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 td=../testdata
 mkdir -p corpus/bolt_open_check corpus/snapshot_pages corpus/raft_decode corpus/cluster_parse \
-  corpus/etcd_records corpus/k8s_values
+  corpus/etcd_records corpus/k8s_values corpus/repo_open
 
 # bbolt files: the small raw member dbs (the fuzzer keeps inputs small), the synced-freelist
 # fixture's body, and the body of every variant of the corruption corpus
@@ -62,6 +62,9 @@ for i, c in enumerate(cases):
 PY
 ls corpus/* | head -3 >/dev/null
 for t in corpus/*; do echo "$t: $(ls "$t" | wc -l) seeds"; done
+
+# Backup repository: each file of the pristine repository unchanged (the target mutates it).
+for i in 0 1 2 3 4 5 6 7; do printf "\\x0$i" > "corpus/repo_open/file$i"; done
 
 # Kubernetes values: the regression inputs, and a value of each encoding.
 cp "$td"/fuzz-regressions/k8s_values/* corpus/k8s_values/ 2>/dev/null || true

@@ -47,6 +47,34 @@ pub mod etcd {
     pub use crate::etcd::status::StatusVisitor;
 }
 
+/// Decoders of the backup repository's stored objects (for the fuzz
+/// targets): each takes untrusted bytes and returns `None`/`false` on
+/// anything malformed, never panicking.
+pub mod repo {
+    /// Decodes a chunk list; its chunk count.
+    pub fn decode_list(b: &[u8]) -> Option<u64> {
+        crate::repo::list::ChunkList::decode(b)
+            .ok()
+            .map(|l| l.count())
+    }
+    /// Decodes a manifest; its size.
+    pub fn decode_manifest(b: &[u8]) -> Option<u64> {
+        crate::repo::manifest::Manifest::decode(b)
+            .ok()
+            .map(|m| m.size)
+    }
+    /// Decodes a pack held in memory; its number of chunks.
+    pub fn decode_pack(b: &[u8]) -> Option<usize> {
+        crate::repo::pack::decode_pack(&crate::repo::crypto::Crypto::plain(), b, "pack")
+            .ok()
+            .map(|e| e.len())
+    }
+    /// Decodes a repository config.
+    pub fn decode_config(b: &[u8]) -> bool {
+        crate::repo::config::Config::decode(b).is_ok()
+    }
+}
+
 /// Go's `sort.Sort` of the releases that built etcd (unstable: equal keys
 /// come out in Go's order).
 pub mod gosort {

@@ -41,6 +41,8 @@
 //!   `.snap` files with the v2 store.
 //! * [`format`](mod@format): etcdutl-compatible renderings of results
 //!   (tables, JSON, sizes).
+//! * [`repo`]: a backup repository that stores each bbolt page once
+//!   (`etcdsnap backup`).
 //! * [`mvcc`]: the `key` bucket as etcd's multi-version store: get, range
 //!   and history at any revision, as etcd answers them.
 //! * [`inspect`]: where the space goes, Kubernetes values, and the
@@ -64,6 +66,7 @@ mod mmap;
 pub mod mvcc;
 mod progress;
 pub mod raft;
+pub mod repo;
 mod restore;
 mod save;
 mod snapshot;
@@ -78,7 +81,10 @@ pub use location::{
 };
 pub use progress::{Phase, Progress};
 pub use restore::membership::{ClusterError, UrlError};
-pub use restore::{RestoreError, RestoreOptions, RestoreSummary, RestoredMember, restore};
+pub use restore::{
+    RestoreError, RestoreOptions, RestoreSummary, RestoredMember, SnapshotReader, restore,
+    restore_from_reader,
+};
 pub use save::{
     Credentials, FileSink, SaveError, SaveOptions, SaveSummary, SinkError, SnapshotSink,
     TlsOptions, save, save_to,

@@ -27,6 +27,13 @@
 //! first): this costs nothing until a fault happens, where the others cost
 //! a copy of every byte read (see the README's guarantees section).
 //!
+//! Backup repository packs are mapped the same way: they are immutable by
+//! design (written under a temporary name, renamed into place, never
+//! written again), readers hold a shared lock on the pack file, and prune
+//! only ever unlinks a pack, which leaves an existing mapping intact; a pack
+//! truncated by someone else faults into zeros as above, which the chunk
+//! checks then refuse.
+//!
 //! # Soundness
 //!
 //! * The map is read-only and only read through `&[u8]`. Every access in the

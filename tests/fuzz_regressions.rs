@@ -70,6 +70,38 @@ fn cluster_parse() {
 }
 
 #[test]
+fn repo_open() {
+    // The library catches a panic inside redb and reports damage; libFuzzer
+    // would abort on it all the same, so any panic at all fails this test.
+    static PANICKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICKED.store(true, std::sync::atomic::Ordering::SeqCst);
+        eprintln!("panic: {info}");
+    }));
+    replay("repo_open", targets::repo_open);
+    // Every file of the repository, unchanged, flipped in many places, cut
+    // short and replaced by garbage.
+    for file in 0u8..16 {
+        targets::repo_open(&[file]);
+        let mut flips = vec![file];
+        for i in 0u16..32 {
+            flips.extend_from_slice(&(i.wrapping_mul(2477)).to_le_bytes());
+            flips.extend_from_slice(&[7, 0x5a]);
+        }
+        targets::repo_open(&flips);
+        targets::repo_open(&[file | 0x80]);
+        targets::repo_open(&[file | 0x80, 0xff, 0, 1, 2, 3]);
+    }
+    let _ = std::panic::take_hook();
+    std::panic::set_hook(previous);
+    assert!(
+        !PANICKED.load(std::sync::atomic::Ordering::SeqCst),
+        "a repository operation panicked"
+    );
+}
+
+#[test]
 fn k8s_values() {
     replay("k8s_values", targets::k8s_values);
     targets::k8s_values(b"\x0a\x06\x0a\x02v1\x12\x00\x12\x04\x0a\x02\x0a\x00");

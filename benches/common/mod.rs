@@ -242,3 +242,37 @@ pub fn warm(input: &Input) {
 pub fn all_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
+
+/// `snapshot` (a file from [`build_snapshot`] of `shape`) after one more transaction that
+/// rewrites the keys with `i % every == 0`: new revisions appended to the `key` bucket with new
+/// pseudo-random values, as etcd does for a put. For the backup repository benches.
+pub fn rewrite(snapshot: &[u8], shape: Shape, every: u64) -> Vec<u8> {
+    let mut image = snapshot[..snapshot.len() - 32].to_vec();
+    let mut rng = 0xD1B5_4A32_D192_ED03u64 ^ every;
+    let keys: Vec<u64> = (0..shape.keys).filter(|i| i % every == 0).collect();
+    for (n, batch) in keys.chunks(KEYS_PER_TXN as usize).enumerate() {
+        let mut changes = BucketChanges::new();
+        let key = changes.bucket(buckets::KEY.to_vec());
+        for (j, &i) in batch.iter().enumerate() {
+            let rev = (shape.keys + 2 + n as u64 * KEYS_PER_TXN + j as u64) as i64;
+            let mut value = vec![0u8; shape.value_size];
+            fill(&mut rng, &mut value);
+            let kv = KeyValue {
+                key: format!("/registry/pods/ns{}/pod-{i}", i % 97).into_bytes(),
+                create_revision: i as i64 + 2,
+                mod_revision: rev,
+                version: 2,
+                value,
+                lease: 0,
+            };
+            key.put(
+                Revision { main: rev, sub: 0 }.encode().to_vec(),
+                kv.encode_to_vec(),
+            );
+        }
+        commit(&mut image, &changes);
+    }
+    let digest: [u8; 32] = Sha256::digest(&image).into();
+    image.extend_from_slice(&digest);
+    image
+}

@@ -20,6 +20,7 @@ use etcdsnap::internal::membership::{
 use etcdsnap::internal::{go::url::url_string as go_url_string, membership::parse_peer_url_list};
 use etcdsnap::raft::snap::decode_snap;
 use etcdsnap::raft::wal::{WalDecoder, WalReader, decode_segment};
+use etcdsnap::repo::{CheckOptions as RepoCheck, PruneOptions, PushOptions, Repository};
 use etcdsnap::{RestoreOptions, restore};
 use etcdsnap::{Snapshot, VerifyOptions};
 use sha2::Digest;
@@ -400,7 +401,111 @@ pub fn cluster_parse(data: &[u8]) {
     }
 }
 
-/// (e) Arbitrary bytes as an etcd value: every Kubernetes decoder
+/// The files of a small backup repository (two snapshots: a full list and
+/// a delta), made once: relative path -> bytes.
+fn pristine_repo() -> &'static Vec<(String, Vec<u8>)> {
+    static REPO: std::sync::OnceLock<Vec<(String, Vec<u8>)>> = std::sync::OnceLock::new();
+    REPO.get_or_init(|| {
+        let dir = scratch();
+        let root = dir.path().join("repo");
+        let repo = Repository::init_dir(&root, None).expect("init");
+        let snap = dir.path().join("s.db");
+        let mut body = SMALL.to_vec();
+        let digest = sha2::Sha256::digest(&body);
+        body.extend_from_slice(&digest);
+        std::fs::write(&snap, &body).expect("write");
+        repo.push(&snap, &PushOptions::default()).expect("push");
+        // The same database with one page changed: a delta list.
+        body.truncate(SMALL.len());
+        if let Some(b) = body.get_mut(4 * 4096 + 100) {
+            *b ^= 1;
+        }
+        let digest = sha2::Sha256::digest(&body);
+        body.extend_from_slice(&digest);
+        std::fs::write(&snap, &body).expect("write");
+        let mut o = PushOptions::default();
+        o.skip_hash_check = true;
+        repo.push(&snap, &o).expect("push");
+        let mut files = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("list").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Ok(rel) = p.strip_prefix(&root) {
+                    let rel = rel.to_string_lossy().into_owned();
+                    if !rel.ends_with("lock") {
+                        files.push((rel, std::fs::read(&p).expect("read")));
+                    }
+                }
+            }
+        }
+        files.sort();
+        files
+    })
+}
+
+/// (e) A damaged backup repository: one of its files (pack, list,
+/// manifest, config or the redb index) mutated by the input, or replaced by
+/// it; then every command that reads the repository. All must fail cleanly
+/// or succeed; a reconstructed snapshot must never differ from what was
+/// pushed.
+pub fn repo_open(data: &[u8]) {
+    let files = pristine_repo();
+    let (choice, rest) = data.split_first().unwrap_or((&0, &[]));
+    let dir = scratch();
+    let root = dir.path().join("repo");
+    let target = usize::from(choice & 0x7f) % files.len();
+    for (i, (rel, bytes)) in files.iter().enumerate() {
+        let p = root.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        let mut b = bytes.clone();
+        if i == target {
+            if choice & 0x80 != 0 {
+                b = rest.to_vec();
+            } else {
+                for op in rest.chunks_exact(4).take(32) {
+                    let at = usize::from(u16::from_le_bytes([op[0], op[1]]))
+                        .wrapping_mul(usize::from(op[2]).max(1))
+                        % b.len().max(1);
+                    if let Some(x) = b.get_mut(at) {
+                        *x ^= op[3];
+                    }
+                }
+            }
+        }
+        std::fs::write(&p, &b).expect("write");
+    }
+    let Ok(repo) = Repository::open_dir(&root, None) else {
+        return;
+    };
+    let mut opts = RepoCheck::default();
+    opts.read_data = true;
+    let _ = repo.check(&opts);
+    if let Ok(snaps) = repo.snapshots() {
+        for s in &snaps {
+            let mut out = Vec::new();
+            if repo.cat(&s.id.to_string(), &mut out).is_ok() {
+                let mut h = sha2::Sha256::new();
+                h.update(&out);
+                let digest: [u8; 32] = h.finalize().into();
+                assert_eq!(digest, s.sha256, "cat gave other bytes than were pushed");
+            }
+        }
+    }
+    let _ = repo.rebuild_index();
+    let _ = repo.check(&opts);
+    let _ = repo.prune(&PruneOptions::default());
+    let _ = etcdsnap::internal::repo::decode_list(rest);
+    let _ = etcdsnap::internal::repo::decode_manifest(rest);
+    let _ = etcdsnap::internal::repo::decode_pack(rest);
+    let _ = etcdsnap::internal::repo::decode_config(rest);
+}
+
+/// (f) Arbitrary bytes as an etcd value: every Kubernetes decoder
 /// (protobuf envelope and ObjectMeta, JSON, CBOR, encrypted prefix), with
 /// the four prefixes tried in turn so each decoder sees the input.
 pub fn k8s_values(data: &[u8]) {

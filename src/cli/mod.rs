@@ -4,6 +4,7 @@
 //! failure). etcdctl's global flags are accepted on every command
 //! (src/cli/global.rs).
 
+mod backup;
 mod diff;
 mod get;
 mod global;
@@ -87,6 +88,9 @@ enum Command {
     /// Read a member's raft WAL and .snap files
     #[command(subcommand)]
     Wal(WalCommand),
+    /// Keep many snapshots in a repository that stores each page once
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
     /// Get a key or a range of keys from a snapshot, as etcdctl get does
     Get(get::GetArgs),
     /// Every change of a key still in a snapshot, with values
@@ -195,6 +199,13 @@ struct RestoreArgs {
     file: String,
     #[arg(hide = true, num_args = 0.., value_name = "FILE")]
     more: Vec<String>,
+    #[command(flatten)]
+    flags: RestoreFlags,
+}
+
+/// `snapshot restore`'s flags (shared with `backup restore`).
+#[derive(Args, Debug)]
+struct RestoreFlags {
     /// Path to the data directory ("" or absent: <name>.etcd)
     #[arg(long, value_name = "DIR", allow_hyphen_values = true, value_parser = any_path())]
     data_dir: Option<std::path::PathBuf>,
@@ -569,6 +580,7 @@ pub fn run() -> ExitCode {
         Command::Snapshot(SnapshotCommand::Prune(a)) => prune::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Save(a)) => save::run(a, &cli.global, &cli.write_out),
         Command::Wal(WalCommand::Dump(a)) => wal::run(a, &cli.write_out),
+        Command::Backup(c) => backup::run(c, &cli.global, &cli.write_out),
         Command::Get(a) => get::run(a, &cli.global, &cli.write_out),
         Command::History(a) => history::run(a, &cli.write_out),
         Command::Stats(a) => stats::run(a, &cli.write_out),

@@ -2,13 +2,13 @@
 
 use std::path::PathBuf;
 
-use etcdsnap::{RestoreError, RestoreOptions, restore};
+use etcdsnap::{RestoreError, RestoreOptions, RestoreSummary, restore};
 use serde_json::json;
 
 use super::progress::Bar;
 use super::{
-    Failure, RestoreArgs, json_or_simple, non_empty, note_auto_target, one_file, restore_failure,
-    target_choice,
+    Failure, RestoreArgs, RestoreFlags, json_or_simple, non_empty, note_auto_target, one_file,
+    restore_failure, target_choice,
 };
 
 /// What to do about a target older than the data, for a person at a shell.
@@ -17,9 +17,20 @@ const STORAGE_ADVICE: &str = "(etcd refuses data newer than itself: give a newer
 
 pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
     let file = one_file(&a.file, &a.more, "snapshot restore")?;
-    let choice = target_choice(&a.target_version)?;
+    let opts = options(&a.flags, PathBuf::from(file))?;
     let json = json_or_simple(write_out, "restore")?;
-    let mut opts = RestoreOptions::new(PathBuf::from(file));
+    let bar = Bar::new();
+    let result = restore(&opts, &|p| bar.update(p));
+    bar.finish();
+    let summary = result.map_err(failure)?;
+    print_summary(&summary, json);
+    Ok(())
+}
+
+/// The library's options from the command-line flags.
+pub fn options(a: &RestoreFlags, snapshot: PathBuf) -> Result<RestoreOptions, Failure> {
+    let choice = target_choice(&a.target_version)?;
+    let mut opts = RestoreOptions::new(snapshot);
     opts.data_dir = non_empty(&a.data_dir);
     opts.wal_dir = non_empty(&a.wal_dir);
     opts.name = a.name.clone();
@@ -37,17 +48,22 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
     } else {
         None
     };
+    Ok(opts)
+}
 
-    let bar = Bar::new();
-    let result = restore(&opts, &|p| bar.update(p));
-    bar.finish();
-    let summary = result.map_err(|e| match e {
+/// A restore error as the CLI prints it.
+pub fn failure(e: RestoreError) -> Failure {
+    match e {
         e @ RestoreError::StorageTooNew { .. } => {
             let code = e.exit_code();
             Failure::new(code, format!("{e}\n{STORAGE_ADVICE}"))
         }
         e => restore_failure(e),
-    })?;
+    }
+}
+
+/// Warnings, the auto-target note, and the summary with `-w json`.
+pub fn print_summary(summary: &RestoreSummary, json: bool) {
     for w in &summary.warnings {
         eprintln!("warning: {w}");
     }
@@ -81,5 +97,4 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
         });
         println!("{out}");
     }
-    Ok(())
 }

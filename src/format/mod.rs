@@ -6,6 +6,7 @@ pub mod humanize;
 pub(crate) mod save;
 pub(crate) mod status;
 pub mod table;
+pub mod time;
 
 pub use save::render_saved;
 pub use status::{OutputFormat, render_status};

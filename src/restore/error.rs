@@ -37,6 +37,29 @@ pub enum RestoreError {
         /// Digest of the body.
         computed: [u8; 32],
     },
+    /// A streamed snapshot could not be read (the source's own error).
+    #[error("read {name}: {source}")]
+    Read {
+        /// The source, as the reader named it.
+        name: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A streamed snapshot's body does not have the SHA-256 its source
+    /// recorded for it.
+    #[error(
+        "{name}: SHA-256 of the snapshot is {}, its source recorded {}",
+        crate::snapshot::hash::hex(computed),
+        crate::snapshot::hash::hex(expected)
+    )]
+    SourceHashMismatch {
+        /// The source.
+        name: String,
+        /// What the source recorded.
+        expected: [u8; 32],
+        /// What arrived.
+        computed: [u8; 32],
+    },
     /// etcd-level problems that would crash etcd or corrupt its data.
     #[error(
         "snapshot data check failed. {count} problems found.\n{}",

@@ -21,8 +21,10 @@ pub(crate) mod options;
 pub(crate) mod run;
 pub(crate) mod source;
 pub(crate) mod staging;
+pub(crate) mod stream;
 pub(crate) mod target;
 
 pub use error::RestoreError;
 pub use options::RestoreOptions;
-pub use run::{RestoreSummary, RestoredMember, restore};
+pub use run::{RestoreSummary, RestoredMember, restore, restore_from_reader};
+pub use stream::SnapshotReader;

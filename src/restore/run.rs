@@ -25,6 +25,7 @@ use super::membership::Cluster;
 use super::options::{MemberTarget, RestoreOptions, check_targets, plan_members};
 use super::source::{Source, source, stream_into_first};
 use super::staging::{self, Published, Staged, mkdir, sync_dir};
+use super::stream::{self, SnapshotReader};
 use super::target;
 use crate::bolt::Db;
 use crate::bolt::tx::{self, WriteOptions};
@@ -200,15 +201,38 @@ pub fn restore(
     opts: &RestoreOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<RestoreSummary, RestoreError> {
+    run(opts, None, progress)
+}
+
+/// [`restore()`] from a stream instead of `opts.snapshot` (which is not
+/// read): its bytes go straight into the first member's staged db, are
+/// checked against etcd's trailer and the source's own digest, then
+/// everything proceeds as for a snapshot streamed from a location.
+pub fn restore_from_reader(
+    opts: &RestoreOptions,
+    source: SnapshotReader<'_>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<RestoreSummary, RestoreError> {
+    run(opts, Some(source), progress)
+}
+
+fn run(
+    opts: &RestoreOptions,
+    reader: Option<SnapshotReader<'_>>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<RestoreSummary, RestoreError> {
     // The snapshot is opened first, for `auto` to read its storage version;
     // failing to open it is reported where etcdutl reports it, after the
     // flags and the membership. A location that is not a plain file is
     // only read once it is staged (below): until then `auto` plans as for
     // data without a storage version, and the plan is checked again
     // against what the data says.
-    let (location, opened) = match source(opts)? {
-        Source::Streamed(loc) => (Some(loc), None),
-        Source::Plain(path) => (None, Some(SnapshotFile::open(path))),
+    let (location, opened) = match &reader {
+        Some(_) => (None, None),
+        None => match source(opts)? {
+            Source::Streamed(loc) => (Some(loc), None),
+            Source::Plain(path) => (None, Some(SnapshotFile::open(path))),
+        },
     };
     let storage = opened
         .as_ref()
@@ -257,7 +281,7 @@ pub fn restore(
 
     // A location other than a plain file arrives in the first member's db;
     // the others are copied from there.
-    let (file, stored, hash_verified, first_dst, storage) = match (plain, &location) {
+    let (file, stored, hash_verified, first_dst, storage) = match (plain, (&location, reader)) {
         (Some(f), _) => {
             let stored = f.trailer();
             (
@@ -268,9 +292,22 @@ pub fn restore(
                 storage,
             )
         }
-        (None, Some(loc)) => {
+        (None, incoming @ ((Some(_), _) | (None, Some(_)))) => {
             let m = &staged[0];
-            let (f, verified) = stream_into_first(loc, &m.db, &m.db_path, opts, progress)?;
+            let (f, verified) = match incoming {
+                (Some(loc), _) => stream_into_first(loc, &m.db, &m.db_path, opts, progress)?,
+                (None, Some(r)) => {
+                    let name = r.name.clone();
+                    let verified =
+                        stream::receive(r, &m.db, &m.db_path, opts.skip_hash_check, progress)?;
+                    let reopened =
+                        File::open(&m.db_path).map_err(RestoreError::io("open", &m.db_path))?;
+                    (SnapshotFile::from_file(reopened, name)?, verified)
+                }
+                (None, None) => {
+                    return Err(RestoreError::Flags("no snapshot to restore".into()));
+                }
+            };
             let storage = f.storage_version().ok().flatten();
             let again = target::resolve(opts.target, opts.force, storage.as_deref())?;
             if again.target != version {
@@ -292,7 +329,9 @@ pub fn restore(
             resolved = again;
             (f, None, verified, 1, storage)
         }
-        (None, None) => return Err(RestoreError::Flags("no snapshot to restore".into())),
+        (None, (None, None)) => {
+            return Err(RestoreError::Flags("no snapshot to restore".into()));
+        }
     };
     let dsts: Vec<(&File, &Path)> = staged
         .iter()

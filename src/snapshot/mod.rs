@@ -52,6 +52,11 @@ impl Snapshot {
     }
 
     /// A snapshot over an already open file (see [`SnapshotFile::from_file`]).
+    /// The file underneath (crate-internal: the backup repository pushes it).
+    pub(crate) fn file_ref(&self) -> &SnapshotFile {
+        &self.file
+    }
+
     pub(crate) fn from_file(file: SnapshotFile) -> Snapshot {
         Snapshot { file }
     }

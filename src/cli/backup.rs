@@ -1,0 +1,527 @@
+//! `etcdsnap backup ...`: the backup repository commands.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use etcdsnap::format::{humanize, time};
+use etcdsnap::repo::{
+    CheckOptions, MasterKey, PruneOptions, PruneReport, PushOptions, RepoError, Repository,
+    SnapshotInfo,
+};
+use etcdsnap::{Location, RetentionPolicy, SaveOptions};
+use serde_json::json;
+
+use super::global::GlobalArgs;
+use super::progress::Bar;
+use super::restore::{failure as restore_error, options, print_summary};
+use super::{EXIT_BAD_ARGS, EXIT_ERROR, Failure, RestoreFlags, json_or_simple};
+
+#[derive(Subcommand, Debug)]
+pub(super) enum BackupCommand {
+    /// Create a repository in a new or empty directory
+    Init(InitArgs),
+    /// Store a snapshot file, keeping only the pages the repository does not have
+    Push(PushArgs),
+    /// List the snapshots: ID, time, revision, size, bytes the push added
+    Ls(RepoArgs),
+    /// Restore a stored snapshot into member data dirs (every `snapshot restore` flag)
+    Restore(RestoreFromRepoArgs),
+    /// Write a stored snapshot's exact bytes to standard output
+    Cat(IdArgs),
+    /// Check packs, lists, manifests and the index; name the snapshots damage affects
+    Check(CheckArgs),
+    /// Remove snapshots by ID or by --keep-* rules (their pages stay until a prune)
+    Forget(ForgetArgs),
+    /// Remove snapshots by ID or --keep-* rules, then every page no snapshot uses
+    Prune(ForgetArgs),
+    /// Rebuild the index from the packs, lists and manifests
+    RebuildIndex(RepoArgs),
+}
+
+#[derive(Args, Debug)]
+pub(super) struct RepoArgs {
+    /// The repository directory
+    #[arg(value_name = "REPO")]
+    repo: PathBuf,
+    /// Key file of an encrypted repository (64 hex digits)
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct InitArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// Encrypt everything stored (XChaCha20-Poly1305) with the key in --key-file, which is
+    /// created with a new random key if it does not exist
+    #[arg(long)]
+    encrypt: bool,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct PushArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// The snapshot: a file, a `.zst`/`.gz` file or a URL (s3://, gs://, az://, file://), or
+    /// --from-endpoint
+    #[arg(value_name = "SNAPSHOT", required_unless_present = "from_endpoint")]
+    snapshot: Option<PathBuf>,
+    /// Take the snapshot from a live etcd instead, as `snapshot save` does, with etcdctl's
+    /// global flags (--endpoints, --cacert, --cert, --key, --user ...); ENDPOINT overrides
+    /// --endpoints
+    #[arg(long, value_name = "ENDPOINT", num_args = 0..=1, default_missing_value = "", conflicts_with = "snapshot")]
+    from_endpoint: Option<String>,
+    /// Store a file without a (matching) SHA-256 trailer, e.g. a raw member/snap/db copy
+    #[arg(long)]
+    skip_hash_check: bool,
+    /// Record the file's modification time as the snapshot's time (for importing older
+    /// snapshots; retention rules go by it) instead of now
+    #[arg(long)]
+    time_from_file: bool,
+    /// zstd level for new pages (1-19)
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    compression_level: i32,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct IdArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// Snapshot ID (or a unique prefix of at least 4 hex digits)
+    #[arg(value_name = "ID")]
+    id: String,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct RestoreFromRepoArgs {
+    #[command(flatten)]
+    id: IdArgs,
+    #[command(flatten)]
+    flags: RestoreFlags,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct CheckArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// Also read every pack in full and verify every page
+    #[arg(long)]
+    read_data: bool,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct ForgetArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// Snapshot IDs to remove (instead of --keep-* rules)
+    #[arg(value_name = "ID")]
+    ids: Vec<String>,
+    /// Keep the N newest snapshots
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    keep_last: u32,
+    /// Keep the newest snapshot of each of the N most recent hours (UTC)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    keep_hourly: u32,
+    /// Keep the newest snapshot of each of the N most recent days (UTC)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    keep_daily: u32,
+    /// Keep the newest snapshot of each of the N most recent ISO weeks (UTC)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    keep_weekly: u32,
+    /// Only print what would be removed
+    #[arg(long)]
+    dry_run: bool,
+}
+
+fn fail(e: RepoError) -> Failure {
+    match e {
+        RepoError::Restore(r) => restore_error(r),
+        RepoError::Save(s) => Failure::new(s.exit_code(), s),
+        RepoError::Location(l) => Failure::new(EXIT_ERROR, l),
+        RepoError::Usage(u) => Failure::new(EXIT_BAD_ARGS, u),
+        other => Failure::new(EXIT_ERROR, other),
+    }
+}
+
+fn key(a: &RepoArgs) -> Result<Option<MasterKey>, Failure> {
+    a.key_file
+        .as_deref()
+        .map(MasterKey::from_file)
+        .transpose()
+        .map_err(fail)
+}
+
+fn open(a: &RepoArgs) -> Result<Repository, Failure> {
+    Repository::open_dir(&a.repo, key(a)?.as_ref()).map_err(fail)
+}
+
+fn info_json(i: &SnapshotInfo) -> serde_json::Value {
+    json!({
+        "id": i.id.to_string(),
+        "time": time::utc(i.time_ns),
+        "revision": i.revision,
+        "size": i.size,
+        "newBytes": i.new_bytes,
+        "pageSize": i.page_size,
+        "chunks": i.chunks,
+        "sha256": i.sha256.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        "source": i.source,
+    })
+}
+
+/// Left-aligned columns separated by two spaces.
+fn columns(rows: &[Vec<String>]) -> String {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(s, w)| format!("{s:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn listing(snaps: &[&SnapshotInfo]) -> String {
+    let mut rows = vec![
+        ["ID", "TIME", "REVISION", "SIZE", "NEW", "SOURCE"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>(),
+    ];
+    for i in snaps {
+        rows.push(vec![
+            i.id.short(),
+            time::utc(i.time_ns),
+            i.revision.to_string(),
+            humanize::bytes(i.size),
+            humanize::bytes(i.new_bytes),
+            i.source.clone(),
+        ]);
+    }
+    columns(&rows)
+}
+
+pub(super) fn run(c: &BackupCommand, global: &GlobalArgs, write_out: &str) -> Result<(), Failure> {
+    match c {
+        BackupCommand::Init(a) => init(a),
+        BackupCommand::Push(a) => push(a, global, write_out),
+        BackupCommand::Ls(a) => ls(a, write_out),
+        BackupCommand::Restore(a) => restore(a, write_out),
+        BackupCommand::Cat(a) => cat(a),
+        BackupCommand::Check(a) => check(a, write_out),
+        BackupCommand::Forget(a) => forget(a, false, write_out),
+        BackupCommand::Prune(a) => forget(a, true, write_out),
+        BackupCommand::RebuildIndex(a) => {
+            let damaged = open(a)?.rebuild_index().map_err(fail)?;
+            for (obj, why) in &damaged {
+                eprintln!("left out {obj}: {why}");
+            }
+            println!("Rebuilt the index of {}", a.repo.display());
+            Ok(())
+        }
+    }
+}
+
+fn init(a: &InitArgs) -> Result<(), Failure> {
+    let key = match (&a.repo.key_file, a.encrypt) {
+        (Some(f), true) if !f.exists() => Some(MasterKey::generate(f).map_err(fail)?),
+        (Some(_), true) => key(&a.repo)?,
+        (None, true) => {
+            return Err(Failure::new(
+                EXIT_BAD_ARGS,
+                "--encrypt needs --key-file FILE (created with a new key if missing)",
+            ));
+        }
+        (Some(_), false) => {
+            return Err(Failure::new(
+                EXIT_BAD_ARGS,
+                "--key-file at init needs --encrypt",
+            ));
+        }
+        (None, false) => None,
+    };
+    let repo = Repository::init_dir(&a.repo.repo, key.as_ref()).map_err(fail)?;
+    println!("Created repository at {}", a.repo.repo.display());
+    if repo.is_encrypted() {
+        println!(
+            "Encrypted with the key in {}: keep a copy elsewhere, without it the backups cannot be read",
+            a.repo
+                .key_file
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether SNAPSHOT is a local, uncompressed file (pushed in place) rather
+/// than a URL or a `.zst`/`.gz` file (read once into a temporary copy).
+fn is_plain_file(p: &std::path::Path) -> bool {
+    match p.to_str().map(Location::parse) {
+        Some(Ok(loc)) => loc.local_path().is_some() && loc.is_plain_file(),
+        _ => true,
+    }
+}
+
+/// `snapshot save`'s options from the global flags and ETCDCTL_* variables.
+fn save_options(global: &GlobalArgs, endpoint: &str) -> Result<SaveOptions, Failure> {
+    let vars: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let mut global = global.merge_env(&vars, &mut |w| eprintln!("{w}"))?;
+    if !endpoint.is_empty() {
+        global.endpoints = Some(endpoint.to_string());
+    }
+    global.save_options(PathBuf::from("(backup push)"), &|| {
+        rpassword::prompt_password("Password: ").map_err(|e| e.to_string())
+    })
+}
+
+fn push(a: &PushArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failure> {
+    let json = json_or_simple(write_out, "backup push")?;
+    let repo = open(&a.repo)?;
+    let mut opts = PushOptions::default();
+    opts.skip_hash_check = a.skip_hash_check;
+    opts.compression_level = a.compression_level;
+    let bar = Bar::new();
+    let result = match (&a.snapshot, &a.from_endpoint) {
+        (Some(file), _) if !is_plain_file(file) => {
+            if a.time_from_file {
+                return Err(Failure::new(
+                    EXIT_BAD_ARGS,
+                    "--time-from-file needs a local, uncompressed SNAPSHOT file",
+                ));
+            }
+            let text = file.to_string_lossy();
+            let loc = Location::parse(&text).map_err(|e| Failure::new(EXIT_ERROR, e))?;
+            repo.push_location(&loc, &opts, &|p| bar.update(p))
+        }
+        (Some(file), _) => {
+            if a.time_from_file {
+                let mtime = std::fs::metadata(file)
+                    .and_then(|m| m.modified())
+                    .map_err(|e| {
+                        Failure::new(EXIT_ERROR, format!("stat {}: {e}", file.display()))
+                    })?;
+                opts.time = Some(mtime);
+            }
+            repo.push_with_progress(file, &opts, &|p| bar.update(p))
+        }
+        (None, Some(endpoint)) => {
+            if a.time_from_file {
+                return Err(Failure::new(
+                    EXIT_BAD_ARGS,
+                    "--time-from-file needs a SNAPSHOT file",
+                ));
+            }
+            let so = save_options(global, endpoint)?;
+            repo.push_from_endpoint(&so, &opts, &|p| bar.update(p))
+        }
+        (None, None) => {
+            return Err(Failure::new(
+                EXIT_BAD_ARGS,
+                "backup push needs SNAPSHOT or --from-endpoint",
+            ));
+        }
+    };
+    bar.finish();
+    let s = result.map_err(fail)?;
+    if json {
+        let mut v = info_json(&s.info);
+        if let Some(o) = v.as_object_mut() {
+            o.insert("newChunks".into(), json!(s.new_chunks));
+            o.insert("packs".into(), json!(s.packs));
+            o.insert("deltaList".into(), json!(s.delta_list));
+        }
+        println!("{v}");
+    } else {
+        println!(
+            "Pushed snapshot {} (revision {}, {}): {} of {} pages new, {} stored",
+            s.info.id.short(),
+            s.info.revision,
+            humanize::bytes(s.info.size),
+            s.new_chunks,
+            s.chunks,
+            humanize::bytes(s.info.new_bytes)
+        );
+    }
+    Ok(())
+}
+
+fn ls(a: &RepoArgs, write_out: &str) -> Result<(), Failure> {
+    let json = json_or_simple(write_out, "backup ls")?;
+    let snaps = open(a)?.snapshots().map_err(fail)?;
+    if json {
+        let v: Vec<_> = snaps.iter().map(info_json).collect();
+        println!("{}", serde_json::Value::Array(v));
+    } else {
+        print!("{}", listing(&snaps.iter().collect::<Vec<_>>()));
+    }
+    Ok(())
+}
+
+fn restore(a: &RestoreFromRepoArgs, write_out: &str) -> Result<(), Failure> {
+    let json = json_or_simple(write_out, "restore")?;
+    let repo = open(&a.id.repo)?;
+    let opts = options(&a.flags, PathBuf::from(&a.id.id))?;
+    let bar = Bar::new();
+    let result = repo.restore(&a.id.id, &opts, &|p| bar.update(p));
+    bar.finish();
+    let summary = result.map_err(fail)?;
+    print_summary(&summary, json);
+    Ok(())
+}
+
+fn cat(a: &IdArgs) -> Result<(), Failure> {
+    let out = std::io::stdout();
+    if out.is_terminal() {
+        return Err(Failure::new(
+            EXIT_BAD_ARGS,
+            "refusing to write a snapshot to a terminal: redirect it, e.g. `> snap.db`",
+        ));
+    }
+    let repo = open(&a.repo)?;
+    let mut lock = out.lock();
+    repo.cat(&a.id, &mut lock).map_err(fail)?;
+    lock.flush()
+        .map_err(|e| Failure::new(EXIT_ERROR, format!("write standard output: {e}")))?;
+    Ok(())
+}
+
+fn check(a: &CheckArgs, write_out: &str) -> Result<(), Failure> {
+    let json = json_or_simple(write_out, "backup check")?;
+    let repo = open(&a.repo)?;
+    let mut opts = CheckOptions::default();
+    opts.read_data = a.read_data;
+    let r = repo.check(&opts).map_err(fail)?;
+    if json {
+        let v = json!({
+            "ok": r.is_ok(),
+            "problems": r.problems,
+            "affectedSnapshots": r.affected.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+            "notes": r.notes,
+            "snapshots": r.snapshots,
+            "packs": r.packs,
+            "chunks": r.chunks,
+            "bytesRead": r.bytes_read,
+        });
+        println!("{v}");
+    } else {
+        for p in &r.problems {
+            println!("error: {p}");
+        }
+        for n in &r.notes {
+            println!("note: {n}");
+        }
+        if !r.affected.is_empty() {
+            let ids: Vec<String> = r.affected.iter().map(|i| i.short()).collect();
+            println!("snapshots affected: {}", ids.join(" "));
+        }
+        println!(
+            "checked {} snapshots, {} packs, {} pages{}",
+            r.snapshots,
+            r.packs,
+            r.chunks,
+            if a.read_data {
+                format!(", read {}", humanize::bytes(r.bytes_read))
+            } else {
+                String::new()
+            }
+        );
+        if r.is_ok() {
+            println!("no errors were found");
+        }
+    }
+    if r.is_ok() {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            EXIT_ERROR,
+            format!(
+                "{} problems found in {}",
+                r.problems.len(),
+                a.repo.repo.display()
+            ),
+        ))
+    }
+}
+
+fn forget(a: &ForgetArgs, prune: bool, write_out: &str) -> Result<(), Failure> {
+    let json = json_or_simple(
+        write_out,
+        if prune {
+            "backup prune"
+        } else {
+            "backup forget"
+        },
+    )?;
+    let repo = open(&a.repo)?;
+    let mut opts = PruneOptions::default();
+    opts.keep = RetentionPolicy::last(a.keep_last as usize)
+        .with_hourly(a.keep_hourly as usize)
+        .with_daily(a.keep_daily as usize)
+        .with_weekly(a.keep_weekly as usize);
+    opts.ids = a.ids.clone();
+    opts.dry_run = a.dry_run;
+    let r: PruneReport = if prune {
+        repo.prune(&opts)
+    } else {
+        repo.forget(&opts)
+    }
+    .map_err(fail)?;
+    if json {
+        let v = json!({
+            "dryRun": a.dry_run,
+            "kept": r.kept.iter().map(|(i, why)| {
+                let mut v = info_json(i);
+                if let Some(o) = v.as_object_mut() {
+                    let names: Vec<&str> = why.iter().map(|r| r.name()).collect();
+                    o.insert("reasons".into(), json!(names));
+                }
+                v
+            }).collect::<Vec<_>>(),
+            "removed": r.removed.iter().map(info_json).collect::<Vec<_>>(),
+            "packsDeleted": r.packs_deleted,
+            "packsWritten": r.packs_written,
+            "chunksRemoved": r.chunks_removed,
+            "bytesFreed": r.bytes_freed,
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    let would = if a.dry_run { "would " } else { "" };
+    if !r.kept.is_empty() {
+        println!("keep {} snapshots:", r.kept.len());
+        let infos: Vec<&SnapshotInfo> = r.kept.iter().map(|(i, _)| i).collect();
+        print!("{}", listing(&infos));
+    }
+    if !r.removed.is_empty() {
+        println!("{would}remove {} snapshots:", r.removed.len());
+        print!("{}", listing(&r.removed.iter().collect::<Vec<_>>()));
+    }
+    if prune {
+        println!(
+            "{would}delete {} packs and {} pages, write {} packs, free {}",
+            r.packs_deleted,
+            r.chunks_removed,
+            r.packs_written,
+            humanize::bytes(r.bytes_freed)
+        );
+    }
+    Ok(())
+}

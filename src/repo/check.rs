@@ -1,0 +1,461 @@
+//! `backup check`: is everything there, sound, and does the index agree?
+//!
+//! * the index opens (redb verifies every page checksum) and agrees with
+//!   the objects: every indexed chunk is where its pack's trailer says,
+//!   every stored chunk is indexed, and the index's copies of lists and
+//!   manifests are byte for byte the objects;
+//! * every pack's footer and trailer are sound (with `read_data`: every
+//!   pack hashes to its name and every chunk decodes and hashes to its ID);
+//! * every list and manifest hashes to its name and decodes, and every
+//!   chunk a snapshot needs is available.
+//!
+//! Each problem is a line; the snapshots that cannot be restored as the
+//! repository stands are named.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use super::backend::keys;
+use super::chunk::Coder;
+use super::codec::hex;
+use super::error::Result;
+use super::index::{self, Loc, Open, read_object, read_pack_entries};
+use super::list::ChunkList;
+use super::manifest::Manifest;
+use super::pack::{self, PackEntry};
+use super::repository::{Repository, SnapshotId};
+
+/// Largest pack read whole by `read_data`.
+const MAX_PACK: u64 = 1 << 30;
+
+/// What to check.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CheckOptions {
+    /// Read every pack in full: hash it, and decode and verify every chunk.
+    pub read_data: bool,
+}
+
+/// What a check found.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// One line per problem.
+    pub problems: Vec<String>,
+    /// Snapshots that cannot be restored as the repository stands.
+    pub affected: Vec<SnapshotId>,
+    /// Things worth knowing that are not damage (e.g. packs no snapshot
+    /// uses, left by an interrupted push: prune removes them).
+    pub notes: Vec<String>,
+    /// Snapshots checked.
+    pub snapshots: usize,
+    /// Packs checked.
+    pub packs: usize,
+    /// Distinct chunks stored.
+    pub chunks: usize,
+    /// Bytes read from packs.
+    pub bytes_read: u64,
+}
+
+impl CheckReport {
+    /// Whether no problem was found.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The packs as their trailers describe them.
+#[derive(Default)]
+struct Stored {
+    /// Every copy of every chunk: pack and entry.
+    copies: HashMap<[u8; 32], Vec<([u8; 32], PackEntry)>>,
+    /// Packs whose trailer could not be read, or whose bytes do not match
+    /// their name.
+    bad_packs: HashSet<[u8; 32]>,
+    /// Chunk copies found damaged by `read_data`.
+    bad_copies: HashSet<([u8; 32], [u8; 32])>,
+    /// Pack sizes.
+    sizes: BTreeMap<[u8; 32], u64>,
+}
+
+impl Repository {
+    /// Checks the repository; see the module documentation.
+    pub fn check(&self, opts: &CheckOptions) -> Result<CheckReport> {
+        let _lock = self.lock(false)?;
+        let mut r = CheckReport::default();
+        let index = match self.index(Open::Checked) {
+            // What the sync could not take in is found again below.
+            Ok((ix, _)) => Some(ix),
+            Err(e) => {
+                r.problems.push(e.to_string());
+                None
+            }
+        };
+        let locs: Option<HashMap<[u8; 32], Loc>> = match index.as_ref().map(|ix| ix.locations(None))
+        {
+            Some(Ok(l)) => Some(l),
+            Some(Err(e)) => {
+                r.problems.push(e.to_string());
+                None
+            }
+            None => None,
+        };
+        let stored = self.check_packs(opts, locs.as_ref(), &mut r)?;
+        let (lists, manifests) = self.check_objects(&mut r)?;
+
+        // The index against the objects.
+        if let (Some(ix), Some(locs)) = (&index, &locs)
+            && let Err(e) = self.compare_index(ix, locs, &stored, &lists, &manifests, &mut r)
+        {
+            r.problems.push(e.to_string());
+        }
+
+        // Every snapshot's chunks.
+        let mut used: HashSet<[u8; 32]> = HashSet::new();
+        for (id, m) in &manifests {
+            r.snapshots += 1;
+            let sid = SnapshotId(*id);
+            let ids = match resolve(&lists, &m.list) {
+                Ok(ids) if ids.len() as u64 == m.chunk_count => ids,
+                Ok(ids) => {
+                    r.problems.push(format!(
+                        "snapshot {sid}: its list has {} chunks, the manifest says {}",
+                        ids.len(),
+                        m.chunk_count
+                    ));
+                    r.affected.push(sid);
+                    continue;
+                }
+                Err(e) => {
+                    r.problems.push(format!("snapshot {sid}: {e}"));
+                    r.affected.push(sid);
+                    continue;
+                }
+            };
+            let mut bad = 0usize;
+            let mut first_bad = None;
+            for c in &ids {
+                used.insert(*c);
+                let ok = match &locs {
+                    // With an index, the copy it points to must be there
+                    // and sound (a restore reads it through the index, so
+                    // a damaged trailer alone does not stop one).
+                    Some(locs) => locs.get(c).is_some_and(|l| {
+                        stored.sizes.contains_key(&l.pack)
+                            && !stored.bad_copies.contains(&(l.pack, *c))
+                            && (stored.bad_packs.contains(&l.pack)
+                                || stored
+                                    .copies
+                                    .get(c)
+                                    .is_some_and(|v| v.iter().any(|(p, e)| Loc::of(p, e) == *l)))
+                    }),
+                    None => stored.copies.get(c).is_some_and(|v| {
+                        v.iter().any(|(p, _)| {
+                            !stored.bad_packs.contains(p) && !stored.bad_copies.contains(&(*p, *c))
+                        })
+                    }),
+                };
+                if !ok {
+                    bad += 1;
+                    first_bad.get_or_insert(*c);
+                }
+            }
+            if let Some(c) = first_bad {
+                r.problems.push(format!(
+                    "snapshot {sid}: {bad} of its chunks are missing or damaged (first: {})",
+                    hex(&c)
+                ));
+                r.affected.push(sid);
+            } else if index.is_none() {
+                // Data intact, but restores are refused until the index
+                // is rebuilt.
+                r.affected.push(sid);
+            }
+        }
+        r.chunks = stored.copies.len();
+        let unused: Vec<&[u8; 32]> = stored
+            .sizes
+            .keys()
+            .filter(|p| {
+                !stored.bad_packs.contains(*p)
+                    && !stored
+                        .copies
+                        .iter()
+                        .any(|(c, v)| used.contains(c) && v.iter().any(|(q, _)| q == *p))
+            })
+            .collect();
+        if !unused.is_empty() {
+            r.notes.push(format!(
+                "{} pack(s) hold no chunk any snapshot uses (left by an interrupted push or forget; `backup prune` removes them)",
+                unused.len()
+            ));
+        }
+        r.affected.sort();
+        r.affected.dedup();
+        let mut seen = HashSet::new();
+        r.problems.retain(|p| seen.insert(p.clone()));
+        Ok(r)
+    }
+
+    fn check_packs(
+        &self,
+        opts: &CheckOptions,
+        locs: Option<&HashMap<[u8; 32], Loc>>,
+        r: &mut CheckReport,
+    ) -> Result<Stored> {
+        let mut s = Stored::default();
+        // The chunks the index places in each pack.
+        let mut by_pack: HashMap<[u8; 32], Vec<([u8; 32], Loc)>> = HashMap::new();
+        for (c, l) in locs.into_iter().flatten() {
+            by_pack.entry(l.pack).or_default().push((*c, *l));
+        }
+        let listed = self
+            .backend
+            .list(keys::PACKS)
+            .map_err(super::error::RepoError::io(
+                "list",
+                self.path_of(keys::PACKS),
+            ))?;
+        let mut coder = Coder::new(3);
+        let mut out = Vec::new();
+        for (key, size) in listed {
+            let Some(name) = keys::parse(keys::PACKS, &key) else {
+                r.notes.push(format!("{key}: not a pack name, ignored"));
+                continue;
+            };
+            r.packs += 1;
+            s.sizes.insert(name, size);
+            let what = format!("pack {}", hex(&name));
+            let entries = if opts.read_data {
+                if size > MAX_PACK {
+                    r.problems.push(format!("{what}: {size} bytes is too long"));
+                    s.bad_packs.insert(name);
+                    continue;
+                }
+                let bytes = match self.backend.read(&key) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        r.problems.push(format!("{what}: read: {e}"));
+                        s.bad_packs.insert(name);
+                        continue;
+                    }
+                };
+                r.bytes_read += bytes.len() as u64;
+                let hash_ok = blake3::hash(&bytes).as_bytes() == &name;
+                if !hash_ok {
+                    r.problems
+                        .push(format!("{what}: content does not match its name (damaged)"));
+                }
+                match pack::decode_pack(&self.crypto, &bytes, &what) {
+                    Ok(entries) => {
+                        for e in &entries {
+                            let blob = pack::blob(&bytes, e).unwrap_or_default();
+                            let res = coder.decode(
+                                &self.crypto,
+                                blob,
+                                e.codec,
+                                e.raw_len,
+                                &e.id,
+                                &mut out,
+                            );
+                            if let Err(err) = res {
+                                r.problems
+                                    .push(format!("{what}: at offset {}: {err}", e.offset));
+                                s.bad_copies.insert((name, e.id));
+                            }
+                        }
+                        entries
+                    }
+                    Err(e) => {
+                        r.problems
+                            .push(format!("{e} (the index cannot be rebuilt from this pack)"));
+                        s.bad_packs.insert(name);
+                        // Verify what the index places in it instead.
+                        for (c, l) in by_pack.get(&name).into_iter().flatten() {
+                            let e = PackEntry {
+                                id: *c,
+                                offset: l.offset,
+                                stored_len: l.stored_len,
+                                raw_len: l.raw_len,
+                                codec: l.codec,
+                            };
+                            let blob = pack::blob(&bytes, &e).unwrap_or_default();
+                            if let Err(err) =
+                                coder.decode(&self.crypto, blob, l.codec, l.raw_len, c, &mut out)
+                            {
+                                r.problems
+                                    .push(format!("{what}: at offset {}: {err}", l.offset));
+                                s.bad_copies.insert((name, *c));
+                            }
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                match read_pack_entries(self.backend.as_ref(), &self.crypto, &name, size) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        r.problems.push(format!(
+                            "{e} (the index cannot be rebuilt from this pack; `check --read-data` verifies its chunks)"
+                        ));
+                        s.bad_packs.insert(name);
+                        continue;
+                    }
+                }
+            };
+            for e in entries {
+                s.copies.entry(e.id).or_default().push((name, e));
+            }
+        }
+        Ok(s)
+    }
+
+    /// Reads every list and manifest object, checking names and encodings.
+    #[allow(clippy::type_complexity)]
+    fn check_objects(
+        &self,
+        r: &mut CheckReport,
+    ) -> Result<(
+        BTreeMap<[u8; 32], (Vec<u8>, ChunkList)>,
+        BTreeMap<[u8; 32], Manifest>,
+    )> {
+        let mut lists = BTreeMap::new();
+        let mut manifests = BTreeMap::new();
+        for prefix in [keys::LISTS, keys::SNAPSHOTS] {
+            let listed = self
+                .backend
+                .list(prefix)
+                .map_err(super::error::RepoError::io("list", self.path_of(prefix)))?;
+            for (key, size) in listed {
+                let Some(id) = keys::parse(prefix, &key) else {
+                    r.notes.push(format!("{key}: not an object name, ignored"));
+                    continue;
+                };
+                let plain =
+                    match read_object(self.backend.as_ref(), &self.crypto, prefix, &id, size) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            r.problems.push(e.to_string());
+                            if prefix == keys::SNAPSHOTS {
+                                r.affected.push(SnapshotId(id));
+                            }
+                            continue;
+                        }
+                    };
+                // read_object decoded it already; decode again to keep it.
+                if prefix == keys::LISTS {
+                    if let Ok(l) = ChunkList::decode(&plain) {
+                        lists.insert(id, (plain, l));
+                    }
+                } else if let Ok(m) = Manifest::decode(&plain) {
+                    manifests.insert(id, m);
+                }
+            }
+        }
+        Ok((lists, manifests))
+    }
+
+    /// Compares the index with the objects; returns its chunk locations.
+    fn compare_index(
+        &self,
+        ix: &index::Index,
+        locs: &HashMap<[u8; 32], Loc>,
+        stored: &Stored,
+        lists: &BTreeMap<[u8; 32], (Vec<u8>, ChunkList)>,
+        manifests: &BTreeMap<[u8; 32], Manifest>,
+        r: &mut CheckReport,
+    ) -> Result<()> {
+        let packs = ix.packs()?;
+        for (p, (size, count)) in &packs {
+            match stored.sizes.get(p) {
+                None => r
+                    .problems
+                    .push(format!("index: pack {} is not in the repository", hex(p))),
+                Some(s) if s != size => r.problems.push(format!(
+                    "index: pack {} has {s} bytes, the index says {size}",
+                    hex(p)
+                )),
+                Some(_) => {
+                    let n = stored
+                        .copies
+                        .values()
+                        .flatten()
+                        .filter(|(q, _)| q == p)
+                        .count();
+                    if !stored.bad_packs.contains(p) && n != *count as usize {
+                        r.problems.push(format!(
+                            "index: pack {} holds {n} chunks, the index says {count}",
+                            hex(p)
+                        ));
+                    }
+                }
+            }
+        }
+        for (c, l) in locs {
+            let found = stored
+                .copies
+                .get(c)
+                .is_some_and(|v| v.iter().any(|(p, e)| Loc::of(p, e) == *l));
+            if !found && !stored.bad_packs.contains(&l.pack) {
+                r.problems.push(format!(
+                    "index: chunk {} is not where the index says (pack {} offset {})",
+                    hex(c),
+                    hex(&l.pack),
+                    l.offset
+                ));
+            }
+        }
+        for c in stored.copies.keys() {
+            if !locs.contains_key(c) {
+                r.problems
+                    .push(format!("index: chunk {} is stored but not indexed", hex(c)));
+            }
+        }
+        let ix_lists: BTreeMap<[u8; 32], Vec<u8>> = ix.list_bytes()?.into_iter().collect();
+        let ix_snaps: BTreeMap<[u8; 32], Vec<u8>> = ix.snapshot_bytes()?.into_iter().collect();
+        for (id, (plain, _)) in lists {
+            if ix_lists.get(id) != Some(plain) {
+                r.problems
+                    .push(format!("index: list {} differs from the object", hex(id)));
+            }
+        }
+        for (id, m) in manifests {
+            if ix_snaps.get(id) != Some(&m.encode()) {
+                r.problems.push(format!(
+                    "index: snapshot {} differs from the object",
+                    hex(id)
+                ));
+                r.affected.push(SnapshotId(*id));
+            }
+        }
+        let objects: BTreeSet<&[u8; 32]> = lists.keys().chain(manifests.keys()).collect();
+        for id in ix_lists.keys().chain(ix_snaps.keys()) {
+            if !objects.contains(id) {
+                r.problems.push(format!(
+                    "index: {} is indexed but its object is missing or damaged",
+                    hex(id)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A list's IDs from the checked list objects.
+fn resolve(
+    lists: &BTreeMap<[u8; 32], (Vec<u8>, ChunkList)>,
+    id: &[u8; 32],
+) -> std::result::Result<Vec<[u8; 32]>, String> {
+    let (_, list) = lists
+        .get(id)
+        .ok_or_else(|| format!("list {} is missing or damaged", hex(id)))?;
+    let base = match list.base() {
+        Some(b) => match lists.get(&b) {
+            Some((_, ChunkList::Full(ids))) => Some(ids.as_slice()),
+            Some(_) => return Err(format!("base list {} is a delta", hex(&b))),
+            None => return Err(format!("base list {} is missing or damaged", hex(&b))),
+        },
+        None => None,
+    };
+    list.resolve(base)
+        .map_err(|e| format!("list {}: {e}", hex(id)))
+}

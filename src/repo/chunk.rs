@@ -1,0 +1,247 @@
+//! Chunks: page-aligned pieces of a snapshot, named by the hash of their
+//! content, stored zstd-compressed (or raw when that is not smaller) and,
+//! in an encrypted repository, sealed. Every decode checks the content
+//! against the name, so a damaged chunk is never handed out.
+
+use super::codec::hex;
+use super::crypto::Crypto;
+use super::error::{RepoError, Result};
+
+/// Stored as is.
+pub(crate) const CODEC_RAW: u8 = 0;
+/// One zstd frame.
+pub(crate) const CODEC_ZSTD: u8 = 1;
+
+/// Smallest chunk: pages smaller than this are grouped so a chunk is at
+/// least 4 KiB (fewer index entries for 512-byte-page databases).
+pub(crate) const MIN_CHUNK: u32 = 4096;
+/// Largest chunk (bbolt's largest page size).
+pub(crate) const MAX_CHUNK: u32 = crate::bolt::MAX_PAGE_SIZE;
+
+/// The chunk size for a database with pages of `page_size` bytes: a whole
+/// number of pages, at least [`MIN_CHUNK`].
+pub(crate) fn chunk_size(page_size: u32) -> u32 {
+    if !(crate::bolt::MIN_PAGE_SIZE..=MAX_CHUNK).contains(&page_size)
+        || !page_size.is_power_of_two()
+    {
+        return MIN_CHUNK;
+    }
+    page_size.max(MIN_CHUNK)
+}
+
+/// Associated data binding a sealed chunk to its ID.
+fn aad(id: &[u8; 32]) -> [u8; 37] {
+    let mut a = [0u8; 37];
+    a[..5].copy_from_slice(b"chunk");
+    a[5..].copy_from_slice(id);
+    a
+}
+
+/// Reusable compression state (one per thread).
+pub(crate) struct Coder {
+    level: i32,
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+    decompressor: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+impl std::fmt::Debug for Coder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coder").field("level", &self.level).finish()
+    }
+}
+
+impl Coder {
+    /// A coder compressing at zstd `level`.
+    pub(crate) fn new(level: i32) -> Coder {
+        Coder {
+            level,
+            compressor: None,
+            decompressor: None,
+        }
+    }
+
+    /// Compresses (when it helps) and seals `raw`, whose ID is `id`.
+    /// Returns the stored bytes and the codec.
+    pub(crate) fn encode(
+        &mut self,
+        crypto: &Crypto,
+        raw: &[u8],
+        id: &[u8; 32],
+    ) -> Result<(Vec<u8>, u8)> {
+        let c = match &mut self.compressor {
+            Some(c) => c,
+            None => {
+                let mut c = zstd::bulk::Compressor::new(self.level)
+                    .map_err(RepoError::io("zstd init", "compressor"))?;
+                // The content is checked by its hash: no frame checksum.
+                c.include_checksum(false)
+                    .and_then(|()| c.include_dictid(false))
+                    .map_err(RepoError::io("zstd init", "compressor"))?;
+                self.compressor.insert(c)
+            }
+        };
+        let z = c
+            .compress(raw)
+            .map_err(RepoError::io("zstd compress", "chunk"))?;
+        let (plain, codec) = if z.len() < raw.len() {
+            (z, CODEC_ZSTD)
+        } else {
+            (raw.to_vec(), CODEC_RAW)
+        };
+        Ok((crypto.seal(plain, &aad(id))?, codec))
+    }
+
+    /// Opens, decompresses and verifies a stored chunk into `out` (cleared
+    /// first). Fails if anything does not match: the result is exactly the
+    /// content named `id`.
+    pub(crate) fn decode(
+        &mut self,
+        crypto: &Crypto,
+        stored: &[u8],
+        codec: u8,
+        raw_len: u32,
+        id: &[u8; 32],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        out.clear();
+        self.decode_append(crypto, stored, codec, raw_len, id, out)
+    }
+
+    /// [`decode`](Self::decode), appending to `out` (left as it was on an
+    /// error), so a reader can build its output without another copy.
+    pub(crate) fn decode_append(
+        &mut self,
+        crypto: &Crypto,
+        stored: &[u8],
+        codec: u8,
+        raw_len: u32,
+        id: &[u8; 32],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let start = out.len();
+        let r = self.decode_into(crypto, stored, codec, raw_len, id, out, start);
+        if r.is_err() {
+            out.truncate(start);
+        }
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn decode_into(
+        &mut self,
+        crypto: &Crypto,
+        stored: &[u8],
+        codec: u8,
+        raw_len: u32,
+        id: &[u8; 32],
+        out: &mut Vec<u8>,
+        start: usize,
+    ) -> Result<()> {
+        let what = || format!("chunk {}", hex(id));
+        if raw_len > MAX_CHUNK {
+            return Err(RepoError::damaged(
+                what(),
+                format!("length {raw_len} over {MAX_CHUNK}"),
+            ));
+        }
+        let plain = crypto.open(stored, &aad(id), &what)?;
+        match codec {
+            CODEC_RAW => out.extend_from_slice(&plain),
+            CODEC_ZSTD => {
+                let d = match &mut self.decompressor {
+                    Some(d) => d,
+                    None => self.decompressor.insert(
+                        zstd::bulk::Decompressor::new()
+                            .map_err(RepoError::io("zstd init", "decompressor"))?,
+                    ),
+                };
+                // Output goes after `start`, into capacity reserved for
+                // it: a frame that claims more than there is room for
+                // fails, and more than raw_len fails the length check.
+                out.reserve(raw_len as usize);
+                let mut cur = std::io::Cursor::new(&mut *out);
+                cur.set_position(start as u64);
+                d.decompress_to_buffer(&plain[..], &mut cur)
+                    .map_err(|e| RepoError::damaged(what(), format!("zstd: {e}")))?;
+            }
+            other => return Err(RepoError::damaged(what(), format!("unknown codec {other}"))),
+        }
+        let got = out.get(start..).unwrap_or_default();
+        if got.len() != raw_len as usize {
+            return Err(RepoError::damaged(
+                what(),
+                format!("{} bytes, {raw_len} expected", got.len()),
+            ));
+        }
+        if &crypto.id(got) != id {
+            return Err(RepoError::damaged(
+                what(),
+                "content does not match its hash",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_refuses_damage() {
+        let crypto = Crypto::plain();
+        let mut coder = Coder::new(3);
+        let mut page = vec![0u8; 4096];
+        page[100..200].fill(7);
+        let id = crypto.id(&page);
+        let (stored, codec) = coder.encode(&crypto, &page, &id).expect("encode");
+        assert_eq!(codec, CODEC_ZSTD);
+        assert!(stored.len() < 200);
+        let mut out = Vec::new();
+        coder
+            .decode(&crypto, &stored, codec, 4096, &id, &mut out)
+            .expect("decode");
+        assert_eq!(out, page);
+        // A flip either fails or (a bit zstd ignores) still gives exactly
+        // the content: what comes out is never wrong.
+        for i in 0..stored.len() {
+            for bit in 0..8 {
+                let mut bad = stored.clone();
+                bad[i] ^= 1 << bit;
+                if coder
+                    .decode(&crypto, &bad, codec, 4096, &id, &mut out)
+                    .is_ok()
+                {
+                    assert_eq!(out, page, "flip at {i}");
+                }
+            }
+        }
+        assert!(
+            coder
+                .decode(&crypto, &stored, codec, 4095, &id, &mut out)
+                .is_err()
+        );
+        // Incompressible content is stored raw.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        let nid = crypto.id(&noise);
+        let (s, c) = coder.encode(&crypto, &noise, &nid).expect("encode");
+        assert_eq!((c, s.len()), (CODEC_RAW, 4096));
+    }
+
+    #[test]
+    fn chunk_sizes() {
+        assert_eq!(chunk_size(4096), 4096);
+        assert_eq!(chunk_size(512), 4096);
+        assert_eq!(chunk_size(65536), 65536);
+        assert_eq!(chunk_size(3000), 4096);
+        assert_eq!(chunk_size(0), 4096);
+    }
+}

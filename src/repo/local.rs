@@ -1,0 +1,288 @@
+//! A repository in a local directory.
+//!
+//! Objects are files under the directory; each is written to `tmp/` under
+//! a name unique to this process, fsynced, renamed into place and its
+//! directory fsynced, so it appears complete or not at all. Temporary files
+//! of processes that no longer exist are removed when a repository is
+//! opened for writing. The lock is an `flock` on the file `lock`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::backend::{Backend, LockGuard};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A repository directory.
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    root: PathBuf,
+}
+
+fn invalid(key: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("invalid object key {key:?}"),
+    )
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl LocalBackend {
+    /// The repository in `root` (which need not exist yet).
+    pub fn new(root: impl Into<PathBuf>) -> LocalBackend {
+        LocalBackend { root: root.into() }
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> io::Result<PathBuf> {
+        let ok = !key.is_empty()
+            && key.split('/').all(|part| {
+                !part.is_empty()
+                    && part != "."
+                    && part != ".."
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            });
+        if ok {
+            Ok(self.root.join(key))
+        } else {
+            Err(invalid(key))
+        }
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Removes temporary files left by processes that no longer run.
+    pub fn remove_stale_tmp(&self) {
+        let Ok(entries) = std::fs::read_dir(self.tmp_dir()) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name.split('.').nth(1).and_then(|p| p.parse::<u32>().ok());
+            let alive = pid.is_some_and(|p| {
+                p == std::process::id() || Path::new(&format!("/proc/{p}")).exists()
+            });
+            if !alive {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
+    /// Creates the directory layout (for `init`).
+    pub(crate) fn create_layout(&self) -> io::Result<()> {
+        for d in ["", "tmp", "packs", "lists", "snapshots"] {
+            let p = self.root.join(d);
+            match std::fs::create_dir(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && p.is_dir() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        sync_dir(&self.root)?;
+        if let Some(parent) = self.root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+        Ok(())
+    }
+}
+
+impl Backend for LocalBackend {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn read(&self, key: &str) -> io::Result<Vec<u8>> {
+        std::fs::read(self.path(key)?)
+    }
+
+    fn read_at(&self, key: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let f = File::open(self.path(key)?)?;
+        let size = f.metadata()?.len();
+        let len = buf.len();
+        if offset.checked_add(len as u64).is_none_or(|end| end > size) {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{len} bytes at {offset} are past the end ({size} bytes)"),
+            ));
+        }
+        f.read_exact_at(buf, offset)
+    }
+
+    fn write(&self, key: &str, data: &[u8]) -> io::Result<()> {
+        let dst = self.path(key)?;
+        let dir = dst.parent().ok_or_else(|| invalid(key))?.to_path_buf();
+        if !dir.is_dir() {
+            match std::fs::create_dir(&dir) {
+                Ok(()) => sync_dir(dir.parent().unwrap_or(&self.root))?,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let base = key.rsplit('/').next().unwrap_or("object");
+        let tmp = self
+            .tmp_dir()
+            .join(format!("{base}.{}.{n}.tmp", std::process::id()));
+        let result = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(data)?;
+            f.sync_all()?;
+            drop(f);
+            std::fs::rename(&tmp, &dst)?;
+            sync_dir(&dir)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        self.path(key).ok()
+    }
+
+    fn list(&self, prefix: &str) -> io::Result<Vec<(String, u64)>> {
+        // Walks the directory the prefix names (two levels for packs).
+        let dir_key = prefix.trim_end_matches('/');
+        let dir = self.path(dir_key)?;
+        let mut out = Vec::new();
+        let mut stack = vec![(dir, format!("{dir_key}/"))];
+        while let Some((d, key_prefix)) = stack.pop() {
+            let entries = match std::fs::read_dir(&d) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for e in entries {
+                let e = e?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                let ft = e.file_type()?;
+                if ft.is_dir() {
+                    stack.push((e.path(), format!("{key_prefix}{name}/")));
+                } else if ft.is_file() {
+                    out.push((format!("{key_prefix}{name}"), e.metadata()?.len()));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn remove(&self, key: &str) -> io::Result<()> {
+        match std::fs::remove_file(self.path(key)?) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn index_dir(&self) -> PathBuf {
+        self.root.clone()
+    }
+
+    fn lock(&self, exclusive: bool, wait: bool) -> io::Result<Box<dyn LockGuard>> {
+        let path = self.root.join("lock");
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)?;
+        let taken = match (exclusive, wait) {
+            (true, true) => f.lock().map(|()| true),
+            (false, true) => f.lock_shared().map(|()| true),
+            (true, false) => match f.try_lock() {
+                Ok(()) => Ok(true),
+                Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+                Err(std::fs::TryLockError::Error(e)) => Err(e),
+            },
+            (false, false) => match f.try_lock_shared() {
+                Ok(()) => Ok(true),
+                Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+                Err(std::fs::TryLockError::Error(e)) => Err(e),
+            },
+        }?;
+        if !taken {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "the repository is locked by another etcdsnap (a push, prune or check)",
+            ));
+        }
+        // Leave who holds an exclusive lock in the file, for messages.
+        if exclusive {
+            let _ = f.set_len(0);
+            let _ = f.seek(SeekFrom::Start(0));
+            let _ = writeln!(f, "pid {}", std::process::id());
+        } else {
+            let mut s = String::new();
+            let _ = f.read_to_string(&mut s);
+        }
+        Ok(Box::new(f))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_read_list_remove() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = LocalBackend::new(dir.path().join("repo"));
+        b.create_layout().expect("layout");
+        b.write("packs/ab/abcd", b"pack").expect("write");
+        b.write("lists/ff", b"list").expect("write");
+        assert_eq!(b.read("packs/ab/abcd").expect("read"), b"pack");
+        let mut two = [0u8; 2];
+        b.read_at("packs/ab/abcd", 1, &mut two).expect("read_at");
+        assert_eq!(&two, b"ac");
+        assert!(b.read_at("packs/ab/abcd", 3, &mut two).is_err());
+        assert_eq!(
+            b.list("packs/").expect("list"),
+            vec![("packs/ab/abcd".to_string(), 4)]
+        );
+        b.remove("packs/ab/abcd").expect("remove");
+        b.remove("packs/ab/abcd").expect("remove twice");
+        assert!(b.list("packs/").expect("list").is_empty());
+        assert!(b.read("../etc/passwd").is_err());
+        assert!(b.write("a/../b", b"x").is_err());
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("repo/tmp"))
+                .expect("tmp")
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn exclusive_lock_excludes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = LocalBackend::new(dir.path());
+        let shared = b.lock(false, false).expect("shared");
+        let shared2 = b.lock(false, false).expect("two shared");
+        assert!(b.lock(true, false).is_err());
+        drop((shared, shared2));
+        let ex = b.lock(true, false).expect("exclusive");
+        assert!(b.lock(false, false).is_err());
+        drop(ex);
+    }
+}

@@ -1,0 +1,76 @@
+//! A backup repository that stores each bbolt page once.
+//!
+//! Consecutive snapshots of a cluster share most of their pages, at the
+//! same positions. A repository cuts each pushed snapshot into page-aligned
+//! chunks named by the hash of their content, stores only the chunks it
+//! does not have (zstd-compressed, optionally encrypted) in immutable pack
+//! files of up to 32 MiB, and records the snapshot as a manifest plus an
+//! ordered chunk list.
+//!
+//! ```text
+//! REPO/config                      format, repository ID, encryption
+//! REPO/packs/<ab>/<abcd...>        packs, named by the BLAKE3 of their bytes
+//! REPO/lists/<id>                  chunk lists (full, or a delta to a full one)
+//! REPO/snapshots/<id>              manifests (the ID is their hash)
+//! REPO/index.redb                  the redb index (rebuildable from the above)
+//! REPO/lock, REPO/index.lock       flock targets
+//! REPO/tmp/                        objects being written
+//! ```
+//!
+//! Guarantees:
+//! * every object is written once under a temporary name and published by
+//!   rename (or a single PUT), and a manifest only after what it refers to,
+//!   so a crash or a concurrent push never damages what is there;
+//! * every chunk is checked against its ID when read, and a reconstructed
+//!   snapshot against the SHA-256 recorded when it was pushed, before it is
+//!   used; [`Repository::check`] finds a flipped byte in any pack (with
+//!   `read_data`), trailer, list, manifest or the index, and names the
+//!   snapshots it affects;
+//! * the index is a cache: [`Repository::rebuild_index`] makes it again
+//!   from the packs, lists and manifests;
+//! * pushes run concurrently (shared lock); prune takes the lock
+//!   exclusively.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use etcdsnap::repo::{CheckOptions, PushOptions, Repository};
+//! let dir = tempfile::tempdir()?;
+//! let repo = Repository::init_dir(dir.path().join("repo"), None)?;
+//! repo.push("testdata/snapshots/small-v35.db".as_ref(), &PushOptions::default())?;
+//! let mut opts = CheckOptions::default();
+//! opts.read_data = true;
+//! let report = repo.check(&opts)?;
+//! assert!(report.is_ok(), "{:?}", report.problems);
+//! assert_eq!(repo.snapshots()?.len(), 1);
+//! # Ok(()) }
+//! ```
+
+pub(crate) mod backend;
+pub(crate) mod check;
+pub(crate) mod chunk;
+pub(crate) mod codec;
+pub(crate) mod config;
+pub(crate) mod crypto;
+pub(crate) mod error;
+pub(crate) mod from_endpoint;
+pub(crate) mod index;
+pub(crate) mod list;
+pub(crate) mod local;
+pub(crate) mod manifest;
+pub(crate) mod pack;
+pub(crate) mod prune;
+pub(crate) mod push;
+pub(crate) mod reader;
+pub(crate) mod repository;
+
+#[cfg(test)]
+mod proptests;
+
+pub use backend::{Backend, LockGuard};
+pub use check::{CheckOptions, CheckReport};
+pub use crypto::MasterKey;
+pub use error::{RepoError, Result};
+pub use local::LocalBackend;
+pub use prune::{PruneOptions, PruneReport};
+pub use push::{PushOptions, PushSummary};
+pub use repository::{Repository, SnapshotId, SnapshotInfo};

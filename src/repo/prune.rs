@@ -1,0 +1,298 @@
+//! `backup forget` and `backup prune`: remove snapshots (by ID or by the
+//! retention rules) and, for prune, the chunks no remaining snapshot uses.
+//!
+//! Garbage collection holds the repository lock exclusively. Packs whose
+//! chunks are all still used stay as they are; packs with no used chunk
+//! are deleted; the used chunks of the others are verified and copied
+//! (as stored, not recompressed) into new packs, which are published and
+//! indexed before any old pack is deleted, so an interrupted prune leaves
+//! only extra copies behind.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::backend::keys;
+use super::chunk::Coder;
+use super::codec::hex;
+use super::error::{RepoError, Result};
+use super::index::{Index, Loc, Open, Update};
+use super::list::ChunkList;
+use super::pack::{self, PackBuilder};
+use super::repository::{Repository, SnapshotInfo};
+use crate::location::{KeepReason, RetentionPolicy};
+
+/// What to remove.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct PruneOptions {
+    /// Keep what these rules keep and remove the other snapshots (the
+    /// retention rule `snapshot prune` uses; the newest snapshot is always
+    /// kept).
+    pub keep: RetentionPolicy,
+    /// Remove these snapshots (ID prefixes).
+    pub ids: Vec<String>,
+    /// Only say what would be done.
+    pub dry_run: bool,
+}
+
+/// What was (or, in a dry run, would be) removed.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct PruneReport {
+    /// Snapshots kept, with the rules that keep each (empty when removal
+    /// was by ID or there was none).
+    pub kept: Vec<(SnapshotInfo, Vec<KeepReason>)>,
+    /// Snapshots removed.
+    pub removed: Vec<SnapshotInfo>,
+    /// Packs deleted.
+    pub packs_deleted: usize,
+    /// Packs written with the still-used chunks of partly used packs.
+    pub packs_written: usize,
+    /// Chunks removed.
+    pub chunks_removed: usize,
+    /// Bytes of packs and lists deleted, less the bytes of new packs.
+    pub bytes_freed: u64,
+}
+
+impl Repository {
+    /// Decides which snapshots go; removes their manifests unless dry.
+    fn forget_locked(&self, ix: &Index, opts: &PruneOptions) -> Result<PruneReport> {
+        if opts.keep.is_empty() == opts.ids.is_empty() {
+            return Err(RepoError::Usage(
+                "give snapshot IDs, or at least one --keep-last/--keep-hourly/--keep-daily/--keep-weekly rule (not both)"
+                    .into(),
+            ));
+        }
+        let snaps = ix.snapshots()?;
+        let mut report = PruneReport::default();
+        let mut gone: HashSet<[u8; 32]> = HashSet::new();
+        let reasons: Vec<Vec<KeepReason>> = if opts.ids.is_empty() {
+            let times: Vec<chrono::DateTime<chrono::Utc>> = snaps
+                .iter()
+                .map(|(_, m)| chrono::DateTime::from_timestamp_nanos(m.time_ns))
+                .collect();
+            let mut r = opts.keep.apply(&times);
+            // Whatever the rules say, the newest snapshot stays (every
+            // snapshot was verified when it was pushed).
+            let newest = (0..snaps.len()).max_by_key(|&i| {
+                (
+                    snaps.get(i).map(|(_, m)| m.time_ns),
+                    snaps.get(i).map(|(id, _)| *id),
+                )
+            });
+            if let Some(keep) = newest.and_then(|i| r.get_mut(i))
+                && keep.is_empty()
+            {
+                keep.push(KeepReason::NewestSound);
+            }
+            r
+        } else {
+            for p in &opts.ids {
+                gone.insert(Repository::find_in(&snaps, p)?.0);
+            }
+            snaps
+                .iter()
+                .map(|(id, _)| {
+                    if gone.contains(id) {
+                        vec![]
+                    } else {
+                        vec![KeepReason::Last]
+                    }
+                })
+                .collect()
+        };
+        let mut removed = Vec::new();
+        for ((id, m), why) in snaps.iter().zip(reasons) {
+            let info = SnapshotInfo::from_manifest(*id, m);
+            if why.is_empty() {
+                removed.push(*id);
+                report.removed.push(info);
+            } else {
+                let why = if opts.ids.is_empty() { why } else { vec![] };
+                report.kept.push((info, why));
+            }
+        }
+        report.kept.sort_by_key(|(i, _)| i.time_ns);
+        report.removed.sort_by_key(|i| i.time_ns);
+        if !opts.dry_run && !removed.is_empty() {
+            // Objects first: a crash in between leaves index entries that
+            // the next sync drops.
+            for id in &removed {
+                let key = keys::snapshot(id);
+                self.backend
+                    .remove(&key)
+                    .map_err(RepoError::io("remove", self.path_of(&key)))?;
+            }
+            ix.apply(&Update {
+                remove_snapshots: removed,
+                ..Update::default()
+            })?;
+        }
+        Ok(report)
+    }
+
+    /// Removes snapshots by ID or by rules; their chunks stay until a
+    /// prune.
+    pub fn forget(&self, opts: &PruneOptions) -> Result<PruneReport> {
+        let _lock = self.lock(false)?;
+        let (ix, _) = self.index(Open::Checked)?;
+        self.forget_locked(&ix, opts)
+    }
+
+    /// Removes snapshots (if IDs or rules are given) and then every chunk,
+    /// list and pack no remaining snapshot uses.
+    pub fn prune(&self, opts: &PruneOptions) -> Result<PruneReport> {
+        let _lock = self.lock(true)?;
+        let (mut ix, sync) = self.index(Open::Checked)?;
+        if let Some((obj, why)) = sync
+            .damaged
+            .iter()
+            .find(|(k, _)| !k.starts_with(keys::PACKS))
+        {
+            return Err(RepoError::damaged(
+                obj.clone(),
+                format!("{why}; prune needs every list and manifest sound (see `backup check`)"),
+            ));
+        }
+        let mut report = if opts.keep.is_empty() && opts.ids.is_empty() {
+            let mut kept: Vec<(SnapshotInfo, Vec<KeepReason>)> = ix
+                .snapshots()?
+                .iter()
+                .map(|(id, m)| (SnapshotInfo::from_manifest(*id, m), vec![]))
+                .collect();
+            kept.sort_by_key(|(i, _)| i.time_ns);
+            PruneReport {
+                kept,
+                ..PruneReport::default()
+            }
+        } else {
+            self.forget_locked(&ix, opts)?
+        };
+        let gone: HashSet<[u8; 32]> = report.removed.iter().map(|i| i.id.0).collect();
+
+        // What the remaining snapshots use.
+        let mut live_lists: HashSet<[u8; 32]> = HashSet::new();
+        let mut live: HashSet<[u8; 32]> = HashSet::new();
+        for (id, m) in ix.snapshots()? {
+            if gone.contains(&id) {
+                continue;
+            }
+            live_lists.insert(m.list);
+            if let Some(b) = ix.list(&m.list)?.and_then(|l: ChunkList| l.base()) {
+                live_lists.insert(b);
+            }
+            live.extend(ix.resolve(&m.list)?);
+        }
+        let locs = ix.locations(None)?;
+        if let Some(c) = live.iter().find(|c| !locs.contains_key(*c)) {
+            return Err(RepoError::MissingChunk { chunk: hex(c) });
+        }
+        let packs = ix.packs()?;
+        let mut used: HashMap<[u8; 32], Vec<([u8; 32], Loc)>> = HashMap::new();
+        for (c, l) in &locs {
+            if live.contains(c) {
+                used.entry(l.pack).or_default().push((*c, *l));
+            }
+        }
+        let dead_chunks: Vec<[u8; 32]> = locs
+            .keys()
+            .filter(|c| !live.contains(*c))
+            .copied()
+            .collect();
+        let mut delete: Vec<[u8; 32]> = Vec::new();
+        let mut repack: BTreeMap<[u8; 32], Vec<([u8; 32], Loc)>> = BTreeMap::new();
+        for (p, (size, count)) in &packs {
+            match used.remove(p) {
+                None => {
+                    delete.push(*p);
+                    report.bytes_freed += size;
+                }
+                Some(u) if u.len() == *count as usize => {}
+                Some(mut u) => {
+                    u.sort_by_key(|(_, l)| l.offset);
+                    repack.insert(*p, u);
+                    report.bytes_freed += size;
+                }
+            }
+        }
+        let dead_lists: Vec<[u8; 32]> = ix
+            .list_bytes()?
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| !live_lists.contains(id))
+            .collect();
+        report.chunks_removed = dead_chunks.len();
+        report.packs_deleted = delete.len() + repack.len();
+        if opts.dry_run {
+            return Ok(report);
+        }
+
+        // Copy the used chunks of partly used packs into new packs.
+        let mut new_packs = Vec::new();
+        let mut builder = PackBuilder::new();
+        let mut coder = Coder::new(3);
+        let mut scratch = Vec::new();
+        for (p, chunks) in &repack {
+            let key = keys::pack(p);
+            let bytes = self
+                .backend
+                .read(&key)
+                .map_err(RepoError::io("read", self.path_of(&key)))?;
+            let what = format!("pack {}", hex(p));
+            for (c, l) in chunks {
+                let e = pack::PackEntry {
+                    id: *c,
+                    offset: l.offset,
+                    stored_len: l.stored_len,
+                    raw_len: l.raw_len,
+                    codec: l.codec,
+                };
+                let blob = pack::blob(&bytes, &e)
+                    .ok_or_else(|| RepoError::damaged(what.clone(), "chunk past the end"))?;
+                coder.decode(&self.crypto, blob, l.codec, l.raw_len, c, &mut scratch)?;
+                builder.add(*c, blob, l.raw_len, l.codec);
+                if builder.is_full() {
+                    let full = std::mem::take(&mut builder);
+                    new_packs.push(self.publish(full.finish(&self.crypto)?)?);
+                }
+            }
+        }
+        if !builder.is_empty() {
+            new_packs.push(self.publish(builder.finish(&self.crypto)?)?);
+        }
+        report.packs_written = new_packs.len();
+        let written: u64 = new_packs.iter().map(|p| p.1).sum();
+        report.bytes_freed = report.bytes_freed.saturating_sub(written);
+        let mut old: Vec<[u8; 32]> = delete;
+        old.extend(repack.keys().copied());
+        ix.apply(&Update {
+            packs: new_packs,
+            repoint: true,
+            remove_chunks: dead_chunks,
+            remove_packs: old.clone(),
+            remove_lists: dead_lists.clone(),
+            ..Update::default()
+        })?;
+        for p in &old {
+            let key = keys::pack(p);
+            self.backend
+                .remove(&key)
+                .map_err(RepoError::io("remove", self.path_of(&key)))?;
+        }
+        // Give the index back the space the removals freed.
+        ix.compact()?;
+        let list_sizes: HashMap<String, u64> = self
+            .backend
+            .list(keys::LISTS)
+            .map_err(RepoError::io("list", self.path_of(keys::LISTS)))?
+            .into_iter()
+            .collect();
+        for l in &dead_lists {
+            let key = keys::list(l);
+            report.bytes_freed += list_sizes.get(&key).copied().unwrap_or(0);
+            self.backend
+                .remove(&key)
+                .map_err(RepoError::io("remove", self.path_of(&key)))?;
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,357 @@
+//! `backup push`: store a snapshot file, keeping only the chunks the
+//! repository does not have yet.
+//!
+//! One read of the file: one thread computes its SHA-256 (the whole file,
+//! and the body for etcd's trailer check) while this one cuts it into
+//! page-aligned chunks, hashes each, and compresses the new ones into packs
+//! that are published as they fill. Then the chunk list (a delta against
+//! the newest full list when that is small), then the manifest, then the
+//! index. Every object is published whole by the backend, and the manifest
+//! only after everything it refers to, so a push killed at any moment
+//! leaves at worst some unreferenced packs (taken into the index by the
+//! next command, removed by the next prune).
+
+use std::collections::HashSet;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+
+use super::backend::keys;
+use super::chunk::{Coder, chunk_size};
+use super::codec::hex;
+use super::error::{RepoError, Result};
+use super::index::{Open, Update};
+use super::list::ChunkList;
+use super::manifest::Manifest;
+use super::pack::{Pack, PackBuilder};
+use super::repository::{Repository, SnapshotInfo};
+use crate::bolt::Db;
+use crate::etcd::revision::Revision;
+use crate::progress::{Phase, Progress};
+use crate::snapshot::SnapshotFile;
+
+/// Bytes read per `pread` while chunking.
+const READ_BLOCK: usize = 8 << 20;
+/// Bytes between progress reports.
+const REPORT_EVERY: u64 = 64 << 20;
+
+/// How to push.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PushOptions {
+    /// Store a file without a valid SHA-256 trailer (a raw `member/snap/db`
+    /// copy, or a snapshot whose trailer does not match).
+    pub skip_hash_check: bool,
+    /// zstd level for new chunks (1-19; 3 is zstd's default).
+    pub compression_level: i32,
+    /// What to record as the source (default: the path).
+    pub source: Option<String>,
+    /// When the snapshot was taken (default: now). Retention rules go by
+    /// this time; set it when importing older snapshot files.
+    pub time: Option<SystemTime>,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        PushOptions {
+            skip_hash_check: false,
+            compression_level: 3,
+            source: None,
+            time: None,
+        }
+    }
+}
+
+/// What a push stored.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PushSummary {
+    /// The new snapshot.
+    pub info: SnapshotInfo,
+    /// Chunks in the snapshot.
+    pub chunks: u64,
+    /// Chunks that were not in the repository yet.
+    pub new_chunks: u64,
+    /// Packs written.
+    pub packs: usize,
+    /// Whether the chunk list was stored as a delta.
+    pub delta_list: bool,
+}
+
+/// The newest revision in the `key` bucket (what `snapshot status` reports),
+/// or 0 if the database has none.
+fn revision_of(db: Db<'_>) -> i64 {
+    let Ok(Some(keyb)) = db.root().bucket(b"key") else {
+        return 0;
+    };
+    match keyb.cursor().last() {
+        Ok(Some(e)) => Revision::main_of(e.key).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// SHA-256 of the body and of the whole file, in one read.
+fn hash_file(
+    file: &std::fs::File,
+    body_len: u64,
+    len: u64,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> std::io::Result<([u8; 32], [u8; 32])> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 96 << 10];
+    let mut off = 0u64;
+    let mut body = None;
+    while off < len {
+        if off == body_len {
+            body = Some(h.clone().finalize().into());
+        }
+        // Stop a read at the end of the body, to take the body's digest.
+        let end = if off < body_len { body_len } else { len };
+        let want = usize::try_from(end - off)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let chunk = buf.get_mut(..want).unwrap_or_default();
+        file.read_exact_at(chunk, off)?;
+        h.update(&*chunk);
+        let before = off;
+        off += want as u64;
+        if off / REPORT_EVERY != before / REPORT_EVERY || off == len {
+            progress(Progress::new(Phase::Hash, off, len));
+        }
+    }
+    let whole: [u8; 32] = h.finalize().into();
+    Ok((body.unwrap_or(whole), whole))
+}
+
+impl Repository {
+    /// Stores the snapshot at `path`. See [`push_with_progress`](Self::push_with_progress).
+    pub fn push(&self, path: &Path, opts: &PushOptions) -> Result<PushSummary> {
+        self.push_with_progress(path, opts, &|_| {})
+    }
+
+    /// Stores the snapshot at `path`: its SHA-256 trailer must match
+    /// (unless `skip_hash_check`) and it must open as a bbolt database.
+    /// `progress` hears how much has been hashed.
+    pub fn push_with_progress(
+        &self,
+        path: &Path,
+        opts: &PushOptions,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<PushSummary> {
+        let _lock = self.lock(false)?;
+        let file = SnapshotFile::open(path)?;
+        self.push_file(&file, opts, progress)
+    }
+
+    /// Stores the snapshot at a location (`s3://...`, `gs://...`,
+    /// `az://...`, a `.zst` or `.gz` file, or a plain path): read once,
+    /// decompressed and checked into a temporary file, then pushed as a
+    /// file. The source recorded is the location.
+    pub fn push_location(
+        &self,
+        location: &crate::location::Location,
+        opts: &PushOptions,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<PushSummary> {
+        let _lock = self.lock(false)?;
+        let snap = location.open_snapshot(progress)?;
+        self.push_file(snap.file_ref(), opts, progress)
+    }
+
+    fn push_file(
+        &self,
+        file: &SnapshotFile,
+        opts: &PushOptions,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<PushSummary> {
+        let path = file.path();
+        let trailer = file.trailer();
+        if trailer.is_none() && !opts.skip_hash_check {
+            return Err(RepoError::MissingHash(path.to_path_buf()));
+        }
+        let db = file.db()?;
+        let page_size = db.page_size();
+        let revision = revision_of(db);
+        let csize = chunk_size(page_size);
+        let len = file.len();
+        let body_len = file.body_len();
+
+        // What the repository has: chunk IDs, and the newest full list to
+        // write a delta against.
+        let (known, known_lists, base) = {
+            let (ix, _) = self.index(Open::Checked)?;
+            let known = ix.chunk_ids()?;
+            let known_lists = ix.list_ids()?;
+            let snaps = ix.snapshots()?;
+            let newest = snaps.iter().max_by_key(|(id, m)| (m.time_ns, *id));
+            let base = match newest {
+                Some((_, m)) => match ix.list(&m.list)? {
+                    Some(ChunkList::Full(ids)) => Some((m.list, ids)),
+                    Some(ChunkList::Delta { base, .. }) => match ix.list(&base)? {
+                        Some(ChunkList::Full(ids)) => Some((base, ids)),
+                        _ => None,
+                    },
+                    None => None,
+                },
+                None => None,
+            };
+            (known, known_lists, base)
+        };
+
+        let (hashes, stored) = std::thread::scope(|s| {
+            let hasher = s.spawn(|| hash_file(file.file(), body_len, len, progress));
+            let stored = self.store_chunks(file, csize, &known, opts.compression_level);
+            let hashes = hasher
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (hashes, stored)
+        });
+        let (sha256_body, sha256_file) = hashes.map_err(RepoError::io("read", path))?;
+        let (ids, packs) = stored?;
+        if let Some(t) = trailer
+            && t != sha256_body
+            && !opts.skip_hash_check
+        {
+            return Err(RepoError::TrailerMismatch {
+                path: path.to_path_buf(),
+                stored: hex(&t),
+                computed: hex(&sha256_body),
+            });
+        }
+
+        let chunks = ids.len() as u64;
+        let list = ChunkList::build(ids, base.as_ref().map(|(id, ids)| (id, ids.as_slice())));
+        let delta_list = matches!(list, ChunkList::Delta { .. });
+        let list_plain = list.encode();
+        let list_id = self.crypto.id(&list_plain);
+        // An identical list (the same snapshot again) is stored once.
+        let list_bytes = if known_lists.contains(&list_id) {
+            0
+        } else {
+            let list_stored = self
+                .crypto
+                .seal(list_plain.clone(), keys::LISTS.as_bytes())?;
+            let list_key = keys::list(&list_id);
+            self.backend
+                .write(&list_key, &list_stored)
+                .map_err(RepoError::io("write", self.path_of(&list_key)))?;
+            list_stored.len() as u64
+        };
+
+        let pack_bytes: u64 = packs.iter().map(|p| p.1).sum();
+        let time_ns = match opts
+            .time
+            .unwrap_or_else(SystemTime::now)
+            .duration_since(UNIX_EPOCH)
+        {
+            Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+            Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+        };
+        let manifest = Manifest {
+            time_ns,
+            revision,
+            size: len,
+            page_size,
+            chunk_size: csize,
+            chunk_count: chunks,
+            list: list_id,
+            sha256_file,
+            sha256_body,
+            has_trailer: trailer.is_some(),
+            new_bytes: pack_bytes + list_bytes,
+            source: opts
+                .source
+                .clone()
+                .unwrap_or_else(|| path.display().to_string()),
+        };
+        let plain = manifest.encode();
+        let id = self.crypto.id(&plain);
+        let key = keys::snapshot(&id);
+        let sealed = self
+            .crypto
+            .seal(plain.clone(), keys::SNAPSHOTS.as_bytes())?;
+        self.backend
+            .write(&key, &sealed)
+            .map_err(RepoError::io("write", self.path_of(&key)))?;
+
+        let new_chunks = packs.iter().map(|p| p.2.len() as u64).sum();
+        let npacks = packs.len();
+        let ix = super::index::Index::open(&self.backend.index_dir(), Open::Fast, &self.crypto)?;
+        ix.apply(&Update {
+            packs,
+            lists: vec![(list_id, list_plain)],
+            snapshots: vec![(id, plain)],
+            ..Update::default()
+        })?;
+        Ok(PushSummary {
+            info: SnapshotInfo::from_manifest(id, &manifest),
+            chunks,
+            new_chunks,
+            packs: npacks,
+            delta_list,
+        })
+    }
+
+    /// Cuts the file into chunks, stores the ones not in `known` in packs,
+    /// and returns every chunk's ID and the packs written.
+    #[allow(clippy::type_complexity)]
+    fn store_chunks(
+        &self,
+        file: &SnapshotFile,
+        csize: u32,
+        known: &HashSet<[u8; 32]>,
+        level: i32,
+    ) -> Result<(
+        Vec<[u8; 32]>,
+        Vec<([u8; 32], u64, Vec<super::pack::PackEntry>)>,
+    )> {
+        let len = file.len();
+        let csize = csize as usize;
+        let block = (READ_BLOCK / csize).max(1) * csize;
+        let mut buf = vec![0u8; block.min(usize::try_from(len).unwrap_or(block)).max(1)];
+        let mut ids = Vec::with_capacity(usize::try_from(len / csize as u64 + 1).unwrap_or(0));
+        let mut fresh: HashSet<[u8; 32]> = HashSet::new();
+        let mut coder = Coder::new(level);
+        let mut pack = PackBuilder::new();
+        let mut packs = Vec::new();
+        let mut off = 0u64;
+        while off < len {
+            let want = usize::try_from(len - off)
+                .unwrap_or(usize::MAX)
+                .min(buf.len());
+            let data = buf.get_mut(..want).unwrap_or_default();
+            file.file()
+                .read_exact_at(data, off)
+                .map_err(RepoError::io("read", file.path()))?;
+            for piece in data.chunks(csize) {
+                let id = self.crypto.id(piece);
+                ids.push(id);
+                if known.contains(&id) || !fresh.insert(id) {
+                    continue;
+                }
+                let (stored, codec) = coder.encode(&self.crypto, piece, &id)?;
+                pack.add(id, &stored, piece.len() as u32, codec);
+                if pack.is_full() {
+                    let full = std::mem::take(&mut pack);
+                    packs.push(self.publish(full.finish(&self.crypto)?)?);
+                }
+            }
+            off += want as u64;
+        }
+        if !pack.is_empty() {
+            packs.push(self.publish(pack.finish(&self.crypto)?)?);
+        }
+        Ok((ids, packs))
+    }
+
+    /// Writes a pack; returns its name, size and entries.
+    pub(crate) fn publish(&self, p: Pack) -> Result<([u8; 32], u64, Vec<super::pack::PackEntry>)> {
+        let key = keys::pack(&p.name);
+        self.backend
+            .write(&key, &p.bytes)
+            .map_err(RepoError::io("write", self.path_of(&key)))?;
+        Ok((p.name, p.bytes.len() as u64, p.entries))
+    }
+}

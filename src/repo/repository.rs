@@ -1,0 +1,300 @@
+//! Opening a repository, and what it holds: snapshot IDs and summaries.
+
+use std::path::{Path, PathBuf};
+
+use super::backend::{Backend, LockGuard, keys};
+use super::codec::hex;
+use super::config::Config;
+use super::crypto::{Crypto, MasterKey};
+use super::error::{RepoError, Result};
+use super::index::{Index, Open, SyncReport};
+use super::local::LocalBackend;
+use super::manifest::Manifest;
+
+/// A snapshot's ID: the hash of its manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SnapshotId(pub [u8; 32]);
+
+impl SnapshotId {
+    /// The first 8 hex digits, as `backup ls` shows it.
+    pub fn short(&self) -> String {
+        hex(self.0.get(..4).unwrap_or_default())
+    }
+}
+
+impl std::fmt::Display for SnapshotId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex(&self.0))
+    }
+}
+
+/// One stored snapshot, as `backup ls` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SnapshotInfo {
+    /// Its ID.
+    pub id: SnapshotId,
+    /// When it was pushed: seconds and nanoseconds since the Unix epoch.
+    pub time_ns: i64,
+    /// The etcd revision in it (0 if it could not be read).
+    pub revision: i64,
+    /// Length of the original file, trailer included.
+    pub size: u64,
+    /// bbolt page size of its database.
+    pub page_size: u32,
+    /// Number of chunks.
+    pub chunks: u64,
+    /// SHA-256 of the whole original file (what `backup cat` reproduces).
+    pub sha256: [u8; 32],
+    /// Whether the file ends in etcd's SHA-256 trailer.
+    pub has_trailer: bool,
+    /// Bytes this push added to the repository.
+    pub new_bytes: u64,
+    /// Where it was pushed from.
+    pub source: String,
+}
+
+impl SnapshotInfo {
+    pub(crate) fn from_manifest(id: [u8; 32], m: &Manifest) -> SnapshotInfo {
+        SnapshotInfo {
+            id: SnapshotId(id),
+            time_ns: m.time_ns,
+            revision: m.revision,
+            size: m.size,
+            page_size: m.page_size,
+            chunks: m.chunk_count,
+            sha256: m.sha256_file,
+            has_trailer: m.has_trailer,
+            new_bytes: m.new_bytes,
+            source: m.source.clone(),
+        }
+    }
+}
+
+/// A backup repository: packs of deduplicated chunks, chunk lists and
+/// snapshot manifests in a [`Backend`], with a redb index beside them.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use etcdsnap::repo::{PushOptions, Repository};
+/// let dir = tempfile::tempdir()?;
+/// let repo = Repository::init_dir(dir.path().join("backups"), None)?;
+/// let pushed = repo.push("testdata/snapshots/k8s-v35.db".as_ref(), &PushOptions::default())?;
+/// let again = repo.push("testdata/snapshots/k8s-v35.db".as_ref(), &PushOptions::default())?;
+/// assert!(again.info.new_bytes < pushed.info.new_bytes / 10);
+/// let mut bytes = Vec::new();
+/// repo.cat(&pushed.info.id.to_string(), &mut bytes)?;
+/// assert_eq!(bytes, std::fs::read("testdata/snapshots/k8s-v35.db")?);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Repository {
+    pub(crate) backend: Box<dyn Backend>,
+    pub(crate) crypto: Crypto,
+    pub(crate) config: Config,
+}
+
+impl Repository {
+    /// Creates a repository in `backend`, encrypted with `key` if given.
+    /// Refuses a location that already holds a repository.
+    pub fn init(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
+        let here = PathBuf::from(backend.location());
+        match backend.read(keys::CONFIG) {
+            Ok(_) => {
+                return Err(RepoError::InitRefused {
+                    path: here,
+                    reason: "already holds a repository".into(),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(RepoError::io("read", here.join(keys::CONFIG))(e)),
+        }
+        let config = Config::new(key)?;
+        let crypto = config.crypto(key)?;
+        let index = Index::open(&backend.index_dir(), Open::Create, &crypto)?;
+        drop(index);
+        backend
+            .write(keys::CONFIG, &config.encode())
+            .map_err(RepoError::io("write", here.join(keys::CONFIG)))?;
+        Ok(Repository {
+            backend,
+            crypto,
+            config,
+        })
+    }
+
+    /// [`init`](Self::init) in a local directory (created if missing; an
+    /// existing one must be empty).
+    pub fn init_dir(dir: impl AsRef<Path>, key: Option<&MasterKey>) -> Result<Repository> {
+        let dir = dir.as_ref();
+        if let Ok(mut entries) = std::fs::read_dir(dir)
+            && entries.next().is_some()
+            && !dir.join(keys::CONFIG).exists()
+        {
+            return Err(RepoError::InitRefused {
+                path: dir.to_path_buf(),
+                reason: "exists and is not empty".into(),
+            });
+        }
+        let local = LocalBackend::new(dir);
+        local
+            .create_layout()
+            .map_err(RepoError::io("create", dir))?;
+        Repository::init(Box::new(local), key)
+    }
+
+    /// Opens the repository in `backend`; an encrypted one needs its key.
+    pub fn open(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
+        let here = PathBuf::from(backend.location());
+        let bytes = match backend.read(keys::CONFIG) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RepoError::NotARepository(here));
+            }
+            Err(e) => return Err(RepoError::io("read", here.join(keys::CONFIG))(e)),
+        };
+        let config = Config::decode(&bytes)
+            .map_err(|e| RepoError::damaged(here.join(keys::CONFIG).display().to_string(), e))?;
+        let crypto = config.crypto(key)?;
+        Ok(Repository {
+            backend,
+            crypto,
+            config,
+        })
+    }
+
+    /// [`open`](Self::open) a local directory.
+    pub fn open_dir(dir: impl AsRef<Path>, key: Option<&MasterKey>) -> Result<Repository> {
+        let local = LocalBackend::new(dir.as_ref());
+        local.remove_stale_tmp();
+        Repository::open(Box::new(local), key)
+    }
+
+    /// The repository's location.
+    pub fn location(&self) -> String {
+        self.backend.location()
+    }
+
+    /// Whether blobs are encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.crypto.is_encrypted()
+    }
+
+    /// The repository's random ID.
+    pub fn repository_id(&self) -> &str {
+        &self.config.id
+    }
+
+    pub(crate) fn path_of(&self, key: &str) -> PathBuf {
+        PathBuf::from(self.backend.location()).join(key)
+    }
+
+    /// Opens the index and brings it up to date with the objects.
+    pub(crate) fn index(&self, mode: Open) -> Result<(Index, SyncReport)> {
+        let ix = Index::open(&self.backend.index_dir(), mode, &self.crypto)?;
+        let report = ix.sync(self.backend.as_ref(), &self.crypto)?;
+        Ok((ix, report))
+    }
+
+    /// Takes the repository lock (shared for pushes and reads, exclusive
+    /// for prune), waiting for a shared one.
+    pub(crate) fn lock(&self, exclusive: bool) -> Result<Box<dyn LockGuard>> {
+        self.backend
+            .lock(exclusive, !exclusive)
+            .map_err(|e| RepoError::Locked {
+                path: self.path_of("lock"),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Every snapshot, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
+        let _lock = self.lock(false)?;
+        let (ix, _) = self.index(Open::Checked)?;
+        let mut v: Vec<SnapshotInfo> = ix
+            .snapshots()?
+            .iter()
+            .map(|(id, m)| SnapshotInfo::from_manifest(*id, m))
+            .collect();
+        v.sort_by(|a, b| a.time_ns.cmp(&b.time_ns).then(a.id.cmp(&b.id)));
+        Ok(v)
+    }
+
+    /// The snapshot whose ID starts with `prefix` (hex, at least 4 digits).
+    pub(crate) fn find_in(
+        snaps: &[([u8; 32], Manifest)],
+        prefix: &str,
+    ) -> Result<([u8; 32], Manifest)> {
+        let p = prefix.to_ascii_lowercase();
+        if p.len() < 4 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RepoError::Usage(format!(
+                "snapshot ID {prefix:?}: give at least 4 hex digits of an ID from `backup ls`"
+            )));
+        }
+        let mut found = snaps.iter().filter(|(id, _)| hex(id).starts_with(&p));
+        match (found.next(), found.next()) {
+            (Some(one), None) => Ok(one.clone()),
+            (Some(_), Some(_)) => Err(RepoError::AmbiguousId(prefix.into())),
+            (None, _) => Err(RepoError::NoSuchSnapshot(prefix.into())),
+        }
+    }
+
+    /// The snapshot whose ID starts with `prefix`.
+    pub fn find(&self, prefix: &str) -> Result<SnapshotInfo> {
+        let _lock = self.lock(false)?;
+        let (ix, _) = self.index(Open::Checked)?;
+        let (id, m) = Repository::find_in(&ix.snapshots()?, prefix)?;
+        Ok(SnapshotInfo::from_manifest(id, &m))
+    }
+
+    /// Makes the index again from the packs, lists and manifests alone.
+    /// Returns what could not be read (damaged objects are left out).
+    pub fn rebuild_index(&self) -> Result<Vec<(String, String)>> {
+        let _lock = self.lock(false)?;
+        let dir = self.backend.index_dir();
+        Index::remove(&dir)?;
+        let ix = Index::open(&dir, Open::Create, &self.crypto)?;
+        let report = ix.sync(self.backend.as_ref(), &self.crypto)?;
+        Ok(report.damaged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_by_prefix() {
+        let m = crate::repo::manifest::sample();
+        let mut a = [0u8; 32];
+        a[0] = 0xab;
+        a[1] = 0xcd;
+        let mut b = a;
+        b[2] = 0x01;
+        let snaps = vec![(a, m.clone()), (b, m)];
+        assert_eq!(
+            Repository::find_in(&snaps, "abcd0100").map(|x| x.0).ok(),
+            Some(b)
+        );
+        assert_eq!(
+            Repository::find_in(&snaps, "ABCD0000").map(|x| x.0).ok(),
+            Some(a)
+        );
+        assert!(matches!(
+            Repository::find_in(&snaps, "abcd"),
+            Err(RepoError::AmbiguousId(_))
+        ));
+        assert!(matches!(
+            Repository::find_in(&snaps, "ffff"),
+            Err(RepoError::NoSuchSnapshot(_))
+        ));
+        assert!(matches!(
+            Repository::find_in(&snaps, "ab"),
+            Err(RepoError::Usage(_))
+        ));
+        assert!(matches!(
+            Repository::find_in(&snaps, "abcx"),
+            Err(RepoError::Usage(_))
+        ));
+    }
+}
