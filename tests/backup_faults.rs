@@ -12,29 +12,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::cli::{BIN, ok, run, s};
 use support::fixtures;
 use support::fixtures::names_in;
-
-const BIN: &str = env!("CARGO_BIN_EXE_etcdsnap");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("run etcdsnap")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    assert!(
-        o.status.success(),
-        "etcdsnap {args:?}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 /// A repository holding the k8s fixture and the small one; their IDs.
 fn repo_with_two(dir: &Path) -> (PathBuf, String, String) {

@@ -8,40 +8,11 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
+use support::cli::{BIN, err, ok, run, s};
 use support::fixtures;
-
-const BIN: &str = env!("CARGO_BIN_EXE_etcdsnap");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("run etcdsnap")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    assert!(
-        o.status.success(),
-        "etcdsnap {args:?}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn err(args: &[&str]) -> (Option<i32>, String) {
-    let o = run(args);
-    assert!(!o.status.success(), "etcdsnap {args:?} succeeded");
-    (
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();

@@ -10,35 +10,15 @@ mod support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
+use support::cli::{BIN, ok, run, s};
 use support::etcd::ClusterSpec;
 use support::snapmaker::{Loader, SnapshotMaker};
 use support::tools::{self, EtcdBins, EtcdVersion};
-
-const BIN: &str = env!("CARGO_BIN_EXE_etcdsnap");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("run etcdsnap")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    assert!(
-        o.status.success(),
-        "etcdsnap {args:?}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 fn key(i: usize) -> Vec<u8> {
     format!("/registry/configmaps/ns{}/cm-{i}", i % 13).into_bytes()

@@ -239,96 +239,56 @@ fn value_error(cmd: &Command, arg: Option<&Arg>, value: &OsStr, cause: &str) -> 
     e
 }
 
-/// A boolean flag's value: `strconv.ParseBool`.
-#[derive(Clone, Copy, Debug)]
-pub struct GoBool;
+/// Declares a clap value parser over one of the Go parsing functions above, so that a bad
+/// value gets pflag's `invalid argument` error. `=> Type` keeps the parsed value; `=> text`
+/// keeps the text itself once it parses (read later, e.g. merged with `ETCDCTL_*`).
+macro_rules! go_value_parser {
+    ($(#[$doc:meta])* $name:ident => text, $parse:path) => {
+        go_value_parser!(@impl $(#[$doc])* $name, String, |v: &str| $parse(v).map(|_| v.to_owned()));
+    };
+    ($(#[$doc:meta])* $name:ident => $ty:ty, $parse:path) => {
+        go_value_parser!(@impl $(#[$doc])* $name, $ty, $parse);
+    };
+    (@impl $(#[$doc:meta])* $name:ident, $ty:ty, $parse:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug)]
+        pub struct $name;
 
-impl TypedValueParser for GoBool {
-    type Value = bool;
+        impl TypedValueParser for $name {
+            type Value = $ty;
 
-    fn parse_ref(
-        &self,
-        cmd: &Command,
-        arg: Option<&Arg>,
-        value: &OsStr,
-    ) -> Result<bool, clap::Error> {
-        parse_bool(&value.to_string_lossy()).map_err(|e| value_error(cmd, arg, value, &e))
-    }
+            fn parse_ref(
+                &self,
+                cmd: &Command,
+                arg: Option<&Arg>,
+                value: &OsStr,
+            ) -> Result<$ty, clap::Error> {
+                ($parse)(&*value.to_string_lossy()).map_err(|e| value_error(cmd, arg, value, &e))
+            }
+        }
+    };
 }
 
-/// An unsigned integer flag's value: `strconv.ParseUint(s, 0, 64)`.
-#[derive(Clone, Copy, Debug)]
-pub struct GoUint64;
-
-impl TypedValueParser for GoUint64 {
-    type Value = u64;
-
-    fn parse_ref(
-        &self,
-        cmd: &Command,
-        arg: Option<&Arg>,
-        value: &OsStr,
-    ) -> Result<u64, clap::Error> {
-        parse_uint64(&value.to_string_lossy()).map_err(|e| value_error(cmd, arg, value, &e))
-    }
-}
-
-/// A duration flag's value: `time.ParseDuration`.
-#[derive(Clone, Copy, Debug)]
-pub struct GoDuration;
-
-impl TypedValueParser for GoDuration {
-    type Value = std::time::Duration;
-
-    fn parse_ref(
-        &self,
-        cmd: &Command,
-        arg: Option<&Arg>,
-        value: &OsStr,
-    ) -> Result<std::time::Duration, clap::Error> {
-        parse_duration(&value.to_string_lossy()).map_err(|e| value_error(cmd, arg, value, &e))
-    }
-}
-
-/// A boolean flag kept as text (read later, e.g. merged with `ETCDCTL_*`),
-/// checked with `strconv.ParseBool` as it is parsed.
-#[derive(Clone, Copy, Debug)]
-pub struct GoBoolText;
-
-impl TypedValueParser for GoBoolText {
-    type Value = String;
-
-    fn parse_ref(
-        &self,
-        cmd: &Command,
-        arg: Option<&Arg>,
-        value: &OsStr,
-    ) -> Result<String, clap::Error> {
-        let v = value.to_string_lossy();
-        parse_bool(&v).map_err(|e| value_error(cmd, arg, value, &e))?;
-        Ok(v.into_owned())
-    }
-}
-
-/// A duration flag kept as text, checked with `time.ParseDuration` as it
-/// is parsed.
-#[derive(Clone, Copy, Debug)]
-pub struct GoDurationText;
-
-impl TypedValueParser for GoDurationText {
-    type Value = String;
-
-    fn parse_ref(
-        &self,
-        cmd: &Command,
-        arg: Option<&Arg>,
-        value: &OsStr,
-    ) -> Result<String, clap::Error> {
-        let v = value.to_string_lossy();
-        parse_duration(&v).map_err(|e| value_error(cmd, arg, value, &e))?;
-        Ok(v.into_owned())
-    }
-}
+go_value_parser!(
+    /// A boolean flag's value: `strconv.ParseBool`.
+    GoBool => bool, parse_bool
+);
+go_value_parser!(
+    /// An unsigned integer flag's value: `strconv.ParseUint(s, 0, 64)`.
+    GoUint64 => u64, parse_uint64
+);
+go_value_parser!(
+    /// A duration flag's value: `time.ParseDuration`.
+    GoDuration => std::time::Duration, parse_duration
+);
+go_value_parser!(
+    /// A boolean flag kept as text, checked with `strconv.ParseBool` as it is parsed.
+    GoBoolText => text, parse_bool
+);
+go_value_parser!(
+    /// A duration flag kept as text, checked with `time.ParseDuration` as it is parsed.
+    GoDurationText => text, parse_duration
+);
 
 /// What to print for a command line clap refused.
 #[derive(Debug, PartialEq, Eq)]

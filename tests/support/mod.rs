@@ -5,6 +5,7 @@
 //!
 //! * [`tools`]: where the reference binaries are (etcd 3.5.1 / 3.4.23, boltcheck) and the
 //!   skip-or-fail policy (`require_tool!`).
+//! * [`cli`]: run the etcdsnap binary under test to completion.
 //! * [`cmd`]: run a command with a timeout and capture its output.
 //! * [`ports`], [`http`]: free loopback ports and a tiny HTTP/1.1 client.
 //! * [`etcd`]: `EtcdProcess` / `EtcdCluster` on loopback, stopped by PID on drop.
@@ -31,6 +32,7 @@
 #![allow(dead_code, unused_imports, unused_macros)]
 
 pub mod b64;
+pub mod cli;
 pub mod cmd;
 pub mod corrupt;
 pub mod etcd;
