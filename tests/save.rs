@@ -207,3 +207,79 @@ fn v34_tls_client_certs() {
 fn v34_auth() {
     matches_etcdctl(EtcdVersion::V34, Mode::Auth);
 }
+
+/// `--user NAME` without a password on a terminal: the password is asked for there, with
+/// etcdctl's prompt; the right one saves, a wrong one fails with etcdctl's error and exit
+/// code and leaves no file.
+fn password_prompt(v: EtcdVersion) {
+    let Some(s) = start(v, Mode::Auth) else {
+        return;
+    };
+    let bins = tools::require(tools::etcd_suite(v)).expect("found by start");
+    let ep = s.cluster.endpoint().to_string();
+    let error_line = |o: &CmdOutput| {
+        o.stdout
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("Error:"))
+            .map(|l| l.trim_end().to_string())
+    };
+    for (password, works) in [("rootpw", true), ("wrong", false)] {
+        let theirs = s.dir.path().join(format!("etcdctl-{password}.db"));
+        let ours = s.dir.path().join(format!("etcdsnap-{password}.db"));
+        let typed = format!("{password}\n");
+        let t = Etcdctl::new(&bins, vec![ep.clone()]).command(&[
+            "--user",
+            "root",
+            "snapshot",
+            "save",
+            &theirs.to_string_lossy(),
+        ]);
+        let t = cmd::run_on_terminal(&t, "Password: ", &typed, Duration::from_secs(120));
+        let mut o = Command::new(env!("CARGO_BIN_EXE_etcdsnap"));
+        scrub_etcd_env(&mut o);
+        o.args(["--endpoints", &ep, "--user", "root", "snapshot", "save"])
+            .arg(&ours);
+        let o = cmd::run_on_terminal(&o, "Password: ", &typed, Duration::from_secs(120));
+        for out in [&t, &o] {
+            assert!(out.stdout.starts_with("Password: "), "the prompt: {out}");
+            assert_eq!(out.success(), works, "{password}: {out}");
+        }
+        if works {
+            assert!(
+                o.stdout
+                    .contains(&format!("Snapshot saved at {}\r\n", ours.display())),
+                "{o}"
+            );
+            assert!(theirs.exists() && ours.exists());
+        } else {
+            // Ours names the endpoint and user before etcd's words, which etcdctl prints alone.
+            let (ours_line, theirs_line) = (error_line(&o), error_line(&t));
+            let theirs_cause = theirs_line
+                .as_deref()
+                .and_then(|l| l.strip_prefix("Error: "));
+            assert!(
+                theirs_cause.is_some_and(|c| ours_line.as_deref().is_some_and(|l| l.ends_with(c))),
+                "{o}\n{t}"
+            );
+            assert_eq!(o.code(), t.code(), "{o}\n{t}");
+            assert!(!ours.exists(), "nothing kept after a failed save");
+        }
+    }
+    let parts: Vec<_> = std::fs::read_dir(s.dir.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert!(parts.is_empty(), "left behind: {parts:?}");
+}
+
+#[test]
+fn v35_password_prompt() {
+    password_prompt(EtcdVersion::V35);
+}
+
+#[test]
+fn v34_password_prompt() {
+    password_prompt(EtcdVersion::V34);
+}

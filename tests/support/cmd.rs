@@ -144,6 +144,77 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> CmdOutput {
     }
 }
 
+/// Runs `cmd` on a new pseudo-terminal, its controlling terminal (through util-linux
+/// `script(1)`), and types `typed` once `prompt` has appeared on the terminal: how a password
+/// prompt that reads `/dev/tty` is driven. The environment set on `cmd` is passed on. Standard
+/// output and standard error both arrive in `stdout`, with the terminal's `\r\n` line ends.
+pub fn run_on_terminal(cmd: &Command, prompt: &str, typed: &str, timeout: Duration) -> CmdOutput {
+    let argv = describe(cmd);
+    let quote = |a: &std::ffi::OsStr| format!("'{}'", a.to_string_lossy().replace('\'', r"'\''"));
+    let mut line = quote(cmd.get_program());
+    for a in cmd.get_args() {
+        line.push(' ');
+        line.push_str(&quote(a));
+    }
+    let mut script = Command::new("script");
+    script.args(["-q", "-e", "-c", &line, "/dev/null"]);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    let start = Instant::now();
+    let mut child = script
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start script(1) for `{argv}`: {e}"));
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let err = drain(child.stderr.take().expect("piped stderr"));
+    // Type only once the prompt is out: typed-ahead input may be discarded when the program
+    // switches echo off.
+    let deadline = start + timeout;
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains(prompt) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(b) => seen.extend(b),
+            Err(_) => break, // the program ended or the time is up: no prompt
+        }
+    }
+    if String::from_utf8_lossy(&seen).contains(prompt) {
+        use std::io::Write;
+        let _ = stdin.write_all(typed.as_bytes());
+    }
+    drop(stdin);
+    let (status, timed_out) = wait_deadline(
+        &mut child,
+        deadline.saturating_duration_since(Instant::now()),
+    );
+    let _ = reader.join();
+    seen.extend(rx.try_iter().flatten());
+    CmdOutput {
+        argv,
+        status,
+        timed_out,
+        stdout: String::from_utf8_lossy(&seen).into_owned(),
+        stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
+        elapsed: start.elapsed(),
+    }
+}
+
 fn drain<R: Read + Send + 'static>(mut r: R) -> thread::JoinHandle<Vec<u8>> {
     thread::spawn(move || {
         let mut buf = Vec::new();
