@@ -141,12 +141,17 @@ fn matches_etcdctl(v: EtcdVersion, mode: Mode) {
     if !(mode == Mode::Auth && v == EtcdVersion::V35) {
         assert!(std::fs::read(&ours).expect("again") == a);
     }
-    let names: Vec<_> = std::fs::read_dir(s.dir.path())
+    assert_no_part_files(s.dir.path());
+}
+
+/// No `*.part` file is left in `dir`.
+fn assert_no_part_files(dir: &Path) {
+    let parts: Vec<_> = std::fs::read_dir(dir)
         .expect("ls")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".part"))
         .collect();
-    assert!(names.is_empty(), "left behind: {names:?}");
+    assert!(parts.is_empty(), "left behind: {parts:?}");
 }
 
 /// Go's bbolt dump of both files, all buckets, except the `meta` bucket's
@@ -274,12 +279,7 @@ fn password_prompt(v: EtcdVersion) {
             assert!(!ours.exists(), "nothing kept after a failed save");
         }
     }
-    let parts: Vec<_> = std::fs::read_dir(s.dir.path())
-        .expect("ls")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".part"))
-        .collect();
-    assert!(parts.is_empty(), "left behind: {parts:?}");
+    assert_no_part_files(s.dir.path());
 }
 
 #[test]
