@@ -6,30 +6,13 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 use support::cli::{BIN, err, ok, run, s};
+use support::files;
 use support::fixtures;
-
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("read_dir") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).expect("prefix").display().to_string();
-                out.insert(rel, std::fs::read(&p).expect("read"));
-            }
-        }
-    }
-    out
-}
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
@@ -75,7 +58,7 @@ fn an_encrypted_repository_keeps_nothing_readable() {
     let id = v["id"].as_str().expect("id");
     // Plain BLAKE3 IDs would give the content away; keyed ones do not.
     let plain_id = blake3::hash(&std::fs::read(&snap).expect("read")[..4096]);
-    for (rel, bytes) in tree(&repo) {
+    for (rel, bytes) in files::contents(&repo) {
         assert!(
             !contains(&bytes, b"/registry/"),
             "{rel} holds plaintext keys"
@@ -166,7 +149,7 @@ fn backup_restore_writes_what_snapshot_restore_writes() {
         let jb: Value = serde_json::from_str(&ok(&b)).expect("json");
         assert_eq!(ja["clusterId"], jb["clusterId"], "case {i}");
         assert_eq!(ja["hashVerified"], true);
-        let (ta, tb) = (tree(&a_out), tree(&b_out));
+        let (ta, tb) = (files::contents(&a_out), files::contents(&b_out));
         assert_eq!(
             ta.keys().collect::<Vec<_>>(),
             tb.keys().collect::<Vec<_>>(),

@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 use support::cli::{BIN, ok, run, s};
 use support::etcd::ClusterSpec;
+use support::files;
 use support::snapmaker::{Loader, SnapshotMaker};
 use support::tools::{self, EtcdBins, EtcdVersion};
 
@@ -99,24 +100,6 @@ fn ls(repo: &Path) -> Vec<Value> {
     let v: Value =
         serde_json::from_str(&ok(&["backup", "ls", s(repo), "-w", "json"])).expect("json");
     v.as_array().expect("array").clone()
-}
-
-/// Every file under `dir`, relative path -> bytes.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("read_dir") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).expect("prefix").display().to_string();
-                out.insert(rel, std::fs::read(&p).expect("read"));
-            }
-        }
-    }
-    out
 }
 
 #[test]
@@ -225,7 +208,7 @@ fn a_series_under_churn_round_trips_restores_and_boots() {
         ];
         b.extend(&flags);
         ok(&b);
-        let (t1, t2) = (tree(&from_repo), tree(&from_file));
+        let (t1, t2) = (files::contents(&from_repo), files::contents(&from_file));
         assert_eq!(
             t1.keys().collect::<Vec<_>>(),
             t2.keys().collect::<Vec<_>>(),

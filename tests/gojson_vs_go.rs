@@ -3,6 +3,8 @@
 //! installs for boltcheck): random byte strings, biased towards the
 //! characters Go escapes, must encode identically.
 
+mod support;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -11,22 +13,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 fn go_oracle() -> Option<PathBuf> {
-    let go = ["go", "/usr/bin/go", "/usr/lib/go/bin/go"]
-        .into_iter()
-        .find(|g| {
-            Command::new(g)
-                .arg("version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        });
-    let Some(go) = go else {
-        assert!(
-            !matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1")),
-            "the Go toolchain is missing under CI=true (.ci/run installs golang-go)"
-        );
-        println!("skipping: no Go toolchain");
-        return None;
-    };
+    let go = support::tools::require(support::tools::go())?;
     let dir = std::env::temp_dir().join(format!("etcdsnap-gojson-{}", std::process::id()));
     let src = dir.join("src/gojson");
     std::fs::create_dir_all(&src).expect("mkdir");

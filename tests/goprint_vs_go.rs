@@ -2,25 +2,14 @@
 //! (`src/go/isprint.rs`) is exactly what `tools/goisprint` prints with
 //! the Go toolchain (`.ci/run` installs it for boltcheck): no hand edits.
 
+mod support;
+
 use std::process::Command;
 
 #[test]
 fn committed_table_is_gos() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let go = ["go", "/usr/bin/go", "/usr/lib/go/bin/go"]
-        .into_iter()
-        .find(|g| {
-            Command::new(g)
-                .arg("version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        });
-    let Some(go) = go else {
-        assert!(
-            !matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1")),
-            "the Go toolchain is missing under CI=true (.ci/run installs golang-go)"
-        );
-        println!("skipping: no Go toolchain");
+    let Some(go) = support::tools::require(support::tools::go()) else {
         return;
     };
     let cache = std::env::temp_dir().join(format!("etcdsnap-goisprint-{}", std::process::id()));

@@ -4,6 +4,8 @@
 //! leaves equal keys in must be ours. (The Go 1.16 introsort port is held
 //! to etcd 3.5.1's own output by `tests/get_vs_etcdctl.rs`.)
 
+mod support;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -11,23 +13,10 @@ use etcdsnap::internal::gosort::{GoSort, sort_by};
 
 #[test]
 fn pdqsort_orders_ties_as_go_1_19() {
-    let go = ["go", "/usr/bin/go", "/usr/lib/go/bin/go"]
-        .into_iter()
-        .find(|g| {
-            Command::new(g)
-                .arg("version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        });
-    let Some(go) = go else {
-        assert!(
-            !matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1")),
-            "the Go toolchain is missing under CI=true (.ci/run installs golang-go)"
-        );
-        println!("skipping: no Go toolchain");
+    let Some(go) = support::tools::require(support::tools::go()) else {
         return;
     };
-    let version = Command::new(go)
+    let version = Command::new(&go)
         .arg("version")
         .output()
         .expect("go version");

@@ -217,12 +217,7 @@ fn v34_auth() {
 /// etcdctl's prompt; the right one saves, a wrong one fails with etcdctl's error and exit
 /// code and leaves no file.
 fn password_prompt(v: EtcdVersion) {
-    let script = Command::new("script")
-        .arg("--version")
-        .output()
-        .map(drop)
-        .map_err(|e| format!("script(1) from util-linux is needed: {e}"));
-    if tools::require(script).is_none() {
+    if tools::require(tools::script()).is_none() {
         return;
     }
     let Some(s) = start(v, Mode::Auth) else {

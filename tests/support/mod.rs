@@ -12,6 +12,7 @@
 //! * [`snapmaker`]: start a fresh etcd, bulk-load keys, `snapshot save`, stop.
 //! * [`oracles`]: thin wrappers around etcdutl / etcdctl / boltcheck for differential tests.
 //! * [`corrupt`]: a corpus of corrupted snapshots built by byte manipulation.
+//! * [`files`]: what a command left on disk.
 //! * [`fixtures`]: paths of the files under `testdata/`.
 //! * [`s3`]: an S3-compatible server (`s3s-fs`) on loopback, stopped by PID on drop.
 //! * [`tls`]: CA, member and client certificates for TLS tests (rcgen).
@@ -36,6 +37,7 @@ pub mod cli;
 pub mod cmd;
 pub mod corrupt;
 pub mod etcd;
+pub mod files;
 pub mod fixtures;
 pub mod http;
 pub mod k8swire;

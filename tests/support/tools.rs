@@ -224,6 +224,46 @@ pub fn hyperfine() -> Found {
     })
 }
 
+/// The first of `candidates` that runs `ARG` successfully.
+fn first_running(name: &str, candidates: &[&str], arg: &str, hint: &str) -> Found {
+    candidates
+        .iter()
+        .find(|c| {
+            Command::new(c)
+                .arg(arg)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("{name} not found (tried {}); {hint}", candidates.join(", ")))
+}
+
+/// The Go toolchain (`.ci/run` installs Debian's golang-go to build boltcheck): the oracle
+/// of the tests that hold our ports of Go library code to Go itself.
+pub fn go() -> Found {
+    cached(&GO, || {
+        first_running(
+            "the Go toolchain",
+            &["go", "/usr/bin/go", "/usr/lib/go/bin/go"],
+            "version",
+            "apt-get install -y golang-go",
+        )
+    })
+}
+
+/// util-linux `script(1)`, which runs a command on a pseudo-terminal (`.ci/run` installs
+/// bsdutils if it is missing).
+pub fn script() -> Found {
+    cached(&SCRIPT, || {
+        first_running(
+            "script(1)",
+            &["script", "/usr/bin/script"],
+            "--version",
+            "apt-get install -y bsdutils",
+        )
+    })
+}
+
 /// `s3s-fs` 0.14.1: `$ETCDSNAP_S3S_FS`, then `$CARGO_HOME/bin` (`~/.cargo/bin`, where
 /// `.ci/run`'s `cargo install` puts it), then `/usr/local/bin`.
 pub fn s3s_fs() -> Found {
@@ -268,6 +308,8 @@ static ETCD34: OnceLock<Found> = OnceLock::new();
 static ETCDCTL34: OnceLock<Found> = OnceLock::new();
 static BOLTCHECK: OnceLock<Found> = OnceLock::new();
 static HYPERFINE: OnceLock<Found> = OnceLock::new();
+static GO: OnceLock<Found> = OnceLock::new();
+static SCRIPT: OnceLock<Found> = OnceLock::new();
 
 fn cached(cell: &'static OnceLock<Found>, f: impl FnOnce() -> Found) -> Found {
     cell.get_or_init(f).clone()
