@@ -127,17 +127,10 @@ impl<R: Read> Iterator for WalReader<R> {
         if self.done {
             return None;
         }
-        match self.next_record() {
-            Ok(Some(rec)) => Some(Ok(rec)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        // The end and the first error both end the iteration.
+        let item = self.next_record().transpose();
+        self.done = !matches!(item, Some(Ok(_)));
+        item
     }
 }
 
