@@ -595,6 +595,15 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// A key as text on a terminal: invalid UTF-8 replaced, control characters
+/// shown as `.`.
+fn printable(k: &[u8]) -> String {
+    String::from_utf8_lossy(k)
+        .chars()
+        .map(|c| if c.is_control() { '.' } else { c })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
