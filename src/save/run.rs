@@ -32,7 +32,6 @@ use super::error::SaveError;
 use super::options::SaveOptions;
 use super::proto::SnapshotResponse;
 use super::sink::{FileSink, SinkError, SnapshotSink};
-use super::tls;
 use crate::etcd::Status;
 use crate::progress::{Phase, Progress};
 use crate::snapshot::{Snapshot, VerifyOptions};
@@ -128,16 +127,13 @@ pub fn save_to(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<SaveSummary, SaveError> {
     let ep = opts.endpoint()?;
-    if ep.uses_tls(&opts.tls) {
-        // Unreadable certificate files are bad arguments, found before
-        // any connection is tried (as etcdctl does).
-        tls::client_config(&opts.tls)?;
-        tls::server_name(&ep.host)?;
-    }
+    // Unreadable certificate files are bad arguments, found before any
+    // connection is tried (as etcdctl does).
+    let tls = client::tls_setup(&ep, opts)?;
     let rt = runtime()?;
     let deadline = opts.command_timeout.map(|t| Instant::now() + t);
     let stream = rt.block_on(guard(opts, &ep.text, deadline, async {
-        let channel = client::connect(&ep, opts).await?;
+        let channel = client::connect(&ep, opts, tls).await?;
         let token = match &opts.credentials {
             Some(c) => Some(client::authenticate(channel.clone(), &ep, c).await?),
             None => None,
