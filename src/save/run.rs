@@ -34,7 +34,7 @@ use super::proto::SnapshotResponse;
 use super::sink::{FileSink, SinkError, SnapshotSink};
 use crate::etcd::Status;
 use crate::progress::{Phase, Progress};
-use crate::snapshot::{Snapshot, VerifyOptions};
+use crate::snapshot::{Snapshot, SnapshotFile, VerifyOptions};
 
 /// Chunks (32 KiB each from etcd) buffered between the network and the
 /// writer thread: enough to ride out a slow write, bounded for memory.
@@ -308,7 +308,7 @@ where
     let (checked, synced) = std::thread::scope(|s| {
         let check = staged
             .as_deref()
-            .map(|p| s.spawn(move || check_file(p, opts)));
+            .map(|p| s.spawn(move || check_file(p, opts, received.digest)));
         let synced = sink.sync();
         (check.map(|h| h.join()), synced)
     });
@@ -343,12 +343,21 @@ where
     })
 }
 
-/// Verify's structural and etcd checks on the staged file (the digest was
-/// compared as the bytes arrived).
-fn check_file(path: &Path, opts: &SaveOptions) -> Result<Status, Vec<String>> {
-    let snap = Snapshot::open(path).map_err(|e| vec![e.to_string()])?;
-    let report = snap.verify(&VerifyOptions {
-        skip_hash_check: true,
+/// Verify's checks on the staged file. `digest` is the body's SHA-256,
+/// computed as the bytes arrived, so the trailer just written is checked
+/// against it without reading the body again.
+fn check_file(path: &Path, opts: &SaveOptions, digest: [u8; 32]) -> Result<Status, Vec<String>> {
+    let file = SnapshotFile::open(path).map_err(|e| vec![e.to_string()])?;
+    // Without a trailer (a body whose length is no multiple of 512) the
+    // whole file is the body, and `digest` is not its hash.
+    let trailed = file.trailer().is_some();
+    let file = if trailed {
+        file.with_body_digest(digest)
+    } else {
+        file
+    };
+    let report = Snapshot::from_file(file).verify(&VerifyOptions {
+        skip_hash_check: !trailed,
         target: opts.target,
         ..VerifyOptions::default()
     });
