@@ -373,7 +373,7 @@ pub fn refusal(e: &clap::Error, command_path: &str, args: &[String]) -> Refusal 
                 .map_or(command_path, |(_, s)| s);
             // etcdctl words its save its own way.
             if sub == "snapshot save" {
-                Refusal::BadArgs("snapshot save expects one argument".into())
+                Refusal::BadArgs(super::save::SAVE_ARGS.into())
             } else {
                 Refusal::BadArgs(format!("{sub} requires exactly one argument"))
             }
