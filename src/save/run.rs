@@ -285,12 +285,9 @@ where
         Err(_) => return Err(stream_err(endpoint, "the writer thread panicked")),
     };
     let received = received?;
-    if written != received.total {
-        return Err(stream_err(
-            endpoint,
-            &format!("{written} bytes written of {} received", received.total),
-        ));
-    }
+    // receive() ends only with done == total, and the writer wrote every
+    // chunk it was sent before it saw the channel close.
+    debug_assert_eq!(written, received.total);
     if computed != received.digest {
         return Err(stream_err(
             endpoint,
