@@ -206,6 +206,24 @@ impl GlobalArgs {
         Ok(g)
     }
 
+    /// [`merge_env`](Self::merge_env) over this process's environment
+    /// (variables whose name or value is not UTF-8 are skipped), with the
+    /// warnings on stderr.
+    pub fn with_process_env(&self) -> Result<GlobalArgs, Failure> {
+        let vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        self.merge_env(&vars, &mut |w| eprintln!("{w}"))
+    }
+
+    /// [`save_options`](Self::save_options), asking on the terminal for a
+    /// password `--user` does not carry.
+    pub fn save_options_prompting(&self, path: PathBuf) -> Result<SaveOptions, Failure> {
+        self.save_options(path, &|| {
+            rpassword::prompt_password("Password: ").map_err(|e| e.to_string())
+        })
+    }
+
     /// The options of a save to `path` (after [`merge_env`](Self::merge_env)).
     /// `prompt` asks for a password `--user` does not carry.
     pub fn save_options(
