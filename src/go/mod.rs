@@ -10,13 +10,15 @@
 //!   `IP.String()`, `LookupPort`;
 //! * [`quote`]: `strconv.Quote` (`%q`);
 //! * [`json`]: `encoding/json`'s string encoder;
-//! * [`errno`]: how Go prints an OS error.
+//! * [`errno`]: how Go prints an OS error;
+//! * [`hex`]: `encoding/hex`'s `EncodeToString`.
 //!
 //! Some of these changed between Go releases, and each etcd release was
 //! built with a different Go; [`GoRelease`] names the release whose
 //! behaviour to reproduce.
 
 pub mod errno;
+pub mod hex;
 pub mod isprint;
 pub mod json;
 pub mod net;

@@ -299,9 +299,7 @@ fn error_offset(e: &BoltError) -> Option<u64> {
     }
 }
 
-fn hex(k: &[u8]) -> String {
-    k.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::go::hex::encode as hex;
 
 /// The page layer's message without its own `page N: ` prefix, which the
 /// problem prints already.
