@@ -573,7 +573,8 @@ pub fn run() -> ExitCode {
         Ok(c) => c,
         Err(e) => return print_refusal(&mut root, &args, &e),
     };
-    let result = cli.global.validate().and_then(|()| match &cli.command {
+    // clap has checked the global flags' values (GoBoolText, GoDurationText).
+    let result = match &cli.command {
         Command::Snapshot(SnapshotCommand::Status(a)) => status::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Verify(a)) => verify::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Restore(a)) => restore::run(a, &cli.write_out),
@@ -585,7 +586,7 @@ pub fn run() -> ExitCode {
         Command::History(a) => history::run(a, &cli.write_out),
         Command::Stats(a) => stats::run(a, &cli.write_out),
         Command::Diff(a) => diff::run(a, &cli.write_out),
-    });
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
