@@ -16,8 +16,6 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
-
 use super::backend::keys;
 use super::chunk::{Coder, chunk_size};
 use super::codec::hex;
@@ -34,8 +32,6 @@ use crate::snapshot::SnapshotFile;
 
 /// Bytes read per `pread` while chunking.
 const READ_BLOCK: usize = 8 << 20;
-/// Bytes between progress reports.
-const REPORT_EVERY: u64 = 64 << 20;
 
 /// How to push.
 #[derive(Debug, Clone)]
@@ -99,30 +95,9 @@ fn hash_file(
     len: u64,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> std::io::Result<([u8; 32], [u8; 32])> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 96 << 10];
-    let mut off = 0u64;
-    let mut body = None;
-    while off < len {
-        if off == body_len {
-            body = Some(h.clone().finalize().into());
-        }
-        // Stop a read at the end of the body, to take the body's digest.
-        let end = if off < body_len { body_len } else { len };
-        let want = usize::try_from(end - off)
-            .unwrap_or(usize::MAX)
-            .min(buf.len());
-        let chunk = buf.get_mut(..want).unwrap_or_default();
-        file.read_exact_at(chunk, off)?;
-        h.update(&*chunk);
-        let before = off;
-        off += want as u64;
-        if off / REPORT_EVERY != before / REPORT_EVERY || off == len {
-            progress(Progress::new(Phase::Hash, off, len));
-        }
-    }
-    let whole: [u8; 32] = h.finalize().into();
-    Ok((body.unwrap_or(whole), whole))
+    crate::snapshot::hash::sha256_split(file, body_len, len, &|done| {
+        progress(Progress::new(Phase::Hash, done, len));
+    })
 }
 
 impl Repository {

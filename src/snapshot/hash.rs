@@ -71,11 +71,29 @@ pub fn body_sha256(file: &SnapshotFile, progress: &dyn Fn(u64)) -> io::Result<[u
 /// `pread` (no memory map, so the resident set stays at one buffer).
 /// `progress` is told the number of bytes hashed so far.
 pub fn sha256_prefix(file: &File, len: u64, progress: &dyn Fn(u64)) -> io::Result<[u8; 32]> {
+    sha256_split(file, len, len, progress).map(|(_, whole)| whole)
+}
+
+/// SHA-256 of the first `split` bytes of `file` and of its first `len`
+/// bytes, in one read (a body and the whole file with its trailer); when
+/// `split` is not below `len` both are the digest of `len` bytes.
+pub fn sha256_split(
+    file: &File,
+    split: u64,
+    len: u64,
+    progress: &dyn Fn(u64),
+) -> io::Result<([u8; 32], [u8; 32])> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK)).max(1)];
     let mut off = 0u64;
+    let mut first = None;
     while off < len {
-        let want = usize::try_from(len - off)
+        if off == split {
+            first = Some(h.clone().finalize().into());
+        }
+        // Stop a read at `split`, to take the digest there.
+        let end = if off < split { split.min(len) } else { len };
+        let want = usize::try_from(end - off)
             .unwrap_or(usize::MAX)
             .min(buf.len());
         let chunk = buf.get_mut(..want).unwrap_or_default();
@@ -87,5 +105,6 @@ pub fn sha256_prefix(file: &File, len: u64, progress: &dyn Fn(u64)) -> io::Resul
             progress(off);
         }
     }
-    Ok(h.finalize().into())
+    let whole: [u8; 32] = h.finalize().into();
+    Ok((first.unwrap_or(whole), whole))
 }
