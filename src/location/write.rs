@@ -3,6 +3,7 @@
 //! written as `FILE.part` and renamed; an object is a multipart upload,
 //! completed on publish and aborted if the writer is dropped first.
 
+use futures_util::StreamExt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -120,9 +121,11 @@ impl Location {
             }
             Target::Remote(r) => {
                 // Not every server refuses to start an upload into a missing
-                // bucket; a listing says so at once. Other listing errors are
-                // ignored: backup credentials may allow writing only.
-                if let Ok(Err(e)) = r.block_on(r.store.list_with_delimiter(None))
+                // bucket; the first page of a listing says so at once (only
+                // the first: a bucket may hold any number of objects). Other
+                // listing errors are ignored: backup credentials may allow
+                // writing only.
+                if let Ok(Some(Err(e))) = r.block_on(async { r.store.list(None).next().await })
                     && cause(&e).contains("NoSuchBucket")
                 {
                     return Err(LocationError::not_found(self.as_str(), "NoSuchBucket"));
