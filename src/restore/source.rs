@@ -13,6 +13,7 @@ use crate::location::Location;
 use crate::progress::Progress;
 use crate::snapshot::SnapshotFile;
 use crate::snapshot::hash::HashCheck;
+use crate::snapshot::stream::Streamed;
 
 /// Where the snapshot comes from.
 pub(crate) enum Source {
@@ -35,11 +36,10 @@ pub(crate) fn source(opts: &RestoreOptions) -> Result<Source, RestoreError> {
     })
 }
 
-/// Streams `loc` into `db` (the first member's empty, staged db), checks
-/// the SHA-256 trailer against the bytes as they arrived, and cuts the
-/// trailer off. Returns the db, opened as the snapshot the rest of the
-/// restore reads (named by the location in messages), and whether the
-/// hash was verified.
+/// Streams `loc` into `db` (the first member's empty, staged db) and
+/// checks it there ([`check_streamed`]). Returns the db, opened as the
+/// snapshot the rest of the restore reads (named by the location in
+/// messages), and whether the hash was verified.
 pub(crate) fn stream_into_first(
     loc: &Location,
     db: &File,
@@ -48,10 +48,45 @@ pub(crate) fn stream_into_first(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<(SnapshotFile, bool), RestoreError> {
     let streamed = loc.stream_into(db, true, progress)?;
-    let verified = match (streamed.trailer, opts.skip_hash_check) {
+    check_streamed(
+        &streamed,
+        None,
+        loc.as_str(),
+        db,
+        db_path,
+        opts.skip_hash_check,
+    )
+}
+
+/// Checks a snapshot just streamed into `db`: its body against
+/// `vouched_for` (the SHA-256 the source itself recorded, if any: always
+/// checked, and it stands in for a missing trailer), and against etcd's
+/// SHA-256 trailer unless `skip_hash_check`. Then cuts the trailer off and
+/// reopens `db` as the snapshot named `name`. Returns it and whether a
+/// digest was verified.
+pub(crate) fn check_streamed(
+    streamed: &Streamed,
+    vouched_for: Option<[u8; 32]>,
+    name: &str,
+    db: &File,
+    db_path: &Path,
+    skip_hash_check: bool,
+) -> Result<(SnapshotFile, bool), RestoreError> {
+    let computed = streamed.body_digest;
+    if let Some(expected) = vouched_for
+        && expected != computed
+    {
+        return Err(RestoreError::SourceHashMismatch {
+            name: name.to_string(),
+            expected,
+            computed,
+        });
+    }
+    let trailer_verified = match (streamed.trailer, skip_hash_check) {
         (_, true) => false,
-        (None, false) => return Err(RestoreError::MissingHash),
-        (Some(stored), false) => match HashCheck::compare(stored, streamed.body_digest) {
+        (None, false) if vouched_for.is_none() => return Err(RestoreError::MissingHash),
+        (None, false) => false,
+        (Some(stored), false) => match HashCheck::compare(stored, computed) {
             HashCheck::Mismatch { stored, computed } => {
                 return Err(RestoreError::HashMismatch { stored, computed });
             }
@@ -61,5 +96,8 @@ pub(crate) fn stream_into_first(
     db.set_len(streamed.body_len())
         .map_err(RestoreError::io("truncate", db_path))?;
     let reopened = File::open(db_path).map_err(RestoreError::io("open", db_path))?;
-    Ok((SnapshotFile::from_file(reopened, loc.as_str())?, verified))
+    Ok((
+        SnapshotFile::from_file(reopened, name)?,
+        vouched_for.is_some() || trailer_verified,
+    ))
 }
