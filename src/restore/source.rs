@@ -101,3 +101,67 @@ pub(crate) fn check_streamed(
         vouched_for.is_some() || trailer_verified,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+
+    /// Writes `bytes` to a fresh db and checks it as streamed with
+    /// `trailer` and `vouched_for`; returns the outcome and the db's length.
+    fn check(
+        bytes: &[u8],
+        trailer: Option<[u8; 32]>,
+        vouched_for: Option<[u8; 32]>,
+        skip: bool,
+    ) -> (Result<bool, RestoreError>, u64) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db");
+        std::fs::write(&path, bytes).expect("write");
+        let db = File::options().write(true).open(&path).expect("open");
+        let body_len = bytes.len() - if trailer.is_some() { 32 } else { 0 };
+        let streamed = Streamed {
+            len: bytes.len() as u64,
+            trailer,
+            body_digest: Sha256::digest(&bytes[..body_len]).into(),
+        };
+        let got = check_streamed(&streamed, vouched_for, "src", &db, &path, skip).map(|(_, v)| v);
+        (got, std::fs::metadata(&path).expect("stat").len())
+    }
+
+    #[test]
+    fn digests_decide_as_for_a_file_and_the_source_vouches_too() {
+        let file = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/snapshots/small-v35.db"
+        ))
+        .expect("fixture");
+        let (body, tail) = file.split_at(file.len() - 32);
+        let good: [u8; 32] = tail.try_into().expect("32 bytes");
+        let bad = [7u8; 32];
+        let digest: [u8; 32] = Sha256::digest(body).into();
+        let n = body.len() as u64;
+
+        let (r, len) = check(&file, Some(good), None, false);
+        assert_eq!((r.ok(), len), (Some(true), n));
+        let (r, len) = check(&file, Some(good), None, true);
+        assert_eq!((r.ok(), len), (Some(false), n));
+        let (r, _) = check(&file, Some(bad), None, false);
+        assert!(matches!(r, Err(RestoreError::HashMismatch { stored, .. }) if stored == bad));
+        let (r, len) = check(&file, Some(bad), None, true);
+        assert_eq!((r.ok(), len), (Some(false), n));
+        let (r, len) = check(&file, Some(bad), Some(digest), true);
+        assert_eq!((r.ok(), len), (Some(true), n));
+        // The source's own digest is checked even with --skip-hash-check.
+        let (r, _) = check(&file, Some(good), Some(bad), true);
+        assert!(matches!(r, Err(RestoreError::SourceHashMismatch { name, .. }) if name == "src"));
+
+        let (r, _) = check(body, None, None, false);
+        assert!(matches!(r, Err(RestoreError::MissingHash)));
+        let (r, len) = check(body, None, None, true);
+        assert_eq!((r.ok(), len), (Some(false), n));
+        let (r, len) = check(body, None, Some(digest), false);
+        assert_eq!((r.ok(), len), (Some(true), n));
+    }
+}
