@@ -24,8 +24,8 @@ use super::manifest::Manifest;
 use super::pack::{self, PackEntry};
 use super::repository::{Repository, SnapshotId};
 
-/// Largest pack read whole by `read_data`.
-const MAX_PACK: u64 = 1 << 30;
+/// Largest pack read whole (by `check --read-data` and by prune's repacking).
+pub(crate) const MAX_PACK: u64 = 1 << 30;
 
 /// What to check.
 #[derive(Debug, Clone, Default)]
@@ -231,7 +231,7 @@ impl Repository {
                     s.bad_packs.insert(name);
                     continue;
                 }
-                let bytes = match self.backend.read(&key) {
+                let bytes = match self.backend.read(&key, MAX_PACK) {
                     Ok(b) => b,
                     Err(e) => {
                         r.problems.push(format!("{what}: read: {e}"));
