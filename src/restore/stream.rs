@@ -42,8 +42,8 @@ use crate::snapshot::stream::{StreamError, stream_into};
 #[non_exhaustive]
 pub struct SnapshotReader<'a> {
     /// Yields the snapshot file's bytes from the start, trailer included
-    /// (wrap a plain `Read` in a `BufReader`; the restore writes straight
-    /// from the reader's buffer).
+    /// (wrap a plain `Read` in a `BufReader`; the restore reads it in
+    /// 256 KiB requests).
     pub reader: &'a mut dyn BufRead,
     /// Names the source in errors (a URL, `REPO snapshot ID`).
     pub name: String,
