@@ -217,6 +217,7 @@ impl Location {
                 }
             }
             StreamError::Write(e) => LocationError::io(self.as_str(), "write a local copy", &e),
+            StreamError::Sync(e) => LocationError::io(self.as_str(), "fsync a local copy", &e),
         })
     }
 

@@ -297,12 +297,7 @@ fn run(
             let (f, verified) = match incoming {
                 (Some(loc), _) => stream_into_first(loc, &m.db, &m.db_path, opts, progress)?,
                 (None, Some(r)) => {
-                    let name = r.name.clone();
-                    let verified =
-                        stream::receive(r, &m.db, &m.db_path, opts.skip_hash_check, progress)?;
-                    let reopened =
-                        File::open(&m.db_path).map_err(RestoreError::io("open", &m.db_path))?;
-                    (SnapshotFile::from_file(reopened, name)?, verified)
+                    stream::receive(r, &m.db, &m.db_path, opts.skip_hash_check, progress)?
                 }
                 (None, None) => {
                     return Err(RestoreError::Flags("no snapshot to restore".into()));

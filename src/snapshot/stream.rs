@@ -51,6 +51,8 @@ pub enum StreamError {
     Read(io::Error),
     /// Writing the destination failed.
     Write(io::Error),
+    /// Flushing the destination to disk (with `sync`) failed.
+    Sync(io::Error),
 }
 
 /// SHA-256 of everything but the last 32 bytes seen so far.
@@ -98,7 +100,7 @@ impl HeldBack {
 /// Copies `src` to the start of `dst` (which should be empty), hashing as
 /// it goes; with `sync`, what is written is flushed to disk every 64 MiB
 /// in the background (the caller still fsyncs at the end). `progress`
-/// hears the bytes written.
+/// hears the bytes written so far, after every buffer.
 pub fn stream_into(
     src: &mut dyn Read,
     dst: &File,
@@ -113,18 +115,18 @@ pub fn stream_into(
     std::thread::scope(|s| {
         // Flushing runs on its own thread, woken every 64 MiB: the disk
         // writes while the stream goes on (waiting for it here would stall
-        // the download), and dirty pages never pile up. Its errors are not
-        // lost: the caller's final fsync reports them.
+        // the download), and dirty pages never pile up. Its first error is
+        // reported at the end: a later fsync on the same file would not
+        // report it again.
         let (wake, woken) = mpsc::sync_channel::<()>(1);
-        if sync {
-            s.spawn(move || {
+        let flusher = sync.then(|| {
+            s.spawn(move || -> io::Result<()> {
                 while woken.recv().is_ok() {
-                    let _ = dst.sync_data();
+                    dst.sync_data()?;
                 }
-            });
-        } else {
-            drop(woken);
-        }
+                Ok(())
+            })
+        });
         let writer = s.spawn(move || -> io::Result<(u64, HeldBack)> {
             let wake = wake;
             let mut held = HeldBack::new();
@@ -163,8 +165,14 @@ pub fn stream_into(
         let written = writer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        // The writer is gone, and with it the flusher's waker.
+        let flushed = flusher.map_or(Ok(()), |f| {
+            f.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
         read.map_err(StreamError::Read)?;
         let (len, held) = written.map_err(StreamError::Write)?;
+        flushed.map_err(StreamError::Sync)?;
         let (body_digest, trailer) = held.finish(len);
         Ok(Streamed {
             len,
