@@ -66,12 +66,6 @@ impl Default for SchemaChecks {
 }
 
 impl SchemaChecks {
-    /// Empty findings, classified for a restore to the default target
-    /// (etcd 3.5).
-    pub fn new() -> SchemaChecks {
-        SchemaChecks::default()
-    }
-
     /// Empty findings, classified for a restore to `target`.
     pub fn for_target(target: TargetVersion) -> SchemaChecks {
         SchemaChecks {
@@ -111,14 +105,6 @@ impl SchemaChecks {
         });
     }
 
-    /// Runs the checks that need the whole database and returns every
-    /// problem found (errors and warnings, in walk order), and the number of
-    /// problems not kept.
-    pub fn finish(self) -> (Vec<SchemaProblem>, u64) {
-        let f = self.finish_report();
-        (f.problems, f.omitted)
-    }
-
     /// What was found about the records seen, without the checks that need
     /// the whole database (missing buckets and values): for a walk that
     /// could not reach every page.
@@ -130,8 +116,9 @@ impl SchemaChecks {
         }
     }
 
-    /// [`finish`](Self::finish), with the count of errors among the
-    /// problems not kept.
+    /// Runs the checks that need the whole database and returns every
+    /// problem found (errors and warnings, in walk order), with the number
+    /// of problems not kept and of errors among them.
     pub fn finish_report(mut self) -> SchemaFindings {
         for (required, effect) in [
             (buckets::KEY, "etcd creates it at boot"),
@@ -147,11 +134,7 @@ impl SchemaChecks {
             }
         }
         self.finish_meta();
-        SchemaFindings {
-            problems: self.problems,
-            omitted: self.omitted,
-            omitted_errors: self.omitted_errors,
-        }
+        self.finish_incomplete()
     }
 }
 
@@ -191,7 +174,7 @@ impl Visitor for SchemaChecks {
 
     fn merge(&mut self, later: Self) {
         if let Some(next) = later.first.rev {
-            self.check_order(next, &later.first.user_key.clone());
+            self.check_order(next, &later.first.user_key);
         }
         if self.first.rev.is_none() {
             self.first = later.first;

@@ -275,7 +275,7 @@ fn key_bucket_rules() {
 fn a_missing_key_bucket_is_a_warning() {
     let img = tx::new_image(4096);
     let db = Db::open(&img).expect("open");
-    let (report, checks) = walk(db, SchemaChecks::new(), &CheckOptions::default());
+    let (report, checks) = walk(db, SchemaChecks::default(), &CheckOptions::default());
     assert!(report.is_ok());
     let f = checks.finish_report();
     assert!(f.is_ok(), "{:#?}", f.problems);
