@@ -49,7 +49,9 @@ pub struct SchemaChecks {
     omitted_errors: u64,
     first: LastRev,
     last: LastRev,
-    top_level: Vec<Vec<u8>>,
+    /// Whether the root holds an entry named `key` / `meta` (bucket or not).
+    has_key: bool,
+    has_meta: bool,
     consistent_index: bool,
     scheduled: Option<Revision>,
     finished: Option<Revision>,
@@ -75,7 +77,8 @@ impl SchemaChecks {
             omitted_errors: 0,
             first: LastRev::default(),
             last: LastRev::default(),
-            top_level: Vec::new(),
+            has_key: false,
+            has_meta: false,
             consistent_index: false,
             scheduled: None,
             finished: None,
@@ -120,11 +123,11 @@ impl SchemaChecks {
     /// problem found (errors and warnings, in walk order), with the number
     /// of problems not kept and of errors among them.
     pub fn finish_report(mut self) -> SchemaFindings {
-        for (required, effect) in [
-            (buckets::KEY, "etcd creates it at boot"),
-            (buckets::META, "restore creates it"),
+        for (present, required, effect) in [
+            (self.has_key, buckets::KEY, "etcd creates it at boot"),
+            (self.has_meta, buckets::META, "restore creates it"),
         ] {
-            if !self.top_level.iter().any(|b| b == required) {
+            if !present {
                 self.problem(
                     b"",
                     required,
@@ -187,7 +190,8 @@ impl Visitor for SchemaChecks {
         }
         self.omitted += later.omitted;
         self.omitted_errors += later.omitted_errors;
-        self.top_level.extend(later.top_level);
+        self.has_key |= later.has_key;
+        self.has_meta |= later.has_meta;
         self.consistent_index |= later.consistent_index;
         self.scheduled = later.scheduled.or(self.scheduled);
         self.finished = later.finished.or(self.finished);
@@ -238,7 +242,8 @@ impl SchemaChecks {
                 SchemaProblemKind::NotABucket { effect },
             );
         }
-        self.top_level.push(e.key.to_vec());
+        self.has_key |= e.key == buckets::KEY;
+        self.has_meta |= e.key == buckets::META;
     }
 }
 

@@ -176,8 +176,7 @@ impl SchemaChecks {
 
     /// The `meta` checks that need the whole bucket (or the whole file).
     pub(super) fn finish_meta(&mut self) {
-        let has_meta = self.top_level.iter().any(|b| b == buckets::META);
-        if has_meta && !self.consistent_index {
+        if self.has_meta && !self.consistent_index {
             self.problem(
                 buckets::META,
                 meta::CONSISTENT_INDEX,
