@@ -27,7 +27,7 @@ pub use problem::{SchemaProblem, SchemaProblemKind, Severity, printable_key};
 use super::buckets;
 use super::revision::{RevKey, Revision};
 use super::version::TargetVersion;
-use crate::bolt::{LeafElem, Visitor};
+use crate::bolt::{Clipped, LeafElem, Visitor};
 
 /// Most problems kept; the rest are counted.
 pub const MAX_SCHEMA_PROBLEMS: usize = 1000;
@@ -57,7 +57,7 @@ pub struct SchemaChecks {
     finished: Option<Revision>,
     /// `meta/confState` as Go's decoder judged it (None when absent).
     conf_state: Option<Result<(), String>>,
-    conf_state_value: Vec<u8>,
+    conf_state_value: Clipped,
     storage_version_ok: bool,
 }
 
@@ -83,7 +83,7 @@ impl SchemaChecks {
             scheduled: None,
             finished: None,
             conf_state: None,
-            conf_state_value: Vec::new(),
+            conf_state_value: Clipped::default(),
             storage_version_ok: false,
         }
     }
@@ -92,19 +92,41 @@ impl SchemaChecks {
         if self.problems.len() < MAX_SCHEMA_PROBLEMS {
             self.problems.push(p);
         } else {
-            self.omitted += 1;
-            if p.is_error() {
-                self.omitted_errors += 1;
-            }
+            self.omit(p.severity);
+        }
+    }
+
+    /// Counts a problem not kept.
+    fn omit(&mut self, severity: Severity) {
+        self.omitted += 1;
+        if severity == Severity::Error {
+            self.omitted_errors += 1;
         }
     }
 
     fn problem(&mut self, bucket: &[u8], key: &[u8], severity: Severity, kind: SchemaProblemKind) {
+        self.problem_with(bucket, key, severity, || kind);
+    }
+
+    /// Records a problem, built only when there is room for it (`bucket`
+    /// is one of etcd's bucket names; `key` and what `kind` copies from the
+    /// input are clipped).
+    fn problem_with(
+        &mut self,
+        bucket: &[u8],
+        key: &[u8],
+        severity: Severity,
+        kind: impl FnOnce() -> SchemaProblemKind,
+    ) {
+        if self.problems.len() >= MAX_SCHEMA_PROBLEMS {
+            self.omit(severity);
+            return;
+        }
         self.push(SchemaProblem {
             bucket: bucket.to_vec(),
-            key: key.to_vec(),
+            key: Clipped::new(key),
             severity,
-            kind,
+            kind: kind(),
         });
     }
 

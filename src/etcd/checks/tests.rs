@@ -281,3 +281,24 @@ fn a_missing_key_bucket_is_a_warning() {
     assert!(f.is_ok(), "{:#?}", f.problems);
     assert_eq!(f.warnings().count(), 2);
 }
+
+#[test]
+fn problems_past_the_limit_are_counted_not_built() {
+    let mut ch = SchemaChecks::default();
+    for _ in 0..MAX_SCHEMA_PROBLEMS {
+        ch.problem(
+            buckets::META,
+            b"k",
+            Severity::Warning,
+            SchemaProblemKind::NestedBucket,
+        );
+    }
+    ch.problem_with(buckets::META, b"k", Severity::Error, || {
+        unreachable!("a problem past the limit is built")
+    });
+    let f = ch.finish_incomplete();
+    assert_eq!(
+        (f.problems.len(), f.omitted, f.omitted_errors),
+        (MAX_SCHEMA_PROBLEMS, 1, 1)
+    );
+}
