@@ -437,3 +437,40 @@ fn etcdctl_global_flags_follow_the_same_rules() {
         }
     }
 }
+
+/// An environment variable whose value is not UTF-8 is skipped where the
+/// `ETCDCTL_*` variables are read (`get` used to panic on one): the
+/// output is the same as without it.
+#[cfg(unix)]
+#[test]
+fn a_non_utf8_environment_variable_is_skipped() {
+    use std::os::unix::ffi::OsStrExt;
+    let file = snap("small-v35.db");
+    for args in [
+        vec!["get", "foo", file.as_str()],
+        vec!["get", "foo", "missing.db"],
+    ] {
+        let plain = run(Tool::Ours, &args);
+        let cwd = tempfile::tempdir().expect("tempdir");
+        let out = program(Tool::Ours)
+            .args(&args)
+            .env(
+                "ETCDSNAP_TEST_NOT_UTF8",
+                std::ffi::OsStr::from_bytes(b"\xff\xfe"),
+            )
+            .current_dir(cwd.path())
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), plain.code, "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            plain.stdout,
+            "{args:?}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            plain.stderr,
+            "{args:?}"
+        );
+    }
+}

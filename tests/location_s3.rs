@@ -527,6 +527,34 @@ fn prune_keeps_the_rules_and_the_newest_sound_snapshot() {
     assert_eq!(s.objects(BUCKET), want);
 }
 
+/// A prefix without `{time}` prunes the objects directly under it, as a
+/// local directory: what sits deeper ("subdirectories") is another series.
+#[test]
+fn prune_of_a_prefix_leaves_deeper_objects() {
+    let Some(s) = server() else { return };
+    let good = zstd_bytes(&fixtures::read_snapshot("small-v35.db"));
+    for h in [0, 12, 24] {
+        put_file(&s, &format!("flat/snap-{}.db.zst", stamp(h)), &good);
+    }
+    put_file(&s, &format!("flat/old/snap-{}.db.zst", stamp(36)), &good);
+    let out = etcdsnap(
+        &s,
+        &["snapshot", "prune", &url("flat/"), "--keep-last", "1"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut want = vec![
+        format!("flat/old/snap-{}.db.zst", stamp(36)),
+        format!("flat/snap-{}.db.zst", stamp(0)),
+    ];
+    want.sort();
+    let left: Vec<String> = s
+        .objects(BUCKET)
+        .into_iter()
+        .filter(|o| o.starts_with("flat/"))
+        .collect();
+    assert_eq!(left, want);
+}
+
 #[test]
 fn prune_deletes_nothing_when_no_snapshot_verifies() {
     let Some(s) = server() else { return };

@@ -280,16 +280,11 @@ fn is_plain_file(p: &std::path::Path) -> bool {
 
 /// `snapshot save`'s options from the global flags and ETCDCTL_* variables.
 fn save_options(global: &GlobalArgs, endpoint: &str) -> Result<SaveOptions, Failure> {
-    let vars: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
-    let mut global = global.merge_env(&vars, &mut |w| eprintln!("{w}"))?;
+    let mut global = global.with_process_env()?;
     if !endpoint.is_empty() {
         global.endpoints = Some(endpoint.to_string());
     }
-    global.save_options(PathBuf::from("(backup push)"), &|| {
-        rpassword::prompt_password("Password: ").map_err(|e| e.to_string())
-    })
+    global.save_options_prompting(PathBuf::from("(backup push)"))
 }
 
 fn push(a: &PushArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failure> {

@@ -11,7 +11,7 @@ use etcdsnap::mvcc::Store;
 use serde_json::json;
 
 use super::get::write_stdout;
-use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR, Failure};
+use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR, Failure, printable};
 
 #[derive(Args, Debug)]
 pub struct DiffArgs {
@@ -27,13 +27,6 @@ pub struct DiffArgs {
     /// Print only the summary line
     #[arg(long)]
     summary: bool,
-}
-
-fn key_text(k: &[u8]) -> String {
-    String::from_utf8_lossy(k)
-        .chars()
-        .map(|c| if c.is_control() { '.' } else { c })
-        .collect()
 }
 
 pub fn run(a: &DiffArgs, write_out: &str) -> Result<(), Failure> {
@@ -119,19 +112,19 @@ pub fn run(a: &DiffArgs, write_out: &str) -> Result<(), Failure> {
                 ChangeKind::Added => writeln!(
                     out,
                     "+ {} ({})",
-                    key_text(&c.key),
+                    printable(&c.key),
                     humanize::bytes(size(c.new))
                 ),
                 ChangeKind::Removed => writeln!(
                     out,
                     "- {} ({})",
-                    key_text(&c.key),
+                    printable(&c.key),
                     humanize::bytes(size(c.old))
                 ),
                 ChangeKind::Changed => writeln!(
                     out,
                     "~ {} ({} -> {})",
-                    key_text(&c.key),
+                    printable(&c.key),
                     humanize::bytes(size(c.old)),
                     humanize::bytes(size(c.new))
                 ),

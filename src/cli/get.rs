@@ -166,8 +166,7 @@ fn quote(s: &str) -> String {
 pub fn run(a: &GetArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failure> {
     // etcdctl's global --hex (or ETCDCTL_HEX), the only global flag a read
     // of a file has a use for.
-    let vars: Vec<(String, String)> = std::env::vars().collect();
-    let global = global.merge_env(&vars, &mut |w| eprintln!("{w}"))?;
+    let global = global.with_process_env()?;
     let hex = match global.hex.as_deref() {
         Some(v) => parse_bool(v).map_err(|e| Failure::new(EXIT_ERROR, e))?,
         None => false,

@@ -9,7 +9,6 @@
 //! `ETCDCTL_CACERT` and `--cacert` both set is no error there).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 use etcdsnap::{Credentials, SaveOptions};
@@ -130,6 +129,27 @@ fn check_value(kind: Kind, v: &str) -> Result<(), String> {
     }
 }
 
+/// The typed value of flag `name`, if set. Flags were checked by clap and
+/// `ETCDCTL_*` values by [`GlobalArgs::merge_env`], so this fails only for
+/// a `GlobalArgs` built otherwise, with pflag's text.
+fn typed<T>(
+    name: &str,
+    value: &Option<String>,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, Failure> {
+    value
+        .as_deref()
+        .map(|v| {
+            parse(v).map_err(|e| {
+                Failure::new(
+                    EXIT_FLAG_VALUE,
+                    format!("invalid argument {v:?} for \"--{name}\" flag: {e}"),
+                )
+            })
+        })
+        .transpose()
+}
+
 /// `ETCDCTL_API`: "" or "3" (etcdctl 3.4/3.5's v3); anything else is
 /// refused with etcdctl's message (etcdsnap has no v2 commands).
 pub fn check_api_version(value: Option<&str>) -> Result<(), Failure> {
@@ -147,23 +167,6 @@ pub fn check_api_version(value: Option<&str>) -> Result<(), Failure> {
 }
 
 impl GlobalArgs {
-    /// Checks the values' syntax (pflag's errors and exit code 1, as
-    /// etcdctl gives them for every command).
-    pub fn validate(&self) -> Result<(), Failure> {
-        let mut g = self.clone();
-        for (name, kind, value) in table(&mut g) {
-            if let Some(v) = value.as_deref() {
-                check_value(kind, v).map_err(|e| {
-                    Failure::new(
-                        EXIT_FLAG_VALUE,
-                        format!("invalid argument {v:?} for \"--{name}\" flag: {e}"),
-                    )
-                })?;
-            }
-        }
-        Ok(())
-    }
-
     /// Fills flags not on the command line from `ETCDCTL_*` variables, as
     /// etcdctl does where it builds a client: a variable and its flag both
     /// set is an error; unknown `ETCDCTL_*` variables are warned about.
@@ -203,6 +206,24 @@ impl GlobalArgs {
         Ok(g)
     }
 
+    /// [`merge_env`](Self::merge_env) over this process's environment
+    /// (variables whose name or value is not UTF-8 are skipped), with the
+    /// warnings on stderr.
+    pub fn with_process_env(&self) -> Result<GlobalArgs, Failure> {
+        let vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        self.merge_env(&vars, &mut |w| eprintln!("{w}"))
+    }
+
+    /// [`save_options`](Self::save_options), asking on the terminal for a
+    /// password `--user` does not carry.
+    pub fn save_options_prompting(&self, path: PathBuf) -> Result<SaveOptions, Failure> {
+        self.save_options(path, &|| {
+            rpassword::prompt_password("Password: ").map_err(|e| e.to_string())
+        })
+    }
+
     /// The options of a save to `path` (after [`merge_env`](Self::merge_env)).
     /// `prompt` asks for a password `--user` does not carry.
     pub fn save_options(
@@ -210,7 +231,6 @@ impl GlobalArgs {
         path: PathBuf,
         prompt: &dyn Fn() -> Result<String, String>,
     ) -> Result<SaveOptions, Failure> {
-        self.validate()?;
         if self.discovery_srv.is_some() {
             return Err(Failure::new(
                 super::EXIT_BAD_ARGS,
@@ -227,26 +247,21 @@ impl GlobalArgs {
                 .collect();
         }
         let path_of = |v: &Option<String>| v.as_ref().filter(|s| !s.is_empty()).map(PathBuf::from);
-        let flag = |v: &Option<String>, default: bool| v.as_deref().map_or(Ok(default), parse_bool);
-        let dur = |v: &Option<String>, default: Duration| {
-            v.as_deref().map_or(Ok(default), parse_duration)
-        };
-        // validate() has checked every value: these cannot fail.
-        let internal = |e: String| Failure::new(EXIT_FLAG_VALUE, e);
         o.tls.ca_file = path_of(&self.cacert);
         o.tls.cert_file = path_of(&self.cert);
         o.tls.key_file = path_of(&self.key);
+        let skip_verify = &self.insecure_skip_tls_verify;
         o.tls.insecure_skip_verify =
-            flag(&self.insecure_skip_tls_verify, false).map_err(internal)?;
-        o.tls.insecure_transport = flag(&self.insecure_transport, true).map_err(internal)?;
-        o.dial_timeout = dur(&self.dial_timeout, o.dial_timeout).map_err(internal)?;
-        o.keepalive_time = dur(&self.keepalive_time, o.keepalive_time).map_err(internal)?;
-        o.keepalive_timeout =
-            dur(&self.keepalive_timeout, o.keepalive_timeout).map_err(internal)?;
-        o.command_timeout = match &self.command_timeout {
-            Some(v) => Some(parse_duration(v).map_err(internal)?),
-            None => None,
-        };
+            typed("insecure-skip-tls-verify", skip_verify, parse_bool)?.unwrap_or(false);
+        o.tls.insecure_transport =
+            typed("insecure-transport", &self.insecure_transport, parse_bool)?.unwrap_or(true);
+        o.dial_timeout =
+            typed("dial-timeout", &self.dial_timeout, parse_duration)?.unwrap_or(o.dial_timeout);
+        o.keepalive_time = typed("keepalive-time", &self.keepalive_time, parse_duration)?
+            .unwrap_or(o.keepalive_time);
+        o.keepalive_timeout = typed("keepalive-timeout", &self.keepalive_timeout, parse_duration)?
+            .unwrap_or(o.keepalive_timeout);
+        o.command_timeout = typed("command-timeout", &self.command_timeout, parse_duration)?;
         o.credentials = match (&self.user, &self.password) {
             (None, None) => None,
             (None, Some(_)) => {
@@ -283,11 +298,14 @@ mod tests {
 
     #[test]
     fn bad_values_read_like_etcdctl() {
+        let no_prompt = || -> Result<String, String> { Err("no terminal".into()) };
         let g = GlobalArgs {
             dial_timeout: Some("xx".into()),
             ..GlobalArgs::default()
         };
-        let e = g.validate().expect_err("bad duration");
+        let e = g
+            .save_options("f".into(), &no_prompt)
+            .expect_err("bad duration");
         assert_eq!(e.code, 1);
         assert_eq!(
             e.message,
@@ -298,7 +316,9 @@ mod tests {
             ..GlobalArgs::default()
         };
         assert_eq!(
-            g.validate().expect_err("bad bool").message,
+            g.save_options("f".into(), &no_prompt)
+                .expect_err("bad bool")
+                .message,
             "invalid argument \"maybe\" for \"--insecure-transport\" flag: strconv.ParseBool: parsing \"maybe\": invalid syntax"
         );
     }

@@ -573,7 +573,8 @@ pub fn run() -> ExitCode {
         Ok(c) => c,
         Err(e) => return print_refusal(&mut root, &args, &e),
     };
-    let result = cli.global.validate().and_then(|()| match &cli.command {
+    // clap has checked the global flags' values (GoBoolText, GoDurationText).
+    let result = match &cli.command {
         Command::Snapshot(SnapshotCommand::Status(a)) => status::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Verify(a)) => verify::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Restore(a)) => restore::run(a, &cli.write_out),
@@ -585,7 +586,7 @@ pub fn run() -> ExitCode {
         Command::History(a) => history::run(a, &cli.write_out),
         Command::Stats(a) => stats::run(a, &cli.write_out),
         Command::Diff(a) => diff::run(a, &cli.write_out),
-    });
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -593,6 +594,15 @@ pub fn run() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// A key as text on a terminal: invalid UTF-8 replaced, control characters
+/// shown as `.`.
+fn printable(k: &[u8]) -> String {
+    String::from_utf8_lossy(k)
+        .chars()
+        .map(|c| if c.is_control() { '.' } else { c })
+        .collect()
 }
 
 #[cfg(test)]

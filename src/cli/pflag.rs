@@ -168,7 +168,9 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         let mut f_scale = scale;
         for d in frac.bytes() {
             f_scale /= 10;
-            part += u128::from(d - b'0') * f_scale;
+            part = part
+                .checked_add(u128::from(d - b'0') * f_scale)
+                .ok_or_else(invalid)?;
         }
         nanos = nanos.checked_add(part).ok_or_else(invalid)?;
         if nanos > i64::MAX as u128 {
@@ -371,7 +373,7 @@ pub fn refusal(e: &clap::Error, command_path: &str, args: &[String]) -> Refusal 
                 .map_or(command_path, |(_, s)| s);
             // etcdctl words its save its own way.
             if sub == "snapshot save" {
-                Refusal::BadArgs("snapshot save expects one argument".into())
+                Refusal::BadArgs(super::save::SAVE_ARGS.into())
             } else {
                 Refusal::BadArgs(format!("{sub} requires exactly one argument"))
             }
@@ -476,6 +478,17 @@ mod tests {
         );
         assert!(parse_duration("").is_err());
         assert!(parse_duration(".s").is_err());
+    }
+
+    #[test]
+    fn duration_fraction_overflow_is_an_invalid_duration() {
+        // The whole part times the unit fits in u128; adding the fraction
+        // does not. Go rejects it (out of int64 range) as invalid.
+        let s = "340282366920938463463374607431768211.999us";
+        assert_eq!(
+            parse_duration(s),
+            Err(format!("time: invalid duration \"{s}\""))
+        );
     }
 
     #[test]

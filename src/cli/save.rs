@@ -26,13 +26,9 @@ pub fn run(a: &SaveArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Fai
     if !FORMATS.contains(&write_out) {
         return Err(Failure::new(EXIT_BAD_FEATURE, "unsupported output format"));
     }
-    let vars: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
-    let global = global.merge_env(&vars, &mut |w| eprintln!("{w}"))?;
-    let mut opts = global.save_options(PathBuf::from(file), &|| {
-        rpassword::prompt_password("Password: ").map_err(|e| e.to_string())
-    })?;
+    let mut opts = global
+        .with_process_env()?
+        .save_options_prompting(PathBuf::from(file))?;
     // SIGINT/SIGTERM: the save notices, removes FILE.part and returns;
     // the exit code is then 128 + the signal, as if it had killed us.
     let flag = Arc::new(AtomicUsize::new(0));

@@ -10,7 +10,7 @@ use etcdsnap::inspect::svg;
 use serde_json::{Value, json};
 
 use super::get::write_stdout;
-use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR, Failure, one_file};
+use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR, Failure, one_file, printable};
 
 #[derive(Args, Debug)]
 pub struct StatsArgs {
@@ -128,13 +128,6 @@ fn pct(part: u64, whole: u64) -> String {
         return "-".into();
     }
     format!("{:.1}%", part as f64 * 100.0 / whole as f64)
-}
-
-fn printable(k: &[u8]) -> String {
-    String::from_utf8_lossy(k)
-        .chars()
-        .map(|c| if c.is_control() { '.' } else { c })
-        .collect()
 }
 
 fn render_text(st: &Stats) -> String {

@@ -141,9 +141,7 @@ fn fingerprint(key: &[u8]) -> u128 {
     (u128::from(a.finish()) << 64) | u128::from(b.finish())
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use crate::go::hex::encode as hex;
 
 impl Visitor for StatusVisitor {
     fn fork(&self) -> Self {

@@ -10,17 +10,21 @@
 //!   `IP.String()`, `LookupPort`;
 //! * [`quote`]: `strconv.Quote` (`%q`);
 //! * [`json`]: `encoding/json`'s string encoder;
-//! * [`errno`]: how Go prints an OS error.
+//! * [`errno`]: how Go prints an OS error;
+//! * [`hex`]: `encoding/hex`'s `EncodeToString`;
+//! * [`time`]: RFC 3339 times as `time.Time.Format` prints them in UTC.
 //!
 //! Some of these changed between Go releases, and each etcd release was
 //! built with a different Go; [`GoRelease`] names the release whose
 //! behaviour to reproduce.
 
 pub mod errno;
+pub mod hex;
 pub mod isprint;
 pub mod json;
 pub mod net;
 pub mod quote;
+pub mod time;
 pub mod url;
 
 /// A Go toolchain release (Go 1.x), for the library behaviours that changed

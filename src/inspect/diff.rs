@@ -263,25 +263,31 @@ impl<'a> Side<'a> {
                 None => c.first()?,
             };
         }
-        s.clip();
+        s.clip()?;
         Ok(s)
     }
 
-    fn clip(&mut self) {
+    /// Ends the side at the first entry past its range. An entry whose
+    /// key is no revision is an error (the decoder says what and where),
+    /// not the end of the side: that would leave the rest uncompared.
+    fn clip(&mut self) -> Result<(), MvccError> {
         if let Some(e) = self.cur {
-            let m = Revision::main_of(e.key).unwrap_or(i64::MAX);
+            let m = match Revision::main_of(e.key) {
+                Some(m) => m,
+                None => Entry::decode(self.store_db, &e)?.rev.main,
+            };
             if m > self.max || self.hi.is_some_and(|h| m >= h) {
                 self.cur = None;
             }
         }
+        Ok(())
     }
 
     fn advance(&mut self) -> Result<(), MvccError> {
         if let Some(c) = self.cursor.as_mut() {
             self.cur = c.next()?;
         }
-        self.clip();
-        Ok(())
+        self.clip()
     }
 
     fn user_key(&self, e: &crate::bolt::LeafElem<'a>) -> Result<Vec<u8>, MvccError> {

@@ -74,9 +74,10 @@ impl Compression {
                     256 << 10,
                     src,
                 ))?;
-                // etcd snapshots compress well; a window as large as zstd
-                // allows keeps `--long` archives readable too.
-                d.window_log_max(31)?;
+                // A 128 MiB window reads `zstd --long` archives (27 is its
+                // default) while a frame header cannot make the decoder
+                // allocate more than that.
+                d.window_log_max(27)?;
                 Decoder::Zstd(d)
             }
             Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(

@@ -8,6 +8,8 @@ use super::compression::CompressOptions;
 
 /// Smallest part an upload may use (S3's limit for all parts but the last).
 pub const MIN_PART_SIZE: usize = 5 << 20;
+/// The largest part S3 accepts (5 GiB): larger ones are clamped to it.
+pub(crate) const MAX_PART_SIZE: usize = 5 << 30;
 
 /// Settings for reading and writing locations. Credentials and endpoints
 /// are not here: they come from the environment, as the `object_store`
@@ -28,7 +30,7 @@ pub struct LocationOptions {
     pub retry_timeout: Duration,
     /// A response that sends nothing for this long fails. Default 30 s.
     pub read_timeout: Duration,
-    /// Bytes per part of a multipart upload (at least 5 MiB). Default 16 MiB.
+    /// Bytes per part of a multipart upload (5 MiB to 5 GiB). Default 16 MiB.
     pub part_size: usize,
     /// Parts uploaded at once. Default 4.
     pub upload_concurrency: usize,
@@ -64,7 +66,7 @@ impl Default for LocationOptions {
 impl LocationOptions {
     /// Bytes per upload part (raised to 5 MiB if smaller).
     pub fn with_part_size(mut self, bytes: usize) -> Self {
-        self.part_size = bytes.max(MIN_PART_SIZE);
+        self.part_size = bytes.clamp(MIN_PART_SIZE, MAX_PART_SIZE);
         self
     }
 

@@ -4,7 +4,6 @@
 //! does, nothing is deleted).
 
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 
@@ -108,10 +107,8 @@ fn time_of(name: &str, before: &str, after: Option<&str>) -> Option<DateTime<Utc
         Some(after) => timestamp::time_in(name, before, after),
         None => {
             let rest = name.strip_prefix(before)?;
-            let chars: Vec<(usize, char)> = rest.char_indices().collect();
-            chars
-                .iter()
-                .find_map(|&(i, _)| rest.get(i..i + 16).and_then(timestamp::parse))
+            rest.char_indices()
+                .find_map(|(i, _)| rest.get(i..i + timestamp::LEN).and_then(timestamp::parse))
         }
     }
 }
@@ -146,27 +143,22 @@ fn list(loc: &Location, before: &str) -> Result<Vec<String>, LocationError> {
         }
         Target::Remote(r) => {
             let prefix = (!dir.is_empty()).then(|| ObjectPath::from(dir));
+            // Only the objects directly under the prefix, as for a local
+            // directory: a plain `list` recurses into every "subdirectory".
             let listed = r
-                .block_on(async {
-                    let mut s = r.store.list(prefix.as_ref());
-                    let mut out = Vec::new();
-                    while let Some(m) = s.next().await {
-                        out.push(m.map(|m| m.location.to_string()));
-                    }
-                    out
-                })
+                .block_on(r.store.list_with_delimiter(prefix.as_ref()))
                 .map_err(|e| LocationError::transfer(loc.as_str(), "list", e))?;
-            listed
-                .into_iter()
-                .map(|m| {
-                    m.map_err(|e| match &e {
-                        object_store::Error::NotFound { .. } => {
-                            LocationError::not_found(loc.as_str(), &cause(&e))
-                        }
-                        _ => LocationError::transfer(loc.as_str(), "list", cause(&e)),
-                    })
-                })
-                .collect()
+            match listed {
+                Ok(l) => Ok(l
+                    .objects
+                    .into_iter()
+                    .map(|m| m.location.to_string())
+                    .collect()),
+                Err(e @ object_store::Error::NotFound { .. }) => {
+                    Err(LocationError::not_found(loc.as_str(), &cause(&e)))
+                }
+                Err(e) => Err(LocationError::transfer(loc.as_str(), "list", cause(&e))),
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ pub const TIME_PLACEHOLDER: &str = "{time}";
 /// The time format put in its place.
 const FORMAT: &str = "%Y%m%dT%H%M%SZ";
 /// Length of a formatted time.
-const LEN: usize = 16;
+pub(crate) const LEN: usize = 16;
 
 /// `text` with every `{time}` replaced by `now`.
 ///

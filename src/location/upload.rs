@@ -45,6 +45,9 @@ impl Upload {
         part_size: usize,
         concurrency: usize,
     ) -> Result<Upload, String> {
+        // The field is public: clamp here too, so no value sizes a buffer
+        // beyond what S3 takes in a part.
+        let part_size = part_size.clamp(1, super::options::MAX_PART_SIZE);
         let upload = remote
             .block_on(remote.store.put_multipart(&remote.path))?
             .map_err(|e| cause(&e))?;
@@ -52,7 +55,7 @@ impl Upload {
             remote,
             upload: Some(upload),
             buf: Vec::with_capacity(part_size),
-            part_size: part_size.max(1),
+            part_size,
             concurrency: concurrency.max(1),
             inflight: VecDeque::new(),
             parts: 0,

@@ -52,6 +52,4 @@ pub enum MvccError {
     },
 }
 
-pub(crate) fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+pub(crate) use crate::go::hex::encode as hex;

@@ -95,9 +95,19 @@ impl<'a> Raw<'a> {
         Ok(Raw { db, elem, key })
     }
 
-    /// The whole entry, checked.
+    /// The whole entry, checked. Its key must be the one the scan matched
+    /// on: a value with a second key field (the last one wins in etcd's
+    /// decoder) is refused rather than answered under the first.
     pub fn decode(&self) -> Result<Entry<'a>, MvccError> {
-        Entry::decode(self.db, &self.elem)
+        let e = Entry::decode(self.db, &self.elem)?;
+        if e.kv.key != self.key {
+            return Err(MvccError::BadEntry {
+                rev_key: hex(self.elem.key),
+                offset: e.offset,
+                what: "the value holds more than one key".into(),
+            });
+        }
+        Ok(e)
     }
 }
 

@@ -17,8 +17,10 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// The repository's location, for messages.
     fn location(&self) -> String;
 
-    /// Reads a whole object.
-    fn read(&self, key: &str) -> io::Result<Vec<u8>>;
+    /// Reads a whole object of at most `max` bytes; a longer one is an
+    /// error (`InvalidData`), so that a damaged or foreign object never
+    /// sizes an allocation beyond what its kind can hold.
+    fn read(&self, key: &str, max: u64) -> io::Result<Vec<u8>>;
 
     /// Fills `buf` with the bytes at `offset` of an object (running past
     /// its end is an error).

@@ -24,8 +24,8 @@ use super::manifest::Manifest;
 use super::pack::{self, PackEntry};
 use super::repository::{Repository, SnapshotId};
 
-/// Largest pack read whole by `read_data`.
-const MAX_PACK: u64 = 1 << 30;
+/// Largest pack read whole (by `check --read-data` and by prune's repacking).
+pub(crate) const MAX_PACK: u64 = 1 << 30;
 
 /// What to check.
 #[derive(Debug, Clone, Default)]
@@ -75,6 +75,8 @@ struct Stored {
     bad_copies: HashSet<([u8; 32], [u8; 32])>,
     /// Pack sizes.
     sizes: BTreeMap<[u8; 32], u64>,
+    /// Chunk copies per pack (what the pack's trailer lists).
+    entries: HashMap<[u8; 32], usize>,
 }
 
 impl Repository {
@@ -172,16 +174,17 @@ impl Repository {
             }
         }
         r.chunks = stored.copies.len();
+        // One pass over the copies, not one per pack.
+        let used_packs: HashSet<&[u8; 32]> = stored
+            .copies
+            .iter()
+            .filter(|(c, _)| used.contains(*c))
+            .flat_map(|(_, v)| v.iter().map(|(q, _)| q))
+            .collect();
         let unused: Vec<&[u8; 32]> = stored
             .sizes
             .keys()
-            .filter(|p| {
-                !stored.bad_packs.contains(*p)
-                    && !stored
-                        .copies
-                        .iter()
-                        .any(|(c, v)| used.contains(c) && v.iter().any(|(q, _)| q == *p))
-            })
+            .filter(|p| !stored.bad_packs.contains(*p) && !used_packs.contains(p))
             .collect();
         if !unused.is_empty() {
             r.notes.push(format!(
@@ -231,7 +234,7 @@ impl Repository {
                     s.bad_packs.insert(name);
                     continue;
                 }
-                let bytes = match self.backend.read(&key) {
+                let bytes = match self.backend.read(&key, MAX_PACK) {
                     Ok(b) => b,
                     Err(e) => {
                         r.problems.push(format!("{what}: read: {e}"));
@@ -304,6 +307,7 @@ impl Repository {
             };
             for e in entries {
                 s.copies.entry(e.id).or_default().push((name, e));
+                *s.entries.entry(name).or_default() += 1;
             }
         }
         Ok(s)
@@ -375,12 +379,7 @@ impl Repository {
                     hex(p)
                 )),
                 Some(_) => {
-                    let n = stored
-                        .copies
-                        .values()
-                        .flatten()
-                        .filter(|(q, _)| q == p)
-                        .count();
+                    let n = stored.entries.get(p).copied().unwrap_or(0);
                     if !stored.bad_packs.contains(p) && n != *count as usize {
                         r.problems.push(format!(
                             "index: pack {} holds {n} chunks, the index says {count}",

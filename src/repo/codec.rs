@@ -136,9 +136,7 @@ impl<'a> Dec<'a> {
 }
 
 /// Lower-case hex.
-pub(crate) fn hex(b: &[u8]) -> String {
-    crate::snapshot::hash::hex(b)
-}
+pub(crate) use crate::go::hex::encode as hex;
 
 /// Parses 64 hex digits into 32 bytes.
 pub(crate) fn parse_hex32(s: &str) -> Option<[u8; 32]> {

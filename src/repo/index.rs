@@ -588,7 +588,7 @@ pub(crate) fn read_object(
         ));
     }
     let stored = backend
-        .read(&key)
+        .read(&key, MAX_OBJECT)
         .map_err(|e| RepoError::io("read", PathBuf::from(backend.location()).join(&key))(e))?;
     let name = || what.clone();
     let plain = crypto.open(&stored, prefix.as_bytes(), &name)?.into_owned();

@@ -105,8 +105,25 @@ impl Backend for LocalBackend {
         self.root.display().to_string()
     }
 
-    fn read(&self, key: &str) -> io::Result<Vec<u8>> {
-        std::fs::read(self.path(key)?)
+    fn read(&self, key: &str, max: u64) -> io::Result<Vec<u8>> {
+        let f = File::open(self.path(key)?)?;
+        let size = f.metadata()?.len();
+        if size > max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{size} bytes, more than the {max} such an object can hold"),
+            ));
+        }
+        let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        // `take` bounds the read even if the file grows after the stat.
+        f.take(max.saturating_add(1)).read_to_end(&mut out)?;
+        if out.len() as u64 > max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("grew past the {max} bytes such an object can hold while read"),
+            ));
+        }
+        Ok(out)
     }
 
     fn read_at(&self, key: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
@@ -227,14 +244,11 @@ impl Backend for LocalBackend {
                 "the repository is locked by another etcdsnap (a push, prune or check)",
             ));
         }
-        // Leave who holds an exclusive lock in the file, for messages.
+        // Leave who holds an exclusive lock in the file, for whoever looks.
         if exclusive {
             let _ = f.set_len(0);
             let _ = f.seek(SeekFrom::Start(0));
             let _ = writeln!(f, "pid {}", std::process::id());
-        } else {
-            let mut s = String::new();
-            let _ = f.read_to_string(&mut s);
         }
         Ok(Box::new(f))
     }
@@ -251,7 +265,8 @@ mod tests {
         b.create_layout().expect("layout");
         b.write("packs/ab/abcd", b"pack").expect("write");
         b.write("lists/ff", b"list").expect("write");
-        assert_eq!(b.read("packs/ab/abcd").expect("read"), b"pack");
+        assert_eq!(b.read("packs/ab/abcd", 4).expect("read"), b"pack");
+        assert!(b.read("packs/ab/abcd", 3).is_err(), "longer than the limit");
         let mut two = [0u8; 2];
         b.read_at("packs/ab/abcd", 1, &mut two).expect("read_at");
         assert_eq!(&two, b"ac");
@@ -263,7 +278,7 @@ mod tests {
         b.remove("packs/ab/abcd").expect("remove");
         b.remove("packs/ab/abcd").expect("remove twice");
         assert!(b.list("packs/").expect("list").is_empty());
-        assert!(b.read("../etc/passwd").is_err());
+        assert!(b.read("../etc/passwd", 1 << 20).is_err());
         assert!(b.write("a/../b", b"x").is_err());
         assert_eq!(
             std::fs::read_dir(dir.path().join("repo/tmp"))

@@ -55,8 +55,12 @@ pub(crate) fn chunks_for(size: u64, chunk_size: u32) -> u64 {
 impl Manifest {
     /// The canonical encoding.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let src = self.source.as_bytes();
-        let src = src.get(..MAX_SOURCE).unwrap_or(src);
+        // Cut a long source at a character boundary: decode requires UTF-8.
+        let mut cut = self.source.len().min(MAX_SOURCE);
+        while !self.source.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let src = self.source.get(..cut).unwrap_or_default().as_bytes();
         let mut e = Enc::with_capacity(200 + src.len());
         e.bytes(MANIFEST_MAGIC)
             .i64(self.time_ns)
@@ -144,6 +148,16 @@ pub(crate) fn sample() -> Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_source_is_cut_at_a_character_boundary() {
+        let mut m = sample();
+        // "é" is two bytes: after one ASCII byte the byte limit falls inside one.
+        m.source = format!("x{}", "é".repeat(MAX_SOURCE));
+        let back = Manifest::decode(&m.encode()).expect("still UTF-8");
+        assert!(back.source.len() <= MAX_SOURCE && back.source.len() > MAX_SOURCE - 2);
+        assert!(m.source.starts_with(&back.source));
+    }
 
     #[test]
     fn round_trip_and_validation() {

@@ -204,22 +204,22 @@ impl Repository {
             match used.remove(p) {
                 None => {
                     delete.push(*p);
-                    report.bytes_freed += size;
+                    report.bytes_freed = report.bytes_freed.saturating_add(*size);
                 }
                 Some(u) if u.len() == *count as usize => {}
                 Some(mut u) => {
                     u.sort_by_key(|(_, l)| l.offset);
                     repack.insert(*p, u);
-                    report.bytes_freed += size;
+                    report.bytes_freed = report.bytes_freed.saturating_add(*size);
                 }
             }
         }
-        let dead_lists: Vec<[u8; 32]> = ix
-            .list_bytes()?
+        let mut dead_lists: Vec<[u8; 32]> = ix
+            .list_ids()?
             .into_iter()
-            .map(|(id, _)| id)
             .filter(|id| !live_lists.contains(id))
             .collect();
+        dead_lists.sort_unstable();
         report.chunks_removed = dead_chunks.len();
         report.packs_deleted = delete.len() + repack.len();
         if opts.dry_run {
@@ -235,7 +235,7 @@ impl Repository {
             let key = keys::pack(p);
             let bytes = self
                 .backend
-                .read(&key)
+                .read(&key, super::check::MAX_PACK)
                 .map_err(RepoError::io("read", self.path_of(&key)))?;
             let what = format!("pack {}", hex(p));
             for (c, l) in chunks {

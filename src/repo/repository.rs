@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::backend::{Backend, LockGuard, keys};
 use super::codec::hex;
-use super::config::Config;
+use super::config::{Config, MAX_CONFIG};
 use super::crypto::{Crypto, MasterKey};
 use super::error::{RepoError, Result};
 use super::index::{Index, Open, SyncReport};
@@ -99,7 +99,7 @@ impl Repository {
     /// Refuses a location that already holds a repository.
     pub fn init(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
         let here = PathBuf::from(backend.location());
-        match backend.read(keys::CONFIG) {
+        match backend.read(keys::CONFIG, MAX_CONFIG as u64) {
             Ok(_) => {
                 return Err(RepoError::InitRefused {
                     path: here,
@@ -146,7 +146,7 @@ impl Repository {
     /// Opens the repository in `backend`; an encrypted one needs its key.
     pub fn open(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
         let here = PathBuf::from(backend.location());
-        let bytes = match backend.read(keys::CONFIG) {
+        let bytes = match backend.read(keys::CONFIG, MAX_CONFIG as u64) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(RepoError::NotARepository(here));

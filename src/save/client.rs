@@ -119,7 +119,7 @@ struct Failure {
 #[derive(Clone)]
 struct Dialer {
     addr: String,
-    tls: Option<(TlsConnector, rustls_pki_types::ServerName<'static>)>,
+    tls: Option<TlsSetup>,
     last: Arc<Mutex<Option<Failure>>>,
 }
 
@@ -175,18 +175,32 @@ fn tls_failure(cause: &str) -> String {
     format!("TLS handshake: {cause}{hint}")
 }
 
-/// Connects to `ep`, retrying until the dial timeout (refused connections
-/// are retried; TLS failures are reported at once).
-pub async fn connect(ep: &Endpoint, opts: &SaveOptions) -> Result<Channel, SaveError> {
-    let tls = if ep.uses_tls(&opts.tls) {
-        let cfg = tls::client_config(&opts.tls)?;
-        Some((
-            TlsConnector::from(Arc::new(cfg)),
-            tls::server_name(&ep.host)?,
-        ))
-    } else {
-        None
-    };
+/// What the connector needs for TLS: the rustls connector and the name the
+/// server's certificate must carry.
+pub type TlsSetup = (TlsConnector, rustls_pki_types::ServerName<'static>);
+
+/// The TLS setup for `ep`, or `None` when it is a plain endpoint: the
+/// certificate files are read and parsed here, once, so that unreadable
+/// ones are reported before any connection is tried.
+pub fn tls_setup(ep: &Endpoint, opts: &SaveOptions) -> Result<Option<TlsSetup>, SaveError> {
+    if !ep.uses_tls(&opts.tls) {
+        return Ok(None);
+    }
+    let cfg = tls::client_config(&opts.tls)?;
+    Ok(Some((
+        TlsConnector::from(Arc::new(cfg)),
+        tls::server_name(&ep.host)?,
+    )))
+}
+
+/// Connects to `ep` (over `tls` when given, see [`tls_setup`]), retrying
+/// until the dial timeout (refused connections are retried; TLS failures
+/// are reported at once).
+pub async fn connect(
+    ep: &Endpoint,
+    opts: &SaveOptions,
+    tls: Option<TlsSetup>,
+) -> Result<Channel, SaveError> {
     let dialer = Dialer {
         addr: ep.authority(),
         tls,

@@ -32,10 +32,9 @@ use super::error::SaveError;
 use super::options::SaveOptions;
 use super::proto::SnapshotResponse;
 use super::sink::{FileSink, SinkError, SnapshotSink};
-use super::tls;
 use crate::etcd::Status;
 use crate::progress::{Phase, Progress};
-use crate::snapshot::{Snapshot, VerifyOptions};
+use crate::snapshot::{Snapshot, SnapshotFile, VerifyOptions};
 
 /// Chunks (32 KiB each from etcd) buffered between the network and the
 /// writer thread: enough to ride out a slow write, bounded for memory.
@@ -128,16 +127,13 @@ pub fn save_to(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<SaveSummary, SaveError> {
     let ep = opts.endpoint()?;
-    if ep.uses_tls(&opts.tls) {
-        // Unreadable certificate files are bad arguments, found before
-        // any connection is tried (as etcdctl does).
-        tls::client_config(&opts.tls)?;
-        tls::server_name(&ep.host)?;
-    }
+    // Unreadable certificate files are bad arguments, found before any
+    // connection is tried (as etcdctl does).
+    let tls = client::tls_setup(&ep, opts)?;
     let rt = runtime()?;
     let deadline = opts.command_timeout.map(|t| Instant::now() + t);
     let stream = rt.block_on(guard(opts, &ep.text, deadline, async {
-        let channel = client::connect(&ep, opts).await?;
+        let channel = client::connect(&ep, opts, tls).await?;
         let token = match &opts.credentials {
             Some(c) => Some(client::authenticate(channel.clone(), &ep, c).await?),
             None => None,
@@ -289,12 +285,9 @@ where
         Err(_) => return Err(stream_err(endpoint, "the writer thread panicked")),
     };
     let received = received?;
-    if written != received.total {
-        return Err(stream_err(
-            endpoint,
-            &format!("{written} bytes written of {} received", received.total),
-        ));
-    }
+    // receive() ends only with done == total, and the writer wrote every
+    // chunk it was sent before it saw the channel close.
+    debug_assert_eq!(written, received.total);
     if computed != received.digest {
         return Err(stream_err(
             endpoint,
@@ -312,7 +305,7 @@ where
     let (checked, synced) = std::thread::scope(|s| {
         let check = staged
             .as_deref()
-            .map(|p| s.spawn(move || check_file(p, opts)));
+            .map(|p| s.spawn(move || check_file(p, opts, received.digest)));
         let synced = sink.sync();
         (check.map(|h| h.join()), synced)
     });
@@ -347,12 +340,21 @@ where
     })
 }
 
-/// Verify's structural and etcd checks on the staged file (the digest was
-/// compared as the bytes arrived).
-fn check_file(path: &Path, opts: &SaveOptions) -> Result<Status, Vec<String>> {
-    let snap = Snapshot::open(path).map_err(|e| vec![e.to_string()])?;
-    let report = snap.verify(&VerifyOptions {
-        skip_hash_check: true,
+/// Verify's checks on the staged file. `digest` is the body's SHA-256,
+/// computed as the bytes arrived, so the trailer just written is checked
+/// against it without reading the body again.
+fn check_file(path: &Path, opts: &SaveOptions, digest: [u8; 32]) -> Result<Status, Vec<String>> {
+    let file = SnapshotFile::open(path).map_err(|e| vec![e.to_string()])?;
+    // Without a trailer (a body whose length is no multiple of 512) the
+    // whole file is the body, and `digest` is not its hash.
+    let trailed = file.trailer().is_some();
+    let file = if trailed {
+        file.with_body_digest(digest)
+    } else {
+        file
+    };
+    let report = Snapshot::from_file(file).verify(&VerifyOptions {
+        skip_hash_check: !trailed,
         target: opts.target,
         ..VerifyOptions::default()
     });

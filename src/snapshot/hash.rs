@@ -52,7 +52,7 @@ impl HashCheck {
 
 /// Lower-case hex of a digest.
 pub fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    crate::go::hex::encode(d)
 }
 
 /// SHA-256 of the body of `file`: the digest computed when it was streamed

@@ -302,9 +302,7 @@ fn error_offset(e: &BoltError) -> Option<u64> {
 
 /// Hex of the bytes kept, then how long the whole was when clipped.
 fn hex(k: &Clipped) -> String {
-    let mut s: String = k.iter().map(|b| format!("{b:02x}")).collect();
-    s.push_str(&k.suffix().to_string());
-    s
+    format!("{}{}", crate::go::hex::encode(k), k.suffix())
 }
 
 /// Go-quoted lossy text of the bytes kept, then how long the whole was

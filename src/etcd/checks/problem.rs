@@ -27,10 +27,7 @@ pub fn printable_key(k: &[u8]) -> String {
     if !k.is_empty() && k.iter().all(|b| (0x20..0x7f).contains(b)) {
         format!("{:?}", String::from_utf8_lossy(k))
     } else {
-        format!(
-            "(hex){}",
-            k.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        )
+        format!("(hex){}", crate::go::hex::encode(k))
     }
 }
 
