@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::check::MAX_NESTING;
+use super::clip::Clipped;
 use super::cursor::{Cursor, Iter};
 use super::db::Db;
 use super::error::{BoltError, Result};
@@ -35,7 +36,11 @@ impl<'a> BucketValue<'a> {
     /// `value[0]`, used in messages and for the inline page's offsets.
     pub fn decode(name: &[u8], value: &'a [u8], offset: u64) -> Result<BucketValue<'a>> {
         let err = |what: String| BoltError::BucketValue {
-            name: String::from_utf8_lossy(name).into_owned(),
+            name: {
+                // A key may be huge: the message names its first bytes.
+                let name = Clipped::new(name);
+                format!("{}{}", String::from_utf8_lossy(&name), name.suffix())
+            },
             what,
             offset,
         };

@@ -24,6 +24,7 @@
 pub(crate) mod bitmap;
 pub(crate) mod bucket;
 pub(crate) mod check;
+pub(crate) mod clip;
 pub(crate) mod cursor;
 pub(crate) mod db;
 pub(crate) mod error;
@@ -39,6 +40,7 @@ pub use check::{
     CheckOptions, CheckReport, MAX_NESTING, MAX_PROBLEMS, NodeKind, OrderRule, Problem,
     ProblemKind, Stack, WalkStats, check, walk,
 };
+pub use clip::{CLIP_LEN, Clipped};
 pub use cursor::{Cursor, Iter, MAX_DEPTH};
 pub use db::{Db, MAX_PAGE_SIZE, MIN_PAGE_SIZE};
 pub use error::{BoltError, Result};

@@ -132,7 +132,7 @@ impl Repository {
     ) -> Result<PushSummary> {
         let _lock = self.lock(false)?;
         let snap = location.open_snapshot(progress)?;
-        self.push_file(snap.file_ref(), opts, progress)
+        self.push_file(snap.file(), opts, progress)
     }
 
     fn push_file(

@@ -52,11 +52,6 @@ impl Snapshot {
     }
 
     /// A snapshot over an already open file (see [`SnapshotFile::from_file`]).
-    /// The file underneath (crate-internal: the backup repository pushes it).
-    pub(crate) fn file_ref(&self) -> &SnapshotFile {
-        &self.file
-    }
-
     pub(crate) fn from_file(file: SnapshotFile) -> Snapshot {
         Snapshot { file }
     }
@@ -83,7 +78,8 @@ impl Snapshot {
         self.file.trailer()
     }
 
-    /// The mapped file (for readers inside the crate that release pages).
+    /// The mapped file underneath (for readers inside the crate that release
+    /// pages, and for the backup repository, which pushes it).
     pub(crate) fn file(&self) -> &SnapshotFile {
         &self.file
     }

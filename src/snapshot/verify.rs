@@ -244,7 +244,16 @@ pub struct VerifyReport {
 impl VerifyReport {
     /// Whether the snapshot is sound.
     pub fn is_ok(&self) -> bool {
-        self.problems().is_empty()
+        // Exactly when `problems()` is empty, without building it: a
+        // missing hash is a problem unless truncation or a read error is
+        // reported instead, and those are problems too.
+        self.changed.is_none()
+            && matches!(self.hash, HashCheck::Verified(_) | HashCheck::Skipped)
+            && self.open_error.is_none()
+            && self.truncated.is_none()
+            && self.check.is_ok()
+            && self.schema.is_ok()
+            && self.read_error.is_none()
     }
 
     /// Every problem, most fundamental first. When the file changed while

@@ -85,8 +85,13 @@ impl CheckReport {
         self.problems.len() as u64 + self.omitted
     }
 
+    /// Whether a further problem would only be counted.
+    fn is_full(&self) -> bool {
+        self.problems.len() >= MAX_PROBLEMS
+    }
+
     fn push(&mut self, p: Problem) {
-        if self.problems.len() < MAX_PROBLEMS {
+        if !self.is_full() {
             self.problems.push(p);
         } else {
             self.omitted += 1;

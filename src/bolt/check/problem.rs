@@ -6,6 +6,7 @@ use std::fmt;
 
 use super::super::error::BoltError;
 use super::super::page::PageKind;
+use crate::bolt::Clipped;
 
 /// The chain of page ids a walk followed to reach a page, printed the way
 /// Go's checker prints it: ` (stack: [a b c])`.
@@ -68,17 +69,17 @@ pub enum OrderRule {
     /// The key is not greater than the previous key on the page.
     NotAfterPrevious {
         /// The previous key.
-        previous: Vec<u8>,
+        previous: Clipped,
     },
     /// The first key of a page is below the separator that leads to it.
     BelowAncestor {
         /// The ancestor's separator key.
-        bound: Vec<u8>,
+        bound: Clipped,
     },
     /// A key is not below the next separator of an ancestor.
     NotBelowNext {
         /// The ancestor's next separator key.
-        bound: Vec<u8>,
+        bound: Clipped,
     },
 }
 
@@ -202,7 +203,7 @@ pub enum ProblemKind {
         /// The element index.
         index: usize,
         /// The key.
-        key: Vec<u8>,
+        key: Clipped,
         /// Which rule.
         rule: OrderRule,
         /// How a branch was reached (branch pages only).
@@ -216,12 +217,12 @@ pub enum ProblemKind {
         /// Byte offset of the inline bucket's page image.
         offset: u64,
         /// The nested bucket's name.
-        name: Vec<u8>,
+        name: Clipped,
     },
     /// A bucket value with its own root page is not exactly 16 bytes.
     BucketValueLength {
         /// The bucket's name.
-        name: Vec<u8>,
+        name: Clipped,
         /// The value's length.
         len: usize,
     },
@@ -250,7 +251,7 @@ pub struct Problem {
     /// The names of the buckets from the root down to the one being walked
     /// when the problem was found (empty for the root bucket's own pages
     /// and for problems outside any bucket, such as the freelist).
-    pub bucket: Vec<Vec<u8>>,
+    pub bucket: Vec<Clipped>,
     /// What is wrong.
     pub kind: ProblemKind,
 }
@@ -299,7 +300,16 @@ fn error_offset(e: &BoltError) -> Option<u64> {
     }
 }
 
-use crate::go::hex::encode as hex;
+/// Hex of the bytes kept, then how long the whole was when clipped.
+fn hex(k: &Clipped) -> String {
+    format!("{}{}", crate::go::hex::encode(k), k.suffix())
+}
+
+/// Go-quoted lossy text of the bytes kept, then how long the whole was
+/// when clipped.
+fn quoted(name: &Clipped) -> String {
+    format!("{:?}{}", String::from_utf8_lossy(name), name.suffix())
+}
 
 /// The page layer's message without its own `page N: ` prefix, which the
 /// problem prints already.
@@ -425,13 +435,13 @@ impl fmt::Display for Problem {
             }
             ProblemKind::InlineNestedBucket { offset, name } => write!(
                 f,
-                "inline bucket at byte offset {offset} contains a nested bucket {:?}",
-                String::from_utf8_lossy(name)
+                "inline bucket at byte offset {offset} contains a nested bucket {}",
+                quoted(name)
             ),
             ProblemKind::BucketValueLength { name, len } => write!(
                 f,
-                "bucket {:?}: value has {len} bytes, a bucket with its own pages has 16",
-                String::from_utf8_lossy(name)
+                "bucket {}: value has {len} bytes, a bucket with its own pages has 16",
+                quoted(name)
             ),
             ProblemKind::NestingTooDeep { limit } => {
                 write!(f, "buckets nested deeper than {limit} levels")
@@ -491,9 +501,9 @@ mod tests {
             ProblemKind::KeyOrder {
                 node: NodeKind::Leaf,
                 index: 1,
-                key: vec![0xab],
+                key: vec![0xab].into(),
                 rule: OrderRule::NotAfterPrevious {
-                    previous: vec![0xab],
+                    previous: vec![0xab].into(),
                 },
                 stack: None,
                 inline_offset: None,
@@ -504,5 +514,44 @@ mod tests {
             "page 5: key[1]=(hex)ab on leaf page needs to be > (found =) than previous element (hex)ab"
         );
         assert_eq!(p.key(), Some(&[0xab][..]));
+    }
+
+    #[test]
+    fn huge_keys_are_clipped_in_messages() {
+        let p = Problem::new(
+            Some(5),
+            ProblemKind::KeyOrder {
+                node: NodeKind::Leaf,
+                index: 1,
+                key: Clipped::new(&vec![0xab; 1 << 20]),
+                rule: OrderRule::NotAfterPrevious {
+                    previous: Clipped::new(&[0xcd; 300]),
+                },
+                stack: None,
+                inline_offset: None,
+            },
+        );
+        let ab = "ab".repeat(super::super::super::clip::CLIP_LEN);
+        let cd = "cd".repeat(super::super::super::clip::CLIP_LEN);
+        assert_eq!(
+            p.to_string(),
+            format!(
+                "page 5: key[1]=(hex){ab}... (1048576 bytes) on leaf page needs to be > (found <) than previous element (hex){cd}... (300 bytes)"
+            )
+        );
+        let p = Problem::new(
+            Some(5),
+            ProblemKind::BucketValueLength {
+                name: Clipped::new(&[b'n'; 257]),
+                len: 3,
+            },
+        );
+        assert_eq!(
+            p.to_string(),
+            format!(
+                "page 5: bucket {:?}... (257 bytes): value has 3 bytes, a bucket with its own pages has 16",
+                "n".repeat(256)
+            )
+        );
     }
 }

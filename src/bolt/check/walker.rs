@@ -4,6 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use super::super::bucket::{BucketRoot, BucketValue, value_offset};
+use super::super::clip::Clipped;
 use super::super::cursor::MAX_DEPTH;
 use super::super::page::{LeafElem, Page, PageHeader, PageKind};
 use super::order::order_problem;
@@ -49,8 +50,21 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
     }
 
     fn problem(&mut self, page: Option<u64>, kind: ProblemKind) {
-        let bucket = self.path.iter().map(|n| n.to_vec()).collect();
-        self.report.push(Problem { page, bucket, kind });
+        self.problem_with(page, || kind);
+    }
+
+    /// Records a problem, built only when the report has room for it.
+    fn problem_with(&mut self, page: Option<u64>, kind: impl FnOnce() -> ProblemKind) {
+        if self.report.is_full() {
+            self.report.omitted += 1;
+            return;
+        }
+        let bucket = self.path.iter().map(|n| Clipped::new(n)).collect();
+        self.report.push(Problem {
+            page,
+            bucket,
+            kind: kind(),
+        });
     }
 
     fn stack(stack: &[BranchFrame<'_>], c: Child<'_>) -> Stack {
@@ -280,19 +294,15 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
         let mut prev: Option<&[u8]> = None;
         let mut children = Vec::with_capacity(elems.len());
         for (i, e) in elems.iter().enumerate() {
-            if let Some(rule) = order_problem(e.key, prev, c.lower, c.upper) {
-                let stack = Self::stack(stack, c);
-                self.problem(
-                    Some(c.id),
-                    ProblemKind::KeyOrder {
-                        node: NodeKind::Branch,
-                        index: i,
-                        key: e.key.to_vec(),
-                        rule,
-                        stack: Some(stack),
-                        inline_offset: None,
-                    },
-                );
+            if let Some(broken) = order_problem(e.key, prev, c.lower, c.upper) {
+                self.problem_with(Some(c.id), || ProblemKind::KeyOrder {
+                    node: NodeKind::Branch,
+                    index: i,
+                    key: Clipped::new(e.key),
+                    rule: broken.rule(),
+                    stack: Some(Self::stack(stack, c)),
+                    inline_offset: None,
+                });
             }
             if e.child == c.id {
                 self.problem(Some(c.id), ProblemKind::SelfReference { index: i });
@@ -340,31 +350,25 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
                     return;
                 }
             };
-            if let Some(rule) = order_problem(e.key, prev, lower, upper) {
-                self.problem(
-                    pid,
-                    ProblemKind::KeyOrder {
-                        node,
-                        index: i,
-                        key: e.key.to_vec(),
-                        rule,
-                        stack: None,
-                        inline_offset: inline.then(|| page.offset()),
-                    },
-                );
+            if let Some(broken) = order_problem(e.key, prev, lower, upper) {
+                self.problem_with(pid, || ProblemKind::KeyOrder {
+                    node,
+                    index: i,
+                    key: Clipped::new(e.key),
+                    rule: broken.rule(),
+                    stack: None,
+                    inline_offset: inline.then(|| page.offset()),
+                });
             }
             prev = Some(e.key);
             self.report.stats.entries += 1;
             self.v.entry(&self.path, &e);
             if e.is_bucket() {
                 if inline {
-                    self.problem(
-                        pid,
-                        ProblemKind::InlineNestedBucket {
-                            offset: page.offset(),
-                            name: e.key.to_vec(),
-                        },
-                    );
+                    self.problem_with(pid, || ProblemKind::InlineNestedBucket {
+                        offset: page.offset(),
+                        name: Clipped::new(e.key),
+                    });
                     continue;
                 }
                 self.nested_bucket(page.id(), &e);
@@ -382,13 +386,10 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
             }
         };
         if matches!(value.root, BucketRoot::Page(_)) && e.value.len() != 16 {
-            self.problem(
-                Some(page_id),
-                ProblemKind::BucketValueLength {
-                    name: e.key.to_vec(),
-                    len: e.value.len(),
-                },
-            );
+            self.problem_with(Some(page_id), || ProblemKind::BucketValueLength {
+                name: Clipped::new(e.key),
+                len: e.value.len(),
+            });
         }
         if self.path.len() >= MAX_NESTING {
             self.problem(

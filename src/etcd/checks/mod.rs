@@ -27,7 +27,7 @@ pub use problem::{SchemaProblem, SchemaProblemKind, Severity, printable_key};
 use super::buckets;
 use super::revision::{RevKey, Revision};
 use super::version::TargetVersion;
-use crate::bolt::{LeafElem, Visitor};
+use crate::bolt::{Clipped, LeafElem, Visitor};
 
 /// Most problems kept; the rest are counted.
 pub const MAX_SCHEMA_PROBLEMS: usize = 1000;
@@ -49,13 +49,15 @@ pub struct SchemaChecks {
     omitted_errors: u64,
     first: LastRev,
     last: LastRev,
-    top_level: Vec<Vec<u8>>,
+    /// Whether the root holds an entry named `key` / `meta` (bucket or not).
+    has_key: bool,
+    has_meta: bool,
     consistent_index: bool,
     scheduled: Option<Revision>,
     finished: Option<Revision>,
     /// `meta/confState` as Go's decoder judged it (None when absent).
     conf_state: Option<Result<(), String>>,
-    conf_state_value: Vec<u8>,
+    conf_state_value: Clipped,
     storage_version_ok: bool,
 }
 
@@ -66,12 +68,6 @@ impl Default for SchemaChecks {
 }
 
 impl SchemaChecks {
-    /// Empty findings, classified for a restore to the default target
-    /// (etcd 3.5).
-    pub fn new() -> SchemaChecks {
-        SchemaChecks::default()
-    }
-
     /// Empty findings, classified for a restore to `target`.
     pub fn for_target(target: TargetVersion) -> SchemaChecks {
         SchemaChecks {
@@ -81,12 +77,13 @@ impl SchemaChecks {
             omitted_errors: 0,
             first: LastRev::default(),
             last: LastRev::default(),
-            top_level: Vec::new(),
+            has_key: false,
+            has_meta: false,
             consistent_index: false,
             scheduled: None,
             finished: None,
             conf_state: None,
-            conf_state_value: Vec::new(),
+            conf_state_value: Clipped::default(),
             storage_version_ok: false,
         }
     }
@@ -95,28 +92,42 @@ impl SchemaChecks {
         if self.problems.len() < MAX_SCHEMA_PROBLEMS {
             self.problems.push(p);
         } else {
-            self.omitted += 1;
-            if p.is_error() {
-                self.omitted_errors += 1;
-            }
+            self.omit(p.severity);
+        }
+    }
+
+    /// Counts a problem not kept.
+    fn omit(&mut self, severity: Severity) {
+        self.omitted += 1;
+        if severity == Severity::Error {
+            self.omitted_errors += 1;
         }
     }
 
     fn problem(&mut self, bucket: &[u8], key: &[u8], severity: Severity, kind: SchemaProblemKind) {
-        self.push(SchemaProblem {
-            bucket: bucket.to_vec(),
-            key: key.to_vec(),
-            severity,
-            kind,
-        });
+        self.problem_with(bucket, key, severity, || kind);
     }
 
-    /// Runs the checks that need the whole database and returns every
-    /// problem found (errors and warnings, in walk order), and the number of
-    /// problems not kept.
-    pub fn finish(self) -> (Vec<SchemaProblem>, u64) {
-        let f = self.finish_report();
-        (f.problems, f.omitted)
+    /// Records a problem, built only when there is room for it (`bucket`
+    /// is one of etcd's bucket names; `key` and what `kind` copies from the
+    /// input are clipped).
+    fn problem_with(
+        &mut self,
+        bucket: &[u8],
+        key: &[u8],
+        severity: Severity,
+        kind: impl FnOnce() -> SchemaProblemKind,
+    ) {
+        if self.problems.len() >= MAX_SCHEMA_PROBLEMS {
+            self.omit(severity);
+            return;
+        }
+        self.push(SchemaProblem {
+            bucket: bucket.to_vec(),
+            key: Clipped::new(key),
+            severity,
+            kind: kind(),
+        });
     }
 
     /// What was found about the records seen, without the checks that need
@@ -130,14 +141,15 @@ impl SchemaChecks {
         }
     }
 
-    /// [`finish`](Self::finish), with the count of errors among the
-    /// problems not kept.
+    /// Runs the checks that need the whole database and returns every
+    /// problem found (errors and warnings, in walk order), with the number
+    /// of problems not kept and of errors among them.
     pub fn finish_report(mut self) -> SchemaFindings {
-        for (required, effect) in [
-            (buckets::KEY, "etcd creates it at boot"),
-            (buckets::META, "restore creates it"),
+        for (present, required, effect) in [
+            (self.has_key, buckets::KEY, "etcd creates it at boot"),
+            (self.has_meta, buckets::META, "restore creates it"),
         ] {
-            if !self.top_level.iter().any(|b| b == required) {
+            if !present {
                 self.problem(
                     b"",
                     required,
@@ -147,11 +159,7 @@ impl SchemaChecks {
             }
         }
         self.finish_meta();
-        SchemaFindings {
-            problems: self.problems,
-            omitted: self.omitted,
-            omitted_errors: self.omitted_errors,
-        }
+        self.finish_incomplete()
     }
 }
 
@@ -191,7 +199,7 @@ impl Visitor for SchemaChecks {
 
     fn merge(&mut self, later: Self) {
         if let Some(next) = later.first.rev {
-            self.check_order(next, &later.first.user_key.clone());
+            self.check_order(next, &later.first.user_key);
         }
         if self.first.rev.is_none() {
             self.first = later.first;
@@ -204,7 +212,8 @@ impl Visitor for SchemaChecks {
         }
         self.omitted += later.omitted;
         self.omitted_errors += later.omitted_errors;
-        self.top_level.extend(later.top_level);
+        self.has_key |= later.has_key;
+        self.has_meta |= later.has_meta;
         self.consistent_index |= later.consistent_index;
         self.scheduled = later.scheduled.or(self.scheduled);
         self.finished = later.finished.or(self.finished);
@@ -255,7 +264,8 @@ impl SchemaChecks {
                 SchemaProblemKind::NotABucket { effect },
             );
         }
-        self.top_level.push(e.key.to_vec());
+        self.has_key |= e.key == buckets::KEY;
+        self.has_meta |= e.key == buckets::META;
     }
 }
 

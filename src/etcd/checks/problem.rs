@@ -8,6 +8,7 @@ use std::fmt;
 use super::super::buckets;
 use super::super::gogo::GogoError;
 use super::super::revision::{self, Revision, RevisionError};
+use crate::bolt::Clipped;
 
 /// How serious a problem is for a restore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -30,7 +31,16 @@ pub fn printable_key(k: &[u8]) -> String {
     }
 }
 
-fn rev_name(k: &[u8]) -> String {
+/// [`printable_key`] of the bytes kept, then how long the whole was when
+/// clipped.
+fn printable(c: &Clipped) -> String {
+    format!("{}{}", printable_key(c), c.suffix())
+}
+
+fn rev_name(k: &Clipped) -> String {
+    if k.is_clipped() {
+        return printable(k);
+    }
     match revision::parse(k) {
         Ok(r) if r.tombstone => format!("{}_{} (tombstone)", r.rev.main, r.rev.sub),
         Ok(r) => format!("{}_{}", r.rev.main, r.rev.sub),
@@ -107,7 +117,7 @@ pub enum SchemaProblemKind {
     /// A value that is not in the format etcd expects.
     Malformed {
         /// The value.
-        value: Vec<u8>,
+        value: Clipped,
         /// What was expected.
         expected: &'static str,
         /// What etcd (or restore) does with it.
@@ -116,7 +126,7 @@ pub enum SchemaProblemKind {
     /// A value that is JSON etcd's Go decoder refuses.
     BadJson {
         /// The value.
-        value: Vec<u8>,
+        value: Clipped,
         /// What Go's `encoding/json` says.
         error: String,
         /// What etcd does with it.
@@ -159,7 +169,7 @@ pub enum SchemaProblemKind {
     /// An auth user or role stored under a key that is not its name.
     NameMismatch {
         /// The name in the value.
-        name: Vec<u8>,
+        name: Clipped,
     },
     /// An alarm is raised in the snapshot.
     ActiveAlarm {
@@ -178,7 +188,7 @@ pub struct SchemaProblem {
     /// themselves, whose name is then the key).
     pub bucket: Vec<u8>,
     /// The key.
-    pub key: Vec<u8>,
+    pub key: Clipped,
     /// Error or warning.
     pub severity: Severity,
     /// What is wrong.
@@ -195,12 +205,12 @@ impl SchemaProblem {
 impl fmt::Display for SchemaProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.bucket.is_empty() {
-            write!(f, "{}: ", printable_key(&self.key))?;
+            write!(f, "{}: ", printable(&self.key))?;
         } else {
             let key = if self.bucket == buckets::KEY {
                 rev_name(&self.key)
             } else {
-                printable_key(&self.key)
+                printable(&self.key)
             };
             write!(
                 f,
@@ -252,7 +262,7 @@ impl fmt::Display for SchemaProblem {
             } => write!(
                 f,
                 "malformed value {}: {expected} ({effect})",
-                printable_key(value)
+                printable(value)
             ),
             SchemaProblemKind::BadJson {
                 value,
@@ -261,7 +271,7 @@ impl fmt::Display for SchemaProblem {
             } => write!(
                 f,
                 "malformed value {}: {error} ({effect})",
-                printable_key(value)
+                printable(value)
             ),
             SchemaProblemKind::FinishedAfterScheduled {
                 finished,
@@ -292,7 +302,7 @@ impl fmt::Display for SchemaProblem {
             SchemaProblemKind::NameMismatch { name } => write!(
                 f,
                 "record names {} (etcd looks it up by the key)",
-                printable_key(name)
+                printable(name)
             ),
             SchemaProblemKind::ActiveAlarm { member, alarm } => {
                 let what = match alarm {
@@ -306,5 +316,45 @@ impl fmt::Display for SchemaProblem {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_keys_and_values_are_clipped_in_messages() {
+        let p = SchemaProblem {
+            bucket: buckets::META.to_vec(),
+            key: Clipped::new(&[b'k'; 1000]),
+            severity: Severity::Warning,
+            kind: SchemaProblemKind::Malformed {
+                value: Clipped::new(&[0xff; 5000]),
+                expected: "expected 8 bytes",
+                effect: "restore rewrites it",
+            },
+        };
+        assert_eq!(
+            p.to_string(),
+            format!(
+                "bucket meta key {:?}... (1000 bytes): malformed value (hex){}... (5000 bytes): expected 8 bytes (restore rewrites it)",
+                "k".repeat(256),
+                "ff".repeat(256)
+            )
+        );
+        let short = SchemaProblem {
+            key: Clipped::new(b"term"),
+            kind: SchemaProblemKind::Malformed {
+                value: Clipped::new(&[1, 2]),
+                expected: "expected 8 bytes",
+                effect: "restore rewrites it",
+            },
+            ..p
+        };
+        assert_eq!(
+            short.to_string(),
+            "bucket meta key \"term\": malformed value (hex)0102: expected 8 bytes (restore rewrites it)"
+        );
     }
 }

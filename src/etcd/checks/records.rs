@@ -21,7 +21,7 @@ use super::super::version::TargetVersion;
 use super::super::{buckets, meta};
 use super::golike::{GoType, go_json_struct, go_semver_ok};
 use super::{SchemaChecks, SchemaProblemKind, Severity};
-use crate::bolt::LeafElem;
+use crate::bolt::{Clipped, LeafElem};
 
 const CLUSTER_VERSION: &[u8] = b"clusterVersion";
 const DOWNGRADE: &[u8] = b"downgrade";
@@ -71,16 +71,11 @@ impl SchemaChecks {
         expected: &'static str,
         effect: &'static str,
     ) {
-        self.problem(
-            bucket,
-            e.key,
-            severity,
-            SchemaProblemKind::Malformed {
-                value: value(e).to_vec(),
-                expected,
-                effect,
-            },
-        );
+        self.problem_with(bucket, e.key, severity, || SchemaProblemKind::Malformed {
+            value: Clipped::new(value(e)),
+            expected,
+            effect,
+        });
     }
 
     fn nested(&mut self, bucket: &[u8], e: &LeafElem<'_>) {
@@ -157,7 +152,7 @@ impl SchemaChecks {
             }
         } else if k == meta::CONF_STATE {
             self.conf_state = Some(go_json_struct(v, "raftpb.ConfState", &CONF_STATE_FIELDS));
-            self.conf_state_value = v.to_vec();
+            self.conf_state_value = Clipped::new(v);
         } else if k == meta::STORAGE_VERSION {
             self.storage_version_ok = go_semver_ok(v);
             if !self.storage_version_ok {
@@ -176,8 +171,7 @@ impl SchemaChecks {
 
     /// The `meta` checks that need the whole bucket (or the whole file).
     pub(super) fn finish_meta(&mut self) {
-        let has_meta = self.top_level.iter().any(|b| b == buckets::META);
-        if has_meta && !self.consistent_index {
+        if self.has_meta && !self.consistent_index {
             self.problem(
                 buckets::META,
                 meta::CONSISTENT_INDEX,
@@ -470,7 +464,7 @@ impl SchemaChecks {
                 e.key,
                 Severity::Warning,
                 SchemaProblemKind::NameMismatch {
-                    name: name.to_vec(),
+                    name: Clipped::new(name),
                 },
             );
         }
@@ -513,8 +507,12 @@ impl SchemaChecks {
                     .and_then(serde_json::Value::as_str)
                     .unwrap_or("");
                 if enabled == Some(true) && !go_semver_ok(target.as_bytes()) {
+                    // The version is named by its first bytes only.
+                    let shown = Clipped::new(target.as_bytes());
                     Err(format!(
-                        "downgrade enabled with target version {target:?}, which is not a version"
+                        "downgrade enabled with target version {:?}{}, which is not a version",
+                        String::from_utf8_lossy(&shown),
+                        shown.suffix()
                     ))
                 } else {
                     Ok(())
@@ -526,16 +524,11 @@ impl SchemaChecks {
                 } else {
                     (Severity::Error, "etcd panics at boot decoding it")
                 };
-                self.problem(
-                    b,
-                    e.key,
-                    severity,
-                    SchemaProblemKind::BadJson {
-                        value: v.to_vec(),
-                        error,
-                        effect,
-                    },
-                );
+                self.problem_with(b, e.key, severity, || SchemaProblemKind::BadJson {
+                    value: Clipped::new(v),
+                    error,
+                    effect,
+                });
             }
         } else {
             self.nested(b, e);

@@ -275,9 +275,30 @@ fn key_bucket_rules() {
 fn a_missing_key_bucket_is_a_warning() {
     let img = tx::new_image(4096);
     let db = Db::open(&img).expect("open");
-    let (report, checks) = walk(db, SchemaChecks::new(), &CheckOptions::default());
+    let (report, checks) = walk(db, SchemaChecks::default(), &CheckOptions::default());
     assert!(report.is_ok());
     let f = checks.finish_report();
     assert!(f.is_ok(), "{:#?}", f.problems);
     assert_eq!(f.warnings().count(), 2);
+}
+
+#[test]
+fn problems_past_the_limit_are_counted_not_built() {
+    let mut ch = SchemaChecks::default();
+    for _ in 0..MAX_SCHEMA_PROBLEMS {
+        ch.problem(
+            buckets::META,
+            b"k",
+            Severity::Warning,
+            SchemaProblemKind::NestedBucket,
+        );
+    }
+    ch.problem_with(buckets::META, b"k", Severity::Error, || {
+        unreachable!("a problem past the limit is built")
+    });
+    let f = ch.finish_incomplete();
+    assert_eq!(
+        (f.problems.len(), f.omitted, f.omitted_errors),
+        (MAX_SCHEMA_PROBLEMS, 1, 1)
+    );
 }
