@@ -143,10 +143,6 @@ pub(crate) struct Update {
 pub(crate) struct SyncReport {
     /// Objects that could not be read or decoded, with the reason.
     pub damaged: Vec<(String, String)>,
-    /// Packs, lists and manifests added.
-    pub added: usize,
-    /// Packs, lists and manifests removed.
-    pub removed: usize,
 }
 
 /// An open index.
@@ -495,7 +491,6 @@ impl Index {
             .filter(|p| !in_store.contains_key(*p))
             .copied()
             .collect();
-        report.removed += gone.len();
         self.drop_chunks_in(&gone)?;
         let mut update = Update::default();
         for (name, size) in &in_store {
@@ -517,7 +512,6 @@ impl Index {
                 .collect();
             let indexed: HashSet<[u8; 32]> = self.keys(table)?.into_iter().collect();
             for id in indexed.iter().filter(|id| !in_store.contains_key(*id)) {
-                report.removed += 1;
                 if prefix == keys::LISTS {
                     update.remove_lists.push(*id);
                 } else {
@@ -533,8 +527,9 @@ impl Index {
                 }
             }
         }
-        report.added += update.packs.len() + update.lists.len() + update.snapshots.len();
-        if report.added > 0
+        if !update.packs.is_empty()
+            || !update.lists.is_empty()
+            || !update.snapshots.is_empty()
             || !update.remove_lists.is_empty()
             || !update.remove_snapshots.is_empty()
         {
