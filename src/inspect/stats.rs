@@ -16,7 +16,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 use super::group::{GroupBy, group_of, prefix_len};
-use crate::bolt::check::{self, CheckOptions, WalkStats};
+use crate::bolt::check::{CheckOptions, WalkStats};
 use crate::bolt::{Db, LeafElem, Visitor};
 use crate::etcd::buckets;
 use crate::etcd::kv::KeyValueRef;
@@ -120,36 +120,15 @@ pub enum StatsError {
 
 /// Computes [`Stats`] for a snapshot, with `top` keys in each top list.
 pub fn stats(snap: &Snapshot, by: GroupBy, top: usize) -> Result<Stats, StatsError> {
-    let file = snap.file();
     let db = snap.db()?;
-    if db.size() > file.body_len() {
-        return Err(SnapshotError::Truncated {
-            path: file.path().to_path_buf(),
-            needed: db.size(),
-            have: file.body_len(),
-        }
-        .into());
-    }
-    let release = || file.map().release();
-    let opts = CheckOptions {
-        release: Some(&release),
-        ..CheckOptions::default()
-    };
-    let (report, v) = check::walk(db, StatsVisitor::new(db, by), &opts);
-    // A file that changed while it was read is an error whatever the walk
-    // found (as for `snapshot status`).
-    if let Some(e) = file.changed() {
-        return Err(e.into());
-    }
-    if !report.is_ok() {
-        return Err(SnapshotError::Integrity {
-            count: report.problem_count(),
-            problems: report.problems,
-            omitted: report.omitted,
-        }
-        .into());
-    }
-    Ok(v.finish(report.stats, top))
+    // The structural walk `snapshot status` makes (a file that changed while
+    // read is an error whatever the walk found), feeding the stats visitor.
+    let (_, v, pages) = crate::snapshot::walk_checked(
+        snap.file(),
+        StatsVisitor::new(db, by),
+        CheckOptions::default().threads,
+    )?;
+    Ok(v.finish(pages, top))
 }
 
 /// What is known of one user key so far.

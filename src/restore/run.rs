@@ -446,7 +446,7 @@ fn check_structure(
     target: TargetVersion,
 ) -> Result<(Db<'_>, Vec<SchemaProblem>), RestoreError> {
     let checks = SchemaChecks::for_target(target);
-    let (db, schema) = crate::snapshot::walk_checked(file, checks, threads)?;
+    let (db, schema, _) = crate::snapshot::walk_checked(file, checks, threads)?;
     let found = schema.finish_report();
     if !found.is_ok() {
         let problems: Vec<SchemaProblem> = found.errors().cloned().collect();

@@ -28,7 +28,7 @@ pub use file::{SnapshotFile, has_trailer};
 pub use hash::HashCheck;
 pub use verify::{DbInfo, VerifyOptions, VerifyProblem, VerifyReport, VerifyWarning};
 
-use crate::bolt::check::{self, CheckOptions};
+use crate::bolt::check::{self, CheckOptions, WalkStats};
 use crate::bolt::{Db, Visitor};
 use crate::etcd::{Status, StatusVisitor, TargetVersion};
 use crate::progress::Progress;
@@ -113,7 +113,7 @@ impl Snapshot {
         // each page in turn on a cold page cache.
         self.file.map().advise(memmap2::Advice::WillNeed);
         let threads = CheckOptions::default().threads;
-        let (db, visitor) = walk_checked(&self.file, StatusVisitor::new(target), threads)?;
+        let (db, visitor, _) = walk_checked(&self.file, StatusVisitor::new(target), threads)?;
         Ok(visitor.finish(db.size())?)
     }
 
@@ -154,7 +154,7 @@ pub(crate) fn walk_checked<V: Visitor>(
     file: &SnapshotFile,
     visitor: V,
     threads: usize,
-) -> Result<(Db<'_>, V), SnapshotError> {
+) -> Result<(Db<'_>, V, WalkStats), SnapshotError> {
     let walked = walk_unchanged(file, visitor, threads);
     match file.changed() {
         Some(e) => Err(e),
@@ -166,7 +166,7 @@ fn walk_unchanged<V: Visitor>(
     file: &SnapshotFile,
     visitor: V,
     threads: usize,
-) -> Result<(Db<'_>, V), SnapshotError> {
+) -> Result<(Db<'_>, V, WalkStats), SnapshotError> {
     let db = file.db()?;
     if db.size() > file.body_len() {
         return Err(SnapshotError::Truncated {
@@ -189,5 +189,5 @@ fn walk_unchanged<V: Visitor>(
             omitted: report.omitted,
         });
     }
-    Ok((db, visitor))
+    Ok((db, visitor, report.stats))
 }
