@@ -79,10 +79,20 @@ pub(super) fn go_json_struct(
     name: &str,
     fields: &[(&str, GoType)],
 ) -> Result<(), String> {
+    go_json_struct_value(value, name, fields).map(drop)
+}
+
+/// [`go_json_struct`], returning the parsed value for a caller that reads
+/// its fields.
+pub(super) fn go_json_struct_value(
+    value: &[u8],
+    name: &str,
+    fields: &[(&str, GoType)],
+) -> Result<Value, String> {
     let text = String::from_utf8_lossy(value);
     let v: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
     let obj = match &v {
-        Value::Null => return Ok(()),
+        Value::Null => return Ok(v),
         Value::Object(o) => o,
         other => {
             return Err(format!(
@@ -106,7 +116,7 @@ pub(super) fn go_json_struct(
             ));
         }
     }
-    Ok(())
+    Ok(v)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use super::super::gogo::{self, Schema, Value};
 use super::super::revision::Revision;
 use super::super::version::TargetVersion;
 use super::super::{buckets, meta};
-use super::golike::{GoType, go_json_struct, go_semver_ok};
+use super::golike::{GoType, go_json_struct, go_json_struct_value, go_semver_ok};
 use super::{SchemaChecks, SchemaProblemKind, Severity};
 use crate::bolt::{Clipped, LeafElem};
 
@@ -489,35 +489,34 @@ impl SchemaChecks {
                 self.malformed(b, e, severity, "not a version", effect);
             }
         } else if e.key == DOWNGRADE {
-            let checked = go_json_struct(v, "DowngradeInfo", &DOWNGRADE_FIELDS).and_then(|()| {
-                let j: serde_json::Value =
-                    serde_json::from_str(&String::from_utf8_lossy(v)).unwrap_or_default();
-                // Go matches field names case-insensitively.
-                let get = |name: &str| {
-                    j.as_object().and_then(|o| {
-                        o.get(name).or_else(|| {
-                            o.iter()
-                                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                                .map(|(_, v)| v)
+            let checked =
+                go_json_struct_value(v, "DowngradeInfo", &DOWNGRADE_FIELDS).and_then(|j| {
+                    // Go matches field names case-insensitively.
+                    let get = |name: &str| {
+                        j.as_object().and_then(|o| {
+                            o.get(name).or_else(|| {
+                                o.iter()
+                                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                                    .map(|(_, v)| v)
+                            })
                         })
-                    })
-                };
-                let enabled = get("enabled").and_then(serde_json::Value::as_bool);
-                let target = get("target-version")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or("");
-                if enabled == Some(true) && !go_semver_ok(target.as_bytes()) {
-                    // The version is named by its first bytes only.
-                    let shown = Clipped::new(target.as_bytes());
-                    Err(format!(
-                        "downgrade enabled with target version {:?}{}, which is not a version",
-                        String::from_utf8_lossy(&shown),
-                        shown.suffix()
-                    ))
-                } else {
-                    Ok(())
-                }
-            });
+                    };
+                    let enabled = get("enabled").and_then(serde_json::Value::as_bool);
+                    let target = get("target-version")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("");
+                    if enabled == Some(true) && !go_semver_ok(target.as_bytes()) {
+                        // The version is named by its first bytes only.
+                        let shown = Clipped::new(target.as_bytes());
+                        Err(format!(
+                            "downgrade enabled with target version {:?}{}, which is not a version",
+                            String::from_utf8_lossy(&shown),
+                            shown.suffix()
+                        ))
+                    } else {
+                        Ok(())
+                    }
+                });
             if let Err(error) = checked {
                 let (severity, effect) = if self.target == TargetVersion::V3_4 {
                     (Severity::Warning, "etcd 3.4 does not read it")
