@@ -135,7 +135,7 @@ fn reference_kvs(bins: &EtcdBins, snapshot: &Path, user: Option<&str>) -> Value 
     );
     out.expect_success("reference restore");
     let cluster = spec.start();
-    all_kvs(&ctl(&cluster, user))
+    ctl(&cluster, user).all_kvs()
 }
 
 fn ctl(cluster: &EtcdCluster, user: Option<&str>) -> Etcdctl {
@@ -143,12 +143,6 @@ fn ctl(cluster: &EtcdCluster, user: Option<&str>) -> Etcdctl {
         Some(u) => cluster.ctl().user(u),
         None => cluster.ctl(),
     }
-}
-
-/// Every key with its value and revisions, as etcd serves them.
-fn all_kvs(ctl: &Etcdctl) -> Value {
-    let v = ctl.json(&["get", "", "--prefix"]);
-    v.get("kvs").cloned().unwrap_or(Value::Array(Vec::new()))
 }
 
 fn revision(ctl: &Etcdctl) -> i64 {
@@ -189,10 +183,11 @@ fn check_cluster(r: &Restored, user: Option<&str>, want: &Value) {
 
     // Every member serves exactly the reference data.
     for i in 0..3 {
-        let got = all_kvs(&match user {
+        let got = match user {
             Some(u) => r.cluster.ctl_member(i).user(u),
             None => r.cluster.ctl_member(i),
-        });
+        }
+        .all_kvs();
         assert_eq!(&got, want, "member {i} serves other data");
     }
     // And takes a write, visible on another member.
@@ -297,7 +292,7 @@ fn bump_revision_jumps_and_old_revisions_are_compacted() {
     );
     // The data itself is still all there.
     for i in 0..3 {
-        assert_eq!(all_kvs(&r.cluster.ctl_member(i)), want);
+        assert_eq!(r.cluster.ctl_member(i).all_kvs(), want);
     }
     c.put("after-bump", "v");
     assert!(revision(&c) > before + bump);

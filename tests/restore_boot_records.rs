@@ -61,20 +61,8 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn all_kvs(ctl: &Etcdctl) -> Value {
-    let v = ctl.json(&["get", "", "--prefix"]);
-    v.get("kvs").cloned().unwrap_or(Value::Array(Vec::new()))
-}
-
 fn spec(bins: &EtcdBins) -> ClusterSpec {
     ClusterSpec::new(bins, 1).token(TOKEN)
-}
-
-/// FNV-1a of a value, to compare it before and after.
-fn digest(v: &[u8]) -> u64 {
-    v.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 const BIG_KEY: &str = "/registry/configmaps/kube-system/big";
@@ -137,7 +125,7 @@ fn a_freed_page_in_use_is_overwritten_by_etcd_so_restore_refuses_it() {
     let ctl = cluster.ctl();
     let get = |ctl: &Etcdctl| {
         let o = ctl.run(&["get", "--print-value-only", BIG_KEY]);
-        o.success().then(|| digest(o.stdout.as_bytes()))
+        o.success().then(|| corrupt::fnv1a64(o.stdout.as_bytes()))
     };
     let before = get(&ctl).expect("the big value before any write");
     for i in 0..400 {
@@ -180,7 +168,7 @@ fn ours_and_theirs(bins: &EtcdBins, dir: &Path, name: &str) -> (EtcdCluster, Val
         let s = spec(bins);
         etcdutl_restore(bins, &file, &s);
         let c = s.start();
-        let kvs = all_kvs(&c.ctl());
+        let kvs = c.ctl().all_kvs();
         drop(c);
         kvs
     };
@@ -208,7 +196,7 @@ fn what_restore_warns_about_boots_and_serves_what_etcdutl_serves() {
         let (cluster, theirs, _) = ours_and_theirs(&bins, dir.path(), name);
         let ctl = cluster.ctl();
         assert_eq!(
-            all_kvs(&ctl),
+            ctl.all_kvs(),
             theirs,
             "{name}: serves what etcdutl's restore serves"
         );

@@ -649,6 +649,15 @@ impl Etcdctl {
         Some(super::b64::decode(b).expect("etcdctl JSON values are base64"))
     }
 
+    /// `get "" --prefix`: every key with its value and revisions, as etcd
+    /// serves them (the `kvs` array of the JSON answer, empty when none).
+    pub fn all_kvs(&self) -> serde_json::Value {
+        let v = self.json(&["get", "", "--prefix"]);
+        v.get("kvs")
+            .cloned()
+            .unwrap_or(serde_json::Value::Array(Vec::new()))
+    }
+
     /// `snapshot save PATH` (needs exactly one endpoint).
     pub fn snapshot_save(&self, path: &Path) -> CmdOutput {
         assert_eq!(
