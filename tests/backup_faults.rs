@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::cli::{BIN, ok, run, s};
+use support::files;
 use support::fixtures;
 use support::fixtures::names_in;
 
@@ -37,27 +38,9 @@ fn repo_with_two(dir: &Path) -> (PathBuf, String, String) {
     (repo, k8s, small)
 }
 
-/// Every file under `dir/sub`, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("read_dir") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// The largest pack (the k8s snapshot's).
 fn big_pack(repo: &Path) -> PathBuf {
-    files_under(&repo.join("packs"))
+    files::paths(&repo.join("packs"))
         .into_iter()
         .max_by_key(|p| std::fs::metadata(p).expect("stat").len())
         .expect("a pack")
@@ -220,7 +203,7 @@ fn flipped_bytes_in_lists_and_manifests_are_found() {
         let target = if dir == "snapshots" {
             repo.join("snapshots").join(&k8s)
         } else {
-            files_under(&repo.join("lists"))
+            files::paths(&repo.join("lists"))
                 .into_iter()
                 .max_by_key(|p| std::fs::metadata(p).expect("stat").len())
                 .expect("list")
