@@ -92,8 +92,7 @@ impl Repository {
                 None
             }
         };
-        let locs: Option<HashMap<[u8; 32], Loc>> = match index.as_ref().map(|ix| ix.locations(None))
-        {
+        let locs: Option<HashMap<[u8; 32], Loc>> = match index.as_ref().map(|ix| ix.locations()) {
             Some(Ok(l)) => Some(l),
             Some(Err(e)) => {
                 r.problems.push(e.to_string());

@@ -91,9 +91,9 @@ impl Coder {
         Ok((crypto.seal(plain, &aad(id))?, codec))
     }
 
-    /// Opens, decompresses and verifies a stored chunk into `out` (cleared
-    /// first). Fails if anything does not match: the result is exactly the
-    /// content named `id`.
+    /// Opens, decompresses and verifies a stored chunk into `out` (resized
+    /// to `raw_len`). Fails if anything does not match: the result is
+    /// exactly the content named `id`.
     pub(crate) fn decode(
         &mut self,
         crypto: &Crypto,
@@ -103,50 +103,38 @@ impl Coder {
         id: &[u8; 32],
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        out.clear();
-        self.decode_append(crypto, stored, codec, raw_len, id, out)
-    }
-
-    /// [`decode`](Self::decode), appending to `out` (left as it was on an
-    /// error), so a reader can build its output without another copy.
-    pub(crate) fn decode_append(
-        &mut self,
-        crypto: &Crypto,
-        stored: &[u8],
-        codec: u8,
-        raw_len: u32,
-        id: &[u8; 32],
-        out: &mut Vec<u8>,
-    ) -> Result<()> {
-        let start = out.len();
-        let r = self.decode_into(crypto, stored, codec, raw_len, id, out, start);
-        if r.is_err() {
-            out.truncate(start);
+        if raw_len > MAX_CHUNK {
+            return Err(too_long(id, raw_len));
         }
-        r
+        out.resize(raw_len as usize, 0);
+        self.decode_to(crypto, stored, codec, id, out)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn decode_into(
+    /// [`decode`](Self::decode) into exactly `out`, whose length is the
+    /// chunk's raw length, so a reader can decode into its caller's buffer
+    /// without another copy.
+    pub(crate) fn decode_to(
         &mut self,
         crypto: &Crypto,
         stored: &[u8],
         codec: u8,
-        raw_len: u32,
         id: &[u8; 32],
-        out: &mut Vec<u8>,
-        start: usize,
+        out: &mut [u8],
     ) -> Result<()> {
         let what = || format!("chunk {}", hex(id));
-        if raw_len > MAX_CHUNK {
-            return Err(RepoError::damaged(
-                what(),
-                format!("length {raw_len} over {MAX_CHUNK}"),
-            ));
+        let raw_len = out.len();
+        if raw_len > MAX_CHUNK as usize {
+            return Err(too_long(id, raw_len));
         }
         let plain = crypto.open(stored, &aad(id), &what)?;
-        match codec {
-            CODEC_RAW => out.extend_from_slice(&plain),
+        let got = match codec {
+            CODEC_RAW => match out.get_mut(..plain.len()) {
+                Some(dst) if plain.len() == raw_len => {
+                    dst.copy_from_slice(&plain);
+                    raw_len
+                }
+                _ => plain.len(),
+            },
             CODEC_ZSTD => {
                 let d = match &mut self.decompressor {
                     Some(d) => d,
@@ -155,25 +143,19 @@ impl Coder {
                             .map_err(RepoError::io("zstd init", "decompressor"))?,
                     ),
                 };
-                // Output goes after `start`, into capacity reserved for
-                // it: a frame that claims more than there is room for
-                // fails, and more than raw_len fails the length check.
-                out.reserve(raw_len as usize);
-                let mut cur = std::io::Cursor::new(&mut *out);
-                cur.set_position(start as u64);
-                d.decompress_to_buffer(&plain[..], &mut cur)
-                    .map_err(|e| RepoError::damaged(what(), format!("zstd: {e}")))?;
+                // A frame that claims more than `out` holds fails here.
+                d.decompress_to_buffer(&plain[..], &mut *out)
+                    .map_err(|e| RepoError::damaged(what(), format!("zstd: {e}")))?
             }
             other => return Err(RepoError::damaged(what(), format!("unknown codec {other}"))),
-        }
-        let got = out.get(start..).unwrap_or_default();
-        if got.len() != raw_len as usize {
+        };
+        if got != raw_len {
             return Err(RepoError::damaged(
                 what(),
-                format!("{} bytes, {raw_len} expected", got.len()),
+                format!("{got} bytes, {raw_len} expected"),
             ));
         }
-        if &crypto.id(got) != id {
+        if &crypto.id(out) != id {
             return Err(RepoError::damaged(
                 what(),
                 "content does not match its hash",
@@ -181,6 +163,14 @@ impl Coder {
         }
         Ok(())
     }
+}
+
+/// A raw length no chunk can have.
+fn too_long(id: &[u8; 32], raw_len: impl std::fmt::Display) -> RepoError {
+    RepoError::damaged(
+        format!("chunk {}", hex(id)),
+        format!("length {raw_len} over {MAX_CHUNK}"),
+    )
 }
 
 #[cfg(test)]

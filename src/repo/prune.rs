@@ -182,7 +182,7 @@ impl Repository {
             }
             live.extend(ix.resolve(&m.list)?);
         }
-        let locs = ix.locations(None)?;
+        let locs = ix.locations()?;
         if let Some(c) = live.iter().find(|c| !locs.contains_key(*c)) {
             return Err(RepoError::MissingChunk { chunk: hex(c) });
         }

@@ -1,16 +1,19 @@
 //! Reconstructing a stored snapshot: `backup cat` and `backup restore`.
 //!
-//! A background thread reads the chunks in order (consecutive chunks of one
-//! pack in one read), opens, decompresses and verifies each against its ID,
-//! and hands blocks of bytes to the caller through a bounded channel, so
-//! decoding and writing overlap and memory stays at a few blocks. Any
-//! damage stops the stream with an error naming the chunk and pack.
+//! [`Chunks`] reads the chunks in order (a local pack mapped, a remote one
+//! in runs of consecutive chunks), opens, decompresses and verifies each
+//! against its ID, straight into the reader's buffer. A restore reads it on
+//! its own thread while two others write and hash; `cat` runs it on a
+//! background thread that hands blocks to the writer through a bounded
+//! channel. Either way memory stays at a few blocks, and any damage stops
+//! the stream with an error naming the chunk and pack.
 //! `cat` checks the SHA-256 of the whole file against the manifest (the
 //! bytes are already out, so a mismatch is an error at the end); a restore
 //! checks the body's SHA-256 before anything is published.
 
-use std::collections::{HashMap, HashSet};
 use std::io::{self, BufRead, Read, Write};
+#[cfg(test)]
+use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use sha2::{Digest, Sha256};
@@ -24,12 +27,13 @@ use super::manifest::Manifest;
 use super::repository::{Repository, SnapshotInfo};
 use crate::progress::Progress;
 use crate::restore::{RestoreOptions, RestoreSummary, SnapshotReader, restore_from_reader};
+use crate::snapshot::stream::read_full;
 
-/// Bytes per block handed to the consumer.
+/// Bytes per block handed to the consumer of [`Repository::with_stream`].
 const BLOCK: usize = 4 << 20;
 /// Blocks in flight.
 const DEPTH: usize = 2;
-/// Longest single read from a pack.
+/// Longest single read from a pack that is not a local file.
 const MAX_RUN: u64 = 16 << 20;
 
 /// Everything needed to reconstruct one snapshot, gathered from the index
@@ -38,7 +42,8 @@ pub(crate) struct Plan {
     pub id: [u8; 32],
     pub manifest: Manifest,
     pub ids: Vec<[u8; 32]>,
-    pub locs: HashMap<[u8; 32], Loc>,
+    /// Where each of `ids` is stored, in the same order.
+    pub locs: Vec<Loc>,
 }
 
 /// A `BufRead` over blocks arriving from the decoding thread; used blocks
@@ -68,8 +73,9 @@ impl BufRead for ChannelReader {
         while self.pos >= self.cur.len() && !self.done {
             match self.rx.recv() {
                 Ok(Ok(block)) => {
-                    let mut used = std::mem::replace(&mut self.cur, block);
-                    used.clear();
+                    // Sent back full length: the producer overwrites it
+                    // without zeroing it again.
+                    let used = std::mem::replace(&mut self.cur, block);
                     let _ = self.back.send(used);
                     self.pos = 0;
                 }
@@ -90,17 +96,221 @@ impl BufRead for ChannelReader {
 
 /// Maps a pack file read-only, holding a shared lock on it (see
 /// `crate::mmap` for why that is sound).
-fn map_pack(path: &std::path::Path) -> io::Result<([u8; 32], crate::mmap::Mapped, std::fs::File)> {
+fn map_pack(path: &std::path::Path) -> io::Result<(crate::mmap::Mapped, std::fs::File)> {
     let f = std::fs::File::open(path)?;
     f.lock_shared()?;
     let len = f.metadata()?.len();
     let m = crate::mmap::Mapped::new(&f, len)?;
     m.advise(memmap2::Advice::Sequential);
-    Ok(([0; 32], m, f))
+    Ok((m, f))
 }
 
 fn damaged(e: RepoError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+}
+
+/// The pack bytes a [`Chunks`] reads from.
+enum Held {
+    None,
+    /// A whole pack that is a local file, mapped (the file holds the
+    /// shared lock that keeps the mapping sound).
+    Mapped {
+        pack: [u8; 32],
+        map: crate::mmap::Mapped,
+        _file: std::fs::File,
+    },
+    /// Chunks `from..to` of the plan, read from `pack` at `base` in one
+    /// request.
+    Run {
+        pack: [u8; 32],
+        base: u64,
+        from: usize,
+        to: usize,
+        buf: Vec<u8>,
+    },
+}
+
+/// The bytes of a planned snapshot, decoded chunk by chunk on the reading
+/// thread, straight into the caller's buffer wherever a whole chunk fits
+/// (a restore reads 1 MiB at a time: no chunk is copied twice). Every
+/// chunk is verified against its ID, and the sizes against the manifest.
+pub(crate) struct Chunks<'a> {
+    repo: &'a Repository,
+    plan: &'a Plan,
+    coder: Coder,
+    held: Held,
+    /// The next chunk to decode.
+    next: usize,
+    /// Bytes decoded so far.
+    produced: u64,
+    /// A chunk decoded for a read too small to hold it, and how much of it
+    /// was handed out.
+    spill: Vec<u8>,
+    spilled: usize,
+}
+
+impl<'a> Chunks<'a> {
+    pub(crate) fn new(repo: &'a Repository, plan: &'a Plan) -> Chunks<'a> {
+        Chunks {
+            repo,
+            plan,
+            coder: Coder::new(3),
+            held: Held::None,
+            next: 0,
+            produced: 0,
+            spill: Vec::new(),
+            spilled: 0,
+        }
+    }
+
+    fn short(&self) -> RepoError {
+        RepoError::damaged(
+            format!("snapshot {}", hex(&self.plan.id)),
+            "its chunks do not add up to its size",
+        )
+    }
+
+    /// Makes the stored bytes of chunk `k` available in `self.held`.
+    fn load(&mut self, k: usize, l: &Loc) -> Result<()> {
+        let key = keys::pack(&l.pack);
+        match &self.held {
+            Held::Mapped { pack, .. } if *pack == l.pack => return Ok(()),
+            Held::Run { pack, from, to, .. } if *pack == l.pack && (*from..*to).contains(&k) => {
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.held = Held::None;
+        if let Some(path) = self.repo.backend.local_path(&key) {
+            let (map, file) = map_pack(&path).map_err(RepoError::io("map", &path))?;
+            self.held = Held::Mapped {
+                pack: l.pack,
+                map,
+                _file: file,
+            };
+            return Ok(());
+        }
+        // A run: the following chunks stored back to back in this pack.
+        let locs = &self.plan.locs;
+        let mut end = l.offset.saturating_add(u64::from(l.stored_len));
+        let mut to = k + 1;
+        while let Some(n) = locs.get(to) {
+            if n.pack != l.pack || n.offset != end || end - l.offset >= MAX_RUN {
+                break;
+            }
+            end = end.saturating_add(u64::from(n.stored_len));
+            to += 1;
+        }
+        let len = usize::try_from(end - l.offset).unwrap_or(usize::MAX);
+        let mut buf = vec![0u8; len];
+        self.repo
+            .backend
+            .read_at(&key, l.offset, &mut buf)
+            .map_err(|e| RepoError::io("read", self.repo.path_of(&key))(e))?;
+        self.held = Held::Run {
+            pack: l.pack,
+            base: l.offset,
+            from: k,
+            to,
+            buf,
+        };
+        Ok(())
+    }
+
+    /// Decodes the next chunk into `out`, which is its raw length.
+    fn decode_next(&mut self, l: &Loc, out: &mut [u8]) -> Result<()> {
+        let k = self.next;
+        self.load(k, l)?;
+        let stored = match &self.held {
+            Held::Mapped { map, .. } => usize::try_from(l.offset).ok().and_then(|off| {
+                map.bytes()
+                    .get(off..off.checked_add(l.stored_len as usize)?)
+            }),
+            Held::Run { base, buf, .. } => usize::try_from(l.offset - base)
+                .ok()
+                .and_then(|off| buf.get(off..off.checked_add(l.stored_len as usize)?)),
+            Held::None => None,
+        }
+        .ok_or_else(|| {
+            RepoError::damaged(
+                format!("pack {}", hex(&l.pack)),
+                format!("{} bytes at {} are past its end", l.stored_len, l.offset),
+            )
+        })?;
+        let id = self.plan.ids.get(k).copied().unwrap_or_default();
+        self.coder
+            .decode_to(&self.repo.crypto, stored, l.codec, &id, out)
+            .map_err(|e| {
+                RepoError::damaged(
+                    format!("pack {}", hex(&l.pack)),
+                    format!("at offset {}: {e}", l.offset),
+                )
+            })?;
+        self.next += 1;
+        self.produced += out.len() as u64;
+        Ok(())
+    }
+
+    /// The next chunk's location and length, checked against the
+    /// manifest (every chunk is chunk_size long except the last); `None`
+    /// at the end.
+    fn peek(&self) -> Result<Option<(Loc, usize)>> {
+        let m = &self.plan.manifest;
+        let Some(l) = self.plan.locs.get(self.next).copied() else {
+            return if self.produced == m.size {
+                Ok(None)
+            } else {
+                Err(self.short())
+            };
+        };
+        let last = self.next + 1 == self.plan.locs.len();
+        let after = self.produced.saturating_add(u64::from(l.raw_len));
+        if (!last && l.raw_len != m.chunk_size) || after > m.size {
+            return Err(self.short());
+        }
+        Ok(Some((l, l.raw_len as usize)))
+    }
+
+    fn read_chunks(&mut self, out: &mut [u8]) -> Result<usize> {
+        let mut n = 0;
+        if self.spilled < self.spill.len() {
+            let rest = self.spill.get(self.spilled..).unwrap_or_default();
+            n = rest.len().min(out.len());
+            if let (Some(d), Some(s)) = (out.get_mut(..n), rest.get(..n)) {
+                d.copy_from_slice(s);
+            }
+            self.spilled += n;
+            return Ok(n);
+        }
+        while let Some((l, len)) = self.peek()? {
+            match out.get_mut(n..n + len) {
+                Some(dst) => {
+                    self.decode_next(&l, dst)?;
+                    n += len;
+                }
+                None if n == 0 => {
+                    let mut spill = std::mem::take(&mut self.spill);
+                    spill.resize(len, 0);
+                    let r = self.decode_next(&l, &mut spill);
+                    self.spill = spill;
+                    r?;
+                    self.spilled = 0;
+                    return self.read_chunks(out);
+                }
+                None => break,
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Read for Chunks<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        self.read_chunks(out).map_err(damaged)
+    }
 }
 
 impl Repository {
@@ -119,13 +329,7 @@ impl Repository {
                 ),
             ));
         }
-        let wanted: HashSet<[u8; 32]> = ids.iter().copied().collect();
-        let locs = ix.locations(Some(&wanted))?;
-        if let Some(missing) = ids.iter().find(|c| !locs.contains_key(*c)) {
-            return Err(RepoError::MissingChunk {
-                chunk: hex(missing),
-            });
-        }
+        let locs = ix.locations_of(&ids)?;
         Ok(Plan {
             id,
             manifest,
@@ -141,115 +345,20 @@ impl Repository {
         plan: &Plan,
         tx: &SyncSender<io::Result<Vec<u8>>>,
         back: &Receiver<Vec<u8>>,
-    ) -> Result<()> {
-        let m = &plan.manifest;
-        let fresh = |back: &Receiver<Vec<u8>>| {
-            back.try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(BLOCK + m.chunk_size as usize))
-        };
-        let mut coder = Coder::new(3);
-        let mut block = fresh(back);
-        let mut run: Vec<u8> = Vec::new();
-        // The pack being read, mapped when the backend keeps packs as
-        // local files (no copy into a buffer), else read run by run.
-        let mut mapped: Option<([u8; 32], crate::mmap::Mapped, std::fs::File)> = None;
-        let mut produced = 0u64;
-        let mut i = 0usize;
-        let at = |k: usize| -> Result<([u8; 32], Loc)> {
-            let id = plan.ids.get(k).copied().unwrap_or_default();
-            let l = plan
-                .locs
-                .get(&id)
-                .copied()
-                .ok_or_else(|| RepoError::MissingChunk { chunk: hex(&id) })?;
-            Ok((id, l))
-        };
-        while i < plan.ids.len() {
-            // A run: following chunks stored back to back in one pack.
-            let (_, first) = at(i)?;
-            let mut end = first.offset.saturating_add(u64::from(first.stored_len));
-            let mut j = i + 1;
-            while let Some(l) = plan.ids.get(j).and_then(|c| plan.locs.get(c)) {
-                if l.pack != first.pack || l.offset != end || end - first.offset >= MAX_RUN {
-                    break;
-                }
-                end = end.saturating_add(u64::from(l.stored_len));
-                j += 1;
+    ) -> io::Result<()> {
+        let mut chunks = Chunks::new(self, plan);
+        loop {
+            let mut block = back.try_recv().unwrap_or_default();
+            block.resize(BLOCK, 0);
+            let n = read_full(&mut chunks, &mut block)?;
+            if n == 0 {
+                return Ok(());
             }
-            let len = usize::try_from(end - first.offset).unwrap_or(usize::MAX);
-            let key = keys::pack(&first.pack);
-            if mapped.as_ref().is_none_or(|(p, _, _)| *p != first.pack) {
-                mapped = None;
-                if let Some(path) = self.backend.local_path(&key) {
-                    mapped = Some(map_pack(&path).map_err(RepoError::io("map", &path))?);
-                    mapped = mapped.map(|(_, m, f)| (first.pack, m, f));
-                }
+            block.truncate(n);
+            if tx.send(Ok(block)).is_err() {
+                return Ok(()); // the consumer stopped
             }
-            let run: &[u8] = match &mapped {
-                Some((_, m, _)) => {
-                    let off = usize::try_from(first.offset).unwrap_or(usize::MAX);
-                    m.bytes().get(off..off.saturating_add(len)).ok_or_else(|| {
-                        RepoError::damaged(
-                            format!("pack {}", hex(&first.pack)),
-                            format!("{len} bytes at {off} are past its end"),
-                        )
-                    })?
-                }
-                None => {
-                    if run.len() < len {
-                        run.resize(len, 0);
-                    }
-                    let buf = run.get_mut(..len).unwrap_or_default();
-                    self.backend
-                        .read_at(&key, first.offset, buf)
-                        .map_err(|e| RepoError::io("read", self.path_of(&key))(e))?;
-                    run.get(..len).unwrap_or_default()
-                }
-            };
-            for k in i..j {
-                let (id, l) = at(k)?;
-                let start = (l.offset - first.offset) as usize;
-                let stored = run
-                    .get(start..start + l.stored_len as usize)
-                    .unwrap_or_default();
-                let before = block.len();
-                coder
-                    .decode_append(&self.crypto, stored, l.codec, l.raw_len, &id, &mut block)
-                    .map_err(|e| {
-                        RepoError::damaged(
-                            format!("pack {}", hex(&l.pack)),
-                            format!("at offset {}: {e}", l.offset),
-                        )
-                    })?;
-                // Every chunk is chunk_size long except the last.
-                let n = (block.len() - before) as u64;
-                produced += n;
-                let last = produced >= m.size;
-                if (!last && n != u64::from(m.chunk_size)) || produced > m.size {
-                    return Err(RepoError::damaged(
-                        format!("snapshot {}", hex(&plan.id)),
-                        "its chunks do not add up to its size",
-                    ));
-                }
-                if block.len() >= BLOCK {
-                    let full = std::mem::replace(&mut block, fresh(back));
-                    if tx.send(Ok(full)).is_err() {
-                        return Ok(()); // the consumer stopped
-                    }
-                }
-            }
-            i = j;
         }
-        if produced != m.size {
-            return Err(RepoError::damaged(
-                format!("snapshot {}", hex(&plan.id)),
-                "its chunks do not add up to its size",
-            ));
-        }
-        if !block.is_empty() {
-            let _ = tx.send(Ok(block));
-        }
-        Ok(())
     }
 
     /// Runs `consume` on a reader of the snapshot's bytes while a thread
@@ -264,7 +373,7 @@ impl Repository {
             let (back_tx, back_rx) = channel();
             s.spawn(move || {
                 if let Err(e) = self.produce(plan, &tx, &back_rx) {
-                    let _ = tx.send(Err(damaged(e)));
+                    let _ = tx.send(Err(e));
                 }
             });
             let mut r = ChannelReader {
@@ -334,12 +443,52 @@ impl Repository {
         let _lock = self.lock(false)?;
         let plan = self.plan(prefix)?;
         let name = format!("{} snapshot {}", self.location(), hex(&plan.id));
-        let summary = self.with_stream(&plan, |r| {
-            let mut source = SnapshotReader::new(r, name);
-            source.len = Some(plan.manifest.size);
-            source.body_sha256 = Some(plan.manifest.sha256_body);
-            restore_from_reader(opts, source, progress)
-        })?;
+        // Decoded on this thread as the restore reads (its writing and
+        // hashing run on two others): the restore's 1 MiB requests
+        // bypass the small buffer, so chunks land in its buffers directly.
+        let mut r = io::BufReader::with_capacity(64 << 10, Chunks::new(self, &plan));
+        let mut source = SnapshotReader::new(&mut r, name);
+        source.len = Some(plan.manifest.size);
+        source.body_sha256 = Some(plan.manifest.sha256_body);
+        let summary = restore_from_reader(opts, source, progress)?;
         Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::push::PushOptions;
+
+    /// Reads of any size give the exact bytes: whole chunks land in the
+    /// caller's buffer, and a read smaller than a chunk is served from a
+    /// spill buffer across calls.
+    #[test]
+    fn chunks_read_exactly_whatever_the_read_size() {
+        let src = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/snapshots/small-v35.db"
+        );
+        let want = std::fs::read(src).expect("fixture");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = Repository::init_dir(dir.path().join("repo"), None).expect("init");
+        let pushed = repo
+            .push(Path::new(src), &PushOptions::default())
+            .expect("push");
+        let plan = repo.plan(&pushed.info.id.to_string()).expect("plan");
+        assert!(plan.ids.len() > 3, "a few chunks at least");
+        for size in [1, 100, 4095, 4096, 4097, 3 * 4096 + 5, 1 << 20] {
+            let mut r = Chunks::new(&repo, &plan);
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; size];
+            loop {
+                let n = r.read(&mut buf).expect("read");
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert!(got == want, "read size {size}");
+        }
     }
 }

@@ -399,10 +399,13 @@ fn check_and_copy<'f>(
             Ok(())
         });
         // With a spare core the structure is checked beside the hash;
-        // otherwise after it.
+        // otherwise after it. Without a hash to compute (a streamed
+        // source was hashed as it arrived) the check gets every thread.
         let threads = opts.threads.max(1);
-        let checker = (threads > 1).then(|| s.spawn(move || check_structure(file, 1, target)));
-        let hashed = match stored.filter(|_| !opts.skip_hash_check) {
+        let to_hash = stored.filter(|_| !opts.skip_hash_check);
+        let checker = (threads > 1 && to_hash.is_some())
+            .then(|| s.spawn(move || check_structure(file, 1, target)));
+        let hashed = match to_hash {
             Some(stored) => hash::sha256_prefix(file.file(), body_len, &|done| {
                 progress(Progress::new(Phase::Hash, done, body_len))
             })

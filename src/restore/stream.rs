@@ -43,7 +43,7 @@ use crate::snapshot::stream::{StreamError, stream_into};
 pub struct SnapshotReader<'a> {
     /// Yields the snapshot file's bytes from the start, trailer included
     /// (wrap a plain `Read` in a `BufReader`; the restore reads it in
-    /// 256 KiB requests).
+    /// 1 MiB requests).
     pub reader: &'a mut dyn BufRead,
     /// Names the source in errors (a URL, `REPO snapshot ID`).
     pub name: String,

