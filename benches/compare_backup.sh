@@ -128,7 +128,9 @@ id=$("$OURS" backup ls "$WORK/repo" -w json | python3 -c 'import json,sys; print
 declare -A RW RR
 for ((r = 0; r < RUNS; r++)); do
     for kind in repo file; do
-        rm -rf "$WORK/restore" && mkdir -p "$WORK/restore" && sync
+        # A pause after the sync: the removal of the previous run's 1.4 GB and the pushes' writes
+        # otherwise still occupy the disk during the next run (medians swung 1.2-2.4 s without it).
+        rm -rf "$WORK/restore" && mkdir -p "$WORK/restore" && sync && sleep 1
         if [ $kind = repo ]; then
             res=$(timed /dev/null "$OURS" backup restore "$WORK/repo" "$id" "${args[@]}" --data-dir "$WORK/restore/m1.etcd") || die "restore failed"
         else

@@ -41,7 +41,8 @@ pub(super) enum BackupCommand {
 
 #[derive(Args, Debug)]
 pub(super) struct RepoArgs {
-    /// The repository directory
+    /// The repository: a directory, or a prefix in object storage (s3://BUCKET/PREFIX,
+    /// gs://..., az://...)
     #[arg(value_name = "REPO")]
     repo: PathBuf,
     /// Key file of an encrypted repository (64 hex digits)
@@ -153,7 +154,12 @@ fn key(a: &RepoArgs) -> Result<Option<MasterKey>, Failure> {
 }
 
 fn open(a: &RepoArgs) -> Result<Repository, Failure> {
-    Repository::open_dir(&a.repo, key(a)?.as_ref()).map_err(fail)
+    let key = key(a)?;
+    match a.repo.to_str() {
+        Some(text) => Repository::open_at(text, key.as_ref()),
+        None => Repository::open_dir(&a.repo, key.as_ref()),
+    }
+    .map_err(fail)
 }
 
 fn info_json(i: &SnapshotInfo) -> serde_json::Value {
@@ -254,7 +260,11 @@ fn init(a: &InitArgs) -> Result<(), Failure> {
         }
         (None, false) => None,
     };
-    let repo = Repository::init_dir(&a.repo.repo, key.as_ref()).map_err(fail)?;
+    let repo = match a.repo.repo.to_str() {
+        Some(text) => Repository::init_at(text, key.as_ref()),
+        None => Repository::init_dir(&a.repo.repo, key.as_ref()),
+    }
+    .map_err(fail)?;
     println!("Created repository at {}", a.repo.repo.display());
     if repo.is_encrypted() {
         println!(

@@ -46,6 +46,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// The directory that holds the local index (`index.redb`).
     fn index_dir(&self) -> PathBuf;
 
+    /// Whether the index is only this machine's cache of a repository kept
+    /// elsewhere (object storage): then a missing one is made again from
+    /// the objects instead of being an error.
+    fn index_is_cache(&self) -> bool {
+        false
+    }
+
     /// Takes the repository lock: `exclusive` for prune and garbage
     /// collection, shared for pushes. Waits when `wait` is set, otherwise
     /// fails at once with [`io::ErrorKind::WouldBlock`] if it is held. The

@@ -17,6 +17,10 @@
 //! REPO/tmp/                        objects being written
 //! ```
 //!
+//! REPO may also be a prefix in object storage (`s3://bucket/prefix`,
+//! see `remote.rs`): the same objects, lock objects under `locks/`, and
+//! the index in a local cache directory.
+//!
 //! Guarantees:
 //! * every object is written once under a temporary name and published by
 //!   rename (or a single PUT), and a manifest only after what it refers to,
@@ -61,6 +65,7 @@ pub(crate) mod pack;
 pub(crate) mod prune;
 pub(crate) mod push;
 pub(crate) mod reader;
+pub(crate) mod remote;
 pub(crate) mod repository;
 
 #[cfg(test)]

@@ -170,6 +170,26 @@ impl Repository {
         Repository::open(Box::new(local), key)
     }
 
+    /// [`open`](Self::open) the repository at `location`: a directory, a
+    /// `file://` URL, or a prefix in object storage (`s3://bucket/prefix`,
+    /// `gs://...`, `az://...`, configured from the environment as every
+    /// location is; the index is then cached on this machine).
+    pub fn open_at(location: &str, key: Option<&MasterKey>) -> Result<Repository> {
+        match at(location)? {
+            At::Dir(d) => Repository::open_dir(d, key),
+            At::Remote(b) => Repository::open(b, key),
+        }
+    }
+
+    /// [`init`](Self::init) at `location`, as [`open_at`](Self::open_at)
+    /// reads it; a prefix in object storage must not hold a repository.
+    pub fn init_at(location: &str, key: Option<&MasterKey>) -> Result<Repository> {
+        match at(location)? {
+            At::Dir(d) => Repository::init_dir(d, key),
+            At::Remote(b) => Repository::init(b, key),
+        }
+    }
+
     /// The repository's location.
     pub fn location(&self) -> String {
         self.backend.location()
@@ -191,7 +211,14 @@ impl Repository {
 
     /// Opens the index and brings it up to date with the objects.
     pub(crate) fn index(&self, mode: Open) -> Result<(Index, SyncReport)> {
-        let ix = Index::open(&self.backend.index_dir(), mode, &self.crypto)?;
+        let dir = self.backend.index_dir();
+        let mode = if self.backend.index_is_cache() && !dir.join(super::index::INDEX_FILE).exists()
+        {
+            Open::Create
+        } else {
+            mode
+        };
+        let ix = Index::open(&dir, mode, &self.crypto)?;
         let report = ix.sync(self.backend.as_ref(), &self.crypto)?;
         Ok((ix, report))
     }
@@ -257,6 +284,28 @@ impl Repository {
         let report = ix.sync(self.backend.as_ref(), &self.crypto)?;
         Ok(report.damaged)
     }
+}
+
+/// A repository location, parsed.
+enum At {
+    Dir(PathBuf),
+    Remote(Box<dyn Backend>),
+}
+
+fn at(location: &str) -> Result<At> {
+    use crate::location::parse::Target;
+    if !location.contains("://") {
+        return Ok(At::Dir(PathBuf::from(location)));
+    }
+    let loc = crate::location::Location::parse(location)?;
+    Ok(match loc.target() {
+        Target::Local(p) => At::Dir(p.clone()),
+        Target::Remote(r) => {
+            let b = super::remote::ObjectBackend::new(r.clone(), location)
+                .map_err(RepoError::io("create", "the index cache directory"))?;
+            At::Remote(Box::new(b))
+        }
+    })
 }
 
 #[cfg(test)]

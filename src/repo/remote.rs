@@ -1,0 +1,374 @@
+//! A repository in object storage (`s3://bucket/prefix`, `gs://`, `az://`),
+//! through the location code's store (its client, credentials from the
+//! environment, retries and runtime).
+//!
+//! Objects are immutable and named by their hash, so a single PUT is all a
+//! write needs to appear whole or not at all. What a bucket does not have:
+//! * a local file for the redb index. It lives in a cache directory on
+//!   this machine (`$ETCDSNAP_CACHE_DIR`, else `$XDG_CACHE_HOME/etcdsnap`,
+//!   else `~/.cache/etcdsnap`), one per repository URL. Every command
+//!   brings it up to date from the listing of the objects, as for a local
+//!   repository, so a lost or stale cache costs reading pack trailers,
+//!   never a wrong answer.
+//! * `flock`. Locks are objects under `locks/`: a taker writes its own
+//!   (`exclusive-...` or `shared-...`), then lists the others; an
+//!   exclusive lock conflicts with any other, a shared one with an
+//!   exclusive one. On a conflict it removes its own and fails (or waits
+//!   and tries again), so two takers that race both back off rather than
+//!   both hold it. A held lock is rewritten every five minutes; one not
+//!   rewritten for thirty (its holder died) is stale: ignored, and removed
+//!   by the next exclusive taker, as restic does. Times are the store's
+//!   own, so clocks need not agree.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStoreExt, PutPayload};
+
+use super::backend::{Backend, LockGuard};
+use crate::location::store::{Remote, cause};
+
+/// How often a held lock is rewritten.
+const REFRESH: Duration = Duration::from_secs(5 * 60);
+/// A lock not rewritten for this long belongs to a process that is gone.
+const STALE: Duration = Duration::from_secs(30 * 60);
+/// Pause between attempts of a lock taker that waits.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// A repository under a prefix of an object store.
+pub(crate) struct ObjectBackend {
+    remote: Arc<Remote>,
+    text: String,
+    cache: PathBuf,
+}
+
+impl std::fmt::Debug for ObjectBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectBackend")
+            .field("location", &self.text)
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
+/// Where caches go: `$ETCDSNAP_CACHE_DIR`, `$XDG_CACHE_HOME/etcdsnap`, or
+/// `~/.cache/etcdsnap` (the system temp directory without a home).
+fn cache_root() -> PathBuf {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("ETCDSNAP_CACHE_DIR")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("etcdsnap")))
+        .or_else(|| var("HOME").map(|d| d.join(".cache").join("etcdsnap")))
+        .unwrap_or_else(|| std::env::temp_dir().join("etcdsnap-cache"))
+}
+
+fn store_error(e: object_store::Error) -> io::Error {
+    let kind = match e {
+        object_store::Error::NotFound { .. } => io::ErrorKind::NotFound,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, cause(&e))
+}
+
+fn runtime_error(e: String) -> io::Error {
+    io::Error::other(e)
+}
+
+impl ObjectBackend {
+    /// The repository at `remote` (its path is the repository's prefix),
+    /// shown as `text`; its index is cached under the cache directory.
+    pub(crate) fn new(remote: Arc<Remote>, text: &str) -> io::Result<ObjectBackend> {
+        let digest = blake3::hash(text.trim_end_matches('/').as_bytes());
+        let name = super::codec::hex(digest.as_bytes().get(..12).unwrap_or_default());
+        let cache = cache_root().join("repos").join(name);
+        std::fs::create_dir_all(cache.join("tmp"))?;
+        Ok(ObjectBackend {
+            remote,
+            text: text.trim_end_matches('/').to_string(),
+            cache,
+        })
+    }
+
+    /// The object path of `key` (checked as the local backend checks it:
+    /// no empty, `.` or `..` parts, only `[A-Za-z0-9_-]`).
+    fn path(&self, key: &str) -> io::Result<ObjectPath> {
+        let ok = !key.is_empty()
+            && key.split('/').all(|part| {
+                !part.is_empty()
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            });
+        if !ok {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid object key {key:?}"),
+            ));
+        }
+        let base = self.remote.path.as_ref();
+        Ok(if base.is_empty() {
+            ObjectPath::from(key)
+        } else {
+            ObjectPath::from(format!("{base}/{key}"))
+        })
+    }
+
+    /// The key of an object path under the repository's prefix.
+    fn key_of(&self, p: &ObjectPath) -> Option<String> {
+        let base = self.remote.path.as_ref();
+        let full = p.as_ref();
+        if base.is_empty() {
+            return Some(full.to_string());
+        }
+        full.strip_prefix(base)?
+            .strip_prefix('/')
+            .map(str::to_string)
+    }
+
+    fn block_on<F>(&self, fut: F) -> io::Result<F::Output>
+    where
+        F: std::future::Future + Send,
+        F::Output: Send,
+    {
+        self.remote.block_on(fut).map_err(runtime_error)
+    }
+
+    /// Every lock object: key and last modification (the store's clock).
+    fn locks(&self) -> io::Result<Vec<(String, chrono::DateTime<chrono::Utc>)>> {
+        let prefix = self.path("locks")?;
+        let store = self.remote.store.clone();
+        let metas = self
+            .block_on(async move { store.list(Some(&prefix)).try_collect::<Vec<_>>().await })?
+            .map_err(store_error)?;
+        Ok(metas
+            .iter()
+            .filter_map(|m| Some((self.key_of(&m.location)?, m.last_modified)))
+            .collect())
+    }
+}
+
+impl Backend for ObjectBackend {
+    fn location(&self) -> String {
+        self.text.clone()
+    }
+
+    fn read(&self, key: &str, max: u64) -> io::Result<Vec<u8>> {
+        let p = self.path(key)?;
+        let store = self.remote.store.clone();
+        self.block_on(async move {
+            let r = store.get(&p).await.map_err(store_error)?;
+            if r.meta.size > max {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{} bytes, more than the {max} such an object can hold",
+                        r.meta.size
+                    ),
+                ));
+            }
+            let b = r.bytes().await.map_err(store_error)?;
+            if b.len() as u64 > max {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("more than the {max} bytes such an object can hold"),
+                ));
+            }
+            Ok(b.to_vec())
+        })?
+    }
+
+    fn read_at(&self, key: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let p = self.path(key)?;
+        let len = buf.len() as u64;
+        let end = offset.checked_add(len).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::UnexpectedEof, "range past any object's end")
+        })?;
+        if len == 0 {
+            return Ok(());
+        }
+        let store = self.remote.store.clone();
+        let b = self
+            .block_on(async move { store.get_range(&p, offset..end).await })?
+            .map_err(store_error)?;
+        match buf.get_mut(..b.len()) {
+            Some(dst) if b.len() as u64 == len => {
+                dst.copy_from_slice(&b);
+                Ok(())
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{len} bytes at {offset}: the store returned {}", b.len()),
+            )),
+        }
+    }
+
+    fn write(&self, key: &str, data: &[u8]) -> io::Result<()> {
+        let p = self.path(key)?;
+        let store = self.remote.store.clone();
+        let payload = PutPayload::from(data.to_vec());
+        self.block_on(async move { store.put(&p, payload).await })?
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    fn list(&self, prefix: &str) -> io::Result<Vec<(String, u64)>> {
+        let dir = self.path(prefix.trim_end_matches('/'))?;
+        let store = self.remote.store.clone();
+        let metas = self
+            .block_on(async move { store.list(Some(&dir)).try_collect::<Vec<_>>().await })?
+            .map_err(store_error)?;
+        let mut out: Vec<(String, u64)> = metas
+            .iter()
+            .filter_map(|m| Some((self.key_of(&m.location)?, m.size)))
+            .filter(|(k, _)| k.starts_with(prefix))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    fn remove(&self, key: &str) -> io::Result<()> {
+        let p = self.path(key)?;
+        let store = self.remote.store.clone();
+        match self.block_on(async move { store.delete(&p).await })? {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    fn index_dir(&self) -> PathBuf {
+        self.cache.clone()
+    }
+
+    fn index_is_cache(&self) -> bool {
+        true
+    }
+
+    fn lock(&self, exclusive: bool, wait: bool) -> io::Result<Box<dyn LockGuard>> {
+        let kind = if exclusive { "exclusive" } else { "shared" };
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+            .unwrap_or_else(|| "host".into());
+        let nonce = super::codec::hex(&rand_bytes());
+        let key = format!("locks/{kind}-{host}-{}-{nonce}", std::process::id());
+        loop {
+            self.write(&key, format!("pid {}\n", std::process::id()).as_bytes())?;
+            let all = self.locks()?;
+            let mine = all.iter().find(|(k, _)| *k == key).map(|(_, t)| *t);
+            let stale = |t: &chrono::DateTime<chrono::Utc>| {
+                mine.is_some_and(|m| {
+                    m.signed_duration_since(*t)
+                        .to_std()
+                        .is_ok_and(|d| d > STALE)
+                })
+            };
+            let holder = all.iter().find(|(k, t)| {
+                *k != key && !stale(t) && (exclusive || k.starts_with("locks/exclusive-"))
+            });
+            let Some((holder, _)) = holder else {
+                // Whoever holds the lock exclusively clears what dead
+                // holders left behind.
+                if exclusive {
+                    for (k, _) in all.iter().filter(|(k, t)| *k != key && stale(t)) {
+                        let _ = self.remove(k);
+                    }
+                }
+                return Ok(Box::new(RemoteLock::hold(self, key)));
+            };
+            let holder = holder.clone();
+            self.remove(&key)?;
+            if !wait {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!(
+                        "the repository is locked by another etcdsnap (a push, prune or check): {holder} (a lock not renewed for 30 minutes is ignored)"
+                    ),
+                ));
+            }
+            std::thread::sleep(RETRY);
+        }
+    }
+}
+
+/// 16 random bytes for a lock's name (two takers in one process, or on
+/// two hosts of the same name, must not share one).
+fn rand_bytes() -> [u8; 16] {
+    let mut seed = Vec::new();
+    seed.extend_from_slice(&std::process::id().to_le_bytes());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    seed.extend_from_slice(&now.as_nanos().to_le_bytes());
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    seed.extend_from_slice(
+        &COUNT
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_le_bytes(),
+    );
+    let mut out = [0u8; 16];
+    out.copy_from_slice(blake3::hash(&seed).as_bytes().get(..16).unwrap_or(&[0; 16]));
+    out
+}
+
+/// A held lock object: rewritten in the background until dropped, then
+/// removed.
+struct RemoteLock {
+    stop: Option<mpsc::Sender<()>>,
+    refresher: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RemoteLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteLock").finish_non_exhaustive()
+    }
+}
+
+impl RemoteLock {
+    fn hold(b: &ObjectBackend, key: String) -> RemoteLock {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let backend = ObjectBackend {
+            remote: b.remote.clone(),
+            text: b.text.clone(),
+            cache: b.cache.clone(),
+        };
+        let refresher = std::thread::spawn(move || {
+            loop {
+                match stopped.recv_timeout(REFRESH) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        let _ =
+                            backend.write(&key, format!("pid {}\n", std::process::id()).as_bytes());
+                    }
+                    // Dropped: the lock goes with it.
+                    _ => {
+                        let _ = backend.remove(&key);
+                        return;
+                    }
+                }
+            }
+        });
+        RemoteLock {
+            stop: Some(stop),
+            refresher: Some(refresher),
+        }
+    }
+}
+
+impl Drop for RemoteLock {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.refresher.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl LockGuard for RemoteLock {}
