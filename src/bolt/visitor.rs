@@ -22,6 +22,11 @@ pub trait Visitor: Send + Sized {
     fn merge(&mut self, later: Self);
     /// One leaf entry.
     fn entry(&mut self, path: &[&[u8]], elem: &LeafElem<'_>);
+    /// This visitor has seen the last entry of its range; it is merged
+    /// later, once the ranges before it are done. A visitor that holds much
+    /// per entry can shrink it here, so that finished ranges waiting for
+    /// their merge do not add up.
+    fn range_done(&mut self) {}
 }
 
 impl Visitor for () {
@@ -43,5 +48,10 @@ impl<A: Visitor, B: Visitor> Visitor for (A, B) {
     fn entry(&mut self, path: &[&[u8]], elem: &LeafElem<'_>) {
         self.0.entry(path, elem);
         self.1.entry(path, elem);
+    }
+
+    fn range_done(&mut self) {
+        self.0.range_done();
+        self.1.range_done();
     }
 }

@@ -7,13 +7,19 @@
 //! compaction would remove) and tombstones, per group. Pages nothing refers
 //! to are free: what a defragmentation gives back.
 //!
-//! Memory: one 48-byte record per distinct user key (a 128-bit fingerprint
-//! of the key, the size and file offset of its newest entry, its group and
-//! revision count), about 50-100 bytes a key with the hash table's slack;
-//! never the keys or values themselves, which stay in the map.
+//! Memory: one record per distinct user key (a 128-bit fingerprint of the
+//! key, the size and file offset of its newest entry, its group and
+//! revision count; never the keys or values themselves, which stay in the
+//! map), but only up to 131,072 keys per walking thread: past that a
+//! visitor sorts its records into an unnamed temporary file and starts
+//! again, and the end merges the sorted runs in walk order, reading each
+//! through a small buffer. So memory stays flat however many keys the file
+//! holds; disk use is 46 bytes a key while the command runs.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
 
 use super::group::{GroupBy, group_of, prefix_len};
 use crate::bolt::check::{CheckOptions, WalkStats};
@@ -116,19 +122,37 @@ pub enum StatsError {
     /// A bucket could not be read.
     #[error(transparent)]
     Mvcc(#[from] MvccError),
+    /// The key records written to a temporary file could not be read back.
+    #[error("reading back the key records spilled to a temporary file: {0}")]
+    Spill(#[source] io::Error),
 }
 
 /// Computes [`Stats`] for a snapshot, with `top` keys in each top list.
 pub fn stats(snap: &Snapshot, by: GroupBy, top: usize) -> Result<Stats, StatsError> {
+    stats_spilling_at(snap, by, top, SPILL_KEYS)
+}
+
+/// Keys a visitor holds in memory before it writes them to a temporary
+/// file (about 60 bytes each in the table).
+const SPILL_KEYS: usize = 1 << 17;
+/// A finished part of the walk with fewer keys than this stays in memory.
+const KEEP_SMALL_RUN: usize = 4096;
+
+/// [`stats`], spilling key records to disk past `spill_keys` per visitor.
+pub(crate) fn stats_spilling_at(
+    snap: &Snapshot,
+    by: GroupBy,
+    top: usize,
+    spill_keys: usize,
+) -> Result<Stats, StatsError> {
     let db = snap.db()?;
     // The structural walk `snapshot status` makes (a file that changed while
     // read is an error whatever the walk found), feeding the stats visitor.
-    let (_, v, pages) = crate::snapshot::walk_checked(
-        snap.file(),
-        StatsVisitor::new(db, by),
-        CheckOptions::default().threads,
-    )?;
-    Ok(v.finish(pages, top))
+    let mut visitor = StatsVisitor::new(db, by);
+    visitor.spill_keys = spill_keys.max(1);
+    let (_, v, pages) =
+        crate::snapshot::walk_checked(snap.file(), visitor, CheckOptions::default().threads)?;
+    v.finish(pages, top).map_err(StatsError::Spill)
 }
 
 /// What is known of one user key so far.
@@ -155,9 +179,13 @@ struct StatsVisitor<'a> {
     db: Db<'a>,
     by: GroupBy,
     keys: FpMap<KeyState>,
-    /// Keys of later parts of the walk, each part sorted by fingerprint,
+    /// This visitor's earlier keys, spilled when `keys` grew past
+    /// `spill_keys`, in walk order.
+    spilled: Vec<Run>,
+    spill_keys: usize,
+    /// Keys of later parts of the walk, each run sorted by fingerprint,
     /// in walk order (merged once, at the end, without a global map).
-    runs: Vec<Vec<(Fp, KeyState)>>,
+    runs: Vec<Run>,
     names: Vec<Vec<u8>>,
     index: HashMap<Vec<u8>, u32>,
     groups: Vec<GroupStats>,
@@ -172,6 +200,8 @@ impl<'a> StatsVisitor<'a> {
             db,
             by,
             keys: FpMap::default(),
+            spilled: Vec::new(),
+            spill_keys: SPILL_KEYS,
             runs: Vec::new(),
             names: Vec::new(),
             index: HashMap::new(),
@@ -273,6 +303,12 @@ impl<'a> StatsVisitor<'a> {
                 orphan,
             },
         );
+        if self.keys.len() >= self.spill_keys {
+            // What follows is a new run, as if a new part of the walk
+            // began here: the merge joins keys across runs.
+            let run = Run::sorted(std::mem::take(&mut self.keys));
+            self.spilled.push(run.spill());
+        }
     }
 
     /// Joins this visitor's keys and the later parts' runs in walk order:
@@ -280,15 +316,20 @@ impl<'a> StatsVisitor<'a> {
     /// to history, and a deletion that began a part is moved to the group
     /// of what it deleted. Returns the top `top` live keys by size and keys
     /// by revisions, best first.
-    fn merge_runs(&mut self, top: usize) -> (Vec<KeyState>, Vec<KeyState>) {
-        let mut own: Vec<(Fp, KeyState)> = std::mem::take(&mut self.keys).into_iter().collect();
-        own.sort_unstable_by_key(|(fp, _)| fp.0);
-        let mut runs = vec![own];
-        runs.append(&mut self.runs);
-        let mut heap: BinaryHeap<Reverse<([u64; 2], usize, usize)>> = runs
+    fn merge_runs(&mut self, top: usize) -> io::Result<(Vec<KeyState>, Vec<KeyState>)> {
+        let own = Run::sorted(std::mem::take(&mut self.keys));
+        let mut runs: Vec<Cursor> = std::mem::take(&mut self.spilled)
+            .into_iter()
+            .chain(std::iter::once(own))
+            .chain(std::mem::take(&mut self.runs))
+            .map(Cursor::new)
+            .collect::<io::Result<_>>()?;
+        // Equal fingerprints come out in walk order (the run index breaks
+        // the tie).
+        let mut heap: BinaryHeap<Reverse<([u64; 2], usize)>> = runs
             .iter()
             .enumerate()
-            .filter_map(|(r, run)| run.first().map(|(fp, _)| Reverse((fp.0, r, 0))))
+            .filter_map(|(r, c)| c.head.map(|(fp, _)| Reverse((fp.0, r))))
             .collect();
         let mut largest = TopN::new(top);
         let mut most = TopN::new(top);
@@ -299,12 +340,12 @@ impl<'a> StatsVisitor<'a> {
             }
             most.offer((Reverse(k.revisions), k.offset), k);
         };
-        while let Some(Reverse((fp, r, i))) = heap.pop() {
-            let Some(&(_, mut k)) = runs.get(r).and_then(|run| run.get(i)) else {
-                continue;
-            };
-            if let Some((nfp, _)) = runs.get(r).and_then(|run| run.get(i + 1)) {
-                heap.push(Reverse((nfp.0, r, i + 1)));
+        while let Some(Reverse((fp, r))) = heap.pop() {
+            let Some(c) = runs.get_mut(r) else { continue };
+            let Some((_, mut k)) = c.head else { continue };
+            c.advance()?;
+            if let Some((nfp, _)) = c.head {
+                heap.push(Reverse((nfp.0, r)));
             }
             match cur.take() {
                 Some((cfp, c)) if cfp == fp => {
@@ -333,11 +374,11 @@ impl<'a> StatsVisitor<'a> {
         if let Some((_, c)) = cur {
             done(c, &mut largest, &mut most);
         }
-        (largest.into_best_first(), most.into_best_first())
+        Ok((largest.into_best_first(), most.into_best_first()))
     }
 
-    fn finish(mut self, pages: WalkStats, top: usize) -> Stats {
-        let (largest, most) = self.merge_runs(top);
+    fn finish(mut self, pages: WalkStats, top: usize) -> io::Result<Stats> {
+        let (largest, most) = self.merge_runs(top)?;
         let mut total = GroupStats::default();
         let mut groups: Vec<(String, GroupStats)> = self
             .names
@@ -370,7 +411,7 @@ impl<'a> StatsVisitor<'a> {
         };
         let largest = largest.iter().filter_map(stat).collect();
         let most_revisions = most.iter().filter_map(stat).collect();
-        Stats {
+        Ok(Stats {
             by: self.by,
             db_size: self.db.size(),
             page_size: self.db.page_size(),
@@ -382,7 +423,7 @@ impl<'a> StatsVisitor<'a> {
             most_revisions,
             bad_entries: self.bad,
             other_buckets_bytes: self.other,
-        }
+        })
     }
 }
 
@@ -456,38 +497,46 @@ fn kv_at(db: Db<'_>, offset: u64, size: u32, live: bool) -> Option<KeyValueRef<'
 
 impl Visitor for StatsVisitor<'_> {
     fn fork(&self) -> Self {
-        StatsVisitor::new(self.db, self.by)
+        let mut v = StatsVisitor::new(self.db, self.by);
+        v.spill_keys = self.spill_keys;
+        v
     }
 
     fn merge(&mut self, later: Self) {
         // Group indices of `later` in this visitor's table.
         let map: Vec<u32> = later.names.iter().map(|n| self.intern(n)).collect();
-        let remap = |g: u32| map.get(g as usize).copied().unwrap_or(g);
         for (g, s) in later.groups.iter().enumerate() {
-            self.group_mut(remap(g as u32)).add(s);
+            let g = map.get(g).copied().unwrap_or(g as u32);
+            self.group_mut(g).add(s);
         }
-        let remap_run = |run: Vec<(Fp, KeyState)>| -> Vec<(Fp, KeyState)> {
-            run.into_iter()
-                .map(|(fp, mut k)| {
-                    k.group = remap(k.group);
-                    if let Some((g, size)) = k.orphan {
-                        k.orphan = Some((remap(g), size));
-                    }
-                    (fp, k)
-                })
-                .collect()
+        let own = Run::sorted(later.keys);
+        let own = if own.len() >= KEEP_SMALL_RUN {
+            own.spill()
+        } else {
+            own
         };
-        let mut own: Vec<(Fp, KeyState)> = later.keys.into_iter().collect();
-        own.sort_unstable_by_key(|(fp, _)| fp.0);
-        self.runs.push(remap_run(own));
-        for run in later.runs {
-            self.runs.push(remap_run(run));
+        for run in later
+            .spilled
+            .into_iter()
+            .chain(std::iter::once(own))
+            .chain(later.runs)
+        {
+            self.runs.push(run.remapped(&map));
         }
         self.bad += later.bad;
         if later.last_revision != 0 {
             self.last_revision = later.last_revision;
         }
         self.other += later.other;
+    }
+
+    fn range_done(&mut self) {
+        // Finished parts wait for the earlier ones before they are merged:
+        // on disk, not in memory, when they are big.
+        if self.keys.len() >= KEEP_SMALL_RUN {
+            let run = Run::sorted(std::mem::take(&mut self.keys));
+            self.spilled.push(run.spill());
+        }
     }
 
     fn entry(&mut self, path: &[&[u8]], e: &LeafElem<'_>) {
@@ -509,6 +558,206 @@ impl Visitor for StatsVisitor<'_> {
     }
 }
 
+/// One run of key records sorted by fingerprint: in memory, or written to
+/// an unnamed temporary file. `groups` maps the group indices in the
+/// records to the owning visitor's (records in a file are not rewritten
+/// when their visitor is merged into another).
+struct Run {
+    data: RunData,
+    groups: Option<Vec<u32>>,
+}
+
+enum RunData {
+    Mem(Vec<(Fp, KeyState)>),
+    File { file: File, len: usize },
+}
+
+/// Bytes of a key record in a temporary file.
+const RECORD: usize = 46;
+
+impl Run {
+    fn sorted(keys: FpMap<KeyState>) -> Run {
+        let mut v: Vec<(Fp, KeyState)> = keys.into_iter().collect();
+        v.sort_unstable_by_key(|(fp, _)| fp.0);
+        Run {
+            data: RunData::Mem(v),
+            groups: None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match &self.data {
+            RunData::Mem(v) => v.len(),
+            RunData::File { len, .. } => *len,
+        }
+    }
+
+    /// The run written to a temporary file; kept in memory if that fails
+    /// (a full temporary directory costs memory, not the answer).
+    fn spill(self) -> Run {
+        let RunData::Mem(v) = &self.data else {
+            return self;
+        };
+        let written = (|| -> io::Result<File> {
+            let mut w = BufWriter::with_capacity(64 << 10, tempfile::tempfile()?);
+            for (fp, k) in v {
+                w.write_all(&encode(fp, k))?;
+            }
+            let mut f = w.into_inner().map_err(io::IntoInnerError::into_error)?;
+            io::Seek::rewind(&mut f)?;
+            Ok(f)
+        })();
+        match written {
+            Ok(file) => Run {
+                data: RunData::File { file, len: v.len() },
+                groups: self.groups,
+            },
+            Err(_) => self,
+        }
+    }
+
+    /// The run with its group indices mapped through `map` (a merged
+    /// visitor's indices into the one it is merged into).
+    fn remapped(self, map: &[u32]) -> Run {
+        let through = |g: u32| map.get(g as usize).copied().unwrap_or(g);
+        match self.data {
+            RunData::Mem(mut v) => {
+                for (_, k) in &mut v {
+                    let g = self.groups.as_ref().map_or(k.group, |t| lookup(t, k.group));
+                    k.group = through(g);
+                    if let Some((og, size)) = k.orphan {
+                        let og = self.groups.as_ref().map_or(og, |t| lookup(t, og));
+                        k.orphan = Some((through(og), size));
+                    }
+                }
+                Run {
+                    data: RunData::Mem(v),
+                    groups: None,
+                }
+            }
+            data @ RunData::File { .. } => {
+                let groups = match self.groups {
+                    None => map.to_vec(),
+                    Some(t) => t.iter().map(|&g| through(g)).collect(),
+                };
+                Run {
+                    data,
+                    groups: Some(groups),
+                }
+            }
+        }
+    }
+}
+
+fn lookup(table: &[u32], g: u32) -> u32 {
+    table.get(g as usize).copied().unwrap_or(g)
+}
+
+fn encode(fp: &Fp, k: &KeyState) -> [u8; RECORD] {
+    let mut b = [0u8; RECORD];
+    let (og, os) = k.orphan.unwrap_or((0, 0));
+    let parts: [&[u8]; 10] = [
+        &fp.0[0].to_le_bytes(),
+        &fp.0[1].to_le_bytes(),
+        &k.offset.to_le_bytes(),
+        &k.size.to_le_bytes(),
+        &k.revisions.to_le_bytes(),
+        &k.group.to_le_bytes(),
+        &[u8::from(k.live)],
+        &[u8::from(k.orphan.is_some())],
+        &og.to_le_bytes(),
+        &os.to_le_bytes(),
+    ];
+    let mut at = 0;
+    for p in parts {
+        if let Some(dst) = b.get_mut(at..at + p.len()) {
+            dst.copy_from_slice(p);
+        }
+        at += p.len();
+    }
+    b
+}
+
+fn decode(b: &[u8; RECORD]) -> (Fp, KeyState) {
+    let u64_at = |i: usize| {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(b.get(i..i + 8).unwrap_or(&[0; 8]));
+        u64::from_le_bytes(x)
+    };
+    let u32_at = |i: usize| {
+        let mut x = [0u8; 4];
+        x.copy_from_slice(b.get(i..i + 4).unwrap_or(&[0; 4]));
+        u32::from_le_bytes(x)
+    };
+    let flag = |i: usize| b.get(i).is_some_and(|&x| x != 0);
+    (
+        Fp([u64_at(0), u64_at(8)]),
+        KeyState {
+            offset: u64_at(16),
+            size: u32_at(24),
+            revisions: u32_at(28),
+            group: u32_at(32),
+            live: flag(36),
+            orphan: flag(37).then(|| (u32_at(38), u32_at(42))),
+        },
+    )
+}
+
+/// Reads a run in order; `head` is the next record (group indices mapped).
+struct Cursor {
+    source: CursorSource,
+    groups: Option<Vec<u32>>,
+    head: Option<(Fp, KeyState)>,
+}
+
+enum CursorSource {
+    Mem(std::vec::IntoIter<(Fp, KeyState)>),
+    File { r: BufReader<File>, left: usize },
+}
+
+impl Cursor {
+    fn new(run: Run) -> io::Result<Cursor> {
+        let source = match run.data {
+            RunData::Mem(v) => CursorSource::Mem(v.into_iter()),
+            RunData::File { file, len } => CursorSource::File {
+                r: BufReader::with_capacity(64 << 10, file),
+                left: len,
+            },
+        };
+        let mut c = Cursor {
+            source,
+            groups: run.groups,
+            head: None,
+        };
+        c.advance()?;
+        Ok(c)
+    }
+
+    fn advance(&mut self) -> io::Result<()> {
+        let next = match &mut self.source {
+            CursorSource::Mem(it) => it.next(),
+            CursorSource::File { r, left } => {
+                if *left == 0 {
+                    None
+                } else {
+                    let mut b = [0u8; RECORD];
+                    r.read_exact(&mut b)?;
+                    *left -= 1;
+                    Some(decode(&b))
+                }
+            }
+        };
+        self.head = next.map(|(fp, mut k)| {
+            if let Some(t) = &self.groups {
+                k.group = lookup(t, k.group);
+                k.orphan = k.orphan.map(|(g, size)| (lookup(t, g), size));
+            }
+            (fp, k)
+        });
+        Ok(())
+    }
+}
+
 /// `e` re-borrowed from `db` (same bytes, the visitor's lifetime).
 fn elem_at<'a>(db: Db<'a>, e: &LeafElem<'_>, value_offset: u64) -> Option<LeafElem<'a>> {
     let data = db.data();
@@ -521,4 +770,66 @@ fn elem_at<'a>(db: Db<'a>, e: &LeafElem<'_>, value_offset: u64) -> Option<LeafEl
         key,
         value,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Spilling key records to temporary files, whenever it happens, gives
+    /// exactly the stats of keeping them all in memory: keys met again in
+    /// a later run are joined as across parts of the walk (history
+    /// demoted, revisions summed, a deletion moved to what it deleted).
+    #[test]
+    fn spilled_runs_give_the_same_stats() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/snapshots");
+        for name in ["k8s-v35.db", "k8s-v34.db", "auth-v35.db", "small-v35.db"] {
+            let snap = Snapshot::open(format!("{dir}/{name}")).expect("open");
+            for by in [
+                GroupBy::Resource,
+                GroupBy::Namespace,
+                GroupBy::Kind,
+                GroupBy::Prefix { depth: 2 },
+            ] {
+                let whole = stats_spilling_at(&snap, by, 10, usize::MAX).expect("stats");
+                assert!(whole.total.history_versions > 0 || name != "k8s-v35.db");
+                for at in [1, 2, 3, 7, 100] {
+                    let spilled = stats_spilling_at(&snap, by, 10, at).expect("stats");
+                    assert!(spilled == whole, "{name} by {by:?}, spilling at {at}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let k = KeyState {
+            offset: u64::MAX - 5,
+            size: 123_456,
+            revisions: 7,
+            group: 99,
+            live: true,
+            orphan: Some((3, 4_000_000)),
+        };
+        let fp = Fp([1 << 63, 42]);
+        let (fp2, k2) = decode(&encode(&fp, &k));
+        assert_eq!(fp2.0, fp.0);
+        assert_eq!(
+            (
+                k2.offset,
+                k2.size,
+                k2.revisions,
+                k2.group,
+                k2.live,
+                k2.orphan
+            ),
+            (k.offset, k.size, k.revisions, k.group, k.live, k.orphan)
+        );
+        let none = KeyState {
+            orphan: None,
+            live: false,
+            ..k
+        };
+        assert_eq!(decode(&encode(&fp, &none)).1.orphan, None);
+    }
 }

@@ -55,6 +55,7 @@ impl<'a, V: Visitor> Walker<'_, '_, 'a, V> {
                         for c in task.iter() {
                             w.walk_subtree(*c);
                         }
+                        w.v.range_done();
                         mine.push((i, w.v, w.report));
                     }
                     if let Ok(mut r) = results.lock() {
