@@ -86,6 +86,19 @@ pub(crate) mod keys {
         format!("{SNAPSHOTS}{}", hex(id))
     }
 
+    /// Whether `key` is one a backend may store: `/`-separated parts,
+    /// none empty, `.` or `..`, each of `[A-Za-z0-9_-]` only (so that it
+    /// is a safe relative path, and the same key in every backend).
+    pub(crate) fn valid(key: &str) -> bool {
+        !key.is_empty()
+            && key.split('/').all(|part| {
+                !part.is_empty()
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+    }
+
     /// The hash a key under `prefix` names, if it is well formed.
     pub(crate) fn parse(prefix: &str, key: &str) -> Option<[u8; 32]> {
         let rest = key.strip_prefix(prefix)?;

@@ -45,16 +45,7 @@ impl LocalBackend {
     }
 
     fn path(&self, key: &str) -> io::Result<PathBuf> {
-        let ok = !key.is_empty()
-            && key.split('/').all(|part| {
-                !part.is_empty()
-                    && part != "."
-                    && part != ".."
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            });
-        if ok {
+        if super::backend::keys::valid(key) {
             Ok(self.root.join(key))
         } else {
             Err(invalid(key))

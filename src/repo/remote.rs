@@ -97,17 +97,9 @@ impl ObjectBackend {
         })
     }
 
-    /// The object path of `key` (checked as the local backend checks it:
-    /// no empty, `.` or `..` parts, only `[A-Za-z0-9_-]`).
+    /// The object path of `key` (checked as the local backend checks it).
     fn path(&self, key: &str) -> io::Result<ObjectPath> {
-        let ok = !key.is_empty()
-            && key.split('/').all(|part| {
-                !part.is_empty()
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            });
-        if !ok {
+        if !super::backend::keys::valid(key) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("invalid object key {key:?}"),
