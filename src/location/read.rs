@@ -45,10 +45,38 @@ struct Download {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Waits for `fut` on the calling thread, parked between wake-ups. Unlike
+/// tokio's `blocking_recv`, which panics there, this also works when the
+/// caller is itself inside a tokio runtime (an embedder's async code calling
+/// this synchronous API); the download runs on the store's own runtime, so
+/// waiting here cannot starve it. Tokio's cooperative budget is switched
+/// off for the wait: inside a runtime's worker it would otherwise report
+/// "not ready" forever once spent, since only the runtime renews it.
+fn wait<F: std::future::Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(tokio::task::unconstrained(fut));
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
 impl Read for Download {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.cur.is_empty() {
-            match self.rx.blocking_recv() {
+            match wait(self.rx.recv()) {
                 Some(Ok(b)) => self.cur = b,
                 Some(Err(e)) => return Err(source_failure(e)),
                 None => return Ok(0),

@@ -184,3 +184,41 @@ fn prune_works_on_a_local_directory() {
         vec![KeepReason::Last, KeepReason::NewestSound]
     );
 }
+
+/// An embedder's async code may call the synchronous API: reading a
+/// location from inside a tokio runtime (current-thread or multi-thread)
+/// must work, not panic.
+#[test]
+fn a_location_can_be_read_from_inside_a_runtime() {
+    use object_store::ObjectStoreExt;
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let loc = Location::in_store(
+        store.clone(),
+        "b/x.db.zst",
+        "mem://b/x.db.zst",
+        &small_parts(),
+    );
+    let super::parse::Target::Remote(r) = loc.target() else {
+        panic!("not remote")
+    };
+    let file = fixture("small-v35.db");
+    let zst = zstd::encode_all(&file[..], 3).expect("zstd");
+    r.block_on(store.put(&r.path, zst.into()))
+        .expect("runtime")
+        .expect("put");
+    for multi in [false, true] {
+        let rt = if multi {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .build()
+        } else {
+            tokio::runtime::Builder::new_current_thread().build()
+        }
+        .expect("runtime");
+        let len = rt.block_on(async {
+            let snap = loc.open_snapshot(&|_| {}).expect("open inside a runtime");
+            snap.file_len()
+        });
+        assert_eq!(len, file.len() as u64, "multi-thread: {multi}");
+    }
+}
