@@ -286,3 +286,26 @@ fn v35_password_prompt() {
 fn v34_password_prompt() {
     password_prompt(EtcdVersion::V34);
 }
+
+/// An embedder's async code may call the synchronous library `save`: from
+/// inside a tokio runtime it saves as from anywhere else, instead of
+/// panicking on a runtime started within a runtime.
+#[test]
+fn v35_library_save_from_inside_a_runtime() {
+    let Some(s) = start(EtcdVersion::V35, Mode::Plain) else {
+        return;
+    };
+    let out = s.dir.path().join("library.db");
+    let mut opts = etcdsnap::SaveOptions::new(&out);
+    opts.endpoints = vec![s.cluster.endpoint().to_string()];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let summary = rt
+        .block_on(async { etcdsnap::save(&opts, &|_| {}) })
+        .expect("save from inside a runtime");
+    assert!(summary.status.revision > 1);
+    let snap = etcdsnap::Snapshot::open(&out).expect("open");
+    assert!(snap.verify(&Default::default()).is_ok());
+}

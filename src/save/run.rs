@@ -123,7 +123,25 @@ pub fn save(
 /// messages.
 pub fn save_to(
     opts: &SaveOptions,
-    make_sink: &dyn Fn() -> Result<Box<dyn SnapshotSink>, SinkError>,
+    make_sink: &(dyn Fn() -> Result<Box<dyn SnapshotSink>, SinkError> + Sync),
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<SaveSummary, SaveError> {
+    // The save runs its own runtime, which cannot be started on a thread
+    // that already drives one (an embedder's async code calling this
+    // synchronous API): there it runs on a thread of its own.
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return std::thread::scope(|s| {
+            s.spawn(|| save_here(opts, make_sink, progress))
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+    }
+    save_here(opts, make_sink, progress)
+}
+
+fn save_here(
+    opts: &SaveOptions,
+    make_sink: &(dyn Fn() -> Result<Box<dyn SnapshotSink>, SinkError> + Sync),
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<SaveSummary, SaveError> {
     let ep = opts.endpoint()?;
