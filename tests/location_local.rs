@@ -111,6 +111,56 @@ fn a_compressed_file_under_a_plain_name_gets_a_hint() {
             .ends_with("(it looks zstd-compressed: name it .zst)"),
         "{err}"
     );
+    // restore says what etcdutl says (there is no trailer where it looks),
+    // then the same hint, and leaves nothing; gzip under a plain name too.
+    let out = tmp.path().join("m1.etcd");
+    let o = etcdsnap(&[
+        "snapshot",
+        "restore",
+        f.to_str().expect("utf-8"),
+        "--data-dir",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "Error: snapshot missing hash but --skip-hash-check=false (it looks zstd-compressed: name it .zst)\n"
+    );
+    let g = tmp.path().join("backup2.db");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut enc, &bytes).expect("gzip");
+    std::fs::write(&g, enc.finish().expect("gzip")).expect("write");
+    let o = etcdsnap(&[
+        "snapshot",
+        "restore",
+        g.to_str().expect("utf-8"),
+        "--skip-hash-check",
+        "--data-dir",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.trim_end()
+            .ends_with("(it looks gzip-compressed: name it .gz)"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    // A location that is no location is a bad argument, for restore as for
+    // status (etcdutl's exit code 128).
+    for cmd in [
+        &["snapshot", "status", "ftp://host/x.db"][..],
+        &[
+            "snapshot",
+            "restore",
+            "ftp://host/x.db",
+            "--data-dir",
+            out.to_str().expect("utf-8"),
+        ],
+    ] {
+        let o = etcdsnap(cmd);
+        assert_eq!(o.status.code(), Some(128), "{cmd:?}");
+    }
     // A truncated .zst is a decompression error naming the file.
     let z = tmp.path().join("cut.db.zst");
     let packed = zstd::encode_all(&bytes[..], 3).expect("zstd");

@@ -328,7 +328,7 @@ fn snapshot_failure(e: etcdsnap::SnapshotError) -> Failure {
 
 /// For a local file that is not a bbolt database: whether it looks
 /// compressed under a name that does not say so.
-fn compressed_hint(path: &std::path::Path) -> Option<String> {
+pub(crate) fn compressed_hint(path: &std::path::Path) -> Option<String> {
     use std::io::Read;
     let mut head = [0u8; 4];
     std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;

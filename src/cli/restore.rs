@@ -1,14 +1,14 @@
 //! `etcdsnap snapshot restore`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use etcdsnap::{RestoreError, RestoreOptions, RestoreSummary, restore};
 use serde_json::json;
 
 use super::progress::Bar;
 use super::{
-    Failure, RestoreArgs, RestoreFlags, json_or_simple, non_empty, note_auto_target, one_file,
-    restore_failure, target_choice,
+    Failure, RestoreArgs, RestoreFlags, compressed_hint, json_or_simple, non_empty,
+    note_auto_target, one_file, restore_failure, target_choice,
 };
 
 /// What to do about a target older than the data, for a person at a shell.
@@ -17,12 +17,27 @@ const STORAGE_ADVICE: &str = "(etcd refuses data newer than itself: give a newer
 
 pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
     let file = one_file(&a.file, &a.more, "snapshot restore")?;
-    let opts = options(&a.flags, PathBuf::from(file))?;
+    let opts = options(&a.flags, PathBuf::from(&file))?;
     let json = json_or_simple(write_out, "restore")?;
     let bar = Bar::new();
     let result = restore(&opts, &|p| bar.update(p));
     bar.finish();
-    let summary = result.map_err(failure)?;
+    let summary = result.map_err(|e| {
+        // A compressed file under a plain name has no trailer where etcd
+        // looks for one: etcd's words, then what is really wrong.
+        let hint = match &e {
+            RestoreError::MissingHash
+            | RestoreError::Snapshot(etcdsnap::SnapshotError::Bolt { .. }) => {
+                compressed_hint(Path::new(&file))
+            }
+            _ => None,
+        };
+        let mut f = failure(e);
+        if let Some(hint) = hint {
+            f.message = format!("{} {hint}", f.message);
+        }
+        f
+    })?;
     print_summary(&summary, json);
     Ok(())
 }

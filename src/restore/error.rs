@@ -130,7 +130,7 @@ impl RestoreError {
     /// etcdutl's exit code: 128 for bad flags, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            RestoreError::Flags(_) => 128,
+            RestoreError::Flags(_) | RestoreError::Location(LocationError::Parse { .. }) => 128,
             _ => 1,
         }
     }
