@@ -141,6 +141,11 @@ impl Remote {
                         b = b.with_config(key, v);
                     }
                 }
+                // Azure's managed identity endpoint has no AZURE_ name
+                // (the crate's own `from_env` reads it the same way).
+                if let Ok(msi) = std::env::var("MSI_ENDPOINT") {
+                    b = b.with_msi_endpoint(msi);
+                }
                 Arc::new(
                     b.with_url(format!("az://{bucket}"))
                         .build()
