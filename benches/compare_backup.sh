@@ -126,11 +126,14 @@ PEER=http://127.0.0.1:2380
 args=(--name m1 --initial-cluster "m1=$PEER" --initial-advertise-peer-urls "$PEER" --initial-cluster-token bench)
 id=$("$OURS" backup ls "$WORK/repo" -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)[1]["id"])')
 declare -A RW RR
+# Pauses after the pushes and after each removal: on a file system mounted with `discard`,
+# freeing a 1.4 GB file queues TRIMs that stall the next run's writes and fsyncs (medians swung
+# between 1.2 and 2.4 s with no pause; keeping every run's output instead fills the page cache
+# and evicts the inputs, which is worse).
+sync && sleep 10
 for ((r = 0; r < RUNS; r++)); do
     for kind in repo file; do
-        # A pause after the sync: the removal of the previous run's 1.4 GB and the pushes' writes
-        # otherwise still occupy the disk during the next run (medians swung 1.2-2.4 s without it).
-        rm -rf "$WORK/restore" && mkdir -p "$WORK/restore" && sync && sleep 1
+        rm -rf "$WORK/restore" && mkdir -p "$WORK/restore" && sync && sleep 3
         if [ $kind = repo ]; then
             res=$(timed /dev/null "$OURS" backup restore "$WORK/repo" "$id" "${args[@]}" --data-dir "$WORK/restore/m1.etcd") || die "restore failed"
         else
