@@ -1,7 +1,7 @@
 //! Reconstructing a stored snapshot: `backup cat` and `backup restore`.
 //!
 //! [`Chunks`] reads the chunks in order (a local pack mapped, a remote one
-//! in runs of consecutive chunks), opens, decompresses and verifies each
+//! in windows of up to 16 MiB), opens, decompresses and verifies each
 //! against its ID, straight into the reader's buffer. A restore reads it on
 //! its own thread while two others write and hash; `cat` runs it on a
 //! background thread that hands blocks to the writer through a bounded
