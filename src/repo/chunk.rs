@@ -17,6 +17,21 @@ pub(crate) const CODEC_ZSTD: u8 = 1;
 pub(crate) const MIN_CHUNK: u32 = 4096;
 /// Largest chunk (bbolt's largest page size).
 pub(crate) const MAX_CHUNK: u32 = crate::bolt::MAX_PAGE_SIZE;
+/// Largest stored chunk: raw (zstd is kept only when smaller) plus the
+/// nonce and tag of a sealed one.
+pub(crate) const MAX_STORED: u32 =
+    MAX_CHUNK + (super::crypto::NONCE_LEN + super::crypto::TAG_LEN) as u32;
+
+/// Why a chunk's recorded lengths cannot be right, if they cannot.
+pub(crate) fn bad_lengths(stored_len: u32, raw_len: u32) -> Option<String> {
+    if raw_len > MAX_CHUNK {
+        Some(format!("raw length {raw_len} over {MAX_CHUNK}"))
+    } else if stored_len > MAX_STORED {
+        Some(format!("stored length {stored_len} over {MAX_STORED}"))
+    } else {
+        None
+    }
+}
 
 /// The chunk size for a database with pages of `page_size` bytes: a whole
 /// number of pages, at least [`MIN_CHUNK`].

@@ -295,6 +295,14 @@ impl<'a> Chunks<'a> {
                 Err(self.short())
             };
         };
+        // A damaged index must not size a read or a buffer beyond what a
+        // chunk can take.
+        if let Some(why) = super::chunk::bad_lengths(l.stored_len, l.raw_len) {
+            return Err(RepoError::damaged(
+                format!("pack {}", hex(&l.pack)),
+                format!("chunk at offset {}: {why}", l.offset),
+            ));
+        }
         let last = self.next + 1 == self.plan.locs.len();
         let after = self.produced.saturating_add(u64::from(l.raw_len));
         if (!last && l.raw_len != m.chunk_size) || after > m.size {
