@@ -10,8 +10,6 @@
 //! `"keyCheck"`: a value derived from the key (not the key), so a wrong key
 //! file is refused up front instead of failing on every blob.
 
-use chacha20poly1305::XNonce;
-use chacha20poly1305::aead::Generate;
 use serde_json::{Value, json};
 
 use super::codec::{hex, parse_hex32};
@@ -37,10 +35,8 @@ pub(crate) struct Config {
 impl Config {
     /// A new config, encrypted with `key` if given.
     pub(crate) fn new(key: Option<&MasterKey>) -> Result<Config> {
-        let r = XNonce::try_generate()
-            .map_err(|e| RepoError::Key(format!("random repository ID: {e}")))?;
         Ok(Config {
-            id: hex(r.as_slice().get(..16).unwrap_or_default()),
+            id: hex(&super::crypto::random16("repository ID")?),
             key_check: key.map(MasterKey::check_value),
         })
     }

@@ -19,6 +19,15 @@ use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use super::codec::{hex, parse_hex32};
 use super::error::{RepoError, Result};
 
+/// 16 bytes from the operating system's random source, for `what`
+/// (a repository ID, a lock name).
+pub(crate) fn random16(what: &str) -> Result<[u8; 16]> {
+    let n = XNonce::try_generate().map_err(|e| RepoError::Key(format!("random {what}: {e}")))?;
+    let mut out = [0u8; 16];
+    out.copy_from_slice(n.as_slice().get(..16).unwrap_or(&[0; 16]));
+    Ok(out)
+}
+
 /// Length of the nonce in front of every encrypted blob.
 pub(crate) const NONCE_LEN: usize = 24;
 /// Length of the authentication tag after every encrypted blob.

@@ -41,6 +41,7 @@ const STALE: Duration = Duration::from_secs(30 * 60);
 const RETRY: Duration = Duration::from_millis(500);
 
 /// A repository under a prefix of an object store.
+#[derive(Clone)]
 pub(crate) struct ObjectBackend {
     remote: Arc<Remote>,
     text: String,
@@ -173,7 +174,7 @@ impl Backend for ObjectBackend {
                     format!("more than the {max} bytes such an object can hold"),
                 ));
             }
-            Ok(b.to_vec())
+            Ok(Vec::from(b))
         })?
     }
 
@@ -250,7 +251,10 @@ impl Backend for ObjectBackend {
             .map(|h| h.trim().to_string())
             .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
             .unwrap_or_else(|| "host".into());
-        let nonce = super::codec::hex(&rand_bytes());
+        // Two takers in one process, or on two hosts of the same name,
+        // must not share a name.
+        let nonce =
+            super::codec::hex(&super::crypto::random16("lock name").map_err(io::Error::other)?);
         let key = format!("locks/{kind}-{host}-{}-{nonce}", std::process::id());
         loop {
             self.write(&key, format!("pid {}\n", std::process::id()).as_bytes())?;
@@ -291,26 +295,6 @@ impl Backend for ObjectBackend {
     }
 }
 
-/// 16 random bytes for a lock's name (two takers in one process, or on
-/// two hosts of the same name, must not share one).
-fn rand_bytes() -> [u8; 16] {
-    let mut seed = Vec::new();
-    seed.extend_from_slice(&std::process::id().to_le_bytes());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    seed.extend_from_slice(&now.as_nanos().to_le_bytes());
-    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    seed.extend_from_slice(
-        &COUNT
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .to_le_bytes(),
-    );
-    let mut out = [0u8; 16];
-    out.copy_from_slice(blake3::hash(&seed).as_bytes().get(..16).unwrap_or(&[0; 16]));
-    out
-}
-
 /// A held lock object: rewritten in the background until dropped, then
 /// removed.
 struct RemoteLock {
@@ -327,11 +311,7 @@ impl std::fmt::Debug for RemoteLock {
 impl RemoteLock {
     fn hold(b: &ObjectBackend, key: String) -> RemoteLock {
         let (stop, stopped) = mpsc::channel::<()>();
-        let backend = ObjectBackend {
-            remote: b.remote.clone(),
-            text: b.text.clone(),
-            cache: b.cache.clone(),
-        };
+        let backend = b.clone();
         let refresher = std::thread::spawn(move || {
             loop {
                 match stopped.recv_timeout(REFRESH) {
