@@ -621,14 +621,12 @@ impl Run {
     fn remapped(self, map: &[u32]) -> Run {
         let through = |g: u32| map.get(g as usize).copied().unwrap_or(g);
         match self.data {
+            // Records in memory are remapped in place (so they never carry
+            // a table).
             RunData::Mem(mut v) => {
                 for (_, k) in &mut v {
-                    let g = self.groups.as_ref().map_or(k.group, |t| lookup(t, k.group));
-                    k.group = through(g);
-                    if let Some((og, size)) = k.orphan {
-                        let og = self.groups.as_ref().map_or(og, |t| lookup(t, og));
-                        k.orphan = Some((through(og), size));
-                    }
+                    k.group = through(k.group);
+                    k.orphan = k.orphan.map(|(g, size)| (through(g), size));
                 }
                 Run {
                     data: RunData::Mem(v),

@@ -166,11 +166,7 @@ impl Remote {
         F::Output: Send,
     {
         let rt = self.runtime()?;
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return std::thread::scope(|s| s.spawn(|| rt.block_on(fut)).join())
-                .map_err(|_| "the I/O thread panicked".to_string());
-        }
-        Ok(rt.block_on(fut))
+        off_runtime(|| rt.block_on(fut)).map_err(|_| "the I/O thread panicked".to_string())
     }
 
     /// The store's runtime: one worker thread, so requests (parts of an
@@ -189,6 +185,17 @@ impl Remote {
             .as_ref()
             .map_err(Clone::clone)
     }
+}
+
+/// Runs `f` here, or, when this thread already drives a tokio runtime (an
+/// embedder's async code calling a synchronous API), on a thread of its
+/// own: a runtime cannot be started or blocked on from within one. `Err`
+/// carries a panic of that thread.
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> std::thread::Result<T> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return std::thread::scope(|s| s.spawn(f).join());
+    }
+    Ok(f())
 }
 
 /// The variables starting with `prefix`, keys lower-cased as the

@@ -129,14 +129,8 @@ pub fn save_to(
     // The save runs its own runtime, which cannot be started on a thread
     // that already drives one (an embedder's async code calling this
     // synchronous API): there it runs on a thread of its own.
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return std::thread::scope(|s| {
-            s.spawn(|| save_here(opts, make_sink, progress))
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        });
-    }
-    save_here(opts, make_sink, progress)
+    crate::location::store::off_runtime(|| save_here(opts, make_sink, progress))
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 fn save_here(
