@@ -332,9 +332,14 @@ impl<'a> Chunks<'a> {
                     let mut spill = std::mem::take(&mut self.spill);
                     spill.resize(len, 0);
                     let r = self.decode_next(&l, &mut spill);
+                    if r.is_err() {
+                        // Nothing of a chunk that failed is ever handed out,
+                        // even to a caller that reads again after the error.
+                        spill.clear();
+                    }
                     self.spill = spill;
-                    r?;
                     self.spilled = 0;
+                    r?;
                     return self.read_chunks(out);
                 }
                 None => break,
