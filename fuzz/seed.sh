@@ -13,7 +13,7 @@ mkdir -p corpus/bolt_open_check corpus/snapshot_pages corpus/raft_decode corpus/
 for f in "$td"/snapshots/{small,auth}-v3{4,5}.member.db; do cp "$f" corpus/bolt_open_check/; done
 head -c -32 "$td"/snapshots/synced-v35.db > corpus/bolt_open_check/synced-v35.body
 (cd .. && FUZZ_SEEDS="$PWD/fuzz/corpus/bolt_open_check" \
-  cargo test -q --test corruption write_fuzz_seeds -- --ignored >/dev/null)
+  cargo test -q --test it corruption::write_fuzz_seeds -- --ignored >/dev/null)
 
 # Mutation programs: the unmodified small and k8s fixtures, and a few edits.
 printf '\x00' > corpus/snapshot_pages/small-unmodified

@@ -1,0 +1,333 @@
+//! Damage and interruptions in a backup repository: a flipped byte in a
+//! pack, a pack trailer, a chunk list, a manifest or the index is found by
+//! `backup check`, which names the snapshots it affects, and a restore of
+//! damaged data is refused with nothing left behind; a push killed with
+//! SIGKILL at random moments leaves the repository consistent (`check`
+//! clean) and the next push succeeds; concurrent pushes both land.
+
+use crate::support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::cli::{BIN, ok, run, s};
+use support::files;
+use support::fixtures;
+use support::fixtures::names_in;
+
+/// A repository holding the k8s fixture and the small one; their IDs.
+fn repo_with_two(dir: &Path) -> (PathBuf, String, String) {
+    let repo = dir.join("repo");
+    ok(&["backup", "init", s(&repo)]);
+    let push = |f: &str| -> String {
+        let v: Value = serde_json::from_str(&ok(&[
+            "backup",
+            "push",
+            s(&repo),
+            s(&fixtures::snapshot(f)),
+            "-w",
+            "json",
+        ]))
+        .expect("json");
+        v["id"].as_str().expect("id").to_string()
+    };
+    let k8s = push("k8s-v35.db");
+    let small = push("small-v35.db");
+    (repo, k8s, small)
+}
+
+/// The largest pack (the k8s snapshot's).
+fn big_pack(repo: &Path) -> PathBuf {
+    files::paths(&repo.join("packs"))
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).expect("stat").len())
+        .expect("a pack")
+}
+
+fn flip(path: &Path, at: u64) {
+    let mut b = std::fs::read(path).expect("read");
+    b[at as usize] ^= 0xff;
+    // The objects are read-only to the repository's writers; tests may
+    // still damage them.
+    std::fs::write(path, b).expect("write");
+}
+
+fn check(repo: &Path, read_data: bool) -> (bool, Value) {
+    let mut a = vec!["backup", "check", s(repo), "-w", "json"];
+    if read_data {
+        a.push("--read-data");
+    }
+    let o = run(&a);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check output: {e}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    assert_eq!(o.status.success(), v["ok"] == true, "{v}");
+    (o.status.success(), v)
+}
+
+fn affected(v: &Value) -> Vec<String> {
+    v["affectedSnapshots"]
+        .as_array()
+        .expect("affected")
+        .iter()
+        .map(|x| x.as_str().expect("id").to_string())
+        .collect()
+}
+
+/// `backup restore` into `dir/name.etcd`; the output.
+fn restore(repo: &Path, id: &str, dir: &Path) -> Output {
+    run(&[
+        "backup",
+        "restore",
+        s(repo),
+        id,
+        "--data-dir",
+        s(&dir.join("m.etcd")),
+    ])
+}
+
+#[test]
+fn a_flipped_byte_in_pack_data_is_found_and_refused() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (repo, k8s, small) = repo_with_two(work.path());
+    let pack = big_pack(&repo);
+    let len = std::fs::metadata(&pack).expect("stat").len();
+    flip(&pack, len / 2);
+
+    // The fast check reads only trailers; --read-data finds it.
+    let (clean, _) = check(&repo, false);
+    assert!(clean, "trailers are intact");
+    let (clean, v) = check(&repo, true);
+    assert!(!clean);
+    let text = v["problems"].to_string();
+    assert!(text.contains("does not match its name"), "{text}");
+    assert_eq!(affected(&v), vec![k8s.clone()], "{v}");
+
+    // restore and cat refuse the damaged snapshot; nothing is left.
+    let out = work.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    let o = restore(&repo, &k8s, &out);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("Error: ") && err.contains("pack"), "{err}");
+    assert!(names_in(&out).is_empty(), "left {:?}", names_in(&out));
+    let o = run(&["backup", "cat", s(&repo), &k8s]);
+    assert!(!o.status.success());
+    // The other snapshot is untouched.
+    let o = restore(&repo, &small, &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn a_flipped_byte_in_a_pack_trailer_is_found_by_the_fast_check() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (repo, k8s, _) = repo_with_two(work.path());
+    let pack = big_pack(&repo);
+    let len = std::fs::metadata(&pack).expect("stat").len();
+    // Inside the trailer (one 49-byte entry per chunk, before the 48-byte
+    // footer).
+    flip(&pack, len - 48 - 49 * 10 - 7);
+    let (clean, v) = check(&repo, false);
+    assert!(!clean);
+    let text = v["problems"].to_string();
+    assert!(text.contains("trailer"), "{text}");
+    // The index still knows where every chunk is, and every chunk read is
+    // verified: the data is intact and a restore goes on, byte for byte.
+    assert!(affected(&v).is_empty(), "{v}");
+    let (clean, v) = check(&repo, true);
+    assert!(!clean && affected(&v).is_empty(), "{v}");
+    let o = run(&["backup", "cat", s(&repo), &k8s]);
+    assert!(o.status.success());
+    assert!(o.stdout == std::fs::read(fixtures::snapshot("k8s-v35.db")).expect("read"));
+    // A rebuilt index cannot take the damaged pack in: now it is lost.
+    let o = run(&["backup", "rebuild-index", s(&repo)]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("left out packs/"));
+    let (clean, v) = check(&repo, false);
+    assert!(!clean);
+    assert_eq!(affected(&v), vec![k8s.clone()], "{v}");
+    let out = work.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    let o = restore(&repo, &k8s, &out);
+    assert!(!o.status.success());
+    assert!(names_in(&out).is_empty());
+}
+
+#[test]
+fn a_flipped_byte_in_the_index_is_found_and_refused_until_rebuilt() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (repo, k8s, _) = repo_with_two(work.path());
+    let index = repo.join("index.redb");
+    // Where the index keeps the ID of the k8s snapshot's first chunk.
+    let first = std::fs::read(fixtures::snapshot("k8s-v35.db")).expect("read");
+    let id = blake3::hash(&first[..4096]);
+    let bytes = std::fs::read(&index).expect("read");
+    let at = bytes
+        .windows(32)
+        .position(|w| w == id.as_bytes())
+        .expect("the chunk ID is in the index");
+    flip(&index, at as u64 + 5);
+
+    let (clean, v) = check(&repo, false);
+    assert!(!clean, "{v}");
+    assert!(v["problems"].to_string().contains("index"), "{v}");
+    assert!(affected(&v).contains(&k8s), "{v}");
+    let out = work.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    let o = restore(&repo, &k8s, &out);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("rebuild-index"), "{err}");
+    assert!(names_in(&out).is_empty());
+
+    ok(&["backup", "rebuild-index", s(&repo)]);
+    let (clean, v) = check(&repo, true);
+    assert!(clean, "{v}");
+    let o = restore(&repo, &k8s, &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn flipped_bytes_in_lists_and_manifests_are_found() {
+    for dir in ["lists", "snapshots"] {
+        let work = tempfile::tempdir().expect("tempdir");
+        let (repo, k8s, small) = repo_with_two(work.path());
+        // The k8s snapshot's object: its manifest, or its (full) list, the
+        // larger of the two lists.
+        let target = if dir == "snapshots" {
+            repo.join("snapshots").join(&k8s)
+        } else {
+            files::paths(&repo.join("lists"))
+                .into_iter()
+                .max_by_key(|p| std::fs::metadata(p).expect("stat").len())
+                .expect("list")
+        };
+        flip(&target, 40);
+        let (clean, v) = check(&repo, false);
+        assert!(!clean, "{dir}: {v}");
+        assert!(
+            v["problems"]
+                .to_string()
+                .contains("does not match its name"),
+            "{dir}: {v}"
+        );
+        assert_eq!(affected(&v), vec![k8s.clone()], "{dir}: {v}");
+        assert!(!affected(&v).contains(&small));
+    }
+}
+
+/// Deterministic pseudo-random numbers (xorshift).
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+#[test]
+fn sigkill_during_push_leaves_the_repository_consistent() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo = work.path().join("repo");
+    ok(&["backup", "init", s(&repo)]);
+    let small = fixtures::snapshot("small-v35.db");
+    let k8s = fixtures::snapshot("k8s-v35.db");
+    ok(&["backup", "push", s(&repo), s(&small)]);
+    // How long a whole push of the big fixture takes, into a scratch repo.
+    let probe = work.path().join("probe");
+    ok(&["backup", "init", s(&probe)]);
+    let t = Instant::now();
+    ok(&["backup", "push", s(&probe), s(&k8s)]);
+    let full = t.elapsed();
+
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let (mut killed_early, mut snapshots) = (0, 1);
+    for i in 0..16 {
+        let delay = Duration::from_micros(rng.below(full.as_micros() as u64 * 6 / 5));
+        let mut child = Command::new(BIN)
+            .args(["backup", "push", s(&repo), s(&k8s)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let finished = child.wait().expect("wait").success();
+        let (clean, v) = check(&repo, false);
+        assert!(clean, "after kill {i} ({delay:?}): {v}");
+        let n = serde_json::from_str::<Value>(&ok(&["backup", "ls", s(&repo), "-w", "json"]))
+            .expect("json")
+            .as_array()
+            .expect("array")
+            .len();
+        // The snapshot is there if the push finished, absent if it was
+        // killed before publishing its manifest, either if in between.
+        if finished {
+            assert_eq!(n, snapshots + 1, "after push {i}");
+        } else {
+            assert!(n == snapshots || n == snapshots + 1, "after kill {i}: {n}");
+        }
+        if n == snapshots {
+            killed_early += 1;
+        }
+        snapshots = n;
+    }
+    assert!(killed_early > 0, "no kill landed before the end");
+    // The next push succeeds and everything reads back.
+    let v: Value = serde_json::from_str(&ok(&["backup", "push", s(&repo), s(&k8s), "-w", "json"]))
+        .expect("json");
+    let o = run(&["backup", "cat", s(&repo), v["id"].as_str().expect("id")]);
+    assert!(o.stdout == std::fs::read(&k8s).expect("read"));
+    let (clean, v) = check(&repo, true);
+    assert!(clean, "{v}");
+    assert!(
+        names_in(&repo.join("tmp")).is_empty(),
+        "temporary files left"
+    );
+    // Prune removes what interrupted pushes left; still clean.
+    ok(&["backup", "prune", s(&repo)]);
+    let (clean, v) = check(&repo, true);
+    assert!(clean, "{v}");
+    assert!(v["notes"].as_array().expect("notes").is_empty(), "{v}");
+}
+
+#[test]
+fn concurrent_pushes_both_land() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo = work.path().join("repo");
+    ok(&["backup", "init", s(&repo)]);
+    let files = ["k8s-v35.db", "k8s-v34.db", "small-v35.db", "auth-v35.db"];
+    let children: Vec<_> = files
+        .iter()
+        .map(|f| {
+            Command::new(BIN)
+                .args(["backup", "push", s(&repo), s(&fixtures::snapshot(f))])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().expect("wait");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let (clean, v) = check(&repo, true);
+    assert!(clean, "{v}");
+    let listed: Value =
+        serde_json::from_str(&ok(&["backup", "ls", s(&repo), "-w", "json"])).expect("json");
+    assert_eq!(listed.as_array().expect("array").len(), files.len());
+    for l in listed.as_array().expect("array") {
+        let src = PathBuf::from(l["source"].as_str().expect("source"));
+        let o = run(&["backup", "cat", s(&repo), l["id"].as_str().expect("id")]);
+        assert!(o.stdout == std::fs::read(&src).expect("read"), "{src:?}");
+    }
+}

@@ -1,0 +1,370 @@
+//! Every way a save can fail leaves nothing behind: no `FILE`, no
+//! `FILE.part`, an older `FILE` untouched; one line on stderr naming the
+//! endpoint and the cause; a non-zero exit. Real etcd 3.5.1 on loopback
+//! (and 3.4.23 where the failure depends on the server).
+
+use crate::support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::cmd::{self, CmdOutput};
+use support::etcd::{ClusterSpec, EtcdCluster};
+use support::snapmaker::Loader;
+use support::tools::{self, EtcdVersion, scrub_etcd_env};
+use support::{ports, tls};
+
+const BIN: &str = env!("CARGO_BIN_EXE_etcdsnap");
+const OLD: &[u8] = b"an older backup that must survive";
+
+fn etcdsnap_cmd(args: &[String]) -> Command {
+    let mut c = Command::new(BIN);
+    scrub_etcd_env(&mut c);
+    c.args(args);
+    c
+}
+
+fn etcdsnap(args: &[String]) -> CmdOutput {
+    cmd::run(&mut etcdsnap_cmd(args), Duration::from_secs(60))
+}
+
+/// A directory holding an older `snap.db`.
+fn workdir() -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().expect("tempdir");
+    let f = d.path().join("snap.db");
+    std::fs::write(&f, OLD).expect("old backup");
+    (d, f)
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// One `Error:` line naming the endpoint and containing `cause`; exit
+/// `code`; only the old `snap.db` left in `dir` (plus `keep`).
+#[track_caller]
+fn assert_clean_failure(
+    out: &CmdOutput,
+    endpoint: &str,
+    cause: &str,
+    code: i32,
+    dir: &Path,
+    keep: &[&str],
+) {
+    assert_eq!(out.code(), Some(code), "{out}");
+    assert_eq!(out.stdout, "", "{out}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr: {out}");
+    let line = lines[0];
+    assert!(line.starts_with(&format!("Error: {endpoint}: ")), "{line}");
+    assert!(line.contains(cause), "want {cause:?} in {line}");
+    let mut want: Vec<String> = keep.iter().map(|s| s.to_string()).collect();
+    want.push("snap.db".into());
+    want.sort();
+    assert_eq!(names(dir), want, "left behind");
+    assert_eq!(std::fs::read(dir.join("snap.db")).expect("old"), OLD);
+}
+
+fn save_args(endpoint: &str, extra: &[String], file: &Path) -> Vec<String> {
+    let mut a = vec![format!("--endpoints={endpoint}")];
+    a.extend(extra.iter().cloned());
+    a.extend(["snapshot".into(), "save".into(), file.display().to_string()]);
+    a
+}
+
+#[test]
+fn unreachable_endpoint_fails_within_the_dial_timeout() {
+    let (dir, file) = workdir();
+    let ep = format!("http://127.0.0.1:{}", ports::free_port());
+    let start = Instant::now();
+    let out = etcdsnap(&save_args(&ep, &["--dial-timeout=1s".into()], &file));
+    let took = start.elapsed();
+    assert_clean_failure(&out, &ep, "context deadline exceeded", 5, dir.path(), &[]);
+    assert!(out.stderr.contains("connection refused"), "{out}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+fn tls_cluster() -> Option<(EtcdCluster, tls::Certs, tempfile::TempDir)> {
+    let bins = tools::require(tools::etcd_suite(EtcdVersion::V35))?;
+    let cdir = tempfile::tempdir().expect("tempdir");
+    let certs = tls::make(cdir.path());
+    let cluster = ClusterSpec::new(&bins, 1).tls(&certs).start();
+    cluster.ctl().put("k", "v");
+    Some((cluster, certs, cdir))
+}
+
+#[test]
+fn tls_failures() {
+    let Some((cluster, certs, _cdir)) = tls_cluster() else {
+        return;
+    };
+    let ep = cluster.endpoint().to_string();
+    let p = |p: &Path| p.display().to_string();
+    let cases: Vec<(&str, Vec<String>, &str)> = vec![
+        (
+            "wrong CA",
+            vec![
+                format!("--cacert={}", p(&certs.other_ca)),
+                format!("--cert={}", p(&certs.client)),
+                format!("--key={}", p(&certs.client_key)),
+            ],
+            "UnknownIssuer",
+        ),
+        (
+            "no client certificate",
+            vec![format!("--cacert={}", p(&certs.ca))],
+            "client certificate",
+        ),
+        (
+            "plain HTTP to a TLS port",
+            vec!["--dial-timeout=1s".into()],
+            "",
+        ),
+    ];
+    for (what, flags, cause) in cases {
+        let (dir, file) = workdir();
+        let target = if what.starts_with("plain") {
+            ep.replace("https://", "http://")
+        } else {
+            ep.clone()
+        };
+        let start = Instant::now();
+        let out = etcdsnap(&save_args(&target, &flags, &file));
+        assert!(start.elapsed() < Duration::from_secs(15), "{what}: slow");
+        println!("{what}: {}", out.stderr.trim());
+        assert_clean_failure(&out, &target, cause, 5, dir.path(), &[]);
+    }
+    // The right certificates work, also with a scheme-less endpoint and
+    // --insecure-skip-tls-verify instead of the CA.
+    for flags in [
+        certs.client_args(),
+        vec![
+            "--insecure-skip-tls-verify".into(),
+            format!("--cert={}", p(&certs.client)),
+            format!("--key={}", p(&certs.client_key)),
+        ],
+    ] {
+        let (dir, file) = workdir();
+        let bare = ep.trim_start_matches("https://");
+        let out = etcdsnap(&save_args(bare, &flags, &file));
+        assert!(out.success(), "{out}");
+        assert_eq!(names(dir.path()), vec!["snap.db"]);
+        assert_ne!(std::fs::read(&file).expect("new"), OLD);
+    }
+}
+
+#[test]
+fn a_missing_certificate_file_is_a_bad_argument() {
+    let (dir, file) = workdir();
+    let out = etcdsnap(&save_args(
+        "https://127.0.0.1:1",
+        &["--cacert=/definitely/not/here.pem".into()],
+        &file,
+    ));
+    assert_eq!(out.code(), Some(128), "{out}");
+    assert_eq!(
+        out.stderr,
+        "Error: open /definitely/not/here.pem: no such file or directory\n"
+    );
+    assert_eq!(names(dir.path()), vec!["snap.db"]);
+}
+
+/// Bad password, unknown user, and a user without the root role.
+#[test]
+fn auth_failures() {
+    for v in [EtcdVersion::V35, EtcdVersion::V34] {
+        let Some(bins) = tools::require(tools::etcd_suite(v)) else {
+            return;
+        };
+        let cluster = ClusterSpec::new(&bins, 1).start();
+        let ctl = cluster.ctl();
+        ctl.put("k", "v");
+        ctl.ok(&["role", "add", "root"]);
+        ctl.ok(&["user", "add", "root:rootpw"]);
+        ctl.ok(&["user", "grant-role", "root", "root"]);
+        ctl.ok(&["user", "add", "alice:alicepw"]);
+        ctl.ok(&["auth", "enable"]);
+        let ep = cluster.endpoint().to_string();
+        for (user, cause) in [
+            (
+                "root:wrong",
+                "authentication failed, invalid user ID or password",
+            ),
+            (
+                "nobody:pw",
+                "authentication failed, invalid user ID or password",
+            ),
+            ("alice:alicepw", "permission denied"),
+        ] {
+            let (dir, file) = workdir();
+            let out = etcdsnap(&save_args(&ep, &[format!("--user={user}")], &file));
+            println!("{v:?} {user}: {}", out.stderr.trim());
+            assert_clean_failure(&out, &ep, cause, 5, dir.path(), &[]);
+            // etcdctl refuses it too.
+            let theirs = dir.path().join("etcdctl.db");
+            let e = cluster.ctl().user(user).snapshot_save(&theirs);
+            assert!(!e.success(), "{v:?} {user}: etcdctl succeeded");
+            assert!(e.stderr.contains(cause), "{v:?} {user}: etcdctl: {e}");
+        }
+    }
+}
+
+/// A plain 3.5.1 member holding about 40 MB, so that a save takes long
+/// enough to be interrupted.
+fn big_cluster() -> Option<EtcdCluster> {
+    let bins = tools::require(tools::etcd_suite(EtcdVersion::V35))?;
+    let cluster = ClusterSpec::new(&bins, 1)
+        .arg(format!("--max-txn-ops={}", support::snapmaker::OPS_PER_TXN))
+        .arg("--max-request-bytes=33554432")
+        .arg("--unsafe-no-fsync")
+        .start();
+    let mut l = Loader::new(cluster.endpoint());
+    let kvs = (0..40_000u32).map(|i| {
+        let v: Vec<u8> = (0..1024u32)
+            .map(|j| (i.wrapping_mul(2_654_435_761).wrapping_add(j * 40_503) >> 13) as u8)
+            .collect();
+        (
+            format!("/registry/pods/ns{}/pod-{i}", i % 97).into_bytes(),
+            v,
+        )
+    });
+    l.put_all_parallel(support::snapmaker::BULK_CONNS, kvs);
+    Some(cluster)
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a process this test started and has not reaped.
+    let r = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    assert_eq!(r, 0, "kill({pid}, {sig})");
+}
+
+/// Starts a save and waits until `FILE.part` exists (the stream has begun).
+fn start_save(endpoint: &str, file: &Path) -> Child {
+    let mut c = etcdsnap_cmd(&save_args(endpoint, &[], file));
+    let child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start etcdsnap");
+    let part = PathBuf::from(format!("{}.part", file.display()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !part.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no {} after 30 s",
+            part.display()
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    child
+}
+
+fn finish(child: Child) -> CmdOutput {
+    let start = Instant::now();
+    let o = child.wait_with_output().expect("wait");
+    CmdOutput {
+        argv: "etcdsnap snapshot save".into(),
+        status: Some(o.status),
+        timed_out: false,
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// SIGINT and SIGTERM to etcdsnap while the stream is open; a full file
+/// system and a file size limit; the server killed mid-stream.
+#[test]
+fn mid_stream_failures() {
+    let Some(mut cluster) = big_cluster() else {
+        return;
+    };
+    let ep = cluster.endpoint().to_string();
+    let etcd_pid = cluster.members[0].pid();
+
+    // A complete save works and takes a while.
+    let (dir, file) = workdir();
+    let out = etcdsnap(&save_args(&ep, &[], &file));
+    assert!(out.success(), "{out}");
+    let size = std::fs::metadata(&file).expect("saved").len();
+    assert!(size > 40_000_000, "{size}");
+    drop(dir);
+
+    for (sig, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
+        let (dir, file) = workdir();
+        let child = start_save(&ep, &file);
+        // Hold the server still so the save cannot finish first.
+        signal(etcd_pid, libc::SIGSTOP);
+        signal(child.id(), sig);
+        let out = finish(child);
+        signal(etcd_pid, libc::SIGCONT);
+        assert_clean_failure(
+            &out,
+            &ep,
+            &format!("interrupted by {name}"),
+            128 + sig,
+            dir.path(),
+            &[],
+        );
+    }
+
+    // The file system fills up: a 16 MB tmpfs, where one can be mounted.
+    let (dir, _) = workdir();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).expect("mkdir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if mounted {
+        let file = mnt.join("snap.db");
+        std::fs::write(&file, OLD).expect("old backup");
+        let out = etcdsnap(&save_args(&ep, &[], &file));
+        let listing = names(&mnt);
+        let old = std::fs::read(&file).ok();
+        let _ = Command::new("umount").arg(&mnt).status();
+        assert_eq!(out.code(), Some(5), "{out}");
+        assert!(
+            out.stderr.starts_with(&format!("Error: {ep}: write ")),
+            "{out}"
+        );
+        assert!(out.stderr.contains("no space left on device"), "{out}");
+        assert_eq!(out.stderr.lines().count(), 1, "{out}");
+        assert_eq!(listing, vec!["snap.db"]);
+        assert_eq!(old.as_deref(), Some(OLD));
+    } else {
+        println!("note: cannot mount a tmpfs here; the file size limit below covers ENOSPC's path");
+    }
+
+    // A file size limit (SIGXFSZ ignored, as for a full disk: the write fails).
+    let (dir, file) = workdir();
+    let mut args = vec!["--fsize=5000000".to_string(), "sh".into(), "-c".into()];
+    let mut line = format!("trap '' XFSZ; exec {BIN}");
+    for a in save_args(&ep, &[], &file) {
+        line.push(' ');
+        line.push_str(&a);
+    }
+    args.push(line);
+    let mut c = Command::new("prlimit");
+    scrub_etcd_env(&mut c);
+    c.args(&args);
+    let out = cmd::run(&mut c, Duration::from_secs(60));
+    assert_clean_failure(&out, &ep, "file too large", 5, dir.path(), &[]);
+
+    // The server dies mid-stream.
+    let (dir, file) = workdir();
+    let child = start_save(&ep, &file);
+    signal(etcd_pid, libc::SIGSTOP);
+    cluster.members[0].kill();
+    let out = finish(child);
+    assert_clean_failure(&out, &ep, "broke off after", 5, dir.path(), &[]);
+    println!("server killed: {}", out.stderr.trim());
+}
