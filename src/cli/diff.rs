@@ -11,6 +11,7 @@ use etcdsnap::mvcc::Store;
 use serde_json::json;
 
 use super::get::write_stdout;
+use super::pflag::{GoBool, GoInt64};
 use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR, Failure, printable};
 
 #[derive(Args, Debug)]
@@ -18,14 +19,15 @@ pub struct DiffArgs {
     /// The older and the newer snapshot (or raw member/snap/db files)
     #[arg(value_name = "OLD NEW")]
     files: Vec<String>,
-    /// Read OLD at this revision (default: its current one)
-    #[arg(long = "rev-old", default_value_t = 0)]
+    /// Read OLD at this revision (0 or less: its current one), as `get --rev`
+    #[arg(long = "rev-old", value_name = "N", default_value = "0", allow_hyphen_values = true, value_parser = GoInt64)]
     rev_old: i64,
-    /// Read NEW at this revision (default: its current one)
-    #[arg(long = "rev-new", default_value_t = 0)]
+    /// Read NEW at this revision (0 or less: its current one), as `get --rev`
+    #[arg(long = "rev-new", value_name = "N", default_value = "0", allow_hyphen_values = true, value_parser = GoInt64)]
     rev_new: i64,
     /// Print only the summary line
-    #[arg(long)]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = GoBool)]
     summary: bool,
 }
 

@@ -13,51 +13,56 @@ use etcdsnap::inspect::k8s;
 use etcdsnap::mvcc::{RangeRequest, RangeResponse, SortOrder, SortTarget, Store, prefix_end};
 
 use super::global::GlobalArgs;
-use super::pflag::parse_bool;
+use super::pflag::{GoBool, GoInt64, parse_bool};
 use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR, Failure, resolve_target, target_choice};
 
+// Every flag is parsed as etcdctl's pflag parses it (src/cli/pflag.rs): the
+// integers are `Int64Var` (Go's `ParseInt(s, 0, 64)`: `0100` is 64), the
+// booleans `BoolVar` (`--flag` or `--flag=V`), the strings take the next
+// argument whatever it looks like. The help texts are etcdctl's, so that
+// the usage printed after a bad flag reads as etcdctl's does.
 #[derive(Args, Debug)]
 pub struct GetArgs {
     /// The snapshot file (or a raw member/snap/db), the key, and an optional range end
     #[arg(value_name = "FILE KEY [RANGE_END]", value_parser = clap::value_parser!(OsString))]
     args: Vec<OsString>,
-    /// Linearizable(l) or Serializable(s) (accepted; a file has one answer)
-    #[arg(long, default_value = "l")]
+    /// Linearizable(l) or Serializable(s)
+    #[arg(long, default_value = "l", allow_hyphen_values = true)]
     consistency: String,
     /// Order of results; ASCEND or DESCEND (ASCEND by default)
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
     order: String,
     /// Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION
-    #[arg(long = "sort-by", default_value = "")]
+    #[arg(long = "sort-by", default_value = "", allow_hyphen_values = true)]
     sort_by: String,
     /// Maximum number of results
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    #[arg(long, default_value = "0", allow_hyphen_values = true, value_parser = GoInt64)]
     limit: i64,
     /// Get keys with matching prefix
-    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", require_equals = true)]
+    #[arg(long, num_args = 0..=1, default_value = "false", default_missing_value = "true", require_equals = true, value_parser = GoBool)]
     prefix: bool,
     /// Get keys that are greater than or equal to the given key using byte compare
-    #[arg(long = "from-key", num_args = 0..=1, default_value_t = false, default_missing_value = "true", require_equals = true)]
+    #[arg(long = "from-key", num_args = 0..=1, default_value = "false", default_missing_value = "true", require_equals = true, value_parser = GoBool)]
     from_key: bool,
     /// Specify the kv revision
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    #[arg(long, default_value = "0", allow_hyphen_values = true, value_parser = GoInt64)]
     rev: i64,
     /// Get only the keys
-    #[arg(long = "keys-only", num_args = 0..=1, default_value_t = false, default_missing_value = "true", require_equals = true)]
+    #[arg(long = "keys-only", num_args = 0..=1, default_value = "false", default_missing_value = "true", require_equals = true, value_parser = GoBool)]
     keys_only: bool,
     /// Get only the count
-    #[arg(long = "count-only", num_args = 0..=1, default_value_t = false, default_missing_value = "true", require_equals = true)]
+    #[arg(long = "count-only", num_args = 0..=1, default_value = "false", default_missing_value = "true", require_equals = true, value_parser = GoBool)]
     count_only: bool,
     /// Only write values when using the "simple" output format
-    #[arg(long = "print-value-only", num_args = 0..=1, default_value_t = false, default_missing_value = "true", require_equals = true)]
+    #[arg(long = "print-value-only", num_args = 0..=1, default_value = "false", default_missing_value = "true", require_equals = true, value_parser = GoBool)]
     print_value_only: bool,
     /// Decode Kubernetes values (protobuf envelope, JSON, CBOR, encrypted)
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, default_value = "false", default_missing_value = "true", require_equals = true, value_parser = GoBool)]
     decode: bool,
     /// Answer as this etcd release would (its Go's sort order for ties and
     /// quoting): 3.4, 3.5, 3.6, 3.7 or auto (from the snapshot's storage
     /// version; 3.5 when it has none)
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", allow_hyphen_values = true)]
     target_version: String,
 }
 
@@ -163,16 +168,25 @@ fn quote(s: &str) -> String {
     format!("{s:?}")
 }
 
+/// etcdctl's printers: any other `-w` is refused before the request is
+/// sent (`table` is known, and refused for get once the answer is in).
+const OUTPUT_FORMATS: [&str; 5] = ["simple", "json", "fields", "protobuf", "table"];
+
 pub fn run(a: &GetArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failure> {
     // etcdctl's global --hex (or ETCDCTL_HEX), the only global flag a read
     // of a file has a use for.
+    // etcdctl's order: the command's own checks, then the client's flags
+    // and ETCDCTL_* variables, then the output format, then the request.
+    let p = plan(a)?;
     let global = global.with_process_env()?;
     let hex = match global.hex.as_deref() {
         Some(v) => parse_bool(v).map_err(|e| Failure::new(EXIT_ERROR, e))?,
         None => false,
     };
+    if !OUTPUT_FORMATS.contains(&write_out) {
+        return Err(Failure::new(EXIT_BAD_FEATURE, "unsupported output format"));
+    }
     let choice = target_choice(&a.target_version)?;
-    let p = plan(a)?;
     let snap = open_any(&p.file)?;
     let rules: TargetVersion = resolve_target(&snap, choice)?;
     let store = Store::open(&snap)
@@ -222,6 +236,7 @@ pub fn run(a: &GetArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Fail
                 "table not supported as output format",
             ));
         }
+        // Checked before the request; kept for a list that grows apart.
         _ => return Err(Failure::new(EXIT_BAD_FEATURE, "unsupported output format")),
     };
     write_stdout(&out)

@@ -11,6 +11,7 @@ use etcdsnap::mvcc::{Entry, Store};
 use serde_json::json;
 
 use super::get::write_stdout;
+use super::pflag::GoUint64;
 use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR, Failure};
 
 #[derive(Args, Debug)]
@@ -19,8 +20,8 @@ pub struct HistoryArgs {
     #[arg(value_name = "FILE KEY", value_parser = clap::value_parser!(OsString))]
     args: Vec<OsString>,
     /// Longest value shown in the table, in characters (0: none)
-    #[arg(long, default_value_t = 60)]
-    width: usize,
+    #[arg(long, value_name = "N", default_value = "60", value_parser = GoUint64)]
+    width: u64,
 }
 
 pub fn run(a: &HistoryArgs, write_out: &str) -> Result<(), Failure> {
@@ -30,6 +31,13 @@ pub fn run(a: &HistoryArgs, write_out: &str) -> Result<(), Failure> {
             "history command needs a snapshot file and a key",
         ));
     };
+    // An output format it cannot print is refused before the file is read.
+    if !matches!(write_out, "json" | "simple" | "table") {
+        return Err(Failure::new(
+            EXIT_BAD_FEATURE,
+            format!("{write_out} not supported as output format for history"),
+        ));
+    }
     let key = key.as_bytes();
     let snap = super::get::open_any(file)?;
     let store = Store::open(&snap).map_err(|e| Failure::new(EXIT_ERROR, e))?;
@@ -72,19 +80,13 @@ pub fn run(a: &HistoryArgs, write_out: &str) -> Result<(), Failure> {
             });
             format!("{doc}\n")
         }
-        "simple" | "table" => {
-            let mut t = render_table(&events, a.width);
+        _ => {
+            let mut t = render_table(&events, usize::try_from(a.width).unwrap_or(usize::MAX));
             t.push_str(&format!(
                 "current revision {}, compacted at {}\n",
                 revs.current, revs.compacted
             ));
             t
-        }
-        other => {
-            return Err(Failure::new(
-                EXIT_BAD_FEATURE,
-                format!("{other} not supported as output format for history"),
-            ));
         }
     };
     write_stdout(out.as_bytes())

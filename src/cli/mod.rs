@@ -496,7 +496,8 @@ fn refused_command(root: &clap::Command, args: &[std::ffi::OsString]) -> clap::C
                 let next = (*one).clone();
                 cmd = next;
             }
-            _ => break,
+            // A flag's value (`-w simple get`) or a positional argument.
+            _ => continue,
         }
     }
     cmd
@@ -528,6 +529,29 @@ fn print_refusal(
             *m = "--all-members needs --out-dir DIR".into();
         } else if m.ends_with("--all-members") {
             *m = "--out-dir is only used with --all-members".into();
+        }
+    }
+    // `get` is etcdctl's command: its usage is etcdctl's, on stdout, and
+    // the error is printed twice with a blank line between (cobra's, then
+    // etcdctl's own).
+    if cmd.get_name() == "get" && path.ends_with(" get") {
+        let usage = pflag::etcdctl_usage(
+            &cmd,
+            "get",
+            "Gets the key or a range of keys",
+            &format!("{path} [options] <file> <key> [range_end] [flags]"),
+        );
+        match &refusal {
+            pflag::Refusal::Help(_) => {
+                print!("{usage}");
+                return ExitCode::SUCCESS;
+            }
+            pflag::Refusal::Flag(msg) => {
+                print!("{usage}");
+                eprint!("Error: {msg}\n\nError: {msg}\n");
+                return ExitCode::from(pflag::EXIT_FLAG);
+            }
+            _ => {}
         }
     }
     match refusal {

@@ -38,16 +38,16 @@ pub fn parse_bool(s: &str) -> Result<bool, String> {
     }
 }
 
-/// Go's `strconv.ParseUint(s, 0, 64)` (what pflag's `Uint64Var` uses), with
-/// its error texts.
-pub fn parse_uint64(s: &str) -> Result<u64, String> {
-    let syntax = || format!("strconv.ParseUint: parsing {}: invalid syntax", quote(s));
-    let range = || {
-        format!(
-            "strconv.ParseUint: parsing {}: value out of range",
-            quote(s)
-        )
-    };
+/// Why Go's `strconv.ParseUint` refused a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NumError {
+    Syntax,
+    Range,
+}
+
+/// The digits of `s` as Go's `strconv.ParseUint(s, 0, 64)` reads them:
+/// `0x`, `0o`, `0b` prefixes, a leading `0` for octal, `_` between digits.
+fn uint_base0(s: &str) -> Result<u64, NumError> {
     let lower: Vec<u8> = s.bytes().map(|b| b.to_ascii_lowercase()).collect();
     let (base, digits): (u32, &[u8]) = match lower.as_slice() {
         [b'0', b'x', rest @ ..] => (16, rest),
@@ -56,25 +56,69 @@ pub fn parse_uint64(s: &str) -> Result<u64, String> {
         [b'0', rest @ ..] if !rest.is_empty() => (8, rest),
         other => (10, other),
     };
-    if digits.is_empty() || !underscore_ok(s) {
-        return Err(syntax());
+    if digits.is_empty() {
+        return Err(NumError::Syntax);
     }
     let mut n: u64 = 0;
+    let mut underscores = false;
     for &c in digits {
         if c == b'_' {
+            underscores = true;
             continue;
         }
         let d = match (c as char).to_digit(36) {
             Some(d) if d < base => u64::from(d),
-            _ => return Err(syntax()),
+            _ => return Err(NumError::Syntax),
         };
         // Go stops at the first overflow, before looking further.
         n = n
             .checked_mul(u64::from(base))
             .and_then(|m| m.checked_add(d))
-            .ok_or_else(range)?;
+            .ok_or(NumError::Range)?;
+    }
+    // Go checks where the underscores are once the digits have parsed.
+    if underscores && !underscore_ok(s) {
+        return Err(NumError::Syntax);
     }
     Ok(n)
+}
+
+/// Go's `*strconv.NumError` text: `strconv.F: parsing "s": reason`.
+fn num_error(func: &str, s: &str, e: NumError) -> String {
+    let why = match e {
+        NumError::Syntax => "invalid syntax",
+        NumError::Range => "value out of range",
+    };
+    format!("strconv.{func}: parsing {}: {why}", quote(s))
+}
+
+/// Go's `strconv.ParseUint(s, 0, 64)` (what pflag's `Uint64Var` uses), with
+/// its error texts.
+pub fn parse_uint64(s: &str) -> Result<u64, String> {
+    uint_base0(s).map_err(|e| num_error("ParseUint", s, e))
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)` (what pflag's `Int64Var` and `IntVar`
+/// on a 64-bit machine use), with its error texts: an optional sign, then
+/// [`parse_uint64`]'s rules.
+pub fn parse_int64(s: &str) -> Result<i64, String> {
+    let err = |e| num_error("ParseInt", s, e);
+    let (negative, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, s.get(1..).unwrap_or_default()),
+        Some(b'+') => (false, s.get(1..).unwrap_or_default()),
+        _ => (false, s),
+    };
+    if s.is_empty() {
+        return Err(err(NumError::Syntax));
+    }
+    let n = uint_base0(digits).map_err(err)?;
+    // i64::MIN's magnitude is one more than i64::MAX's.
+    let limit = 1u64 << 63;
+    match (negative, n) {
+        (false, n) if n < limit => Ok(n as i64),
+        (true, n) if n <= limit => Ok((n as i64).wrapping_neg()),
+        _ => Err(err(NumError::Range)),
+    }
 }
 
 /// Go's `underscoreOK`: `_` only between digits, or between a base prefix
@@ -280,6 +324,10 @@ go_value_parser!(
     GoUint64 => u64, parse_uint64
 );
 go_value_parser!(
+    /// A signed integer flag's value: `strconv.ParseInt(s, 0, 64)`.
+    GoInt64 => i64, parse_int64
+);
+go_value_parser!(
     /// A duration flag's value: `time.ParseDuration`.
     GoDuration => std::time::Duration, parse_duration
 );
@@ -291,6 +339,121 @@ go_value_parser!(
     /// A duration flag kept as text, checked with `time.ParseDuration` as it is parsed.
     GoDurationText => text, parse_duration
 );
+
+/// One flag as etcdctl's usage lists it: `  -w, --write-out="simple"`,
+/// `      --limit=0`, `      --prefix[=false]` (pflag's `Flag` printed by
+/// etcdctl's own `flagUsages`: strings quoted, booleans in brackets).
+fn etcdctl_flag_cell(arg: &Arg, help_default: Option<&str>) -> String {
+    let long = arg.get_long().unwrap_or_else(|| arg.get_id().as_str());
+    let mut cell = match arg.get_short() {
+        Some(c) => format!("  -{c}, --{long}"),
+        None => format!("      --{long}"),
+    };
+    let default = arg
+        .get_default_values()
+        .first()
+        .map(|v| v.to_string_lossy().into_owned())
+        .or_else(|| help_default.map(str::to_owned));
+    let optional_value =
+        arg.is_require_equals_set() && arg.get_num_args().is_some_and(|n| n.min_values() == 0);
+    let value_name = arg
+        .get_value_names()
+        .and_then(|v| v.first())
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_default();
+    if optional_value {
+        cell.push_str(&format!("[={}]", default.as_deref().unwrap_or("false")));
+        return cell;
+    }
+    let numeric = |v: &str| parse_int64(v).is_ok() || parse_duration(v).is_ok();
+    match default {
+        Some(d) if numeric(&d) && !d.is_empty() => cell.push_str(&format!("={d}")),
+        Some(d) => cell.push_str(&format!("={}", quote(&d))),
+        None if value_name == "DURATION" => cell.push_str("=0s"),
+        None if value_name == "N" || value_name == "BYTES" => cell.push_str("=0"),
+        None => cell.push_str("=\"\""),
+    }
+    cell
+}
+
+/// Go's `text/tabwriter` as etcdctl sets it up (minwidth 1, tabwidth 8,
+/// padding 1, tabs as padding) over a block of `cell\ttext` lines: each
+/// cell is padded with tabs to the same multiple of 8 past the widest.
+fn tab_block(rows: &[(String, String)]) -> String {
+    let widest = rows
+        .iter()
+        .map(|(c, _)| c.chars().count())
+        .max()
+        .unwrap_or(0);
+    let column = (widest + 1).div_ceil(8) * 8;
+    let mut out = String::new();
+    for (cell, text) in rows {
+        let gap = column.saturating_sub(cell.chars().count());
+        out.push_str(cell);
+        out.push_str(&"\t".repeat(gap.div_ceil(8)));
+        out.push_str(text);
+        out.push('\n');
+    }
+    out
+}
+
+/// etcdctl's usage of a command, printed on stdout for `--help` and after a
+/// flag pflag refuses: NAME, USAGE, OPTIONS (the command's own flags and
+/// `-h, --help`), GLOBAL OPTIONS, flags sorted by name as pflag visits
+/// them. `name` is the command's name, `short` its one-line description,
+/// `use_line` the whole usage line.
+pub fn etcdctl_usage(cmd: &Command, name: &str, short: &str, use_line: &str) -> String {
+    // A flag whose default clap does not hold (it is applied later, e.g.
+    // after ETCDCTL_* variables) says it in its help: `[default: 2s]`.
+    let help_of = |a: &Arg| {
+        let h = a
+            .get_help()
+            .map(|h| h.to_string().lines().next().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        match h
+            .strip_suffix(']')
+            .and_then(|x| x.rsplit_once(" [default: "))
+        {
+            Some((text, d)) => (text.to_owned(), Some(d.to_owned())),
+            None => (h, None),
+        }
+    };
+    let mut local = Vec::new();
+    let mut global = Vec::new();
+    for arg in cmd.get_arguments() {
+        if arg.is_positional() || arg.is_hide_set() || arg.get_id() == "version" {
+            continue;
+        }
+        let long = arg.get_long().unwrap_or_default().to_owned();
+        let row = if arg.get_id() == "help" {
+            (
+                long,
+                "  -h, --help[=false]".to_owned(),
+                format!("help for {name}"),
+            )
+        } else {
+            let (help, default) = help_of(arg);
+            (long, etcdctl_flag_cell(arg, default.as_deref()), help)
+        };
+        if arg.is_global_set() {
+            global.push(row);
+        } else {
+            local.push(row);
+        }
+    }
+    local.sort();
+    global.sort();
+    let rows = |v: Vec<(String, String, String)>| -> Vec<(String, String)> {
+        v.into_iter().map(|(_, c, t)| (c, t)).collect()
+    };
+    let mut out = format!("NAME:\n\t{name} - {short}\n\nUSAGE:\n\t{use_line}\n\n");
+    out.push_str("OPTIONS:\n");
+    out.push_str(&tab_block(&rows(local)));
+    out.push_str("\nGLOBAL OPTIONS:\n");
+    out.push_str(&tab_block(&rows(global)));
+    out.push('\n');
+    out
+}
 
 /// What to print for a command line clap refused.
 #[derive(Debug, PartialEq, Eq)]
@@ -453,6 +616,48 @@ mod tests {
             parse_uint64("18446744073709551616"),
             Err("strconv.ParseUint: parsing \"18446744073709551616\": value out of range".into())
         );
+    }
+
+    #[test]
+    fn ints_are_go_parse_int_base_0() {
+        for (s, v) in [
+            ("0", 0),
+            ("0100", 64),
+            ("010", 8),
+            ("-0x10", -16),
+            ("+0b11", 3),
+            ("-1", -1),
+            ("1_0", 10),
+            ("-0o17", -15),
+            ("9223372036854775807", i64::MAX),
+            ("-9223372036854775808", i64::MIN),
+        ] {
+            assert_eq!(parse_int64(s), Ok(v), "{s}");
+        }
+        for s in ["", "-", "+", "abc", "--1", "08", "1__0", "- 1", "0x"] {
+            assert_eq!(
+                parse_int64(s),
+                Err(format!(
+                    "strconv.ParseInt: parsing {}: invalid syntax",
+                    quote(s)
+                )),
+                "{s:?}"
+            );
+        }
+        for s in [
+            "9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999",
+        ] {
+            assert_eq!(
+                parse_int64(s),
+                Err(format!(
+                    "strconv.ParseInt: parsing {}: value out of range",
+                    quote(s)
+                )),
+                "{s:?}"
+            );
+        }
     }
 
     #[test]

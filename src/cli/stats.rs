@@ -10,6 +10,7 @@ use etcdsnap::inspect::svg;
 use serde_json::{Value, json};
 
 use super::get::write_stdout;
+use super::pflag::GoUint64;
 use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR, Failure, one_file, printable};
 
 #[derive(Args, Debug)]
@@ -21,16 +22,16 @@ pub struct StatsArgs {
     more: Vec<String>,
     /// Group by: resource (Kubernetes /registry/<resource>, else the first
     /// path segment), namespace, kind (from the value), or prefix
-    #[arg(long, default_value = "resource")]
+    #[arg(long, default_value = "resource", allow_hyphen_values = true)]
     by: String,
     /// Group by the first N path segments (implies --by prefix)
-    #[arg(long)]
-    depth: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = GoUint64)]
+    depth: Option<u64>,
     /// Keys in the largest and most-revisions lists
-    #[arg(long, default_value_t = 10)]
-    top: usize,
+    #[arg(long, value_name = "N", default_value = "10", value_parser = GoUint64)]
+    top: u64,
     /// Also write a bar chart of space by group to this SVG file
-    #[arg(long)]
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true)]
     svg: Option<PathBuf>,
 }
 
@@ -38,7 +39,10 @@ pub fn run(a: &StatsArgs, write_out: &str) -> Result<(), Failure> {
     let file = one_file(&a.file, &a.more, "stats")?;
     let by = match a.depth {
         Some(0) => return Err(Failure::new(EXIT_BAD_ARGS, "--depth must be at least 1")),
-        Some(depth) => GroupBy::Prefix { depth },
+        // More segments than any key has is the same as all of them.
+        Some(depth) => GroupBy::Prefix {
+            depth: usize::try_from(depth).unwrap_or(usize::MAX),
+        },
         None => {
             a.by.parse()
                 .map_err(|e: String| Failure::new(EXIT_BAD_ARGS, e))?
@@ -51,7 +55,8 @@ pub fn run(a: &StatsArgs, write_out: &str) -> Result<(), Failure> {
         ));
     }
     let snap = super::get::open_any(file.as_ref())?;
-    let st = stats(&snap, by, a.top).map_err(|e| Failure::new(EXIT_ERROR, e))?;
+    let st = stats(&snap, by, usize::try_from(a.top).unwrap_or(usize::MAX))
+        .map_err(|e| Failure::new(EXIT_ERROR, e))?;
     if let Some(path) = &a.svg {
         let title = format!("etcd snapshot {file}: space by {}", by_name(by));
         std::fs::write(path, svg::render(&st, &title))

@@ -8,7 +8,10 @@ use etcdsnap::DataDir;
 use etcdsnap::raft::RaftError;
 use etcdsnap::raft::proto::raftpb::{ConfChangeType, ConfState, EntryType};
 use etcdsnap::raft::snap::read_snap_file;
-use etcdsnap::raft::wal::{WalPayload, WalReader, WalRecord};
+use etcdsnap::raft::wal::{
+    MAX_RECORD_SIZE_BYTES, Resync, SEGMENT_SIZE_BYTES, WalPayload, WalReader, WalRecord,
+    find_records_after, parse_segment_file_name,
+};
 use serde_json::{Value, json};
 
 use super::{EXIT_BAD_ARGS, EXIT_ERROR, Failure, WalDumpArgs, json_or_simple, one_file};
@@ -133,13 +136,26 @@ pub fn run(a: &WalDumpArgs, write_out: &str) -> Result<(), Failure> {
     let mut w = Dump {
         out: BufWriter::new(stdout.lock()),
         json: json_out,
+        crc: 0,
+        last_index: None,
     };
     w.snapshot(snap.as_deref())?;
     let mut failure = None;
+    let mut prev: Option<&PathBuf> = None;
     for (i, seg) in segments.iter().enumerate() {
         let later = segments.len() - i - 1;
-        if let Some(f) = w.segment(i, seg, later)? {
-            failure = Some(f);
+        let gap = prev.and_then(|p| w.gap(p, seg));
+        if let Some(g) = &gap {
+            // Dump what is there all the same, with a fresh chain (the
+            // missing segment's CRCs are gone), and fail at the end.
+            w.crc = 0;
+            failure.get_or_insert_with(|| {
+                Failure::new(EXIT_ERROR, format!("{}: {g}", wal_dir.display()))
+            });
+        }
+        prev = Some(seg);
+        if let Some(f) = w.segment(i, seg, later, gap.as_deref())? {
+            failure.get_or_insert(f);
             break;
         }
     }
@@ -147,11 +163,60 @@ pub fn run(a: &WalDumpArgs, write_out: &str) -> Result<(), Failure> {
     failure.map_or(Ok(()), Err)
 }
 
+/// The name of a file, for messages.
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Looks for valid records in `seg` from offset `from` on: the first
+/// non-zero 8-byte word (read in small pieces, so a preallocated zero tail
+/// costs no memory), then the records [`find_records_after`] finds from
+/// there, reading at most a segment and a record.
+fn records_after(seg: &Path, from: u64) -> Result<Option<Resync>, Failure> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |e: std::io::Error| Failure::new(EXIT_ERROR, format!("read {}: {e}", seg.display()));
+    let mut f = std::fs::File::open(seg).map_err(io)?;
+    f.seek(SeekFrom::Start(from)).map_err(io)?;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    let mut pos = from;
+    let mut word = [0u8; 8];
+    let start = loop {
+        match r.read_exact(&mut word) {
+            Ok(()) if word == [0; 8] => pos = pos.saturating_add(8),
+            Ok(()) => break pos,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(io(e)),
+        }
+    };
+    let mut data = word.to_vec();
+    r.take(SEGMENT_SIZE_BYTES + MAX_RECORD_SIZE_BYTES)
+        .read_to_end(&mut data)
+        .map_err(io)?;
+    Ok(find_records_after(&data, start))
+}
+
+/// `entries 69 to 132` (or one entry, or none known).
+fn entries(first: Option<u64>, last: Option<u64>) -> String {
+    match (first, last) {
+        (Some(a), Some(b)) if a == b => format!("entry {a}"),
+        (Some(a), Some(b)) => format!("entries {a} to {b}"),
+        _ => "no entries".into(),
+    }
+}
+
 /// Where a dump goes: stdout, one record at a time, as text or as one JSON
 /// document written piece by piece.
 struct Dump<W: Write> {
     out: W,
     json: bool,
+    /// The running CRC, carried from one segment to the next as etcd's
+    /// decoder does.
+    crc: u32,
+    /// The raft index of the last entry read, for saying where a problem is.
+    last_index: Option<u64>,
 }
 
 fn write_failed(e: std::io::Error) -> Failure {
@@ -170,6 +235,34 @@ impl<W: Write> Dump<W> {
     fn value(&mut self, v: &Value) -> Result<(), Failure> {
         serde_json::to_writer(&mut self.out, v)
             .map_err(|e| Failure::new(EXIT_ERROR, format!("write stdout: {e}")))
+    }
+
+    /// Whether segments are missing between `prev` and `next` (their names'
+    /// sequence numbers are not consecutive): what is missing, and what
+    /// etcd does about it. The gap is also printed.
+    fn gap(&mut self, prev: &Path, next: &Path) -> Option<String> {
+        let (a, a_index) = parse_segment_file_name(&file_name(prev))?;
+        let (b, b_index) = parse_segment_file_name(&file_name(next))?;
+        if b == a.saturating_add(1) {
+            return None;
+        }
+        let missing = if b == a.saturating_add(2) {
+            format!("WAL segment sequence {} is missing", a.saturating_add(1))
+        } else {
+            format!(
+                "WAL segment sequences {} to {} are missing",
+                a.saturating_add(1),
+                b.saturating_sub(1)
+            )
+        };
+        // A segment is named after the index of the first entry it holds.
+        let from = self.last_index.unwrap_or(a_index).saturating_add(1);
+        let lost = entries(Some(from), b_index.checked_sub(1).filter(|&to| to >= from));
+        Some(format!(
+            "{missing} between {} and {}: {lost} are not in the WAL (etcd refuses to start on it: wal: crc mismatch)",
+            file_name(prev),
+            file_name(next)
+        ))
     }
 
     fn snapshot(&mut self, snap: Option<&Path>) -> Result<(), Failure> {
@@ -211,16 +304,26 @@ impl<W: Write> Dump<W> {
         index: usize,
         seg: &Path,
         later: usize,
+        gap: Option<&str>,
     ) -> Result<Option<Failure>, Failure> {
-        let mut reader = WalReader::open(seg).map_err(|e| Failure::new(EXIT_ERROR, e))?;
+        let mut reader = WalReader::open(seg)
+            .map_err(|e| Failure::new(EXIT_ERROR, e))?
+            .with_crc(self.crc);
         if self.json {
             if index > 0 {
                 self.raw(",")?;
             }
             self.raw("{\"file\":")?;
             self.value(&Value::from(seg.display().to_string()))?;
+            if let Some(g) = gap {
+                self.raw(",\"missingBefore\":")?;
+                self.value(&Value::from(g))?;
+            }
             self.raw(",\"records\":[")?;
         } else {
+            if let Some(g) = gap {
+                self.line(&format!("MISSING: {g}"))?;
+            }
             self.line(&format!("WAL {}:", seg.display()))?;
         }
         let mut n = 0u64;
@@ -228,6 +331,9 @@ impl<W: Write> Dump<W> {
         for r in reader.by_ref() {
             match r {
                 Ok(rec) => {
+                    if let WalPayload::Entry(e) = &rec.payload {
+                        self.last_index = Some(e.index);
+                    }
                     if self.json {
                         if n > 0 {
                             self.raw(",")?;
@@ -241,36 +347,78 @@ impl<W: Write> Dump<W> {
                 Err(e) => stop = Some(e),
             }
         }
-        let Some(err) = stop else {
-            if self.json {
-                self.raw("]}")?;
-            } else {
-                self.line(&format!("{n} records"))?;
-            }
-            return Ok(None);
-        };
+        self.crc = reader.crc();
         let end = reader.end_offset();
-        let torn = matches!(
-            err,
-            RaftError::WalTruncated { .. } | RaftError::WalTornWrite { .. }
-        );
-        let why = match (torn, later) {
+        let after = match &stop {
+            // The end of the file, or a zero length word: the end etcd
+            // reads, unless valid records lie beyond it.
+            None => records_after(seg, end)?,
+            Some(RaftError::WalTruncated { .. } | RaftError::WalTornWrite { .. }) => {
+                records_after(seg, end.saturating_add(8))?
+            }
+            Some(_) => None,
+        };
+        let (err, torn) = match (stop, &after) {
+            (None, None) => {
+                if self.json {
+                    self.raw("]}")?;
+                } else {
+                    self.line(&format!("{n} records"))?;
+                }
+                return Ok(None);
+            }
+            (None, Some(_)) => (
+                "a zero-filled record (its length word is 0)".to_owned(),
+                false,
+            ),
+            (Some(e), Some(_)) => (e.to_string(), false),
+            (Some(e), None) => {
+                let torn = matches!(
+                    e,
+                    RaftError::WalTruncated { .. } | RaftError::WalTornWrite { .. }
+                );
+                (e.to_string(), torn)
+            }
+        };
+        let at_index = match self.last_index {
+            Some(i) => format!(" (after entry {i})"),
+            None => String::new(),
+        };
+        let why = match (&after, torn, later) {
+            (Some(a), _, _) => format!(
+                "not a torn tail: {} valid record(s) with {} follow from offset {}; etcd reads up to here only, and when it next starts it zero-fills or truncates the segment from here, losing them",
+                a.records,
+                entries(a.first_index, a.last_index),
+                a.offset
+            ),
+            (None, ..) => match (torn, later) {
             (true, 0) => "a write cut short by a crash: etcd's read-all mode stops here too, and etcd truncates the segment at this offset when it next starts".to_owned(),
             (true, n) => format!(
                 "a torn write before the last segment: etcd stops reading here too, so the {n} later segment(s) are not read"
             ),
             (false, _) => "the segment is corrupt here; etcd refuses to read it".to_owned(),
+            },
         };
         if self.json {
             self.raw("],\"stopped\":")?;
-            self.value(&json!({
-                "offset": end, "error": err.to_string(), "tornTail": torn && later == 0,
-                "explanation": why,
-            }))?;
+            let mut stopped = json!({
+                "offset": end, "afterIndex": self.last_index, "error": err,
+                "tornTail": torn && later == 0, "explanation": why,
+            });
+            if let (Some(a), Some(o)) = (&after, stopped.as_object_mut()) {
+                o.insert(
+                    "validAfter".into(),
+                    json!({
+                        "offset": a.offset, "records": a.records,
+                        "firstIndex": a.first_index, "lastIndex": a.last_index,
+                    }),
+                );
+            }
+            self.value(&stopped)?;
             self.raw("}")?;
         } else {
             self.line(&format!(
-                "{n} records, then stopped at offset {end}: {err} ({why})"
+                "{n} records, then stopped at offset {end}{at_index}: {err} ({why})"
             ))?;
         }
         if torn && later == 0 {
@@ -278,7 +426,7 @@ impl<W: Write> Dump<W> {
         }
         Ok(Some(Failure::new(
             EXIT_ERROR,
-            format!("{}: {err} ({why})", seg.display()),
+            format!("{} offset {end}{at_index}: {err} ({why})", seg.display()),
         )))
     }
 

@@ -100,15 +100,26 @@ fn split_text(loc: &Location) -> (String, String) {
     }
 }
 
+/// What may follow the time in a snapshot's name under a bare prefix: a
+/// snapshot file as save names it (`.db`, compressed or not). A `.part`
+/// (a save in progress or abandoned) and any other file that merely holds
+/// a time in its name (`notes-<time>.txt`, `wal-<time>.tar`) are never
+/// candidates.
+const SNAPSHOT_SUFFIXES: [&str; 3] = [".db", ".db.zst", ".db.gz"];
+
 /// The time in `name` by the template around `{time}` (`before`,
-/// `after`), or, without a placeholder, a time anywhere after `before`.
+/// `after`), or, without a placeholder, in a name `before` + anything +
+/// time + one of [`SNAPSHOT_SUFFIXES`].
 fn time_of(name: &str, before: &str, after: Option<&str>) -> Option<DateTime<Utc>> {
     match after {
         Some(after) => timestamp::time_in(name, before, after),
         None => {
             let rest = name.strip_prefix(before)?;
-            rest.char_indices()
-                .find_map(|(i, _)| rest.get(i..i + timestamp::LEN).and_then(timestamp::parse))
+            SNAPSHOT_SUFFIXES.iter().find_map(|suffix| {
+                let stem = rest.strip_suffix(suffix)?;
+                let at = stem.len().checked_sub(timestamp::LEN)?;
+                stem.get(at..).and_then(timestamp::parse)
+            })
         }
     }
 }

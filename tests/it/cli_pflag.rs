@@ -474,3 +474,86 @@ fn a_non_utf8_environment_variable_is_skipped() {
         );
     }
 }
+
+/// etcdsnap's own reading commands (diff, history, stats) parse their
+/// flags with the same pflag rules as get and restore: integers are Go's
+/// `ParseInt`/`ParseUint` with base 0 (`0100` is 64, `0x`, `0b`, `_`), a
+/// revision of 0 or less means the current one, booleans take `=V`, and a
+/// bad value is refused with pflag's message and the usage, exit 1
+/// (etcdutl's envelope, as for restore's flags).
+#[test]
+fn diff_history_and_stats_flags_parse_like_pflag() {
+    let k8s = snap("k8s-v35.db");
+    let out = |args: &[&str]| {
+        let r = run(Tool::Ours, args);
+        assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr);
+        r.stdout
+    };
+    let same = |a: &[&str], b: &[&str]| assert_eq!(out(a), out(b), "{a:?} vs {b:?}");
+    let diff = |flags: &[&'static str]| {
+        let mut v = vec!["diff", k8s.as_str(), k8s.as_str()];
+        v.extend_from_slice(flags);
+        v
+    };
+    same(&diff(&["--rev-old", "0200"]), &diff(&["--rev-old", "128"]));
+    same(&diff(&["--rev-old=0x80"]), &diff(&["--rev-old", "128"]));
+    same(
+        &diff(&["--rev-old", "0b10000000", "--rev-new", "2_00"]),
+        &diff(&["--rev-old=128", "--rev-new=200"]),
+    );
+    same(&diff(&["--rev-old", "-1"]), &diff(&[]));
+    same(
+        &diff(&["--rev-old", "128", "--summary=T"]),
+        &diff(&["--rev-old", "128", "--summary"]),
+    );
+    assert_ne!(
+        out(&diff(&["--rev-old", "0200"])),
+        out(&diff(&["--rev-old", "200"]))
+    );
+    let stats = |flags: &[&'static str]| {
+        let mut v = vec!["stats", k8s.as_str(), "-w", "json"];
+        v.extend_from_slice(flags);
+        v
+    };
+    same(&stats(&["--top", "0b11"]), &stats(&["--top", "3"]));
+    same(
+        &stats(&["--top=010", "--depth", "0x2"]),
+        &stats(&["--top", "8", "--depth", "2"]),
+    );
+    let key = "/registry/configmaps/big/cm-0";
+    let history = |flags: &[&'static str]| {
+        let mut v = vec!["history", k8s.as_str(), key];
+        v.extend_from_slice(flags);
+        v
+    };
+    same(&history(&["--width", "0x10"]), &history(&["--width", "16"]));
+    for (args, want) in [
+        (
+            diff(&["--rev-old", "abc"]),
+            "Error: invalid argument \"abc\" for \"--rev-old\" flag: strconv.ParseInt: parsing \"abc\": invalid syntax",
+        ),
+        (
+            diff(&["--rev-new", "99999999999999999999"]),
+            "Error: invalid argument \"99999999999999999999\" for \"--rev-new\" flag: strconv.ParseInt: parsing \"99999999999999999999\": value out of range",
+        ),
+        (
+            diff(&["--summary=yes"]),
+            "Error: invalid argument \"yes\" for \"--summary\" flag: strconv.ParseBool: parsing \"yes\": invalid syntax",
+        ),
+        (
+            stats(&["--top", "08"]),
+            "Error: invalid argument \"08\" for \"--top\" flag: strconv.ParseUint: parsing \"08\": invalid syntax",
+        ),
+        (
+            history(&["--width=-1"]),
+            "Error: invalid argument \"-1\" for \"--width\" flag: strconv.ParseUint: parsing \"-1\": invalid syntax",
+        ),
+    ] {
+        let r = run(Tool::Ours, &args);
+        assert_eq!(r.code, Some(1), "{args:?}: {}", r.stderr);
+        assert_eq!(r.first_error(), want, "{args:?}");
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(lines.get(1), Some(&"Usage:"), "{args:?}: {}", r.stderr);
+        assert_eq!(lines.last(), Some(&want), "{args:?}");
+    }
+}

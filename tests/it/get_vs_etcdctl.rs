@@ -578,3 +578,266 @@ fn raw_member_db_answers_like_the_saved_snapshot() {
         assert!(!get(raw).is_empty());
     }
 }
+
+/// Everything one command printed, for the flag cases.
+#[derive(Debug)]
+struct Full {
+    code: Option<i32>,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+fn run_full(mut c: Command) -> Full {
+    let out = c.output().expect("run command");
+    Full {
+        code: out.status.code(),
+        stdout: out.stdout,
+        // etcdctl's client logs a failed request as a JSON line
+        // (`"retrying of unary invoker failed"`); the rest is compared.
+        stderr: String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| !l.starts_with("{\"level\":"))
+            .map(|l| format!("{l}\n"))
+            .collect(),
+    }
+}
+
+/// etcdctl's usage (NAME, USAGE, OPTIONS, GLOBAL OPTIONS), split in its
+/// sections: the header lines and the flag lines of each block.
+fn usage_sections(out: &[u8]) -> Option<(Vec<String>, Vec<String>, Vec<String>)> {
+    let text = String::from_utf8_lossy(out);
+    let (head, rest) = text.split_once("OPTIONS:\n")?;
+    let (local, global) = rest.split_once("\nGLOBAL OPTIONS:\n")?;
+    let lines = |s: &str| s.lines().map(str::to_owned).collect::<Vec<_>>();
+    Some((lines(head), lines(local), lines(global)))
+}
+
+/// The flag a usage line is about (`--limit` in `      --limit=0\t...`).
+fn flag_of_line(line: &str) -> String {
+    let at = line.find("--").unwrap_or(0);
+    line[at..]
+        .split(['=', '[', '\t'])
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// `get`'s own flags are parsed as etcdctl 3.5.1's pflag parses them, live:
+/// Go's `ParseInt(s, 0, 64)` for `--rev` and `--limit` (a leading `0` is
+/// octal, `0x`/`0o`/`0b` prefixes, `_` between digits, negatives meaning
+/// "none"), Go's `ParseBool` spellings after `=`, strings that start with
+/// `-`, and a bad value refused with pflag's message twice on stderr, the
+/// usage on stdout, exit 1. An output format etcdctl has no printer for is
+/// refused (exit 4) before the request is sent, so a request that would
+/// fail does not change the answer. For every case the exit code and the
+/// whole stderr are the same; stdout is the same byte for byte (header IDs
+/// set aside as everywhere in this file), except that in a usage the
+/// command line and etcdsnap's extra flags (`--decode`,
+/// `--target-version`, the 3.7 `--timeout`) differ: there every line
+/// etcdctl prints for its own flags must be in etcdsnap's byte for byte,
+/// and each of its global flags listed.
+#[test]
+fn flags_parse_as_etcdctl_v35() {
+    let bins = require_tool!(tools::etcd_suite(EtcdVersion::V35));
+    let file = fixtures::snapshot("k8s-v35.db");
+    let cluster = boot(&bins, &file);
+    let ctl = cluster.ctl();
+    let cases: &[(&str, &[&str])] = &[
+        // Integers: octal, hex, binary, underscores, signs.
+        (
+            "fields",
+            &["--prefix", "/registry/", "--count-only", "--rev", "0100"],
+        ),
+        (
+            "fields",
+            &["--prefix", "/registry/", "--count-only", "--rev", "0x64"],
+        ),
+        (
+            "fields",
+            &[
+                "--prefix",
+                "/registry/",
+                "--count-only",
+                "--rev",
+                "0b1000000",
+            ],
+        ),
+        (
+            "fields",
+            &["--prefix", "/registry/", "--count-only", "--rev", "0o144"],
+        ),
+        (
+            "fields",
+            &["--prefix", "/registry/", "--count-only", "--rev", "1_00"],
+        ),
+        (
+            "fields",
+            &["--prefix", "/registry/", "--count-only", "--rev=+0100"],
+        ),
+        (
+            "fields",
+            &["--prefix", "/registry/", "--count-only", "--rev", "-1"],
+        ),
+        (
+            "fields",
+            &["--prefix", "/registry/", "--count-only", "--rev=-0100"],
+        ),
+        (
+            "simple",
+            &["--prefix", "/registry/", "--keys-only", "--limit", "010"],
+        ),
+        (
+            "simple",
+            &["--prefix", "/registry/", "--keys-only", "--limit", "0x3"],
+        ),
+        (
+            "simple",
+            &["--prefix", "/registry/", "--keys-only", "--limit=0B11"],
+        ),
+        (
+            "simple",
+            &["--prefix", "/registry/", "--keys-only", "--limit", "0_7"],
+        ),
+        (
+            "json",
+            &["--prefix", "/registry/", "--keys-only", "--limit", "-1"],
+        ),
+        (
+            "json",
+            &["--prefix", "/registry/", "--keys-only", "--limit=-010"],
+        ),
+        // Booleans.
+        (
+            "simple",
+            &["--prefix=1", "/registry/", "--keys-only=T", "--limit=2"],
+        ),
+        (
+            "simple",
+            &[
+                "--prefix=True",
+                "/registry/",
+                "--keys-only=TRUE",
+                "--limit=2",
+            ],
+        ),
+        (
+            "simple",
+            &["--prefix=t", "/registry/", "--keys-only=true", "--limit=2"],
+        ),
+        ("simple", &["--prefix=false", "/registry/", "--keys-only=F"]),
+        (
+            "simple",
+            &[
+                "--prefix=0",
+                "--from-key=1",
+                "/registry/",
+                "--keys-only=False",
+                "--limit",
+                "2",
+            ],
+        ),
+        (
+            "fields",
+            &[
+                "--prefix",
+                "/registry/",
+                "--count-only=FALSE",
+                "--keys-only",
+                "--limit=1",
+            ],
+        ),
+        // Bad values.
+        ("simple", &["--limit", "abc", "a"]),
+        ("simple", &["--limit", "08", "a"]),
+        ("simple", &["--limit", "1__0", "a"]),
+        ("simple", &["--limit", "_1", "a"]),
+        ("simple", &["--limit=", "a"]),
+        ("simple", &["--rev", "99999999999999999999", "a"]),
+        ("simple", &["--rev", "-9223372036854775809", "a"]),
+        ("simple", &["--rev", "0x", "a"]),
+        ("simple", &["--rev", "1.5", "a"]),
+        ("simple", &["--prefix=yes", "a"]),
+        ("simple", &["--keys-only=tRuE", "a"]),
+        ("simple", &["--count-only=", "a"]),
+        ("simple", &["a", "--limit"]),
+        // Strings take the next argument whatever it looks like.
+        ("simple", &["--order", "-x", "a"]),
+        ("simple", &["--sort-by", "--limit", "a"]),
+        ("simple", &["--consistency", "-s", "a"]),
+        // Output formats: refused before the request (a future revision
+        // would fail it), `table` known and refused once it is answered.
+        ("bogus", &["a", "--rev", "999999"]),
+        ("bogus", &["a"]),
+        ("table", &["a"]),
+        ("table", &["a", "--rev", "999999"]),
+        ("bogus", &["--prefix", "--from-key", "a"]),
+        // Help.
+        ("simple", &["--help"]),
+    ];
+    let mut failures = Vec::new();
+    for (format, case) in cases {
+        let mut theirs = ctl.command(&["-w", format, "get"]);
+        theirs.args(*case);
+        let theirs = run_full(theirs);
+        let mut ours = Command::new(env!("CARGO_BIN_EXE_etcdsnap"));
+        tools::scrub_etcd_env(&mut ours);
+        ours.args(["-w", format, "get", "--target-version", "3.5"])
+            .arg(&file)
+            .args(*case);
+        let ours = run_full(ours);
+        let mut why = Vec::new();
+        if theirs.code != ours.code {
+            why.push("exit code");
+        }
+        if theirs.stderr != ours.stderr {
+            why.push("stderr");
+        }
+        match (usage_sections(&theirs.stdout), usage_sections(&ours.stdout)) {
+            (Some((t_head, t_local, t_global)), Some((o_head, o_local, o_global))) => {
+                // NAME is the same; USAGE names the file too.
+                if t_head.get(..3) != o_head.get(..3) {
+                    why.push("usage NAME");
+                }
+                if t_local.iter().any(|l| !o_local.contains(l)) {
+                    why.push("usage OPTIONS");
+                }
+                let extra: Vec<String> = o_local
+                    .iter()
+                    .filter(|l| !t_local.contains(l))
+                    .map(|l| flag_of_line(l))
+                    .collect();
+                if extra != ["--decode", "--target-version"] {
+                    why.push("usage OPTIONS (extra)");
+                }
+                let o_flags: Vec<String> = o_global.iter().map(|l| flag_of_line(l)).collect();
+                if t_global.iter().any(|l| !o_flags.contains(&flag_of_line(l))) {
+                    why.push("usage GLOBAL OPTIONS");
+                }
+            }
+            (None, None) => {
+                if normalize(format, &theirs.stdout) != normalize(format, &ours.stdout) {
+                    why.push("stdout");
+                }
+            }
+            _ => why.push("stdout (usage in one only)"),
+        }
+        if !why.is_empty() {
+            failures.push(format!(
+                "-w {format} get {case:?}: {why:?} differ\n  etcdctl: exit {:?}\n{}{}\n  etcdsnap: exit {:?}\n{}{}",
+                theirs.code,
+                theirs.stderr,
+                String::from_utf8_lossy(&theirs.stdout),
+                ours.code,
+                ours.stderr,
+                String::from_utf8_lossy(&ours.stdout),
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}

@@ -175,3 +175,71 @@ fn a_compressed_file_under_a_plain_name_gets_a_hint() {
         )
     );
 }
+
+/// `snapshot prune DIR/` (a bare prefix): only names save could have given
+/// a snapshot (`...{time}.db`, `.db.zst`, `.db.gz`) are candidates. Files
+/// that merely hold a time in their name are left alone, and a `.part` (a
+/// save still running or abandoned) is neither deleted nor taken for the
+/// newest snapshot.
+#[test]
+fn prune_under_a_prefix_only_considers_snapshot_names() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let good = std::fs::read(fixtures::snapshot("small-v35.db")).expect("fixture");
+    let zst = zstd::encode_all(&good[..], 3).expect("zstd");
+    let snapshots: [(&str, &[u8]); 4] = [
+        ("snap-20250101T000000Z.db", &good),
+        ("snap-20250102T000000Z.db.zst", &zst),
+        ("etcd-a-20250103T000000Z.db", &good),
+        ("snap-20250104T000000Z.db", &good),
+    ];
+    // Newer than every snapshot, and none of them one.
+    let others: [(&str, &[u8]); 5] = [
+        ("notes-20250201T000000Z.txt", b"operator notes"),
+        ("wal-20250202T000000Z.tar", b"a tar of a WAL"),
+        ("snap-20250203T000000Z.db.part", &good[..good.len() / 2]),
+        ("snap-20250204T000000Z.db.zst.part", b"partial"),
+        ("20250205T000000Z", &good),
+    ];
+    for (n, b) in snapshots.iter().chain(&others) {
+        std::fs::write(dir.join(n), b).expect("write");
+    }
+    let prefix = format!("{}/", dir.display());
+    let out = etcdsnap(&[
+        "snapshot",
+        "prune",
+        &prefix,
+        "--keep-last",
+        "1",
+        "-w",
+        "json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // Nothing newer than the newest snapshot was tried (and failed) first.
+    assert!(!stderr.contains("does not verify"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let listed: Vec<String> = report["snapshots"]
+        .as_array()
+        .expect("snapshots")
+        .iter()
+        .map(|s| {
+            let l = s["location"].as_str().expect("location");
+            l.rsplit('/').next().unwrap_or(l).to_owned()
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "snap-20250104T000000Z.db",
+            "etcd-a-20250103T000000Z.db",
+            "snap-20250102T000000Z.db.zst",
+            "snap-20250101T000000Z.db",
+        ]
+    );
+    let left: Vec<String> = tree(dir).into_iter().map(|(n, _)| n).collect();
+    let mut want: Vec<String> = others.iter().map(|(n, _)| n.to_string()).collect();
+    want.push("snap-20250104T000000Z.db".into());
+    want.sort();
+    assert_eq!(left, want);
+}

@@ -219,3 +219,212 @@ fn a_corrupt_record_before_the_end_fails_after_printing_what_precedes_it() {
     assert!(text.contains("stopped at offset"), "{text}");
     assert!(String::from_utf8_lossy(&o.stderr).starts_with("Error: "));
 }
+
+/// A record in the middle of a segment zero-filled, as a lost or
+/// misdirected write leaves it, with valid records after it: the length
+/// word too (etcd's decoder reads the zero word as the end of the WAL), or
+/// only the body (etcd takes it for a torn write). Neither is the torn tail
+/// a crash leaves: the dump fails and says where (segment file, byte
+/// offset, the entry before) and why (how many valid records follow).
+#[test]
+fn a_zeroed_record_in_the_middle_is_not_a_torn_tail() {
+    let full = dump(golden_with(|_, _| {}).path());
+    let recs = full["segments"][0]["records"]
+        .as_array()
+        .expect("records")
+        .clone();
+    let n = recs.len();
+    // Record 3 is the first ConfChange entry (index 1); 4 and 5 follow.
+    let (from, to) = (
+        recs[3]["offset"].as_u64().expect("offset") as usize,
+        recs[4]["offset"].as_u64().expect("offset") as usize,
+    );
+    let frame = golden_with(|b, _| {
+        b[from..to].fill(0);
+        b.resize(64_000_000, 0);
+    });
+    let body = golden_with(|b, _| {
+        b[from + 8..to].fill(0);
+        b.resize(64_000_000, 0);
+    });
+    for (what, dir) in [("frame", &frame), ("body", &body)] {
+        let o = dump_raw(dir.path(), true);
+        assert_eq!(o.status.code(), Some(1), "{what}");
+        let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+        let seg = &v["segments"][0];
+        assert_eq!(seg["records"].as_array().expect("records").len(), 3);
+        let stopped = &seg["stopped"];
+        assert_eq!(stopped["offset"].as_u64(), Some(from as u64), "{what}");
+        assert_eq!(stopped["tornTail"], false, "{what}");
+        assert_eq!(stopped["validAfter"]["offset"].as_u64(), Some(to as u64));
+        assert_eq!(
+            stopped["validAfter"]["records"].as_u64(),
+            Some((n - 4) as u64),
+            "{what}: {stopped}"
+        );
+        assert_eq!(stopped["validAfter"]["firstIndex"].as_u64(), Some(2));
+        let o = dump_raw(dir.path(), false);
+        assert_eq!(o.status.code(), Some(1), "{what}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        let seg_name = "0000000000000000-0000000000000000.wal";
+        for want in [
+            seg_name,
+            &format!("offset {from}"),
+            "not a torn tail",
+            &format!("{} valid record(s)", n - 4),
+            &format!("from offset {to}"),
+        ] {
+            assert!(err.contains(want), "{what}: {want:?} not in {err}");
+        }
+        if what == "frame" {
+            assert!(err.contains("zero-filled record"), "{err}");
+        }
+    }
+}
+
+/// etcd 3.5.1 writes a WAL of three segments (1 MB values: about 64 entries
+/// a segment); then
+/// * the middle segment deleted: etcd refuses to start (`wal: crc
+///   mismatch`: the next segment's CRC record does not continue the
+///   chain), and `wal dump` fails naming the missing sequence number, the
+///   segments around it and the entries lost, in the same words;
+/// * a record in the middle of the last segment zero-filled: etcd starts as
+///   if nothing were wrong and zero-fills the valid records after it, and
+///   `wal dump` fails saying where and how many records follow.
+#[test]
+fn a_missing_segment_and_a_zeroed_record_against_etcd() {
+    use support::etcd::{ClusterSpec, EtcdProcess};
+    use support::snapmaker::Loader;
+    let bins = require_tool!(tools::etcd_suite(tools::EtcdVersion::V35));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut cluster = ClusterSpec::in_dir(&bins, 1, tmp.path())
+        .arg("--unsafe-no-fsync")
+        .start();
+    let data = cluster.specs[0].data_dir.clone();
+    let mut l = Loader::new(cluster.endpoint());
+    let value = vec![b'v'; 1_000_000];
+    for i in 0..140 {
+        l.put(format!("k{i:03}").as_bytes(), &value);
+        l.flush();
+    }
+    cluster.stop();
+    let wal = DataDir::new(&data).wal_dir();
+    let segs = DataDir::new(&data).wal_segments().expect("segments");
+    assert_eq!(segs.len(), 3, "{segs:?}");
+    let name = |p: &Path| p.file_name().expect("name").to_string_lossy().into_owned();
+    let index_of = |p: &Path| {
+        etcdsnap::raft::wal::parse_segment_file_name(&name(p))
+            .expect("segment name")
+            .1
+    };
+    let whole = dump(&data);
+    assert_eq!(whole["segments"].as_array().expect("segments").len(), 3);
+
+    // Tries to start etcd on `dir`: Ok if it became healthy (then stopped),
+    // else the log.
+    let boot = |dir: &Path, log: &str| -> Result<(), String> {
+        let spec = ClusterSpec::in_dir(&bins, 1, tmp.path()).data_dir(0, dir);
+        let mut p = EtcdProcess::spawn(
+            &bins,
+            "m1",
+            &spec.members[0].client_url(),
+            &spec.member_args(0),
+            &tmp.path().join(log),
+        )
+        .expect("spawn etcd");
+        p.health_url = spec.members[0].health_url();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let r = p.wait_healthy(deadline).map_err(|_| p.log());
+        p.stop();
+        r
+    };
+
+    // A copy with a record in the middle of the last segment zeroed.
+    let zeroed = tmp.path().join("zeroed.etcd");
+    copy_tree(&data, &zeroed);
+    let last = DataDir::new(&zeroed).wal_segments().expect("segments")[2].clone();
+    let mut bytes = std::fs::read(&last).expect("read");
+    let offs: Vec<u64> = etcdsnap::raft::wal::WalDecoder::new(&bytes)
+        .map(|r| r.expect("record").offset)
+        .collect();
+    assert!(offs.len() > 10, "{offs:?}");
+    // The first entry after the segment's CRC, metadata and state records
+    // (and, if any, its snapshot record): an entry with many after it.
+    let recs = whole["segments"][2]["records"].as_array().expect("records");
+    let k = recs
+        .iter()
+        .position(|r| r["record"]["type"] == "entry")
+        .expect("an entry");
+    let (from, to) = (offs[k] as usize, offs[k + 1] as usize);
+    let lost_index = recs[k]["record"]["index"].as_u64().expect("index");
+    bytes[from..to].fill(0);
+    std::fs::write(&last, &bytes).expect("write");
+    let o = dump_raw(&zeroed, false);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for want in [
+        name(&last),
+        format!("offset {from} (after entry {})", lost_index - 1),
+        "zero-filled record".into(),
+        format!("{} valid record(s)", offs.len() - k - 1),
+    ] {
+        assert!(err.contains(&want), "{want:?} not in {err}");
+    }
+    // etcd does not refuse it: it reads up to the zero and zero-fills the
+    // rest, so the entries after it are gone once it has run.
+    boot(&zeroed, "zeroed.log").expect("etcd 3.5.1 starts on a zeroed record");
+    let after = dump_raw(&zeroed, true);
+    let v: Value = serde_json::from_slice(&after.stdout).expect("json");
+    let max_index = v["segments"][2]["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter_map(|r| r["record"]["index"].as_u64())
+        .max()
+        .expect("entries");
+    let old_max = recs
+        .iter()
+        .filter_map(|r| r["record"]["index"].as_u64())
+        .max()
+        .expect("entries");
+    assert!(max_index < old_max, "etcd kept {max_index} of {old_max}");
+
+    // The middle segment deleted.
+    let first_lost = index_of(&segs[1]);
+    let next = index_of(&segs[2]);
+    std::fs::remove_file(&segs[1]).expect("rm");
+    let log = boot(&data, "gap.log").expect_err("etcd 3.5.1 refuses a missing segment");
+    assert!(
+        log.contains("wal: crc mismatch"),
+        "{}",
+        support::cmd::tail(&log, 5)
+    );
+    let o = dump_raw(&data, false);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let want = format!(
+        "Error: {}: WAL segment sequence 1 is missing between {} and {}: entries {first_lost} to {} are not in the WAL (etcd refuses to start on it: wal: crc mismatch)\n",
+        wal.display(),
+        name(&segs[0]),
+        name(&segs[2]),
+        next - 1
+    );
+    assert_eq!(err, want);
+    // Everything there is still dumped.
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("MISSING: WAL segment sequence 1"), "{text}");
+    assert!(text.contains(&name(&segs[2])), "{text}");
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        let p = e.path();
+        if p.is_dir() {
+            copy_tree(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).expect("copy");
+        }
+    }
+}

@@ -179,6 +179,13 @@ impl Frame {
     /// continuing the CRC chain from `crc`; returns the record and the new
     /// running CRC.
     pub(super) fn decode(&self, body: &[u8], crc: u32) -> Result<(WalRecord, u32), RaftError> {
+        self.decode_with(body, Some(crc))
+    }
+
+    /// [`decode`](Self::decode); with `crc` `None` the record's stored CRC
+    /// is taken as it is (for a record found again after a break in the
+    /// chain) and becomes the running CRC.
+    fn decode_with(&self, body: &[u8], crc: Option<u32>) -> Result<(WalRecord, u32), RaftError> {
         let off64 = self.offset;
         let rec_bytes = body.get(..self.len).ok_or(RaftError::WalTruncated {
             offset: off64,
@@ -204,18 +211,7 @@ impl Frame {
         let rec_type = RecordType::from_code(rec.r#type);
         let payload_bytes = rec.data.as_deref().unwrap_or(&[]);
 
-        let new_crc = if rec_type == Some(RecordType::Crc) {
-            // etcd ReadAll: a CRC record must match a non-zero running CRC,
-            // then the chain continues from the stored value.
-            if crc != 0 && rec.crc != crc {
-                return Err(RaftError::WalCrcMismatch {
-                    offset: off64,
-                    stored: rec.crc,
-                    computed: crc,
-                });
-            }
-            rec.crc
-        } else {
+        let new_crc = if let Some(crc) = crc.filter(|_| rec_type != Some(RecordType::Crc)) {
             let computed = crc32c::crc32c_append(crc, payload_bytes);
             if rec.crc != computed {
                 return Err(if is_torn(body, body_off) {
@@ -229,6 +225,18 @@ impl Frame {
                 });
             }
             computed
+        } else {
+            // etcd ReadAll: a CRC record must match a non-zero running CRC,
+            // then the chain continues from the stored value.
+            let crc = crc.unwrap_or(0);
+            if crc != 0 && rec.crc != crc {
+                return Err(RaftError::WalCrcMismatch {
+                    offset: off64,
+                    stored: rec.crc,
+                    computed: crc,
+                });
+            }
+            rec.crc
         };
 
         let decode_err = |what: &'static str| {
@@ -297,6 +305,110 @@ impl Iterator for WalDecoder<'_> {
 }
 
 impl std::iter::FusedIterator for WalDecoder<'_> {}
+
+/// Records found again after a segment stopped early: see
+/// [`find_records_after`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Resync {
+    /// Offset of the first record found again (`base` counted in).
+    pub offset: u64,
+    /// How many records chain from there (that one included).
+    pub records: u64,
+    /// The raft index of the first entry among them, if any.
+    pub first_index: Option<u64>,
+    /// The raft index of the last entry among them, if any.
+    pub last_index: Option<u64>,
+}
+
+/// Looks for valid records in `data`, the bytes of a segment from offset
+/// `base` on (a multiple of 8, as every frame starts on one), after the
+/// segment stopped at a zero length word or a damaged frame: the first
+/// 8-byte aligned frame that decodes (record and payload) and that either
+/// ends the data (a zero word or its end follows) or is followed by a
+/// record whose CRC chains to it, and how many records chain from there.
+///
+/// etcd's decoder reads a zero length word as the end of a segment and a
+/// damaged last frame as a torn write: whatever valid records lie after
+/// such a point are never read, and etcd's write mode zero-fills or
+/// truncates them away when it next opens the WAL. This tells a tail a
+/// crash left (nothing found) from records a damage hides.
+///
+/// ```
+/// use etcdsnap::raft::proto::raftpb::Entry;
+/// use etcdsnap::raft::wal::{WalEncoder, WalPayload, decode_segment, find_records_after};
+///
+/// let mut enc = WalEncoder::new(0);
+/// enc.push(&WalPayload::Crc)?;
+/// for index in 1..=3 {
+///     let e = Entry { r#type: 0, term: 1, index, data: Some(vec![7; 100]) };
+///     enc.push(&WalPayload::Entry(e))?;
+/// }
+/// let mut bytes = enc.into_bytes();
+/// let at: Vec<usize> = decode_segment(&bytes)?.iter().map(|r| r.offset as usize).collect();
+/// bytes[at[1]..at[2]].fill(0); // the first entry's frame zero-filled
+/// assert!(decode_segment(&bytes)?.len() == 1); // the zero word ends the segment
+/// let found = find_records_after(&bytes[at[1]..], at[1] as u64).expect("found");
+/// assert_eq!((found.offset, found.records), (at[2] as u64, 2));
+/// assert_eq!((found.first_index, found.last_index), (Some(2), Some(3)));
+/// assert_eq!(find_records_after(&[0; 64], 0), None);
+/// # Ok::<(), etcdsnap::raft::RaftError>(())
+/// ```
+pub fn find_records_after(data: &[u8], base: u64) -> Option<Resync> {
+    let mut p = 0usize;
+    while let Some(word) = data
+        .get(p..)
+        .and_then(|r| r.get(..FRAME_HEADER_BYTES))
+        .and_then(|b| <[u8; FRAME_HEADER_BYTES]>::try_from(b).ok())
+    {
+        let at = base.saturating_add(p as u64);
+        if let Some(found) = records_at(data, p, u64::from_le_bytes(word), at) {
+            return Some(Resync {
+                offset: at,
+                ..found
+            });
+        }
+        p = p.saturating_add(FRAME_HEADER_BYTES);
+    }
+    None
+}
+
+/// The records that chain from a frame at `p` in `data` whose length word
+/// is `word`, if it decodes and is followed by a chained record or by the
+/// end; `offset` is left for the caller.
+fn records_at(data: &[u8], p: usize, word: u64, at: u64) -> Option<Resync> {
+    let frame = Frame::parse(word, at).ok().flatten()?;
+    let next = p
+        .checked_add(FRAME_HEADER_BYTES)?
+        .checked_add(frame.body_len)?;
+    let body = data.get(p + FRAME_HEADER_BYTES..next)?;
+    let (first, crc) = frame.decode_with(body, None).ok()?;
+    let mut found = Resync::default();
+    let count = |r: &WalRecord, found: &mut Resync| {
+        found.records += 1;
+        if let WalPayload::Entry(e) = &r.payload {
+            found.first_index.get_or_insert(e.index);
+            found.last_index = Some(e.index);
+        }
+    };
+    count(&first, &mut found);
+    let mut rest = WalDecoder {
+        data,
+        pos: next,
+        crc,
+        done: false,
+    };
+    let mut failed = false;
+    for r in rest.by_ref() {
+        match r {
+            Ok(r) => count(&r, &mut found),
+            Err(_) => failed = true,
+        }
+    }
+    // A lone frame that decodes but is followed by bytes that do not
+    // chain is as likely garbage that happens to parse.
+    (found.records > 1 || !failed).then_some(found)
+}
 
 /// Decodes every record of one segment held in memory (see [`WalDecoder`]).
 ///

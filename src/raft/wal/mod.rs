@@ -26,7 +26,9 @@ mod restore;
 #[cfg(test)]
 mod proptests;
 
-pub use decoder::{WalDecoder, WalRecord, decode_segment, read_segment_file};
+pub use decoder::{
+    Resync, WalDecoder, WalRecord, decode_segment, find_records_after, read_segment_file,
+};
 pub use encoder::WalEncoder;
 pub use reader::WalReader;
 pub use restore::{WalMember, restore_payloads, restore_wal_prefix, write_segment_file};
@@ -137,6 +139,25 @@ impl WalPayload {
 /// ```
 pub fn segment_file_name(seq: u64, index: u64) -> String {
     format!("{seq:016x}-{index:016x}.wal")
+}
+
+/// The sequence number and first raft index a segment file's name holds
+/// (`%016x-%016x.wal`, the reverse of [`segment_file_name`]); `None` for a
+/// name etcd would not take for a segment (it ignores those).
+///
+/// ```
+/// use etcdsnap::raft::wal::parse_segment_file_name;
+/// assert_eq!(parse_segment_file_name("0000000000000002-0000000000000085.wal"), Some((2, 0x85)));
+/// assert_eq!(parse_segment_file_name("0.tmp"), None);
+/// ```
+pub fn parse_segment_file_name(name: &str) -> Option<(u64, u64)> {
+    let (seq, index) = name.strip_suffix(".wal")?.split_once('-')?;
+    let hex = |s: &str| {
+        (s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u64::from_str_radix(s, 16).ok())
+            .flatten()
+    };
+    Some((hex(seq)?, hex(index)?))
 }
 
 /// The padding after a record of `len` bytes: `(8 - len % 8) % 8`.

@@ -65,6 +65,21 @@ impl<R: Read> WalReader<R> {
         }
     }
 
+    /// Continues the CRC chain of the segment before: etcd's decoder reads
+    /// all segments with one running CRC, so the CRC record that starts a
+    /// segment must carry the CRC the previous one ended with (else `wal:
+    /// crc mismatch`, as when a segment between them is missing). A chain of
+    /// 0 checks nothing (the first segment read).
+    pub fn with_crc(mut self, crc: u32) -> Self {
+        self.crc = crc;
+        self
+    }
+
+    /// The running CRC after the last record read successfully.
+    pub fn crc(&self) -> u32 {
+        self.crc
+    }
+
     /// The offset just past the last record read successfully.
     pub fn end_offset(&self) -> u64 {
         self.pos
