@@ -62,7 +62,9 @@ fn example_runs_inside_both_runtime_flavours() {
             .env(ENDPOINT, etcd.endpoint())
             .env(TO, format!("s3://{BUCKET}/{flavor}"))
             .env("ETCDSNAP_CACHE_DIR", dir.path().join("cache"))
-            .env("TMPDIR", dir.path());
+            .env("TMPDIR", dir.path())
+            // The panic message, not a backtrace, in the tail of stderr shown on failure.
+            .env("RUST_BACKTRACE", "0");
         let out = cmd::run(&mut c, CHILD_TIMEOUT);
         assert!(
             out.success() && !out.stderr.contains("panicked"),
