@@ -38,8 +38,8 @@ impl Scheme {
 
 /// Most worker threads the I/O runtime runs. Requests mostly wait on the
 /// network; a few workers let TLS and the parts of several uploads (or an
-/// upload and a download) progress side by side, as the runtime each store
-/// used to own did.
+/// upload and a download, as `backup push` of a URL into a bucket does)
+/// progress side by side, and more would mostly sit idle.
 const MAX_IO_WORKERS: usize = 4;
 
 /// A store and the object (or prefix) within it; its requests run on the
