@@ -50,6 +50,30 @@
 //!
 //! The snapshot file layer (trailer, memory map, copy path), the restore
 //! machinery and the ports of Go library behaviour are private.
+//!
+//! # Blocking calls and async code
+//!
+//! The API is synchronous: every call returns when its work is done,
+//! blocking the calling thread meanwhile. Those that wait on the network
+//! are [`save()`] and [`save_to`] (gRPC to etcd), and everything that
+//! touches object storage: [`Location::open_snapshot`],
+//! [`Location::create`] and the [`LocationWriter`]'s `write_all`, `finish`
+//! and `publish`, [`restore()`] from an `s3://` (`gs://`, `az://`)
+//! location, [`prune`], and every [`repo::Repository`] call on a
+//! repository in object storage. The others wait only on local files.
+//!
+//! Called from async code they are safe all the same, in a tokio runtime
+//! of either flavour: none of them panics there, nor deadlocks a
+//! current-thread runtime, and dropping anything they returned inside a
+//! runtime is safe. The tokio runtime the object store client and tonic
+//! need is the crate's own, driven by its own threads and never dropped
+//! (a location, writer or repository only refers to it); a call made from
+//! inside a runtime waits for it on a helper thread. Such a call still
+//! blocks the worker it runs on, so async code should hand it to
+//! [`tokio::task::spawn_blocking`] when that worker has other tasks to
+//! run. A [`LocationWriter`] dropped unpublished inside a runtime does not
+//! wait for its upload to be aborted: the abort runs in the background.
+//! `examples/async_embed.rs` embeds the crate in `#[tokio::main]`.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -179,6 +179,8 @@ fn list(loc: &Location, before: &str) -> Result<Vec<String>, LocationError> {
 /// whose names hold a time. The newest snapshot that verifies is kept
 /// whatever the policy; when none does, nothing is deleted and an error
 /// is returned. `progress` hears the reads of the snapshots verified.
+/// Blocks the calling thread while it lists, reads and deletes (see
+/// [blocking calls and async code](crate#blocking-calls-and-async-code)).
 pub fn prune(
     series: &Location,
     opts: &PruneOptions,

@@ -254,7 +254,8 @@ impl Location {
     /// decompressed and hashed on the way, into an unnamed temporary file
     /// (in [`LocationOptions::temp_dir`](super::LocationOptions::temp_dir),
     /// gone when the snapshot is dropped) and opened from there. Reports
-    /// and errors name the location.
+    /// and errors name the location. Blocks the calling thread until the
+    /// copy is complete (see [blocking calls and async code](crate#blocking-calls-and-async-code)).
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {

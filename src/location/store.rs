@@ -1,7 +1,11 @@
 //! An object store behind a URL (`s3://`, `gs://`, `az://`), configured by
-//! the `object_store` crate from its usual environment variables, with the
-//! tokio runtime its client needs. The runtime belongs to the store and
-//! lives only as long as it: the rest of the crate stays synchronous.
+//! the `object_store` crate from its usual environment variables, and the
+//! tokio runtime its client needs: one for the whole process, started on
+//! first use and never dropped, so that no `Remote` (nor the location,
+//! writer or repository holding it) drops a runtime on its owner's thread.
+//! Dropping a runtime blocks, which tokio refuses (with a panic) on a
+//! thread that runs async code: an embedder's `#[tokio::main]` would panic
+//! when it drops a location. The rest of the crate stays synchronous.
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -32,12 +36,17 @@ impl Scheme {
     }
 }
 
-/// A store, the object (or prefix) within it, and the runtime that runs
-/// its requests.
+/// Most worker threads the I/O runtime runs. Requests mostly wait on the
+/// network; a few workers let TLS and the parts of several uploads (or an
+/// upload and a download, as `backup push` of a URL into a bucket does)
+/// progress side by side, and more would mostly sit idle.
+const MAX_IO_WORKERS: usize = 4;
+
+/// A store and the object (or prefix) within it; its requests run on the
+/// process's I/O runtime ([`io_runtime`]).
 pub(crate) struct Remote {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) path: ObjectPath,
-    runtime: Arc<OnceLock<Result<tokio::runtime::Runtime, String>>>,
 }
 
 impl std::fmt::Debug for Remote {
@@ -53,19 +62,14 @@ impl Remote {
     /// A remote over an already built store (the tests' in-memory and
     /// local stores, or an embedder's own).
     pub(crate) fn new(store: Arc<dyn ObjectStore>, path: ObjectPath) -> Remote {
-        Remote {
-            store,
-            path,
-            runtime: Arc::new(OnceLock::new()),
-        }
+        Remote { store, path }
     }
 
-    /// Another object of the same store, sharing its client and runtime.
+    /// Another object of the same store, sharing its client.
     pub(crate) fn at(&self, path: ObjectPath) -> Remote {
         Remote {
             store: self.store.clone(),
             path,
-            runtime: self.runtime.clone(),
         }
     }
 
@@ -156,10 +160,12 @@ impl Remote {
         Ok(Remote::new(store, ObjectPath::from(key)))
     }
 
-    /// Runs `fut` to completion on the store's runtime (made on first use).
-    /// Called from inside another runtime (an embedder's async code, or
-    /// `save`'s own), it blocks on a helper thread, since a runtime cannot
-    /// be entered from within one.
+    /// Runs `fut` to completion on the I/O runtime, blocking the calling
+    /// thread. Called from inside another runtime (an embedder's async
+    /// code, or `save`'s own), it blocks on a helper thread, since a
+    /// runtime cannot be blocked on from within one; the I/O runtime is
+    /// driven by its own workers, so waiting cannot starve it, even when
+    /// the caller's runtime has only the one thread that is waiting.
     pub(crate) fn block_on<F>(&self, fut: F) -> Result<F::Output, String>
     where
         F: Future + Send,
@@ -169,22 +175,42 @@ impl Remote {
         off_runtime(|| rt.block_on(fut)).map_err(|_| "the I/O thread panicked".to_string())
     }
 
-    /// The store's runtime: one worker thread, so requests (parts of an
-    /// upload, the download stream) progress while the caller's thread
-    /// hashes, compresses or writes.
-    pub(crate) fn runtime(&self) -> Result<&tokio::runtime::Runtime, String> {
-        self.runtime
-            .get_or_init(|| {
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .thread_name("etcdsnap-io")
-                    .enable_all()
-                    .build()
-                    .map_err(|e| format!("cannot start the I/O runtime: {e}"))
-            })
-            .as_ref()
-            .map_err(Clone::clone)
+    /// The runtime the store's requests and background tasks (parts of an
+    /// upload, the download stream) run on: [`io_runtime`].
+    pub(crate) fn runtime(&self) -> Result<&'static tokio::runtime::Runtime, String> {
+        io_runtime()
     }
+}
+
+/// The process's I/O runtime, started on first use: a few worker threads
+/// of its own, so requests progress while the caller's thread hashes,
+/// compresses or writes. It lives in a static and is never dropped (its
+/// threads end with the process): dropping it would block, and the last
+/// owner of a store could be a thread that runs async code, where tokio
+/// panics on a blocking drop.
+pub(crate) fn io_runtime() -> Result<&'static tokio::runtime::Runtime, String> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let workers = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .clamp(1, MAX_IO_WORKERS);
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .thread_name("etcdsnap-io")
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the I/O runtime: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Whether this thread is inside a tokio runtime (an embedder's async
+/// code, or a `spawn_blocking` thread of it), where a drop must not wait on
+/// the network.
+pub(crate) fn in_runtime() -> bool {
+    tokio::runtime::Handle::try_current().is_ok()
 }
 
 /// Runs `f` here, or, when this thread already drives a tokio runtime (an
@@ -192,7 +218,7 @@ impl Remote {
 /// own: a runtime cannot be started or blocked on from within one. `Err`
 /// carries a panic of that thread.
 pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> std::thread::Result<T> {
-    if tokio::runtime::Handle::try_current().is_ok() {
+    if in_runtime() {
         return std::thread::scope(|s| s.spawn(f).join());
     }
     Ok(f())

@@ -222,3 +222,49 @@ fn a_location_can_be_read_from_inside_a_runtime() {
         assert_eq!(len, file.len() as u64, "multi-thread: {multi}");
     }
 }
+
+/// What the location layer returns may be dropped inside a runtime of
+/// either flavour: the location (the last owner of its store), the
+/// snapshot read from it, and a writer that never published (whose abort
+/// then runs in the background). Dropping a runtime there panics, so none
+/// of them may own one.
+#[test]
+fn what_a_location_returns_can_be_dropped_inside_a_runtime() {
+    use object_store::ObjectStoreExt;
+    let file = fixture("small-v35.db");
+    for multi in [false, true] {
+        let rt = if multi {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        }
+        .expect("runtime");
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        rt.block_on(async {
+            let loc = Location::in_store(store.clone(), "b/x.db", "mem://b/x.db", &small_parts());
+            let mut w = loc.create().expect("create");
+            w.write_all(&file).expect("write");
+            w.publish().expect("publish");
+            let snap = loc.open_snapshot(&|_| {}).expect("open inside a runtime");
+            assert_eq!(snap.file_len(), file.len() as u64, "multi-thread: {multi}");
+            let other = loc.sibling("mem://b/y.db".into(), "b/y.db");
+            let mut abandoned = other.create().expect("create");
+            abandoned.write_all(&file).expect("write");
+            drop(abandoned);
+            drop(other);
+            drop(snap);
+            drop(loc);
+            // The runtime goes on, and the abandoned object never appeared.
+            tokio::task::yield_now().await;
+            assert!(matches!(
+                store.head(&"b/y.db".into()).await,
+                Err(object_store::Error::NotFound { .. })
+            ));
+        });
+    }
+}

@@ -1,7 +1,8 @@
 //! A multipart upload behind a blocking `Write`: bytes are cut into parts
 //! that upload on the store's runtime (a few at once) while the caller
 //! goes on writing. Completing the upload is a separate step; an upload
-//! dropped before it is aborted, so nothing appears under the key.
+//! dropped before it is aborted, so nothing appears under the key (dropped
+//! inside a tokio runtime, the abort runs in the background).
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -188,10 +189,23 @@ impl Drop for Upload {
         for (h, _) in self.inflight.drain(..) {
             h.abort();
         }
-        if let Some(mut upload) = self.upload.take() {
-            let _ = self
-                .remote
-                .block_on(async { tokio::time::timeout(ABORT_TIMEOUT, upload.abort()).await });
+        let Some(mut upload) = self.upload.take() else {
+            return;
+        };
+        let abort = async move {
+            let _ = tokio::time::timeout(ABORT_TIMEOUT, upload.abort()).await;
+        };
+        if super::store::in_runtime() {
+            // Dropped by async code (an embedder's task): waiting here for
+            // the server would hold up its thread, so the abort is left to
+            // the I/O runtime. Until it is done (or if the process ends
+            // first) the parts stay on the server, as after a kill; nothing
+            // is visible under the key either way.
+            if let Ok(rt) = self.remote.runtime() {
+                drop(rt.spawn(abort));
+            }
+        } else {
+            let _ = self.remote.block_on(abort);
         }
     }
 }

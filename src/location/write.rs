@@ -59,6 +59,11 @@ impl Drop for LocalPart {
 /// [`publish`](LocationWriter::publish). Dropped before that, it leaves
 /// nothing: the multipart upload is aborted, the `.part` file removed.
 ///
+/// Writing, finishing and publishing block the calling thread while parts
+/// upload. Dropped inside a tokio runtime, the writer does not wait for
+/// the abort, which then runs in the background (see
+/// [blocking calls and async code](crate#blocking-calls-and-async-code)).
+///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let dir = tempfile::tempdir()?;
@@ -97,7 +102,8 @@ fn part_path(target: &Path) -> PathBuf {
 impl Location {
     /// Starts writing a snapshot here (see [`LocationWriter`]). For an
     /// object store this starts the multipart upload, so wrong
-    /// credentials or a missing bucket show up now.
+    /// credentials or a missing bucket show up now (blocking the calling
+    /// thread until the server answers).
     pub fn create(&self) -> Result<LocationWriter, LocationError> {
         let output = match self.target() {
             Target::Local(p) => {

@@ -74,6 +74,10 @@ impl SnapshotInfo {
 /// A backup repository: packs of deduplicated chunks, chunk lists and
 /// snapshot manifests in a [`Backend`], with a redb index beside them.
 ///
+/// Every call blocks the calling thread until done; on a repository in
+/// object storage that includes its requests, which may also be made
+/// from async code (see [blocking calls and async code](crate#blocking-calls-and-async-code)).
+///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use etcdsnap::repo::{PushOptions, Repository};

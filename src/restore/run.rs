@@ -196,7 +196,9 @@ fn path_inside(path: &Path, dir: &Path) -> Option<PathBuf> {
 
 /// Restores a snapshot into one data dir (or one per member with
 /// `--all-members`). On error nothing is left behind and existing
-/// directories are untouched.
+/// directories are untouched. Blocks the calling thread until done, also
+/// while it downloads a snapshot from object storage (see
+/// [blocking calls and async code](crate#blocking-calls-and-async-code)).
 pub fn restore(
     opts: &RestoreOptions,
     progress: &(dyn Fn(Progress) + Sync),

@@ -76,6 +76,12 @@ pub struct SaveSummary {
 /// hears [`Phase::Receive`] reports with the bytes received and the
 /// total the server announced.
 ///
+/// Blocks the calling thread until the snapshot is kept or refused. From
+/// async code it works in either runtime flavour (it then runs on a thread
+/// of its own and waits for it), but holds up the worker that calls it:
+/// prefer [`tokio::task::spawn_blocking`] there (see
+/// [blocking calls and async code](crate#blocking-calls-and-async-code)).
+///
 /// ```no_run
 /// use etcdsnap::{SaveOptions, save};
 ///
@@ -120,7 +126,7 @@ pub fn save(
 /// [`save`] into any [`SnapshotSink`]: `make_sink` is called once the
 /// server has started sending, and the sink is published only when the
 /// snapshot is complete and verified. `opts.path` is then only used in
-/// messages.
+/// messages. Blocks the calling thread as [`save`] does.
 pub fn save_to(
     opts: &SaveOptions,
     make_sink: &(dyn Fn() -> Result<Box<dyn SnapshotSink>, SinkError> + Sync),
@@ -128,7 +134,12 @@ pub fn save_to(
 ) -> Result<SaveSummary, SaveError> {
     // The save runs its own runtime, which cannot be started on a thread
     // that already drives one (an embedder's async code calling this
-    // synchronous API): there it runs on a thread of its own.
+    // synchronous API): there it runs on a thread of its own. So that
+    // runtime is always dropped (at the end of `save_here`) on a thread
+    // that runs no async code, where dropping one may block. What the
+    // sink holds of an object store only refers to the crate's I/O
+    // runtime, which is never dropped, so the location dropped on the
+    // caller's thread afterwards drops no runtime there.
     crate::location::store::off_runtime(|| save_here(opts, make_sink, progress))
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }

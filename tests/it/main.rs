@@ -8,6 +8,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod async_embed;
 mod backup_faults;
 mod backup_repo;
 mod backup_s3;
