@@ -128,9 +128,9 @@ fn require_tool_macro_end_to_end() {
         "without CI a missing tool must skip:\n{local}"
     );
     assert!(
-        local
-            .stdout
-            .contains("skipping: helper_require_missing_tool: deliberately missing tool"),
+        local.stdout.contains(
+            "skipping: infra_selftest::helper_require_missing_tool: deliberately missing tool"
+        ),
         "{local}"
     );
 }
