@@ -38,12 +38,14 @@ mod cluster;
 mod error;
 pub(crate) mod fp;
 pub(crate) mod gosort;
+mod hashkv;
 mod range;
 mod revisions;
 pub(crate) mod scan;
 
 pub use cluster::{ClusterInfo, LeaseInfo};
 pub use error::MvccError;
+pub use hashkv::{HashKv, HashKvError};
 pub use range::{RangeRequest, RangeResponse, SortOrder, SortTarget, prefix_end};
 pub use revisions::Revisions;
 pub use scan::Entry;
