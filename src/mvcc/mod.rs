@@ -17,6 +17,8 @@
 //! assert_eq!(all.count, 2);
 //! let history = store.history(b"foo")?;
 //! assert_eq!(history.len(), 2); // the put and the deletion
+//! // etcd's KV history hash (`etcdctl endpoint hashkv --rev 4`)
+//! assert_eq!(store.hash_kv(4)?.hash, 2905696941);
 //! # Ok(()) }
 //! ```
 //!
