@@ -231,22 +231,15 @@ impl<'a> Store<'a> {
     ) -> Result<(FpMap<Candidate>, u64), HashKvError> {
         let mut alive: FpMap<Candidate> = FpMap::default();
         let mut below = 0u64;
-        let Some(bucket) = self.key_bucket() else {
-            return Ok((alive, below));
-        };
         let db = self.db();
-        let mut cursor = bucket.cursor();
-        let mut elem = cursor.first()?;
-        while let Some(e) = elem {
-            let rk = rev_key(db, &e)?;
+        self.walk_from_start(|e, rk| {
             if rk.rev >= lower {
-                break;
+                return Ok(false);
             }
             below += 1;
             // etcd's `keep` walks revisions whose main part is at most `rev`.
             if rk.rev.main <= rev {
-                let entry = Entry::decode(db, &e)?;
-                let fp = Fp(fp::fingerprint(entry.kv.key));
+                let fp = Fp(fp::fingerprint(Entry::decode(db, e)?.kv.key));
                 if rk.tombstone {
                     alive.remove(&fp);
                 } else {
@@ -259,8 +252,8 @@ impl<'a> Store<'a> {
                     );
                 }
             }
-            elem = cursor.next()?;
-        }
+            Ok(true)
+        })?;
         Ok((alive, below))
     }
 
@@ -306,22 +299,16 @@ impl<'a> Store<'a> {
             Some((_, false)) => return Ok(true),
             Some((_, true)) => {}
         }
-        let Some(bucket) = self.key_bucket() else {
-            return Ok(false);
-        };
         let db = self.db();
         let mut last: FpMap<bool> = FpMap::default();
-        let mut cursor = bucket.cursor();
-        let mut elem = cursor.first()?;
-        while let Some(e) = elem {
-            let rk = rev_key(db, &e)?;
+        self.walk_from_start(|e, rk| {
             if rk.rev.main > rev {
-                break;
+                return Ok(false);
             }
-            let entry = Entry::decode(db, &e)?;
-            last.insert(Fp(fp::fingerprint(entry.kv.key)), !rk.tombstone);
-            elem = cursor.next()?;
-        }
+            let key = Entry::decode(db, e)?.kv.key;
+            last.insert(Fp(fp::fingerprint(key)), !rk.tombstone);
+            Ok(true)
+        })?;
         Ok(last.values().any(|&put| put))
     }
 
@@ -336,17 +323,10 @@ impl<'a> Store<'a> {
         keep_empty: bool,
     ) -> Result<u32, HashKvError> {
         let mut crc = crc32c::crc32c(buckets::KEY);
-        let Some(bucket) = self.key_bucket() else {
-            return Ok(crc);
-        };
-        let db = self.db();
         let skip_compacted_tombstone = self.rules() >= TargetVersion::V3_6;
-        let mut cursor = bucket.cursor();
-        let mut elem = cursor.first()?;
-        while let Some(e) = elem {
-            let rk = rev_key(db, &e)?;
+        self.walk_from_start(|e, rk| {
             if rk.rev >= lower {
-                break;
+                return Ok(false);
             }
             let hashed = rk.rev < upper
                 && (keep_empty || kept.binary_search(&rk.rev).is_ok())
@@ -355,9 +335,30 @@ impl<'a> Store<'a> {
                 crc = crc32c::crc32c_append(crc, e.key);
                 crc = crc32c::crc32c_append(crc, e.value);
             }
+            Ok(true)
+        })?;
+        Ok(crc)
+    }
+
+    /// Reads the `key` bucket in order from its first entry, handing `f`
+    /// each element with its revision key, until `f` says to stop.
+    fn walk_from_start<F>(&self, mut f: F) -> Result<(), HashKvError>
+    where
+        F: FnMut(&LeafElem<'a>, RevKey) -> Result<bool, HashKvError>,
+    {
+        let Some(bucket) = self.key_bucket() else {
+            return Ok(());
+        };
+        let db = self.db();
+        let mut cursor = bucket.cursor();
+        let mut elem = cursor.first()?;
+        while let Some(e) = elem {
+            if !f(&e, rev_key(db, &e)?)? {
+                break;
+            }
             elem = cursor.next()?;
         }
-        Ok(crc)
+        Ok(())
     }
 }
 
