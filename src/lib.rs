@@ -44,7 +44,8 @@
 //! * [`repo`]: a backup repository that stores each bbolt page once
 //!   (`etcdsnap backup`).
 //! * [`mvcc`]: the `key` bucket as etcd's multi-version store: get, range
-//!   and history at any revision, as etcd answers them.
+//!   and history at any revision, and the KV history hash, as etcd answers
+//!   them.
 //! * [`inspect`]: where the space goes, Kubernetes values, and the
 //!   difference of two snapshots.
 //!

@@ -8,6 +8,7 @@ mod backup;
 mod diff;
 mod get;
 mod global;
+mod hashkv;
 mod history;
 mod pflag;
 mod progress;
@@ -130,6 +131,9 @@ enum SnapshotCommand {
     Restore(RestoreArgs),
     /// Delete old snapshots named by time, keeping what the --keep-* rules say (never the newest sound one)
     Prune(PruneArgs),
+    /// Print etcd's KV history hash up to a revision, as etcdutl hashkv does
+    #[command(after_help = "Output formats (-w): simple, table, json, fields")]
+    Hashkv(hashkv::HashKvArgs),
     /// Take a snapshot from a live member, as etcdctl does, kept only when verified
     #[command(
         after_help = "Output formats (-w): any of etcdctl's (simple, json, fields, table, protobuf); save prints the same lines for each, as etcdctl does"
@@ -604,6 +608,7 @@ pub fn run() -> ExitCode {
         Command::Snapshot(SnapshotCommand::Restore(a)) => restore::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Prune(a)) => prune::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Save(a)) => save::run(a, &cli.global, &cli.write_out),
+        Command::Snapshot(SnapshotCommand::Hashkv(a)) => hashkv::run(a, &cli.write_out),
         Command::Wal(WalCommand::Dump(a)) => wal::run(a, &cli.write_out),
         Command::Backup(c) => backup::run(c, &cli.global, &cli.write_out),
         Command::Get(a) => get::run(a, &cli.global, &cli.write_out),

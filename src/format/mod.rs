@@ -1,12 +1,15 @@
 //! Renderings that match etcdutl's output byte for byte: go-humanize sizes,
-//! olekukonko/tablewriter tables, and the `snapshot status` formats.
+//! olekukonko/tablewriter tables, and the `snapshot status` and `hashkv`
+//! formats.
 
 pub mod get;
+pub(crate) mod hashkv;
 pub mod humanize;
 pub(crate) mod save;
 pub(crate) mod status;
 pub mod table;
 pub mod time;
 
+pub use hashkv::render_hashkv;
 pub use save::render_saved;
 pub use status::{OutputFormat, render_status};

@@ -17,6 +17,8 @@
 //! assert_eq!(all.count, 2);
 //! let history = store.history(b"foo")?;
 //! assert_eq!(history.len(), 2); // the put and the deletion
+//! // etcd's KV history hash (`etcdctl endpoint hashkv --rev 4`)
+//! assert_eq!(store.hash_kv(4)?.hash, 2905696941);
 //! # Ok(()) }
 //! ```
 //!
@@ -38,12 +40,14 @@ mod cluster;
 mod error;
 pub(crate) mod fp;
 pub(crate) mod gosort;
+mod hashkv;
 mod range;
 mod revisions;
 pub(crate) mod scan;
 
 pub use cluster::{ClusterInfo, LeaseInfo};
 pub use error::MvccError;
+pub use hashkv::{HashKv, HashKvError};
 pub use range::{RangeRequest, RangeResponse, SortOrder, SortTarget, prefix_end};
 pub use revisions::Revisions;
 pub use scan::Entry;

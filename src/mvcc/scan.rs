@@ -95,6 +95,11 @@ impl<'a> Raw<'a> {
         Ok(Raw { db, elem, key })
     }
 
+    /// The bucket element as stored: revision key and encoded `KeyValue`.
+    pub fn elem(&self) -> &LeafElem<'a> {
+        &self.elem
+    }
+
     /// The whole entry, checked. Its key must be the one the scan matched
     /// on: a value with a second key field (the last one wins in etcd's
     /// decoder) is refused rather than answered under the first.

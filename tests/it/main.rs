@@ -22,6 +22,7 @@ mod get_vs_etcdctl;
 mod gojson_vs_go;
 mod goprint_vs_go;
 mod gosort_vs_go;
+mod hashkv;
 mod infra_selftest;
 mod input_changes;
 mod inspect_corrupt;
