@@ -277,6 +277,8 @@ pub struct Loader<'a, W: Write + Seek> {
     buckets: u64,
     inline_buckets: u64,
     keys: u64,
+    /// Told the bytes written so far after each page.
+    progress: Option<Box<dyn FnMut(u64) + 'a>>,
 }
 
 impl<W: Write + Seek> std::fmt::Debug for Loader<'_, W> {
@@ -328,7 +330,15 @@ impl<'a, W: Write + Seek> Loader<'a, W> {
             buckets: 0,
             inline_buckets: 0,
             keys: 0,
+            progress: None,
         })
+    }
+
+    /// Calls `f` with the number of bytes written so far after each page
+    /// (for progress reports, or to drop pages of a source map already
+    /// read).
+    pub fn on_progress(&mut self, f: impl FnMut(u64) + 'a) {
+        self.progress = Some(Box::new(f));
     }
 
     fn path(&self) -> String {
@@ -508,6 +518,9 @@ impl<'a, W: Write + Seek> Loader<'a, W> {
         let img = page_image(id, leaf, items, self.ps);
         self.out.write_all(&img)?;
         self.next += pages_for(items, self.ps);
+        if let Some(f) = self.progress.as_mut() {
+            f(self.next * self.ps as u64);
+        }
         let first = items.first().map(|i| i.key.clone()).unwrap_or_default();
         Ok(Item::branch(first, id))
     }

@@ -35,6 +35,7 @@
 //! set does not grow with the file.
 
 mod cluster;
+mod compact;
 mod error;
 pub(crate) mod fp;
 pub(crate) mod gosort;
@@ -43,6 +44,7 @@ mod revisions;
 pub(crate) mod scan;
 
 pub use cluster::{ClusterInfo, LeaseInfo};
+pub use compact::Compaction;
 pub use error::MvccError;
 pub use range::{RangeRequest, RangeResponse, SortOrder, SortTarget, prefix_end};
 pub use revisions::Revisions;
