@@ -53,7 +53,12 @@ pub fn run_compact(a: &CompactArgs, write_out: &str) -> Result<(), Failure> {
     run(&a.files, Some(rev), write_out, "snapshot compact")
 }
 
-fn run(a: &DefragArgs, compact: Option<i64>, write_out: &str, command: &str) -> Result<(), Failure> {
+fn run(
+    a: &DefragArgs,
+    compact: Option<i64>,
+    write_out: &str,
+    command: &str,
+) -> Result<(), Failure> {
     if !a.more.is_empty() {
         return Err(Failure::new(
             EXIT_BAD_ARGS,

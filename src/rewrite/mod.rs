@@ -163,8 +163,7 @@ pub fn rewrite(
     }
     // A damaged source must not come out with a fresh, valid trailer.
     if let Some(stored) = src.trailer() {
-        let computed = hash::body_sha256(file, &|_| {})
-            .map_err(io_err("read", src.path()))?;
+        let computed = hash::body_sha256(file, &|_| {}).map_err(io_err("read", src.path()))?;
         if let HashCheck::Mismatch { stored, computed } = HashCheck::compare(stored, computed) {
             return Err(RewriteError::HashMismatch { stored, computed });
         }
@@ -226,7 +225,8 @@ pub fn rewrite(
     while off < body_len {
         let n = usize::try_from(body_len - off).unwrap_or(CHUNK).min(CHUNK);
         let chunk = buf.get_mut(..n).unwrap_or_default();
-        tmp.read_exact_at(chunk, off).map_err(io_err("read", &shown))?;
+        tmp.read_exact_at(chunk, off)
+            .map_err(io_err("read", &shown))?;
         h.update(&*chunk);
         w.write_all(chunk)?;
         off += n as u64;
@@ -261,11 +261,13 @@ fn copy_root<'a>(
             }
             .into());
         }
-        let sub = root.bucket(e.key)?.ok_or_else(|| crate::bolt::BoltError::BucketValue {
-            name: String::from_utf8_lossy(e.key).into_owned(),
-            what: "bucket entry that does not open as a bucket".into(),
-            offset: 0,
-        })?;
+        let sub = root
+            .bucket(e.key)?
+            .ok_or_else(|| crate::bolt::BoltError::BucketValue {
+                name: String::from_utf8_lossy(e.key).into_owned(),
+                what: "bucket entry that does not open as a bucket".into(),
+                offset: 0,
+            })?;
         match compaction {
             Some(c) if e.key > buckets::META && !meta_done => {
                 // No meta bucket: it is made where it belongs.
@@ -315,7 +317,10 @@ fn write_meta<'a>(
         }
     }
     let v = c.meta_value().to_vec();
-    entries.insert(Cow::Borrowed(meta::SCHEDULED_COMPACT_REV), Cow::Owned(v.clone()));
+    entries.insert(
+        Cow::Borrowed(meta::SCHEDULED_COMPACT_REV),
+        Cow::Owned(v.clone()),
+    );
     entries.insert(Cow::Borrowed(meta::FINISHED_COMPACT_REV), Cow::Owned(v));
     let sequence = existing.map_or(0, Bucket::sequence);
     loader.begin_bucket(buckets::META, sequence)?;
