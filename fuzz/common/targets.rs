@@ -569,7 +569,7 @@ pub fn bolt_load(data: &[u8]) {
     struct Model(BTreeMap<Vec<u8>, Option<Model>>, BTreeMap<Vec<u8>, Vec<u8>>);
     let mut stack: Vec<(Vec<u8>, Model)> = vec![(Vec::new(), Model::default())];
     let mut r = rest;
-    let mut take = |n: usize, r: &mut &[u8]| -> Vec<u8> {
+    let take = |n: usize, r: &mut &[u8]| -> Vec<u8> {
         let n = n.min(r.len());
         let (a, b) = r.split_at(n);
         *r = b;
@@ -631,14 +631,13 @@ pub fn bolt_load(data: &[u8]) {
     assert_eq!(read(&db.root()), stack.pop().expect("root").1);
 }
 
+/// Entries by path from the root bucket; `None` marks a nested bucket.
+type Dump = Vec<(Vec<Vec<u8>>, Option<Vec<u8>>)>;
+
 /// Every entry below `b`, nested buckets as `(path, None)` markers; stops
 /// at the first error (the copy refused those files anyway).
-fn dump(b: etcdsnap::bolt::Bucket<'_>) -> Vec<(Vec<Vec<u8>>, Option<Vec<u8>>)> {
-    fn walk(
-        b: &etcdsnap::bolt::Bucket<'_>,
-        path: &mut Vec<Vec<u8>>,
-        out: &mut Vec<(Vec<Vec<u8>>, Option<Vec<u8>>)>,
-    ) -> Option<()> {
+fn dump(b: etcdsnap::bolt::Bucket<'_>) -> Dump {
+    fn walk(b: &etcdsnap::bolt::Bucket<'_>, path: &mut Vec<Vec<u8>>, out: &mut Dump) -> Option<()> {
         for e in b.iter() {
             let e = e.ok()?;
             path.push(e.key.to_vec());

@@ -356,8 +356,9 @@ impl<'a, W: Write + Seek> Loader<'a, W> {
         &mut self.stack[n - 1]
     }
 
-    /// Checks `key` comes next in the current bucket and records it.
-    fn order(&mut self, key: &Cow<'a, [u8]>) -> Result<(), LoadError> {
+    /// Checks `key` comes next in the current bucket, records it and
+    /// hands it back.
+    fn order(&mut self, key: Cow<'a, [u8]>) -> Result<Cow<'a, [u8]>, LoadError> {
         if key.is_empty() {
             return Err(LoadError::EmptyKey {
                 bucket: self.path(),
@@ -376,11 +377,11 @@ impl<'a, W: Write + Seek> Loader<'a, W> {
             return Err(LoadError::Order {
                 bucket: self.path(),
                 previous: shown(&prev),
-                key: shown(key),
+                key: shown(&key),
             });
         }
         self.top().last = Some(key.clone());
-        Ok(())
+        Ok(key)
     }
 
     /// Adds `key` → `value` to the current bucket.
@@ -399,7 +400,7 @@ impl<'a, W: Write + Seek> Loader<'a, W> {
                 len: value.len(),
             });
         }
-        self.order(&key)?;
+        let key = self.order(key)?;
         self.keys += 1;
         self.add(Item::leaf(0, key, value))
     }
@@ -411,8 +412,7 @@ impl<'a, W: Write + Seek> Loader<'a, W> {
         name: impl Into<Cow<'a, [u8]>>,
         sequence: u64,
     ) -> Result<(), LoadError> {
-        let name = name.into();
-        self.order(&name)?;
+        let name = self.order(name.into())?;
         let fill = self.opts.fill;
         // A bucket holding a bucket is never inline.
         let parent = self.top();
@@ -689,7 +689,9 @@ mod tests {
     use crate::bolt::{Db, check};
     use std::io::Cursor;
 
-    fn load(buckets: &[(&[u8], Vec<(Vec<u8>, Vec<u8>)>)], opts: LoadOptions) -> Vec<u8> {
+    type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn load(buckets: &[(&[u8], Pairs)], opts: LoadOptions) -> Vec<u8> {
         let mut l = Loader::new(Cursor::new(Vec::new()), opts).expect("loader");
         for (name, kvs) in buckets {
             l.begin_bucket(*name, 7).expect("begin");
@@ -704,7 +706,7 @@ mod tests {
         img
     }
 
-    fn kvs(n: usize, vlen: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    fn kvs(n: usize, vlen: usize) -> Pairs {
         (0..n)
             .map(|i| (format!("key{i:08}").into_bytes(), vec![b'v'; vlen + i % 7]))
             .collect()
