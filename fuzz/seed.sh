@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 td=../testdata
 mkdir -p corpus/bolt_open_check corpus/snapshot_pages corpus/raft_decode corpus/cluster_parse \
-  corpus/etcd_records corpus/k8s_values corpus/repo_open
+  corpus/etcd_records corpus/k8s_values corpus/repo_open corpus/bolt_load
 
 # bbolt files: the small raw member dbs (the fuzzer keeps inputs small), the synced-freelist
 # fixture's body, and the body of every variant of the corruption corpus
@@ -72,3 +72,6 @@ printf 'k8s\x00\x0a\x0b\x0a\x02v1\x12\x03Pod\x12\x08\x0a\x06\x0a\x04name' > corp
 printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"}}' > corpus/k8s_values/json
 printf '\xd9\xd9\xf7\xa1\x44kind\x43Pod' > corpus/k8s_values/cbor
 printf 'k8s:enc:aescbc:v1:key1:\x00\x01' > corpus/k8s_values/encrypted
+
+# Bulk loader: the checked-in programs and copies.
+cp ../testdata/fuzz-regressions/bolt_load/* corpus/bolt_load/

@@ -93,6 +93,7 @@ mod progress;
 pub mod raft;
 pub mod repo;
 mod restore;
+mod rewrite;
 mod save;
 mod snapshot;
 
@@ -110,6 +111,7 @@ pub use restore::{
     RestoreError, RestoreOptions, RestoreSummary, RestoredMember, SnapshotReader, restore,
     restore_from_reader,
 };
+pub use rewrite::{RewriteError, RewriteOptions, RewriteSummary, rewrite};
 pub use save::{
     Credentials, FileSink, SaveError, SaveOptions, SaveSummary, SinkError, SnapshotSink,
     TlsOptions, save, save_to,

@@ -106,3 +106,19 @@ fn k8s_values() {
     replay("k8s_values", targets::k8s_values);
     targets::k8s_values(b"\x0a\x06\x0a\x02v1\x12\x00\x12\x04\x0a\x02\x0a\x00");
 }
+
+#[test]
+fn bolt_load() {
+    replay("bolt_load", targets::bolt_load);
+    // Copy every fixture that is a bare bbolt file.
+    for f in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/snapshots"))
+        .expect("fixtures")
+    {
+        let p = f.expect("entry").path();
+        if p.extension().is_some_and(|e| e == "db") {
+            let mut data = vec![0x73];
+            data.extend(std::fs::read(&p).expect("read"));
+            targets::bolt_load(&data);
+        }
+    }
+}

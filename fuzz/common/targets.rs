@@ -521,3 +521,138 @@ pub fn k8s_values(data: &[u8]) {
     let _ = k8s::cbor::decode(data);
     let _ = etcdsnap::inspect::group::registry_parts(data);
 }
+
+/// (g) The bulk loader and the copy that `snapshot defrag` makes.
+///
+/// With the first byte even, the rest is a program for the loader: each
+/// step's first byte picks an operation (open a bucket, put, close a
+/// bucket), lengths come from the next bytes, names/keys/values from what
+/// follows. Whatever the loader accepts must come out as a file Go's rules
+/// accept (our check) and read back exactly as given; what it refuses it
+/// refuses with an error. With the first byte odd, the rest is a bbolt file
+/// to copy densely: the copy must not panic, and when it succeeds the
+/// result must check clean and hold the same entries.
+pub fn bolt_load(data: &[u8]) {
+    use etcdsnap::bolt::{LoadOptions, Loader, copy_db};
+    use std::collections::BTreeMap;
+    use std::io::Cursor;
+
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    if mode & 1 == 1 {
+        let Ok(db) = Db::open(rest) else { return };
+        let opts = LoadOptions {
+            fill: f64::from(mode >> 1) / 127.0,
+            ..LoadOptions::default()
+        };
+        if let Ok((out, _)) = copy_db(db, Cursor::new(Vec::new()), opts) {
+            let img = out.into_inner();
+            let copy = Db::open(&img).expect("a copy opens");
+            assert!(check::check(copy).is_ok(), "a copy checks clean");
+            assert_eq!(dump(db.root()), dump(copy.root()), "a copy holds the same");
+        }
+        return;
+    }
+    let page_size = [512u32, 1024, 4096, 4096][usize::from(mode >> 1) % 4];
+    let opts = LoadOptions {
+        page_size,
+        fill: f64::from(mode >> 3) / 31.0,
+        freelist: mode & 0x80 == 0,
+        ..LoadOptions::default()
+    };
+    let Ok(mut l) = Loader::new(Cursor::new(Vec::new()), opts) else {
+        return;
+    };
+    // The model: what the loader accepted, as nested maps.
+    #[derive(Default, PartialEq, Debug)]
+    struct Model(BTreeMap<Vec<u8>, Option<Model>>, BTreeMap<Vec<u8>, Vec<u8>>);
+    let mut stack: Vec<(Vec<u8>, Model)> = vec![(Vec::new(), Model::default())];
+    let mut r = rest;
+    let take = |n: usize, r: &mut &[u8]| -> Vec<u8> {
+        let n = n.min(r.len());
+        let (a, b) = r.split_at(n);
+        *r = b;
+        a.to_vec()
+    };
+    while let Some((&op, tail)) = r.split_first() {
+        r = tail;
+        let klen = usize::from(op >> 3);
+        match op & 7 {
+            0 | 1 => {
+                let name = take(klen, &mut r);
+                if l.begin_bucket(name.clone(), u64::from(op)).is_ok() {
+                    stack.push((name, Model::default()));
+                }
+            }
+            2 => {
+                if l.end_bucket().is_ok() {
+                    let (name, m) = stack.pop().expect("open bucket");
+                    if let Some(top) = stack.last_mut() {
+                        top.1.0.insert(name, Some(m));
+                    }
+                }
+            }
+            _ => {
+                let key = take(klen, &mut r);
+                let vlen = usize::from(r.first().copied().unwrap_or(0)) * 8;
+                let _ = take(1, &mut r);
+                let value = take(vlen, &mut r);
+                if l.put(key.clone(), value.clone()).is_ok() {
+                    stack.last_mut().expect("bucket").1.1.insert(key, value);
+                }
+            }
+        }
+    }
+    while stack.len() > 1 {
+        l.end_bucket().expect("close what is open");
+        let (name, m) = stack.pop().expect("open bucket");
+        stack.last_mut().expect("parent").1.0.insert(name, Some(m));
+    }
+    let (out, summary) = l.finish().expect("finish");
+    let img = out.into_inner();
+    assert_eq!(img.len() as u64, summary.pages * u64::from(page_size));
+    let db = Db::open(&img).expect("the loader's file opens");
+    let report = check::check(db);
+    assert!(report.is_ok(), "{:?}", report.problems);
+    fn read(b: &etcdsnap::bolt::Bucket<'_>) -> Model {
+        let mut m = Model::default();
+        for e in b.iter() {
+            let e = e.expect("entry");
+            if e.is_bucket() {
+                let sub = b.bucket(e.key).expect("open").expect("bucket");
+                m.0.insert(e.key.to_vec(), Some(read(&sub)));
+            } else {
+                m.1.insert(e.key.to_vec(), e.value.to_vec());
+            }
+        }
+        m
+    }
+    assert_eq!(read(&db.root()), stack.pop().expect("root").1);
+}
+
+/// Entries by path from the root bucket; `None` marks a nested bucket.
+type Dump = Vec<(Vec<Vec<u8>>, Option<Vec<u8>>)>;
+
+/// Every entry below `b`, nested buckets as `(path, None)` markers; stops
+/// at the first error (the copy refused those files anyway).
+fn dump(b: etcdsnap::bolt::Bucket<'_>) -> Dump {
+    fn walk(b: &etcdsnap::bolt::Bucket<'_>, path: &mut Vec<Vec<u8>>, out: &mut Dump) -> Option<()> {
+        for e in b.iter() {
+            let e = e.ok()?;
+            path.push(e.key.to_vec());
+            if e.is_bucket() {
+                out.push((path.clone(), None));
+                let sub = b.bucket(e.key).ok()??;
+                walk(&sub, path, out)?;
+            } else {
+                out.push((path.clone(), Some(e.value.to_vec())));
+            }
+            path.pop();
+        }
+        Some(())
+    }
+    let mut out = Vec::new();
+    let _ = walk(&b, &mut Vec::new(), &mut out);
+    out
+}

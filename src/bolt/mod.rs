@@ -1,6 +1,7 @@
 //! The bbolt file format: a zero-copy, bounds-checked reader, a structural
-//! checker equivalent to (and stricter than) Go's `tx.Check()`, and a
-//! copy-on-write writer (crate-internal: restore uses it).
+//! checker equivalent to (and stricter than) Go's `tx.Check()`, a
+//! copy-on-write writer (crate-internal: restore uses it), and a bulk
+//! [`Loader`] that writes a whole new, densely packed file.
 //!
 //! Nothing in this module knows about etcd.
 //!
@@ -29,6 +30,7 @@ pub(crate) mod cursor;
 pub(crate) mod db;
 pub(crate) mod error;
 pub(crate) mod freelist;
+pub(crate) mod load;
 pub(crate) mod meta;
 pub(crate) mod node;
 pub(crate) mod page;
@@ -44,6 +46,10 @@ pub use clip::{CLIP_LEN, Clipped};
 pub use cursor::{Cursor, Iter, MAX_DEPTH};
 pub use db::{Db, MAX_PAGE_SIZE, MIN_PAGE_SIZE};
 pub use error::{BoltError, Result};
+pub use load::{
+    CopyError, LoadError, LoadOptions, LoadSummary, Loader, MAX_KEY_SIZE, MAX_VALUE_SIZE,
+    copy_bucket, copy_db,
+};
 pub use meta::{MAGIC, META_SIZE, Meta, MetaError, NO_FREELIST, VERSION};
 pub use page::{
     BranchElem, ELEMENT_SIZE, FLAG_BRANCH, FLAG_FREELIST, FLAG_LEAF, FLAG_META, LEAF_FLAG_BUCKET,

@@ -5,6 +5,7 @@
 //! (src/cli/global.rs).
 
 mod backup;
+mod defrag;
 mod diff;
 mod get;
 mod global;
@@ -139,6 +140,12 @@ enum SnapshotCommand {
         after_help = "Output formats (-w): any of etcdctl's (simple, json, fields, table, protobuf); save prints the same lines for each, as etcdctl does"
     )]
     Save(SaveArgs),
+    /// Rewrite a snapshot densely packed, as etcdutl defrag packs a db
+    #[command(after_help = "Output formats (-w): simple, json")]
+    Defrag(defrag::DefragArgs),
+    /// Apply etcd's compaction at a revision and rewrite the snapshot densely packed
+    #[command(after_help = "Output formats (-w): simple, json")]
+    Compact(defrag::CompactArgs),
 }
 
 #[derive(Args, Debug)]
@@ -609,6 +616,8 @@ pub fn run() -> ExitCode {
         Command::Snapshot(SnapshotCommand::Prune(a)) => prune::run(a, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Save(a)) => save::run(a, &cli.global, &cli.write_out),
         Command::Snapshot(SnapshotCommand::Hashkv(a)) => hashkv::run(a, &cli.write_out),
+        Command::Snapshot(SnapshotCommand::Defrag(a)) => defrag::run_defrag(a, &cli.write_out),
+        Command::Snapshot(SnapshotCommand::Compact(a)) => defrag::run_compact(a, &cli.write_out),
         Command::Wal(WalCommand::Dump(a)) => wal::run(a, &cli.write_out),
         Command::Backup(c) => backup::run(c, &cli.global, &cli.write_out),
         Command::Get(a) => get::run(a, &cli.global, &cli.write_out),

@@ -37,6 +37,7 @@
 //! set does not grow with the file.
 
 mod cluster;
+mod compact;
 mod error;
 pub(crate) mod fp;
 pub(crate) mod gosort;
@@ -46,6 +47,7 @@ mod revisions;
 pub(crate) mod scan;
 
 pub use cluster::{ClusterInfo, LeaseInfo};
+pub use compact::Compaction;
 pub use error::MvccError;
 pub use hashkv::{HashKv, HashKvError};
 pub use range::{RangeRequest, RangeResponse, SortOrder, SortTarget, prefix_end};

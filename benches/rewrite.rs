@@ -1,0 +1,37 @@
+//! `snapshot defrag` and `snapshot compact` (`etcdsnap::rewrite`): the whole
+//! snapshot rewritten densely by the bulk loader into a local file, checked,
+//! hashed and published. Throughput = input bytes per second (warm page
+//! cache). `benches/compare.sh`-style comparisons against `etcdutl defrag`
+//! and peak RSS are in README.md ("Rewriting snapshots").
+
+mod common;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use etcdsnap::{Location, RewriteOptions, Snapshot, rewrite};
+
+fn bench(c: &mut Criterion) {
+    let scratch = common::scratch_dir();
+    let mut g = c.benchmark_group("rewrite");
+    common::configure_big(&mut g);
+    for input in [common::synthetic(common::LARGE_VALUES), common::fixture()] {
+        common::warm(&input);
+        g.throughput(Throughput::Bytes(input.len));
+        let out = scratch.path().join("rewritten.db");
+        let loc = Location::parse(out.to_str().expect("utf-8")).expect("location");
+        let snap = Snapshot::open(&input.path).expect("open input");
+        for (what, compact) in [("defrag", None), ("compact", Some(0))] {
+            let opts = RewriteOptions {
+                compact,
+                ..RewriteOptions::default()
+            };
+            g.bench_function(format!("{what}/{}", input.name), |b| {
+                b.iter(|| rewrite(&snap, &loc, &opts).expect("rewrite"))
+            });
+        }
+        let _ = std::fs::remove_file(&out);
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
