@@ -9,6 +9,7 @@ mod diff;
 mod get;
 mod global;
 mod history;
+mod interrupt;
 mod pflag;
 mod progress;
 mod prune;
@@ -587,6 +588,7 @@ pub fn run() -> ExitCode {
         Command::Stats(a) => stats::run(a, &cli.write_out),
         Command::Diff(a) => diff::run(a, &cli.write_out),
     };
+    interrupt::park_if_stopping();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {

@@ -153,6 +153,31 @@ impl Upload {
     }
 }
 
+impl Upload {
+    /// Stops the upload now: parts in flight are cancelled and the
+    /// multipart upload is aborted, so the server keeps no parts (what
+    /// dropping it does, with the outcome reported).
+    pub(crate) fn abort(&mut self) -> Result<(), String> {
+        for (h, _) in self.inflight.drain(..) {
+            h.abort();
+        }
+        let Some(mut upload) = self.upload.take() else {
+            return Ok(());
+        };
+        match self
+            .remote
+            .block_on(async { tokio::time::timeout(ABORT_TIMEOUT, upload.abort()).await })?
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(cause(&e)),
+            Err(_) => Err(format!(
+                "no answer within {} s",
+                ABORT_TIMEOUT.as_secs()
+            )),
+        }
+    }
+}
+
 impl Write for Upload {
     fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
         if let Some(f) = &self.failed {
@@ -182,16 +207,8 @@ impl Write for Upload {
 
 impl Drop for Upload {
     fn drop(&mut self) {
-        if self.completed {
-            return;
-        }
-        for (h, _) in self.inflight.drain(..) {
-            h.abort();
-        }
-        if let Some(mut upload) = self.upload.take() {
-            let _ = self
-                .remote
-                .block_on(async { tokio::time::timeout(ABORT_TIMEOUT, upload.abort()).await });
+        if !self.completed {
+            let _ = self.abort();
         }
     }
 }

@@ -184,7 +184,11 @@ async fn guard<T>(
     };
     tokio::select! {
         r = fut => r,
-        signal = interrupted => Err(SaveError::Interrupted { endpoint: endpoint.to_string(), signal }),
+        signal = interrupted => Err(SaveError::Interrupted {
+            endpoint: endpoint.to_string(),
+            signal,
+            removed: String::new(),
+        }),
         () = expired => Err(SaveError::CommandTimeout {
             endpoint: endpoint.to_string(),
             timeout: opts.command_timeout.unwrap_or_default(),
@@ -207,6 +211,7 @@ fn interrupted(opts: &SaveOptions, endpoint: &str) -> Result<(), SaveError> {
         Some(v) if v != 0 => Err(SaveError::Interrupted {
             endpoint: endpoint.to_string(),
             signal: v,
+            removed: String::new(),
         }),
         _ => Ok(()),
     }
@@ -245,7 +250,7 @@ where
         opts,
         endpoint,
         deadline,
-        next(&mut stream, endpoint, 0, None),
+        next(&mut stream, endpoint, opts.stall_timeout, 0, None),
     ))?;
     let Some(first) = first else {
         return Err(stream_err(
@@ -254,10 +259,69 @@ where
         ));
     };
     let mut sink = make_sink().map_err(write_err)?;
+    let filled = fill(
+        rt,
+        opts,
+        endpoint,
+        deadline,
+        &mut stream,
+        first,
+        sink.as_mut(),
+        progress,
+    );
+    let (received, status) = match filled {
+        Ok(done) => done,
+        // Said in the message: a signal's cleanup is reported.
+        Err(SaveError::Interrupted {
+            endpoint, signal, ..
+        }) => {
+            return Err(SaveError::Interrupted {
+                endpoint,
+                signal,
+                removed: sink.discard(),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let location = sink.publish().map_err(write_err)?;
+    Ok(SaveSummary {
+        endpoint: endpoint.to_string(),
+        location,
+        size: received.total.saturating_add(32),
+        sha256: received.digest,
+        server_version: Some(received.version).filter(|v| !v.is_empty()),
+        cluster_id: received.cluster_id,
+        member_id: received.member_id,
+        status,
+    })
+}
+
+/// Receives the body into `sink`, checks the digest, appends it, and
+/// verifies and syncs the staged file: everything but publishing.
+#[allow(clippy::too_many_arguments)] // the parts of one save, passed down once
+fn fill<S>(
+    rt: &tokio::runtime::Runtime,
+    opts: &SaveOptions,
+    endpoint: &str,
+    deadline: Option<Instant>,
+    stream: &mut S,
+    first: SnapshotResponse,
+    sink: &mut dyn SnapshotSink,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(Received, Status), SaveError>
+where
+    S: Stream<Item = Result<SnapshotResponse, tonic::Status>> + Unpin,
+{
+    let write_err = |e: SinkError| SaveError::Write {
+        endpoint: endpoint.to_string(),
+        op: e.op,
+        path: e.path,
+        source: e.source,
+    };
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
     let (received, written) = std::thread::scope(|s| {
-        let sink_ref: &mut dyn SnapshotSink = sink.as_mut();
+        let sink_ref: &mut dyn SnapshotSink = &mut *sink;
         let writer = s.spawn(move || -> Result<([u8; 32], u64), SinkError> {
             let mut h = Sha256::new();
             let mut n = 0u64;
@@ -287,7 +351,7 @@ where
             opts,
             endpoint,
             deadline,
-            receive(&mut stream, first, tx, endpoint, progress),
+            receive(stream, first, tx, endpoint, opts.stall_timeout, progress),
         ));
         (received, writer.join())
     });
@@ -339,17 +403,7 @@ where
         }
     };
     interrupted(opts, endpoint)?;
-    let location = sink.publish().map_err(write_err)?;
-    Ok(SaveSummary {
-        endpoint: endpoint.to_string(),
-        location,
-        size: received.total.saturating_add(32),
-        sha256: received.digest,
-        server_version: Some(received.version).filter(|v| !v.is_empty()),
-        cluster_id: received.cluster_id,
-        member_id: received.member_id,
-        status,
-    })
+    Ok((received, status))
 }
 
 /// Verify's checks on the staged file. `digest` is the body's SHA-256,
@@ -389,17 +443,26 @@ fn stream_err(endpoint: &str, cause: &str) -> SaveError {
 }
 
 /// The next message; a gRPC error becomes [`SaveError::Rpc`] saying how
-/// far the stream had come.
+/// far the stream had come, and nothing for `stall` [`SaveError::Stalled`].
 async fn next<S>(
     stream: &mut S,
     endpoint: &str,
+    stall: Duration,
     done: u64,
     total: Option<u64>,
 ) -> Result<Option<SnapshotResponse>, SaveError>
 where
     S: Stream<Item = Result<SnapshotResponse, tonic::Status>> + Unpin,
 {
-    match stream.next().await {
+    let item = tokio::time::timeout(stall, stream.next())
+        .await
+        .map_err(|_| SaveError::Stalled {
+            endpoint: endpoint.to_string(),
+            received: done,
+            total,
+            idle: stall,
+        })?;
+    match item {
         None => Ok(None),
         Some(Ok(m)) => Ok(Some(m)),
         Some(Err(s)) => {
@@ -426,6 +489,7 @@ async fn receive<S>(
     first: SnapshotResponse,
     tx: tokio::sync::mpsc::Sender<Bytes>,
     endpoint: &str,
+    stall: Duration,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Received, SaveError>
 where
@@ -470,7 +534,7 @@ where
         if last {
             break;
         }
-        msg = next(stream, endpoint, done, Some(total))
+        msg = next(stream, endpoint, stall, done, Some(total))
             .await?
             .ok_or_else(|| {
                 stream_err(
@@ -480,7 +544,7 @@ where
             })?;
     }
     drop(tx);
-    let digest_msg = next(stream, endpoint, done, Some(total))
+    let digest_msg = next(stream, endpoint, stall, done, Some(total))
         .await?
         .ok_or_else(|| stream_err(endpoint, "the stream ended without the SHA-256 digest"))?;
     let digest: [u8; 32] = digest_msg.blob.as_ref().try_into().map_err(|_| {
@@ -492,7 +556,7 @@ where
             ),
         )
     })?;
-    if next(stream, endpoint, done, Some(total)).await?.is_some() {
+    if next(stream, endpoint, stall, done, Some(total)).await?.is_some() {
         return Err(stream_err(
             endpoint,
             "more messages after the SHA-256 digest",
@@ -715,6 +779,53 @@ mod tests {
         assert!(!target.exists() && !part_path(&target).exists());
     }
 
+    /// A stream that stops delivering with the connection open fails after
+    /// the stall timeout, saying how far it came, and leaves nothing.
+    #[test]
+    fn a_stalled_stream_fails_and_leaves_nothing() {
+        let file = fixture("k8s-v35.db");
+        let good = messages(&file, "");
+        let total: usize = good[..good.len() - 1].iter().map(|m| m.blob.len()).sum();
+        for keep in [0usize, 1, 5] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let target = dir.path().join("snap.db");
+            let mut opts = SaveOptions::new(&target);
+            opts.stall_timeout = Duration::from_millis(200);
+            let rt = runtime().expect("runtime");
+            let t = target.clone();
+            let msgs = tokio_stream::iter(ok(good[..keep].to_vec())).chain(tokio_stream::pending());
+            let e = receive_into(
+                &rt,
+                &opts,
+                "e",
+                None,
+                msgs,
+                &move || FileSink::create(&t).map(|s| Box::new(s) as Box<dyn SnapshotSink>),
+                &|_| {},
+            )
+            .expect_err("stalled");
+            let got: usize = good[..keep].iter().map(|m| m.blob.len()).sum();
+            let want = if keep == 0 {
+                "e: the snapshot stream stalled: nothing arrived for 200ms after 0 of ? bytes"
+                    .to_string()
+            } else {
+                format!(
+                    "e: the snapshot stream stalled: nothing arrived for 200ms after {got} of {total} bytes"
+                )
+            };
+            assert_eq!(e.to_string(), want);
+            assert_eq!(e.exit_code(), 5);
+            assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
     #[test]
     fn interrupt_flag_stops_and_cleans_up() {
         let file = fixture("small-v35.db");
@@ -738,6 +849,9 @@ mod tests {
             matches!(e, SaveError::Interrupted { signal: 15, .. }),
             "{e}"
         );
+        // The message says what went.
+        let removed = format!("(removed {})", part_path(&target).display());
+        assert!(e.to_string().ends_with(&removed), "{e}");
         assert!(!target.exists() && !part_path(&target).exists());
     }
 }
