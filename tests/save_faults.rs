@@ -451,15 +451,21 @@ fn a_stalled_stream_fails_when_etcdctl_gives_up() {
         );
         assert!(proxy.stalled(), "{flags:?}: the proxy never stalled");
         assert!(!out.timed_out, "{flags:?}: still running after 120 s");
-        assert_clean_failure(&out, &ep, "keepalive", 5, dir.path(), &[]);
-        assert!(
-            out.stderr.contains(&format!("after {} of ", proxy.forwarded().min(limit)))
-                || out.stderr.contains(" of "),
-            "{out}"
+        // etcdctl's words, after how far the stream came.
+        assert_clean_failure(
+            &out,
+            &ep,
+            "keepalive ping failed to receive ACK within timeout",
+            5,
+            dir.path(),
+            &[],
         );
-        // Bounded as etcdctl's is: the same pings, the same timeout.
+        assert!(out.stderr.contains("broke off after "), "{out}");
+        // Bounded as etcdctl's is: the same pings, the same timeout (the
+        // slack is for a debug build receiving the 20 MB; the stall
+        // bound, 30 s, would not pass).
         assert!(
-            out.elapsed < theirs.elapsed + Duration::from_secs(5),
+            out.elapsed < theirs.elapsed + Duration::from_secs(8),
             "{flags:?}: {:?} against etcdctl's {:?}",
             out.elapsed,
             theirs.elapsed

@@ -4,6 +4,7 @@
 
 use std::error::Error;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -42,6 +43,9 @@ const CONNECTION_WINDOW: u32 = 8 << 20;
 /// The last attempt's failure when the server accepted the connection and
 /// sent nothing.
 const SILENT: &str = "the server accepted the connection but sent nothing (no HTTP/2 handshake)";
+/// grpc-go's words (what etcdctl prints) for a ping not answered within
+/// the keepalive timeout.
+pub const KEEPALIVE_FAILED: &str = "keepalive ping failed to receive ACK within timeout";
 /// Pause between connection attempts within the dial timeout.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
@@ -77,6 +81,20 @@ enum Stream {
 struct Conn {
     stream: Stream,
     spoke: Option<Arc<watch::Sender<bool>>>,
+    /// Whether the server closed the connection or it failed.
+    ended: bool,
+    /// Set when this side drops the connection while it is still open:
+    /// hyper does that when a keepalive ping goes unanswered, and the
+    /// stream then only says `broken pipe`.
+    dropped_open: Arc<AtomicBool>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.dropped_open.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 impl AsyncRead for Conn {
@@ -91,6 +109,11 @@ impl AsyncRead for Conn {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         };
+        match &r {
+            Poll::Ready(Ok(())) if buf.filled().len() == before => this.ended = true,
+            Poll::Ready(Err(_)) => this.ended = true,
+            _ => {}
+        }
         if buf.filled().len() > before
             && let Some(spoke) = this.spoke.take()
         {
@@ -143,6 +166,8 @@ struct Dialer {
     last: Arc<Mutex<Option<Failure>>>,
     /// Told when a connection's server first sends something.
     spoke: Arc<watch::Sender<bool>>,
+    /// See [`Conn::dropped_open`].
+    dropped_open: Arc<AtomicBool>,
 }
 
 impl Dialer {
@@ -177,6 +202,8 @@ impl Dialer {
         Ok(TokioIo::new(Conn {
             stream,
             spoke: Some(self.spoke.clone()),
+            ended: false,
+            dropped_open: self.dropped_open.clone(),
         }))
     }
 }
@@ -218,6 +245,15 @@ pub fn tls_setup(ep: &Endpoint, opts: &SaveOptions) -> Result<Option<TlsSetup>, 
     )))
 }
 
+/// A connected channel.
+pub struct Connected {
+    /// The channel.
+    pub channel: Channel,
+    /// Set when the connection was closed by this side while still open
+    /// (a keepalive ping unanswered, see [`KEEPALIVE_FAILED`]).
+    pub dropped_open: Arc<AtomicBool>,
+}
+
 /// Connects to `ep` (over `tls` when given, see [`tls_setup`]), retrying
 /// until the dial timeout (refused connections are retried; TLS failures
 /// are reported at once). The dial timeout bounds the TCP connection, the
@@ -227,13 +263,15 @@ pub async fn connect(
     ep: &Endpoint,
     opts: &SaveOptions,
     tls: Option<TlsSetup>,
-) -> Result<Channel, SaveError> {
+) -> Result<Connected, SaveError> {
     let (spoke, mut spoken) = watch::channel(false);
+    let dropped_open = Arc::new(AtomicBool::new(false));
     let dialer = Dialer {
         addr: ep.authority(),
         tls,
         last: Arc::new(Mutex::new(None)),
         spoke: Arc::new(spoke),
+        dropped_open: Arc::clone(&dropped_open),
     };
     // The URI only names the authority for HTTP/2; the connector decides
     // about TLS.
@@ -255,7 +293,10 @@ pub async fn connect(
                 // The handshake has been sent; the server's answer is
                 // read by the connection's task meanwhile.
                 return match tokio::time::timeout_at(deadline, spoken.wait_for(|s| *s)).await {
-                    Ok(_) => Ok(channel),
+                    Ok(_) => Ok(Connected {
+                        channel,
+                        dropped_open,
+                    }),
                     Err(_) => Err(SaveError::DialTimeout {
                         endpoint: ep.text.clone(),
                         timeout: opts.dial_timeout,
@@ -296,10 +337,14 @@ pub async fn connect(
 }
 
 /// The text of a gRPC status: etcd's message, and what broke for
-/// transport errors.
+/// transport errors (a keepalive ping unanswered in grpc-go's words,
+/// which etcdctl prints).
 pub fn status_text(s: &tonic::Status) -> String {
     let msg = s.message();
     let src = s.source().map(chain).unwrap_or_default();
+    if src.contains("keep-alive timed out") || msg.contains("keep-alive timed out") {
+        return KEEPALIVE_FAILED.into();
+    }
     match (msg.is_empty(), src.is_empty()) {
         (false, true) => msg.to_string(),
         (true, false) => src,

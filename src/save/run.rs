@@ -19,6 +19,7 @@
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -144,15 +145,33 @@ fn save_here(
     let tls = client::tls_setup(&ep, opts)?;
     let rt = runtime()?;
     let deadline = opts.command_timeout.map(|t| Instant::now() + t);
-    let stream = rt.block_on(guard(opts, &ep.text, deadline, async {
-        let channel = client::connect(&ep, opts, tls).await?;
+    let (stream, conn) = rt.block_on(guard(opts, &ep.text, deadline, async {
+        let conn = client::connect(&ep, opts, tls).await?;
         let token = match &opts.credentials {
-            Some(c) => Some(client::authenticate(channel.clone(), &ep, c).await?),
+            Some(c) => Some(client::authenticate(conn.channel.clone(), &ep, c).await?),
             None => None,
         };
-        client::snapshot(channel, &ep, token.as_deref()).await
+        let stream = client::snapshot(conn.channel.clone(), &ep, token.as_deref()).await?;
+        Ok((stream, conn))
     }))?;
-    receive_into(&rt, opts, &ep.text, deadline, stream, make_sink, progress)
+    // A stream that breaks because the connection was closed on our side
+    // while open was closed by the keepalive: say so, in etcdctl's words.
+    let dropped_open = Arc::clone(&conn.dropped_open);
+    let stream = stream.map(move |item| {
+        item.map_err(|s| {
+            if dropped_open.load(Ordering::SeqCst) {
+                tonic::Status::unavailable(client::KEEPALIVE_FAILED)
+            } else {
+                s
+            }
+        })
+    });
+    let saved = receive_into(&rt, opts, &ep.text, deadline, stream, make_sink, progress);
+    // The channel lives as long as the stream: with the last handle gone,
+    // hyper takes the connection for idle and stops its keepalive pings,
+    // and a stream stalled with the connection open was never noticed.
+    drop(conn);
+    saved
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, SaveError> {
