@@ -405,11 +405,7 @@ fn interrupt_while_staging(
     let (status, timed_out) = cmd::wait_deadline(&mut child, Duration::from_secs(60));
     assert!(!timed_out, "still running 60 s after the signal");
     let o = child.wait_with_output().expect("output");
-    Some((
-        err_of(&o),
-        status.expect("exit status"),
-        staged,
-    ))
+    Some((err_of(&o), status.expect("exit status"), staged))
 }
 
 /// Each signal during a restore: the staged dir is removed, stderr says
@@ -440,7 +436,11 @@ fn assert_signals_clean_up(make: &dyn Fn(&Path) -> Command) {
                 ),
                 "{name}"
             );
-            assert!(names_in(&parent).is_empty(), "{name}: left {:?}", names_in(&parent));
+            assert!(
+                names_in(&parent).is_empty(),
+                "{name}: left {:?}",
+                names_in(&parent)
+            );
             break;
         }
         assert!(caught, "{name}: never caught a restore mid-way");
@@ -450,9 +450,7 @@ fn assert_signals_clean_up(make: &dyn Fn(&Path) -> Command) {
 #[test]
 fn signals_during_snapshot_restore_remove_the_staged_dir() {
     let snap = fixtures::snapshot("k8s-v35.db");
-    assert_signals_clean_up(&|d| {
-        restore_cmd(&snap, &["--data-dir", d.to_str().expect("utf-8")])
-    });
+    assert_signals_clean_up(&|d| restore_cmd(&snap, &["--data-dir", d.to_str().expect("utf-8")]));
 }
 
 #[test]
@@ -473,7 +471,8 @@ fn signals_during_backup_restore_remove_the_staged_dir() {
     let id = listed[0]["id"].as_str().expect("an id").to_string();
     assert_signals_clean_up(&|d| {
         let mut c = Command::new(BIN);
-        c.args(["backup", "restore", repo_s, &id, "--data-dir"]).arg(d);
+        c.args(["backup", "restore", repo_s, &id, "--data-dir"])
+            .arg(d);
         c
     });
 }

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use support::cmd::{self, CmdOutput};
 use support::etcd::{ClusterSpec, EtcdCluster};
+use support::proxy::{SilentServer, StallProxy};
 use support::snapmaker::Loader;
 use support::tools::{self, EtcdVersion, scrub_etcd_env};
-use support::proxy::{SilentServer, StallProxy};
 use support::{ports, tls};
 
 const BIN: &str = env!("CARGO_BIN_EXE_etcdsnap");
@@ -418,7 +418,10 @@ fn a_stalled_stream_fails_when_etcdctl_gives_up() {
     let limit = 20u64 << 20;
     let cases: [Vec<String>; 2] = [
         vec![],
-        vec!["--keepalive-time=1s".into(), "--keepalive-timeout=2s".into()],
+        vec![
+            "--keepalive-time=1s".into(),
+            "--keepalive-timeout=2s".into(),
+        ],
     ];
     for flags in cases {
         let proxy = StallProxy::start(upstream, limit);

@@ -305,9 +305,7 @@ fn push(a: &PushArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failur
     opts.compression_level = a.compression_level;
     // A signal stops the push where it is (every step is crash-safe),
     // removing a snapshot being received from an endpoint.
-    super::interrupt::install(super::interrupt::Mode::Immediate(
-        "the push did not finish",
-    ))?;
+    super::interrupt::install(super::interrupt::Mode::Immediate("the push did not finish"))?;
     let bar = Bar::new();
     let result = match (&a.snapshot, &a.from_endpoint) {
         (Some(file), _) if !is_plain_file(file) => {

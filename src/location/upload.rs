@@ -170,10 +170,7 @@ impl Upload {
         {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(cause(&e)),
-            Err(_) => Err(format!(
-                "no answer within {} s",
-                ABORT_TIMEOUT.as_secs()
-            )),
+            Err(_) => Err(format!("no answer within {} s", ABORT_TIMEOUT.as_secs())),
         }
     }
 }

@@ -575,7 +575,10 @@ where
             ),
         )
     })?;
-    if next(stream, endpoint, stall, done, Some(total)).await?.is_some() {
+    if next(stream, endpoint, stall, done, Some(total))
+        .await?
+        .is_some()
+    {
         return Err(stream_err(
             endpoint,
             "more messages after the SHA-256 digest",

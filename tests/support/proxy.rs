@@ -116,7 +116,9 @@ fn pump(mut from: TcpStream, mut to: TcpStream, st: &State, limit: Option<u64>) 
         if let Some(limit) = limit {
             let before = st.down.fetch_add(n as u64, Ordering::SeqCst);
             if before + n as u64 >= limit {
-                n = usize::try_from(limit.saturating_sub(before)).unwrap_or(n).min(n);
+                n = usize::try_from(limit.saturating_sub(before))
+                    .unwrap_or(n)
+                    .min(n);
                 st.stalled.store(true, Ordering::SeqCst);
             }
         }
@@ -136,7 +138,8 @@ impl Drop for StallProxy {
         if let Some(a) = self.acceptor.take() {
             let _ = a.join();
         }
-        let threads = std::mem::take(&mut *self.state.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        let threads =
+            std::mem::take(&mut *self.state.threads.lock().unwrap_or_else(|p| p.into_inner()));
         for t in threads {
             let _ = t.join();
         }
