@@ -79,6 +79,7 @@
 #![warn(missing_docs)]
 
 pub mod bolt;
+pub mod cleanup;
 mod datadir;
 pub mod etcd;
 pub mod format;

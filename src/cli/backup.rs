@@ -303,6 +303,9 @@ fn push(a: &PushArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failur
     let mut opts = PushOptions::default();
     opts.skip_hash_check = a.skip_hash_check;
     opts.compression_level = a.compression_level;
+    // A signal stops the push where it is (every step is crash-safe),
+    // removing a snapshot being received from an endpoint.
+    super::interrupt::install(super::interrupt::Mode::Immediate("the push did not finish"))?;
     let bar = Bar::new();
     let result = match (&a.snapshot, &a.from_endpoint) {
         (Some(file), _) if !is_plain_file(file) => {
@@ -384,6 +387,8 @@ fn restore(a: &RestoreFromRepoArgs, write_out: &str) -> Result<(), Failure> {
     let json = json_or_simple(write_out, "restore")?;
     let repo = open(&a.id.repo)?;
     let opts = options(&a.flags, PathBuf::from(&a.id.id))?;
+    // A signal removes the staged dirs and exits (128 + the signal).
+    super::interrupt::install(super::interrupt::Mode::Immediate("nothing restored"))?;
     let bar = Bar::new();
     let result = repo.restore(&a.id.id, &opts, &|p| bar.update(p));
     bar.finish();

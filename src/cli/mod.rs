@@ -11,6 +11,7 @@ mod get;
 mod global;
 mod hashkv;
 mod history;
+mod interrupt;
 mod pflag;
 mod progress;
 mod prune;
@@ -625,6 +626,7 @@ pub fn run() -> ExitCode {
         Command::Stats(a) => stats::run(a, &cli.write_out),
         Command::Diff(a) => diff::run(a, &cli.write_out),
     };
+    interrupt::park_if_stopping();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {

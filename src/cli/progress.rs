@@ -45,7 +45,8 @@ impl Bar {
     }
 
     pub fn update(&self, p: Progress) {
-        if !self.enabled {
+        // Once a signal is being handled, its message is the last line.
+        if !self.enabled || super::interrupt::stopping() {
             return;
         }
         let Ok(mut s) = self.state.lock() else { return };

@@ -19,6 +19,8 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
     let file = one_file(&a.file, &a.more, "snapshot restore")?;
     let opts = options(&a.flags, PathBuf::from(&file))?;
     let json = json_or_simple(write_out, "restore")?;
+    // A signal removes the staged dirs and exits (128 + the signal).
+    super::interrupt::install(super::interrupt::Mode::Immediate("nothing restored"))?;
     let bar = Bar::new();
     let result = restore(&opts, &|p| bar.update(p));
     bar.finish();

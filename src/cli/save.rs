@@ -2,12 +2,11 @@
 //! and exit codes.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 
 use etcdsnap::save;
 
 use super::global::GlobalArgs;
+use super::interrupt;
 use super::progress::Bar;
 use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, Failure, SaveArgs};
 
@@ -29,15 +28,12 @@ pub fn run(a: &SaveArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Fai
     let mut opts = global
         .with_process_env()?
         .save_options_prompting(PathBuf::from(file))?;
-    // SIGINT/SIGTERM: the save notices, removes FILE.part and returns;
-    // the exit code is then 128 + the signal, as if it had killed us.
-    let flag = Arc::new(AtomicUsize::new(0));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let value = usize::try_from(sig).unwrap_or(1);
-        signal_hook::flag::register_usize(sig, Arc::clone(&flag), value)
-            .map_err(|e| Failure::new(super::EXIT_ERROR, format!("signal handler: {e}")))?;
-    }
-    opts.interrupt = Some(flag);
+    // SIGINT, SIGTERM, SIGHUP, SIGQUIT: the save notices, removes
+    // FILE.part (aborts the upload) and says so; the exit code is then
+    // 128 + the signal, as if it had killed us.
+    opts.interrupt = Some(interrupt::install(interrupt::Mode::Cooperative(
+        "nothing saved",
+    ))?);
     let mut compress = etcdsnap::CompressOptions::default();
     if let Some(level) = a.compression_level {
         compress.zstd_level = level;

@@ -25,6 +25,11 @@ pub struct LocationSink {
     /// complete when save reads it, which may be before `sync`.
     spool: File,
     spool_path: PathBuf,
+    /// The directory the spool is in, for messages (its own name,
+    /// `/proc/self/fd/N`, says nothing to an operator).
+    spool_dir: PathBuf,
+    /// Whether that directory is `$TMPDIR` (not one set in the options).
+    spool_in_tmpdir: bool,
     shown: PathBuf,
 }
 
@@ -49,16 +54,19 @@ impl LocationSink {
     pub fn create(loc: &Location) -> Result<LocationSink, SinkError> {
         let shown = PathBuf::from(loc.as_str());
         let dir = loc.options().temp_dir();
+        let in_tmpdir = loc.options().temp_dir.is_none();
         // Unnamed, so that nothing is left even if the process is killed;
         // save's check opens it again through /proc.
         let spool = tempfile::tempfile_in(&dir)
-            .map_err(|e| SinkError::new("create a spool file in", &dir, e))?;
+            .map_err(|e| SinkError::new(spool_op(in_tmpdir, "create"), &dir, e))?;
         let spool_path = PathBuf::from(format!("/proc/self/fd/{}", spool.as_raw_fd()));
         let writer = loc.create().map_err(|e| sink_error("start", &shown, e))?;
         Ok(LocationSink {
             writer,
             spool,
             spool_path,
+            spool_dir: dir,
+            spool_in_tmpdir: in_tmpdir,
             shown,
         })
     }
@@ -66,9 +74,9 @@ impl LocationSink {
 
 impl SnapshotSink for LocationSink {
     fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
-        (&self.spool)
-            .write_all(bytes)
-            .map_err(|e| SinkError::new("write", &self.spool_path, e))?;
+        (&self.spool).write_all(bytes).map_err(|e| {
+            SinkError::new(spool_op(self.spool_in_tmpdir, "write"), &self.spool_dir, e)
+        })?;
         self.writer
             .write_all(bytes)
             .map_err(|e| sink_error("write", &self.shown, e))
@@ -90,6 +98,31 @@ impl SnapshotSink for LocationSink {
         writer
             .publish()
             .map_err(|e| sink_error("publish", &shown, e))
+    }
+
+    fn discard(self: Box<Self>) -> String {
+        self.writer.discard()
+    }
+}
+
+/// What is done to the spool, and where, for messages: `write the spool
+/// ... in $TMPDIR` followed by the directory. The spool is the
+/// uncompressed local copy that is checked before the upload completes,
+/// as big as the snapshot.
+fn spool_op(in_tmpdir: bool, op: &str) -> &'static str {
+    match (op, in_tmpdir) {
+        ("create", true) => {
+            "create the spool (the local copy checked before the upload completes) in $TMPDIR"
+        }
+        ("create", false) => {
+            "create the spool (the local copy checked before the upload completes) in"
+        }
+        (_, true) => {
+            "write the spool (the local copy checked before the upload completes, as big as the snapshot) in $TMPDIR"
+        }
+        (_, false) => {
+            "write the spool (the local copy checked before the upload completes, as big as the snapshot) in"
+        }
     }
 }
 

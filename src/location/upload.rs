@@ -154,6 +154,28 @@ impl Upload {
     }
 }
 
+impl Upload {
+    /// Stops the upload now: parts in flight are cancelled and the
+    /// multipart upload is aborted, so the server keeps no parts (what
+    /// dropping it does, with the outcome reported).
+    pub(crate) fn abort(&mut self) -> Result<(), String> {
+        for (h, _) in self.inflight.drain(..) {
+            h.abort();
+        }
+        let Some(mut upload) = self.upload.take() else {
+            return Ok(());
+        };
+        match self
+            .remote
+            .block_on(async { tokio::time::timeout(ABORT_TIMEOUT, upload.abort()).await })?
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(cause(&e)),
+            Err(_) => Err(format!("no answer within {} s", ABORT_TIMEOUT.as_secs())),
+        }
+    }
+}
+
 impl Write for Upload {
     fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
         if let Some(f) = &self.failed {
@@ -186,26 +208,25 @@ impl Drop for Upload {
         if self.completed {
             return;
         }
+        if !super::store::in_runtime() {
+            let _ = self.abort();
+            return;
+        }
+        // Dropped by async code (an embedder's task): waiting here for the
+        // server would hold up its thread, so the abort is left to the I/O
+        // runtime. Until it is done (or if the process ends first) the
+        // parts stay on the server, as after a kill; nothing is visible
+        // under the key either way.
         for (h, _) in self.inflight.drain(..) {
             h.abort();
         }
         let Some(mut upload) = self.upload.take() else {
             return;
         };
-        let abort = async move {
-            let _ = tokio::time::timeout(ABORT_TIMEOUT, upload.abort()).await;
-        };
-        if super::store::in_runtime() {
-            // Dropped by async code (an embedder's task): waiting here for
-            // the server would hold up its thread, so the abort is left to
-            // the I/O runtime. Until it is done (or if the process ends
-            // first) the parts stay on the server, as after a kill; nothing
-            // is visible under the key either way.
-            if let Ok(rt) = self.remote.runtime() {
-                drop(rt.spawn(abort));
-            }
-        } else {
-            let _ = self.remote.block_on(abort);
+        if let Ok(rt) = self.remote.runtime() {
+            drop(rt.spawn(async move {
+                let _ = tokio::time::timeout(ABORT_TIMEOUT, upload.abort()).await;
+            }));
         }
     }
 }

@@ -44,6 +44,8 @@ struct LocalPart {
     part: PathBuf,
     file: BufWriter<File>,
     published: bool,
+    /// `FILE.part` for [`crate::cleanup`] (a signal's cleanup).
+    entry: crate::cleanup::Entry,
 }
 
 impl Drop for LocalPart {
@@ -108,6 +110,7 @@ impl Location {
         let output = match self.target() {
             Target::Local(p) => {
                 let part = part_path(p);
+                let entry = crate::cleanup::Entry::new(&part);
                 let file = OpenOptions::new()
                     .write(true)
                     .create(true)
@@ -123,6 +126,7 @@ impl Location {
                     part,
                     file: BufWriter::with_capacity(1 << 20, file),
                     published: false,
+                    entry,
                 })
             }
             Target::Remote(r) => {
@@ -232,8 +236,15 @@ impl LocationWriter {
         let text = self.location.as_str().to_string();
         match self.finished.take() {
             Some(Output::Local(mut l)) => {
-                std::fs::rename(&l.part, &l.target)
-                    .map_err(|e| LocationError::io(&text, "rename", &e))?;
+                // Under the cleanup lock: a signal's cleanup removes the
+                // .part before, or nothing after.
+                l.entry
+                    .with(|paths| {
+                        std::fs::rename(&l.part, &l.target)?;
+                        paths.clear();
+                        Ok(())
+                    })
+                    .map_err(|e: io::Error| LocationError::io(&text, "rename", &e))?;
                 l.published = true;
                 let dir = match l.target.parent() {
                     Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -255,6 +266,35 @@ impl LocationWriter {
             }
         }
         Ok(text)
+    }
+
+    /// Drops what was written instead of publishing it, and says what that
+    /// was: `removed FILE.part`, or the multipart upload aborted.
+    pub(crate) fn discard(mut self) -> String {
+        let text = self.location.as_str().to_string();
+        let out = match (&mut self.encoder, &mut self.finished) {
+            (Some(e), _) => Some(e.get_mut()),
+            (None, Some(o)) => Some(o),
+            (None, None) => None,
+        };
+        match out {
+            Some(Output::Remote(u)) => match u.abort() {
+                Ok(()) => format!("aborted the multipart upload to {text}"),
+                Err(e) => format!("could not abort the multipart upload to {text}: {e}"),
+            },
+            Some(Output::Local(l)) => {
+                l.published = true;
+                match std::fs::remove_file(&l.part) {
+                    Ok(()) => format!("removed {}", l.part.display()),
+                    Err(e) => format!(
+                        "could not remove {}: {}",
+                        l.part.display(),
+                        crate::go::errno::text(&e)
+                    ),
+                }
+            }
+            None => String::new(),
+        }
     }
 
     /// Parts of the multipart upload started so far (0 for a local file).

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::RestoreError;
+use crate::cleanup::Entry;
 
 /// Mode of every directory a restore creates (etcd's `PrivateDirMode`).
 pub const DIR_MODE: u32 = 0o700;
@@ -32,6 +33,8 @@ pub struct Staged {
     /// Built inside an existing target: publishing moves the entries.
     inside: bool,
     published: bool,
+    /// `tmp` (then what was published from it) for [`crate::cleanup`].
+    entry: Option<Entry>,
 }
 
 /// Creates `path` with mode 0700.
@@ -75,12 +78,14 @@ impl Staged {
         remove_stale(&parent, &base);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = parent.join(format!(".{base}.etcdsnap-{}-{n}.tmp", std::process::id()));
+        let entry = Entry::new(&tmp);
         mkdir(&tmp)?;
         Ok(Staged {
             tmp,
             target: target.to_path_buf(),
             inside: false,
             published: false,
+            entry: Some(entry),
         })
     }
 
@@ -90,12 +95,14 @@ impl Staged {
         remove_stale(target, "");
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = target.join(format!("..etcdsnap-{}-{n}.tmp", std::process::id()));
+        let entry = Entry::new(&tmp);
         mkdir(&tmp)?;
         Ok(Staged {
             tmp,
             target: target.to_path_buf(),
             inside: true,
             published: false,
+            entry: Some(entry),
         })
     }
 
@@ -121,7 +128,18 @@ impl Staged {
         if self.inside {
             return self.publish_inside(exists);
         }
-        match std::fs::rename(&self.tmp, &self.target) {
+        let entry = self.entry.take();
+        let renamed = match &entry {
+            Some(e) => e.with(|paths| {
+                let r = std::fs::rename(&self.tmp, &self.target);
+                if r.is_ok() {
+                    *paths = vec![self.target.clone()];
+                }
+                r
+            }),
+            None => std::fs::rename(&self.tmp, &self.target),
+        };
+        match renamed {
             Ok(()) => {}
             Err(e)
                 if matches!(
@@ -129,16 +147,23 @@ impl Staged {
                     io::ErrorKind::DirectoryNotEmpty | io::ErrorKind::AlreadyExists
                 ) =>
             {
+                self.entry = entry;
                 return Err(exists());
             }
-            Err(e) => return Err(RestoreError::io("rename", &self.tmp)(e)),
+            Err(e) => {
+                self.entry = entry;
+                return Err(RestoreError::io("rename", &self.tmp)(e));
+            }
         }
         self.published = true;
-        sync_dir(&parent_of(&self.target))?;
-        Ok(Published {
+        // From here the guard below removes the target on failure.
+        let published = Published {
             paths: vec![self.target.clone()],
             keep: false,
-        })
+            entry,
+        };
+        sync_dir(&parent_of(&self.target))?;
+        Ok(published)
     }
 
     fn publish_inside(
@@ -149,25 +174,70 @@ impl Staged {
             .and_then(|d| d.map(|e| e.map(|e| e.file_name())).collect())
             .map_err(RestoreError::io("read", &self.tmp))?;
         names.sort();
-        // Entries moved so far are removed again if a later one fails.
-        let mut moved = Published {
-            paths: Vec::new(),
-            keep: false,
+        let entry = self.entry.take();
+        let mut moved = Vec::new();
+        // The moves, and the registration of where things went, happen at
+        // once for a signal's cleanup.
+        let result = match &entry {
+            Some(e) => e.with(|paths| {
+                let r = move_entries(&self.tmp, &self.target, &names, &mut moved);
+                paths.extend(moved.iter().cloned());
+                if r.is_ok() {
+                    paths.retain(|p| p != &self.tmp);
+                }
+                r
+            }),
+            None => move_entries(&self.tmp, &self.target, &names, &mut moved),
         };
-        for name in names {
-            let dst = self.target.join(&name);
-            if std::fs::symlink_metadata(&dst).is_ok() {
-                return Err(exists());
+        // Entries moved so far are removed again if a later one fails
+        // (this guard is dropped before `self`, which removes the rest).
+        let mut published = Published {
+            paths: moved,
+            keep: false,
+            entry: None,
+        };
+        match result {
+            Ok(()) => published.entry = entry,
+            Err(e) => {
+                self.entry = entry;
+                return Err(match e {
+                    MoveError::Exists => exists(),
+                    MoveError::Io(e) => e,
+                });
             }
-            std::fs::rename(self.tmp.join(&name), &dst)
-                .map_err(RestoreError::io("rename", self.tmp.join(&name)))?;
-            moved.paths.push(dst);
         }
-        std::fs::remove_dir(&self.tmp).map_err(RestoreError::io("remove", &self.tmp))?;
         self.published = true;
         sync_dir(&self.target)?;
-        Ok(moved)
+        Ok(published)
     }
+}
+
+/// Why moving staged entries into an existing target stopped.
+enum MoveError {
+    /// Something of that name appeared in the target.
+    Exists,
+    /// A rename or the removal of the emptied staged dir failed.
+    Io(RestoreError),
+}
+
+/// Renames each of `names` from `tmp` into `target` (recording each in
+/// `moved`), then removes the emptied `tmp`.
+fn move_entries(
+    tmp: &Path,
+    target: &Path,
+    names: &[std::ffi::OsString],
+    moved: &mut Vec<PathBuf>,
+) -> Result<(), MoveError> {
+    for name in names {
+        let dst = target.join(name);
+        if std::fs::symlink_metadata(&dst).is_ok() {
+            return Err(MoveError::Exists);
+        }
+        std::fs::rename(tmp.join(name), &dst)
+            .map_err(|e| MoveError::Io(RestoreError::io("rename", tmp.join(name))(e)))?;
+        moved.push(dst);
+    }
+    std::fs::remove_dir(tmp).map_err(|e| MoveError::Io(RestoreError::io("remove", tmp)(e)))
 }
 
 impl Drop for Staged {
@@ -209,12 +279,15 @@ pub fn remove_stale(parent: &Path, base: &str) {
 pub struct Published {
     paths: Vec<PathBuf>,
     keep: bool,
+    /// The same paths for [`crate::cleanup`], forgotten once kept.
+    entry: Option<Entry>,
 }
 
 impl Published {
     /// The restore is complete: leave the directories in place.
     pub fn keep(mut self) {
         self.keep = true;
+        self.entry = None;
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::error::Error;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use http::uri::PathAndQuery;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, BufReader, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -38,6 +40,12 @@ const MIN_PING_INTERVAL: Duration = Duration::from_secs(10);
 /// for us on loopback or a LAN, small enough to bound what is buffered.
 const STREAM_WINDOW: u32 = 4 << 20;
 const CONNECTION_WINDOW: u32 = 8 << 20;
+/// The last attempt's failure when the server accepted the connection and
+/// sent nothing.
+const SILENT: &str = "the server accepted the connection but sent nothing (no HTTP/2 handshake)";
+/// grpc-go's words (what etcdctl prints) for a ping not answered within
+/// the keepalive timeout.
+pub const KEEPALIVE_FAILED: &str = "keepalive ping failed to receive ACK within timeout";
 /// Pause between connection attempts within the dial timeout.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
@@ -62,9 +70,31 @@ pub fn chain(e: &(dyn Error + 'static)) -> String {
 const TLS_READ_BUFFER: usize = 64 << 10;
 
 /// A plain or TLS connection.
-enum Conn {
+enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<BufReader<TcpStream>>>),
+}
+
+/// A connection that says when the server first sent something (its
+/// HTTP/2 SETTINGS): until then the dial is not done, and a server that
+/// accepts connections and never speaks is bounded by the dial timeout.
+struct Conn {
+    stream: Stream,
+    spoke: Option<Arc<watch::Sender<bool>>>,
+    /// Whether the server closed the connection or it failed.
+    ended: bool,
+    /// Set when this side drops the connection while it is still open:
+    /// hyper does that when a keepalive ping goes unanswered, and the
+    /// stream then only says `broken pipe`.
+    dropped_open: Arc<AtomicBool>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.dropped_open.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 impl AsyncRead for Conn {
@@ -73,10 +103,23 @@ impl AsyncRead for Conn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = match &mut this.stream {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        match &r {
+            Poll::Ready(Ok(())) if buf.filled().len() == before => this.ended = true,
+            Poll::Ready(Err(_)) => this.ended = true,
+            _ => {}
         }
+        if buf.filled().len() > before
+            && let Some(spoke) = this.spoke.take()
+        {
+            spoke.send_replace(true);
+        }
+        r
     }
 }
 
@@ -86,23 +129,23 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -121,6 +164,10 @@ struct Dialer {
     addr: String,
     tls: Option<TlsSetup>,
     last: Arc<Mutex<Option<Failure>>>,
+    /// Told when a connection's server first sends something.
+    spoke: Arc<watch::Sender<bool>>,
+    /// See [`Conn::dropped_open`].
+    dropped_open: Arc<AtomicBool>,
 }
 
 impl Dialer {
@@ -142,17 +189,22 @@ impl Dialer {
             )
         })?;
         let _ = tcp.set_nodelay(true);
-        let conn = match &self.tls {
-            None => Conn::Plain(tcp),
+        let stream = match &self.tls {
+            None => Stream::Plain(tcp),
             Some((connector, name)) => {
                 let s = connector
                     .connect(name.clone(), BufReader::with_capacity(TLS_READ_BUFFER, tcp))
                     .await
                     .map_err(|e| self.fail(true, tls_failure(&chain(&e))))?;
-                Conn::Tls(Box::new(s))
+                Stream::Tls(Box::new(s))
             }
         };
-        Ok(TokioIo::new(conn))
+        Ok(TokioIo::new(Conn {
+            stream,
+            spoke: Some(self.spoke.clone()),
+            ended: false,
+            dropped_open: self.dropped_open.clone(),
+        }))
     }
 }
 
@@ -193,18 +245,33 @@ pub fn tls_setup(ep: &Endpoint, opts: &SaveOptions) -> Result<Option<TlsSetup>, 
     )))
 }
 
+/// A connected channel.
+pub struct Connected {
+    /// The channel.
+    pub channel: Channel,
+    /// Set when the connection was closed by this side while still open
+    /// (a keepalive ping unanswered, see [`KEEPALIVE_FAILED`]).
+    pub dropped_open: Arc<AtomicBool>,
+}
+
 /// Connects to `ep` (over `tls` when given, see [`tls_setup`]), retrying
 /// until the dial timeout (refused connections are retried; TLS failures
-/// are reported at once).
+/// are reported at once). The dial timeout bounds the TCP connection, the
+/// TLS handshake and the server's first HTTP/2 frame, as grpc-go's dial
+/// does: a server that accepts connections and never speaks fails then.
 pub async fn connect(
     ep: &Endpoint,
     opts: &SaveOptions,
     tls: Option<TlsSetup>,
-) -> Result<Channel, SaveError> {
+) -> Result<Connected, SaveError> {
+    let (spoke, mut spoken) = watch::channel(false);
+    let dropped_open = Arc::new(AtomicBool::new(false));
     let dialer = Dialer {
         addr: ep.authority(),
         tls,
         last: Arc::new(Mutex::new(None)),
+        spoke: Arc::new(spoke),
+        dropped_open: Arc::clone(&dropped_open),
     };
     // The URI only names the authority for HTTP/2; the connector decides
     // about TLS.
@@ -222,7 +289,21 @@ pub async fn connect(
         let svc = tower::service_fn(move |_: Uri| d.clone().dial());
         let attempt = tokio::time::timeout_at(deadline, endpoint.connect_with_connector(svc)).await;
         let failure = match attempt {
-            Ok(Ok(channel)) => return Ok(channel),
+            Ok(Ok(channel)) => {
+                // The handshake has been sent; the server's answer is
+                // read by the connection's task meanwhile.
+                return match tokio::time::timeout_at(deadline, spoken.wait_for(|s| *s)).await {
+                    Ok(_) => Ok(Connected {
+                        channel,
+                        dropped_open,
+                    }),
+                    Err(_) => Err(SaveError::DialTimeout {
+                        endpoint: ep.text.clone(),
+                        timeout: opts.dial_timeout,
+                        last: SILENT.into(),
+                    }),
+                };
+            }
             Ok(Err(e)) => dialer
                 .last
                 .lock()
@@ -256,10 +337,14 @@ pub async fn connect(
 }
 
 /// The text of a gRPC status: etcd's message, and what broke for
-/// transport errors.
+/// transport errors (a keepalive ping unanswered in grpc-go's words,
+/// which etcdctl prints).
 pub fn status_text(s: &tonic::Status) -> String {
     let msg = s.message();
     let src = s.source().map(chain).unwrap_or_default();
+    if src.contains("keep-alive timed out") || msg.contains("keep-alive timed out") {
+        return KEEPALIVE_FAILED.into();
+    }
     match (msg.is_empty(), src.is_empty()) {
         (false, true) => msg.to_string(),
         (true, false) => src,

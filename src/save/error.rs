@@ -78,6 +78,20 @@ pub enum SaveError {
         /// One line per problem.
         problems: Vec<String>,
     },
+    /// The stream delivered nothing for [`stall_timeout`](super::SaveOptions::stall_timeout)
+    /// (a server or proxy stuck with the connection open).
+    #[error("{endpoint}: the snapshot stream stalled: nothing arrived for {} after {received} of {} bytes",
+        go_duration(*idle), total.map_or_else(|| "?".to_string(), |t| t.to_string()))]
+    Stalled {
+        /// The endpoint.
+        endpoint: String,
+        /// Bytes of the body received.
+        received: u64,
+        /// Bytes the server announced, once it had sent something.
+        total: Option<u64>,
+        /// How long nothing came.
+        idle: Duration,
+    },
     /// `--command-timeout` expired.
     #[error("{endpoint}: context deadline exceeded: the snapshot did not complete within the {} command timeout", go_duration(*timeout))]
     CommandTimeout {
@@ -101,14 +115,19 @@ pub enum SaveError {
     /// The destination is not a location this crate can write.
     #[error(transparent)]
     Location(#[from] crate::location::LocationError),
-    /// The caller asked to stop (SIGINT/SIGTERM in the command).
-    #[error("{endpoint}: interrupted by {}, nothing saved", signal_name(*signal))]
+    /// The caller asked to stop (a signal in the command: SIGINT,
+    /// SIGTERM, SIGHUP, SIGQUIT).
+    #[error("{endpoint}: interrupted by {}, nothing saved{}", crate::cleanup::signal_name(*signal),
+        if removed.is_empty() { String::new() } else { format!(" ({removed})") })]
     Interrupted {
         /// The endpoint.
         endpoint: String,
         /// The value the caller stored in the interrupt flag (the signal
         /// number for the command).
         signal: usize,
+        /// What was written and is now gone (`removed FILE.part`, `aborted
+        /// the multipart upload to URL`); empty if nothing had been.
+        removed: String,
     },
     /// The async runtime could not be started.
     #[error("cannot start the I/O runtime: {0}")]
@@ -128,16 +147,6 @@ impl SaveError {
             }
             _ => EXIT_ERROR,
         }
-    }
-}
-
-/// `SIGINT`, `SIGTERM`, or the number.
-fn signal_name(sig: usize) -> String {
-    match i32::try_from(sig) {
-        Ok(libc::SIGINT) => "SIGINT".into(),
-        Ok(libc::SIGTERM) => "SIGTERM".into(),
-        Ok(libc::SIGHUP) => "SIGHUP".into(),
-        _ => format!("signal {sig}"),
     }
 }
 
@@ -194,8 +203,19 @@ mod tests {
         let i = SaveError::Interrupted {
             endpoint: "e".into(),
             signal: libc::SIGTERM as usize,
+            removed: String::new(),
         };
         assert_eq!(i.exit_code(), 143);
         assert_eq!(i.to_string(), "e: interrupted by SIGTERM, nothing saved");
+        let i = SaveError::Interrupted {
+            endpoint: "e".into(),
+            signal: libc::SIGQUIT as usize,
+            removed: "removed x.db.part".into(),
+        };
+        assert_eq!(i.exit_code(), 131);
+        assert_eq!(
+            i.to_string(),
+            "e: interrupted by SIGQUIT, nothing saved (removed x.db.part)"
+        );
     }
 }

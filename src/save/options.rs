@@ -79,6 +79,9 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// [`SaveOptions::stall_timeout`]'s default.
+const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How to take a snapshot: [`SaveOptions::new`], then set the fields.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -106,6 +109,13 @@ pub struct SaveOptions {
     /// Time to wait for a ping's answer before dropping the connection
     /// (`--keepalive-timeout`).
     pub keepalive_timeout: Duration,
+    /// A snapshot stream that delivers nothing for this long fails
+    /// ([`SaveError::Stalled`]), even on a connection that answers
+    /// keepalive pings: a server or proxy stuck mid-stream. Default 30 s
+    /// (etcd sends a snapshot as fast as it reads its db; etcdctl has no
+    /// such bound and waits forever). Time spent waiting for our own
+    /// disk does not count.
+    pub stall_timeout: Duration,
     /// Rules for the status of the saved file in the summary.
     pub target: TargetVersion,
     /// When the value becomes non-zero, the save stops, removes what it
@@ -120,7 +130,8 @@ pub struct SaveOptions {
 
 impl SaveOptions {
     /// etcdctl's defaults: endpoint `127.0.0.1:2379`, dial timeout 2 s,
-    /// keepalive 2 s / 6 s, no command timeout, no TLS.
+    /// keepalive 2 s / 6 s, no command timeout, no TLS; a stream stalled
+    /// for 30 s fails.
     pub fn new(path: impl Into<PathBuf>) -> SaveOptions {
         SaveOptions {
             endpoints: vec!["127.0.0.1:2379".into()],
@@ -131,6 +142,7 @@ impl SaveOptions {
             command_timeout: None,
             keepalive_time: Duration::from_secs(2),
             keepalive_timeout: Duration::from_secs(6),
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
             target: TargetVersion::default(),
             interrupt: None,
             location: crate::location::LocationOptions::default(),

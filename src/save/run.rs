@@ -19,6 +19,7 @@
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -155,15 +156,33 @@ fn save_here(
     let tls = client::tls_setup(&ep, opts)?;
     let rt = runtime()?;
     let deadline = opts.command_timeout.map(|t| Instant::now() + t);
-    let stream = rt.block_on(guard(opts, &ep.text, deadline, async {
-        let channel = client::connect(&ep, opts, tls).await?;
+    let (stream, conn) = rt.block_on(guard(opts, &ep.text, deadline, async {
+        let conn = client::connect(&ep, opts, tls).await?;
         let token = match &opts.credentials {
-            Some(c) => Some(client::authenticate(channel.clone(), &ep, c).await?),
+            Some(c) => Some(client::authenticate(conn.channel.clone(), &ep, c).await?),
             None => None,
         };
-        client::snapshot(channel, &ep, token.as_deref()).await
+        let stream = client::snapshot(conn.channel.clone(), &ep, token.as_deref()).await?;
+        Ok((stream, conn))
     }))?;
-    receive_into(&rt, opts, &ep.text, deadline, stream, make_sink, progress)
+    // A stream that breaks because the connection was closed on our side
+    // while open was closed by the keepalive: say so, in etcdctl's words.
+    let dropped_open = Arc::clone(&conn.dropped_open);
+    let stream = stream.map(move |item| {
+        item.map_err(|s| {
+            if dropped_open.load(Ordering::SeqCst) {
+                tonic::Status::unavailable(client::KEEPALIVE_FAILED)
+            } else {
+                s
+            }
+        })
+    });
+    let saved = receive_into(&rt, opts, &ep.text, deadline, stream, make_sink, progress);
+    // The channel lives as long as the stream: with the last handle gone,
+    // hyper takes the connection for idle and stops its keepalive pings,
+    // and a stream stalled with the connection open was never noticed.
+    drop(conn);
+    saved
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, SaveError> {
@@ -195,7 +214,11 @@ async fn guard<T>(
     };
     tokio::select! {
         r = fut => r,
-        signal = interrupted => Err(SaveError::Interrupted { endpoint: endpoint.to_string(), signal }),
+        signal = interrupted => Err(SaveError::Interrupted {
+            endpoint: endpoint.to_string(),
+            signal,
+            removed: String::new(),
+        }),
         () = expired => Err(SaveError::CommandTimeout {
             endpoint: endpoint.to_string(),
             timeout: opts.command_timeout.unwrap_or_default(),
@@ -218,6 +241,7 @@ fn interrupted(opts: &SaveOptions, endpoint: &str) -> Result<(), SaveError> {
         Some(v) if v != 0 => Err(SaveError::Interrupted {
             endpoint: endpoint.to_string(),
             signal: v,
+            removed: String::new(),
         }),
         _ => Ok(()),
     }
@@ -256,7 +280,7 @@ where
         opts,
         endpoint,
         deadline,
-        next(&mut stream, endpoint, 0, None),
+        next(&mut stream, endpoint, opts.stall_timeout, 0, None),
     ))?;
     let Some(first) = first else {
         return Err(stream_err(
@@ -265,10 +289,69 @@ where
         ));
     };
     let mut sink = make_sink().map_err(write_err)?;
+    let filled = fill(
+        rt,
+        opts,
+        endpoint,
+        deadline,
+        &mut stream,
+        first,
+        sink.as_mut(),
+        progress,
+    );
+    let (received, status) = match filled {
+        Ok(done) => done,
+        // Said in the message: a signal's cleanup is reported.
+        Err(SaveError::Interrupted {
+            endpoint, signal, ..
+        }) => {
+            return Err(SaveError::Interrupted {
+                endpoint,
+                signal,
+                removed: sink.discard(),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let location = sink.publish().map_err(write_err)?;
+    Ok(SaveSummary {
+        endpoint: endpoint.to_string(),
+        location,
+        size: received.total.saturating_add(32),
+        sha256: received.digest,
+        server_version: Some(received.version).filter(|v| !v.is_empty()),
+        cluster_id: received.cluster_id,
+        member_id: received.member_id,
+        status,
+    })
+}
+
+/// Receives the body into `sink`, checks the digest, appends it, and
+/// verifies and syncs the staged file: everything but publishing.
+#[allow(clippy::too_many_arguments)] // the parts of one save, passed down once
+fn fill<S>(
+    rt: &tokio::runtime::Runtime,
+    opts: &SaveOptions,
+    endpoint: &str,
+    deadline: Option<Instant>,
+    stream: &mut S,
+    first: SnapshotResponse,
+    sink: &mut dyn SnapshotSink,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(Received, Status), SaveError>
+where
+    S: Stream<Item = Result<SnapshotResponse, tonic::Status>> + Unpin,
+{
+    let write_err = |e: SinkError| SaveError::Write {
+        endpoint: endpoint.to_string(),
+        op: e.op,
+        path: e.path,
+        source: e.source,
+    };
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
     let (received, written) = std::thread::scope(|s| {
-        let sink_ref: &mut dyn SnapshotSink = sink.as_mut();
+        let sink_ref: &mut dyn SnapshotSink = &mut *sink;
         let writer = s.spawn(move || -> Result<([u8; 32], u64), SinkError> {
             let mut h = Sha256::new();
             let mut n = 0u64;
@@ -298,7 +381,7 @@ where
             opts,
             endpoint,
             deadline,
-            receive(&mut stream, first, tx, endpoint, progress),
+            receive(stream, first, tx, endpoint, opts.stall_timeout, progress),
         ));
         (received, writer.join())
     });
@@ -350,17 +433,7 @@ where
         }
     };
     interrupted(opts, endpoint)?;
-    let location = sink.publish().map_err(write_err)?;
-    Ok(SaveSummary {
-        endpoint: endpoint.to_string(),
-        location,
-        size: received.total.saturating_add(32),
-        sha256: received.digest,
-        server_version: Some(received.version).filter(|v| !v.is_empty()),
-        cluster_id: received.cluster_id,
-        member_id: received.member_id,
-        status,
-    })
+    Ok((received, status))
 }
 
 /// Verify's checks on the staged file. `digest` is the body's SHA-256,
@@ -400,17 +473,26 @@ fn stream_err(endpoint: &str, cause: &str) -> SaveError {
 }
 
 /// The next message; a gRPC error becomes [`SaveError::Rpc`] saying how
-/// far the stream had come.
+/// far the stream had come, and nothing for `stall` [`SaveError::Stalled`].
 async fn next<S>(
     stream: &mut S,
     endpoint: &str,
+    stall: Duration,
     done: u64,
     total: Option<u64>,
 ) -> Result<Option<SnapshotResponse>, SaveError>
 where
     S: Stream<Item = Result<SnapshotResponse, tonic::Status>> + Unpin,
 {
-    match stream.next().await {
+    let item = tokio::time::timeout(stall, stream.next())
+        .await
+        .map_err(|_| SaveError::Stalled {
+            endpoint: endpoint.to_string(),
+            received: done,
+            total,
+            idle: stall,
+        })?;
+    match item {
         None => Ok(None),
         Some(Ok(m)) => Ok(Some(m)),
         Some(Err(s)) => {
@@ -437,6 +519,7 @@ async fn receive<S>(
     first: SnapshotResponse,
     tx: tokio::sync::mpsc::Sender<Bytes>,
     endpoint: &str,
+    stall: Duration,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Received, SaveError>
 where
@@ -481,7 +564,7 @@ where
         if last {
             break;
         }
-        msg = next(stream, endpoint, done, Some(total))
+        msg = next(stream, endpoint, stall, done, Some(total))
             .await?
             .ok_or_else(|| {
                 stream_err(
@@ -491,7 +574,7 @@ where
             })?;
     }
     drop(tx);
-    let digest_msg = next(stream, endpoint, done, Some(total))
+    let digest_msg = next(stream, endpoint, stall, done, Some(total))
         .await?
         .ok_or_else(|| stream_err(endpoint, "the stream ended without the SHA-256 digest"))?;
     let digest: [u8; 32] = digest_msg.blob.as_ref().try_into().map_err(|_| {
@@ -503,7 +586,10 @@ where
             ),
         )
     })?;
-    if next(stream, endpoint, done, Some(total)).await?.is_some() {
+    if next(stream, endpoint, stall, done, Some(total))
+        .await?
+        .is_some()
+    {
         return Err(stream_err(
             endpoint,
             "more messages after the SHA-256 digest",
@@ -726,6 +812,53 @@ mod tests {
         assert!(!target.exists() && !part_path(&target).exists());
     }
 
+    /// A stream that stops delivering with the connection open fails after
+    /// the stall timeout, saying how far it came, and leaves nothing.
+    #[test]
+    fn a_stalled_stream_fails_and_leaves_nothing() {
+        let file = fixture("k8s-v35.db");
+        let good = messages(&file, "");
+        let total: usize = good[..good.len() - 1].iter().map(|m| m.blob.len()).sum();
+        for keep in [0usize, 1, 5] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let target = dir.path().join("snap.db");
+            let mut opts = SaveOptions::new(&target);
+            opts.stall_timeout = Duration::from_millis(200);
+            let rt = runtime().expect("runtime");
+            let t = target.clone();
+            let msgs = tokio_stream::iter(ok(good[..keep].to_vec())).chain(tokio_stream::pending());
+            let e = receive_into(
+                &rt,
+                &opts,
+                "e",
+                None,
+                msgs,
+                &move || FileSink::create(&t).map(|s| Box::new(s) as Box<dyn SnapshotSink>),
+                &|_| {},
+            )
+            .expect_err("stalled");
+            let got: usize = good[..keep].iter().map(|m| m.blob.len()).sum();
+            let want = if keep == 0 {
+                "e: the snapshot stream stalled: nothing arrived for 200ms after 0 of ? bytes"
+                    .to_string()
+            } else {
+                format!(
+                    "e: the snapshot stream stalled: nothing arrived for 200ms after {got} of {total} bytes"
+                )
+            };
+            assert_eq!(e.to_string(), want);
+            assert_eq!(e.exit_code(), 5);
+            assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
     #[test]
     fn interrupt_flag_stops_and_cleans_up() {
         let file = fixture("small-v35.db");
@@ -749,6 +882,9 @@ mod tests {
             matches!(e, SaveError::Interrupted { signal: 15, .. }),
             "{e}"
         );
+        // The message says what went.
+        let removed = format!("(removed {})", part_path(&target).display());
+        assert!(e.to_string().ends_with(&removed), "{e}");
         assert!(!target.exists() && !part_path(&target).exists());
     }
 }

@@ -56,6 +56,13 @@ pub trait SnapshotSink: Send {
     /// Makes the snapshot visible under its final name (replacing an
     /// older one, as etcdctl does) and returns that name.
     fn publish(self: Box<Self>) -> Result<String, SinkError>;
+    /// Removes everything written, as dropping the sink does, and says
+    /// what that was (`removed FILE.part`), for the message of an
+    /// interrupted save; empty when there is nothing to say.
+    fn discard(self: Box<Self>) -> String {
+        drop(self);
+        String::new()
+    }
 }
 
 /// `FILE.part` (mode 0600), renamed to `FILE` when published; the
@@ -69,6 +76,8 @@ pub struct FileSink {
     flushed: u64,
     flusher: Option<Flusher>,
     published: bool,
+    /// `FILE.part` for [`crate::cleanup`] (a signal's cleanup).
+    entry: crate::cleanup::Entry,
 }
 
 /// `FILE.part`.
@@ -87,6 +96,7 @@ impl FileSink {
             path: part.clone(),
             source,
         };
+        let entry = crate::cleanup::Entry::new(&part);
         let file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -105,6 +115,7 @@ impl FileSink {
             flushed: 0,
             flusher: None,
             published: false,
+            entry,
         })
     }
 
@@ -217,7 +228,15 @@ impl SnapshotSink for FileSink {
     }
 
     fn publish(mut self: Box<Self>) -> Result<String, SinkError> {
-        std::fs::rename(&self.part, &self.target).map_err(|e| self.err("rename", e))?;
+        // Under the cleanup lock: a signal's cleanup removes FILE.part
+        // before, or nothing after.
+        self.entry
+            .with(|paths| {
+                std::fs::rename(&self.part, &self.target)?;
+                paths.clear();
+                Ok(())
+            })
+            .map_err(|e| self.err("rename", e))?;
         self.published = true;
         let dir = match self.target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -231,6 +250,26 @@ impl SnapshotSink for FileSink {
                 source,
             })?;
         Ok(self.target.display().to_string())
+    }
+
+    fn discard(mut self: Box<Self>) -> String {
+        self.flusher = None;
+        self.remove_part()
+    }
+}
+
+impl FileSink {
+    fn remove_part(&mut self) -> String {
+        self.published = true;
+        match std::fs::remove_file(&self.part) {
+            Ok(()) => format!("removed {}", self.part.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => format!(
+                "could not remove {}: {}",
+                self.part.display(),
+                crate::go::errno::text(&e)
+            ),
+        }
     }
 }
 

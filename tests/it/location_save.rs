@@ -302,3 +302,112 @@ fn an_unusable_tmpdir_fails_the_save_cleanly() {
     assert_eq!(s.s3.objects(BUCKET), Vec::<String>::new());
     assert_eq!(s.s3.pending_uploads(), Vec::<String>::new());
 }
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a process this test started and has not reaped.
+    let r = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    assert_eq!(r, 0, "kill({pid}, {sig})");
+}
+
+/// SIGINT, SIGTERM, SIGHUP (a dropped SSH session) and SIGQUIT while a
+/// save uploads: the multipart upload is aborted (s3s-fs keeps no part),
+/// no object appears, no spool is left, one line says what was done, and
+/// the exit code is 128 + the signal. (SIGHUP and SIGQUIT used to kill
+/// the save and leave the upload open on the server.)
+#[test]
+fn signals_during_an_upload_abort_it() {
+    let Some(s) = setup(24) else { return };
+    let etcd_pid = s.etcd.members[0].pid();
+    for (sig, name) in [
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGHUP, "SIGHUP"),
+        (libc::SIGQUIT, "SIGQUIT"),
+    ] {
+        let key = format!("etcd/{name}.db");
+        let child = save_cmd(&s, &url(&key), &["--upload-part-size", "5"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start etcdsnap");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while s.s3.pending_uploads().is_empty() {
+            assert!(Instant::now() < deadline, "{name}: no upload started");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Hold etcd still so that the save cannot finish first.
+        signal(etcd_pid, libc::SIGSTOP);
+        signal(child.id(), sig);
+        let out = child.wait_with_output().expect("wait");
+        signal(etcd_pid, libc::SIGCONT);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(128 + sig), "{name}: {err}");
+        assert_eq!(
+            err,
+            format!(
+                "Error: {}: interrupted by {name}, nothing saved (aborted the multipart upload to {})\n",
+                s.etcd.endpoint(),
+                url(&key)
+            ),
+            "{name}"
+        );
+        assert_eq!(s.s3.objects(BUCKET), Vec::<String>::new(), "{name}");
+        assert_eq!(s.s3.pending_uploads(), Vec::<String>::new(), "{name}");
+        assert_eq!(leftovers(&s), Vec::<String>::new(), "{name}: spool left");
+    }
+}
+
+/// A full $TMPDIR: the error names the spool (what it is for) and the
+/// directory, not `/proc/self/fd/N`, and nothing is left on the server.
+#[test]
+fn a_full_tmpdir_names_the_spool_and_the_directory() {
+    let Some(s) = setup(12) else { return };
+    let mnt = s.dir.path().join("small-tmp");
+    std::fs::create_dir(&mnt).expect("mkdir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|st| st.success());
+    let out = if mounted {
+        let mut c = save_cmd(&s, &url("full.db"), &[]);
+        c.env("TMPDIR", &mnt);
+        let out = cmd::run(&mut c, Duration::from_secs(120));
+        let left = support::fixtures::names_in(&mnt);
+        let _ = Command::new("umount").arg(&mnt).status();
+        assert_eq!(left, Vec::<String>::new(), "spool left in $TMPDIR");
+        assert!(out.stderr.contains("no space left on device"), "{out}");
+        out
+    } else {
+        // No tmpfs here: a file size limit fails the spool's writes the
+        // same way (SIGXFSZ ignored, as for a full disk).
+        println!("note: cannot mount a tmpfs here; a file size limit stands in for it");
+        let base = save_cmd(&s, &url("full.db"), &[]);
+        let mut line = format!("trap '' XFSZ; exec {}", env!("CARGO_BIN_EXE_etcdsnap"));
+        for a in base.get_args() {
+            line.push(' ');
+            line.push_str(&a.to_string_lossy());
+        }
+        let mut c = Command::new("prlimit");
+        s.s3.configure(&mut c);
+        c.env("TMPDIR", &mnt)
+            .args(["--fsize=4000000", "sh", "-c", &line]);
+        let out = cmd::run(&mut c, Duration::from_secs(120));
+        assert!(out.stderr.contains("file too large"), "{out}");
+        out
+    };
+    println!("{}", out.stderr.trim());
+    assert_eq!(out.code(), Some(5), "{out}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "write the spool (the local copy checked before the upload completes, as big as the snapshot) in $TMPDIR {}: ",
+            mnt.display()
+        )),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("/proc/self/fd"), "{out}");
+    assert_eq!(s.s3.objects(BUCKET), Vec::<String>::new());
+    assert_eq!(s.s3.pending_uploads(), Vec::<String>::new());
+}

@@ -349,3 +349,130 @@ fn inputs_that_are_not_regular_files_are_refused_at_once() {
         }
     }
 }
+
+/// The signals every staging command cleans up on (SIGHUP: a dropped SSH
+/// session).
+const SIGNALS: [(i32, &str); 4] = [
+    (libc::SIGINT, "SIGINT"),
+    (libc::SIGTERM, "SIGTERM"),
+    (libc::SIGHUP, "SIGHUP"),
+    (libc::SIGQUIT, "SIGQUIT"),
+];
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a process this test started and has not reaped.
+    let r = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    assert_eq!(r, 0, "kill({pid}, {sig})");
+}
+
+/// Runs `cmd` (a restore into `parent/d.etcd`), stops it (SIGSTOP) while
+/// its hidden staging dir exists in `parent`, sends `sig`, lets it go on,
+/// and returns its stderr, exit status and the staging dir's name; `None`
+/// when the restore finished before it could be caught.
+fn interrupt_while_staging(
+    mut cmd: Command,
+    parent: &Path,
+    sig: i32,
+) -> Option<(String, std::process::ExitStatus, String)> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let staged = loop {
+        let names = names_in(parent);
+        if let Some(n) = names.iter().find(|n| n.contains(".etcdsnap-")) {
+            signal(child.id(), libc::SIGSTOP);
+            if parent.join("d.etcd").exists() {
+                // Caught while publishing: not mid-way.
+                signal(child.id(), libc::SIGCONT);
+                let _ = child.wait_with_output();
+                return None;
+            }
+            break n.clone();
+        }
+        if child.try_wait().expect("wait").is_some() {
+            let _ = child.wait_with_output();
+            return None;
+        }
+        assert!(Instant::now() < deadline, "no staging dir after 60 s");
+        std::thread::sleep(Duration::from_micros(100));
+    };
+    signal(child.id(), sig);
+    signal(child.id(), libc::SIGCONT);
+    let (status, timed_out) = cmd::wait_deadline(&mut child, Duration::from_secs(60));
+    assert!(!timed_out, "still running 60 s after the signal");
+    let o = child.wait_with_output().expect("output");
+    Some((err_of(&o), status.expect("exit status"), staged))
+}
+
+/// Each signal during a restore: the staged dir is removed, stderr says
+/// so in one line, the exit code is 128 + the signal, and nothing else is
+/// left. (The default action of each signal used to kill the restore and
+/// leave the hidden dir, as big as the data.)
+#[track_caller]
+fn assert_signals_clean_up(make: &dyn Fn(&Path) -> Command) {
+    for (sig, name) in SIGNALS {
+        let mut caught = false;
+        for attempt in 0..10 {
+            let work = tempfile::tempdir().expect("tempdir");
+            let parent = work.path().join("p");
+            std::fs::create_dir(&parent).expect("mkdir");
+            let Some((err, status, staged)) =
+                interrupt_while_staging(make(&parent.join("d.etcd")), &parent, sig)
+            else {
+                println!("{name}: attempt {attempt} finished before the signal");
+                continue;
+            };
+            caught = true;
+            assert_eq!(status.code(), Some(128 + sig), "{name}: {err}");
+            assert_eq!(
+                err,
+                format!(
+                    "Error: interrupted by {name}, nothing restored (removed {})\n",
+                    parent.join(&staged).display()
+                ),
+                "{name}"
+            );
+            assert!(
+                names_in(&parent).is_empty(),
+                "{name}: left {:?}",
+                names_in(&parent)
+            );
+            break;
+        }
+        assert!(caught, "{name}: never caught a restore mid-way");
+    }
+}
+
+#[test]
+fn signals_during_snapshot_restore_remove_the_staged_dir() {
+    let snap = fixtures::snapshot("k8s-v35.db");
+    assert_signals_clean_up(&|d| restore_cmd(&snap, &["--data-dir", d.to_str().expect("utf-8")]));
+}
+
+#[test]
+fn signals_during_backup_restore_remove_the_staged_dir() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo = work.path().join("repo");
+    let run = |args: &[&str]| {
+        let o = Command::new(BIN).args(args).output().expect("run");
+        assert!(o.status.success(), "{args:?}: {}", err_of(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let repo_s = repo.to_str().expect("utf-8");
+    run(&["backup", "init", repo_s]);
+    let snap = fixtures::snapshot("k8s-v35.db");
+    run(&["backup", "push", repo_s, snap.to_str().expect("utf-8")]);
+    let listed: serde_json::Value =
+        serde_json::from_str(&run(&["backup", "ls", repo_s, "-w", "json"])).expect("json");
+    let id = listed[0]["id"].as_str().expect("an id").to_string();
+    assert_signals_clean_up(&|d| {
+        let mut c = Command::new(BIN);
+        c.args(["backup", "restore", repo_s, &id, "--data-dir"])
+            .arg(d);
+        c
+    });
+}

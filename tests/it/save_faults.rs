@@ -5,17 +5,26 @@
 
 use crate::support;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::cmd::{self, CmdOutput};
 use support::etcd::{ClusterSpec, EtcdCluster};
+use support::proxy::{SilentServer, StallProxy};
 use support::snapmaker::Loader;
 use support::tools::{self, EtcdVersion, scrub_etcd_env};
 use support::{ports, tls};
 
 const BIN: &str = env!("CARGO_BIN_EXE_etcdsnap");
+/// The signals every staging command cleans up on.
+const SIGNALS: [(i32, &str); 4] = [
+    (libc::SIGINT, "SIGINT"),
+    (libc::SIGTERM, "SIGTERM"),
+    (libc::SIGHUP, "SIGHUP"),
+    (libc::SIGQUIT, "SIGQUIT"),
+];
 const OLD: &[u8] = b"an older backup that must survive";
 
 fn etcdsnap_cmd(args: &[String]) -> Command {
@@ -297,7 +306,8 @@ fn mid_stream_failures() {
     assert!(size > 40_000_000, "{size}");
     drop(dir);
 
-    for (sig, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
+    // Every signal a session can send: SIGHUP is a dropped SSH session.
+    for (sig, name) in SIGNALS {
         let (dir, file) = workdir();
         let child = start_save(&ep, &file);
         // Hold the server still so the save cannot finish first.
@@ -305,10 +315,11 @@ fn mid_stream_failures() {
         signal(child.id(), sig);
         let out = finish(child);
         signal(etcd_pid, libc::SIGCONT);
+        let part = format!("{}.part", file.display());
         assert_clean_failure(
             &out,
             &ep,
-            &format!("interrupted by {name}"),
+            &format!("interrupted by {name}, nothing saved (removed {part})"),
             128 + sig,
             dir.path(),
             &[],
@@ -367,4 +378,146 @@ fn mid_stream_failures() {
     let out = finish(child);
     assert_clean_failure(&out, &ep, "broke off after", 5, dir.path(), &[]);
     println!("server killed: {}", out.stderr.trim());
+}
+
+/// etcdctl 3.5.1's `snapshot save FILE` through `endpoint`, killed after
+/// `limit`.
+fn etcdctl_save(
+    bins: &tools::EtcdBins,
+    endpoint: &str,
+    extra: &[String],
+    file: &Path,
+    limit: Duration,
+) -> CmdOutput {
+    let mut c = bins.etcdctl_cmd();
+    c.arg(format!("--endpoints={endpoint}"))
+        .args(extra)
+        .args(["snapshot", "save"])
+        .arg(file);
+    cmd::run(&mut c, limit)
+}
+
+/// A proxy that stops forwarding after 20 MB with both connections open:
+/// etcdctl gives up when its keepalive ping goes unanswered; so does
+/// etcdsnap (it used to wait forever), with one line and nothing left.
+/// `--keepalive-timeout` is honoured as etcdctl honours it (grpc-go never
+/// pings more often than every 10 s, whatever `--keepalive-time` says).
+#[test]
+fn a_stalled_stream_fails_when_etcdctl_gives_up() {
+    let Some(cluster) = big_cluster() else {
+        return;
+    };
+    let Some(bins) = tools::require(tools::etcd_suite(EtcdVersion::V35)) else {
+        return;
+    };
+    let upstream: SocketAddr = cluster
+        .endpoint()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("loopback address");
+    let limit = 20u64 << 20;
+    let cases: [Vec<String>; 2] = [
+        vec![],
+        vec![
+            "--keepalive-time=1s".into(),
+            "--keepalive-timeout=2s".into(),
+        ],
+    ];
+    for flags in cases {
+        let proxy = StallProxy::start(upstream, limit);
+        let theirs_dir = tempfile::tempdir().expect("tempdir");
+        let theirs = etcdctl_save(
+            &bins,
+            &proxy.endpoint(),
+            &flags,
+            &theirs_dir.path().join("snap.db"),
+            Duration::from_secs(120),
+        );
+        assert!(proxy.stalled(), "{flags:?}: etcdctl got everything");
+        assert!(!theirs.timed_out, "{flags:?}: etcdctl hung: {theirs}");
+        assert!(!theirs.success(), "{flags:?}: {theirs}");
+        drop(proxy);
+
+        let proxy = StallProxy::start(upstream, limit);
+        let ep = proxy.endpoint();
+        let (dir, file) = workdir();
+        let out = cmd::run(
+            &mut etcdsnap_cmd(&save_args(&ep, &flags, &file)),
+            Duration::from_secs(120),
+        );
+        println!(
+            "{flags:?}: etcdctl gave up after {:.1} s: {}\n  etcdsnap after {:.1} s: {}",
+            theirs.elapsed.as_secs_f64(),
+            theirs.error_line().unwrap_or(theirs.stderr.trim()),
+            out.elapsed.as_secs_f64(),
+            out.stderr.trim()
+        );
+        assert!(proxy.stalled(), "{flags:?}: the proxy never stalled");
+        assert!(!out.timed_out, "{flags:?}: still running after 120 s");
+        // etcdctl's words, after how far the stream came.
+        assert_clean_failure(
+            &out,
+            &ep,
+            "keepalive ping failed to receive ACK within timeout",
+            5,
+            dir.path(),
+            &[],
+        );
+        assert!(out.stderr.contains("broke off after "), "{out}");
+        // Bounded as etcdctl's is: the same pings, the same timeout (the
+        // slack is for a debug build receiving the 20 MB; the stall
+        // bound, 30 s, would not pass).
+        assert!(
+            out.elapsed < theirs.elapsed + Duration::from_secs(8),
+            "{flags:?}: {:?} against etcdctl's {:?}",
+            out.elapsed,
+            theirs.elapsed
+        );
+    }
+}
+
+/// A server that accepts the connection and never speaks: the dial
+/// timeout bounds the connection and the HTTP/2 handshake (etcdsnap used
+/// to wait for its keepalive, 16 s; etcdctl 3.5.1 waits for good, its
+/// RPC queued on a connection that never becomes ready, and leaves its
+/// `.part`).
+#[test]
+fn a_server_that_never_speaks_fails_at_the_dial_timeout() {
+    let server = SilentServer::start();
+    let ep = server.endpoint();
+    let (dir, file) = workdir();
+    let out = etcdsnap(&save_args(&ep, &["--dial-timeout=1s".into()], &file));
+    println!("etcdsnap after {:?}: {}", out.elapsed, out.stderr.trim());
+    assert_clean_failure(
+        &out,
+        &ep,
+        "context deadline exceeded: no connection within the 1s dial timeout",
+        5,
+        dir.path(),
+        &[],
+    );
+    assert!(out.stderr.contains("sent nothing"), "{out}");
+    // The dial timeout and some slack for a loaded machine; the keepalive
+    // that used to end it takes 16 s.
+    assert!(out.elapsed < Duration::from_secs(8), "{:?}", out.elapsed);
+    if let Some(bins) = tools::require(tools::etcd_suite(EtcdVersion::V35)) {
+        let theirs_dir = tempfile::tempdir().expect("tempdir");
+        let theirs = etcdctl_save(
+            &bins,
+            &ep,
+            &["--dial-timeout=1s".into()],
+            &theirs_dir.path().join("snap.db"),
+            Duration::from_secs(20),
+        );
+        println!(
+            "etcdctl: {}",
+            if theirs.timed_out {
+                "still waiting after 20 s".to_string()
+            } else {
+                format!("after {:?}: {}", theirs.elapsed, theirs.stderr.trim())
+            }
+        );
+        assert!(!theirs.success(), "{theirs}");
+        assert!(out.elapsed <= theirs.elapsed, "{theirs}");
+    }
 }

@@ -14,6 +14,7 @@
 //! * [`corrupt`]: a corpus of corrupted snapshots built by byte manipulation.
 //! * [`files`]: what a command left on disk.
 //! * [`fixtures`]: paths of the files under `testdata/`.
+//! * [`proxy`]: a loopback TCP proxy that stalls after N bytes, and a server that never speaks.
 //! * [`s3`]: an S3-compatible server (`s3s-fs`) on loopback, stopped by PID on drop.
 //! * [`tls`]: CA, member and client certificates for TLS tests (rcgen).
 //!
@@ -43,6 +44,7 @@ pub mod http;
 pub mod k8swire;
 pub mod oracles;
 pub mod ports;
+pub mod proxy;
 pub mod s3;
 pub mod snapmaker;
 pub mod tls;

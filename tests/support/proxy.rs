@@ -1,0 +1,194 @@
+//! A TCP proxy on loopback that forwards a connection both ways until the
+//! server has sent `limit` bytes through it, then stops forwarding in both
+//! directions while keeping both connections open: what a stuck proxy or
+//! a half-dead network path looks like to a client (no RST, no FIN, no
+//! data, no answer to pings).
+//!
+//! Every thread polls a stop flag at least every 50 ms; dropping the
+//! [`StallProxy`] stops and joins them all and closes every socket.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often a blocked thread looks at the stop flag.
+const POLL: Duration = Duration::from_millis(50);
+
+#[derive(Default)]
+struct State {
+    stop: AtomicBool,
+    stalled: AtomicBool,
+    /// Bytes forwarded from the server to clients (all connections).
+    down: AtomicU64,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// A running proxy (see the module doc).
+pub struct StallProxy {
+    addr: SocketAddr,
+    state: Arc<State>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl StallProxy {
+    /// Listens on 127.0.0.1 (a free port) and forwards to `upstream`
+    /// until `limit` bytes came back from it.
+    pub fn start(upstream: SocketAddr, limit: u64) -> StallProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("proxy address");
+        let state = Arc::new(State::default());
+        let st = Arc::clone(&state);
+        let acceptor = std::thread::spawn(move || {
+            while !st.stop.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let _ = client.set_nonblocking(false);
+                        let Ok(server) = TcpStream::connect(upstream) else {
+                            continue;
+                        };
+                        let (c2, s2) = match (client.try_clone(), server.try_clone()) {
+                            (Ok(c), Ok(s)) => (c, s),
+                            _ => continue,
+                        };
+                        let up = {
+                            let st = Arc::clone(&st);
+                            std::thread::spawn(move || pump(client, server, &st, None))
+                        };
+                        let down = {
+                            let st = Arc::clone(&st);
+                            std::thread::spawn(move || pump(s2, c2, &st, Some(limit)))
+                        };
+                        if let Ok(mut t) = st.threads.lock() {
+                            t.push(up);
+                            t.push(down);
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(POLL),
+                    Err(_) => std::thread::sleep(POLL),
+                }
+            }
+        });
+        StallProxy {
+            addr,
+            state,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Whether the limit was reached and forwarding stopped.
+    pub fn stalled(&self) -> bool {
+        self.state.stalled.load(Ordering::SeqCst)
+    }
+
+    /// Bytes forwarded from the server so far.
+    pub fn forwarded(&self) -> u64 {
+        self.state.down.load(Ordering::SeqCst)
+    }
+}
+
+/// Copies `from` to `to` until the proxy stops; `limit` (server to
+/// client) stalls the whole proxy once that many bytes went through.
+fn pump(mut from: TcpStream, mut to: TcpStream, st: &State, limit: Option<u64>) {
+    let _ = from.set_read_timeout(Some(POLL));
+    let mut buf = vec![0u8; 64 << 10];
+    while !st.stop.load(Ordering::SeqCst) {
+        if st.stalled.load(Ordering::SeqCst) {
+            // Hold both connections open, forward nothing.
+            std::thread::sleep(POLL);
+            continue;
+        }
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(_) => break,
+        };
+        let mut n = n;
+        if let Some(limit) = limit {
+            let before = st.down.fetch_add(n as u64, Ordering::SeqCst);
+            if before + n as u64 >= limit {
+                n = usize::try_from(limit.saturating_sub(before))
+                    .unwrap_or(n)
+                    .min(n);
+                st.stalled.store(true, Ordering::SeqCst);
+            }
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    // Park until the proxy stops, so the sockets stay open.
+    while !st.stop.load(Ordering::SeqCst) {
+        std::thread::sleep(POLL);
+    }
+}
+
+impl Drop for StallProxy {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+        if let Some(a) = self.acceptor.take() {
+            let _ = a.join();
+        }
+        let threads =
+            std::mem::take(&mut *self.state.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A server that accepts TCP connections and never sends a byte (nor
+/// closes them) until dropped.
+pub struct SilentServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SilentServer {
+    /// Listens on 127.0.0.1 (a free port).
+    pub fn start() -> SilentServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((c, _)) => held.push(c),
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        SilentServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
