@@ -401,7 +401,10 @@ fn check_read_data_verifies_each_snapshot_it_reassembles() {
         .collect();
     for (id, line) in &damaged {
         let named = format!("snapshot {id}: {line}");
-        assert!(problems.contains(&named.as_str()), "{named} in {problems:?}");
+        assert!(
+            problems.contains(&named.as_str()),
+            "{named} in {problems:?}"
+        );
     }
     // The reassembled copies are gone.
     assert!(files::paths(&repo.join("tmp")).is_empty());
@@ -419,7 +422,9 @@ fn a_deleted_manifest_is_missing_until_forgotten() {
     assert!(!clean, "{v}");
     assert_eq!(affected(&v), vec![small.clone()], "{v}");
     assert!(
-        v["problems"].to_string().contains("the manifest is missing"),
+        v["problems"]
+            .to_string()
+            .contains("the manifest is missing"),
         "{v}"
     );
     // Not even a rebuilt index forgets it: the record is an object.

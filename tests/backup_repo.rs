@@ -439,7 +439,10 @@ fn push_refuses_what_verify_refuses() {
     holds_nothing(&repo);
 
     // The damaged files verify accepts (with warnings) are stored.
-    for v in corrupt::corpus().iter().filter(|v| v.expect == Expect::Accept) {
+    for v in corrupt::corpus()
+        .iter()
+        .filter(|v| v.expect == Expect::Accept)
+    {
         let file = v.write_to(work.path());
         let mut a = vec!["backup", "push", s(&repo), s(&file)];
         if !corrupt::trailer_ok(&v.bytes) {
@@ -493,7 +496,10 @@ fn push_from_a_location_refuses_what_verify_refuses() {
             .expect("push");
         assert_eq!(o.status.code(), Some(1), "{url}");
         let e = String::from_utf8_lossy(&o.stderr);
-        assert!(e.contains(&url) && e.contains("not sound, not pushed"), "{e}");
+        assert!(
+            e.contains(&url) && e.contains("not sound, not pushed"),
+            "{e}"
+        );
     }
     holds_nothing(&repo);
 }

@@ -278,8 +278,10 @@ mod tests {
                 left: Arc::new(AtomicUsize::new(stop)),
             };
             let stopping = Repository::open(Box::new(stopping), None).expect("open");
-            let mut forget = PruneOptions::default();
-            forget.ids = vec![a.to_string()];
+            let forget = PruneOptions {
+                ids: vec![a.to_string()],
+                ..PruneOptions::default()
+            };
             let done = stopping.forget(&forget).is_ok();
             drop(stopping);
             let repo = sound(&root, &format!("forget stopped after {stop} steps"));
@@ -292,9 +294,7 @@ mod tests {
             }
             repo.prune(&PruneOptions::default()).expect("prune");
             let r = repo
-                .check(&CheckOptions {
-                    read_data: true,
-                })
+                .check(&CheckOptions { read_data: true })
                 .expect("check");
             assert!(r.is_ok(), "{:?}", r.problems);
             assert_eq!(listed(&repo), vec![b]);
