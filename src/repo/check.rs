@@ -365,6 +365,12 @@ impl Repository {
                         .push(format!("snapshot {}: {}", hex(id), held::MISSING));
                     r.affected.push(SnapshotId(*id));
                 }
+                if !held.unrecorded.is_empty() {
+                    r.notes.push(format!(
+                        "{} snapshot(s) have no record under known/ (pushed by an older etcdsnap, or a push stopped after its manifest), so their loss would go unnoticed; `backup prune` records them",
+                        held.unrecorded.len()
+                    ));
+                }
                 if !held.unfinished.is_empty() {
                     r.notes.push(format!(
                         "{} forgotten snapshot(s) not removed yet (an interrupted forget; `backup prune` finishes it)",

@@ -32,7 +32,11 @@
 //! beside, so it is still there when listed last.
 //!
 //! Repositories written before these records have no `known/` objects:
-//! their snapshots are present as before, and not guarded.
+//! their snapshots are present as before, and not guarded until the next
+//! prune records them (as it records a snapshot whose push was stopped
+//! between its manifest and its record). Only prune may: it holds the
+//! lock exclusively, so no forget runs beside it whose snapshot it would
+//! record again after the forget removed the record.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -70,6 +74,8 @@ pub(crate) struct Held {
     /// Forgotten snapshots whose manifest or record is still there (an
     /// interrupted forget, or one prune has not finished yet).
     pub unfinished: Vec<[u8; 32]>,
+    /// Present snapshots without a `known/` record.
+    pub unrecorded: Vec<[u8; 32]>,
     /// Keys under `snapshots/` that do not name a manifest.
     pub strays: Vec<String>,
 }
@@ -103,6 +109,12 @@ pub(crate) fn list(backend: &dyn Backend) -> io::Result<Held> {
     held.missing = known
         .iter()
         .filter(|id| !listed.contains(*id) && !forgotten.contains(*id))
+        .copied()
+        .collect();
+    held.unrecorded = held
+        .present
+        .keys()
+        .filter(|id| !known.contains(*id))
         .copied()
         .collect();
     held.unfinished = forgotten
@@ -161,9 +173,13 @@ impl Repository {
         }
     }
 
-    /// Finishes every forget (prune only, under the exclusive lock):
-    /// removes what each left and then its `forgotten/` record.
-    pub(crate) fn finish_forgets(&self) -> Result<()> {
+    /// Puts the records in order (prune only, under the exclusive lock):
+    /// finishes every forget, removing what it left and then its
+    /// `forgotten/` record, and records every present snapshot that has no
+    /// `known/` record.
+    pub(crate) fn settle_records(&self) -> Result<()> {
+        let held = list(self.backend.as_ref())
+            .map_err(RepoError::io("list", self.path_of(keys::SNAPSHOTS)))?;
         let listed = self
             .backend
             .list(FORGOTTEN)
@@ -174,6 +190,12 @@ impl Repository {
                     .remove(&key)
                     .map_err(RepoError::io("remove", self.path_of(&key)))?;
             }
+        }
+        for id in &held.unrecorded {
+            let key = known(id);
+            self.backend
+                .write(&key, &[])
+                .map_err(RepoError::io("write", self.path_of(&key)))?;
         }
         Ok(())
     }
@@ -321,8 +343,14 @@ mod tests {
             let done = stopping.push(FIRST.as_ref(), &PushOptions::default());
             drop(stopping);
             let repo = sound(&root, &format!("push stopped after {stop} steps"));
+            let present = listed(&repo);
+            // Prune records what a stopped push left unrecorded.
+            repo.prune(&PruneOptions::default()).expect("prune");
+            let held = list(repo.backend.as_ref()).expect("list");
+            assert!(held.unrecorded.is_empty() && held.missing.is_empty());
+            assert_eq!(listed(&repo), present);
             if let Ok(pushed) = done {
-                assert_eq!(listed(&repo), vec![pushed.info.id]);
+                assert_eq!(present, vec![pushed.info.id]);
                 break;
             }
         }

@@ -239,8 +239,9 @@ impl Repository {
         if opts.dry_run {
             return Ok(report);
         }
-        // What forgets left (their records, an interrupted one's manifest).
-        self.finish_forgets()?;
+        // What forgets left (their records, an interrupted one's
+        // manifest), and records for snapshots that have none.
+        self.settle_records()?;
 
         // Copy the used chunks of partly used packs into new packs.
         let mut new_packs = Vec::new();
