@@ -150,7 +150,9 @@ impl Repository {
     }
 
     /// Stores the snapshot at `path`: its SHA-256 trailer must match
-    /// (unless `skip_hash_check`) and it must open as a bbolt database.
+    /// (unless `skip_hash_check`) and it must pass `snapshot verify`'s
+    /// structural and etcd-level checks by the rules of `opts.target`
+    /// ([`RepoError::Unsound`] otherwise, and nothing is stored).
     /// `progress` hears how much has been hashed.
     pub fn push_with_progress(
         &self,
