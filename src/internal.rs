@@ -73,6 +73,16 @@ pub mod repo {
     pub fn decode_config(b: &[u8]) -> bool {
         crate::repo::config::Config::decode(b).is_ok()
     }
+    /// Stores a snapshot file without verify's structural and etcd-level
+    /// checks, as etcdsnap did before push ran them: the repositories
+    /// those versions wrote, for tests of `check --read-data`.
+    pub fn push_unverified(
+        repo: &crate::repo::Repository,
+        path: &std::path::Path,
+        opts: &crate::repo::PushOptions,
+    ) -> crate::repo::Result<crate::repo::PushSummary> {
+        repo.push_unverified(path, opts)
+    }
 }
 
 /// Go's `sort.Sort` of the releases that built etcd (unstable: equal keys

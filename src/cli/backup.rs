@@ -83,6 +83,10 @@ pub(super) struct PushArgs {
     /// zstd level for new pages (1-19)
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     compression_level: i32,
+    /// Whose rules the etcd-level checks follow before the snapshot is stored, as for
+    /// `snapshot verify`: auto (the snapshot's storage version), 3.4, 3.5, 3.6 or 3.7
+    #[arg(long, value_name = "VERSION", default_value = "auto")]
+    target_version: String,
 }
 
 #[derive(Args, Debug)]
@@ -244,7 +248,15 @@ pub(super) fn run(c: &BackupCommand, global: &GlobalArgs, write_out: &str) -> Re
 
 fn init(a: &InitArgs) -> Result<(), Failure> {
     let key = match (&a.repo.key_file, a.encrypt) {
-        (Some(f), true) if !f.exists() => Some(MasterKey::generate(f).map_err(fail)?),
+        // The key file is made only once the location is known to take a
+        // repository.
+        (Some(f), true) if !f.exists() => {
+            let text = a.repo.repo.to_str().ok_or_else(|| {
+                Failure::new(EXIT_BAD_ARGS, "the repository path is not valid UTF-8")
+            })?;
+            let repo = Repository::init_at_with_new_key(text, f).map_err(fail)?;
+            return created(a, &repo);
+        }
         (Some(_), true) => key(&a.repo)?,
         (None, true) => {
             return Err(Failure::new(
@@ -265,6 +277,10 @@ fn init(a: &InitArgs) -> Result<(), Failure> {
         None => Repository::init_dir(&a.repo.repo, key.as_ref()),
     }
     .map_err(fail)?;
+    created(a, &repo)
+}
+
+fn created(a: &InitArgs, repo: &Repository) -> Result<(), Failure> {
     println!("Created repository at {}", a.repo.repo.display());
     if repo.is_encrypted() {
         println!(
@@ -303,6 +319,7 @@ fn push(a: &PushArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failur
     let mut opts = PushOptions::default();
     opts.skip_hash_check = a.skip_hash_check;
     opts.compression_level = a.compression_level;
+    opts.target = super::target_choice(&a.target_version)?;
     // A signal stops the push where it is (every step is crash-safe),
     // removing a snapshot being received from an endpoint.
     super::interrupt::install(super::interrupt::Mode::Immediate("the push did not finish"))?;
@@ -506,6 +523,7 @@ fn forget(a: &ForgetArgs, prune: bool, write_out: &str) -> Result<(), Failure> {
                 v
             }).collect::<Vec<_>>(),
             "removed": r.removed.iter().map(info_json).collect::<Vec<_>>(),
+            "missingRemoved": r.missing_removed.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
             "packsDeleted": r.packs_deleted,
             "packsWritten": r.packs_written,
             "chunksRemoved": r.chunks_removed,
@@ -523,6 +541,14 @@ fn forget(a: &ForgetArgs, prune: bool, write_out: &str) -> Result<(), Failure> {
     if !r.removed.is_empty() {
         println!("{would}remove {} snapshots:", r.removed.len());
         print!("{}", listing(&r.removed.iter().collect::<Vec<_>>()));
+    }
+    if !r.missing_removed.is_empty() {
+        let ids: Vec<String> = r.missing_removed.iter().map(|i| i.to_string()).collect();
+        println!(
+            "{would}forget {} snapshots whose manifest is missing: {}",
+            ids.len(),
+            ids.join(" ")
+        );
     }
     if prune {
         println!(

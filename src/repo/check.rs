@@ -7,7 +7,15 @@
 //! * every pack's footer and trailer are sound (with `read_data`: every
 //!   pack hashes to its name and every chunk decodes and hashes to its ID);
 //! * every list and manifest hashes to its name and decodes, and every
-//!   chunk a snapshot needs is available.
+//!   chunk a snapshot needs is available: in the pack the index names, and
+//!   within that pack's length (a truncated pack is found without reading
+//!   data);
+//! * every snapshot the repository recorded as pushed still has its
+//!   manifest, unless a forget removed it (see `held.rs`);
+//! * with `read_data`, every snapshot is reassembled (streamed into an
+//!   unnamed temporary file, so memory stays bounded whatever its size)
+//!   and must pass `snapshot verify`'s structural and etcd-level checks, as
+//!   a push requires.
 //!
 //! Each problem is a line; the snapshots that cannot be restored as the
 //! repository stands are named.
@@ -17,12 +25,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use super::backend::keys;
 use super::chunk::Coder;
 use super::codec::hex;
-use super::error::Result;
+use super::error::{RepoError, Result};
+use super::held;
 use super::index::{self, Loc, Open, read_object, read_pack_entries};
 use super::list::ChunkList;
 use super::manifest::Manifest;
 use super::pack::{self, PackEntry};
+use super::reader::Plan;
 use super::repository::{Repository, SnapshotId};
+use crate::etcd::version::TargetChoice;
+use crate::snapshot::SnapshotFile;
+use crate::snapshot::stream::{StreamError, stream_into};
 
 /// Largest pack read whole (by `check --read-data` and by prune's repacking).
 pub(crate) const MAX_PACK: u64 = 1 << 30;
@@ -141,7 +154,14 @@ impl Repository {
                     // and sound (a restore reads it through the index, so
                     // a damaged trailer alone does not stop one).
                     Some(locs) => locs.get(c).is_some_and(|l| {
-                        stored.sizes.contains_key(&l.pack)
+                        // Within the pack as long as it is now: a
+                        // truncated pack's trailer is gone, and this is
+                        // what still says which chunks went with it.
+                        let end = l.offset.checked_add(u64::from(l.stored_len));
+                        stored
+                            .sizes
+                            .get(&l.pack)
+                            .is_some_and(|size| end.is_some_and(|e| e <= *size))
                             && !stored.bad_copies.contains(&(l.pack, *c))
                             && (stored.bad_packs.contains(&l.pack)
                                 || stored
@@ -170,6 +190,18 @@ impl Repository {
                 // Data intact, but restores are refused until the index
                 // is rebuilt.
                 r.affected.push(sid);
+            } else if let (true, Some(locs)) = (opts.read_data, &locs) {
+                let plan = Plan {
+                    id: *id,
+                    manifest: m.clone(),
+                    locs: ids.iter().filter_map(|c| locs.get(c).copied()).collect(),
+                    ids,
+                };
+                if let Err(problems) = self.verify_reassembled(&plan) {
+                    r.problems
+                        .extend(problems.iter().map(|p| format!("snapshot {sid}: {p}")));
+                    r.affected.push(sid);
+                }
             }
         }
         r.chunks = stored.copies.len();
@@ -324,10 +356,34 @@ impl Repository {
         let mut lists = BTreeMap::new();
         let mut manifests = BTreeMap::new();
         for prefix in [keys::LISTS, keys::SNAPSHOTS] {
-            let listed = self
-                .backend
-                .list(prefix)
-                .map_err(super::error::RepoError::io("list", self.path_of(prefix)))?;
+            let io = RepoError::io("list", self.path_of(prefix));
+            let listed = if prefix == keys::SNAPSHOTS {
+                let held = held::list(self.backend.as_ref()).map_err(io)?;
+                for id in &held.missing {
+                    r.snapshots += 1;
+                    r.problems
+                        .push(format!("snapshot {}: {}", hex(id), held::MISSING));
+                    r.affected.push(SnapshotId(*id));
+                }
+                if !held.unrecorded.is_empty() {
+                    r.notes.push(format!(
+                        "{} snapshot(s) have no record under known/ (pushed by an older etcdsnap, or a push stopped after its manifest), so their loss would go unnoticed; `backup prune` records them",
+                        held.unrecorded.len()
+                    ));
+                }
+                if !held.unfinished.is_empty() {
+                    r.notes.push(format!(
+                        "{} forgotten snapshot(s) not removed yet (an interrupted forget; `backup prune` finishes it)",
+                        held.unfinished.len()
+                    ));
+                }
+                let present = held.present.iter().map(|(id, n)| (keys::snapshot(id), *n));
+                present
+                    .chain(held.strays.into_iter().map(|k| (k, 0)))
+                    .collect()
+            } else {
+                self.backend.list(prefix).map_err(io)?
+            };
             for (key, size) in listed {
                 let Some(id) = keys::parse(prefix, &key) else {
                     r.notes.push(format!("{key}: not an object name, ignored"));
@@ -435,6 +491,42 @@ impl Repository {
             }
         }
         Ok(())
+    }
+}
+
+impl Repository {
+    /// Reassembles a snapshot into an unnamed temporary file and runs
+    /// verify's checks on it, as a push does; the problems, one a line.
+    fn verify_reassembled(&self, plan: &Plan) -> std::result::Result<(), Vec<String>> {
+        let one = |e: RepoError| vec![e.to_string()];
+        let dir = self.backend.index_dir().join("tmp");
+        std::fs::create_dir_all(&dir).map_err(|e| one(RepoError::io("mkdir", &dir)(e)))?;
+        let tmp = tempfile::tempfile_in(&dir).map_err(|e| one(RepoError::io("create", &dir)(e)))?;
+        let streamed = self
+            .with_stream(plan, |r| stream_into(r, &tmp, false, &|_| {}))
+            .map_err(|e| match e {
+                StreamError::Read(e) => vec![e.to_string()],
+                StreamError::Write(e) | StreamError::Sync(e) => {
+                    one(RepoError::io("write", dir.join("(temporary file)"))(e))
+                }
+            })?;
+        if streamed.body_digest != plan.manifest.sha256_body {
+            return Err(vec![format!(
+                "the reassembled bbolt image has SHA-256 {}, the manifest records {}",
+                hex(&streamed.body_digest),
+                hex(&plan.manifest.sha256_body)
+            )]);
+        }
+        let name = format!("snapshot {}", hex(&plan.id));
+        let file = SnapshotFile::from_file(tmp, name).map_err(|e| one(e.into()))?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        match super::push::verify_file(&file, TargetChoice::Auto, threads) {
+            Ok(()) => Ok(()),
+            Err(RepoError::Unsound { problems, .. }) => {
+                Err(problems.iter().map(ToString::to_string).collect())
+            }
+            Err(e) => Err(one(e)),
+        }
     }
 }
 

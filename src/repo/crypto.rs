@@ -73,7 +73,11 @@ impl MasterKey {
             .map_err(RepoError::io("create", path))?;
         f.write_all(format!("{}\n", hex(&bytes)).as_bytes())
             .and_then(|()| f.sync_all())
-            .map_err(RepoError::io("write", path))?;
+            .map_err(|e| {
+                // A partly written key file would be taken for a key.
+                let _ = std::fs::remove_file(path);
+                RepoError::io("write", path)(e)
+            })?;
         Ok(MasterKey(bytes))
     }
 

@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::etcd::version::UnknownVersion;
 use crate::restore::RestoreError;
-use crate::snapshot::SnapshotError;
+use crate::snapshot::{SnapshotError, VerifyProblem};
 
 /// Why a repository operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +77,24 @@ pub enum RepoError {
         /// Body digest (hex).
         computed: String,
     },
+    /// The snapshot to push fails `snapshot verify`'s checks (its bbolt
+    /// structure or its etcd records): nothing is stored.
+    #[error("{}: the snapshot is not sound, not pushed: {}", path.display(), joined(problems))]
+    Unsound {
+        /// The snapshot.
+        path: PathBuf,
+        /// What verify found, most fundamental first.
+        problems: Vec<VerifyProblem>,
+    },
+    /// The snapshot's storage version names a release etcdsnap does not
+    /// know, so there are no rules to check it by.
+    #[error("{}: the snapshot's storage version {} is newer than any target version etcdsnap knows; pass --target-version", path.display(), source.0)]
+    TargetVersion {
+        /// The snapshot.
+        path: PathBuf,
+        /// The version it records.
+        source: UnknownVersion,
+    },
     /// A snapshot without a trailer and no `--skip-hash-check`.
     #[error("{}: snapshot missing hash but --skip-hash-check=false", .0.display())]
     MissingHash(PathBuf),
@@ -111,6 +130,12 @@ pub enum RepoError {
     /// A restore from the repository failed.
     #[error(transparent)]
     Restore(#[from] RestoreError),
+}
+
+/// Verify's problem lines on one line, as `snapshot save` joins them.
+fn joined(problems: &[VerifyProblem]) -> String {
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    lines.join("; ")
 }
 
 /// Result of repository operations.

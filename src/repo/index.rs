@@ -580,11 +580,21 @@ impl Index {
 
         // Lists and manifests.
         for (prefix, table) in [(keys::LISTS, LISTS), (keys::SNAPSHOTS, SNAPSHOTS)] {
-            let listed = backend.list(prefix).map_err(io("list", prefix))?;
-            let in_store: BTreeMap<[u8; 32], u64> = listed
-                .iter()
-                .filter_map(|(k, size)| Some((keys::parse(prefix, k)?, *size)))
-                .collect();
+            let in_store: BTreeMap<[u8; 32], u64> = if prefix == keys::SNAPSHOTS {
+                // Forgotten snapshots are gone; missing ones are reported.
+                let held = super::held::list(backend).map_err(io("list", prefix))?;
+                for id in &held.missing {
+                    let what = keys::snapshot(id);
+                    report.damaged.push((what, super::held::MISSING.into()));
+                }
+                held.present
+            } else {
+                let listed = backend.list(prefix).map_err(io("list", prefix))?;
+                listed
+                    .iter()
+                    .filter_map(|(k, size)| Some((keys::parse(prefix, k)?, *size)))
+                    .collect()
+            };
             let indexed: HashSet<[u8; 32]> = self.keys(table)?.into_iter().collect();
             for id in indexed.iter().filter(|id| !in_store.contains_key(*id)) {
                 if prefix == keys::LISTS {

@@ -12,6 +12,8 @@
 //! REPO/packs/<ab>/<abcd...>        packs, named by the BLAKE3 of their bytes
 //! REPO/lists/<id>                  chunk lists (full, or a delta to a full one)
 //! REPO/snapshots/<id>              manifests (the ID is their hash)
+//! REPO/known/<id>, forgotten/<id>  which snapshots were pushed, and
+//!                                  forgotten (see `held.rs`)
 //! REPO/index.redb                  the redb index (rebuildable from the above)
 //! REPO/lock, REPO/index.lock       flock targets
 //! REPO/tmp/                        objects being written
@@ -28,8 +30,12 @@
 //! * every chunk is checked against its ID when read, and a reconstructed
 //!   snapshot against the SHA-256 recorded when it was pushed, before it is
 //!   used; [`Repository::check`] finds a flipped byte in any pack (with
-//!   `read_data`), trailer, list, manifest or the index, and names the
-//!   snapshots it affects;
+//!   `read_data`), trailer, list, manifest or the index, a truncated pack,
+//!   and a manifest removed without a forget, and names the snapshots it
+//!   affects;
+//! * a snapshot is stored only if `snapshot verify` finds its bbolt
+//!   structure and etcd records sound, and `check` with `read_data`
+//!   verifies each snapshot as it reassembles it;
 //! * the index is a cache: [`Repository::rebuild_index`] makes it again
 //!   from the packs, lists and manifests;
 //! * pushes run concurrently (shared lock); prune takes the lock
@@ -57,6 +63,7 @@ pub(crate) mod config;
 pub(crate) mod crypto;
 pub(crate) mod error;
 pub(crate) mod from_endpoint;
+pub(crate) mod held;
 pub(crate) mod index;
 pub(crate) mod list;
 pub(crate) mod local;

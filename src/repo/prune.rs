@@ -17,7 +17,7 @@ use super::error::{RepoError, Result};
 use super::index::{Index, Loc, Open, Update};
 use super::list::ChunkList;
 use super::pack::{self, PackBuilder};
-use super::repository::{Repository, SnapshotInfo};
+use super::repository::{Repository, SnapshotId, SnapshotInfo};
 use crate::location::{KeepReason, RetentionPolicy};
 
 /// What to remove.
@@ -51,6 +51,11 @@ pub struct PruneReport {
     pub chunks_removed: usize,
     /// Bytes of packs and lists deleted, less the bytes of new packs.
     pub bytes_freed: u64,
+    /// Snapshots whose manifest was missing (see [`CheckReport`]), forgotten
+    /// by their ID.
+    ///
+    /// [`CheckReport`]: super::CheckReport
+    pub missing_removed: Vec<SnapshotId>,
 }
 
 impl Repository {
@@ -87,7 +92,17 @@ impl Repository {
             r
         } else {
             for p in &opts.ids {
-                gone.insert(Repository::find_in(&snaps, p)?.0);
+                match Repository::find_in(&snaps, p) {
+                    Ok((id, _)) => {
+                        gone.insert(id);
+                    }
+                    // A snapshot whose manifest is missing can be forgotten
+                    // too (accepting the loss), by its full ID.
+                    Err(RepoError::NoSuchSnapshot(_)) => {
+                        report.missing_removed.push(self.find_missing(p)?)
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             snaps
                 .iter()
@@ -113,15 +128,14 @@ impl Repository {
         }
         report.kept.sort_by_key(|(i, _)| i.time_ns);
         report.removed.sort_by_key(|i| i.time_ns);
+        if !opts.dry_run && !report.missing_removed.is_empty() {
+            let lost: Vec<[u8; 32]> = report.missing_removed.iter().map(|i| i.0).collect();
+            self.retire(&lost)?;
+        }
         if !opts.dry_run && !removed.is_empty() {
             // Objects first: a crash in between leaves index entries that
             // the next sync drops.
-            for id in &removed {
-                let key = keys::snapshot(id);
-                self.backend
-                    .remove(&key)
-                    .map_err(RepoError::io("remove", self.path_of(&key)))?;
-            }
+            self.retire(&removed)?;
             ix.apply(&Update {
                 remove_snapshots: removed,
                 ..Update::default()
@@ -225,6 +239,9 @@ impl Repository {
         if opts.dry_run {
             return Ok(report);
         }
+        // What forgets left (their records, an interrupted one's
+        // manifest), and records for snapshots that have none.
+        self.settle_records()?;
 
         // Copy the used chunks of partly used packs into new packs.
         let mut new_packs = Vec::new();

@@ -1,15 +1,20 @@
 //! `backup push`: store a snapshot file, keeping only the chunks the
 //! repository does not have yet.
 //!
-//! One read of the file: one thread computes its SHA-256 (the whole file,
-//! and the body for etcd's trailer check) while this one cuts it into
-//! page-aligned chunks, hashes each, and compresses the new ones into packs
+//! First the file is checked as `snapshot save` checks a file before it
+//! keeps it: one thread computes its SHA-256 (the whole file, and the body
+//! for etcd's trailer check) while the others run `snapshot verify`'s
+//! structural and etcd-level checks, by the rules of the release its
+//! storage version names. A file verify refuses is refused, with verify's
+//! problems, before anything is stored. Then the file is cut into
+//! page-aligned chunks, each hashed, and the new ones compressed into packs
 //! that are published as they fill. Then the chunk list (a delta against
 //! the newest full list when that is small), then the manifest, then the
-//! index. Every object is published whole by the backend, and the manifest
-//! only after everything it refers to, so a push killed at any moment
-//! leaves at worst some unreferenced packs (taken into the index by the
-//! next command, removed by the next prune).
+//! snapshot's record under `known/` (see `held.rs`), then the index. Every
+//! object is published whole by the backend, and the manifest only after
+//! everything it refers to, so a push killed at any moment leaves at worst
+//! some unreferenced packs (taken into the index by the next command,
+//! removed by the next prune).
 
 use std::collections::HashSet;
 use std::os::unix::fs::FileExt;
@@ -27,8 +32,9 @@ use super::pack::{Pack, PackBuilder};
 use super::repository::{Repository, SnapshotInfo};
 use crate::bolt::Db;
 use crate::etcd::revision::Revision;
+use crate::etcd::version::TargetChoice;
 use crate::progress::{Phase, Progress};
-use crate::snapshot::SnapshotFile;
+use crate::snapshot::{SnapshotFile, VerifyOptions};
 
 /// Bytes read per `pread` while chunking.
 const READ_BLOCK: usize = 8 << 20;
@@ -47,6 +53,9 @@ pub struct PushOptions {
     /// When the snapshot was taken (default: now). Retention rules go by
     /// this time; set it when importing older snapshot files.
     pub time: Option<SystemTime>,
+    /// Whose rules verify's etcd-level checks follow (default: the release
+    /// the snapshot's storage version names, as `snapshot verify` does).
+    pub target: TargetChoice,
 }
 
 impl Default for PushOptions {
@@ -56,6 +65,7 @@ impl Default for PushOptions {
             compression_level: 3,
             source: None,
             time: None,
+            target: TargetChoice::Auto,
         }
     }
 }
@@ -88,6 +98,39 @@ fn revision_of(db: Db<'_>) -> i64 {
     }
 }
 
+/// `snapshot verify`'s structural and etcd-level checks on a file about
+/// to be stored (its trailer is the push's own check), by the rules of
+/// `target`; verify's problems if it finds any. `threads` walk the tree.
+pub(crate) fn verify_file(file: &SnapshotFile, target: TargetChoice, threads: usize) -> Result<()> {
+    let path = || file.path().to_path_buf();
+    // A meta bucket that cannot be read is left to the walk, which says
+    // what is wrong with it; read as 3.5's meanwhile (as `verify` does).
+    let storage = if target.is_auto() {
+        file.storage_version().ok().flatten()
+    } else {
+        None
+    };
+    let target = target
+        .resolve(storage.as_deref())
+        .map_err(|source| RepoError::TargetVersion {
+            path: path(),
+            source,
+        })?;
+    let opts = VerifyOptions::default()
+        .with_skip_hash_check(true)
+        .with_target(target)
+        .with_threads(threads);
+    let problems = crate::snapshot::verify::verify(file, &opts, &|_| {}).problems();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(RepoError::Unsound {
+            path: path(),
+            problems,
+        })
+    }
+}
+
 /// SHA-256 of the body and of the whole file, in one read.
 fn hash_file(
     file: &std::fs::File,
@@ -107,7 +150,9 @@ impl Repository {
     }
 
     /// Stores the snapshot at `path`: its SHA-256 trailer must match
-    /// (unless `skip_hash_check`) and it must open as a bbolt database.
+    /// (unless `skip_hash_check`) and it must pass `snapshot verify`'s
+    /// structural and etcd-level checks by the rules of `opts.target`
+    /// ([`RepoError::Unsound`] otherwise, and nothing is stored).
     /// `progress` hears how much has been hashed.
     pub fn push_with_progress(
         &self,
@@ -117,7 +162,15 @@ impl Repository {
     ) -> Result<PushSummary> {
         let _lock = self.lock(false)?;
         let file = SnapshotFile::open(path)?;
-        self.push_file(&file, opts, progress)
+        self.push_file(&file, opts, progress, true)
+    }
+
+    /// [`push`](Self::push) without verify's checks (see
+    /// `internal::repo::push_unverified`).
+    pub(crate) fn push_unverified(&self, path: &Path, opts: &PushOptions) -> Result<PushSummary> {
+        let _lock = self.lock(false)?;
+        let file = SnapshotFile::open(path)?;
+        self.push_file(&file, opts, &|_| {}, false)
     }
 
     /// Stores the snapshot at a location (`s3://...`, `gs://...`,
@@ -132,7 +185,7 @@ impl Repository {
     ) -> Result<PushSummary> {
         let _lock = self.lock(false)?;
         let snap = location.open_snapshot(progress)?;
-        self.push_file(snap.file(), opts, progress)
+        self.push_file(snap.file(), opts, progress, true)
     }
 
     fn push_file(
@@ -140,6 +193,7 @@ impl Repository {
         file: &SnapshotFile,
         opts: &PushOptions,
         progress: &(dyn Fn(Progress) + Sync),
+        verify: bool,
     ) -> Result<PushSummary> {
         let path = file.path();
         let trailer = file.trailer();
@@ -175,16 +229,22 @@ impl Repository {
             (known, known_lists, base)
         };
 
-        let (hashes, stored) = std::thread::scope(|s| {
+        // Both checks before anything is stored: a refused file leaves
+        // nothing behind.
+        let (hashes, verified) = std::thread::scope(|s| {
             let hasher = s.spawn(|| hash_file(file.file(), body_len, len, progress));
-            let stored = self.store_chunks(file, csize, &known, opts.compression_level);
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let verified = if verify {
+                verify_file(file, opts.target, threads.saturating_sub(1).max(1))
+            } else {
+                Ok(())
+            };
             let hashes = hasher
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (hashes, stored)
+            (hashes, verified)
         });
         let (sha256_body, sha256_file) = hashes.map_err(RepoError::io("read", path))?;
-        let (ids, packs) = stored?;
         if let Some(t) = trailer
             && t != sha256_body
             && !opts.skip_hash_check
@@ -194,6 +254,12 @@ impl Repository {
                 stored: hex(&t),
                 computed: hex(&sha256_body),
             });
+        }
+        verified?;
+        let (ids, packs) = self.store_chunks(file, csize, &known, opts.compression_level)?;
+        // What was checked must be what was cut.
+        if let Some(e) = file.changed() {
+            return Err(e.into());
         }
 
         let chunks = ids.len() as u64;
@@ -250,6 +316,7 @@ impl Repository {
         self.backend
             .write(&key, &sealed)
             .map_err(RepoError::io("write", self.path_of(&key)))?;
+        self.record_push(&id)?;
 
         let new_chunks = packs.iter().map(|p| p.2.len() as u64).sum();
         let npacks = packs.len();

@@ -102,17 +102,13 @@ impl Repository {
     /// Creates a repository in `backend`, encrypted with `key` if given.
     /// Refuses a location that already holds a repository.
     pub fn init(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
+        refuse_repository(backend.as_ref())?;
+        Repository::create(backend, key)
+    }
+
+    /// [`init`](Self::init) once the refusals are passed.
+    fn create(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
         let here = PathBuf::from(backend.location());
-        match backend.read(keys::CONFIG, MAX_CONFIG as u64) {
-            Ok(_) => {
-                return Err(RepoError::InitRefused {
-                    path: here,
-                    reason: "already holds a repository".into(),
-                });
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(RepoError::io("read", here.join(keys::CONFIG))(e)),
-        }
         let config = Config::new(key)?;
         let crypto = config.crypto(key)?;
         let index = Index::open(&backend.index_dir(), Open::Create, &crypto)?;
@@ -131,20 +127,53 @@ impl Repository {
     /// existing one must be empty).
     pub fn init_dir(dir: impl AsRef<Path>, key: Option<&MasterKey>) -> Result<Repository> {
         let dir = dir.as_ref();
-        if let Ok(mut entries) = std::fs::read_dir(dir)
-            && entries.next().is_some()
-            && !dir.join(keys::CONFIG).exists()
-        {
-            return Err(RepoError::InitRefused {
-                path: dir.to_path_buf(),
-                reason: "exists and is not empty".into(),
-            });
-        }
+        refuse_dir(dir)?;
         let local = LocalBackend::new(dir);
+        refuse_repository(&local)?;
         local
             .create_layout()
             .map_err(RepoError::io("create", dir))?;
-        Repository::init(Box::new(local), key)
+        Repository::create(Box::new(local), key)
+    }
+
+    /// [`init_at`](Self::init_at) of a repository encrypted with a new
+    /// random key, written to `key_file` (which must not exist, mode
+    /// 0600). The key file is made only after the location passed every
+    /// check that refuses an init, and removed again if the init fails
+    /// after all: a refused init leaves no key behind that opens nothing.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use etcdsnap::repo::Repository;
+    /// let dir = tempfile::tempdir()?;
+    /// let (repo, key) = (dir.path().join("repo"), dir.path().join("repo.key"));
+    /// assert!(Repository::init_at_with_new_key(repo.to_str().unwrap(), &key)?.is_encrypted());
+    /// let again = dir.path().join("again.key");
+    /// assert!(Repository::init_at_with_new_key(repo.to_str().unwrap(), &again).is_err());
+    /// assert!(!again.exists());
+    /// # Ok(()) }
+    /// ```
+    pub fn init_at_with_new_key(location: &str, key_file: &Path) -> Result<Repository> {
+        let (backend, dir): (Box<dyn Backend>, Option<PathBuf>) = match at(location)? {
+            At::Dir(d) => {
+                refuse_dir(&d)?;
+                (Box::new(LocalBackend::new(&d)), Some(d))
+            }
+            At::Remote(b) => (b, None),
+        };
+        refuse_repository(backend.as_ref())?;
+        let key = MasterKey::generate(key_file)?;
+        let made = dir
+            .map_or(Ok(()), |d| {
+                LocalBackend::new(&d)
+                    .create_layout()
+                    .map_err(RepoError::io("create", d))
+            })
+            .and_then(|()| Repository::create(backend, Some(&key)));
+        if made.is_err() {
+            let _ = std::fs::remove_file(key_file);
+        }
+        made
     }
 
     /// Opens the repository in `backend`; an encrypted one needs its key.
@@ -288,6 +317,33 @@ impl Repository {
         let report = ix.sync(self.backend.as_ref(), &self.crypto)?;
         Ok(report.damaged)
     }
+}
+
+/// Refuses an init where a repository is.
+fn refuse_repository(backend: &dyn Backend) -> Result<()> {
+    let here = PathBuf::from(backend.location());
+    match backend.read(keys::CONFIG, MAX_CONFIG as u64) {
+        Ok(_) => Err(RepoError::InitRefused {
+            path: here,
+            reason: "already holds a repository".into(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(RepoError::io("read", here.join(keys::CONFIG))(e)),
+    }
+}
+
+/// Refuses an init in a directory that holds other files.
+fn refuse_dir(dir: &Path) -> Result<()> {
+    if let Ok(mut entries) = std::fs::read_dir(dir)
+        && entries.next().is_some()
+        && !dir.join(keys::CONFIG).exists()
+    {
+        return Err(RepoError::InitRefused {
+            path: dir.to_path_buf(),
+            reason: "exists and is not empty".into(),
+        });
+    }
+    Ok(())
 }
 
 /// A repository location, parsed.

@@ -1,7 +1,10 @@
 //! Damage and interruptions in a backup repository: a flipped byte in a
 //! pack, a pack trailer, a chunk list, a manifest or the index is found by
 //! `backup check`, which names the snapshots it affects, and a restore of
-//! damaged data is refused with nothing left behind; a push killed with
+//! damaged data is refused with nothing left behind; a truncated pack is
+//! found without reading data; `check --read-data` runs verify's checks on
+//! each snapshot it reassembles; a manifest removed without a forget is
+//! reported missing (also after the index is rebuilt); a push killed with
 //! SIGKILL at random moments leaves the repository consistent (`check`
 //! clean) and the next push succeeds; concurrent pushes both land.
 
@@ -13,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::cli::{BIN, ok, run, s};
+use support::corrupt;
 use support::files;
 use support::fixtures;
 use support::fixtures::names_in;
@@ -330,4 +334,121 @@ fn concurrent_pushes_both_land() {
         let o = run(&["backup", "cat", s(&repo), l["id"].as_str().expect("id")]);
         assert!(o.stdout == std::fs::read(&src).expect("read"), "{src:?}");
     }
+}
+
+#[test]
+fn a_truncated_pack_is_named_by_the_fast_check() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (repo, k8s, _) = repo_with_two(work.path());
+    let pack = big_pack(&repo);
+    let len = std::fs::metadata(&pack).expect("stat").len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&pack)
+        .and_then(|f| f.set_len(len / 2))
+        .expect("truncate");
+    // Without reading data: the index places chunks past the pack's end.
+    let (clean, v) = check(&repo, false);
+    assert!(!clean);
+    assert_eq!(affected(&v), vec![k8s.clone()], "{v}");
+    let text = v["problems"].to_string();
+    assert!(text.contains(&format!("snapshot {k8s}")), "{text}");
+    let (clean, v) = check(&repo, true);
+    assert!(!clean);
+    assert_eq!(affected(&v), vec![k8s], "{v}");
+}
+
+/// Pushes `file` as etcdsnap before push ran verify's checks would have.
+fn push_unverified(repo: &Path, file: &Path) -> String {
+    let r = etcdsnap::repo::Repository::open_dir(repo, None).expect("open");
+    let mut opts = etcdsnap::repo::PushOptions::default();
+    opts.skip_hash_check = true;
+    let pushed = etcdsnap::internal::repo::push_unverified(&r, file, &opts).expect("push");
+    pushed.info.id.to_string()
+}
+
+#[test]
+fn check_read_data_verifies_each_snapshot_it_reassembles() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (repo, _, _) = repo_with_two(work.path());
+    // Unsound snapshots stored by an older etcdsnap (push refuses them now).
+    let mut damaged = Vec::new();
+    for name in ["branch-child-self", "lease-not-lease"] {
+        let v = corrupt::variant(name);
+        let file = v.write_to(work.path());
+        let o = run(&["snapshot", "verify", s(&file)]);
+        assert!(!o.status.success(), "{name}");
+        let first = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .expect("a problem line")
+            .to_string();
+        damaged.push((push_unverified(&repo, &file), first));
+    }
+    // Every object is sound: the fast check has nothing to say.
+    let (clean, v) = check(&repo, false);
+    assert!(clean, "{v}");
+    let (clean, v) = check(&repo, true);
+    assert!(!clean);
+    let mut want: Vec<String> = damaged.iter().map(|(id, _)| id.clone()).collect();
+    want.sort();
+    assert_eq!(affected(&v), want, "{v}");
+    let problems: Vec<&str> = v["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for (id, line) in &damaged {
+        let named = format!("snapshot {id}: {line}");
+        assert!(
+            problems.contains(&named.as_str()),
+            "{named} in {problems:?}"
+        );
+    }
+    // The reassembled copies are gone.
+    assert!(files::paths(&repo.join("tmp")).is_empty());
+}
+
+#[test]
+fn a_deleted_manifest_is_missing_until_forgotten() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (repo, k8s, small) = repo_with_two(work.path());
+    for f in ["auth-v35.db", "k8s-v34.db"] {
+        ok(&["backup", "push", s(&repo), s(&fixtures::snapshot(f))]);
+    }
+    std::fs::remove_file(repo.join("snapshots").join(&small)).expect("rm");
+    let (clean, v) = check(&repo, false);
+    assert!(!clean, "{v}");
+    assert_eq!(affected(&v), vec![small.clone()], "{v}");
+    assert!(
+        v["problems"]
+            .to_string()
+            .contains("the manifest is missing"),
+        "{v}"
+    );
+    // Not even a rebuilt index forgets it: the record is an object.
+    ok(&["backup", "rebuild-index", s(&repo)]);
+    let (_, v) = check(&repo, true);
+    assert_eq!(affected(&v), vec![small.clone()], "{v}");
+    // Prune will not collect its pages while the loss is unexplained.
+    let o = run(&["backup", "prune", s(&repo)]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains(&small) && e.contains("missing"), "{e}");
+
+    // A forget by its ID accepts the loss.
+    let out = ok(&["backup", "forget", s(&repo), &small]);
+    assert!(out.contains("whose manifest is missing"), "{out}");
+    let (clean, v) = check(&repo, true);
+    assert!(clean, "{v}");
+    // A forget is not a loss.
+    ok(&["backup", "forget", s(&repo), &k8s]);
+    let (clean, v) = check(&repo, false);
+    assert!(clean, "{v}");
+    ok(&["backup", "prune", s(&repo)]);
+    let (clean, v) = check(&repo, true);
+    assert!(clean, "{v}");
+    assert_eq!(v["snapshots"], 2, "{v}");
+    assert!(files::paths(&repo.join("forgotten")).is_empty());
 }

@@ -2,7 +2,9 @@
 //! rest, `backup restore` with every `snapshot restore` flag (the same dirs
 //! as a restore of the file), raw member dbs, and the errors an operator
 //! meets (not a repository, a non-empty directory, unknown or ambiguous
-//! IDs, wrong keys, a snapshot whose trailer does not match).
+//! IDs, wrong keys, a snapshot whose trailer does not match, a snapshot
+//! `snapshot verify` refuses, from a file, a compressed file or object
+//! storage, an encrypted init where a repository is).
 
 use crate::support;
 
@@ -11,6 +13,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use support::cli::{BIN, err, ok, run, s};
+use support::corrupt::{self, Expect};
 use support::files;
 use support::fixtures;
 
@@ -361,4 +364,188 @@ fn push_from_compressed_files_and_object_storage() {
             .len(),
         2
     );
+}
+
+/// The damaged files that only verify's structural and etcd-level checks
+/// see: the bbolt tree or an etcd record broken, the trailer recomputed.
+fn unsound_variants() -> Vec<&'static corrupt::Variant> {
+    corrupt::corpus()
+        .iter()
+        .filter(|v| matches!(v.expect, Expect::Structural | Expect::EtcdRecord))
+        .filter(|v| corrupt::trailer_ok(&v.bytes))
+        .collect()
+}
+
+/// `snapshot verify`'s problem lines for `file` (it must refuse it).
+fn verify_problems(file: &Path) -> Vec<String> {
+    let o = run(&["snapshot", "verify", s(file)]);
+    assert_eq!(o.status.code(), Some(1), "{}", s(file));
+    let lines: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(!lines.is_empty(), "{}", s(file));
+    lines
+}
+
+/// The repository holds no snapshot and no object a snapshot would need.
+#[track_caller]
+fn holds_nothing(repo: &Path) {
+    let listed: Value =
+        serde_json::from_str(&ok(&["backup", "ls", s(repo), "-w", "json"])).expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
+    for dir in ["packs", "lists", "snapshots", "known"] {
+        let dir = repo.join(dir);
+        if dir.exists() {
+            assert!(files::paths(&dir).is_empty(), "{:?}", files::paths(&dir));
+        }
+    }
+}
+
+#[test]
+fn push_refuses_what_verify_refuses() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo = work.path().join("repo");
+    ok(&["backup", "init", s(&repo)]);
+    let variants = unsound_variants();
+    let kinds = |e: Expect| variants.iter().filter(|v| v.expect == e).count();
+    assert!(
+        kinds(Expect::Structural) >= 10 && kinds(Expect::EtcdRecord) >= 3,
+        "{} structural, {} etcd-level",
+        kinds(Expect::Structural),
+        kinds(Expect::EtcdRecord)
+    );
+    for v in &variants {
+        let file = v.write_to(work.path());
+        let problems = verify_problems(&file);
+        let (code, e) = err(&["backup", "push", s(&repo), s(&file)]);
+        assert_eq!(code, Some(1), "{}: {e}", v.name);
+        assert!(
+            e.contains("the snapshot is not sound, not pushed: ") && e.contains(&problems[0]),
+            "{}: verify says {problems:?}, push says {e}",
+            v.name
+        );
+        // A raw member db (no trailer): --skip-hash-check skips the
+        // trailer, not the checks.
+        let raw = work.path().join(format!("{}.member.db", v.name));
+        std::fs::write(&raw, v.body_bytes()).expect("write");
+        let (code, e) = err(&["backup", "push", s(&repo), s(&raw), "--skip-hash-check"]);
+        assert_eq!(code, Some(1), "{}: {e}", v.name);
+        assert!(e.contains("not sound, not pushed"), "{}: {e}", v.name);
+    }
+    // Refused before anything was stored.
+    holds_nothing(&repo);
+
+    // The damaged files verify accepts (with warnings) are stored.
+    for v in corrupt::corpus()
+        .iter()
+        .filter(|v| v.expect == Expect::Accept)
+    {
+        let file = v.write_to(work.path());
+        let mut a = vec!["backup", "push", s(&repo), s(&file)];
+        if !corrupt::trailer_ok(&v.bytes) {
+            a.push("--skip-hash-check");
+        }
+        ok(&a);
+    }
+    ok(&["backup", "check", s(&repo), "--read-data"]);
+}
+
+#[test]
+fn push_from_a_location_refuses_what_verify_refuses() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo = work.path().join("repo");
+    ok(&["backup", "init", s(&repo)]);
+    let variants = unsound_variants();
+    let picked: Vec<&corrupt::Variant> = [Expect::Structural, Expect::EtcdRecord]
+        .iter()
+        .filter_map(|e| variants.iter().copied().find(|v| v.expect == *e))
+        .collect();
+    assert_eq!(picked.len(), 2);
+    for v in &picked {
+        let problems = verify_problems(&v.write_to(work.path()));
+        let zst = work.path().join(format!("{}.db.zst", v.name));
+        std::fs::write(&zst, zstd::encode_all(&v.bytes[..], 3).expect("zstd")).expect("write");
+        let (code, e) = err(&["backup", "push", s(&repo), s(&zst)]);
+        assert_eq!(code, Some(1), "{}: {e}", v.name);
+        assert!(
+            e.contains("not sound, not pushed") && e.contains(&problems[0]),
+            "{}: {e}",
+            v.name
+        );
+    }
+    holds_nothing(&repo);
+
+    let Some(bin) = support::tools::require(support::tools::s3s_fs()) else {
+        return;
+    };
+    let server = support::s3::S3Server::start(&bin, "backups");
+    for v in &picked {
+        let key = format!("etcd/{}.db", v.name);
+        let obj = server.object_file("backups", &key);
+        std::fs::create_dir_all(obj.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&obj, &v.bytes).expect("put");
+        let mut c = Command::new(BIN);
+        server.configure(&mut c);
+        let url = format!("s3://backups/{key}");
+        let o = c
+            .args(["backup", "push", s(&repo), &url])
+            .output()
+            .expect("push");
+        assert_eq!(o.status.code(), Some(1), "{url}");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            e.contains(&url) && e.contains("not sound, not pushed"),
+            "{e}"
+        );
+    }
+    holds_nothing(&repo);
+}
+
+#[test]
+fn a_refused_encrypted_init_leaves_no_key_file() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo = work.path().join("repo");
+    ok(&["backup", "init", s(&repo)]);
+    let keyf = work.path().join("new.key");
+    let (code, e) = err(&[
+        "backup",
+        "init",
+        s(&repo),
+        "--encrypt",
+        "--key-file",
+        s(&keyf),
+    ]);
+    assert_eq!(code, Some(1), "{e}");
+    assert!(e.contains("already holds a repository"), "{e}");
+    assert!(!keyf.exists(), "a key that opens nothing was left");
+    // The repository is as it was.
+    ok(&["backup", "ls", s(&repo)]);
+
+    let full = work.path().join("full");
+    std::fs::create_dir(&full).expect("mkdir");
+    std::fs::write(full.join("something"), "x").expect("write");
+    let (_, e) = err(&[
+        "backup",
+        "init",
+        s(&full),
+        "--encrypt",
+        "--key-file",
+        s(&keyf),
+    ]);
+    assert!(e.contains("exists and is not empty"), "{e}");
+    assert!(!keyf.exists());
+
+    // Where init can go, the key is made and opens the repository.
+    let fresh = work.path().join("fresh");
+    ok(&[
+        "backup",
+        "init",
+        s(&fresh),
+        "--encrypt",
+        "--key-file",
+        s(&keyf),
+    ]);
+    assert!(keyf.exists());
+    ok(&["backup", "ls", s(&fresh), "--key-file", s(&keyf)]);
 }

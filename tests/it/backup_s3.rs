@@ -2,7 +2,8 @@
 //! loopback, started and stopped by each test): every backup command on `s3://BUCKET/PREFIX`
 //! as on a directory (dedup across pushes, `cat` byte for byte, `restore` writing what
 //! `snapshot restore` of the file writes, check, prune), an index cache that may be lost,
-//! damage found and refused, and locks kept as objects (prune refused while a push holds one,
+//! damage found and refused, a manifest deleted from the bucket reported missing whatever the
+//! cache, and locks kept as objects (prune refused while a push holds one,
 //! a push waiting for prune, a dead holder's lock ignored after 30 minutes).
 
 use crate::support;
@@ -271,6 +272,57 @@ fn locks_are_objects_in_the_bucket() {
     assert!(!dead.exists(), "the stale lock is removed");
     assert!(
         !objects(&server).iter().any(|k| k.starts_with("locks/")),
+        "{:?}",
+        objects(&server)
+    );
+}
+
+#[test]
+fn a_manifest_deleted_from_the_bucket_is_missing_even_with_a_new_cache() {
+    let Some(server) = server() else { return };
+    let work = tempfile::tempdir().expect("tempdir");
+    let cache = work.path().join("cache");
+    let url = repo_url();
+    okay(&server, &cache, &["backup", "init", &url]);
+    let mut ids = Vec::new();
+    for f in ["small-v35.db", "auth-v35.db"] {
+        let f = fixtures::snapshot(f);
+        let v = json(
+            &server,
+            &cache,
+            &["backup", "push", &url, s(&f), "-w", "json"],
+        );
+        ids.push(v["id"].as_str().expect("id").to_string());
+    }
+    let gone = ids[0].clone();
+    std::fs::remove_file(object_path(&server, &format!("snapshots/{gone}"))).expect("rm");
+    let check = |cache: &Path| {
+        let o = run(&server, cache, &["backup", "check", &url, "-w", "json"]);
+        let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+        assert_eq!(o.status.success(), v["ok"] == true, "{v}");
+        v
+    };
+    // With the cache that knew it, and with a cache made again from the
+    // objects (another machine, a lost cache).
+    for fresh in [false, true] {
+        if fresh {
+            std::fs::remove_dir_all(&cache).expect("drop the cache");
+        }
+        let v = check(&cache);
+        assert_eq!(v["ok"], false, "{v}");
+        assert_eq!(v["affectedSnapshots"], serde_json::json!([gone]), "{v}");
+        assert!(v["problems"].to_string().contains("missing"), "{v}");
+    }
+    // Forgetting it accepts the loss; forgetting the other is no loss.
+    okay(&server, &cache, &["backup", "forget", &url, &gone]);
+    okay(&server, &cache, &["backup", "forget", &url, &ids[1]]);
+    std::fs::remove_dir_all(&cache).expect("drop the cache");
+    assert_eq!(check(&cache)["ok"], true);
+    okay(&server, &cache, &["backup", "prune", &url]);
+    assert!(
+        !objects(&server)
+            .iter()
+            .any(|k| k.starts_with("known/") || k.starts_with("forgotten/")),
         "{:?}",
         objects(&server)
     );
