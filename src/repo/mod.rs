@@ -60,6 +60,7 @@ pub(crate) mod from_endpoint;
 pub(crate) mod index;
 pub(crate) mod list;
 pub(crate) mod local;
+pub(crate) mod lock;
 pub(crate) mod manifest;
 pub(crate) mod pack;
 pub(crate) mod prune;
@@ -71,7 +72,7 @@ pub(crate) mod repository;
 #[cfg(test)]
 mod proptests;
 
-pub use backend::{Backend, LockGuard};
+pub use backend::{Backend, LockGuard, UnlockReport};
 pub use check::{CheckOptions, CheckReport};
 pub use crypto::MasterKey;
 pub use error::{RepoError, Result};
