@@ -361,7 +361,8 @@ fn every_crash_point_of_push_forget_and_prune_leaves_the_listed_snapshots_whole(
     // Each command, and what is done to the copy first (a forget, for a prune that only
     // collects garbage).
     let forget: Vec<&str> = vec![ids[0].as_str(), ids[1].as_str()];
-    let cases: Vec<(&str, Vec<&str>, Option<&[&str]>)> = vec![
+    type Case<'a> = (&'a str, Vec<&'a str>, Option<&'a [&'a str]>);
+    let cases: Vec<Case> = vec![
         ("push", vec![s(&next_file)], None),
         ("forget", forget.clone(), None),
         ("prune", forget.clone(), None),

@@ -14,9 +14,12 @@ use super::backend::UnlockReport;
 use super::error::{RepoError, Result};
 use super::repository::Repository;
 
+/// What a waiting lock taker tells.
+type Tell = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Where lock-wait messages go (nowhere by default).
 #[derive(Clone, Default)]
-pub(crate) struct Notice(Option<Arc<dyn Fn(&str) + Send + Sync>>);
+pub(crate) struct Notice(Option<Tell>);
 
 impl Notice {
     pub(crate) fn tell(&self, message: &str) {
