@@ -574,7 +574,8 @@ fn every_crash_point_of_prune_in_object_storage_leaves_the_listed_snapshots_whol
             );
         }
         let when = format!("prune stopped after step {n}");
-        assert_sound(&other, &pushed, true, &format!("{when}, another machine"));
+        // The other machine's cache takes in what the killed prune left.
+        other.listed();
         assert_survives(&t, &pushed, &when);
         assert_sound(
             &other,
