@@ -37,6 +37,18 @@ pub(super) enum BackupCommand {
     Prune(ForgetArgs),
     /// Rebuild the index from the packs, lists and manifests
     RebuildIndex(RepoArgs),
+    /// Remove locks whose holders are gone (in object storage: not renewed for 30 minutes)
+    Unlock(UnlockArgs),
+}
+
+#[derive(Args, Debug)]
+pub(super) struct UnlockArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// Remove every lock, also those of commands that may still run (only when every holder
+    /// is known to be gone)
+    #[arg(long)]
+    all: bool,
 }
 
 #[derive(Args, Debug)]
@@ -159,11 +171,14 @@ fn key(a: &RepoArgs) -> Result<Option<MasterKey>, Failure> {
 
 fn open(a: &RepoArgs) -> Result<Repository, Failure> {
     let key = key(a)?;
-    match a.repo.to_str() {
+    let mut repo = match a.repo.to_str() {
         Some(text) => Repository::open_at(text, key.as_ref()),
         None => Repository::open_dir(&a.repo, key.as_ref()),
     }
-    .map_err(fail)
+    .map_err(fail)?;
+    // A command that waits for the lock says what for, and until when.
+    repo.on_lock_wait(|m| eprintln!("{m}"));
+    Ok(repo)
 }
 
 fn info_json(i: &SnapshotInfo) -> serde_json::Value {
@@ -243,7 +258,28 @@ pub(super) fn run(c: &BackupCommand, global: &GlobalArgs, write_out: &str) -> Re
             println!("Rebuilt the index of {}", a.repo.display());
             Ok(())
         }
+        BackupCommand::Unlock(a) => unlock(a),
     }
+}
+
+fn unlock(a: &UnlockArgs) -> Result<(), Failure> {
+    let r = open(&a.repo)?.unlock(a.all).map_err(fail)?;
+    for l in &r.removed {
+        println!("removed lock {l}");
+    }
+    for l in &r.held {
+        println!("still held: {l}");
+    }
+    if let Some(n) = &r.note {
+        println!("{n}");
+    } else if r.removed.is_empty() {
+        println!(
+            "no {}lock to remove in {}",
+            if a.all { "" } else { "stale " },
+            a.repo.repo.display()
+        );
+    }
+    Ok(())
 }
 
 fn init(a: &InitArgs) -> Result<(), Failure> {

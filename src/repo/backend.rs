@@ -8,9 +8,41 @@
 //! hold the repository lock shared, prune and garbage collection hold it
 //! exclusively. The redb index is a local file (in the repository for a
 //! local directory).
+//!
+//! For tests only: when the environment variable
+//! `ETCDSNAP_TEST_CRASH_AFTER` holds a number N, the process sends itself
+//! SIGKILL right after the N-th object written
+//! or removed or index transaction committed, counted over the whole
+//! process (see [`crash_point`]). The crash tests run every writing command
+//! with N = 1, 2, ... to stop it after each durable step in turn. It is read
+//! in this one place and has no other effect.
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counts durable steps for `ETCDSNAP_TEST_CRASH_AFTER` (see the module
+/// documentation); aborts the process after the step it names. Called by
+/// the backends after each write and removal, and by the index after each
+/// commit.
+pub(crate) fn crash_point() {
+    static AFTER: OnceLock<Option<u64>> = OnceLock::new();
+    static DONE: AtomicU64 = AtomicU64::new(0);
+    let after = AFTER.get_or_init(|| {
+        std::env::var("ETCDSNAP_TEST_CRASH_AFTER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(n) = after
+        && DONE.fetch_add(1, Ordering::SeqCst).saturating_add(1) == *n
+    {
+        // SIGKILL itself: nothing runs after this (abort would be the
+        // same, but may leave a core file).
+        let _ = signal_hook::low_level::raise(signal_hook::consts::SIGKILL);
+        std::process::abort();
+    }
+}
 
 /// Object storage for a repository.
 pub trait Backend: Send + Sync + std::fmt::Debug {
@@ -58,6 +90,64 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// fails at once with [`io::ErrorKind::WouldBlock`] if it is held. The
     /// lock is released when the guard is dropped.
     fn lock(&self, exclusive: bool, wait: bool) -> io::Result<Box<dyn LockGuard>>;
+
+    /// Takes the repository lock as [`lock`](Self::lock) does with `wait`,
+    /// telling `notice` (at once, then every minute while it waits) what it
+    /// waits for: who holds the lock and until when. The default waits
+    /// without a word.
+    fn lock_waiting(
+        &self,
+        exclusive: bool,
+        notice: &dyn Fn(&str),
+    ) -> io::Result<Box<dyn LockGuard>> {
+        let _ = notice;
+        self.lock(exclusive, true)
+    }
+
+    /// Removes the locks of holders that are gone (`all`: every lock, also
+    /// those of running commands) and says what it removed and what is
+    /// still held. The default has nothing to remove.
+    fn unlock(&self, all: bool) -> io::Result<UnlockReport> {
+        let _ = all;
+        Ok(UnlockReport::default())
+    }
+}
+
+/// What [`Backend::unlock`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnlockReport {
+    /// The locks removed, each described (name, holder, age).
+    pub removed: Vec<String>,
+    /// The locks still held by running commands, described likewise.
+    pub held: Vec<String>,
+    /// Why there is nothing a removal could do (a local repository, whose
+    /// lock the kernel releases when its holder ends).
+    pub note: Option<String>,
+}
+
+impl UnlockReport {
+    /// A report with only a note.
+    pub(crate) fn noted(note: impl Into<String>, held: Vec<String>) -> UnlockReport {
+        UnlockReport {
+            removed: Vec::new(),
+            held,
+            note: Some(note.into()),
+        }
+    }
+}
+
+/// How often a waiting lock taker says again what it waits for.
+pub(crate) const NOTICE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long ago, in whole seconds, as `1h2m3s`.
+pub(crate) fn ago(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, m, s) => format!("{h}h{m:02}m{s:02}s"),
+    }
 }
 
 /// A held repository lock.

@@ -528,25 +528,42 @@ impl Index {
                 snaps.insert(id, sealed.as_slice()).map_err(self.e())?;
             }
         }
-        tx.commit().map_err(self.e())
+        tx.commit().map_err(self.e())?;
+        super::backend::crash_point();
+        Ok(())
     }
 
-    /// Removes the chunk entries that point into `packs`.
-    fn drop_chunks_in(&self, gone: &HashSet<[u8; 32]>) -> Result<()> {
+    /// What to drop for the packs in `gone` (no longer in the store): the
+    /// chunk entries that point into them, and the indexed packs that hold
+    /// a copy of a chunk dropped (more chunks than point at them).
+    fn drop_gone(
+        &self,
+        gone: &HashSet<[u8; 32]>,
+        indexed: &BTreeMap<[u8; 32], (u64, u32)>,
+        update: &mut Update,
+    ) -> Result<HashSet<[u8; 32]>> {
         if gone.is_empty() {
-            return Ok(());
+            return Ok(HashSet::new());
         }
-        let dead: Vec<[u8; 32]> = self
-            .locations()?
-            .into_iter()
-            .filter(|(_, l)| gone.contains(&l.pack))
-            .map(|(id, _)| id)
-            .collect();
-        self.apply(&Update {
-            remove_chunks: dead,
-            remove_packs: gone.iter().copied().collect(),
-            ..Update::default()
-        })
+        let mut pointing: HashMap<[u8; 32], u64> = HashMap::new();
+        for (id, l) in self.locations()? {
+            if gone.contains(&l.pack) {
+                update.remove_chunks.push(id);
+            } else {
+                *pointing.entry(l.pack).or_default() += 1;
+            }
+        }
+        update.remove_packs.extend(gone.iter().copied());
+        if update.remove_chunks.is_empty() {
+            return Ok(HashSet::new());
+        }
+        Ok(indexed
+            .iter()
+            .filter(|(p, (_, count))| {
+                !gone.contains(*p) && pointing.get(*p).copied().unwrap_or(0) < u64::from(*count)
+            })
+            .map(|(p, _)| *p)
+            .collect())
     }
 
     /// Brings the index up to date with the objects in `backend`.
@@ -566,10 +583,17 @@ impl Index {
             .filter(|p| !in_store.contains_key(*p))
             .copied()
             .collect();
-        self.drop_chunks_in(&gone)?;
+        // A chunk whose pack is gone (a prune elsewhere moved it: this
+        // index is then another machine's cache) may have another copy in
+        // a pack indexed here without it, typically the very pack that
+        // prune wrote: those packs' trailers are read again so that their
+        // chunks are indexed, instead of being missing here. One
+        // transaction drops and adds, so that a crash in between cannot
+        // leave the chunks dropped and the packs that hold them indexed.
         let mut update = Update::default();
+        let again = self.drop_gone(&gone, &indexed, &mut update)?;
         for (name, size) in &in_store {
-            if indexed.contains_key(name) {
+            if indexed.contains_key(name) && !again.contains(name) {
                 continue;
             }
             match read_pack_entries(backend, crypto, name, *size) {
@@ -613,6 +637,7 @@ impl Index {
             }
         }
         if !update.packs.is_empty()
+            || !update.remove_packs.is_empty()
             || !update.lists.is_empty()
             || !update.snapshots.is_empty()
             || !update.remove_lists.is_empty()

@@ -159,6 +159,8 @@ impl Backend for LocalBackend {
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
+        } else {
+            super::backend::crash_point();
         }
         result
     }
@@ -195,8 +197,17 @@ impl Backend for LocalBackend {
     }
 
     fn remove(&self, key: &str) -> io::Result<()> {
-        match std::fs::remove_file(self.path(key)?) {
-            Ok(()) => Ok(()),
+        let path = self.path(key)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                // Durable before anything that relies on the object being
+                // gone (a removal is a step the crash tests stop after).
+                if let Some(dir) = path.parent() {
+                    sync_dir(dir)?;
+                }
+                super::backend::crash_point();
+                Ok(())
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
         }
@@ -242,6 +253,76 @@ impl Backend for LocalBackend {
             let _ = writeln!(f, "pid {}", std::process::id());
         }
         Ok(Box::new(f))
+    }
+
+    fn lock_waiting(
+        &self,
+        exclusive: bool,
+        notice: &dyn Fn(&str),
+    ) -> io::Result<Box<dyn LockGuard>> {
+        // Polled rather than blocked in flock, so that the wait can be
+        // explained while it lasts.
+        let started = std::time::Instant::now();
+        let mut told: Option<std::time::Instant> = None;
+        loop {
+            match self.lock(exclusive, false) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return other,
+            }
+            if told.is_none_or(|t| t.elapsed() >= super::backend::NOTICE_EVERY) {
+                told = Some(std::time::Instant::now());
+                notice(&format!(
+                    "waiting for the lock of {} ({}), held by {}{}; the kernel releases it when that process ends",
+                    self.location(),
+                    self.root.join("lock").display(),
+                    self.holder().unwrap_or_else(|| "another etcdsnap".into()),
+                    if started.elapsed().as_secs() > 0 {
+                        format!(", waited {}", super::backend::ago(started.elapsed()))
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    fn unlock(&self, all: bool) -> io::Result<super::backend::UnlockReport> {
+        let held = match self.lock(true, false) {
+            Ok(g) => {
+                drop(g);
+                Vec::new()
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => vec![format!(
+                "{}: held by {}",
+                self.root.join("lock").display(),
+                self.holder().unwrap_or_else(|| "another etcdsnap".into())
+            )],
+            Err(e) => return Err(e),
+        };
+        let why = if all && !held.is_empty() {
+            "a local repository is locked with flock, which no other process can break: stop the holder; the kernel releases its lock when it ends"
+        } else {
+            "a local repository is locked with flock, which the kernel releases when its holder ends: no lock of it can be stale"
+        };
+        Ok(super::backend::UnlockReport::noted(why, held))
+    }
+}
+
+impl LocalBackend {
+    /// Who holds the lock while it is held: an exclusive holder left its
+    /// PID in the file (only read when a shared lock cannot be had, so the
+    /// PID is not a past holder's); shared holders are pushes and readers.
+    fn holder(&self) -> Option<String> {
+        match self.lock(false, false) {
+            Ok(_) => Some("running pushes or readers (shared)".into()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let text = std::fs::read_to_string(self.root.join("lock")).ok()?;
+                let pid = text.trim().strip_prefix("pid ")?.parse::<u32>().ok()?;
+                Some(format!("pid {pid} (exclusively: a prune)"))
+            }
+            Err(_) => None,
+        }
     }
 }
 

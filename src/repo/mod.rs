@@ -39,7 +39,12 @@
 //! * the index is a cache: [`Repository::rebuild_index`] makes it again
 //!   from the packs, lists and manifests;
 //! * pushes run concurrently (shared lock); prune takes the lock
-//!   exclusively.
+//!   exclusively; a command waiting for it says what for and until when,
+//!   and [`Repository::unlock`] removes a lock a killed command left in
+//!   object storage (`lock.rs`);
+//! * a push, forget or prune killed at any step leaves every listed
+//!   snapshot whole, and nothing later deletes what one uses (the crash
+//!   points are walked through in `prune.rs`).
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -67,6 +72,7 @@ pub(crate) mod held;
 pub(crate) mod index;
 pub(crate) mod list;
 pub(crate) mod local;
+pub(crate) mod lock;
 pub(crate) mod manifest;
 pub(crate) mod pack;
 pub(crate) mod prune;
@@ -78,7 +84,7 @@ pub(crate) mod repository;
 #[cfg(test)]
 mod proptests;
 
-pub use backend::{Backend, LockGuard};
+pub use backend::{Backend, LockGuard, UnlockReport};
 pub use check::{CheckOptions, CheckReport};
 pub use crypto::MasterKey;
 pub use error::{RepoError, Result};

@@ -18,7 +18,12 @@
 //!   both hold it. A held lock is rewritten every five minutes; one not
 //!   rewritten for thirty (its holder died) is stale: ignored, and removed
 //!   by the next exclusive taker, as restic does. Times are the store's
-//!   own, so clocks need not agree.
+//!   own, so clocks need not agree. A taker that waits says on stderr (the
+//!   CLI's notice) which lock objects it waits for, their holders' host
+//!   and PID, how long ago each was renewed and when it goes stale;
+//!   `backup unlock` removes stale lock objects at once (`--all`: every
+//!   one, for a holder known to be gone), going by the store's clock read
+//!   from a probe object it writes under `clock/` and removes.
 
 use std::io;
 use std::path::PathBuf;
@@ -209,7 +214,9 @@ impl Backend for ObjectBackend {
         let payload = PutPayload::from(data.to_vec());
         self.block_on(async move { store.put(&p, payload).await })?
             .map(|_| ())
-            .map_err(store_error)
+            .map_err(store_error)?;
+        super::backend::crash_point();
+        Ok(())
     }
 
     fn list(&self, prefix: &str) -> io::Result<Vec<(String, u64)>> {
@@ -231,7 +238,11 @@ impl Backend for ObjectBackend {
         let p = self.path(key)?;
         let store = self.remote.store.clone();
         match self.block_on(async move { store.delete(&p).await })? {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Ok(()) => {
+                super::backend::crash_point();
+                Ok(())
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(store_error(e)),
         }
     }
@@ -245,6 +256,196 @@ impl Backend for ObjectBackend {
     }
 
     fn lock(&self, exclusive: bool, wait: bool) -> io::Result<Box<dyn LockGuard>> {
+        if wait {
+            return self.lock_waiting(exclusive, &|_: &str| {});
+        }
+        match self.try_lock(exclusive)? {
+            Ok(guard) => Ok(guard),
+            Err(holders) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "the repository is locked by another etcdsnap (a push, prune or check): {} (a lock not renewed for 30 minutes is ignored; `etcdsnap backup unlock` removes such a lock)",
+                    describe(&holders)
+                ),
+            )),
+        }
+    }
+
+    fn lock_waiting(
+        &self,
+        exclusive: bool,
+        notice: &dyn Fn(&str),
+    ) -> io::Result<Box<dyn LockGuard>> {
+        let started = std::time::Instant::now();
+        let mut told: Option<(std::time::Instant, Vec<String>)> = None;
+        loop {
+            let holders = match self.try_lock(exclusive)? {
+                Ok(guard) => return Ok(guard),
+                Err(h) => h,
+            };
+            // Said at once, again every minute, and whenever the holders
+            // change.
+            let names: Vec<String> = holders.iter().map(|h| h.key.clone()).collect();
+            let due = told
+                .as_ref()
+                .is_none_or(|(t, n)| t.elapsed() >= super::backend::NOTICE_EVERY || *n != names);
+            if due {
+                let until = holders
+                    .iter()
+                    .map(|h| h.stale_at)
+                    .max()
+                    .map(|t| {
+                        format!(
+                            "until it is released, or at the latest until {} when a holder that stopped renewing its lock is taken for dead",
+                            t.format("%Y-%m-%dT%H:%M:%SZ")
+                        )
+                    })
+                    .unwrap_or_default();
+                notice(&format!(
+                    "waiting for the lock of {}: {}; waiting {until}{} (`etcdsnap backup unlock {}` removes a lock whose holder is gone for good)",
+                    self.text,
+                    describe(&holders),
+                    if started.elapsed().as_secs() > 0 {
+                        format!(", waited {} so far", super::backend::ago(started.elapsed()))
+                    } else {
+                        String::new()
+                    },
+                    self.text
+                ));
+                told = Some((std::time::Instant::now(), names));
+            }
+            std::thread::sleep(RETRY);
+        }
+    }
+
+    fn unlock(&self, all: bool) -> io::Result<super::backend::UnlockReport> {
+        // The store's clock, from an object written now (not under
+        // `locks/`, where it would count as a lock).
+        let nonce =
+            super::codec::hex(&super::crypto::random16("clock probe").map_err(io::Error::other)?);
+        let probe = format!("clock/{nonce}");
+        self.write(&probe, b"")?;
+        let now = self.modified(&probe)?;
+        self.remove(&probe)?;
+        let now = now.ok_or_else(|| io::Error::other("the store lost an object just written"))?;
+        let mut report = super::backend::UnlockReport::default();
+        for (key, t) in self.locks()? {
+            let h = Holder::of(&key, t, now);
+            if all || h.stale {
+                self.remove(&key)?;
+                report.removed.push(h.to_string());
+            } else {
+                report.held.push(h.to_string());
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// A lock object, as a waiting taker or `unlock` describes it.
+#[derive(Debug, Clone)]
+struct Holder {
+    key: String,
+    exclusive: bool,
+    host: Option<String>,
+    pid: Option<u32>,
+    /// Since it was last written, by the store's clock.
+    age: Duration,
+    /// When it is taken for dead if not renewed (store's clock).
+    stale_at: chrono::DateTime<chrono::Utc>,
+    stale: bool,
+}
+
+impl Holder {
+    /// `locks/{kind}-{host}-{pid}-{nonce}` (the host may hold `-`).
+    fn of(
+        key: &str,
+        modified: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Holder {
+        let name = key.strip_prefix("locks/").unwrap_or(key);
+        let mut parts: Vec<&str> = name.split('-').collect();
+        let (mut host, mut pid) = (None, None);
+        if parts.len() >= 4 {
+            parts.pop();
+            pid = parts.pop().and_then(|p| p.parse().ok());
+            host = Some(parts.get(1..).unwrap_or_default().join("-"));
+        }
+        let age = now
+            .signed_duration_since(modified)
+            .to_std()
+            .unwrap_or_default();
+        let stale_at = modified
+            + chrono::Duration::from_std(STALE).unwrap_or_else(|_| chrono::Duration::zero());
+        Holder {
+            key: key.to_string(),
+            exclusive: name.starts_with("exclusive-"),
+            host,
+            pid,
+            age,
+            stale_at,
+            stale: age > STALE,
+        }
+    }
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}",
+            self.key,
+            if self.exclusive {
+                "exclusive"
+            } else {
+                "shared"
+            }
+        )?;
+        if let Some(h) = &self.host {
+            write!(f, ", host {h}")?;
+        }
+        if let Some(p) = self.pid {
+            write!(f, ", pid {p}")?;
+        }
+        write!(
+            f,
+            ", last renewed {} ago{})",
+            super::backend::ago(self.age),
+            if self.stale {
+                ", stale".to_string()
+            } else {
+                format!(
+                    ", stale at {} unless renewed",
+                    self.stale_at.format("%Y-%m-%dT%H:%M:%SZ")
+                )
+            }
+        )
+    }
+}
+
+fn describe(holders: &[Holder]) -> String {
+    let v: Vec<String> = holders.iter().map(|h| format!("held by {h}")).collect();
+    v.join(", ")
+}
+
+impl ObjectBackend {
+    /// The last modification of an object (the store's clock).
+    fn modified(&self, key: &str) -> io::Result<Option<chrono::DateTime<chrono::Utc>>> {
+        let p = self.path(key)?;
+        let store = self.remote.store.clone();
+        match self.block_on(async move { store.head(&p).await })? {
+            Ok(m) => Ok(Some(m.last_modified)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// One attempt at the lock: the guard, or (having removed its own
+    /// lock object again) the holders in the way.
+    fn try_lock(
+        &self,
+        exclusive: bool,
+    ) -> io::Result<std::result::Result<Box<dyn LockGuard>, Vec<Holder>>> {
         let kind = if exclusive { "exclusive" } else { "shared" };
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()
@@ -256,42 +457,34 @@ impl Backend for ObjectBackend {
         let nonce =
             super::codec::hex(&super::crypto::random16("lock name").map_err(io::Error::other)?);
         let key = format!("locks/{kind}-{host}-{}-{nonce}", std::process::id());
-        loop {
-            self.write(&key, format!("pid {}\n", std::process::id()).as_bytes())?;
-            let all = self.locks()?;
-            let mine = all.iter().find(|(k, _)| *k == key).map(|(_, t)| *t);
-            let stale = |t: &chrono::DateTime<chrono::Utc>| {
-                mine.is_some_and(|m| {
-                    m.signed_duration_since(*t)
-                        .to_std()
-                        .is_ok_and(|d| d > STALE)
-                })
-            };
-            let holder = all.iter().find(|(k, t)| {
-                *k != key && !stale(t) && (exclusive || k.starts_with("locks/exclusive-"))
-            });
-            let Some((holder, _)) = holder else {
-                // Whoever holds the lock exclusively clears what dead
-                // holders left behind.
-                if exclusive {
-                    for (k, _) in all.iter().filter(|(k, t)| *k != key && stale(t)) {
-                        let _ = self.remove(k);
-                    }
+        self.write(&key, format!("pid {}\n", std::process::id()).as_bytes())?;
+        let all = self.locks()?;
+        // Ages go by the store's clock: the time it gave this taker's own
+        // lock. Not listed (a store slow to list what it was just given),
+        // no other lock is taken for stale.
+        let mine = all.iter().find(|(k, _)| *k == key).map(|(_, t)| *t);
+        let holders: Vec<Holder> = all
+            .iter()
+            .filter(|(k, _)| *k != key)
+            .map(|(k, t)| Holder::of(k, *t, mine.unwrap_or(*t)))
+            .collect();
+        let in_way: Vec<Holder> = holders
+            .iter()
+            .filter(|h| !h.stale && (exclusive || h.exclusive))
+            .cloned()
+            .collect();
+        if in_way.is_empty() {
+            // Whoever holds the lock exclusively clears what dead holders
+            // left behind.
+            if exclusive {
+                for h in holders.iter().filter(|h| h.stale) {
+                    let _ = self.remove(&h.key);
                 }
-                return Ok(Box::new(RemoteLock::hold(self, key)));
-            };
-            let holder = holder.clone();
-            self.remove(&key)?;
-            if !wait {
-                return Err(io::Error::new(
-                    io::ErrorKind::WouldBlock,
-                    format!(
-                        "the repository is locked by another etcdsnap (a push, prune or check): {holder} (a lock not renewed for 30 minutes is ignored)"
-                    ),
-                ));
             }
-            std::thread::sleep(RETRY);
+            return Ok(Ok(Box::new(RemoteLock::hold(self, key))));
         }
+        self.remove(&key)?;
+        Ok(Err(in_way))
     }
 }
 

@@ -96,6 +96,8 @@ pub struct Repository {
     pub(crate) backend: Box<dyn Backend>,
     pub(crate) crypto: Crypto,
     pub(crate) config: Config,
+    /// Told what a command waits for while the lock is held elsewhere.
+    pub(crate) lock_notice: super::lock::Notice,
 }
 
 impl Repository {
@@ -120,6 +122,7 @@ impl Repository {
             backend,
             crypto,
             config,
+            lock_notice: super::lock::Notice::default(),
         })
     }
 
@@ -193,6 +196,7 @@ impl Repository {
             backend,
             crypto,
             config,
+            lock_notice: super::lock::Notice::default(),
         })
     }
 
@@ -257,14 +261,19 @@ impl Repository {
     }
 
     /// Takes the repository lock (shared for pushes and reads, exclusive
-    /// for prune), waiting for a shared one.
+    /// for prune), waiting for a shared one and saying why (see
+    /// [`on_lock_wait`](Self::on_lock_wait)).
     pub(crate) fn lock(&self, exclusive: bool) -> Result<Box<dyn LockGuard>> {
-        self.backend
-            .lock(exclusive, !exclusive)
-            .map_err(|e| RepoError::Locked {
-                path: self.path_of("lock"),
-                reason: e.to_string(),
-            })
+        let taken = if exclusive {
+            self.backend.lock(true, false)
+        } else {
+            self.backend
+                .lock_waiting(false, &|m: &str| self.lock_notice.tell(m))
+        };
+        taken.map_err(|e| RepoError::Locked {
+            path: self.path_of("lock"),
+            reason: e.to_string(),
+        })
     }
 
     /// Every snapshot, oldest first.
