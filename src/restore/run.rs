@@ -30,16 +30,16 @@ use super::target;
 use crate::bolt::Db;
 use crate::bolt::tx::{self, WriteOptions};
 use crate::datadir::DataDir;
-use crate::mvcc::{Compaction, Store};
-use crate::rewrite::{self, RewriteError};
 use crate::etcd::revision::Revision;
 use crate::etcd::{SchemaChecks, SchemaProblem, TargetVersion};
+use crate::mvcc::{Compaction, Store};
 use crate::progress::{Phase, Progress};
 use crate::raft::Flavour;
 use crate::raft::snap::{encode_snap, restore_snapshot, snap_file_name, write_snap_file};
 use crate::raft::v2store::StoreMember;
 use crate::raft::wal::segment_file_name;
 use crate::raft::wal::{WalMember, restore_wal_prefix, write_segment_file};
+use crate::rewrite::{self, RewriteError};
 use crate::snapshot::hash::{self, HashCheck};
 use crate::snapshot::{SnapshotError, SnapshotFile, copy};
 
@@ -345,11 +345,16 @@ fn run(
         check_and_copy(&file, &dsts, opts, version, stored, progress)?
     };
     // The bump is decided on the snapshot as it came (see `bump_revision`).
-    let bumped_to = bump
-        .map(|b| dbedit::bump_revision(src_db, b))
-        .transpose()?;
+    let bumped_to = bump.map(|b| dbedit::bump_revision(src_db, b)).transpose()?;
     let written = if dense {
-        Some(write_dense(&file, src_db, &mut staged, opts, version, progress)?)
+        Some(write_dense(
+            &file,
+            src_db,
+            &mut staged,
+            opts,
+            version,
+            progress,
+        )?)
     } else {
         None
     };
@@ -510,11 +515,7 @@ fn write_dense<'f>(
     for (i, m) in others.iter().enumerate() {
         let base = src_len.saturating_mul(i as u64 + 1);
         copy::copy_prefix_synced(&first.db, &m.db, len, &|done| {
-            progress(Progress::new(
-                Phase::Copy,
-                base + done.min(src_len),
-                total,
-            ))
+            progress(Progress::new(Phase::Copy, base + done.min(src_len), total))
         })
         .map_err(RestoreError::io("copy", &m.db_path))?;
     }

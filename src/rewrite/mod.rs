@@ -258,7 +258,10 @@ pub(crate) fn load_dense(
     let removed = copy_root(&mut loader, &db.root(), compaction)?;
     let (_, summary) = loader.finish()?;
     file.map().release();
-    Ok((summary.pages.saturating_mul(u64::from(db.page_size())), removed))
+    Ok((
+        summary.pages.saturating_mul(u64::from(db.page_size())),
+        removed,
+    ))
 }
 
 /// Copies the top-level buckets into the loader, the `key` and `meta`
