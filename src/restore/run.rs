@@ -8,9 +8,13 @@
 //!    kernel. A snapshot at a URL or in a compressed file is first read
 //!    once into the first member's staged db, hashed on the way (see
 //!    `source.rs`), and is then checked there and copied from there.
-//! 3. The database edits are planned once against the source and written
-//!    into the copy as one bbolt transaction; other members get copies of
-//!    the edited db.
+//!    With `--compact` or `--defrag` nothing is copied: once checked, the
+//!    snapshot's db is laid out densely (compacted, if asked) by the bulk
+//!    loader into the first member's staged db, which the other members
+//!    get copies of, and which is checked in turn.
+//! 3. The database edits are planned once against the source (or the
+//!    dense db) and written into each member's db as one bbolt
+//!    transaction.
 //! 4. Each member gets its WAL segment and `.snap` file.
 //! 5. Staged directories are fsynced and renamed into place; if any step
 //!    fails, everything staged or already renamed is removed.
