@@ -26,7 +26,7 @@ pub(super) enum BackupCommand {
     /// List the snapshots: ID, time, revision, size, bytes the push added
     Ls(RepoArgs),
     /// Restore a stored snapshot into member data dirs (every `snapshot restore` flag)
-    Restore(RestoreFromRepoArgs),
+    Restore(Box<RestoreFromRepoArgs>),
     /// Write a stored snapshot's exact bytes to standard output
     Cat(IdArgs),
     /// Check packs, lists, manifests and the index; name the snapshots damage affects

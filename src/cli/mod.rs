@@ -251,6 +251,14 @@ struct RestoreFlags {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true", value_parser = pflag::GoBool)]
     mark_compacted: bool,
+    /// Write the member db compacted at revision R (--compact alone, or =0: the latest), as `etcdctl compact R` leaves it, and densely packed
+    #[arg(long, value_name = "R", num_args = 0..=1, require_equals = true,
+          default_missing_value = "0", value_parser = pflag::GoInt64)]
+    compact: Option<i64>,
+    /// Write the member db densely packed, as `etcdutl defrag` leaves it, instead of a page-for-page copy of the snapshot's
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = pflag::GoBool)]
+    defrag: bool,
     /// Accepted for compatibility with etcdutl 3.5.14+; etcdsnap does not map the db
     #[arg(long, hide = true, value_name = "BYTES", value_parser = pflag::GoUint64)]
     initial_memory_map_size: Option<u64>,

@@ -57,6 +57,8 @@ pub fn options(a: &RestoreFlags, snapshot: PathBuf) -> Result<RestoreOptions, Fa
     opts.skip_hash_check = a.skip_hash_check;
     opts.bump_revision = a.bump_revision;
     opts.mark_compacted = a.mark_compacted;
+    opts.compact = a.compact;
+    opts.defrag = a.defrag;
     opts.target = choice;
     opts.force = a.force;
     // clap's `requires` and `conflicts_with` have checked the pairing.
@@ -106,6 +108,7 @@ pub fn print_summary(summary: &RestoreSummary, json: bool) {
             "consistentIndex": summary.consistent_index,
             "hashVerified": summary.hash_verified,
             "bumpedToRevision": summary.bumped_to.map(|r| r.main),
+            "compactRevision": summary.compacted,
             "warnings": summary.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "targetVersion": summary.target.to_string(),
             "targetVersionFrom": if summary.target_was_auto { "auto" } else { "flag" },

@@ -103,9 +103,14 @@ impl<'a> Store<'a> {
     /// dropped from the map as queries go.
     pub fn open(snap: &'a Snapshot) -> Result<Store<'a>, OpenError> {
         let db = snap.db()?;
-        let mut s = Store::from_db(db)?;
-        s.map = Some(snap.file().map());
-        Ok(s)
+        Ok(Store::from_db(db)?.releasing(snap.file().map()))
+    }
+
+    /// This store, dropping the pages it reads from `map` (the map its
+    /// database lives in) as queries go.
+    pub(crate) fn releasing(mut self, map: &'a Mapped) -> Store<'a> {
+        self.map = Some(map);
+        self
     }
 
     /// The store of a bbolt database already open (etcd 3.5's rules).

@@ -21,17 +21,14 @@ use crate::etcd::{TargetVersion, buckets, ids, meta};
 
 use super::error::RestoreError;
 
-/// The edits for a restore of `members` (sorted by ID) into `db`.
-///
-/// Returns the changes and, when a bump was asked for, the revision of the
-/// bump entry.
+/// The edits for a restore of `members` (sorted by ID), with the bump
+/// entry at `bump` (see [`bump_revision`]) if one was asked for.
 pub fn changes(
-    db: Db<'_>,
     target: TargetVersion,
     members: &[Member],
-    bump: Option<u64>,
+    bump: Option<Revision>,
     storage_edit: Option<&Option<Vec<u8>>>,
-) -> Result<(BucketChanges, Option<Revision>), RestoreError> {
+) -> BucketChanges {
     let n = members.len() as u64;
     let mut root = BucketChanges::new();
     match storage_edit {
@@ -63,22 +60,21 @@ pub fn changes(
     }
     root.bucket(buckets::META)
         .put(meta::CONSISTENT_INDEX, n.to_be_bytes().to_vec());
-    let bumped = match bump {
-        Some(b) => {
-            let rev = bump_revision(db, b)?;
-            root.bucket(buckets::KEY)
-                .put(rev.encode().to_vec(), Vec::new());
-            root.bucket(buckets::META)
-                .put(meta::SCHEDULED_COMPACT_REV, rev.encode().to_vec());
-            Some(rev)
-        }
-        None => None,
-    };
-    Ok((root, bumped))
+    if let Some(rev) = bump {
+        root.bucket(buckets::KEY)
+            .put(rev.encode().to_vec(), Vec::new());
+        root.bucket(buckets::META)
+            .put(meta::SCHEDULED_COMPACT_REV, rev.encode().to_vec());
+    }
+    root
 }
 
-/// `(latest main + by, 0)` where latest is the last key of `key`.
-fn bump_revision(db: Db<'_>, by: u64) -> Result<Revision, RestoreError> {
+/// `(latest main + by, 0)` where latest is the last key of `key` in `db`
+/// (etcdutl's rule). `db` is the snapshot as it came: a compaction on the
+/// way may remove the newest entry (a tombstone), and the bump must still
+/// land above every revision the snapshot ever had, or etcd would boot at
+/// the compacted revision and ignore the mark.
+pub fn bump_revision(db: Db<'_>, by: u64) -> Result<Revision, RestoreError> {
     let latest = match db.root().bucket(buckets::KEY)? {
         Some(b) => match b.cursor().last()? {
             Some(e) => Revision::main_of(e.key).unwrap_or(0),

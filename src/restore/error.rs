@@ -121,6 +121,10 @@ pub enum RestoreError {
     /// Planning the database edits failed.
     #[error("editing the database: {0}")]
     Bolt(#[from] BoltError),
+    /// The compaction (`--compact`) was refused, with etcd's words, or
+    /// the dense member db (`--compact`, `--defrag`) could not be written.
+    #[error(transparent)]
+    Rewrite(#[from] crate::rewrite::RewriteError),
     /// Writing the WAL or `.snap` failed.
     #[error(transparent)]
     Raft(#[from] RaftError),

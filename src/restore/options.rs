@@ -40,6 +40,13 @@ pub struct RestoreOptions {
     pub bump_revision: u64,
     /// `--mark-compacted`.
     pub mark_compacted: bool,
+    /// `--compact[=R]`: write the member db compacted at revision R as
+    /// `etcdctl compact R` would leave it (`Some(0)`: at the latest
+    /// revision), and densely packed (as with [`defrag`](Self::defrag)).
+    pub compact: Option<i64>,
+    /// `--defrag`: write the member db densely packed, as `etcdutl defrag`
+    /// leaves it, instead of a page-for-page copy of the snapshot's.
+    pub defrag: bool,
     /// `--target-version`: a release, or `auto` (the default), which
     /// follows the snapshot's `meta/storageVersion`.
     pub target: TargetChoice,
@@ -81,6 +88,8 @@ impl RestoreOptions {
             skip_hash_check: false,
             bump_revision: 0,
             mark_compacted: false,
+            compact: None,
+            defrag: false,
             target: TargetChoice::Auto,
             force: false,
             all_members_out_dir: None,
@@ -100,6 +109,17 @@ impl RestoreOptions {
             ));
         }
         Ok(both.then_some(self.bump_revision))
+    }
+
+    /// Whether the member db is laid out anew (`--compact` or `--defrag`)
+    /// rather than copied; refuses a negative `--compact` revision.
+    pub(crate) fn dense(&self) -> Result<bool, RestoreError> {
+        if let Some(r) = self.compact.filter(|r| *r < 0) {
+            return Err(RestoreError::Flags(format!(
+                "--compact must be a revision (or 0 or nothing for the latest), not {r}"
+            )));
+        }
+        Ok(self.defrag || self.compact.is_some())
     }
 }
 

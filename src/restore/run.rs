@@ -8,9 +8,13 @@
 //!    kernel. A snapshot at a URL or in a compressed file is first read
 //!    once into the first member's staged db, hashed on the way (see
 //!    `source.rs`), and is then checked there and copied from there.
-//! 3. The database edits are planned once against the source and written
-//!    into the copy as one bbolt transaction; other members get copies of
-//!    the edited db.
+//!    With `--compact` or `--defrag` nothing is copied: once checked, the
+//!    snapshot's db is laid out densely (compacted, if asked) by the bulk
+//!    loader into the first member's staged db, which the other members
+//!    get copies of, and which is checked in turn.
+//! 3. The database edits are planned once against the source (or the
+//!    dense db) and written into each member's db as one bbolt
+//!    transaction.
 //! 4. Each member gets its WAL segment and `.snap` file.
 //! 5. Staged directories are fsynced and renamed into place; if any step
 //!    fails, everything staged or already renamed is removed.
@@ -32,12 +36,14 @@ use crate::bolt::tx::{self, WriteOptions};
 use crate::datadir::DataDir;
 use crate::etcd::revision::Revision;
 use crate::etcd::{SchemaChecks, SchemaProblem, TargetVersion};
+use crate::mvcc::{Compaction, Store};
 use crate::progress::{Phase, Progress};
 use crate::raft::Flavour;
 use crate::raft::snap::{encode_snap, restore_snapshot, snap_file_name, write_snap_file};
 use crate::raft::v2store::StoreMember;
 use crate::raft::wal::segment_file_name;
 use crate::raft::wal::{WalMember, restore_wal_prefix, write_segment_file};
+use crate::rewrite::{self, RewriteError};
 use crate::snapshot::hash::{self, HashCheck};
 use crate::snapshot::{SnapshotError, SnapshotFile, copy};
 
@@ -65,6 +71,8 @@ pub struct RestoreSummary {
     pub consistent_index: u64,
     /// The revision of the `--bump-revision` entry, when one was written.
     pub bumped_to: Option<Revision>,
+    /// The revision the member db was compacted at (`--compact`).
+    pub compacted: Option<i64>,
     /// Whether the SHA-256 trailer was verified.
     pub hash_verified: bool,
     /// etcd-level findings in the snapshot that restore replaced or that
@@ -330,19 +338,40 @@ fn run(
             return Err(RestoreError::Flags("no snapshot to restore".into()));
         }
     };
-    let dsts: Vec<(&File, &Path)> = staged
-        .iter()
-        .skip(first_dst)
-        .map(|m| (&m.db, m.db_path.as_path()))
-        .collect();
-    let (db, warnings) = check_and_copy(&file, &dsts, opts, version, stored, progress)?;
-    let (changes, bumped_to) = dbedit::changes(
-        db,
+    let dense = opts.dense()?;
+    let (src_db, warnings) = {
+        // A dense db is laid out anew below: nothing is copied now.
+        let dsts: Vec<(&File, &Path)> = staged
+            .iter()
+            .skip(if dense { staged.len() } else { first_dst })
+            .map(|m| (&m.db, m.db_path.as_path()))
+            .collect();
+        check_and_copy(&file, &dsts, opts, version, stored, progress)?
+    };
+    // The bump is decided on the snapshot as it came (see `bump_revision`).
+    let bumped_to = bump.map(|b| dbedit::bump_revision(src_db, b)).transpose()?;
+    let written = if dense {
+        Some(write_dense(
+            &file,
+            src_db,
+            &mut staged,
+            opts,
+            version,
+            progress,
+        )?)
+    } else {
+        None
+    };
+    let db = match &written {
+        Some((f, _)) => f.db()?,
+        None => src_db,
+    };
+    let changes = dbedit::changes(
         version,
         &cluster.members,
-        bump,
+        bumped_to,
         resolved.storage_edit.as_ref(),
-    )?;
+    );
     let plan = tx::plan(db, &changes, WriteOptions::default())?;
     // The edits were planned from the source's pages: it must still be the
     // file that was checked. (Checked before the commits, which may write
@@ -366,6 +395,7 @@ fn run(
         members,
         consistent_index: cluster.members.len() as u64,
         bumped_to,
+        compacted: written.and_then(|(_, c)| c),
         hash_verified,
         warnings,
         target: version,
@@ -441,6 +471,66 @@ fn check_and_copy<'f>(
         copied?;
         Ok(checked)
     })
+}
+
+/// `--compact`, `--defrag`: lays the (checked) snapshot `db` out densely,
+/// compacted if asked, into the first member's staged db, copies that to
+/// the other members, and returns it opened (and checked) for the edits,
+/// with the revision compacted at. A snapshot that arrived in the first
+/// member's db is read from there while the new db is written beside it,
+/// then replaced by it.
+fn write_dense<'f>(
+    file: &'f SnapshotFile,
+    db: Db<'f>,
+    staged: &mut [StagedMember],
+    opts: &RestoreOptions,
+    target: TargetVersion,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(SnapshotFile, Option<i64>), RestoreError> {
+    let compaction = match opts.compact {
+        Some(rev) => {
+            let store = Store::from_db(db)
+                .map_err(RewriteError::from)?
+                .releasing(file.map())
+                .with_rules(target);
+            Some(store.compaction(rev).map_err(RewriteError::from)?)
+        }
+        None => None,
+    };
+    let Some((first, others)) = staged.split_first_mut() else {
+        return Err(RestoreError::Flags("no member to restore".into()));
+    };
+    let path = first.db_path.with_file_name("db.dense");
+    let out = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(RestoreError::io("create", &path))?;
+    let src_len = file.body_len();
+    let copies = others.len() as u64 + 1;
+    let total = src_len.saturating_mul(copies);
+    let (len, _) = rewrite::load_dense(file, db, &out, compaction.as_ref(), &|done| {
+        progress(Progress::new(Phase::Copy, done.min(src_len), total))
+    })?;
+    std::fs::rename(&path, &first.db_path).map_err(RestoreError::io("rename", &path))?;
+    first.db = out;
+    for (i, m) in others.iter().enumerate() {
+        let base = src_len.saturating_mul(i as u64 + 1);
+        copy::copy_prefix_synced(&first.db, &m.db, len, &|done| {
+            progress(Progress::new(Phase::Copy, base + done.min(src_len), total))
+        })
+        .map_err(RestoreError::io("copy", &m.db_path))?;
+    }
+    let reopened = first
+        .db
+        .try_clone()
+        .map_err(RestoreError::io("reopen", &first.db_path))?;
+    let dense = SnapshotFile::from_file(reopened, &first.db_path)?;
+    // What etcd will open is checked as the snapshot was.
+    check_structure(&dense, opts.threads.max(1), target)?;
+    Ok((dense, compaction.as_ref().map(Compaction::revision)))
 }
 
 /// Opens the body as bbolt and runs the structural and etcd-level checks;

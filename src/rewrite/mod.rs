@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::bolt::{Bucket, CopyError, LoadError, LoadOptions, Loader, copy_bucket};
+use crate::bolt::{Bucket, CopyError, Db, LoadError, LoadOptions, Loader, copy_bucket};
 use crate::etcd::{Status, StatusVisitor, TargetVersion, buckets, meta};
 use crate::location::{Location, LocationError};
 use crate::mvcc::{Compaction, MvccError, Store};
@@ -186,25 +186,7 @@ pub fn rewrite(
         None => out.options().temp_dir(),
     };
     let tmp = tempfile::tempfile_in(&dir).map_err(io_err("create a temporary file in", &dir))?;
-    let load = LoadOptions {
-        page_size: db.page_size(),
-        freelist: db.meta().has_synced_freelist(),
-        txid: db.meta().txid,
-        root_sequence: db.meta().sequence,
-        ..LoadOptions::default()
-    };
-    let mut loader = Loader::new(&tmp, load)?;
-    let mut released = 0u64;
-    loader.on_progress(move |written| {
-        if written >= released + RELEASE_EVERY {
-            released = written;
-            file.map().release();
-        }
-    });
-    let removed = copy_root(&mut loader, &db.root(), compaction.as_ref())?;
-    let (_, summary) = loader.finish()?;
-    file.map().release();
-    let body_len = summary.pages * u64::from(db.page_size());
+    let (body_len, removed) = load_dense(file, db, &tmp, compaction.as_ref(), &|_| {})?;
 
     // The result is checked (and its status taken) before anyone sees it.
     let shown = PathBuf::from(out.as_str());
@@ -242,6 +224,44 @@ pub fn rewrite(
         removed,
         status,
     })
+}
+
+/// Lays `db` (the database of `file`) out densely into `out` from its
+/// start, through `compaction` if there is one, keeping the page size, the
+/// freelist style, the txid and the root sequence of the source; returns
+/// the length written and the `key` entries the compaction removed.
+/// `progress` hears the bytes written so far. The source's map is released
+/// as it goes, so the resident set does not grow with the file.
+pub(crate) fn load_dense(
+    file: &SnapshotFile,
+    db: Db<'_>,
+    out: &File,
+    compaction: Option<&Compaction>,
+    progress: &dyn Fn(u64),
+) -> Result<(u64, u64), RewriteError> {
+    let load = LoadOptions {
+        page_size: db.page_size(),
+        freelist: db.meta().has_synced_freelist(),
+        txid: db.meta().txid,
+        root_sequence: db.meta().sequence,
+        ..LoadOptions::default()
+    };
+    let mut loader = Loader::new(out, load)?;
+    let mut released = 0u64;
+    loader.on_progress(move |written| {
+        progress(written);
+        if written >= released + RELEASE_EVERY {
+            released = written;
+            file.map().release();
+        }
+    });
+    let removed = copy_root(&mut loader, &db.root(), compaction)?;
+    let (_, summary) = loader.finish()?;
+    file.map().release();
+    Ok((
+        summary.pages.saturating_mul(u64::from(db.page_size())),
+        removed,
+    ))
 }
 
 /// Copies the top-level buckets into the loader, the `key` and `meta`

@@ -38,6 +38,7 @@ mod public_api;
 mod raft_golden;
 mod restore_boot;
 mod restore_boot_records;
+mod restore_compact;
 mod restore_datadirs;
 mod restore_failures;
 mod restore_faults;

@@ -69,14 +69,26 @@ impl Rng {
 
 #[test]
 fn sigkill_at_random_moments_leaves_nothing_or_a_complete_dir() {
+    sigkill_at_random_moments(&[]);
+}
+
+/// The same with the member db laid out anew (`--compact`, `--defrag`).
+#[test]
+fn sigkill_during_a_compacting_restore_leaves_nothing_or_a_complete_dir() {
+    sigkill_at_random_moments(&["--compact=550", "--defrag"]);
+}
+
+/// Kills restores (with `extra` flags) at random moments: each leaves
+/// nothing or a complete data dir.
+fn sigkill_at_random_moments(extra: &[&str]) {
     let snap = fixtures::snapshot("k8s-v35.db");
     let work = tempfile::tempdir().expect("tempdir");
     // How long a whole restore takes here.
     let probe = work.path().join("probe.etcd");
     let t = Instant::now();
-    let o = restore_cmd(&snap, &["--data-dir", probe.to_str().expect("utf-8")])
-        .output()
-        .expect("run");
+    let mut probe_args = vec!["--data-dir", probe.to_str().expect("utf-8")];
+    probe_args.extend(extra);
+    let o = restore_cmd(&snap, &probe_args).output().expect("run");
     assert!(o.status.success(), "{}", err_of(&o));
     let full = t.elapsed();
     std::fs::remove_dir_all(&probe).expect("rm");
@@ -129,7 +141,8 @@ fn sigkill_at_random_moments_leaves_nothing_or_a_complete_dir() {
             a.extend(member.iter().cloned());
             (d.clone(), a)
         };
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        argv.extend(extra);
         let delay = Duration::from_micros(rng.below(full.as_micros() as u64 * 6 / 5));
         let mut child = restore_cmd(&snap, &argv)
             .stdout(Stdio::null())
