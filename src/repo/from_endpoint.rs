@@ -13,12 +13,17 @@ use crate::save::{SaveOptions, save};
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Removes the temporary snapshot however the push ends.
-struct Scratch(std::path::PathBuf);
+/// The saved file (and its `.part`), removed when the push is done, and
+/// by a signal's cleanup if the process ends first.
+struct Scratch {
+    path: std::path::PathBuf,
+    _staged: crate::cleanup::Entry,
+}
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-        let mut part = self.0.clone().into_os_string();
+        let _ = std::fs::remove_file(&self.path);
+        let mut part = self.path.clone().into_os_string();
         part.push(".part");
         let _ = std::fs::remove_file(part);
     }
@@ -41,14 +46,24 @@ impl Repository {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         // The name carries the pid, so a killed push's file is removed
         // as stale by the next command.
-        let scratch = Scratch(dir.join(format!("endpoint.{}.{n}.tmp", std::process::id())));
+        let path = dir.join(format!("endpoint.{}.{n}.tmp", std::process::id()));
+        let staged = crate::cleanup::Entry::new(&path);
+        staged.with(|paths| {
+            let mut part = path.clone().into_os_string();
+            part.push(".part");
+            paths.push(part.into());
+        });
+        let scratch = Scratch {
+            path,
+            _staged: staged,
+        };
         let mut so = save_opts.clone();
-        so.path = scratch.0.clone();
+        so.path = scratch.path.clone();
         let saved = save(&so, progress)?;
         let mut o = opts.clone();
         if o.source.is_none() {
             o.source = Some(saved.endpoint.clone());
         }
-        self.push_with_progress(&scratch.0, &o, progress)
+        self.push_with_progress(&scratch.path, &o, progress)
     }
 }

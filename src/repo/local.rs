@@ -145,6 +145,9 @@ impl Backend for LocalBackend {
         let tmp = self
             .tmp_dir()
             .join(format!("{base}.{}.{n}.tmp", std::process::id()));
+        // Registered before it exists, renamed under the registry's lock:
+        // a signal that ends the process removes it, never the object.
+        let staged = crate::cleanup::Entry::new(&tmp);
         let result = (|| {
             let mut f = OpenOptions::new()
                 .write(true)
@@ -154,7 +157,11 @@ impl Backend for LocalBackend {
             f.write_all(data)?;
             f.sync_all()?;
             drop(f);
-            std::fs::rename(&tmp, &dst)?;
+            staged.with(|paths| {
+                std::fs::rename(&tmp, &dst)?;
+                paths.clear();
+                io::Result::Ok(())
+            })?;
             sync_dir(&dir)
         })();
         if result.is_err() {

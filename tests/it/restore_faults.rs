@@ -489,3 +489,110 @@ fn signals_during_backup_restore_remove_the_staged_dir() {
         c
     });
 }
+
+/// Each signal while `backup push` has an object half-written in the
+/// repository's `tmp/`: the push stops at once, removes it and says so
+/// (the next command would otherwise find it as a stale leftover).
+#[test]
+fn signals_during_backup_push_remove_its_temporary_object() {
+    let snap = fixtures::snapshot("k8s-v35.db");
+    for (sig, name) in SIGNALS {
+        let mut caught = false;
+        for attempt in 0..20 {
+            let work = tempfile::tempdir().expect("tempdir");
+            let repo = work.path().join("repo");
+            let init = Command::new(BIN)
+                .args(["backup", "init"])
+                .arg(&repo)
+                .output()
+                .expect("init");
+            assert!(init.status.success(), "{}", err_of(&init));
+            let tmp = repo.join("tmp");
+            let mut child = Command::new(BIN)
+                .args(["backup", "push"])
+                .arg(&repo)
+                .arg(&snap)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let staged = loop {
+                if let Some(n) = names_in(&tmp).into_iter().next() {
+                    signal(child.id(), libc::SIGSTOP);
+                    wait_stopped(child.id());
+                    if tmp.join(&n).exists() {
+                        break Some(n);
+                    }
+                    signal(child.id(), libc::SIGCONT);
+                }
+                if child.try_wait().expect("wait").is_some() {
+                    break None;
+                }
+                assert!(Instant::now() < deadline, "push still running after 60 s");
+                std::thread::sleep(Duration::from_micros(100));
+            };
+            let Some(staged) = staged else {
+                let _ = child.wait_with_output();
+                println!("{name}: attempt {attempt} finished before the signal");
+                continue;
+            };
+            caught = true;
+            signal(child.id(), sig);
+            signal(child.id(), libc::SIGCONT);
+            let (status, timed_out) = cmd::wait_deadline(&mut child, Duration::from_secs(60));
+            assert!(!timed_out, "{name}: still running 60 s after the signal");
+            let o = child.wait_with_output().expect("output");
+            let err = err_of(&o);
+            assert_eq!(
+                status.and_then(|s| s.code()),
+                Some(128 + sig),
+                "{name}: {err}"
+            );
+            // The push may still publish the object in the moment before
+            // the signal thread takes the cleanup lock; either way nothing
+            // half-written stays.
+            assert!(
+                err.contains(&format!("interrupted by {name}"))
+                    && (err.contains(&tmp.join(&staged).display().to_string())
+                        || err.contains("nothing to remove")),
+                "{name}: {staged}: {err}"
+            );
+            assert!(
+                names_in(&tmp).is_empty(),
+                "{name}: left {:?}",
+                names_in(&tmp)
+            );
+            break;
+        }
+        assert!(
+            caught,
+            "{name}: never caught a push with an object half-written"
+        );
+    }
+}
+
+/// Waits until every thread of `pid` has stopped (kill(2) returns before
+/// SIGSTOP takes effect, so a rename could still happen after it).
+fn wait_stopped(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let tasks = PathBuf::from(format!("/proc/{pid}/task"));
+    loop {
+        let all_stopped = std::fs::read_dir(&tasks).is_ok_and(|d| {
+            d.flatten().all(|t| {
+                std::fs::read_to_string(t.path().join("stat"))
+                    .ok()
+                    .and_then(|st| {
+                        st.rsplit_once(')')
+                            .map(|(_, r)| r.trim_start().starts_with('T'))
+                    })
+                    .unwrap_or(true)
+            })
+        });
+        if all_stopped || Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
