@@ -18,9 +18,7 @@ struct Scratch(std::path::PathBuf);
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
-        let mut part = self.0.clone().into_os_string();
-        part.push(".part");
-        let _ = std::fs::remove_file(part);
+        let _ = std::fs::remove_file(crate::atomic_file::part_path(&self.0));
     }
 }
 
