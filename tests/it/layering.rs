@@ -26,7 +26,7 @@ fn readme_order() -> Vec<String> {
     block
         .lines()
         .filter_map(|l| l.strip_prefix("src/"))
-        .filter_map(|l| l.split(|c: char| c == '/' || c == '.').next())
+        .filter_map(|l| l.split(['/', '.']).next())
         .map(str::to_owned)
         .collect()
 }
