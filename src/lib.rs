@@ -78,6 +78,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod atomic_file;
 pub mod bolt;
 pub mod cleanup;
 mod datadir;
@@ -96,6 +97,7 @@ pub mod repo;
 mod restore;
 mod rewrite;
 mod save;
+mod sink;
 mod snapshot;
 
 pub use datadir::DataDir;
@@ -113,10 +115,8 @@ pub use restore::{
     restore_from_reader,
 };
 pub use rewrite::{RewriteError, RewriteOptions, RewriteSummary, rewrite};
-pub use save::{
-    Credentials, FileSink, SaveError, SaveOptions, SaveSummary, SinkError, SnapshotSink,
-    TlsOptions, save, save_to,
-};
+pub use save::{Credentials, SaveError, SaveOptions, SaveSummary, TlsOptions, save, save_to};
+pub use sink::{FileSink, SinkError, SnapshotSink};
 pub use snapshot::{
     DbInfo, HashCheck, Snapshot, SnapshotError, VerifyOptions, VerifyProblem, VerifyReport,
     VerifyWarning, has_trailer,

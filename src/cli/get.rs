@@ -13,7 +13,7 @@ use etcdsnap::inspect::k8s;
 use etcdsnap::mvcc::{RangeRequest, RangeResponse, SortOrder, SortTarget, Store, prefix_end};
 
 use super::global::GlobalArgs;
-use super::pflag::{GoBool, GoInt64, parse_bool};
+use super::pflag::{GoBool, GoInt64, parse_bool, quote};
 use super::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR, Failure, resolve_target, target_choice};
 
 // Every flag is parsed as etcdctl's pflag parses it (src/cli/pflag.rs): the
@@ -161,11 +161,6 @@ fn plan(a: &GetArgs) -> Result<Plan, Failure> {
         sort_order,
         sort_target,
     })
-}
-
-/// Go's `%q` of a flag value (ASCII-only differences do not matter here).
-fn quote(s: &str) -> String {
-    format!("{s:?}")
 }
 
 /// etcdctl's printers: any other `-w` is refused before the request is

@@ -228,31 +228,11 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_nanos(nanos as u64))
 }
 
-/// Go's `%q` of a string (`strconv.Quote`) for the characters a flag value
-/// holds in practice: `"` and `\` escaped, ASCII controls and DEL as Go
-/// writes them, everything else as is.
+/// Go's `%q` of a string (`strconv.Quote`), DEL as `\x7f` as Go 1.19 and
+/// later write it.
 pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\x7f' => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    use etcdsnap::internal::go::{GoRelease, quote};
+    quote::quote(s.as_bytes(), GoRelease::GO1_19)
 }
 
 /// How pflag names a flag in its messages: `--name`, or `-w, --write-out`

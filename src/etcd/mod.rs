@@ -20,6 +20,7 @@
 
 pub mod buckets;
 pub(crate) mod checks;
+pub(crate) mod fp;
 mod gogo;
 pub mod ids;
 pub(crate) mod kv;

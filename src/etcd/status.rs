@@ -6,8 +6,6 @@
 //! costs one pass. Because CRC-32C is linear, parts of a bucket hashed on
 //! different threads are joined with `crc32c_combine`.
 
-use std::collections::HashMap;
-
 use prost::Message;
 
 use super::buckets;
@@ -67,7 +65,7 @@ pub struct StatusVisitor {
     entries: u64,
     last_main: Option<i64>,
     /// 3.6 rule: user key fingerprint -> live after the last change.
-    live: HashMap<u128, bool>,
+    live: FpMap<bool>,
     storage_version: Option<Option<String>>,
     error: Option<StatusError>,
 }
@@ -81,7 +79,7 @@ impl StatusVisitor {
             len: 0,
             entries: 0,
             last_main: None,
-            live: HashMap::new(),
+            live: FpMap::default(),
             storage_version: None,
             error: None,
         }
@@ -122,25 +120,7 @@ impl StatusVisitor {
     }
 }
 
-/// A 128-bit fingerprint of a user key: two SipHash-1-3 digests with
-/// different keys. Distinct keys collide with probability about
-/// n^2 / 2^129 (1e-26 for ten million keys), so the count is exact in
-/// practice while memory stays at a few dozen bytes per key.
-fn fingerprint(key: &[u8]) -> u128 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut a =
-        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-            .build_hasher();
-    a.write_u8(0x5a);
-    a.write(key);
-    let mut b =
-        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-            .build_hasher();
-    b.write_u8(0xa5);
-    b.write(key);
-    (u128::from(a.finish()) << 64) | u128::from(b.finish())
-}
-
+use super::fp::{Fp, FpMap, fingerprint};
 use crate::go::hex::encode as hex;
 
 impl Visitor for StatusVisitor {
@@ -203,7 +183,7 @@ impl StatusVisitor {
         match kv::key_of(e.value) {
             Some(user_key) => {
                 self.live
-                    .insert(fingerprint(user_key), !revision::is_tombstone(e.key));
+                    .insert(Fp(fingerprint(user_key)), !revision::is_tombstone(e.key));
             }
             None => self.fail(StatusError::KeyValue {
                 key: hex(e.key),

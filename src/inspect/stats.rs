@@ -25,8 +25,8 @@ use super::group::{GroupBy, group_of, prefix_len};
 use crate::bolt::check::{CheckOptions, WalkStats};
 use crate::bolt::{Db, LeafElem, Visitor};
 use crate::etcd::buckets;
+use crate::etcd::fp::{Fp, FpMap, fingerprint};
 use crate::etcd::kv::KeyValueRef;
-use crate::mvcc::fp::{Fp, FpMap, fingerprint};
 use crate::mvcc::{Entry, MvccError};
 use crate::snapshot::{Snapshot, SnapshotError};
 

@@ -15,7 +15,7 @@ use super::options::LocationOptions;
 use super::parse::Location;
 use super::timestamp::expand_time;
 use super::write::LocationWriter;
-use crate::save::{SinkError, SnapshotSink};
+use crate::sink::{SinkError, SnapshotSink};
 
 /// A [`SnapshotSink`] for a [`Location`] other than a plain local file.
 #[derive(Debug)]

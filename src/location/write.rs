@@ -4,10 +4,9 @@
 //! completed on publish and aborted if the writer is dropped first.
 
 use futures_util::StreamExt;
-use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+
+use crate::atomic_file::{Failure, PartFile};
 
 use super::compression::Encoder;
 use super::error::LocationError;
@@ -15,45 +14,31 @@ use super::parse::{Location, Target};
 use super::store::cause;
 use super::upload::Upload;
 
-/// Where the (compressed) bytes go.
+/// Where the (compressed) bytes go: `FILE.part` (mode 0600), renamed to
+/// `FILE` on publish and removed if dropped before, or an upload.
 enum Output {
-    Local(LocalPart),
+    Local(BufWriter<PartFile>),
     Remote(Upload),
 }
 
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Output::Local(l) => l.file.write(buf),
+            Output::Local(l) => l.write(buf),
             Output::Remote(u) => u.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Output::Local(l) => l.file.flush(),
+            Output::Local(l) => l.flush(),
             Output::Remote(u) => u.flush(),
         }
     }
 }
 
-/// `FILE.part` (mode 0600), renamed to `FILE` on publish, removed if
-/// dropped before.
-struct LocalPart {
-    target: PathBuf,
-    part: PathBuf,
-    file: BufWriter<File>,
-    published: bool,
-    /// `FILE.part` for [`crate::cleanup`] (a signal's cleanup).
-    entry: crate::cleanup::Entry,
-}
-
-impl Drop for LocalPart {
-    fn drop(&mut self) {
-        if !self.published {
-            let _ = std::fs::remove_file(&self.part);
-        }
-    }
+fn local_error(f: Failure) -> LocationError {
+    LocationError::io(&f.path.display().to_string(), f.op, &f.source)
 }
 
 /// A snapshot being written to a [`Location`]: compressed as its name
@@ -95,12 +80,6 @@ impl std::fmt::Debug for LocationWriter {
     }
 }
 
-fn part_path(target: &Path) -> PathBuf {
-    let mut s = target.as_os_str().to_owned();
-    s.push(".part");
-    PathBuf::from(s)
-}
-
 impl Location {
     /// Starts writing a snapshot here (see [`LocationWriter`]). For an
     /// object store this starts the multipart upload, so wrong
@@ -108,27 +87,10 @@ impl Location {
     /// thread until the server answers).
     pub fn create(&self) -> Result<LocationWriter, LocationError> {
         let output = match self.target() {
-            Target::Local(p) => {
-                let part = part_path(p);
-                let entry = crate::cleanup::Entry::new(&part);
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(&part)
-                    .map_err(|e| LocationError::io(&part.display().to_string(), "create", &e))?;
-                // A .part left by an earlier run keeps its old mode.
-                file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                    .map_err(|e| LocationError::io(&part.display().to_string(), "chmod", &e))?;
-                Output::Local(LocalPart {
-                    target: p.clone(),
-                    part,
-                    file: BufWriter::with_capacity(1 << 20, file),
-                    published: false,
-                    entry,
-                })
-            }
+            Target::Local(p) => Output::Local(BufWriter::with_capacity(
+                1 << 20,
+                PartFile::create(p).map_err(local_error)?,
+            )),
             Target::Remote(r) => {
                 // Not every server refuses to start an upload into a missing
                 // bucket; the first page of a listing says so at once (only
@@ -218,11 +180,14 @@ impl LocationWriter {
             Err(e) => return Err(self.error(&e)),
         };
         let done = match &mut out {
-            Output::Local(l) => l
-                .file
-                .flush()
-                .and_then(|()| l.file.get_ref().sync_all())
-                .map_err(|e| LocationError::io(&l.part.display().to_string(), "fsync", &e)),
+            Output::Local(l) => match l.flush() {
+                Ok(()) => l.get_ref().sync().map_err(local_error),
+                Err(e) => Err(LocationError::io(
+                    &l.get_ref().part().display().to_string(),
+                    "fsync",
+                    &e,
+                )),
+            },
             Output::Remote(u) => u.finish_parts().map_err(|e| self.location.upload_error(e)),
         };
         self.finished = Some(out);
@@ -236,23 +201,11 @@ impl LocationWriter {
         let text = self.location.as_str().to_string();
         match self.finished.take() {
             Some(Output::Local(mut l)) => {
-                // Under the cleanup lock: a signal's cleanup removes the
-                // .part before, or nothing after.
-                l.entry
-                    .with(|paths| {
-                        std::fs::rename(&l.part, &l.target)?;
-                        paths.clear();
-                        Ok(())
-                    })
-                    .map_err(|e: io::Error| LocationError::io(&text, "rename", &e))?;
-                l.published = true;
-                let dir = match l.target.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                    _ => PathBuf::from("."),
-                };
-                File::open(&dir)
-                    .and_then(|d| d.sync_all())
-                    .map_err(|e| LocationError::io(&dir.display().to_string(), "fsync", &e))?;
+                l.get_mut().publish().map_err(|f| match f.op {
+                    // The rename is the publishing: named by the location.
+                    "rename" => LocationError::io(&text, "rename", &f.source),
+                    _ => local_error(f),
+                })?;
             }
             Some(Output::Remote(u)) => {
                 u.complete().map_err(|e| self.location.upload_error(e))?;
@@ -283,14 +236,10 @@ impl LocationWriter {
                 Err(e) => format!("could not abort the multipart upload to {text}: {e}"),
             },
             Some(Output::Local(l)) => {
-                l.published = true;
-                match std::fs::remove_file(&l.part) {
-                    Ok(()) => format!("removed {}", l.part.display()),
-                    Err(e) => format!(
-                        "could not remove {}: {}",
-                        l.part.display(),
-                        crate::go::errno::text(&e)
-                    ),
+                let part = l.get_ref().part().display().to_string();
+                match l.get_mut().remove() {
+                    Ok(()) => format!("removed {part}"),
+                    Err(e) => format!("could not remove {part}: {}", crate::go::errno::text(&e)),
                 }
             }
             None => String::new(),

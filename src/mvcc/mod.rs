@@ -39,7 +39,7 @@
 mod cluster;
 mod compact;
 mod error;
-pub(crate) mod fp;
+pub(crate) use crate::etcd::fp;
 pub(crate) mod gosort;
 mod hashkv;
 mod range;

@@ -23,9 +23,7 @@ struct Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
-        let mut part = self.path.clone().into_os_string();
-        part.push(".part");
-        let _ = std::fs::remove_file(part);
+        let _ = std::fs::remove_file(crate::atomic_file::part_path(&self.path));
     }
 }
 
@@ -48,11 +46,7 @@ impl Repository {
         // as stale by the next command.
         let path = dir.join(format!("endpoint.{}.{n}.tmp", std::process::id()));
         let staged = crate::cleanup::Entry::new(&path);
-        staged.with(|paths| {
-            let mut part = path.clone().into_os_string();
-            part.push(".part");
-            paths.push(part.into());
-        });
+        staged.with(|paths| paths.push(crate::atomic_file::part_path(&path)));
         let scratch = Scratch {
             path,
             _staged: staged,

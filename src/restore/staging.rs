@@ -10,13 +10,14 @@
 //! directory *inside* it, on its file system, and each entry is renamed
 //! into it; the directory itself is never replaced.
 
-use std::fs::{DirBuilder, File};
+use std::fs::DirBuilder;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::RestoreError;
+use crate::atomic_file::parent_dir;
 use crate::cleanup::Entry;
 
 /// Mode of every directory a restore creates (etcd's `PrivateDirMode`).
@@ -47,24 +48,14 @@ pub fn mkdir(path: &Path) -> Result<(), RestoreError> {
 
 /// `fsync` of a directory, so that entries created in it are durable.
 pub fn sync_dir(path: &Path) -> Result<(), RestoreError> {
-    File::open(path)
-        .and_then(|d| d.sync_all())
-        .map_err(RestoreError::io("fsync", path))
-}
-
-/// The directory `path` will be created in ("." for a bare name).
-pub fn parent_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
+    crate::atomic_file::sync_dir(path).map_err(RestoreError::io("fsync", path))
 }
 
 impl Staged {
     /// Creates an empty temporary directory next to `target`. The parent of
     /// `target` must exist.
     pub fn new(target: &Path) -> Result<Staged, RestoreError> {
-        let parent = parent_of(target);
+        let parent = parent_dir(target);
         if !parent.is_dir() {
             return Err(RestoreError::MissingParent {
                 parent,
@@ -162,7 +153,7 @@ impl Staged {
             keep: false,
             entry,
         };
-        sync_dir(&parent_of(&self.target))?;
+        sync_dir(&parent_dir(&self.target))?;
         Ok(published)
     }
 
@@ -296,7 +287,7 @@ impl Drop for Published {
         if !self.keep {
             for p in self.paths.iter().rev() {
                 let _ = std::fs::remove_dir_all(p);
-                let _ = sync_dir(&parent_of(p));
+                let _ = sync_dir(&parent_dir(p));
             }
         }
     }

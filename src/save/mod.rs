@@ -11,10 +11,8 @@ mod error;
 mod options;
 mod proto;
 mod run;
-mod sink;
 mod tls;
 
 pub use error::SaveError;
 pub use options::{Credentials, SaveOptions, TlsOptions};
 pub use run::{SaveSummary, save, save_to};
-pub use sink::{FileSink, SinkError, SnapshotSink};

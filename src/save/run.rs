@@ -32,9 +32,9 @@ use super::client;
 use super::error::SaveError;
 use super::options::SaveOptions;
 use super::proto::SnapshotResponse;
-use super::sink::{FileSink, SinkError, SnapshotSink};
 use crate::etcd::Status;
 use crate::progress::{Phase, Progress};
+use crate::sink::{FileSink, SinkError, SnapshotSink};
 use crate::snapshot::{Snapshot, SnapshotFile, VerifyOptions};
 
 /// Chunks (32 KiB each from etcd) buffered between the network and the
@@ -612,7 +612,7 @@ mod tests {
     //! transport is covered by tests/save*.rs against real servers.
 
     use super::*;
-    use crate::save::sink::part_path;
+    use crate::atomic_file::part_path;
 
     const CHUNK: usize = 32 * 1024;
 
@@ -865,7 +865,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let target = dir.path().join("snap.db");
         let mut opts = SaveOptions::new(&target);
-        opts.interrupt = Some(std::sync::Arc::new(AtomicUsize::new(15)));
+        // Raised once the sink exists: raised before, it races the first
+        // message (select! picks either), and nothing would be staged.
+        let flag = std::sync::Arc::new(AtomicUsize::new(0));
+        opts.interrupt = Some(flag.clone());
         let rt = runtime().expect("runtime");
         let t = target.clone();
         let e = receive_into(
@@ -874,7 +877,11 @@ mod tests {
             "e",
             None,
             tokio_stream::iter(ok(messages(&file, ""))),
-            &move || FileSink::create(&t).map(|s| Box::new(s) as Box<dyn SnapshotSink>),
+            &move || {
+                let sink = FileSink::create(&t)?;
+                flag.store(15, Ordering::SeqCst);
+                Ok(Box::new(sink) as Box<dyn SnapshotSink>)
+            },
             &|_| {},
         )
         .expect_err("interrupted");

@@ -31,6 +31,7 @@ mod infra_selftest;
 mod input_changes;
 mod inspect_corrupt;
 mod k8s_values;
+mod layering;
 mod location_local;
 mod location_s3;
 mod location_save;

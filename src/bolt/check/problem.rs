@@ -305,10 +305,13 @@ fn hex(k: &Clipped) -> String {
     format!("{}{}", crate::go::hex::encode(k), k.suffix())
 }
 
-/// Go-quoted lossy text of the bytes kept, then how long the whole was
-/// when clipped.
+/// Go-quoted (`%q`) bytes kept, then how long the whole was when clipped.
 fn quoted(name: &Clipped) -> String {
-    format!("{:?}{}", String::from_utf8_lossy(name), name.suffix())
+    format!(
+        "{}{}",
+        crate::go::quote::quote(name, crate::go::GoRelease::GO1_19),
+        name.suffix()
+    )
 }
 
 /// The page layer's message without its own `page N: ` prefix, which the

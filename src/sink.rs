@@ -5,10 +5,11 @@
 //! (`FILE.part`, then `FILE`); other destinations (object storage) fit
 //! behind the same trait.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use crate::atomic_file::{Failure, PartFile};
 
 /// Bytes between requests to start writing back (the disk works while
 /// the stream goes on; dirty pages do not pile up for a final fsync).
@@ -69,69 +70,38 @@ pub trait SnapshotSink: Send {
 /// directory is fsynced after the rename so the name is durable too.
 #[derive(Debug)]
 pub struct FileSink {
-    target: PathBuf,
-    part: PathBuf,
-    file: File,
+    part: PartFile,
     written: u64,
     flushed: u64,
     flusher: Option<Flusher>,
-    published: bool,
-    /// `FILE.part` for [`crate::cleanup`] (a signal's cleanup).
-    entry: crate::cleanup::Entry,
 }
 
-/// `FILE.part`.
-pub fn part_path(target: &Path) -> PathBuf {
-    let mut s = target.as_os_str().to_owned();
-    s.push(".part");
-    PathBuf::from(s)
+impl From<Failure> for SinkError {
+    fn from(f: Failure) -> SinkError {
+        SinkError::new(f.op, f.path, f.source)
+    }
 }
 
 impl FileSink {
     /// Creates (or truncates, as etcdctl does) `FILE.part` with mode 0600.
     pub fn create(target: &Path) -> Result<FileSink, SinkError> {
-        let part = part_path(target);
-        let err = |op, source| SinkError {
-            op,
-            path: part.clone(),
-            source,
-        };
-        let entry = crate::cleanup::Entry::new(&part);
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&part)
-            .map_err(|e| err("create", e))?;
-        // A .part left by an earlier run keeps its old mode on truncation.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| err("chmod", e))?;
         Ok(FileSink {
-            target: target.to_path_buf(),
-            part,
-            file,
+            part: PartFile::create(target)?,
             written: 0,
             flushed: 0,
             flusher: None,
-            published: false,
-            entry,
         })
     }
 
     fn err(&self, op: &'static str, source: std::io::Error) -> SinkError {
-        SinkError {
-            op,
-            path: self.part.clone(),
-            source,
-        }
+        SinkError::new(op, self.part.part(), source)
     }
 
     /// Asks the flusher to write back what is dirty, without waiting for
     /// it; skipped while a flush is still running.
     fn start_writeback(&mut self) {
         if self.flusher.is_none() {
-            self.flusher = self.file.try_clone().ok().map(Flusher::spawn);
+            self.flusher = self.part.file().try_clone().ok().map(Flusher::spawn);
         }
         if let Some(f) = &self.flusher {
             let _ = f.wake.try_send(());
@@ -177,7 +147,7 @@ impl Drop for Flusher {
 
 impl SnapshotSink for FileSink {
     fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
-        self.file
+        self.part
             .write_all(bytes)
             .map_err(|e| self.err("write", e))?;
         self.written = self.written.saturating_add(bytes.len() as u64);
@@ -202,7 +172,7 @@ impl SnapshotSink for FileSink {
                 slices.push(std::io::IoSlice::new(c.get(skip..).unwrap_or_default()));
                 skip = 0;
             }
-            match self.file.write_vectored(&slices) {
+            match self.part.write_vectored(&slices) {
                 Ok(0) => {
                     return Err(self.err("write", std::io::ErrorKind::WriteZero.into()));
                 }
@@ -219,37 +189,17 @@ impl SnapshotSink for FileSink {
     }
 
     fn staged_path(&self) -> Option<&Path> {
-        Some(&self.part)
+        Some(self.part.part())
     }
 
     fn sync(&mut self) -> Result<(), SinkError> {
         self.flusher = None;
-        self.file.sync_all().map_err(|e| self.err("fsync", e))
+        Ok(self.part.sync()?)
     }
 
     fn publish(mut self: Box<Self>) -> Result<String, SinkError> {
-        // Under the cleanup lock: a signal's cleanup removes FILE.part
-        // before, or nothing after.
-        self.entry
-            .with(|paths| {
-                std::fs::rename(&self.part, &self.target)?;
-                paths.clear();
-                Ok(())
-            })
-            .map_err(|e| self.err("rename", e))?;
-        self.published = true;
-        let dir = match self.target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|source| SinkError {
-                op: "fsync",
-                path: dir,
-                source,
-            })?;
-        Ok(self.target.display().to_string())
+        self.part.publish()?;
+        Ok(self.part.target().display().to_string())
     }
 
     fn discard(mut self: Box<Self>) -> String {
@@ -260,23 +210,11 @@ impl SnapshotSink for FileSink {
 
 impl FileSink {
     fn remove_part(&mut self) -> String {
-        self.published = true;
-        match std::fs::remove_file(&self.part) {
-            Ok(()) => format!("removed {}", self.part.display()),
+        let part = self.part.part().display().to_string();
+        match self.part.remove() {
+            Ok(()) => format!("removed {part}"),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => format!(
-                "could not remove {}: {}",
-                self.part.display(),
-                crate::go::errno::text(&e)
-            ),
-        }
-    }
-}
-
-impl Drop for FileSink {
-    fn drop(&mut self) {
-        if !self.published {
-            let _ = std::fs::remove_file(&self.part);
+            Err(e) => format!("could not remove {part}: {}", crate::go::errno::text(&e)),
         }
     }
 }
@@ -284,6 +222,8 @@ impl Drop for FileSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::atomic_file::part_path;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn dropped_sink_leaves_nothing_and_keeps_the_old_file() {
