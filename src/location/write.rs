@@ -10,7 +10,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::compression::Encoder;
-use super::error::LocationError;
+use super::error::{LocationError, one_line};
 use super::parse::{Location, Target};
 use super::store::cause;
 use super::upload::Upload;
@@ -117,10 +117,10 @@ impl Location {
                     .truncate(true)
                     .mode(0o600)
                     .open(&part)
-                    .map_err(|e| LocationError::io(&part.display().to_string(), "create", &e))?;
+                    .map_err(|e| LocationError::io(&part.display().to_string(), "create", e))?;
                 // A .part left by an earlier run keeps its old mode.
                 file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                    .map_err(|e| LocationError::io(&part.display().to_string(), "chmod", &e))?;
+                    .map_err(|e| LocationError::io(&part.display().to_string(), "chmod", e))?;
                 Output::Local(LocalPart {
                     target: p.clone(),
                     part,
@@ -160,12 +160,13 @@ impl Location {
         if cause.contains("NoSuchBucket") {
             return LocationError::not_found(self.as_str(), &cause);
         }
-        LocationError::transfer(self.as_str(), "upload", cause)
+        let refusal = super::store::refusal_in(&cause);
+        LocationError::failed(self.as_str(), "upload", one_line(&cause), refusal, None)
     }
 }
 
 impl LocationWriter {
-    fn error(&self, e: &io::Error) -> LocationError {
+    fn error(&self, e: io::Error) -> LocationError {
         match self.location.local_path() {
             Some(_) => LocationError::io(self.location.as_str(), "write", e),
             None => self.location.upload_error(e.to_string()),
@@ -182,7 +183,7 @@ impl LocationWriter {
             ));
         };
         if let Err(e) = enc.write_all(data) {
-            return Err(self.error(&e));
+            return Err(self.error(e));
         }
         self.written = self.written.saturating_add(data.len() as u64);
         Ok(())
@@ -215,14 +216,14 @@ impl LocationWriter {
         };
         let mut out = match enc.finish() {
             Ok(o) => o,
-            Err(e) => return Err(self.error(&e)),
+            Err(e) => return Err(self.error(e)),
         };
         let done = match &mut out {
             Output::Local(l) => l
                 .file
                 .flush()
                 .and_then(|()| l.file.get_ref().sync_all())
-                .map_err(|e| LocationError::io(&l.part.display().to_string(), "fsync", &e)),
+                .map_err(|e| LocationError::io(&l.part.display().to_string(), "fsync", e)),
             Output::Remote(u) => u.finish_parts().map_err(|e| self.location.upload_error(e)),
         };
         self.finished = Some(out);
@@ -244,7 +245,7 @@ impl LocationWriter {
                         paths.clear();
                         Ok(())
                     })
-                    .map_err(|e: io::Error| LocationError::io(&text, "rename", &e))?;
+                    .map_err(|e: io::Error| LocationError::io(&text, "rename", e))?;
                 l.published = true;
                 let dir = match l.target.parent() {
                     Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -252,7 +253,7 @@ impl LocationWriter {
                 };
                 File::open(&dir)
                     .and_then(|d| d.sync_all())
-                    .map_err(|e| LocationError::io(&dir.display().to_string(), "fsync", &e))?;
+                    .map_err(|e| LocationError::io(&dir.display().to_string(), "fsync", e))?;
             }
             Some(Output::Remote(u)) => {
                 u.complete().map_err(|e| self.location.upload_error(e))?;
