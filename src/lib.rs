@@ -102,7 +102,7 @@ pub use datadir::DataDir;
 pub use etcd::status::{Status, StatusError};
 pub use etcd::version::{TargetChoice, TargetVersion, UnknownVersion};
 pub use location::{
-    CompressOptions, Compression, KeepReason, Location, LocationError, LocationOptions,
+    BoxError, CompressOptions, Compression, KeepReason, Location, LocationError, LocationOptions,
     LocationSink, LocationWriter, PruneOptions, PruneReport, PrunedSnapshot, RetentionPolicy,
     expand_time, prune,
 };

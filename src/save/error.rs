@@ -50,6 +50,11 @@ pub enum SaveError {
         user: String,
         /// The server's answer.
         cause: String,
+        /// The gRPC status or transport error (downcast to
+        /// [`tonic::Status`]: `Unauthenticated`/`InvalidArgument` for a bad
+        /// user or password).
+        #[source]
+        source: Option<crate::location::BoxError>,
     },
     /// The server refused the snapshot or broke off the stream.
     #[error("{endpoint}: {cause}")]
@@ -60,6 +65,11 @@ pub enum SaveError {
         code: String,
         /// The server's message, or what happened to the connection.
         cause: String,
+        /// The gRPC status (downcast to [`tonic::Status`]; its code is
+        /// `PermissionDenied` for a user without the root role) or the
+        /// transport error.
+        #[source]
+        source: Option<crate::location::BoxError>,
     },
     /// The stream did not have the shape etcd gives it (short, too long,
     /// no digest) or its digest does not match the bytes received.

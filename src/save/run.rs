@@ -518,6 +518,7 @@ where
                 endpoint: endpoint.to_string(),
                 code: format!("{:?}", s.code()),
                 cause,
+                source: Some(Box::new(s)),
             })
         }
     }
@@ -797,6 +798,13 @@ mod tests {
             assert_eq!(e.exit_code(), 5);
             assert!(!part_path(&target).exists(), "{want}: .part left");
             assert_eq!(std::fs::read(&target).expect("old"), b"older backup");
+            // The server's refusal stays reachable as a gRPC status.
+            if want.contains("permission denied") {
+                let status = std::error::Error::source(&e)
+                    .and_then(|s| s.downcast_ref::<tonic::Status>())
+                    .expect("the status is the source");
+                assert_eq!(status.code(), tonic::Code::PermissionDenied, "{e:?}");
+            }
         }
     }
 
