@@ -109,8 +109,8 @@ pub use location::{
 pub use progress::{Phase, Progress};
 pub use restore::membership::{ClusterError, UrlError};
 pub use restore::{
-    RestoreError, RestoreOptions, RestoreSummary, RestoredMember, SnapshotReader, restore,
-    restore_from_reader,
+    FlagsError, RestoreError, RestoreOptions, RestoreSummary, RestoredMember, SnapshotReader,
+    restore, restore_from_reader,
 };
 pub use rewrite::{RewriteError, RewriteOptions, RewriteSummary, rewrite};
 pub use save::{
