@@ -104,15 +104,15 @@ pub use datadir::DataDir;
 pub use etcd::status::{Status, StatusError};
 pub use etcd::version::{TargetChoice, TargetVersion, UnknownVersion};
 pub use location::{
-    CompressOptions, Compression, KeepReason, Location, LocationError, LocationOptions,
+    BoxError, CompressOptions, Compression, KeepReason, Location, LocationError, LocationOptions,
     LocationSink, LocationWriter, PruneOptions, PruneReport, PrunedSnapshot, RetentionPolicy,
     expand_time, prune,
 };
 pub use progress::{Phase, Progress};
 pub use restore::membership::{ClusterError, UrlError};
 pub use restore::{
-    RestoreError, RestoreOptions, RestoreSummary, RestoredMember, SnapshotReader, restore,
-    restore_from_reader,
+    FlagsError, RestoreError, RestoreOptions, RestoreSummary, RestoredMember, SnapshotReader,
+    restore, restore_from_reader,
 };
 pub use rewrite::{RewriteError, RewriteOptions, RewriteSummary, rewrite};
 pub use save::{Credentials, SaveError, SaveOptions, SaveSummary, TlsOptions, save, save_to};

@@ -29,7 +29,7 @@ pub(crate) mod upload;
 pub(crate) mod write;
 
 pub use compression::{CompressOptions, Compression};
-pub use error::LocationError;
+pub use error::{BoxError, LocationError};
 pub use options::LocationOptions;
 pub use parse::Location;
 pub use pruning::{PruneOptions, PruneReport, PrunedSnapshot, prune};

@@ -10,7 +10,6 @@ use object_store::path::Path as ObjectPath;
 use super::error::LocationError;
 use super::parse::{Location, Target};
 use super::retention::{KeepReason, RetentionPolicy};
-use super::store::cause;
 use super::timestamp::{self, TIME_PLACEHOLDER};
 use crate::progress::Progress;
 use crate::snapshot::VerifyOptions;
@@ -137,10 +136,10 @@ fn list(loc: &Location, before: &str) -> Result<Vec<String>, LocationError> {
                 dir
             };
             let rd =
-                std::fs::read_dir(d).map_err(|e| LocationError::io(loc.as_str(), "list", &e))?;
+                std::fs::read_dir(d).map_err(|e| LocationError::io(loc.as_str(), "list", e))?;
             let mut out = Vec::new();
             for e in rd {
-                let e = e.map_err(|e| LocationError::io(loc.as_str(), "list", &e))?;
+                let e = e.map_err(|e| LocationError::io(loc.as_str(), "list", e))?;
                 if e.file_type().is_ok_and(|t| t.is_file()) {
                     let name = e.file_name().to_string_lossy().into_owned();
                     out.push(if dir.is_empty() && !before.starts_with('/') {
@@ -165,10 +164,7 @@ fn list(loc: &Location, before: &str) -> Result<Vec<String>, LocationError> {
                     .into_iter()
                     .map(|m| m.location.to_string())
                     .collect()),
-                Err(e @ object_store::Error::NotFound { .. }) => {
-                    Err(LocationError::not_found(loc.as_str(), &cause(&e)))
-                }
-                Err(e) => Err(LocationError::transfer(loc.as_str(), "list", cause(&e))),
+                Err(e) => Err(LocationError::store(loc.as_str(), "list", e)),
             }
         }
     }
@@ -261,11 +257,11 @@ pub fn prune(
 fn delete(series: &Location, e: &Entry) -> Result<(), LocationError> {
     match series.target() {
         Target::Local(_) => {
-            std::fs::remove_file(&e.key).map_err(|err| LocationError::io(&e.text, "delete", &err))
+            std::fs::remove_file(&e.key).map_err(|err| LocationError::io(&e.text, "delete", err))
         }
         Target::Remote(r) => r
             .block_on(r.store.delete(&ObjectPath::from(e.key.as_str())))
             .map_err(|err| LocationError::transfer(&e.text, "delete", err))?
-            .map_err(|err| LocationError::transfer(&e.text, "delete", cause(&err))),
+            .map_err(|err| LocationError::store(&e.text, "delete", err)),
     }
 }

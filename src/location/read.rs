@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use object_store::ObjectStoreExt;
 
-use super::error::LocationError;
+use super::error::{LocationError, Refusal, one_line};
 use super::parse::{Location, Target};
 use super::store::{Remote, cause};
 use crate::progress::{Phase, Progress};
@@ -24,23 +24,43 @@ const REPORT_EVERY: u64 = 4 << 20;
 /// An error of the source underneath a decoder (network, local read), so
 /// that it is not mistaken for a decompression error.
 #[derive(Debug)]
-struct SourceFailure(String);
+struct SourceFailure {
+    /// The text printed.
+    text: String,
+    /// Whether it is a refusal of access or credentials.
+    refusal: Option<Refusal>,
+    /// The store's or the OS's error.
+    source: super::error::BoxError,
+}
 
 impl std::fmt::Display for SourceFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
 impl std::error::Error for SourceFailure {}
 
-fn source_failure(e: impl std::fmt::Display) -> io::Error {
-    io::Error::other(SourceFailure(e.to_string()))
+fn store_failure(e: object_store::Error) -> io::Error {
+    let text = cause(&e);
+    io::Error::other(SourceFailure {
+        refusal: super::store::refusal(&e, &text),
+        text,
+        source: Box::new(e),
+    })
+}
+
+fn io_failure(e: io::Error) -> io::Error {
+    io::Error::other(SourceFailure {
+        text: crate::go::errno::text(&e),
+        refusal: (e.kind() == io::ErrorKind::PermissionDenied).then_some(Refusal::Denied),
+        source: Box::new(e),
+    })
 }
 
 /// The bytes of a download, handed over by the store's runtime.
 struct Download {
-    rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>,
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, object_store::Error>>,
     cur: Bytes,
     task: tokio::task::JoinHandle<()>,
 }
@@ -78,7 +98,7 @@ impl Read for Download {
         while self.cur.is_empty() {
             match wait(self.rx.recv()) {
                 Some(Ok(b)) => self.cur = b,
-                Some(Err(e)) => return Err(source_failure(e)),
+                Some(Err(e)) => return Err(store_failure(e)),
                 None => return Ok(0),
             }
         }
@@ -110,7 +130,7 @@ impl<R: Read> Read for Counted<'_, R> {
             if e.get_ref().is_some_and(|r| r.is::<SourceFailure>()) {
                 e
             } else {
-                source_failure(crate::go::errno::text(&e))
+                io_failure(e)
             }
         })?;
         self.done = self.done.saturating_add(n as u64);
@@ -134,15 +154,18 @@ fn open_download(remote: &Remote, text: &str) -> Result<(Download, u64), Locatio
     let got = match got {
         Ok(g) => g,
         Err(e @ object_store::Error::NotFound { .. }) => {
-            let mut why = cause(&e);
             // Some servers answer NoSuchKey for a missing bucket too: ask
             // about the bucket before saying which is missing.
             if let Ok(Err(list)) = remote.block_on(remote.store.list_with_delimiter(None)) {
-                why = cause(&list);
+                return Err(LocationError::not_found_because(
+                    text,
+                    &cause(&list),
+                    Some(Box::new(e)),
+                ));
             }
-            return Err(LocationError::not_found(text, &why));
+            return Err(LocationError::store(text, "download", e));
         }
-        Err(e) => return Err(transfer(cause(&e))),
+        Err(e) => return Err(LocationError::store(text, "download", e)),
     };
     let size = got.meta.size;
     let (tx, rx) = tokio::sync::mpsc::channel(DOWNLOAD_DEPTH);
@@ -151,7 +174,6 @@ fn open_download(remote: &Remote, text: &str) -> Result<(Download, u64), Locatio
         let mut stream = got.into_stream();
         let mut n = 0u64;
         while let Some(item) = stream.next().await {
-            let item = item.map_err(|e| cause(&e));
             if let Ok(b) = &item {
                 n = n.saturating_add(b.len() as u64);
             }
@@ -162,7 +184,12 @@ fn open_download(remote: &Remote, text: &str) -> Result<(Download, u64), Locatio
         }
         if n != size {
             let _ = tx
-                .send(Err(format!("the download ended after {n} of {size} bytes")))
+                .send(Err(object_store::Error::Generic {
+                    // The store's "Generic download error: " prefix is
+                    // stripped from the text printed.
+                    store: "download",
+                    source: format!("the download ended after {n} of {size} bytes").into(),
+                }))
                 .await;
         }
     });
@@ -183,12 +210,14 @@ impl Location {
         match self.target() {
             Target::Local(p) => {
                 let f = File::open(p).map_err(|e| match e.kind() {
-                    io::ErrorKind::NotFound => LocationError::not_found(self.as_str(), ""),
-                    _ => LocationError::io(self.as_str(), "open", &e),
+                    io::ErrorKind::NotFound => {
+                        LocationError::not_found_because(self.as_str(), "", Some(Box::new(e)))
+                    }
+                    _ => LocationError::io(self.as_str(), "open", e),
                 })?;
                 let len = f
                     .metadata()
-                    .map_err(|e| LocationError::io(self.as_str(), "stat", &e))?
+                    .map_err(|e| LocationError::io(self.as_str(), "stat", e))?
                     .len();
                 Ok((Box::new(f), len))
             }
@@ -224,28 +253,37 @@ impl Location {
                 location: self.as_str().to_string(),
                 format: format.name(),
                 cause: e.to_string(),
+                source: Some(Box::new(e)),
             })?;
         stream_into(&mut reader, dst, sync, &|_| {}).map_err(|e| match e {
             StreamError::Read(e) => {
-                match e.get_ref().and_then(|r| r.downcast_ref::<SourceFailure>()) {
-                    Some(f) => LocationError::transfer(
-                        self.as_str(),
-                        if self.local_path().is_some() {
-                            "read"
-                        } else {
-                            "download"
-                        },
-                        &f.0,
-                    ),
-                    None => LocationError::Decompress {
+                if !e.get_ref().is_some_and(|r| r.is::<SourceFailure>()) {
+                    return LocationError::Decompress {
                         location: self.as_str().to_string(),
                         format: format.name(),
                         cause: e.to_string(),
-                    },
+                        source: Some(Box::new(e)),
+                    };
+                }
+                let op = if self.local_path().is_some() {
+                    "read"
+                } else {
+                    "download"
+                };
+                match e.into_inner().map(|r| r.downcast::<SourceFailure>()) {
+                    Some(Ok(f)) => LocationError::failed(
+                        self.as_str(),
+                        op,
+                        one_line(&f.text),
+                        f.refusal,
+                        Some(f.source),
+                    ),
+                    // Checked just above.
+                    _ => LocationError::transfer(self.as_str(), op, "read failed"),
                 }
             }
-            StreamError::Write(e) => LocationError::io(self.as_str(), "write a local copy", &e),
-            StreamError::Sync(e) => LocationError::io(self.as_str(), "fsync a local copy", &e),
+            StreamError::Write(e) => LocationError::io(self.as_str(), "write a local copy", e),
+            StreamError::Sync(e) => LocationError::io(self.as_str(), "fsync a local copy", e),
         })
     }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use object_store::path::Path as ObjectPath;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 
-use super::error::{LocationError, one_line};
+use super::error::{LocationError, Refusal, one_line};
 use super::options::LocationOptions;
 
 /// The object store schemes.
@@ -101,6 +101,7 @@ impl Remote {
         let config = |e: object_store::Error| LocationError::Config {
             location: text.to_string(),
             cause: cause(&e),
+            source: Some(Box::new(e)),
         };
         let store: Arc<dyn ObjectStore> = match scheme {
             Scheme::S3 => {
@@ -261,6 +262,26 @@ pub(crate) fn cause(e: &object_store::Error) -> String {
             None => c.to_string(),
         },
         _ => text,
+    }
+}
+
+/// Whether `e` (whose [`cause`] is `text`) is a refusal: the store's
+/// `PermissionDenied`/`Unauthenticated`, or an HTTP 403/401 it reported
+/// as a generic error.
+pub(crate) fn refusal(e: &object_store::Error, text: &str) -> Option<Refusal> {
+    match e {
+        object_store::Error::PermissionDenied { .. } => Some(Refusal::Denied),
+        object_store::Error::Unauthenticated { .. } => Some(Refusal::Unauthenticated),
+        _ => refusal_in(text),
+    }
+}
+
+/// The refusal an HTTP 403/401 in a [`cause`] text stands for.
+pub(crate) fn refusal_in(text: &str) -> Option<Refusal> {
+    match status_of(text).as_deref() {
+        Some("403 Forbidden") => Some(Refusal::Denied),
+        Some("401 Unauthorized") => Some(Refusal::Unauthenticated),
+        _ => None,
     }
 }
 

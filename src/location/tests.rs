@@ -268,3 +268,43 @@ fn what_a_location_returns_can_be_dropped_inside_a_runtime() {
         });
     }
 }
+
+/// The error a location error was read from stays reachable through
+/// `source()`: the OS's for a missing file, the store's for a missing
+/// object, the decoder's for bad compressed bytes.
+#[test]
+fn errors_keep_their_source() {
+    use std::error::Error as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Compressed, so it is read through the location layer.
+    let missing = dir.path().join("absent.db.zst");
+    let e = Location::parse(missing.to_str().expect("utf-8"))
+        .expect("parse")
+        .open_snapshot(&|_| {})
+        .expect_err("absent");
+    assert_eq!(e.to_string(), format!("{}: not found", missing.display()));
+    let io = e
+        .source()
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .expect("io source");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let loc = Location::in_store(store.clone(), "b/x.db", "mem", &small_parts());
+    let e = loc.open_snapshot(&|_| {}).expect_err("absent");
+    assert!(
+        e.source()
+            .and_then(|s| s.downcast_ref::<object_store::Error>())
+            .is_some_and(|s| matches!(s, object_store::Error::NotFound { .. })),
+        "{e:?}"
+    );
+
+    let e = LocationError::io(
+        "/x",
+        "open",
+        std::io::Error::from_raw_os_error(libc::EACCES),
+    );
+    assert!(e.is_permission_denied(), "{e:?}");
+    assert_eq!(e.to_string(), "/x: open: permission denied");
+    assert!(e.source().is_some_and(|s| s.is::<std::io::Error>()));
+}

@@ -9,7 +9,7 @@ use std::io::{self, BufWriter, Write};
 use crate::atomic_file::{Failure, PartFile};
 
 use super::compression::Encoder;
-use super::error::LocationError;
+use super::error::{LocationError, one_line};
 use super::parse::{Location, Target};
 use super::store::cause;
 use super::upload::Upload;
@@ -38,7 +38,7 @@ impl Write for Output {
 }
 
 fn local_error(f: Failure) -> LocationError {
-    LocationError::io(&f.path.display().to_string(), f.op, &f.source)
+    LocationError::io(&f.path.display().to_string(), f.op, f.source)
 }
 
 /// A snapshot being written to a [`Location`]: compressed as its name
@@ -122,12 +122,13 @@ impl Location {
         if cause.contains("NoSuchBucket") {
             return LocationError::not_found(self.as_str(), &cause);
         }
-        LocationError::transfer(self.as_str(), "upload", cause)
+        let refusal = super::store::refusal_in(&cause);
+        LocationError::failed(self.as_str(), "upload", one_line(&cause), refusal, None)
     }
 }
 
 impl LocationWriter {
-    fn error(&self, e: &io::Error) -> LocationError {
+    fn error(&self, e: io::Error) -> LocationError {
         match self.location.local_path() {
             Some(_) => LocationError::io(self.location.as_str(), "write", e),
             None => self.location.upload_error(e.to_string()),
@@ -144,7 +145,7 @@ impl LocationWriter {
             ));
         };
         if let Err(e) = enc.write_all(data) {
-            return Err(self.error(&e));
+            return Err(self.error(e));
         }
         self.written = self.written.saturating_add(data.len() as u64);
         Ok(())
@@ -177,7 +178,7 @@ impl LocationWriter {
         };
         let mut out = match enc.finish() {
             Ok(o) => o,
-            Err(e) => return Err(self.error(&e)),
+            Err(e) => return Err(self.error(e)),
         };
         let done = match &mut out {
             Output::Local(l) => match l.flush() {
@@ -185,7 +186,7 @@ impl LocationWriter {
                 Err(e) => Err(LocationError::io(
                     &l.get_ref().part().display().to_string(),
                     "fsync",
-                    &e,
+                    e,
                 )),
             },
             Output::Remote(u) => u.finish_parts().map_err(|e| self.location.upload_error(e)),
@@ -203,7 +204,7 @@ impl LocationWriter {
             Some(Output::Local(mut l)) => {
                 l.get_mut().publish().map_err(|f| match f.op {
                     // The rename is the publishing: named by the location.
-                    "rename" => LocationError::io(&text, "rename", &f.source),
+                    "rename" => LocationError::io(&text, "rename", f.source),
                     _ => local_error(f),
                 })?;
             }

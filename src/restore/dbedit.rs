@@ -19,7 +19,7 @@ use crate::etcd::member::Member;
 use crate::etcd::revision::Revision;
 use crate::etcd::{TargetVersion, buckets, ids, meta};
 
-use super::error::RestoreError;
+use super::error::{FlagsError, RestoreError};
 
 /// The edits for a restore of `members` (sorted by ID), with the bump
 /// entry at `bump` (see [`bump_revision`]) if one was asked for.
@@ -85,10 +85,6 @@ pub fn bump_revision(db: Db<'_>, by: u64) -> Result<Revision, RestoreError> {
     let main = i64::try_from(by)
         .ok()
         .and_then(|b| latest.checked_add(b))
-        .ok_or_else(|| {
-            RestoreError::Flags(format!(
-                "--bump-revision {by} would take the revision past the largest int64 (latest revision is {latest})"
-            ))
-        })?;
+        .ok_or_else(|| RestoreError::from(FlagsError::BumpOverflow { by, latest }))?;
     Ok(Revision { main, sub: 0 })
 }

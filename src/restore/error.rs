@@ -14,8 +14,8 @@ use crate::snapshot::SnapshotError;
 #[non_exhaustive]
 pub enum RestoreError {
     /// A flag is wrong or flags conflict (etcdutl exits 128 for these).
-    #[error("{0}")]
-    Flags(String),
+    #[error(transparent)]
+    Flags(#[from] FlagsError),
     /// The membership flags are inconsistent (etcd's bootstrap checks).
     #[error(transparent)]
     Cluster(#[from] ClusterError),
@@ -158,4 +158,95 @@ fn schema_lines(problems: &[SchemaProblem]) -> String {
 fn go_bytes(b: &[u8]) -> String {
     let parts: Vec<String> = b.iter().map(u8::to_string).collect();
     format!("[{}]", parts.join(" "))
+}
+
+/// Which restore options are wrong or conflict.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlagsError {
+    /// `--revision-bump` without `--mark-compacted` or the reverse (etcd
+    /// 3.5 and 3.6; etcd's wording).
+    #[error("--mark-compacted required if --revision-bump > 0")]
+    BumpWithoutMarkCompacted,
+    /// `--bump-revision` would take the revision past the largest int64.
+    #[error(
+        "--bump-revision {by} would take the revision past the largest int64 (latest revision is {latest})"
+    )]
+    BumpOverflow {
+        /// The bump asked for.
+        by: u64,
+        /// The snapshot's latest revision.
+        latest: i64,
+    },
+    /// A member name cannot name its data dir `<name>.etcd`.
+    #[error(
+        "member name {name:?} cannot name a data dir ({why}): it is empty or contains '/' or NUL"
+    )]
+    BadMemberName {
+        /// The name.
+        name: String,
+        /// What would make it unnecessary (`pass --data-dir`).
+        why: &'static str,
+    },
+    /// `--all-members` with `--data-dir` or `--wal-dir`.
+    #[error(
+        "--all-members writes DIR/<name>.etcd for every member: do not pass --data-dir or --wal-dir"
+    )]
+    AllMembersWithDir,
+    /// No member in the initial cluster (etcd's wording).
+    #[error("initial cluster unset and no discovery URL found")]
+    NoInitialCluster,
+    /// Two members would be written to one data dir.
+    #[error("two members would share one data dir")]
+    SharedDataDir,
+    /// No member to restore.
+    #[error("no member to restore")]
+    NoMember,
+    /// `--compact` with a negative revision.
+    #[error("--compact must be a revision (or 0 or nothing for the latest), not {revision}")]
+    BadCompactRevision {
+        /// The revision given.
+        revision: i64,
+    },
+    /// Neither a location nor a reader was given.
+    #[error("no snapshot to restore")]
+    NoSnapshot,
+    /// `--target-version auto` found data of a release under whose rules
+    /// the flags mean something else.
+    #[error(
+        "the snapshot holds etcd {found} data, which changes how these flags read: give --target-version"
+    )]
+    TargetVersionNeeded {
+        /// The release the data is from.
+        found: crate::TargetVersion,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flag error is typed, reads as etcd words it, and is a bad-args
+    /// exit.
+    #[test]
+    fn flag_errors_are_typed_with_etcds_text() {
+        let e = RestoreError::from(FlagsError::BumpWithoutMarkCompacted);
+        assert_eq!(
+            e.to_string(),
+            "--mark-compacted required if --revision-bump > 0"
+        );
+        assert_eq!(e.exit_code(), 128);
+        assert!(matches!(
+            e,
+            RestoreError::Flags(FlagsError::BumpWithoutMarkCompacted)
+        ));
+        let e = RestoreError::from(FlagsError::BadMemberName {
+            name: "a/b".into(),
+            why: "pass --data-dir",
+        });
+        assert_eq!(
+            e.to_string(),
+            "member name \"a/b\" cannot name a data dir (pass --data-dir): it is empty or contains '/' or NUL"
+        );
+    }
 }

@@ -24,7 +24,7 @@ pub(crate) mod staging;
 pub(crate) mod stream;
 pub(crate) mod target;
 
-pub use error::RestoreError;
+pub use error::{FlagsError, RestoreError};
 pub use options::RestoreOptions;
 pub use run::{RestoreSummary, RestoredMember, restore, restore_from_reader};
 pub use stream::SnapshotReader;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::error::RestoreError;
+use super::error::{FlagsError, RestoreError};
 use super::membership::PeerUrl;
 use super::membership::{
     BootstrapConfig, Cluster, DEFAULT_INITIAL_ADVERTISE_PEER_URLS, DEFAULT_INITIAL_CLUSTER,
@@ -104,9 +104,7 @@ impl RestoreOptions {
         let both = self.mark_compacted && self.bump_revision > 0;
         let one = self.mark_compacted || self.bump_revision > 0;
         if one && !both && target != TargetVersion::V3_4 {
-            return Err(RestoreError::Flags(
-                "--mark-compacted required if --revision-bump > 0".into(),
-            ));
+            return Err(FlagsError::BumpWithoutMarkCompacted.into());
         }
         Ok(both.then_some(self.bump_revision))
     }
@@ -115,9 +113,9 @@ impl RestoreOptions {
     /// rather than copied; refuses a negative `--compact` revision.
     pub(crate) fn dense(&self) -> Result<bool, RestoreError> {
         if let Some(r) = self.compact.filter(|r| *r < 0) {
-            return Err(RestoreError::Flags(format!(
-                "--compact must be a revision (or 0 or nothing for the latest), not {r}"
-            )));
+            return Err(RestoreError::Flags(
+                super::error::FlagsError::BadCompactRevision { revision: r },
+            ));
         }
         Ok(self.defrag || self.compact.is_some())
     }
@@ -137,11 +135,13 @@ pub struct MemberTarget {
 }
 
 /// Checks a member name used to make a directory name (`<name>.etcd`).
-fn dir_name_for(name: &str, why: &str) -> Result<String, RestoreError> {
+fn dir_name_for(name: &str, why: &'static str) -> Result<String, RestoreError> {
     if name.is_empty() || name.contains('/') || name.contains('\0') {
-        return Err(RestoreError::Flags(format!(
-            "member name {name:?} cannot name a data dir ({why}): it is empty or contains '/' or NUL"
-        )));
+        return Err(FlagsError::BadMemberName {
+            name: name.to_owned(),
+            why,
+        }
+        .into());
     }
     Ok(format!("{name}.etcd"))
 }
@@ -174,10 +174,7 @@ pub fn plan_members(
         return Ok((cluster, vec![target]));
     };
     if opts.data_dir.is_some() || opts.wal_dir.is_some() {
-        return Err(RestoreError::Flags(
-            "--all-members writes DIR/<name>.etcd for every member: do not pass --data-dir or --wal-dir"
-                .into(),
-        ));
+        return Err(FlagsError::AllMembersWithDir.into());
     }
     let initial = InitialCluster::parse(&opts.initial_cluster, version)?;
     let mut cluster = None;
@@ -194,9 +191,7 @@ pub fn plan_members(
         });
         cluster.get_or_insert(c);
     }
-    let cluster = cluster.ok_or_else(|| {
-        RestoreError::Flags("initial cluster unset and no discovery URL found".into())
-    })?;
+    let cluster = cluster.ok_or_else(|| RestoreError::from(FlagsError::NoInitialCluster))?;
     targets.sort_by_key(|t| t.id);
     Ok((cluster, targets))
 }
@@ -215,9 +210,7 @@ pub fn check_targets(targets: &[MemberTarget], target: TargetVersion) -> Result<
     let mut dirs: Vec<&Path> = targets.iter().map(|t| t.data_dir.as_path()).collect();
     dirs.sort();
     if dirs.windows(2).any(|w| w[0] == w[1]) {
-        return Err(RestoreError::Flags(
-            "two members would share one data dir".into(),
-        ));
+        return Err(FlagsError::SharedDataDir.into());
     }
     Ok(())
 }

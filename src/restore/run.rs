@@ -24,7 +24,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::dbedit;
-use super::error::RestoreError;
+use super::error::{FlagsError, RestoreError};
 use super::membership::Cluster;
 use super::options::{MemberTarget, RestoreOptions, check_targets, plan_members};
 use super::source::{Source, source, stream_into_first};
@@ -286,7 +286,7 @@ fn run(
         .map(|t| StagedMember::new(t, whole.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
     if staged.is_empty() {
-        return Err(RestoreError::Flags("no member to restore".into()));
+        return Err(FlagsError::NoMember.into());
     }
 
     // A location other than a plain file arrives in the first member's db;
@@ -310,7 +310,7 @@ fn run(
                     stream::receive(r, &m.db, &m.db_path, opts.skip_hash_check, progress)?
                 }
                 (None, None) => {
-                    return Err(RestoreError::Flags("no snapshot to restore".into()));
+                    return Err(FlagsError::NoSnapshot.into());
                 }
             };
             let storage = f.storage_version().ok().flatten();
@@ -323,10 +323,10 @@ fn run(
                 if replanned.0 != cluster
                     || replanned.1.iter().collect::<Vec<_>>() != staged_targets
                 {
-                    return Err(RestoreError::Flags(format!(
-                        "the snapshot holds etcd {} data, which changes how these flags read: give --target-version",
-                        again.target
-                    )));
+                    return Err(FlagsError::TargetVersionNeeded {
+                        found: again.target,
+                    }
+                    .into());
                 }
                 bump = opts.bump(again.target)?;
             }
@@ -335,7 +335,7 @@ fn run(
             (f, None, verified, 1, storage)
         }
         (None, (None, None)) => {
-            return Err(RestoreError::Flags("no snapshot to restore".into()));
+            return Err(FlagsError::NoSnapshot.into());
         }
     };
     let dense = opts.dense()?;
@@ -498,7 +498,7 @@ fn write_dense<'f>(
         None => None,
     };
     let Some((first, others)) = staged.split_first_mut() else {
-        return Err(RestoreError::Flags("no member to restore".into()));
+        return Err(RestoreError::Flags(FlagsError::NoMember));
     };
     let path = first.db_path.with_file_name("db.dense");
     let out = OpenOptions::new()

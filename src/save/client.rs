@@ -377,12 +377,15 @@ pub async fn authenticate(
     creds: &Credentials,
 ) -> Result<String, SaveError> {
     let mut grpc = Grpc::new(channel);
-    let auth_err = |cause: String| SaveError::Auth {
+    let auth_err = |cause: String, source: crate::location::BoxError| SaveError::Auth {
         endpoint: ep.text.clone(),
         user: creds.user.clone(),
         cause,
+        source: Some(source),
     };
-    grpc.ready().await.map_err(|e| auth_err(chain(&e)))?;
+    grpc.ready()
+        .await
+        .map_err(|e| auth_err(chain(&e), Box::new(e)))?;
     let codec: ProstCodec<AuthenticateRequest, AuthenticateResponse> = ProstCodec::default();
     let req = tonic::Request::new(AuthenticateRequest {
         name: creds.user.clone(),
@@ -391,7 +394,7 @@ pub async fn authenticate(
     let resp = grpc
         .unary(req, PathAndQuery::from_static(AUTHENTICATE_PATH), codec)
         .await
-        .map_err(|s| auth_err(status_text(&s)))?;
+        .map_err(|s| auth_err(status_text(&s), Box::new(s)))?;
     Ok(resp.into_inner().token)
 }
 
@@ -401,16 +404,18 @@ pub async fn snapshot(
     ep: &Endpoint,
     token: Option<&str>,
 ) -> Result<Streaming<SnapshotResponse>, SaveError> {
-    let rpc_err = |s: &tonic::Status| SaveError::Rpc {
+    let rpc_err = |s: tonic::Status| SaveError::Rpc {
         endpoint: ep.text.clone(),
         code: format!("{:?}", s.code()),
-        cause: refused(s),
+        cause: refused(&s),
+        source: Some(Box::new(s)),
     };
     let mut grpc = Grpc::new(channel);
     grpc.ready().await.map_err(|e| SaveError::Rpc {
         endpoint: ep.text.clone(),
         code: "Unavailable".into(),
         cause: chain(&e),
+        source: Some(Box::new(e)),
     })?;
     let mut req = tonic::Request::new(SnapshotRequest {});
     if let Some(t) = token {
@@ -418,6 +423,7 @@ pub async fn snapshot(
             endpoint: ep.text.clone(),
             user: String::new(),
             cause: "the server sent a token that is not valid metadata".into(),
+            source: None,
         })?;
         req.metadata_mut().insert("token", v);
     }
@@ -425,6 +431,6 @@ pub async fn snapshot(
     let resp = grpc
         .server_streaming(req, PathAndQuery::from_static(SNAPSHOT_PATH), codec)
         .await
-        .map_err(|s| rpc_err(&s))?;
+        .map_err(rpc_err)?;
     Ok(resp.into_inner())
 }

@@ -50,6 +50,11 @@ pub enum SaveError {
         user: String,
         /// The server's answer.
         cause: String,
+        /// The gRPC status or transport error (downcast to
+        /// [`tonic::Status`]: `Unauthenticated`/`InvalidArgument` for a bad
+        /// user or password).
+        #[source]
+        source: Option<crate::location::BoxError>,
     },
     /// The server refused the snapshot or broke off the stream.
     #[error("{endpoint}: {cause}")]
@@ -60,6 +65,11 @@ pub enum SaveError {
         code: String,
         /// The server's message, or what happened to the connection.
         cause: String,
+        /// The gRPC status (downcast to [`tonic::Status`]; its code is
+        /// `PermissionDenied` for a user without the root role) or the
+        /// transport error.
+        #[source]
+        source: Option<crate::location::BoxError>,
     },
     /// The stream did not have the shape etcd gives it (short, too long,
     /// no digest) or its digest does not match the bytes received.
@@ -71,12 +81,36 @@ pub enum SaveError {
         cause: String,
     },
     /// The received snapshot failed the structural or etcd checks.
-    #[error("{endpoint}: the received snapshot is not sound, not saved: {}", problems.join("; "))]
+    #[error(
+        "{endpoint}: the received snapshot is not sound, not saved: {}",
+        join_problems(problems)
+    )]
     Corrupt {
         /// The endpoint.
         endpoint: String,
-        /// One line per problem.
-        problems: Vec<String>,
+        /// What verify found, most fundamental first (never empty).
+        problems: Vec<crate::snapshot::VerifyProblem>,
+    },
+    /// The received snapshot is structurally sound but gives no status
+    /// (`source` says why; `None` when verify gave no reason).
+    #[error("{endpoint}: the received snapshot is not sound, not saved: {}",
+        source.as_ref().map_or_else(|| "no status could be computed".to_owned(), ToString::to_string))]
+    NoStatus {
+        /// The endpoint.
+        endpoint: String,
+        /// Why no status could be computed.
+        #[source]
+        source: Option<crate::etcd::StatusError>,
+    },
+    /// The staged copy of the received snapshot could not be opened to
+    /// check it.
+    #[error("{endpoint}: the received snapshot is not sound, not saved: {source}")]
+    Unchecked {
+        /// The endpoint.
+        endpoint: String,
+        /// Why it could not be opened.
+        #[source]
+        source: crate::snapshot::SnapshotError,
     },
     /// The stream delivered nothing for [`stall_timeout`](super::SaveOptions::stall_timeout)
     /// (a server or proxy stuck with the connection open).
@@ -148,6 +182,15 @@ impl SaveError {
             _ => EXIT_ERROR,
         }
     }
+}
+
+/// The problems on one line, as `snapshot save` prints them.
+fn join_problems(problems: &[crate::snapshot::VerifyProblem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A duration as Go prints the usual ones (`2s`, `500ms`, `1m30s`).

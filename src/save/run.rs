@@ -418,12 +418,7 @@ where
     synced.map_err(write_err)?;
     let status = match checked {
         Some(Ok(Ok(status))) => status,
-        Some(Ok(Err(problems))) => {
-            return Err(SaveError::Corrupt {
-                endpoint: endpoint.to_string(),
-                problems,
-            });
-        }
+        Some(Ok(Err(unsound))) => return Err(unsound.into_error(endpoint)),
         Some(Err(_)) => return Err(stream_err(endpoint, "the check thread panicked")),
         None => {
             return Err(stream_err(
@@ -439,8 +434,8 @@ where
 /// Verify's checks on the staged file. `digest` is the body's SHA-256,
 /// computed as the bytes arrived, so the trailer just written is checked
 /// against it without reading the body again.
-fn check_file(path: &Path, opts: &SaveOptions, digest: [u8; 32]) -> Result<Status, Vec<String>> {
-    let file = SnapshotFile::open(path).map_err(|e| vec![e.to_string()])?;
+fn check_file(path: &Path, opts: &SaveOptions, digest: [u8; 32]) -> Result<Status, Unsound> {
+    let file = SnapshotFile::open(path).map_err(Unsound::Unchecked)?;
     // Without a trailer (a body whose length is no multiple of 512) the
     // whole file is the body, and `digest` is not its hash.
     let trailed = file.trailer().is_some();
@@ -454,14 +449,30 @@ fn check_file(path: &Path, opts: &SaveOptions, digest: [u8; 32]) -> Result<Statu
         target: opts.target,
         ..VerifyOptions::default()
     });
-    let problems: Vec<String> = report.problems().iter().map(ToString::to_string).collect();
+    let problems = report.problems();
     match report.status {
         Some(s) if problems.is_empty() => Ok(s),
-        _ if problems.is_empty() => Err(vec![report.status_error.map_or_else(
-            || "no status could be computed".to_owned(),
-            |e| e.to_string(),
-        )]),
-        _ => Err(problems),
+        _ if problems.is_empty() => Err(Unsound::NoStatus(report.status_error)),
+        _ => Err(Unsound::Corrupt(problems)),
+    }
+}
+
+/// Why the staged copy is not saved, before the endpoint is known to
+/// the error (the check runs on its own thread).
+enum Unsound {
+    Unchecked(crate::snapshot::SnapshotError),
+    NoStatus(Option<crate::etcd::StatusError>),
+    Corrupt(Vec<crate::snapshot::VerifyProblem>),
+}
+
+impl Unsound {
+    fn into_error(self, endpoint: &str) -> SaveError {
+        let endpoint = endpoint.to_string();
+        match self {
+            Unsound::Unchecked(source) => SaveError::Unchecked { endpoint, source },
+            Unsound::NoStatus(source) => SaveError::NoStatus { endpoint, source },
+            Unsound::Corrupt(problems) => SaveError::Corrupt { endpoint, problems },
+        }
     }
 }
 
@@ -507,6 +518,7 @@ where
                 endpoint: endpoint.to_string(),
                 code: format!("{:?}", s.code()),
                 cause,
+                source: Some(Box::new(s)),
             })
         }
     }
@@ -786,6 +798,13 @@ mod tests {
             assert_eq!(e.exit_code(), 5);
             assert!(!part_path(&target).exists(), "{want}: .part left");
             assert_eq!(std::fs::read(&target).expect("old"), b"older backup");
+            // The server's refusal stays reachable as a gRPC status.
+            if want.contains("permission denied") {
+                let status = std::error::Error::source(&e)
+                    .and_then(|s| s.downcast_ref::<tonic::Status>())
+                    .expect("the status is the source");
+                assert_eq!(status.code(), tonic::Code::PermissionDenied, "{e:?}");
+            }
         }
     }
 
@@ -807,7 +826,22 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let target = dir.path().join("snap.db");
         let e = run(ok(messages(&file, "")), &target).expect_err("unsound");
-        assert!(matches!(e, SaveError::Corrupt { .. }), "{e}");
+        // The problems stay typed: an embedder can tell a structural
+        // problem from a hash mismatch without parsing text.
+        let SaveError::Corrupt { problems, .. } = &e else {
+            panic!("not Corrupt: {e}");
+        };
+        assert!(
+            problems.iter().all(|p| matches!(
+                p,
+                crate::snapshot::VerifyProblem::Structure(_)
+                    | crate::snapshot::VerifyProblem::MoreStructure(_)
+                    | crate::snapshot::VerifyProblem::NotBbolt(_)
+            )),
+            "{problems:?}"
+        );
+        let joined: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(e.to_string().ends_with(&joined.join("; ")), "{e}");
         assert!(e.to_string().contains("not sound"), "{e}");
         assert!(!target.exists() && !part_path(&target).exists());
     }

@@ -401,6 +401,56 @@ fn bad_keys_and_missing_buckets_are_one_clear_line() {
     assert_eq!(s.objects(BUCKET), vec!["k.db".to_string()]);
 }
 
+/// A refusal of the credentials is its own variant, whatever the request,
+/// and keeps the store's error as its source; the text is unchanged.
+#[test]
+fn refusals_are_typed_and_keep_the_store_error() {
+    use std::error::Error as _;
+    let Some(s) = server() else { return };
+    put_file(&s, "k.db", &fixtures::read_snapshot("small-v35.db"));
+    let bad = opts(&s).with_config("aws_secret_access_key", "nope");
+    let e = Location::parse_with(&url("k.db"), &bad)
+        .expect("parse")
+        .open_snapshot(&|_| {})
+        .expect_err("bad keys");
+    assert!(e.is_permission_denied(), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: download: 403 Forbidden: SignatureDoesNotMatch",
+            url("k.db")
+        )
+    );
+    let store = e
+        .source()
+        .and_then(|s| s.downcast_ref::<object_store::Error>())
+        .expect("the store's error is the source");
+    assert!(
+        matches!(store, object_store::Error::PermissionDenied { .. }),
+        "{store:?}"
+    );
+    let e = Location::parse_with(&url("w.db"), &bad)
+        .expect("parse")
+        .create()
+        .expect_err("bad keys");
+    assert!(
+        matches!(e, LocationError::PermissionDenied { op: "upload", .. }),
+        "{e:?}"
+    );
+    // A missing object keeps the store's NotFound.
+    let e = Location::parse_with(&url("absent.db"), &opts(&s))
+        .expect("parse")
+        .open_snapshot(&|_| {})
+        .expect_err("absent");
+    assert!(matches!(e, LocationError::NotFound { .. }), "{e:?}");
+    assert!(
+        e.source()
+            .and_then(|s| s.downcast_ref::<object_store::Error>())
+            .is_some_and(|s| matches!(s, object_store::Error::NotFound { .. })),
+        "{e:?}"
+    );
+}
+
 #[test]
 fn a_download_cut_mid_transfer_fails_and_a_restore_leaves_nothing() {
     let Some(mut s) = server() else { return };
