@@ -50,8 +50,23 @@
 //!
 //! The snapshot file layer (trailer, memory map, copy path), the restore
 //! machinery and the ports of Go library behaviour are private.
+//!
+//! # Features
+//!
+//! Everything is on by default. Without default features the crate is the
+//! core: [`Snapshot`], [`restore()`], [`mvcc`], [`inspect`], [`raft`] and
+//! local locations, with no async runtime, no network crate and no C
+//! compiler. `save` adds [`save()`] (gRPC), `repo` the backup repository,
+//! `zstd` `.zst` locations, `s3`, `gcs` and `azure` the object stores, and
+//! `cli` the `etcdsnap` binary.
+//!
+//! Linux only: the copy path uses `copy_file_range(2)` and save reopens its
+//! spool file through `/proc/self/fd`.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("etcdsnap supports Linux only (it uses copy_file_range(2) and /proc/self/fd)");
 
 pub mod bolt;
 mod datadir;
@@ -66,18 +81,21 @@ mod mmap;
 pub mod mvcc;
 mod progress;
 pub mod raft;
+#[cfg(feature = "repo")]
 pub mod repo;
 mod restore;
+#[cfg(feature = "save")]
 mod save;
 mod snapshot;
 
 pub use datadir::DataDir;
 pub use etcd::status::{Status, StatusError};
 pub use etcd::version::{TargetChoice, TargetVersion, UnknownVersion};
+#[cfg(feature = "save")]
+pub use location::LocationSink;
 pub use location::{
     CompressOptions, Compression, KeepReason, Location, LocationError, LocationOptions,
-    LocationSink, LocationWriter, PruneOptions, PruneReport, PrunedSnapshot, RetentionPolicy,
-    expand_time, prune,
+    LocationWriter, PruneOptions, PruneReport, PrunedSnapshot, RetentionPolicy, expand_time, prune,
 };
 pub use progress::{Phase, Progress};
 pub use restore::membership::{ClusterError, UrlError};
@@ -85,6 +103,7 @@ pub use restore::{
     RestoreError, RestoreOptions, RestoreSummary, RestoredMember, SnapshotReader, restore,
     restore_from_reader,
 };
+#[cfg(feature = "save")]
 pub use save::{
     Credentials, FileSink, SaveError, SaveOptions, SaveSummary, SinkError, SnapshotSink,
     TlsOptions, save, save_to,

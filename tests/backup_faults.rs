@@ -5,6 +5,8 @@
 //! SIGKILL at random moments leaves the repository consistent (`check`
 //! clean) and the next push succeeds; concurrent pushes both land.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

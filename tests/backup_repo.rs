@@ -4,6 +4,8 @@
 //! meets (not a repository, a non-empty directory, unknown or ambiguous
 //! IDs, wrong keys, a snapshot whose trailer does not match).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::Path;

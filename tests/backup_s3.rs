@@ -5,6 +5,8 @@
 //! damage found and refused, and locks kept as objects (prune refused while a push holds one,
 //! a push waiting for prune, a dead holder's lock ignored after 30 minutes).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -6,6 +6,8 @@
 //! exactly what the retention rules keep and garbage collection removes
 //! exactly the pages no kept snapshot uses.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::collections::HashSet;

@@ -1,6 +1,8 @@
 //! The bbolt writer: what it writes reads back the same with our reader and
 //! with Go's bbolt (boltcheck), and checks clean with both.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;

@@ -12,6 +12,8 @@
 //! (its global `--timeout`), the texts are checked against the same
 //! envelope from the live tools.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::process::Command;

@@ -3,6 +3,8 @@
 //! `etcdctl 3.4.23` and `etcdutl 3.5.1` restores did for the same flags
 //! (`testdata/cluster/golden.json`, made by `testdata/cluster/generate.sh`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::net::IpAddr;
 
 use etcdsnap::TargetVersion;

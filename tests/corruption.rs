@@ -3,6 +3,8 @@
 //! damage is caught by the layer it belongs to, and our structural check
 //! agrees with Go's bbolt on every file Go can open without crashing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::Path;

@@ -2,6 +2,8 @@
 //! revision asked for, built from a plain iteration of its `key` bucket
 //! (prost-decoded), compared key by key.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::collections::BTreeMap;

@@ -15,6 +15,8 @@
 //! every sort target, binary and odd keys, a physical compaction and changes
 //! after it; and the committed fixtures (small, auth, k8s).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::ffi::OsString;

@@ -3,6 +3,8 @@
 //! installs for boltcheck): random byte strings, biased towards the
 //! characters Go escapes, must encode identically.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::io::Write;

@@ -2,6 +2,8 @@
 //! (`src/go/isprint.rs`) is exactly what `tools/goisprint` prints with
 //! the Go toolchain (`.ci/run` installs it for boltcheck): no hand edits.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::process::Command;

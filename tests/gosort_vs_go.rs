@@ -4,6 +4,8 @@
 //! leaves equal keys in must be ours. (The Go 1.16 introsort port is held
 //! to etcd 3.5.1's own output by `tests/get_vs_etcdctl.rs`.)
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::io::Write;

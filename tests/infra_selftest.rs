@@ -1,5 +1,7 @@
 //! Tests of the test infrastructure itself (`tests/support/`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::collections::HashSet;

@@ -6,6 +6,8 @@
 //! down to its two meta pages after a delay; the delays sweep the command's
 //! own running time, so some cuts land while pages are being read.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::Path;

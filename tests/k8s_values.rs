@@ -1,6 +1,8 @@
 //! The Kubernetes value decoders on values built from the wire format by
 //! the test (`support::k8swire`), and on damaged copies of them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use etcdsnap::inspect::k8s::{self, Value};

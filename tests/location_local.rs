@@ -2,6 +2,8 @@
 //! etcdsnap) and `file://` URLs read by status, verify and restore exactly as the plain file;
 //! a compressed file under a plain name gets a hint.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::io::Write;

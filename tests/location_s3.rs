@@ -4,6 +4,8 @@
 //! complete; every failure (bad keys, missing bucket, a server killed mid-transfer, a server
 //! error part-way) is one line naming the URL, leaves nothing behind and exits non-zero.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::io::{Read, Write};

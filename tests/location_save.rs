@@ -4,6 +4,8 @@
 //! spool file; and the round trip ends in a booted cluster: save to `s3://.../snap.db.zst`,
 //! restore three members from that URL, boot them, read the data back.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::io::Read;

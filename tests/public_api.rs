@@ -10,6 +10,8 @@
 //! Items behind `#[doc(hidden)]` (`etcdsnap::internal`, for this crate's own
 //! tests and benches) are not part of the API and are not listed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Command;

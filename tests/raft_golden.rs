@@ -9,6 +9,8 @@
 //! `args`, independently of the library (which will get its own module for
 //! that later).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use etcdsnap::internal::go::{GoRelease, json as gojson};

@@ -7,6 +7,8 @@
 //! restore of the same snapshot serves, and accepts a write. Also with auth
 //! enabled, and with `--bump-revision --mark-compacted`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -9,6 +9,8 @@
 //! * what etcdsnap refuses as an error does crash etcd 3.5.1 when etcdutl
 //!   restores it anyway: at boot, or on the command that reads the record.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::Path;

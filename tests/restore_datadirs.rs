@@ -9,6 +9,8 @@
 //! as root); where mounting is not permitted it skips locally and fails
 //! under CI=true.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

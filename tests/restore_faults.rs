@@ -2,6 +2,8 @@
 //! space, a read-only parent, two restores racing for one data dir, and
 //! inputs that are not regular files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use etcdsnap::DataDir;

@@ -7,6 +7,8 @@
 //! default `--target-version auto`, which must pick their release from the
 //! fixture's storage version.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use etcdsnap::DataDir;

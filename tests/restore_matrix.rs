@@ -12,6 +12,8 @@
 //!   for the same flags (`golden/v36-defaults`, `v37-defaults`), whatever
 //!   release made the snapshot.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::os::unix::fs::PermissionsExt;

@@ -8,6 +8,8 @@
 //!   and etcd 3.5.1 / 3.4.23 boot from the result and serve the keys of
 //!   the 3.6/3.7 snapshot.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::Path;

@@ -4,6 +4,8 @@
 //! byte-identical, files and modes the same, every bucket of the db the same
 //! in Go bbolt's own reading, and our db must check clean with Go.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use etcdsnap::DataDir;

@@ -3,6 +3,8 @@
 //! auth: the file saved is the one `etcdctl snapshot save` writes from
 //! the same quiesced server, and the output is etcdctl's.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::Path;

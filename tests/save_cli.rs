@@ -3,6 +3,8 @@
 //! arguments and environment, and with the outputs recorded from etcdctl
 //! 3.4.23-3.7.1 in testdata/save/.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::Path;

@@ -3,6 +3,8 @@
 //! endpoint and the cause; a non-zero exit. Real etcd 3.5.1 on loopback
 //! (and 3.4.23 where the failure depends on the server).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -6,6 +6,8 @@
 //! lines (cert flags included, before and after the subcommand); start;
 //! `get name` answers `jormun`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::Path;

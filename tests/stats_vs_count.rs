@@ -6,6 +6,8 @@
 //! parsed as XML. Also `get --decode` on Kubernetes values in a real
 //! snapshot.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

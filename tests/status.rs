@@ -4,6 +4,8 @@
 //! on freshly made snapshots; and the 3.6 key-count rule against a running
 //! etcd's own count of live keys.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::Path;

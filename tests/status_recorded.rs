@@ -5,6 +5,8 @@
 //! Also what the default (`--target-version auto`) picks for each fixture,
 //! and etcdutl 3.5.1 live on the 3.6/3.7 fixtures.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::Path;

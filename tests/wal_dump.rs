@@ -1,5 +1,7 @@
 //! `etcdsnap wal dump` reads the WAL and `.snap` files the real tools write.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use etcdsnap::DataDir;

@@ -3,10 +3,12 @@
 
 pub mod get;
 pub mod humanize;
+#[cfg(feature = "save")]
 pub(crate) mod save;
 pub(crate) mod status;
 pub mod table;
 pub mod time;
 
+#[cfg(feature = "save")]
 pub use save::render_saved;
 pub use status::{OutputFormat, render_status};

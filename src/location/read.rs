@@ -5,18 +5,23 @@
 use std::fs::File;
 use std::io::{self, Read};
 
+#[cfg(feature = "remote")]
 use bytes::Bytes;
+#[cfg(feature = "remote")]
 use futures_util::StreamExt;
+#[cfg(feature = "remote")]
 use object_store::ObjectStoreExt;
 
 use super::error::LocationError;
 use super::parse::{Location, Target};
+#[cfg(feature = "remote")]
 use super::store::{Remote, cause};
 use crate::progress::{Phase, Progress};
 use crate::snapshot::stream::{StreamError, Streamed, stream_into};
 use crate::snapshot::{Snapshot, SnapshotFile};
 
 /// Chunks of a download buffered ahead of the reader.
+#[cfg(feature = "remote")]
 const DOWNLOAD_DEPTH: usize = 64;
 /// Bytes read between progress reports.
 const REPORT_EVERY: u64 = 4 << 20;
@@ -39,6 +44,7 @@ fn source_failure(e: impl std::fmt::Display) -> io::Error {
 }
 
 /// The bytes of a download, handed over by the store's runtime.
+#[cfg(feature = "remote")]
 struct Download {
     rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>,
     cur: Bytes,
@@ -52,6 +58,7 @@ struct Download {
 /// waiting here cannot starve it. Tokio's cooperative budget is switched
 /// off for the wait: inside a runtime's worker it would otherwise report
 /// "not ready" forever once spent, since only the runtime renews it.
+#[cfg(feature = "remote")]
 fn wait<F: std::future::Future>(fut: F) -> F::Output {
     struct Unpark(std::thread::Thread);
     impl std::task::Wake for Unpark {
@@ -73,6 +80,7 @@ fn wait<F: std::future::Future>(fut: F) -> F::Output {
     }
 }
 
+#[cfg(feature = "remote")]
 impl Read for Download {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.cur.is_empty() {
@@ -89,6 +97,7 @@ impl Read for Download {
     }
 }
 
+#[cfg(feature = "remote")]
 impl Drop for Download {
     fn drop(&mut self) {
         self.task.abort();
@@ -126,6 +135,7 @@ impl<R: Read> Read for Counted<'_, R> {
     }
 }
 
+#[cfg(feature = "remote")]
 fn open_download(remote: &Remote, text: &str) -> Result<(Download, u64), LocationError> {
     let transfer = |e: String| LocationError::transfer(text, "download", e);
     let got = remote
@@ -192,6 +202,7 @@ impl Location {
                     .len();
                 Ok((Box::new(f), len))
             }
+            #[cfg(feature = "remote")]
             Target::Remote(r) => {
                 let (d, size) = open_download(r, self.as_str())?;
                 Ok((Box::new(d), size))

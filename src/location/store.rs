@@ -3,14 +3,21 @@
 //! tokio runtime its client needs. The runtime belongs to the store and
 //! lives only as long as it: the rest of the crate stays synchronous.
 
+#[cfg(feature = "remote")]
 use std::future::Future;
+#[cfg(feature = "remote")]
 use std::sync::{Arc, OnceLock};
+#[cfg(feature = "remote")]
 use std::time::Duration;
 
+#[cfg(feature = "remote")]
 use object_store::path::Path as ObjectPath;
+#[cfg(feature = "remote")]
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 
+#[cfg(feature = "remote")]
 use super::error::{LocationError, one_line};
+#[cfg(feature = "remote")]
 use super::options::LocationOptions;
 
 /// The object store schemes.
@@ -30,16 +37,44 @@ impl Scheme {
             _ => None,
         }
     }
+
+    /// The Cargo feature that builds this store in.
+    pub(crate) fn feature(self) -> &'static str {
+        match self {
+            Scheme::S3 => "s3",
+            Scheme::Gcs => "gcs",
+            Scheme::Azure => "azure",
+        }
+    }
+
+    /// Why a location of this scheme cannot be used by this build.
+    pub(crate) fn not_built(self) -> String {
+        format!(
+            "this etcdsnap was built without the {:?} feature, which this scheme needs",
+            self.feature()
+        )
+    }
+
+    /// Whether this build has the store (its feature was on).
+    pub(crate) fn built(self) -> bool {
+        match self {
+            Scheme::S3 => cfg!(feature = "s3"),
+            Scheme::Gcs => cfg!(feature = "gcs"),
+            Scheme::Azure => cfg!(feature = "azure"),
+        }
+    }
 }
 
 /// A store, the object (or prefix) within it, and the runtime that runs
 /// its requests.
+#[cfg(feature = "remote")]
 pub(crate) struct Remote {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) path: ObjectPath,
     runtime: Arc<OnceLock<Result<tokio::runtime::Runtime, String>>>,
 }
 
+#[cfg(feature = "remote")]
 impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Remote")
@@ -49,6 +84,7 @@ impl std::fmt::Debug for Remote {
     }
 }
 
+#[cfg(feature = "remote")]
 impl Remote {
     /// A remote over an already built store (the tests' in-memory and
     /// local stores, or an embedder's own).
@@ -98,7 +134,12 @@ impl Remote {
             location: text.to_string(),
             cause: cause(&e),
         };
+        // reqwest takes rustls's process-wide provider (it bundles none
+        // here, see Cargo.toml): ring, as save uses. An embedder's own
+        // default, installed first, is kept.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let store: Arc<dyn ObjectStore> = match scheme {
+            #[cfg(feature = "s3")]
             Scheme::S3 => {
                 let mut b = object_store::aws::AmazonS3Builder::new()
                     .with_client_options(client)
@@ -114,6 +155,7 @@ impl Remote {
                         .map_err(config)?,
                 )
             }
+            #[cfg(feature = "gcs")]
             Scheme::Gcs => {
                 let mut b = object_store::gcp::GoogleCloudStorageBuilder::new()
                     .with_client_options(client)
@@ -132,6 +174,7 @@ impl Remote {
                         .map_err(config)?,
                 )
             }
+            #[cfg(feature = "azure")]
             Scheme::Azure => {
                 let mut b = object_store::azure::MicrosoftAzureBuilder::new()
                     .with_client_options(client)
@@ -151,6 +194,14 @@ impl Remote {
                         .build()
                         .map_err(config)?,
                 )
+            }
+            // Location::parse_with refuses a scheme this build lacks first.
+            #[allow(unreachable_patterns)]
+            other => {
+                return Err(LocationError::Config {
+                    location: text.to_string(),
+                    cause: other.not_built(),
+                });
             }
         };
         Ok(Remote::new(store, ObjectPath::from(key)))
@@ -187,6 +238,7 @@ impl Remote {
     }
 }
 
+#[cfg(any(feature = "save", feature = "remote"))]
 /// Runs `f` here, or, when this thread already drives a tokio runtime (an
 /// embedder's async code calling a synchronous API), on a thread of its
 /// own: a runtime cannot be started or blocked on from within one. `Err`
@@ -198,6 +250,7 @@ pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> std::thread:
     Ok(f())
 }
 
+#[cfg(feature = "remote")]
 /// The variables starting with `prefix`, keys lower-cased as the
 /// `object_store` builders' `from_env` reads them.
 fn env_config(prefix: &str) -> Vec<(String, String)> {
@@ -208,6 +261,7 @@ fn env_config(prefix: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+#[cfg(feature = "remote")]
 /// What went wrong, on one line, without the store's boilerplate: the S3
 /// error code and message when the server sent an XML error body.
 pub(crate) fn cause(e: &object_store::Error) -> String {
@@ -238,6 +292,7 @@ pub(crate) fn cause(e: &object_store::Error) -> String {
     }
 }
 
+#[cfg(feature = "remote")]
 /// Without the store's "Generic S3 error: " prefixes (nested errors repeat
 /// them).
 fn strip_generic(text: &str) -> String {
@@ -254,12 +309,14 @@ fn strip_generic(text: &str) -> String {
     out
 }
 
+#[cfg(feature = "remote")]
 fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
     let start = s.find(open)? + open.len();
     let len = s.get(start..)?.find(close)?;
     s.get(start..start + len)
 }
 
+#[cfg(feature = "remote")]
 /// `403 Forbidden` from "... status code: 403 Forbidden ...".
 fn status_of(text: &str) -> Option<String> {
     text.split_whitespace().find_map(|w| {
@@ -274,6 +331,7 @@ fn status_of(text: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[cfg(feature = "remote")]
 mod tests {
     use super::*;
 

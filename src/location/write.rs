@@ -3,6 +3,7 @@
 //! written as `FILE.part` and renamed; an object is a multipart upload,
 //! completed on publish and aborted if the writer is dropped first.
 
+#[cfg(feature = "remote")]
 use futures_util::StreamExt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -12,12 +13,15 @@ use std::path::{Path, PathBuf};
 use super::compression::Encoder;
 use super::error::LocationError;
 use super::parse::{Location, Target};
+#[cfg(feature = "remote")]
 use super::store::cause;
+#[cfg(feature = "remote")]
 use super::upload::Upload;
 
 /// Where the (compressed) bytes go.
 enum Output {
     Local(LocalPart),
+    #[cfg(feature = "remote")]
     Remote(Upload),
 }
 
@@ -25,6 +29,7 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Output::Local(l) => l.file.write(buf),
+            #[cfg(feature = "remote")]
             Output::Remote(u) => u.write(buf),
         }
     }
@@ -32,6 +37,7 @@ impl Write for Output {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Output::Local(l) => l.file.flush(),
+            #[cfg(feature = "remote")]
             Output::Remote(u) => u.flush(),
         }
     }
@@ -119,6 +125,7 @@ impl Location {
                     published: false,
                 })
             }
+            #[cfg(feature = "remote")]
             Target::Remote(r) => {
                 // Not every server refuses to start an upload into a missing
                 // bucket; the first page of a listing says so at once (only
@@ -192,6 +199,7 @@ impl LocationWriter {
             (None, None) => None,
         };
         match out {
+            #[cfg(feature = "remote")]
             Some(Output::Remote(u)) => u.uploaded(),
             _ => 0,
         }
@@ -213,6 +221,7 @@ impl LocationWriter {
                 .flush()
                 .and_then(|()| l.file.get_ref().sync_all())
                 .map_err(|e| LocationError::io(&l.part.display().to_string(), "fsync", &e)),
+            #[cfg(feature = "remote")]
             Output::Remote(u) => u.finish_parts().map_err(|e| self.location.upload_error(e)),
         };
         self.finished = Some(out);
@@ -237,6 +246,7 @@ impl LocationWriter {
                     .and_then(|d| d.sync_all())
                     .map_err(|e| LocationError::io(&dir.display().to_string(), "fsync", &e))?;
             }
+            #[cfg(feature = "remote")]
             Some(Output::Remote(u)) => {
                 u.complete().map_err(|e| self.location.upload_error(e))?;
             }
@@ -259,6 +269,7 @@ impl LocationWriter {
             (None, None) => None,
         };
         match out {
+            #[cfg(feature = "remote")]
             Some(Output::Remote(u)) => u.parts(),
             _ => 0,
         }

@@ -177,6 +177,7 @@ impl Repository {
     pub fn open_at(location: &str, key: Option<&MasterKey>) -> Result<Repository> {
         match at(location)? {
             At::Dir(d) => Repository::open_dir(d, key),
+            #[cfg(feature = "remote")]
             At::Remote(b) => Repository::open(b, key),
         }
     }
@@ -186,6 +187,7 @@ impl Repository {
     pub fn init_at(location: &str, key: Option<&MasterKey>) -> Result<Repository> {
         match at(location)? {
             At::Dir(d) => Repository::init_dir(d, key),
+            #[cfg(feature = "remote")]
             At::Remote(b) => Repository::init(b, key),
         }
     }
@@ -289,6 +291,7 @@ impl Repository {
 /// A repository location, parsed.
 enum At {
     Dir(PathBuf),
+    #[cfg(feature = "remote")]
     Remote(Box<dyn Backend>),
 }
 
@@ -300,6 +303,7 @@ fn at(location: &str) -> Result<At> {
     let loc = crate::location::Location::parse(location)?;
     Ok(match loc.target() {
         Target::Local(p) => At::Dir(p.clone()),
+        #[cfg(feature = "remote")]
         Target::Remote(r) => {
             let b = super::remote::ObjectBackend::new(r.clone(), location)
                 .map_err(RepoError::io("create", "the index cache directory"))?;
