@@ -219,6 +219,7 @@ fn zstd_not_built() -> io::Error {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "zstd")]
     fn round_trip(c: Compression, data: &[u8], opts: &CompressOptions) -> Vec<u8> {
         let mut e = Encoder::new(c, Vec::new(), opts).expect("encoder");
         e.write_all(data).expect("write");
