@@ -2,6 +2,8 @@
 //! `bolt::check::walk` with `CheckOptions { threads: 1 }` and with every thread, on a
 //! memory-mapped snapshot with a warm page cache. Throughput = bbolt image bytes per second.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -2,6 +2,8 @@
 //! `copy_file_range`) of the snapshot body into a fresh file on the same file system.
 //! Throughput = body bytes copied per second (warm page cache, target in page cache).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::fs::File;

@@ -4,6 +4,8 @@
 //! `diff` of a snapshot against a copy with 1% of its keys rewritten.
 //! Throughput = bytes of the file(s) read.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::io::Write;

@@ -6,6 +6,8 @@
 //! The 1.4 GB comparison (save to and restore from S3 vs the local paths, with peak RSS) is in
 //! `benches/compare.sh --only s3`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::io::{Read, Write};

@@ -5,6 +5,8 @@
 //! rewritten (an appended transaction), and the k8s fixture. Bytes stored per push are
 //! printed once per input (they do not vary between iterations).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::path::Path;

@@ -4,6 +4,8 @@
 //! cache). `benches/compare.sh`-style comparisons against `etcdutl defrag`
 //! and peak RSS are in README.md ("Rewriting snapshots").
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

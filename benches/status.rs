@@ -2,6 +2,8 @@
 //! the 3.5 rule and the 3.6 rule (which also decodes every KeyValue), warm page cache.
 //! The file is opened once; throughput = file bytes per second.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -4,6 +4,8 @@
 //! walk gets `max(threads - 1, 1)`), so on 2 cores it equals the default.
 //! Throughput = file bytes per second.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

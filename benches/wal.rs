@@ -2,6 +2,8 @@
 //! for 1, 3 and 255 members, and `WalEncoder` pushing many entry records of 128 B and 4 KiB.
 //! Throughput = encoded bytes per second.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};

@@ -14,6 +14,8 @@
 //! NEW.db` and etcd is stopped by its PID. The two files then share all
 //! history up to OLD's revision, as two backups of one cluster do.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 

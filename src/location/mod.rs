@@ -20,11 +20,14 @@ pub(crate) mod parse;
 pub(crate) mod pruning;
 pub(crate) mod read;
 pub(crate) mod retention;
+#[cfg(feature = "save")]
 pub(crate) mod sink;
 pub(crate) mod store;
 #[cfg(test)]
+#[cfg(all(feature = "remote", feature = "zstd"))]
 mod tests;
 pub(crate) mod timestamp;
+#[cfg(feature = "remote")]
 pub(crate) mod upload;
 pub(crate) mod write;
 
@@ -34,7 +37,9 @@ pub use options::LocationOptions;
 pub use parse::Location;
 pub use pruning::{PruneOptions, PruneReport, PrunedSnapshot, prune};
 pub use retention::{KeepReason, RetentionPolicy};
+#[cfg(feature = "save")]
 pub use sink::LocationSink;
+#[cfg(feature = "save")]
 pub(crate) use sink::destination;
 pub use timestamp::expand_time;
 pub use write::LocationWriter;

@@ -3,14 +3,18 @@
 //! `azure://`); compressed or not by its name's extension.
 
 use std::path::{Path, PathBuf};
+#[cfg(feature = "remote")]
 use std::sync::Arc;
 
+#[cfg(feature = "remote")]
 use object_store::path::Path as ObjectPath;
 
 use super::compression::Compression;
 use super::error::LocationError;
 use super::options::LocationOptions;
-use super::store::{Remote, Scheme};
+#[cfg(feature = "remote")]
+use super::store::Remote;
+use super::store::Scheme;
 
 /// Where a snapshot is (or goes): a local file or an object in a bucket,
 /// compressed or not by its name (`.zst`, `.gz`).
@@ -34,6 +38,7 @@ pub struct Location {
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
     Local(PathBuf),
+    #[cfg(feature = "remote")]
     Remote(Arc<Remote>),
 }
 
@@ -76,6 +81,9 @@ impl Location {
                 "unsupported scheme {scheme:?} (use a path, file://, s3://, gs://, az:// or azure://)"
             )));
         };
+        if !kind.built() {
+            return Err(bad(&kind.not_built()));
+        }
         if rest.contains(['?', '#']) {
             return Err(bad(
                 "query strings and fragments are not used; configure the store through its environment variables",
@@ -85,12 +93,39 @@ impl Location {
         if bucket.is_empty() {
             return Err(bad("no bucket in the URL"));
         }
+        Location::remote(kind, bucket, key, text, opts)
+    }
+
+    #[cfg(feature = "remote")]
+    fn remote(
+        kind: Scheme,
+        bucket: &str,
+        key: &str,
+        text: &str,
+        opts: &LocationOptions,
+    ) -> Result<Location, LocationError> {
         let remote = Remote::from_env(kind, bucket, key, text, opts)?;
         Ok(Location {
             text: text.to_string(),
             target: Target::Remote(Arc::new(remote)),
             compression: Compression::from_name(key),
             opts: opts.clone(),
+        })
+    }
+
+    /// Without object stores, `parse_with` has refused every scheme
+    /// already.
+    #[cfg(not(feature = "remote"))]
+    fn remote(
+        kind: Scheme,
+        _bucket: &str,
+        _key: &str,
+        text: &str,
+        _opts: &LocationOptions,
+    ) -> Result<Location, LocationError> {
+        Err(LocationError::Parse {
+            text: text.to_string(),
+            reason: kind.not_built(),
         })
     }
 
@@ -107,6 +142,7 @@ impl Location {
     /// local store in tests, or an embedder's own configuration), shown
     /// as `text` in messages.
     #[cfg(test)]
+    #[cfg(feature = "remote")]
     pub(crate) fn in_store(
         store: Arc<dyn object_store::ObjectStore>,
         key: &str,
@@ -126,6 +162,7 @@ impl Location {
     pub(crate) fn sibling(&self, text: String, key_or_path: &str) -> Location {
         let target = match &self.target {
             Target::Local(_) => Target::Local(PathBuf::from(key_or_path)),
+            #[cfg(feature = "remote")]
             Target::Remote(r) => Target::Remote(Arc::new(r.at(ObjectPath::from(key_or_path)))),
         };
         Location {
@@ -150,6 +187,7 @@ impl Location {
     pub fn local_path(&self) -> Option<&Path> {
         match &self.target {
             Target::Local(p) => Some(p),
+            #[cfg(feature = "remote")]
             Target::Remote(_) => None,
         }
     }
@@ -180,6 +218,7 @@ impl std::fmt::Display for Location {
 mod tests {
     use super::*;
 
+    #[cfg(all(feature = "s3", feature = "gcs", feature = "azure"))]
     fn remote_key(l: &Location) -> String {
         match l.target() {
             Target::Remote(r) => r.path.as_ref().to_string(),
@@ -205,6 +244,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(all(feature = "s3", feature = "gcs", feature = "azure"))]
     fn bucket_urls_are_remote_with_their_key() {
         // Building a store makes no request.
         for (text, key, c) in [
@@ -241,9 +281,21 @@ mod tests {
             ("file://relative/x", "absolute path"),
             ("s3://b/k?versionId=1", "query strings"),
         ] {
+            if text.starts_with("s3") && !cfg!(feature = "s3") {
+                continue;
+            }
             let e = Location::parse(text).expect_err(text).to_string();
             assert!(e.contains(want), "{text}: {e}");
             assert!(e.starts_with(text), "{text}: {e}");
         }
+    }
+
+    #[test]
+    #[cfg(not(feature = "s3"))]
+    fn a_store_left_out_of_the_build_is_named() {
+        let e = Location::parse("s3://bucket/snap.db")
+            .expect_err("no s3 in this build")
+            .to_string();
+        assert!(e.contains("without the \"s3\" feature"), "{e}");
     }
 }

@@ -4,7 +4,9 @@
 //! does, nothing is deleted).
 
 use chrono::{DateTime, Utc};
+#[cfg(feature = "remote")]
 use object_store::ObjectStoreExt;
+#[cfg(feature = "remote")]
 use object_store::path::Path as ObjectPath;
 
 use super::error::LocationError;
@@ -84,6 +86,7 @@ struct Entry {
 fn split_text(loc: &Location) -> (String, String) {
     match loc.target() {
         Target::Local(p) => (String::new(), p.to_string_lossy().into_owned()),
+        #[cfg(feature = "remote")]
         Target::Remote(_) => {
             let text = loc.as_str();
             let after_scheme = text.find("://").map_or(0, |i| i + 3);
@@ -151,6 +154,7 @@ fn list(loc: &Location, before: &str) -> Result<Vec<String>, LocationError> {
             }
             Ok(out)
         }
+        #[cfg(feature = "remote")]
         Target::Remote(r) => {
             let prefix = (!dir.is_empty()).then(|| ObjectPath::from(dir));
             // Only the objects directly under the prefix, as for a local
@@ -259,6 +263,7 @@ fn delete(series: &Location, e: &Entry) -> Result<(), LocationError> {
         Target::Local(_) => {
             std::fs::remove_file(&e.key).map_err(|err| LocationError::io(&e.text, "delete", err))
         }
+        #[cfg(feature = "remote")]
         Target::Remote(r) => r
             .block_on(r.store.delete(&ObjectPath::from(e.key.as_str())))
             .map_err(|err| LocationError::transfer(&e.text, "delete", err))?

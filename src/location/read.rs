@@ -5,18 +5,23 @@
 use std::fs::File;
 use std::io::{self, Read};
 
+#[cfg(feature = "remote")]
 use bytes::Bytes;
+#[cfg(feature = "remote")]
 use futures_util::StreamExt;
+#[cfg(feature = "remote")]
 use object_store::ObjectStoreExt;
 
 use super::error::{LocationError, Refusal, one_line};
 use super::parse::{Location, Target};
+#[cfg(feature = "remote")]
 use super::store::{Remote, cause};
 use crate::progress::{Phase, Progress};
 use crate::snapshot::stream::{StreamError, Streamed, stream_into};
 use crate::snapshot::{Snapshot, SnapshotFile};
 
 /// Chunks of a download buffered ahead of the reader.
+#[cfg(feature = "remote")]
 const DOWNLOAD_DEPTH: usize = 64;
 /// Bytes read between progress reports.
 const REPORT_EVERY: u64 = 4 << 20;
@@ -41,6 +46,7 @@ impl std::fmt::Display for SourceFailure {
 
 impl std::error::Error for SourceFailure {}
 
+#[cfg(feature = "remote")]
 fn store_failure(e: object_store::Error) -> io::Error {
     let text = cause(&e);
     io::Error::other(SourceFailure {
@@ -59,6 +65,7 @@ fn io_failure(e: io::Error) -> io::Error {
 }
 
 /// The bytes of a download, handed over by the store's runtime.
+#[cfg(feature = "remote")]
 struct Download {
     rx: tokio::sync::mpsc::Receiver<Result<Bytes, object_store::Error>>,
     cur: Bytes,
@@ -72,6 +79,7 @@ struct Download {
 /// waiting here cannot starve it. Tokio's cooperative budget is switched
 /// off for the wait: inside a runtime's worker it would otherwise report
 /// "not ready" forever once spent, since only the runtime renews it.
+#[cfg(feature = "remote")]
 fn wait<F: std::future::Future>(fut: F) -> F::Output {
     struct Unpark(std::thread::Thread);
     impl std::task::Wake for Unpark {
@@ -93,6 +101,7 @@ fn wait<F: std::future::Future>(fut: F) -> F::Output {
     }
 }
 
+#[cfg(feature = "remote")]
 impl Read for Download {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.cur.is_empty() {
@@ -109,6 +118,7 @@ impl Read for Download {
     }
 }
 
+#[cfg(feature = "remote")]
 impl Drop for Download {
     fn drop(&mut self) {
         self.task.abort();
@@ -146,6 +156,7 @@ impl<R: Read> Read for Counted<'_, R> {
     }
 }
 
+#[cfg(feature = "remote")]
 fn open_download(remote: &Remote, text: &str) -> Result<(Download, u64), LocationError> {
     let transfer = |e: String| LocationError::transfer(text, "download", e);
     let got = remote
@@ -221,6 +232,7 @@ impl Location {
                     .len();
                 Ok((Box::new(f), len))
             }
+            #[cfg(feature = "remote")]
             Target::Remote(r) => {
                 let (d, size) = open_download(r, self.as_str())?;
                 Ok((Box::new(d), size))

@@ -7,14 +7,21 @@
 //! thread that runs async code: an embedder's `#[tokio::main]` would panic
 //! when it drops a location. The rest of the crate stays synchronous.
 
+#[cfg(feature = "remote")]
 use std::future::Future;
+#[cfg(feature = "remote")]
 use std::sync::{Arc, OnceLock};
+#[cfg(feature = "remote")]
 use std::time::Duration;
 
+#[cfg(feature = "remote")]
 use object_store::path::Path as ObjectPath;
+#[cfg(feature = "remote")]
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 
+#[cfg(feature = "remote")]
 use super::error::{LocationError, Refusal, one_line};
+#[cfg(feature = "remote")]
 use super::options::LocationOptions;
 
 /// The object store schemes.
@@ -34,8 +41,35 @@ impl Scheme {
             _ => None,
         }
     }
+
+    /// The Cargo feature that builds this store in.
+    pub(crate) fn feature(self) -> &'static str {
+        match self {
+            Scheme::S3 => "s3",
+            Scheme::Gcs => "gcs",
+            Scheme::Azure => "azure",
+        }
+    }
+
+    /// Why a location of this scheme cannot be used by this build.
+    pub(crate) fn not_built(self) -> String {
+        format!(
+            "this etcdsnap was built without the {:?} feature, which this scheme needs",
+            self.feature()
+        )
+    }
+
+    /// Whether this build has the store (its feature was on).
+    pub(crate) fn built(self) -> bool {
+        match self {
+            Scheme::S3 => cfg!(feature = "s3"),
+            Scheme::Gcs => cfg!(feature = "gcs"),
+            Scheme::Azure => cfg!(feature = "azure"),
+        }
+    }
 }
 
+#[cfg(feature = "remote")]
 /// Most worker threads the I/O runtime runs. Requests mostly wait on the
 /// network; a few workers let TLS and the parts of several uploads (or an
 /// upload and a download, as `backup push` of a URL into a bucket does)
@@ -44,11 +78,13 @@ const MAX_IO_WORKERS: usize = 4;
 
 /// A store and the object (or prefix) within it; its requests run on the
 /// process's I/O runtime ([`io_runtime`]).
+#[cfg(feature = "remote")]
 pub(crate) struct Remote {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) path: ObjectPath,
 }
 
+#[cfg(feature = "remote")]
 impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Remote")
@@ -58,6 +94,7 @@ impl std::fmt::Debug for Remote {
     }
 }
 
+#[cfg(feature = "remote")]
 impl Remote {
     /// A remote over an already built store (the tests' in-memory and
     /// local stores, or an embedder's own).
@@ -103,7 +140,12 @@ impl Remote {
             cause: cause(&e),
             source: Some(Box::new(e)),
         };
+        // reqwest takes rustls's process-wide provider (it bundles none
+        // here, see Cargo.toml): ring, as save uses. An embedder's own
+        // default, installed first, is kept.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let store: Arc<dyn ObjectStore> = match scheme {
+            #[cfg(feature = "s3")]
             Scheme::S3 => {
                 let mut b = object_store::aws::AmazonS3Builder::new()
                     .with_client_options(client)
@@ -119,6 +161,7 @@ impl Remote {
                         .map_err(config)?,
                 )
             }
+            #[cfg(feature = "gcs")]
             Scheme::Gcs => {
                 let mut b = object_store::gcp::GoogleCloudStorageBuilder::new()
                     .with_client_options(client)
@@ -137,6 +180,7 @@ impl Remote {
                         .map_err(config)?,
                 )
             }
+            #[cfg(feature = "azure")]
             Scheme::Azure => {
                 let mut b = object_store::azure::MicrosoftAzureBuilder::new()
                     .with_client_options(client)
@@ -156,6 +200,15 @@ impl Remote {
                         .build()
                         .map_err(config)?,
                 )
+            }
+            // Location::parse_with refuses a scheme this build lacks first.
+            #[allow(unreachable_patterns)]
+            other => {
+                return Err(LocationError::Config {
+                    location: text.to_string(),
+                    cause: other.not_built(),
+                    source: None,
+                });
             }
         };
         Ok(Remote::new(store, ObjectPath::from(key)))
@@ -189,6 +242,7 @@ impl Remote {
 /// threads end with the process): dropping it would block, and the last
 /// owner of a store could be a thread that runs async code, where tokio
 /// panics on a blocking drop.
+#[cfg(feature = "remote")]
 pub(crate) fn io_runtime() -> Result<&'static tokio::runtime::Runtime, String> {
     static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
     RUNTIME
@@ -210,10 +264,12 @@ pub(crate) fn io_runtime() -> Result<&'static tokio::runtime::Runtime, String> {
 /// Whether this thread is inside a tokio runtime (an embedder's async
 /// code, or a `spawn_blocking` thread of it), where a drop must not wait on
 /// the network.
+#[cfg(any(feature = "save", feature = "remote"))]
 pub(crate) fn in_runtime() -> bool {
     tokio::runtime::Handle::try_current().is_ok()
 }
 
+#[cfg(any(feature = "save", feature = "remote"))]
 /// Runs `f` here, or, when this thread already drives a tokio runtime (an
 /// embedder's async code calling a synchronous API), on a thread of its
 /// own: a runtime cannot be started or blocked on from within one. `Err`
@@ -225,6 +281,7 @@ pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> std::thread:
     Ok(f())
 }
 
+#[cfg(feature = "remote")]
 /// The variables starting with `prefix`, keys lower-cased as the
 /// `object_store` builders' `from_env` reads them.
 fn env_config(prefix: &str) -> Vec<(String, String)> {
@@ -235,6 +292,7 @@ fn env_config(prefix: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+#[cfg(feature = "remote")]
 /// What went wrong, on one line, without the store's boilerplate: the S3
 /// error code and message when the server sent an XML error body.
 pub(crate) fn cause(e: &object_store::Error) -> String {
@@ -268,6 +326,7 @@ pub(crate) fn cause(e: &object_store::Error) -> String {
 /// Whether `e` (whose [`cause`] is `text`) is a refusal: the store's
 /// `PermissionDenied`/`Unauthenticated`, or an HTTP 403/401 it reported
 /// as a generic error.
+#[cfg(feature = "remote")]
 pub(crate) fn refusal(e: &object_store::Error, text: &str) -> Option<Refusal> {
     match e {
         object_store::Error::PermissionDenied { .. } => Some(Refusal::Denied),
@@ -277,14 +336,24 @@ pub(crate) fn refusal(e: &object_store::Error, text: &str) -> Option<Refusal> {
 }
 
 /// The refusal an HTTP 403/401 in a [`cause`] text stands for.
-pub(crate) fn refusal_in(text: &str) -> Option<Refusal> {
-    match status_of(text).as_deref() {
+pub(crate) fn refusal_in(text: &str) -> Option<super::error::Refusal> {
+    use super::error::Refusal;
+    // Without an object store there is no HTTP status to read.
+    #[cfg(not(feature = "remote"))]
+    let status: Option<String> = {
+        let _ = text;
+        None
+    };
+    #[cfg(feature = "remote")]
+    let status = status_of(text);
+    match status.as_deref() {
         Some("403 Forbidden") => Some(Refusal::Denied),
         Some("401 Unauthorized") => Some(Refusal::Unauthenticated),
         _ => None,
     }
 }
 
+#[cfg(feature = "remote")]
 /// Without the store's "Generic S3 error: " prefixes (nested errors repeat
 /// them).
 fn strip_generic(text: &str) -> String {
@@ -301,12 +370,14 @@ fn strip_generic(text: &str) -> String {
     out
 }
 
+#[cfg(feature = "remote")]
 fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
     let start = s.find(open)? + open.len();
     let len = s.get(start..)?.find(close)?;
     s.get(start..start + len)
 }
 
+#[cfg(feature = "remote")]
 /// `403 Forbidden` from "... status code: 403 Forbidden ...".
 fn status_of(text: &str) -> Option<String> {
     text.split_whitespace().find_map(|w| {
@@ -321,6 +392,7 @@ fn status_of(text: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[cfg(feature = "remote")]
 mod tests {
     use super::*;
 

@@ -3,6 +3,7 @@
 //! written as `FILE.part` and renamed; an object is a multipart upload,
 //! completed on publish and aborted if the writer is dropped first.
 
+#[cfg(feature = "remote")]
 use futures_util::StreamExt;
 use std::io::{self, BufWriter, Write};
 
@@ -11,13 +12,16 @@ use crate::atomic_file::{Failure, PartFile};
 use super::compression::Encoder;
 use super::error::{LocationError, one_line};
 use super::parse::{Location, Target};
+#[cfg(feature = "remote")]
 use super::store::cause;
+#[cfg(feature = "remote")]
 use super::upload::Upload;
 
 /// Where the (compressed) bytes go: `FILE.part` (mode 0600), renamed to
 /// `FILE` on publish and removed if dropped before, or an upload.
 enum Output {
     Local(BufWriter<PartFile>),
+    #[cfg(feature = "remote")]
     Remote(Upload),
 }
 
@@ -25,6 +29,7 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Output::Local(l) => l.write(buf),
+            #[cfg(feature = "remote")]
             Output::Remote(u) => u.write(buf),
         }
     }
@@ -32,6 +37,7 @@ impl Write for Output {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Output::Local(l) => l.flush(),
+            #[cfg(feature = "remote")]
             Output::Remote(u) => u.flush(),
         }
     }
@@ -91,6 +97,7 @@ impl Location {
                 1 << 20,
                 PartFile::create(p).map_err(local_error)?,
             )),
+            #[cfg(feature = "remote")]
             Target::Remote(r) => {
                 // Not every server refuses to start an upload into a missing
                 // bucket; the first page of a listing says so at once (only
@@ -165,6 +172,7 @@ impl LocationWriter {
             (None, None) => None,
         };
         match out {
+            #[cfg(feature = "remote")]
             Some(Output::Remote(u)) => u.uploaded(),
             _ => 0,
         }
@@ -189,6 +197,7 @@ impl LocationWriter {
                     e,
                 )),
             },
+            #[cfg(feature = "remote")]
             Output::Remote(u) => u.finish_parts().map_err(|e| self.location.upload_error(e)),
         };
         self.finished = Some(out);
@@ -208,6 +217,7 @@ impl LocationWriter {
                     _ => local_error(f),
                 })?;
             }
+            #[cfg(feature = "remote")]
             Some(Output::Remote(u)) => {
                 u.complete().map_err(|e| self.location.upload_error(e))?;
             }
@@ -224,7 +234,9 @@ impl LocationWriter {
 
     /// Drops what was written instead of publishing it, and says what that
     /// was: `removed FILE.part`, or the multipart upload aborted.
+    #[cfg(feature = "save")]
     pub(crate) fn discard(mut self) -> String {
+        #[cfg(feature = "remote")]
         let text = self.location.as_str().to_string();
         let out = match (&mut self.encoder, &mut self.finished) {
             (Some(e), _) => Some(e.get_mut()),
@@ -232,6 +244,7 @@ impl LocationWriter {
             (None, None) => None,
         };
         match out {
+            #[cfg(feature = "remote")]
             Some(Output::Remote(u)) => match u.abort() {
                 Ok(()) => format!("aborted the multipart upload to {text}"),
                 Err(e) => format!("could not abort the multipart upload to {text}: {e}"),
@@ -255,6 +268,7 @@ impl LocationWriter {
             (None, None) => None,
         };
         match out {
+            #[cfg(feature = "remote")]
             Some(Output::Remote(u)) => u.parts(),
             _ => 0,
         }

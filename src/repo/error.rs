@@ -125,6 +125,7 @@ pub enum RepoError {
     #[error(transparent)]
     Location(#[from] crate::location::LocationError),
     /// Taking the snapshot from a live etcd failed.
+    #[cfg(feature = "save")]
     #[error(transparent)]
     Save(#[from] crate::save::SaveError),
     /// A restore from the repository failed.

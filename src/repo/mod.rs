@@ -67,6 +67,7 @@ pub(crate) mod codec;
 pub(crate) mod config;
 pub(crate) mod crypto;
 pub(crate) mod error;
+#[cfg(feature = "save")]
 pub(crate) mod from_endpoint;
 pub(crate) mod held;
 pub(crate) mod index;
@@ -78,6 +79,7 @@ pub(crate) mod pack;
 pub(crate) mod prune;
 pub(crate) mod push;
 pub(crate) mod reader;
+#[cfg(feature = "remote")]
 pub(crate) mod remote;
 pub(crate) mod repository;
 

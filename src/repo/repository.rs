@@ -162,6 +162,7 @@ impl Repository {
                 refuse_dir(&d)?;
                 (Box::new(LocalBackend::new(&d)), Some(d))
             }
+            #[cfg(feature = "remote")]
             At::Remote(b) => (b, None),
         };
         refuse_repository(backend.as_ref())?;
@@ -214,6 +215,7 @@ impl Repository {
     pub fn open_at(location: &str, key: Option<&MasterKey>) -> Result<Repository> {
         match at(location)? {
             At::Dir(d) => Repository::open_dir(d, key),
+            #[cfg(feature = "remote")]
             At::Remote(b) => Repository::open(b, key),
         }
     }
@@ -223,6 +225,7 @@ impl Repository {
     pub fn init_at(location: &str, key: Option<&MasterKey>) -> Result<Repository> {
         match at(location)? {
             At::Dir(d) => Repository::init_dir(d, key),
+            #[cfg(feature = "remote")]
             At::Remote(b) => Repository::init(b, key),
         }
     }
@@ -358,6 +361,7 @@ fn refuse_dir(dir: &Path) -> Result<()> {
 /// A repository location, parsed.
 enum At {
     Dir(PathBuf),
+    #[cfg(feature = "remote")]
     Remote(Box<dyn Backend>),
 }
 
@@ -369,6 +373,7 @@ fn at(location: &str) -> Result<At> {
     let loc = crate::location::Location::parse(location)?;
     Ok(match loc.target() {
         Target::Local(p) => At::Dir(p.clone()),
+        #[cfg(feature = "remote")]
         Target::Remote(r) => {
             let b = super::remote::ObjectBackend::new(r.clone(), location)
                 .map_err(RepoError::io("create", "the index cache directory"))?;

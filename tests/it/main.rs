@@ -5,6 +5,9 @@
 //! allocator and run under libtest's one thread pool, so they do not starve
 //! each other as separate binaries run back to back could.
 
+// Tests may unwrap and panic: the library may not (Cargo.toml's [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "../support/mod.rs"]
 mod support;
 
