@@ -218,7 +218,7 @@ pub enum FlagsError {
     )]
     TargetVersionNeeded {
         /// The release the data is from.
-        found: crate::TargetVersion,
+        found: crate::etcd::version::TargetVersion,
     },
 }
 
