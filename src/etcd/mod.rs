@@ -19,6 +19,7 @@
 //! ```
 
 pub mod buckets;
+pub mod change;
 pub(crate) mod checks;
 pub(crate) mod fp;
 mod gogo;
