@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use etcdsnap::format::{humanize, time};
 use etcdsnap::repo::{
-    CheckOptions, MasterKey, PruneOptions, PruneReport, PushOptions, RepoError, Repository,
-    SnapshotInfo,
+    ChangeChain, CheckOptions, MasterKey, PruneOptions, PruneReport, PushOptions, RepoError,
+    Repository, SnapshotInfo,
 };
 use etcdsnap::{Location, RetentionPolicy, SaveOptions};
 use serde_json::json;
@@ -426,14 +426,103 @@ fn push(a: &PushArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failur
 
 fn ls(a: &RepoArgs, write_out: &str) -> Result<(), Failure> {
     let json = json_or_simple(write_out, "backup ls")?;
-    let snaps = open(a)?.snapshots().map_err(fail)?;
+    let repo = open(a)?;
+    let snaps = repo.snapshots().map_err(fail)?;
+    let chains = repo.change_chains(&snaps).map_err(fail)?;
     if json {
-        let v: Vec<_> = snaps.iter().map(info_json).collect();
+        let v: Vec<_> = snaps
+            .iter()
+            .zip(&chains)
+            .map(|(i, c)| {
+                let mut v = info_json(i);
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("restorable".into(), restorable_json(i, c));
+                }
+                v
+            })
+            .collect();
         println!("{}", serde_json::Value::Array(v));
-    } else {
+    } else if chains.iter().all(|c| c.segments == 0) {
         print!("{}", listing(&snaps.iter().collect::<Vec<_>>()));
+    } else {
+        print!("{}", listing_with_changes(&snaps, &chains));
     }
     Ok(())
+}
+
+/// The revision and time range a snapshot and its recorded changes can
+/// restore (the last contiguous segment's end), and the holes after it.
+fn restorable_json(i: &SnapshotInfo, c: &ChangeChain) -> serde_json::Value {
+    json!({
+        "fromRevision": i.revision,
+        "toRevision": c.last_revision,
+        "fromTime": time::utc(i.time_ns),
+        "toTime": time::utc(chain_end_ns(i, c)),
+        "segments": c.segments,
+        "gaps": c.gaps.iter().map(|(f, t)| json!({"from": f, "to": t})).collect::<Vec<_>>(),
+        "overlaps": c.overlaps,
+    })
+}
+
+/// When the chain's last contiguous segment was sealed (the snapshot's
+/// own time without one).
+fn chain_end_ns(i: &SnapshotInfo, c: &ChangeChain) -> i64 {
+    c.last_sealed.map_or(i.time_ns, |t| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_nanos()).ok())
+            .unwrap_or(i.time_ns)
+    })
+}
+
+/// `listing` with the range each snapshot restores with its recorded
+/// changes, and the holes in them.
+fn listing_with_changes(snaps: &[SnapshotInfo], chains: &[ChangeChain]) -> String {
+    let mut rows = vec![
+        [
+            "ID",
+            "TIME",
+            "REVISION",
+            "SIZE",
+            "NEW",
+            "RESTORES TO REVISION",
+            "RESTORES TO TIME",
+            "GAPS",
+            "SOURCE",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>(),
+    ];
+    for (i, c) in snaps.iter().zip(chains) {
+        let gaps: Vec<String> = c
+            .gaps
+            .iter()
+            .map(|(f, t)| {
+                if f == t {
+                    f.to_string()
+                } else {
+                    format!("{f}-{t}")
+                }
+            })
+            .collect();
+        rows.push(vec![
+            i.id.short(),
+            time::utc(i.time_ns),
+            i.revision.to_string(),
+            humanize::bytes(i.size),
+            humanize::bytes(i.new_bytes),
+            c.last_revision.to_string(),
+            time::utc(chain_end_ns(i, c)),
+            if gaps.is_empty() {
+                "-".into()
+            } else {
+                gaps.join(",")
+            },
+            i.source.clone(),
+        ]);
+    }
+    columns(&rows)
 }
 
 fn restore(a: &RestoreFromRepoArgs, write_out: &str) -> Result<(), Failure> {
@@ -482,6 +571,7 @@ fn check(a: &CheckArgs, write_out: &str) -> Result<(), Failure> {
             "packs": r.packs,
             "chunks": r.chunks,
             "bytesRead": r.bytes_read,
+            "deltas": r.deltas,
         });
         println!("{v}");
     } else {
@@ -496,10 +586,15 @@ fn check(a: &CheckArgs, write_out: &str) -> Result<(), Failure> {
             println!("snapshots affected: {}", ids.join(" "));
         }
         println!(
-            "checked {} snapshots, {} packs, {} pages{}",
+            "checked {} snapshots, {} packs, {} pages{}{}",
             r.snapshots,
             r.packs,
             r.chunks,
+            if r.deltas > 0 {
+                format!(", {} delta segments", r.deltas)
+            } else {
+                String::new()
+            },
             if a.read_data {
                 format!(", read {}", humanize::bytes(r.bytes_read))
             } else {
@@ -564,6 +659,7 @@ fn forget(a: &ForgetArgs, prune: bool, write_out: &str) -> Result<(), Failure> {
             "packsWritten": r.packs_written,
             "chunksRemoved": r.chunks_removed,
             "bytesFreed": r.bytes_freed,
+            "deltasDeleted": r.deltas_deleted,
         });
         println!("{v}");
         return Ok(());
@@ -594,6 +690,12 @@ fn forget(a: &ForgetArgs, prune: bool, write_out: &str) -> Result<(), Failure> {
             r.packs_written,
             humanize::bytes(r.bytes_freed)
         );
+        if r.deltas_deleted > 0 {
+            println!(
+                "{would}delete {} delta segments of removed snapshots",
+                r.deltas_deleted
+            );
+        }
     }
     Ok(())
 }

@@ -763,43 +763,25 @@ impl Repository {
         self.read_delta(&base.0, &info.name)
     }
 
-    /// The chain of segments on top of every present snapshot, as `backup
-    /// ls` shows it (only the last contiguous segment's header is read).
-    pub fn change_chains(&self) -> Result<Vec<ChangeChain>> {
-        let snaps = self.snapshots()?;
+    /// The chain of segments on top of each of `snaps` (as
+    /// [`snapshots`](Self::snapshots) lists them), in the same order: what
+    /// `backup ls` shows. Only the last contiguous segment's header is
+    /// read.
+    pub fn change_chains(&self, snaps: &[super::SnapshotInfo]) -> Result<Vec<ChangeChain>> {
         let _lock = self.lock(false)?;
-        let all = self
-            .backend
-            .list(DELTAS)
-            .map_err(RepoError::io("list", self.delta_path(DELTAS)))?;
-        let mut by_base: BTreeMap<[u8; 32], Vec<(String, i64, i64, u64)>> = BTreeMap::new();
-        for (k, size) in all {
-            let Some((b, name)) = k.strip_prefix(DELTAS).and_then(|r| r.split_once('/')) else {
-                continue;
-            };
-            let (Some(b), Some((first, last, _))) =
-                (super::codec::parse_hex32(b), parse_name(name))
-            else {
-                continue;
-            };
-            by_base
-                .entry(b)
-                .or_default()
-                .push((name.to_string(), first, last, size));
-        }
+        let (mut by_base, _) = self.all_deltas()?;
         let mut out = Vec::new();
         for s in snaps {
-            let mut objs = by_base.remove(&s.id.0).unwrap_or_default();
-            objs.sort();
+            let objs = by_base.remove(&s.id.0).unwrap_or_default();
             let ranges: Vec<(String, i64, i64)> = objs
                 .iter()
-                .map(|(n, f, l, _)| (n.clone(), *f, *l))
+                .filter_map(|(n, _)| parse_name(n).map(|(f, l, _)| (n.clone(), f, l)))
                 .collect();
             let (last_revision, n, gaps, overlaps) = walk(s.revision, &ranges);
             let last_sealed = n
                 .checked_sub(1)
                 .and_then(|i| objs.get(i))
-                .and_then(|(name, _, _, size)| self.delta_info(&s.id.0, name, *size).ok())
+                .and_then(|(name, size)| self.delta_info(&s.id.0, name, *size).ok())
                 .map(|i| i.sealed);
             out.push(ChangeChain {
                 base: s.id,
@@ -812,6 +794,130 @@ impl Repository {
             });
         }
         Ok(out)
+    }
+}
+
+impl Repository {
+    /// Every delta object, grouped by base: name and size; keys that are
+    /// not segments of a base are returned apart.
+    #[allow(clippy::type_complexity)]
+    fn all_deltas(&self) -> Result<(BTreeMap<[u8; 32], Vec<(String, u64)>>, Vec<String>)> {
+        let all = self
+            .backend
+            .list(DELTAS)
+            .map_err(RepoError::io("list", self.delta_path(DELTAS)))?;
+        let mut by_base: BTreeMap<[u8; 32], Vec<(String, u64)>> = BTreeMap::new();
+        let mut strays = Vec::new();
+        for (k, size) in all {
+            let parsed = k
+                .strip_prefix(DELTAS)
+                .and_then(|r| r.split_once('/'))
+                .and_then(|(b, name)| {
+                    parse_name(name)?;
+                    Some((super::codec::parse_hex32(b)?, name.to_string()))
+                });
+            match parsed {
+                Some((b, name)) => by_base.entry(b).or_default().push((name, size)),
+                None => strays.push(k),
+            }
+        }
+        for v in by_base.values_mut() {
+            v.sort();
+        }
+        Ok((by_base, strays))
+    }
+
+    /// Prune's part (under the exclusive lock, after the snapshots it
+    /// removes are gone from the listing): deletes the segments of every
+    /// base that is neither present nor missing. A missing base's segments
+    /// stay, as everything a damaged snapshot had does. Returns the number
+    /// of objects and their bytes (what would go, when `dry`, counting the
+    /// bases in `going` as gone too).
+    pub(crate) fn prune_deltas(
+        &self,
+        dry: bool,
+        going: &std::collections::HashSet<[u8; 32]>,
+    ) -> Result<(usize, u64)> {
+        let held = held::list(self.backend.as_ref())
+            .map_err(RepoError::io("list", self.path_of(keys::SNAPSHOTS)))?;
+        let (by_base, _) = self.all_deltas()?;
+        let (mut n, mut bytes) = (0usize, 0u64);
+        for (base, objs) in by_base {
+            let stays = held.present.contains_key(&base) && !going.contains(&base);
+            if stays || held.missing.contains(&base) {
+                continue;
+            }
+            for (name, size) in objs {
+                n += 1;
+                bytes = bytes.saturating_add(size);
+                if dry {
+                    continue;
+                }
+                let key = format!("{}{name}", dir(&base));
+                self.backend
+                    .remove(&key)
+                    .map_err(RepoError::io("remove", self.delta_path(&key)))?;
+            }
+            if !dry && let Some(d) = self.backend.local_path(dir(&base).trim_end_matches('/')) {
+                // The emptied directory of a local repository (another
+                // put may have filled it again: then it stays).
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+        Ok((n, bytes))
+    }
+
+    /// Check's part: every segment of every present snapshot read whole
+    /// (checksums, authentication, decoding, header against name) and its
+    /// chain walked from the base's revision (holes and overlaps are
+    /// problems); segments of bases that are gone are noted.
+    pub(crate) fn check_deltas(
+        &self,
+        manifests: &BTreeMap<[u8; 32], Manifest>,
+        r: &mut super::check::CheckReport,
+    ) -> Result<()> {
+        let (by_base, strays) = self.all_deltas()?;
+        for k in strays {
+            r.notes
+                .push(format!("{k}: not a delta segment name, ignored"));
+        }
+        let mut orphans = 0usize;
+        for (base, objs) in by_base {
+            let Some(m) = manifests.get(&base) else {
+                orphans += objs.len();
+                continue;
+            };
+            let sid = SnapshotId(base);
+            let mut ranges = Vec::new();
+            for (name, _) in &objs {
+                let Some((first, last, _)) = parse_name(name) else {
+                    continue;
+                };
+                r.deltas += 1;
+                match self.read_delta(&base, name) {
+                    Ok(_) => ranges.push((name.clone(), first, last)),
+                    Err(e) => r.problems.push(format!("snapshot {sid}: delta {e}")),
+                }
+            }
+            let (_, _, gaps, overlaps) = walk(m.revision, &ranges);
+            for (from, to) in gaps {
+                r.problems.push(format!(
+                    "snapshot {sid}: its recorded changes have a hole: no segment covers revisions {from}..={to}"
+                ));
+            }
+            for name in overlaps {
+                r.problems.push(format!(
+                    "snapshot {sid}: delta {}{name} overlaps an earlier segment",
+                    dir(&base)
+                ));
+            }
+        }
+        if orphans > 0 {
+            r.notes.push(format!(
+                "{orphans} delta segment(s) belong to forgotten snapshots (`backup prune` removes them)"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -1006,13 +1112,17 @@ mod repo_tests {
             repo.put_changes(&SnapshotId([9; 32]), &sample(r + 10, r + 11)),
             Err(RepoError::NoSuchSnapshot(_))
         ));
-        let chains = repo.change_chains().expect("chains");
+        let chains = repo
+            .change_chains(&repo.snapshots().expect("snapshots"))
+            .expect("chains");
         assert_eq!(chains.len(), 1);
         assert_eq!(chains[0].last_revision, r + 9);
         assert_eq!(chains[0].last_sealed, Some(b.sealed));
         repo.put_changes(&base, &sample(r + 12, r + 14))
             .expect("after a hole");
-        let chains = repo.change_chains().expect("chains");
+        let chains = repo
+            .change_chains(&repo.snapshots().expect("snapshots"))
+            .expect("chains");
         assert_eq!(chains[0].last_revision, r + 9);
         assert_eq!(chains[0].gaps, vec![(r + 10, r + 11)]);
     }
