@@ -178,6 +178,11 @@ fn parse_name(name: &str) -> Option<(i64, i64, Option<i64>)> {
     Some((first, last, sealed))
 }
 
+/// The revision range a segment name covers.
+pub(crate) fn parse_name_range(name: &str) -> Option<(i64, i64)> {
+    parse_name(name).map(|(f, l, _)| (f, l))
+}
+
 /// Nanoseconds since the Unix epoch (negative before it, saturated).
 pub(crate) fn time_ns(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
@@ -551,32 +556,43 @@ fn overlap(a: (i64, i64), b: (i64, i64)) -> bool {
     }
 }
 
+/// A chain walked from its base's revision (see [`walk`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Walk {
+    /// The last revision reachable from the base with no hole.
+    pub last_revision: i64,
+    /// Positions of the segments of that contiguous part, in order.
+    pub chain: Vec<usize>,
+    /// Holes (inclusive ranges) before later segments.
+    pub gaps: Vec<(i64, i64)>,
+    /// Names of the segments that overlap an earlier one.
+    pub overlaps: Vec<String>,
+}
+
 /// Walks segments in name order from the base's revision: the last
-/// contiguous revision, the holes and the overlapping segments.
-fn walk(
-    base_revision: i64,
-    ranges: &[(String, i64, i64)],
-) -> (i64, usize, Vec<(i64, i64)>, Vec<String>) {
+/// contiguous revision and its segments, the holes and the overlapping
+/// segments (left out of the chain).
+pub(crate) fn walk(base_revision: i64, ranges: &[(String, i64, i64)]) -> Walk {
+    let mut w = Walk {
+        last_revision: base_revision,
+        ..Walk::default()
+    };
     let mut covered = base_revision;
-    let mut contiguous = base_revision;
-    let mut last_contiguous = 0usize;
-    let mut gaps = Vec::new();
-    let mut overlaps = Vec::new();
     for (i, (name, first, last)) in ranges.iter().enumerate() {
         let next = covered.saturating_add(1);
         if *first > next {
-            gaps.push((next, first.saturating_sub(1)));
+            w.gaps.push((next, first.saturating_sub(1)));
         } else if *first < next {
-            overlaps.push(name.clone());
+            w.overlaps.push(name.clone());
             continue;
         }
         covered = covered.max(*last);
-        if gaps.is_empty() {
-            contiguous = covered;
-            last_contiguous = i + 1;
+        if w.gaps.is_empty() {
+            w.last_revision = covered;
+            w.chain.push(i);
         }
     }
-    (contiguous, last_contiguous, gaps, overlaps)
+    w
 }
 
 impl Repository {
@@ -777,20 +793,21 @@ impl Repository {
                 .iter()
                 .filter_map(|(n, _)| parse_name(n).map(|(f, l, _)| (n.clone(), f, l)))
                 .collect();
-            let (last_revision, n, gaps, overlaps) = walk(s.revision, &ranges);
-            let last_sealed = n
-                .checked_sub(1)
-                .and_then(|i| objs.get(i))
+            let w = walk(s.revision, &ranges);
+            let last_sealed = w
+                .chain
+                .last()
+                .and_then(|i| objs.get(*i))
                 .and_then(|(name, size)| self.delta_info(&s.id.0, name, *size).ok())
                 .map(|i| i.sealed);
             out.push(ChangeChain {
                 base: s.id,
                 base_revision: s.revision,
                 segments: objs.len(),
-                last_revision,
+                last_revision: w.last_revision,
                 last_sealed,
-                gaps,
-                overlaps,
+                gaps: w.gaps,
+                overlaps: w.overlaps,
             });
         }
         Ok(out)
@@ -899,13 +916,13 @@ impl Repository {
                     Err(e) => r.problems.push(format!("snapshot {sid}: delta {e}")),
                 }
             }
-            let (_, _, gaps, overlaps) = walk(m.revision, &ranges);
-            for (from, to) in gaps {
+            let w = walk(m.revision, &ranges);
+            for (from, to) in w.gaps {
                 r.problems.push(format!(
                     "snapshot {sid}: its recorded changes have a hole: no segment covers revisions {from}..={to}"
                 ));
             }
-            for name in overlaps {
+            for name in w.overlaps {
                 r.problems.push(format!(
                     "snapshot {sid}: delta {}{name} overlaps an earlier segment",
                     dir(&base)
@@ -1032,12 +1049,18 @@ mod tests {
         assert!(!overlap((1, 0), (1, 5)));
         assert!(!overlap((4, 3), (4, 3)));
         let r = |f, l| (name_of(f, l, 0), f, l);
-        assert_eq!(walk(10, &[]), (10, 0, vec![], vec![]));
-        assert_eq!(walk(10, &[r(11, 15), r(16, 16), r(17, 16)]).0, 16);
-        let (last, n, gaps, over) = walk(10, &[r(11, 15), r(18, 20), r(19, 19)]);
-        assert_eq!((last, n, gaps), (15, 1, vec![(16, 17)]));
-        assert_eq!(over, vec![name_of(19, 19, 0)]);
-        assert_eq!(walk(10, &[r(12, 15)]).2, vec![(11, 11)]);
+        assert_eq!(walk(10, &[]).last_revision, 10);
+        let w = walk(10, &[r(11, 15), r(16, 16), r(17, 16)]);
+        assert_eq!((w.last_revision, w.chain), (16, vec![0, 1, 2]));
+        let w = walk(10, &[r(11, 15), r(18, 20), r(19, 19)]);
+        assert_eq!(
+            (w.last_revision, w.chain, w.gaps),
+            (15, vec![0], vec![(16, 17)])
+        );
+        assert_eq!(w.overlaps, vec![name_of(19, 19, 0)]);
+        let w = walk(10, &[r(11, 15), r(13, 14), r(16, 17)]);
+        assert_eq!((w.last_revision, w.chain), (17, vec![0, 2]));
+        assert_eq!(walk(10, &[r(12, 15)]).gaps, vec![(11, 11)]);
     }
 
     #[test]

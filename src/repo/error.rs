@@ -123,6 +123,13 @@ pub enum RepoError {
     /// with a stored segment, or a range at or below its base's revision.
     #[error("{0}")]
     Conflict(String),
+    /// No snapshot and its recorded changes reach the revision or time
+    /// asked for.
+    #[error("{0}")]
+    PointNotRecorded(String),
+    /// Applying recorded changes to a snapshot failed.
+    #[error(transparent)]
+    Rewrite(#[from] crate::rewrite::RewriteError),
     /// Bad options (keep rules, IDs...).
     #[error("{0}")]
     Usage(String),
