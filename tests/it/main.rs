@@ -13,6 +13,7 @@ mod support;
 
 mod async_embed;
 mod backup_crash;
+mod backup_deltas;
 mod backup_faults;
 mod backup_repo;
 mod backup_s3;
