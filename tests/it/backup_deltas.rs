@@ -779,6 +779,7 @@ fn restore_to_revision_answers_as_the_live_cluster_did() {
     ctl.ok(&["put", "f", "6"]);
     record(&mut rec);
     ctl.ok(&["put", "a", "13"]);
+    record(&mut rec);
     ctl.ok(&["put", "leased/1", "one again", "--lease", &format!("{l1:x}")]);
     let last = record(&mut rec);
     // Wait for the watch to deliver the last revision, then stop it.
@@ -854,7 +855,9 @@ fn restore_to_revision_answers_as_the_live_cluster_did() {
     // `backup restore --to-revision` of the last revision and of one before the compaction,
     // each booted by a real etcd 3.5.1.
     for r in [last, early + 1] {
-        let spec = ClusterSpec::in_dir(&bins, 1, &work.path().join(format!("boot-{r}")));
+        let dir = work.path().join(format!("boot-{r}"));
+        std::fs::create_dir(&dir).expect("mkdir");
+        let spec = ClusterSpec::in_dir(&bins, 1, &dir);
         let m = &spec.members[0];
         let o = t.run(
             "restore",
