@@ -132,7 +132,7 @@ fn child() {
                 assert_eq!(read, seg(i.first, i.last), "segment {}..={}", i.first, i.last);
                 assert_eq!(i.sealed, read.sealed);
             }
-            println!("{}", ranges_json(&got));
+            println!("\nRANGES {}", ranges_json(&got));
         }
         other => panic!("unknown child op {other:?}"),
     }
@@ -183,7 +183,7 @@ fn run_child(t: &Target, key: Option<&Path>, spec: Value, crash: Option<u32>) ->
 fn verified(out: &str) -> Vec<(i64, i64)> {
     let line = out
         .lines()
-        .find(|l| l.starts_with('['))
+        .find_map(|l| l.strip_prefix("RANGES "))
         .unwrap_or_else(|| panic!("no ranges in child output: {out}"));
     serde_json::from_str::<Vec<(i64, i64)>>(line).expect("ranges")
 }
