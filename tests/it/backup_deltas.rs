@@ -129,7 +129,13 @@ fn child() {
             }
             for i in &stored {
                 let read = repo.read_changes(&base, i).expect("read_changes");
-                assert_eq!(read, seg(i.first, i.last), "segment {}..={}", i.first, i.last);
+                assert_eq!(
+                    read,
+                    seg(i.first, i.last),
+                    "segment {}..={}",
+                    i.first,
+                    i.last
+                );
                 assert_eq!(i.sealed, read.sealed);
             }
             println!("\nRANGES {}", ranges_json(&got));
@@ -188,7 +194,13 @@ fn verified(out: &str) -> Vec<(i64, i64)> {
     serde_json::from_str::<Vec<(i64, i64)>>(line).expect("ranges")
 }
 
-fn verify(t: &Target, key: Option<&Path>, base: &str, ranges: &[(i64, i64)], all: bool) -> Vec<(i64, i64)> {
+fn verify(
+    t: &Target,
+    key: Option<&Path>,
+    base: &str,
+    ranges: &[(i64, i64)],
+    all: bool,
+) -> Vec<(i64, i64)> {
     let spec = json!({"op": "verify", "base": base, "ranges": ranges_json(ranges), "all": all});
     let (done, out) = run_child(t, key, spec, None);
     assert!(done);
@@ -202,7 +214,12 @@ fn put(t: &Target, key: Option<&Path>, base: &str, ranges: &[(i64, i64)]) {
 
 /// The ranges after a snapshot at revision `r`: three segments, a quiet (empty) one between.
 fn chain_after(r: i64) -> Vec<(i64, i64)> {
-    vec![(r + 1, r + 4), (r + 5, r + 5), (r + 6, r + 5), (r + 6, r + 12)]
+    vec![
+        (r + 1, r + 4),
+        (r + 5, r + 5),
+        (r + 6, r + 5),
+        (r + 6, r + 12),
+    ]
 }
 
 /// `backup ls -w json`'s entry for `id`.
@@ -248,7 +265,10 @@ fn segments_round_trip_and_conflicts_are_refused_in_a_directory() {
         let got: Vec<(i64, i64)> = listed.iter().map(|i| (i.first, i.last)).collect();
         assert_eq!(got, ranges);
         for i in &listed {
-            assert_eq!(repo.read_changes(&info.id, i).expect("read"), seg(i.first, i.last));
+            assert_eq!(
+                repo.read_changes(&info.id, i).expect("read"),
+                seg(i.first, i.last)
+            );
             assert!(i.size > 0);
         }
         // Nothing readable in the objects of an encrypted repository.
@@ -304,7 +324,11 @@ fn segments_round_trip_in_object_storage() {
     let key_file = work.path().join("key");
     for encrypted in [false, true] {
         let url = format!("s3://{BUCKET}/deltas-{encrypted}");
-        let t = Target::s3(&server, &url, &work.path().join(format!("cache-{encrypted}")));
+        let t = Target::s3(
+            &server,
+            &url,
+            &work.path().join(format!("cache-{encrypted}")),
+        );
         let key = encrypted.then_some(key_file.as_path());
         match key {
             Some(k) => t.ok("init", &["--encrypt", "--key-file", s(k)]),
@@ -334,13 +358,19 @@ fn segments_round_trip_in_object_storage() {
         // A conflicting segment is refused in object storage too.
         let spec = json!({"op": "put", "base": id, "ranges": ranges_json(&[(r + 2, r + 6)])});
         let mut c = Command::new(std::env::current_exe().expect("test binary"));
-        c.args(["backup_deltas::child", "--exact", "--ignored", "--test-threads=1"]);
+        c.args([
+            "backup_deltas::child",
+            "--exact",
+            "--ignored",
+            "--test-threads=1",
+        ]);
         let mut spec = spec;
         spec["repo"] = json!(t.url);
         if let Some(k) = key {
             spec["key"] = json!(s(k));
         }
-        c.envs(t.env.iter().map(|(k, v)| (k, v))).env(CHILD, spec.to_string());
+        c.envs(t.env.iter().map(|(k, v)| (k, v)))
+            .env(CHILD, spec.to_string());
         let o = c.output().expect("run child");
         assert!(!o.status.success());
         assert!(
@@ -409,12 +439,22 @@ fn damaged_and_missing_segments_are_found_and_ls_shows_ranges_and_gaps() {
     let files = support::files::paths(&dir);
     assert_eq!(files.len(), 4);
     // Every byte of one object flipped in turn (a sample of positions of the largest).
-    let victim = files.iter().max_by_key(|p| std::fs::metadata(p).expect("stat").len()).expect("one");
+    let victim = files
+        .iter()
+        .max_by_key(|p| std::fs::metadata(p).expect("stat").len())
+        .expect("one");
     let good = std::fs::read(victim).expect("read");
-    let name = victim.file_name().expect("name").to_string_lossy().into_owned();
+    let name = victim
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
     let repo = Repository::open_dir(&root, None).expect("open");
     let base = repo.find(&id).expect("find").id;
-    for at in (0..good.len()).step_by(good.len() / 40 + 1).chain([good.len() - 1]) {
+    for at in (0..good.len())
+        .step_by(good.len() / 40 + 1)
+        .chain([good.len() - 1])
+    {
         let mut b = good.clone();
         b[at] ^= 0x01;
         std::fs::write(victim, &b).expect("write");
@@ -440,22 +480,35 @@ fn damaged_and_missing_segments_are_found_and_ls_shows_ranges_and_gaps() {
     assert!(!o.status.success());
     let v: Value = serde_json::from_slice(&o.stdout).expect("json");
     assert!(
-        v["problems"].to_string().contains(&format!("revisions {}..={}", r + 5, r + 5)),
+        v["problems"]
+            .to_string()
+            .contains(&format!("revisions {}..={}", r + 5, r + 5)),
         "{v}"
     );
     let e = ls_entry(&t, &id);
     assert_eq!(e["restorable"]["toRevision"], r + 4);
-    assert_eq!(e["restorable"]["gaps"], json!([{"from": r + 5, "to": r + 5}]));
+    assert_eq!(
+        e["restorable"]["gaps"],
+        json!([{"from": r + 5, "to": r + 5}])
+    );
     let table = String::from_utf8(t.ok("ls", &[])).expect("utf-8");
     assert!(table.contains(&format!("{}", r + 5)), "{table}");
     // Restoring past the hole is refused, and says what can be restored.
     let o = t.run(
         "cat",
-        &["--to-revision", &(r + 8).to_string(), "-o", s(&work.path().join("x.db"))],
+        &[
+            "--to-revision",
+            &(r + 8).to_string(),
+            "-o",
+            s(&work.path().join("x.db")),
+        ],
     );
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains(&format!("revision {} is not restorable", r + 8)), "{err}");
+    assert!(
+        err.contains(&format!("revision {} is not restorable", r + 8)),
+        "{err}"
+    );
     assert!(err.contains(&format!("{}..={}", r, r + 4)), "{err}");
 }
 
@@ -478,6 +531,8 @@ fn crash_points(t_of: &dyn Fn(&str) -> Target, template: &Target, reset: &dyn Fn
         let t = t_of(&name);
         let spec = json!({"op": "put", "base": b, "ranges": ranges_json(&chain_b)});
         let (done, _) = run_child(&t, None, spec, Some(n));
+        // The killed writer is known gone: its lock in object storage goes too.
+        t.ok("unlock", &["--all"]);
         let got = verify(&t, None, &b, &chain_b, done);
         assert!(got.len() <= n as usize, "{got:?} after {n} steps");
         assert_eq!(verify(&t, None, &a, &chain_a, true), chain_a);
@@ -493,7 +548,10 @@ fn crash_points(t_of: &dyn Fn(&str) -> Target, template: &Target, reset: &dyn Fn
         steps = n;
         assert!(n < 100, "put never finished");
     }
-    assert!(steps >= chain_b.len() as u32 - 1, "only {steps} crash points of put");
+    assert!(
+        steps >= chain_b.len() as u32 - 1,
+        "only {steps} crash points of put"
+    );
 
     // With both chains stored: forget and prune of a, stopped after each step.
     put(template, None, &b, &chain_b);
@@ -504,6 +562,7 @@ fn crash_points(t_of: &dyn Fn(&str) -> Target, template: &Target, reset: &dyn Fn
             reset(&name);
             let t = t_of(&name);
             let done = t.crash_after(n, sub, &[a.as_str()]);
+            t.ok("unlock", &["--all"]);
             let when = format!("{sub} stopped after step {n}");
             let listed: Vec<String> = t.listed().into_iter().map(|(id, _)| id).collect();
             assert!(listed.contains(&b), "{when}");
@@ -526,7 +585,10 @@ fn crash_points(t_of: &dyn Fn(&str) -> Target, template: &Target, reset: &dyn Fn
             assert_eq!(again["deltasDeleted"], 0, "{when}: {report} then {again}");
             let o = t.run("check", &["-w", "json"]);
             let v: Value = serde_json::from_slice(&o.stdout).expect("check json");
-            assert!(v["ok"] == true && v["notes"].to_string().find("forgotten").is_none(), "{when}: {v}");
+            assert!(
+                v["ok"] == true && v["notes"].to_string().find("forgotten").is_none(),
+                "{when}: {v}"
+            );
             if done {
                 if sub == "prune" {
                     // The whole prune deleted a's segments itself.
@@ -623,7 +685,12 @@ fn segments_from_watch(
         for e in v["Events"].as_array().into_iter().flatten() {
             let kv = &e["kv"];
             let n = |f: &str| kv[f].as_i64().unwrap_or(0);
-            let b = |f: &str| kv[f].as_str().map(|s| b64::decode(s).expect("base64")).unwrap_or_default();
+            let b = |f: &str| {
+                kv[f]
+                    .as_str()
+                    .map(|s| b64::decode(s).expect("base64"))
+                    .unwrap_or_default()
+            };
             let kind = if e["type"].as_i64() == Some(1) {
                 EventKind::Delete
             } else {
@@ -714,7 +781,8 @@ fn restore_to_revision_answers_as_the_live_cluster_did() {
     let l1 = lease_id(&ctl.ok(&["lease", "grant", "600"]));
     ctl.ok(&["put", "--lease", &format!("{l1:x}"), "leased/1", "one"]);
     let base_file = work.path().join("base.db");
-    ctl.snapshot_save(&base_file).expect_success("snapshot save");
+    ctl.snapshot_save(&base_file)
+        .expect_success("snapshot save");
     let base_rev = rev();
     let mut rec = Recorded {
         answers: BTreeMap::new(),
@@ -725,7 +793,15 @@ fn restore_to_revision_answers_as_the_live_cluster_did() {
     // The whole key space from the snapshot's revision on, as etcdctl prints it.
     let watch_out = work.path().join("watch.json");
     let mut watch = ctl
-        .command(&["watch", "-w", "json", "--rev", &(base_rev + 1).to_string(), "--prefix", ""])
+        .command(&[
+            "watch",
+            "-w",
+            "json",
+            "--rev",
+            &(base_rev + 1).to_string(),
+            "--prefix",
+            "",
+        ])
         .stdout(std::fs::File::create(&watch_out).expect("watch file"))
         .stderr(Stdio::null())
         .spawn()
@@ -780,7 +856,13 @@ fn restore_to_revision_answers_as_the_live_cluster_did() {
     record(&mut rec);
     ctl.ok(&["put", "a", "13"]);
     record(&mut rec);
-    ctl.ok(&["put", "leased/1", "one again", "--lease", &format!("{l1:x}")]);
+    ctl.ok(&[
+        "put",
+        "leased/1",
+        "one again",
+        "--lease",
+        &format!("{l1:x}"),
+    ]);
     let last = record(&mut rec);
     // Wait for the watch to deliver the last revision, then stop it.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -789,7 +871,10 @@ fn restore_to_revision_answers_as_the_live_cluster_did() {
         if text.contains(&format!("\"mod_revision\":{last}")) {
             break;
         }
-        assert!(Instant::now() < deadline, "watch did not deliver {last}: {text}");
+        assert!(
+            Instant::now() < deadline,
+            "watch did not deliver {last}: {text}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(200));
@@ -823,12 +908,20 @@ fn restore_to_revision_answers_as_the_live_cluster_did() {
     for r in std::iter::once(base_rev).chain(rec.answers.keys().copied()) {
         let out = work.path().join(format!("at-{r}.db"));
         let o = t.run("cat", &["--to-revision", &r.to_string(), "-o", s(&out)]);
-        assert!(o.status.success(), "cat --to-revision {r}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "cat --to-revision {r}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let g = Command::new(support::cli::BIN)
             .args(["-w", "json", "get", s(&out), "", "--prefix"])
             .output()
             .expect("etcdsnap get");
-        assert!(g.status.success(), "get at {r}: {}", String::from_utf8_lossy(&g.stderr));
+        assert!(
+            g.status.success(),
+            "get at {r}: {}",
+            String::from_utf8_lossy(&g.stderr)
+        );
         let ours: Value = serde_json::from_slice(&g.stdout).expect("get json");
         assert_eq!(header_revision(&ours), r, "revision of the snapshot at {r}");
         if let Some(live) = rec.answers.get(&r) {
@@ -844,13 +937,21 @@ fn restore_to_revision_answers_as_the_live_cluster_did() {
         .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     let out = work.path().join("at-time.db");
     let o = t.run("cat", &["--to-time", &t_arg, "-o", s(&out)]);
-    assert!(o.status.success(), "cat --to-time {t_arg}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "cat --to-time {t_arg}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let g = Command::new(support::cli::BIN)
         .args(["-w", "json", "get", s(&out), "", "--prefix"])
         .output()
         .expect("etcdsnap get");
     let ours: Value = serde_json::from_slice(&g.stdout).expect("get json");
-    assert_eq!(kvs(&ours), kvs(&rec.answers[&r_t]), "--to-time {t_arg} (revision {r_t})");
+    assert_eq!(
+        kvs(&ours),
+        kvs(&rec.answers[&r_t]),
+        "--to-time {t_arg} (revision {r_t})"
+    );
 
     // `backup restore --to-revision` of the last revision and of one before the compaction,
     // each booted by a real etcd 3.5.1.
@@ -874,10 +975,18 @@ fn restore_to_revision_answers_as_the_live_cluster_did() {
                 s(&m.data_dir),
             ],
         );
-        assert!(o.status.success(), "restore --to-revision {r}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "restore --to-revision {r}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let mut booted = spec.start();
         let answer = booted.ctl().json(&["get", "", "--prefix"]);
-        assert_eq!(kvs(&answer), kvs(&rec.answers[&r]), "booted etcd restored at {r}");
+        assert_eq!(
+            kvs(&answer),
+            kvs(&rec.answers[&r]),
+            "booted etcd restored at {r}"
+        );
         if r == last {
             assert_eq!(answer["kvs"], live_last);
             // The leases alive at the end are there, with their TTLs.
