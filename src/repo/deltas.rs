@@ -649,7 +649,7 @@ impl Repository {
     }
 
     /// Reads and checks one segment object.
-    fn read_delta(&self, base: &[u8; 32], name: &str) -> Result<ChangeSegment> {
+    pub(crate) fn read_delta(&self, base: &[u8; 32], name: &str) -> Result<ChangeSegment> {
         let key = format!("{}{name}", dir(base));
         let stored = self
             .backend
@@ -762,9 +762,14 @@ impl Repository {
     pub fn changes(&self, base: &SnapshotId) -> Result<Vec<ChangeSegmentInfo>> {
         let _lock = self.lock(false)?;
         self.present_base(base)?;
-        self.delta_objects(&base.0)?
+        self.delta_infos(&base.0)
+    }
+
+    /// [`changes`](Self::changes) under a lock the caller holds.
+    pub(crate) fn delta_infos(&self, base: &[u8; 32]) -> Result<Vec<ChangeSegmentInfo>> {
+        self.delta_objects(base)?
             .into_iter()
-            .map(|(name, _, _, size)| self.delta_info(&base.0, &name, size))
+            .map(|(name, _, _, size)| self.delta_info(base, &name, size))
             .collect()
     }
 
