@@ -786,6 +786,28 @@ fn segments_from_watch(
     out
 }
 
+/// `backup cat REPO POINT -o out`, then `etcdsnap -w json get out "" --prefix`.
+fn cat_and_get(t: &Target, point: &[&str], out: &Path) -> Value {
+    let mut args = point.to_vec();
+    args.extend(["-o", s(out)]);
+    let o = t.run("cat", &args);
+    assert!(
+        o.status.success(),
+        "cat {point:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let g = Command::new(support::cli::BIN)
+        .args(["-w", "json", "get", s(out), "", "--prefix"])
+        .output()
+        .expect("etcdsnap get");
+    assert!(
+        g.status.success(),
+        "get {point:?}: {}",
+        String::from_utf8_lossy(&g.stderr)
+    );
+    serde_json::from_slice(&g.stdout).expect("get json")
+}
+
 #[test]
 fn restore_to_revision_answers_as_the_live_cluster_did() {
     let bins = require_tool!(tools::etcd_suite(EtcdVersion::V35));
@@ -929,22 +951,7 @@ fn restore_to_revision_answers_as_the_live_cluster_did() {
     let mut checked = 0;
     for r in std::iter::once(base_rev).chain(rec.answers.keys().copied()) {
         let out = work.path().join(format!("at-{r}.db"));
-        let o = t.run("cat", &["--to-revision", &r.to_string(), "-o", s(&out)]);
-        assert!(
-            o.status.success(),
-            "cat --to-revision {r}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let g = Command::new(support::cli::BIN)
-            .args(["-w", "json", "get", s(&out), "", "--prefix"])
-            .output()
-            .expect("etcdsnap get");
-        assert!(
-            g.status.success(),
-            "get at {r}: {}",
-            String::from_utf8_lossy(&g.stderr)
-        );
-        let ours: Value = serde_json::from_slice(&g.stdout).expect("get json");
+        let ours = cat_and_get(&t, &["--to-revision", &r.to_string()], &out);
         assert_eq!(header_revision(&ours), r, "revision of the snapshot at {r}");
         if let Some(live) = rec.answers.get(&r) {
             assert_eq!(kvs(&ours), kvs(live), "get \"\" --prefix at revision {r}");
@@ -958,17 +965,7 @@ fn restore_to_revision_answers_as_the_live_cluster_did() {
     let t_arg = chrono::DateTime::<chrono::Utc>::from(made + Duration::from_micros(500))
         .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     let out = work.path().join("at-time.db");
-    let o = t.run("cat", &["--to-time", &t_arg, "-o", s(&out)]);
-    assert!(
-        o.status.success(),
-        "cat --to-time {t_arg}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let g = Command::new(support::cli::BIN)
-        .args(["-w", "json", "get", s(&out), "", "--prefix"])
-        .output()
-        .expect("etcdsnap get");
-    let ours: Value = serde_json::from_slice(&g.stdout).expect("get json");
+    let ours = cat_and_get(&t, &["--to-time", &t_arg], &out);
     assert_eq!(
         kvs(&ours),
         kvs(&rec.answers[&r_t]),
