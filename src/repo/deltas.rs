@@ -998,10 +998,6 @@ pub(crate) fn sample(first: i64, last: i64) -> ChangeSegment {
 mod tests {
     use super::*;
 
-    fn at(s: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(1_700_000_000 + s) + Duration::from_nanos(123)
-    }
-
     #[test]
     fn body_and_object_round_trip_and_refuse_damage() {
         let seg = sample(5, 9);
