@@ -810,6 +810,13 @@ fn refusals_name_the_problem_and_write_nothing() {
     );
 }
 
+/// A live key as the model holds it: create revision, version, value, lease.
+type ModelKv = (i64, i64, Vec<u8>, i64);
+/// Every live key at a revision.
+type ModelState = BTreeMap<String, ModelKv>;
+/// Recorded revisions: each with its events.
+type Recorded = Vec<(i64, Vec<KeyEvent>)>;
+
 /// One generated operation of a revision.
 #[derive(Debug, Clone)]
 enum Op {
@@ -824,15 +831,10 @@ const LEASES: [i64; 2] = [0x10, 0x20];
 
 /// The events etcd would deliver for the generated revisions, and the
 /// state it would hold after each (key → (create, version, value, lease)).
-fn simulate(
-    txns: &[Vec<Op>],
-) -> (
-    Vec<(i64, Vec<KeyEvent>)>,
-    BTreeMap<i64, BTreeMap<String, (i64, i64, Vec<u8>, i64)>>,
-) {
+fn simulate(txns: &[Vec<Op>]) -> (Recorded, BTreeMap<i64, ModelState>) {
     let snap = Snapshot::open(fixtures::snapshot("small-v35.db")).expect("fixture");
     let store = etcdsnap::mvcc::Store::open(&snap).expect("store");
-    let mut state: BTreeMap<String, (i64, i64, Vec<u8>, i64)> = BTreeMap::new();
+    let mut state: ModelState = BTreeMap::new();
     let all = store
         .range(&etcdsnap::mvcc::RangeRequest {
             key: b"\0",
@@ -995,7 +997,7 @@ proptest::proptest! {
             let snap = Snapshot::open(f).expect("open");
             let store = etcdsnap::mvcc::Store::open(&snap).expect("store");
             proptest::prop_assert_eq!(store.revisions().current, to);
-            let got: BTreeMap<String, (i64, i64, Vec<u8>, i64)> = store
+            let got: ModelState = store
                 .range(&etcdsnap::mvcc::RangeRequest { key: b"\0", range_end: b"\0", ..Default::default() })
                 .expect("range")
                 .kvs
@@ -1013,7 +1015,7 @@ proptest::proptest! {
             let compacted = compaction.filter(|c| c.seen_at_revision <= to).map_or(0, |c| c.revision);
             proptest::prop_assert_eq!(store.revisions().compacted, compacted);
             for (&r, want) in states.range(compacted.max(FIXTURE_REV)..=to) {
-                let at: BTreeMap<String, (i64, i64, Vec<u8>, i64)> = store
+                let at: ModelState = store
                     .range(&etcdsnap::mvcc::RangeRequest { key: b"\0", range_end: b"\0", revision: r, ..Default::default() })
                     .expect("range at r")
                     .kvs
