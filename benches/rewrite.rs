@@ -1,6 +1,8 @@
 //! `snapshot defrag` and `snapshot compact` (`etcdsnap::rewrite`): the whole
 //! snapshot rewritten densely by the bulk loader into a local file, checked,
-//! hashed and published. Throughput = input bytes per second (warm page
+//! hashed and published. `apply` (`etcdsnap::apply_changes`): the same with
+//! 100,000 recorded key events (one per revision, in segments of 10,000)
+//! appended, as a point-in-time restore writes it. Throughput = input bytes per second (warm page
 //! cache). `benches/compare.sh`-style comparisons against `etcdutl defrag`
 //! and peak RSS are in README.md ("Rewriting snapshots").
 
@@ -9,7 +11,10 @@
 mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use etcdsnap::{Location, RewriteOptions, Snapshot, rewrite};
+use etcdsnap::{
+    ApplyOptions, Location, PointInTime, RewriteOptions, Snapshot, TargetVersion, apply_changes,
+    rewrite,
+};
 
 fn bench(c: &mut Criterion) {
     let scratch = common::scratch_dir();
@@ -30,6 +35,19 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| rewrite(&snap, &loc, &opts).expect("rewrite"))
             });
         }
+        let base = etcdsnap::mvcc::Store::open(&snap)
+            .expect("store")
+            .revisions()
+            .current;
+        let segments = common::changes::synthetic_changes(base, 100_000, 10_000, 500);
+        let last = segments.last().map_or(base, |s| s.last);
+        let opts = ApplyOptions {
+            to: PointInTime::Revision(last),
+            target: TargetVersion::V3_5,
+        };
+        g.bench_function(format!("apply-100k-events/{}", input.name), |b| {
+            b.iter(|| apply_changes(&snap, &segments, &loc, &opts).expect("apply"))
+        });
         let _ = std::fs::remove_file(&out);
     }
     g.finish();

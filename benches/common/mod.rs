@@ -12,6 +12,8 @@
 //! share them and a second `cargo bench` does not rebuild them. Nothing is committed.
 #![allow(dead_code)]
 
+pub mod changes;
+
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
