@@ -4,11 +4,26 @@
 //! etcd's compaction at a revision (`etcdctl compact`), without booting
 //! etcd.
 //!
-//! The new file is laid out by the bulk [`Loader`](crate::bolt::Loader)
-//! into an unnamed temporary file (in the destination's directory, or the
-//! location's temporary directory), checked, hashed as it is stored, and
-//! published under its name with a SHA-256 trailer only when complete: a
-//! rewrite that fails or is killed leaves the destination as it was.
+//! The new file is written once, in order, straight to the destination:
+//! a [dry run](crate::bolt::Loader::dry_run) of the bulk loader over the
+//! source works out where every page goes (and the `snapshot status` of
+//! the result), then [`Loader::in_order`](crate::bolt::Loader::in_order)
+//! streams the metas and every page to the location's writer, hashing them
+//! as they go, and the SHA-256 trailer follows. No temporary copy is made,
+//! whatever the location (a file, `.zst`, an object store), and memory
+//! stays bounded by a few pages per tree level. The result is published
+//! under its name only when complete, as every location is (`OUT.part`
+//! renamed, a multipart upload completed); a local uncompressed result is
+//! also checked before it is renamed. A rewrite that fails or is killed
+//! leaves the destination as it was (a SIGKILLed one may leave `OUT.part`,
+//! as `snapshot save` may).
+//!
+//! For tests only: when the environment variable
+//! `ETCDSNAP_TEST_REWRITE_CRASH_AFTER` holds a number N, the process sends
+//! itself SIGKILL right after the N-th write to the destination (about a
+//! MiB each), counting the completed store (before publishing) and the
+//! publishing as one write each; the crash tests stop the command at every
+//! such point. It is read in this one place and has no other effect.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,14 +43,18 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use crate::bolt::{Bucket, CopyError, Db, LoadError, LoadOptions, Loader, copy_bucket};
+use crate::bolt::{
+    Bucket, CopyError, Db, LeafElem, LoadError, LoadOptions, Loader, Visitor, copy_bucket,
+};
 use crate::etcd::{Status, StatusVisitor, TargetVersion, buckets, meta};
-use crate::location::{Location, LocationError};
+use crate::location::{Compression, Location, LocationError, LocationWriter};
 use crate::mvcc::{Compaction, MvccError, Store};
 use crate::snapshot::file::SnapshotFile;
 use crate::snapshot::hash::{self, HashCheck};
@@ -44,8 +63,6 @@ use crate::snapshot::{Snapshot, SnapshotError};
 /// Bytes written between two releases of the source's map (so that the
 /// resident set does not grow with the file).
 const RELEASE_EVERY: u64 = 32 << 20;
-/// Bytes read per step when the finished file is stored.
-const CHUNK: usize = 1 << 20;
 
 /// What to do to the snapshot besides packing it densely.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +127,17 @@ pub enum RewriteError {
     /// The result could not be stored or published.
     #[error(transparent)]
     Location(#[from] LocationError),
+    /// The file written is not the one planned (a bug, or a source that
+    /// changed under the rewrite); it was not published.
+    #[error(
+        "the rewritten file does not hold what was planned (status {written:?}, planned {planned:?}); it was not published"
+    )]
+    NotAsPlanned {
+        /// The status planned from the source.
+        planned: Box<Status>,
+        /// The status of what was written.
+        written: Box<Status>,
+    },
     /// A local file operation failed.
     #[error("{op} {}: {}", path.display(), crate::go::errno::text(source))]
     Io {
@@ -178,44 +206,42 @@ pub fn rewrite(
         }
         None => None,
     };
-    let dir = match out.local_path() {
-        Some(p) => match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        },
-        None => out.options().temp_dir(),
-    };
-    let tmp = tempfile::tempfile_in(&dir).map_err(io_err("create a temporary file in", &dir))?;
-    let (body_len, removed) = load_dense(file, db, &tmp, compaction.as_ref(), &|_| {})?;
+    let load = load_options(db);
+    let root = db.root();
 
-    // The result is checked (and its status taken) before anyone sees it.
-    let shown = PathBuf::from(out.as_str());
-    let written = SnapshotFile::from_file(
-        tmp.try_clone().map_err(io_err("reopen", &dir))?,
-        shown.clone(),
-    )?;
-    let threads = crate::bolt::CheckOptions::default().threads;
-    let (wdb, visitor, _) =
-        crate::snapshot::walk_checked(&written, StatusVisitor::new(opts.target), threads)?;
-    let status = visitor.finish(wdb.size()).map_err(SnapshotError::from)?;
-    drop(written);
+    // The plan: where every page goes, and the status of the result.
+    let mut status = StatusVisitor::new(opts.target);
+    let mut dry = Loader::dry_run(load)?;
+    releasing(&mut dry, file, &|_| {});
+    let removed = copy_root(&mut dry, &root, compaction.as_ref(), &mut status)?;
+    let (_, plan) = dry.finish()?;
+    file.map().release();
+    let body_len = plan.pages.saturating_mul(u64::from(db.page_size()));
+    let status = status.finish(body_len).map_err(SnapshotError::from)?;
 
+    // The file, once, in order, hashed on the way.
     let mut w = out.create()?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut off = 0u64;
-    while off < body_len {
-        let n = usize::try_from(body_len - off).unwrap_or(CHUNK).min(CHUNK);
-        let chunk = buf.get_mut(..n).unwrap_or_default();
-        tmp.read_exact_at(chunk, off)
-            .map_err(io_err("read", &shown))?;
-        h.update(&*chunk);
-        w.write_all(chunk)?;
-        off += n as u64;
+    let mut stream = Hashed {
+        out: &mut w,
+        hash: Sha256::new(),
+        pos: 0,
+        failed: None,
+    };
+    let written = write_planned(&mut stream, file, &root, compaction.as_ref(), load, &plan);
+    if let Err(e) = written {
+        return Err(stream.failed.take().map_or(e, RewriteError::Location));
     }
-    let digest: [u8; 32] = h.finalize().into();
+    let digest: [u8; 32] = stream.hash.finalize().into();
     w.write_all(&digest)?;
+    crash_point();
+    w.finish()?;
+    crash_point();
+    // A local file is read back and checked before it gets its name.
+    if let (Some(target), Compression::None) = (out.local_path(), out.compression()) {
+        check_written(target, opts.target, &status)?;
+    }
     let location = w.publish()?;
+    crash_point();
     Ok(RewriteSummary {
         location,
         size_before: src.file_len(),
@@ -226,27 +252,25 @@ pub fn rewrite(
     })
 }
 
-/// Lays `db` (the database of `file`) out densely into `out` from its
-/// start, through `compaction` if there is one, keeping the page size, the
-/// freelist style, the txid and the root sequence of the source; returns
-/// the length written and the `key` entries the compaction removed.
-/// `progress` hears the bytes written so far. The source's map is released
-/// as it goes, so the resident set does not grow with the file.
-pub(crate) fn load_dense(
-    file: &SnapshotFile,
-    db: Db<'_>,
-    out: &File,
-    compaction: Option<&Compaction>,
-    progress: &dyn Fn(u64),
-) -> Result<(u64, u64), RewriteError> {
-    let load = LoadOptions {
+/// The layout of a dense copy of `db`: its page size, freelist style, txid
+/// and root sequence.
+fn load_options(db: Db<'_>) -> LoadOptions {
+    LoadOptions {
         page_size: db.page_size(),
         freelist: db.meta().has_synced_freelist(),
         txid: db.meta().txid,
         root_sequence: db.meta().sequence,
         ..LoadOptions::default()
-    };
-    let mut loader = Loader::new(out, load)?;
+    }
+}
+
+/// Releases `file`'s map every [`RELEASE_EVERY`] bytes the loader writes,
+/// telling `progress` the bytes written.
+fn releasing<'a, W: Write + Seek>(
+    loader: &mut Loader<'a, W>,
+    file: &'a SnapshotFile,
+    progress: &'a dyn Fn(u64),
+) {
     let mut released = 0u64;
     loader.on_progress(move |written| {
         progress(written);
@@ -255,7 +279,130 @@ pub(crate) fn load_dense(
             file.map().release();
         }
     });
-    let removed = copy_root(&mut loader, &db.root(), compaction)?;
+}
+
+/// The second pass: the planned file written in order into `stream`.
+fn write_planned<'a>(
+    stream: &mut Hashed<'_>,
+    file: &'a SnapshotFile,
+    root: &Bucket<'a>,
+    compaction: Option<&Compaction>,
+    load: LoadOptions,
+    plan: &crate::bolt::LoadSummary,
+) -> Result<(), RewriteError> {
+    let mut loader = Loader::in_order(stream, load, plan)?;
+    releasing(&mut loader, file, &|_| {});
+    copy_root(&mut loader, root, compaction, &mut ())?;
+    loader.finish()?;
+    file.map().release();
+    Ok(())
+}
+
+/// Opens the stored (not yet published) `TARGET.part`, checks it as
+/// `snapshot verify` would and compares its status with the planned one.
+fn check_written(target: &Path, rule: TargetVersion, planned: &Status) -> Result<(), RewriteError> {
+    let part = crate::atomic_file::part_path(target);
+    let f = File::open(&part).map_err(io_err("open", &part))?;
+    let written = SnapshotFile::from_file(f, part.clone())?;
+    let threads = crate::bolt::CheckOptions::default().threads;
+    let (wdb, visitor, _) =
+        crate::snapshot::walk_checked(&written, StatusVisitor::new(rule), threads)?;
+    let status = visitor.finish(wdb.size()).map_err(SnapshotError::from)?;
+    if let Some(stored) = written.trailer() {
+        let computed = hash::body_sha256(&written, &|_| {}).map_err(io_err("read", &part))?;
+        if let HashCheck::Mismatch { stored, computed } = HashCheck::compare(stored, computed) {
+            return Err(RewriteError::HashMismatch { stored, computed });
+        }
+    }
+    if &status != planned {
+        return Err(RewriteError::NotAsPlanned {
+            planned: Box::new(planned.clone()),
+            written: Box::new(status),
+        });
+    }
+    Ok(())
+}
+
+/// The destination as the loader sees it: every byte goes to the
+/// location's writer and into the running SHA-256; it never seeks (asked
+/// where it is, it says).
+struct Hashed<'w> {
+    out: &'w mut LocationWriter,
+    hash: Sha256,
+    pos: u64,
+    /// The location's own error, kept for the report (the loader only
+    /// sees an `io::Error`).
+    failed: Option<LocationError>,
+}
+
+impl Write for Hashed<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Err(e) = self.out.write_all(buf) {
+            let shown = io::Error::other(e.to_string());
+            self.failed = Some(e);
+            return Err(shown);
+        }
+        self.hash.update(buf);
+        self.pos += buf.len() as u64;
+        crash_point();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for Hashed<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        match to {
+            SeekFrom::Start(p) if p == self.pos => Ok(p),
+            SeekFrom::Current(0) => Ok(self.pos),
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the destination is written in order",
+            )),
+        }
+    }
+}
+
+/// Counts writes for `ETCDSNAP_TEST_REWRITE_CRASH_AFTER` (see the module
+/// documentation); kills the process after the write it names.
+fn crash_point() {
+    static AFTER: OnceLock<Option<u64>> = OnceLock::new();
+    static DONE: AtomicU64 = AtomicU64::new(0);
+    let after = AFTER.get_or_init(|| {
+        std::env::var("ETCDSNAP_TEST_REWRITE_CRASH_AFTER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(n) = after
+        && DONE.fetch_add(1, Ordering::SeqCst).saturating_add(1) == *n
+    {
+        // SIGKILL itself where the binary has a way to (nothing runs
+        // after either; abort may leave a core file).
+        #[cfg(any(feature = "cli", feature = "repo"))]
+        let _ = signal_hook::low_level::raise(signal_hook::consts::SIGKILL);
+        std::process::abort();
+    }
+}
+
+/// Lays `db` (the database of `file`) out densely into `out` from its
+/// start, through `compaction` if there is one, keeping the page size, the
+/// freelist style, the txid and the root sequence of the source; returns
+/// the length written and the `key` entries the compaction removed.
+/// `progress` hears the bytes written so far. The source's map is released
+/// as it goes, so the resident set does not grow with the file.
+pub(crate) fn load_dense<'a>(
+    file: &'a SnapshotFile,
+    db: Db<'a>,
+    out: &'a File,
+    compaction: Option<&Compaction>,
+    progress: &'a dyn Fn(u64),
+) -> Result<(u64, u64), RewriteError> {
+    let mut loader = Loader::new(out, load_options(db))?;
+    releasing(&mut loader, file, progress);
+    let removed = copy_root(&mut loader, &db.root(), compaction, &mut ())?;
     let (_, summary) = loader.finish()?;
     file.map().release();
     Ok((
@@ -266,10 +413,13 @@ pub(crate) fn load_dense(
 
 /// Copies the top-level buckets into the loader, the `key` and `meta`
 /// buckets through the compaction if there is one; the entries removed.
-fn copy_root<'a>(
-    loader: &mut Loader<'a, &File>,
+/// `seen` is shown every entry written at the top two levels, as a walk of
+/// the result would show them (the status is taken so).
+fn copy_root<'a, W: Write + Seek, V: Visitor>(
+    loader: &mut Loader<'a, W>,
     root: &Bucket<'a>,
     compaction: Option<&Compaction>,
+    seen: &mut V,
 ) -> Result<u64, RewriteError> {
     let mut removed = 0;
     let mut meta_done = compaction.is_none();
@@ -291,35 +441,65 @@ fn copy_root<'a>(
         match compaction {
             Some(c) if e.key > buckets::META && !meta_done => {
                 // No meta bucket: it is made where it belongs.
-                write_meta(loader, None, c)?;
+                write_meta(loader, None, c, seen)?;
                 meta_done = true;
             }
             _ => {}
         }
         if let Some(c) = compaction.filter(|_| e.key == buckets::META) {
-            write_meta(loader, Some(&sub), c)?;
+            write_meta(loader, Some(&sub), c, seen)?;
             meta_done = true;
             continue;
         }
+        seen.entry(&[], &e);
         loader.begin_bucket(e.key, sub.sequence())?;
         match compaction {
-            Some(c) if e.key == buckets::KEY => removed = copy_compacted(loader, &sub, c)?,
-            _ => copy_bucket(loader, &sub)?,
+            Some(c) if e.key == buckets::KEY => removed = copy_compacted(loader, &sub, c, seen)?,
+            _ => copy_top(loader, &sub, e.key, seen)?,
         }
         loader.end_bucket()?;
     }
     if let (Some(c), false) = (compaction, meta_done) {
-        write_meta(loader, None, c)?;
+        write_meta(loader, None, c, seen)?;
     }
     Ok(removed)
 }
 
+/// A top-level bucket's entries (nested buckets whole), shown to `seen`.
+fn copy_top<'a, W: Write + Seek, V: Visitor>(
+    loader: &mut Loader<'a, W>,
+    bucket: &Bucket<'a>,
+    name: &[u8],
+    seen: &mut V,
+) -> Result<(), RewriteError> {
+    for e in bucket.iter() {
+        let e = e?;
+        seen.entry(&[name], &e);
+        if e.is_bucket() {
+            let sub = bucket
+                .bucket(e.key)?
+                .ok_or_else(|| crate::bolt::BoltError::BucketValue {
+                    name: String::from_utf8_lossy(e.key).into_owned(),
+                    what: "bucket entry that does not open as a bucket".into(),
+                    offset: 0,
+                })?;
+            loader.begin_bucket(e.key, sub.sequence())?;
+            copy_bucket(loader, &sub)?;
+            loader.end_bucket()?;
+        } else {
+            loader.put(e.key, e.value)?;
+        }
+    }
+    Ok(())
+}
+
 /// The `meta` bucket (`existing`'s entries, if any) with the compaction
 /// recorded as etcd records it.
-fn write_meta<'a>(
-    loader: &mut Loader<'a, &File>,
+fn write_meta<'a, W: Write + Seek, V: Visitor>(
+    loader: &mut Loader<'a, W>,
     existing: Option<&Bucket<'a>>,
     c: &Compaction,
+    seen: &mut V,
 ) -> Result<(), RewriteError> {
     let mut entries: BTreeMap<Cow<'a, [u8]>, Cow<'a, [u8]>> = BTreeMap::new();
     if let Some(b) = existing {
@@ -343,8 +523,24 @@ fn write_meta<'a>(
     );
     entries.insert(Cow::Borrowed(meta::FINISHED_COMPACT_REV), Cow::Owned(v));
     let sequence = existing.map_or(0, Bucket::sequence);
+    seen.entry(
+        &[],
+        &LeafElem {
+            flags: crate::bolt::LEAF_FLAG_BUCKET,
+            key: buckets::META,
+            value: &[],
+        },
+    );
     loader.begin_bucket(buckets::META, sequence)?;
     for (k, v) in entries {
+        seen.entry(
+            &[buckets::META],
+            &LeafElem {
+                flags: 0,
+                key: &k,
+                value: &v,
+            },
+        );
         loader.put(k, v)?;
     }
     loader.end_bucket()?;
@@ -353,10 +549,11 @@ fn write_meta<'a>(
 
 /// The `key` bucket without the entries the compaction removes; their
 /// number.
-fn copy_compacted<'a>(
-    loader: &mut Loader<'a, &File>,
+fn copy_compacted<'a, W: Write + Seek, V: Visitor>(
+    loader: &mut Loader<'a, W>,
     key: &Bucket<'a>,
     c: &Compaction,
+    seen: &mut V,
 ) -> Result<u64, RewriteError> {
     let mut removed = 0;
     for (index, e) in key.iter().enumerate() {
@@ -370,6 +567,7 @@ fn copy_compacted<'a>(
             .into());
         }
         if c.keeps(index as u64) {
+            seen.entry(&[buckets::KEY], &e);
             loader.put(e.key, e.value)?;
         } else {
             removed += 1;
