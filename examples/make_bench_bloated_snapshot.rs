@@ -111,7 +111,10 @@ fn run() -> Result<(), String> {
     drop(cluster);
     if !saved.success() {
         let _ = std::fs::remove_file(&part);
-        return Err(format!("etcdctl snapshot save: {}{}", saved.stdout, saved.stderr));
+        return Err(format!(
+            "etcdctl snapshot save: {}{}",
+            saved.stdout, saved.stderr
+        ));
     }
     std::fs::rename(&part, &out).map_err(|e| format!("rename {}: {e}", part.display()))?;
     let _ = std::fs::remove_dir_all(&work);
