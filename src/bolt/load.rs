@@ -353,15 +353,16 @@ impl<'a, W: Write + Seek> Loader<'a, W> {
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use etcdsnap::bolt::{LoadOptions, Loader};
+    /// use etcdsnap::bolt::{LoadError, LoadOptions, Loader};
+    /// use std::io::{Seek, Write};
     ///
-    /// let fill = |l: &mut Loader<'_, _>| -> Result<(), etcdsnap::bolt::LoadError> {
-    ///     l.begin_bucket(b"b", 0)?;
+    /// fn fill<W: Write + Seek>(l: &mut Loader<'_, W>) -> Result<(), LoadError> {
+    ///     l.begin_bucket(&b"b"[..], 0)?;
     ///     for i in 0..1000u32 {
     ///         l.put(format!("key{i:05}").into_bytes(), vec![7u8; 100])?;
     ///     }
     ///     l.end_bucket()
-    /// };
+    /// }
     /// let mut dry = Loader::dry_run(LoadOptions::default())?;
     /// fill(&mut dry)?;
     /// let (_, plan) = dry.finish()?;
@@ -867,6 +868,54 @@ mod tests {
                 id += 1 + u64::from(p.header().overflow);
             }
             assert_eq!(leaves, want, "n={n} vlen={vlen}");
+        }
+    }
+
+    /// A dry run then an in-order load write byte for byte what a seeking
+    /// load writes; other entries than the planned ones are refused.
+    #[test]
+    fn in_order_after_a_dry_run_writes_the_same_file() {
+        let buckets: Vec<(&[u8], Pairs)> = vec![
+            (b"a", kvs(3, 5)),
+            (b"key", kvs(3000, 120)),
+            (b"meta", kvs(20, 9000)),
+        ];
+        for freelist in [true, false] {
+            let opts = LoadOptions {
+                freelist,
+                txid: 41,
+                ..LoadOptions::default()
+            };
+            let want = load(&buckets, opts);
+            fn fill<'a, W: Write + Seek>(
+                l: &mut Loader<'a, W>,
+                buckets: &'a [(&'a [u8], Pairs)],
+                extra: bool,
+            ) -> Result<(), LoadError> {
+                for (name, kvs) in buckets {
+                    l.begin_bucket(*name, 7)?;
+                    for (k, v) in kvs {
+                        l.put(k.as_slice(), v.as_slice())?;
+                    }
+                    if extra && *name == b"key" {
+                        l.put(&b"zzz"[..], vec![1u8; 5000])?;
+                    }
+                    l.end_bucket()?;
+                }
+                Ok(())
+            }
+            let mut dry = Loader::dry_run(opts).expect("dry");
+            fill(&mut dry, &buckets, false).expect("fill dry");
+            let (_, plan) = dry.finish().expect("plan");
+            let mut l = Loader::in_order(Cursor::new(Vec::new()), opts, &plan).expect("l");
+            fill(&mut l, &buckets, false).expect("fill");
+            let (out, done) = l.finish().expect("finish");
+            assert_eq!(done, plan);
+            assert!(out.into_inner() == want, "freelist {freelist}");
+
+            let mut l = Loader::in_order(Cursor::new(Vec::new()), opts, &plan).expect("l");
+            fill(&mut l, &buckets, true).expect("fill");
+            assert!(matches!(l.finish(), Err(LoadError::NotAsPlanned { .. })));
         }
     }
 
