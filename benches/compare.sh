@@ -619,12 +619,19 @@ rewrite_rows() {
 
 # ---------------------------------------------------------------- main modes
 BIG=$DATA/etcd-1m.db
-ensure_snapshot "$BIG" 1000000
+# --only rewrite without the 1.4 GB snapshot: the bloated rows alone (making the big one
+# takes long; it is made by a plain run).
+if [ "$ONLY" = rewrite ] && [ ! -s "$BIG" ]; then
+    echo "note: $BIG is missing: rewrite rows on the bloated snapshot only" >&2
+    BIG=
+else
+    ensure_snapshot "$BIG" 1000000
+fi
 big_runs=$((RUNS < COLD_RUNS ? RUNS : COLD_RUNS))
 
 if [ $SCALING = 0 ]; then
     machine
-    echo "snapshot: $BIG ($(mb "$(size_of "$BIG")"), 1,000,000 keys x 1,000 B, etcd 3.5.1)"
+    [ -n "$BIG" ] && echo "snapshot: $BIG ($(mb "$(size_of "$BIG")"), 1,000,000 keys x 1,000 B, etcd 3.5.1)"
     echo
     header "operation" "etcdutl"
     if want restore; then
@@ -688,7 +695,7 @@ if [ $SCALING = 0 ]; then
         echo
         echo "rewriting (ref = etcdutl 3.5.1 defrag --data-dir of a restored data dir; sizes: db bodies)"
         header "operation" "etcdutl"
-        rewrite_rows big "$BIG" "$big_runs" "1,000,000 keys x 1,000 B, no free pages"
+        [ -n "$BIG" ] && rewrite_rows big "$BIG" "$big_runs" "1,000,000 keys x 1,000 B, no free pages"
         rewrite_rows bloated "$BLOATED" "$big_runs" "200,000 keys, half overwritten, compacted, a quarter deleted"
     fi
     echo
