@@ -52,7 +52,7 @@
 # Rewrite rows: each input is also restored by etcdutl into a data dir (outside the timing,
 # before every run) and `etcdutl defrag --data-dir` is timed on it; the sizes compare our
 # output's body with etcd's defragmented member/snap/db. The bloated input is made once by
-# `examples/make_bench_bloated_snapshot.rs` (etcd 3.5.1: 200,000 keys, half overwritten,
+# `examples/make_bench_bloated_snapshot.rs` (etcd 3.5.1: 100,000 keys, half overwritten,
 # compacted, a quarter deleted). Each row shows the load average (1 min) when it started.
 set -uo pipefail
 
@@ -551,7 +551,7 @@ inspect_rows() {
 }
 
 # ---------------------------------------------------------------- rewrite (defrag, compact)
-BLOATED=$DATA/etcd-bloated-200k.db
+BLOATED=$DATA/etcd-bloated-100k.db
 REWRITE_DIR=$WORK/rewrite
 REWRITE_SRC=
 prep_rewrite() { rm -rf "$REWRITE_DIR" && mkdir -p "$REWRITE_DIR" && sync; }
@@ -689,14 +689,14 @@ if [ $SCALING = 0 ]; then
     if want rewrite; then
         if [ ! -s "$BLOATED" ]; then
             echo "making $BLOATED with etcd 3.5.1 ..." >&2
-            "$TARGET/release/examples/make_bench_bloated_snapshot" "$BLOATED" --keys 200000 >&2 \
+            "$TARGET/release/examples/make_bench_bloated_snapshot" "$BLOATED" --keys 100000 >&2 \
                 || die "make_bench_bloated_snapshot failed"
         fi
         echo
         echo "rewriting (ref = etcdutl 3.5.1 defrag --data-dir of a restored data dir; sizes: db bodies)"
         header "operation" "etcdutl"
         [ -n "$BIG" ] && rewrite_rows big "$BIG" "$big_runs" "1,000,000 keys x 1,000 B, no free pages"
-        rewrite_rows bloated "$BLOATED" "$big_runs" "200,000 keys, half overwritten, compacted, a quarter deleted"
+        rewrite_rows bloated "$BLOATED" "$big_runs" "100,000 keys, half overwritten, compacted, a quarter deleted"
     fi
     echo
     echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
