@@ -5,7 +5,11 @@
 #                                  status warm and cold, verify vs openssl dgst -sha256,
 #                                  save from etcd 3.5.1 over TLS vs etcdctl snapshot save;
 #                                  object storage (--only s3): save to / restore, verify from
-#                                  s3:// (s3s-fs on loopback), plain and .zst, vs the local file
+#                                  s3:// (s3s-fs on loopback), plain and .zst, vs the local file;
+#                                  rewriting (--only rewrite): snapshot defrag / compact on the
+#                                  1.4 GB snapshot and on a bloated one vs etcdutl defrag of a
+#                                  restored data dir, output sizes, and restore --compact
+#                                  --defrag vs etcdutl restore then etcdutl defrag
 #   benches/compare.sh --scaling   ~10 MB, ~150 MB and ~1.4 GB: status / verify / restore
 #   benches/compare.sh --backup    the backup repository on a 1.4 GB series with 1% and 5% of
 #                                  keys rewritten: bytes stored per push, push rate, backup
@@ -15,7 +19,7 @@
 #   --runs N      (RUNS)              measured runs per command, median reported (default 5;
 #                                     cold rows and 1.4 GB restores use at most COLD_RUNS=3)
 #   --only LIST   (ONLY)              comma-separated subset of: restore,all-members,status,
-#                                     status-cold,verify,save,s3,get,count,stats,diff
+#                                     status-cold,verify,save,s3,get,count,stats,diff,rewrite
 #                                     (default: all)
 #   ETCDSNAP_BIN                      use this etcdsnap binary instead of building this tree
 #   ETCDSNAP_ETCD35_DIR               directory of etcd/etcdctl/etcdutl 3.5.1 (default: the
@@ -45,6 +49,11 @@
 # an already restored data dir; `stats` against `snapshot status`; `diff` of the 1.4 GB snapshot
 # and a later backup with 1% of its keys rewritten (made once by
 # `examples/make_bench_changed_snapshot.rs` with real etcd) against two `snapshot status` runs.
+# Rewrite rows: each input is also restored by etcdutl into a data dir (outside the timing,
+# before every run) and `etcdutl defrag --data-dir` is timed on it; the sizes compare our
+# output's body with etcd's defragmented member/snap/db. The bloated input is made once by
+# `examples/make_bench_bloated_snapshot.rs` (etcd 3.5.1: 100,000 keys, half overwritten,
+# compacted, a quarter deleted). Each row shows the load average (1 min) when it started.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -92,9 +101,9 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ -n "${ETCDSNAP_BIN:-}" ]; then
     OURS=$ETCDSNAP_BIN
     [ -x "$OURS" ] || die "ETCDSNAP_BIN=$OURS is not executable"
-    (cd "$ROOT" && cargo build --release --quiet --example make_bench_snapshot --example make_bench_changed_snapshot) || die "build failed"
+    (cd "$ROOT" && cargo build --release --quiet --example make_bench_snapshot --example make_bench_changed_snapshot --example make_bench_bloated_snapshot) || die "build failed"
 else
-    (cd "$ROOT" && cargo build --release --quiet --bin etcdsnap --example make_bench_snapshot --example make_bench_changed_snapshot) \
+    (cd "$ROOT" && cargo build --release --quiet --bin etcdsnap --example make_bench_snapshot --example make_bench_changed_snapshot --example make_bench_bloated_snapshot) \
         || die "build failed"
     OURS=$TARGET/release/etcdsnap
 fi
@@ -139,7 +148,7 @@ ensure_snapshot() {
 # ---------------------------------------------------------------- timing
 # measure KEY RUNS PREP CMD...: runs PREP (a function, or "none"), then CMD under
 # /usr/bin/time, RUNS times. Sets MED[KEY] (s), RSS[KEY] (KiB, max), ERR[KEY] (on failure).
-declare -A MED RSS ERR
+declare -A MED RSS ERR LOAD
 WORK=$(mktemp -d "$DATA/.compare.XXXXXX") || die "mktemp failed"
 cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -149,6 +158,7 @@ measure() {
     shift 3
     local walls=() maxrss=0 i t0 t1 rc rss
     unset "ERR[$key]"
+    LOAD[$key]=$(cut -d' ' -f1 /proc/loadavg)
     for ((i = 0; i < runs; i++)); do
         [ "$prep" = none ] || "$prep"
         t0=$(date +%s%N)
@@ -540,14 +550,88 @@ inspect_rows() {
     fi
 }
 
+# ---------------------------------------------------------------- rewrite (defrag, compact)
+BLOATED=$DATA/etcd-bloated-100k.db
+REWRITE_DIR=$WORK/rewrite
+REWRITE_SRC=
+prep_rewrite() { rm -rf "$REWRITE_DIR" && mkdir -p "$REWRITE_DIR" && sync; }
+# etcdutl defrag needs a data dir: restored (untimed) before each run.
+prep_etcd_dd() {
+    prep_rewrite
+    "$ETCDUTL" snapshot restore "$REWRITE_SRC" --data-dir "$REWRITE_DIR/dd" >/dev/null 2>&1 \
+        || echo "compare.sh: etcdutl snapshot restore of $REWRITE_SRC failed" >&2
+    sync
+}
+# The reference of restore --compact --defrag: etcdutl restore, then etcdutl defrag.
+cat >"$WORK/restore-then-defrag.sh" <<'SH'
+#!/bin/sh
+set -e
+etcdutl=$1; shift
+dd=$1; shift
+"$etcdutl" snapshot restore "$@" --data-dir "$dd" >/dev/null
+"$etcdutl" defrag --data-dir "$dd" >/dev/null
+SH
+chmod +x "$WORK/restore-then-defrag.sh"
+declare -A SIZE
+# rrow LABEL OURKEY REFKEY: a row with the load average at the start of each measurement.
+rrow() {
+    row "$1" "$2" "$3"
+    printf '%-46s load %s / %s' "" "${LOAD[$2]:-?}" "${LOAD[$3]:--}"
+    [ -n "${SIZE[$2]:-}" ] && printf ', output %s' "$(mb "${SIZE[$2]}")"
+    [ -n "${SIZE[$3]:-}" ] && printf ' vs %s' "$(mb "${SIZE[$3]}")"
+    echo
+}
+
+time_rewrite() {
+    local tag=$1 f=$2 runs=$3
+    local args=(--name m1 --initial-cluster "$CLUSTER1" --initial-advertise-peer-urls "$PEER"
+                --initial-cluster-token bench)
+    REWRITE_SRC=$f
+    warm_file "$f"
+    measure "$tag.defrag.ours" "$runs" prep_rewrite "$OURS" snapshot defrag "$f" "$REWRITE_DIR/out.db"
+    # The body (no trailer), as etcd's member db has none.
+    [ -z "${ERR[$tag.defrag.ours]:-}" ] && SIZE[$tag.defrag.ours]=$(( $(size_of "$REWRITE_DIR/out.db") - 32 ))
+    measure "$tag.compact.ours" "$runs" prep_rewrite "$OURS" snapshot compact "$f" "$REWRITE_DIR/out.db"
+    [ -z "${ERR[$tag.compact.ours]:-}" ] && SIZE[$tag.compact.ours]=$(( $(size_of "$REWRITE_DIR/out.db") - 32 ))
+    measure "$tag.defrag.ref" "$runs" prep_etcd_dd "$ETCDUTL" defrag --data-dir "$REWRITE_DIR/dd"
+    [ -z "${ERR[$tag.defrag.ref]:-}" ] && SIZE[$tag.defrag.ref]=$(size_of "$REWRITE_DIR/dd/member/snap/db")
+    if [ $HAVE_RESTORE = 1 ]; then
+        measure "$tag.rcd.ours" "$runs" prep_rewrite "$OURS" snapshot restore "$f" "${args[@]}" \
+            --data-dir "$REWRITE_DIR/m1.etcd" --compact --defrag
+        [ -z "${ERR[$tag.rcd.ours]:-}" ] && SIZE[$tag.rcd.ours]=$(size_of "$REWRITE_DIR/m1.etcd/member/snap/db")
+    else
+        ERR[$tag.rcd.ours]=$NO_RESTORE
+    fi
+    measure "$tag.rcd.ref" "$runs" prep_rewrite "$WORK/restore-then-defrag.sh" "$ETCDUTL" \
+        "$REWRITE_DIR/m1.etcd" "$f" "${args[@]}"
+    [ -z "${ERR[$tag.rcd.ref]:-}" ] && SIZE[$tag.rcd.ref]=$(size_of "$REWRITE_DIR/m1.etcd/member/snap/db")
+    rm -rf "$REWRITE_DIR"
+}
+
+rewrite_rows() {
+    local tag=$1 f=$2 runs=$3 what=$4
+    echo "input: $f ($(mb "$(size_of "$f")"), $what)"
+    time_rewrite "$tag" "$f" "$runs"
+    rrow "snapshot defrag (vs etcdutl defrag)" "$tag.defrag.ours" "$tag.defrag.ref"
+    rrow "snapshot compact (vs etcdutl defrag)" "$tag.compact.ours" "$tag.defrag.ref"
+    rrow "restore --compact --defrag (vs +defrag)" "$tag.rcd.ours" "$tag.rcd.ref"
+}
+
 # ---------------------------------------------------------------- main modes
 BIG=$DATA/etcd-1m.db
-ensure_snapshot "$BIG" 1000000
+# --only rewrite without the 1.4 GB snapshot: the bloated rows alone (making the big one
+# takes long; it is made by a plain run).
+if [ "$ONLY" = rewrite ] && [ ! -s "$BIG" ]; then
+    echo "note: $BIG is missing: rewrite rows on the bloated snapshot only" >&2
+    BIG=
+else
+    ensure_snapshot "$BIG" 1000000
+fi
 big_runs=$((RUNS < COLD_RUNS ? RUNS : COLD_RUNS))
 
 if [ $SCALING = 0 ]; then
     machine
-    echo "snapshot: $BIG ($(mb "$(size_of "$BIG")"), 1,000,000 keys x 1,000 B, etcd 3.5.1)"
+    [ -n "$BIG" ] && echo "snapshot: $BIG ($(mb "$(size_of "$BIG")"), 1,000,000 keys x 1,000 B, etcd 3.5.1)"
     echo
     header "operation" "etcdutl"
     if want restore; then
@@ -601,6 +685,18 @@ if [ $SCALING = 0 ]; then
     fi
     if want get || want count || want stats || want diff; then
         inspect_rows "$BIG"
+    fi
+    if want rewrite; then
+        if [ ! -s "$BLOATED" ]; then
+            echo "making $BLOATED with etcd 3.5.1 ..." >&2
+            "$TARGET/release/examples/make_bench_bloated_snapshot" "$BLOATED" --keys 100000 >&2 \
+                || die "make_bench_bloated_snapshot failed"
+        fi
+        echo
+        echo "rewriting (ref = etcdutl 3.5.1 defrag --data-dir of a restored data dir; sizes: db bodies)"
+        header "operation" "etcdutl"
+        [ -n "$BIG" ] && rewrite_rows big "$BIG" "$big_runs" "1,000,000 keys x 1,000 B, no free pages"
+        rewrite_rows bloated "$BLOATED" "$big_runs" "100,000 keys, half overwritten, compacted, a quarter deleted"
     fi
     echo
     echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -18,6 +18,13 @@
 //!   (the newest at page 0, as a `Tx.WriteTo` copy has them) are written
 //!   at the end with fresh checksums.
 //!
+//! A file can also be written strictly in order, for an output that cannot
+//! seek (an upload, a compressor, a running hash): a
+//! [dry run](Loader::dry_run) fed the same entries works out the layout
+//! without writing anything, and [`Loader::in_order`] then writes the metas
+//! it planned first and every other page after them, refusing to finish if
+//! the entries did not lay out as planned.
+//!
 //! Nothing here knows about etcd.
 //!
 //! ```
@@ -144,6 +151,21 @@ pub enum LoadError {
     /// `end_bucket` with no bucket open, or `finish` with buckets open.
     #[error("unbalanced buckets: {0}")]
     Unbalanced(&'static str),
+    /// An in-order load ([`Loader::in_order`]) laid its entries out
+    /// differently from its dry run: it was not given the same entries.
+    #[error(
+        "the entries were not the ones planned (planned {planned_pages} pages with the root at page {planned_root}, got {pages} with the root at {root})"
+    )]
+    NotAsPlanned {
+        /// Pages the dry run counted.
+        planned_pages: u64,
+        /// The root page it planned.
+        planned_root: u64,
+        /// Pages written.
+        pages: u64,
+        /// The root page written.
+        root: u64,
+    },
     /// So many tiny entries that one page would count 0xFFFF or more.
     #[error("{count} elements in one page of bucket {bucket} (bbolt counts at most 65534)")]
     TooManyElements {
@@ -243,6 +265,17 @@ impl<'a> Level<'a> {
     }
 }
 
+/// How the loader puts pages into its output.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// Pages from offset 2 pages on, the metas last (seeking back).
+    Seek,
+    /// Nothing written: only the layout is worked out.
+    DryRun,
+    /// The metas of the plan first, then every page in order; no seek.
+    InOrder(Meta),
+}
+
 /// A bucket being written.
 #[derive(Debug)]
 struct Frame<'a> {
@@ -277,6 +310,7 @@ pub struct Loader<'a, W: Write + Seek> {
     buckets: u64,
     inline_buckets: u64,
     keys: u64,
+    mode: Mode,
     /// Told the bytes written so far after each page.
     progress: Option<Box<dyn FnMut(u64) + 'a>>,
 }
@@ -287,6 +321,7 @@ impl<W: Write + Seek> std::fmt::Debug for Loader<'_, W> {
             .field("opts", &self.opts)
             .field("next_page", &self.next)
             .field("depth", &self.stack.len())
+            .field("mode", &self.mode)
             .finish()
     }
 }
@@ -304,6 +339,50 @@ impl<'a, W: Write + Seek> Loader<'a, W> {
     /// Starts a file in `out` (written from its current start: page 0 at
     /// offset 0).
     pub fn new(out: W, opts: LoadOptions) -> Result<Loader<'a, W>, LoadError> {
+        Loader::start(out, opts, Mode::Seek)
+    }
+
+    /// Starts the file `plan` describes (the summary of a
+    /// [dry run](Loader::dry_run) given the same options and then the same
+    /// entries), written strictly in order: its two metas at once, then
+    /// every page as it is cut. `out` is never asked to seek, so it may be
+    /// an upload or a running hash behind a [`Seek`] that only reports its
+    /// position. [`finish`](Loader::finish) refuses
+    /// ([`LoadError::NotAsPlanned`]) if the entries laid out differently;
+    /// what was written is then not the planned file and must be dropped.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use etcdsnap::bolt::{LoadError, LoadOptions, Loader};
+    /// use std::io::{Seek, Write};
+    ///
+    /// fn fill<W: Write + Seek>(l: &mut Loader<'_, W>) -> Result<(), LoadError> {
+    ///     l.begin_bucket(&b"b"[..], 0)?;
+    ///     for i in 0..1000u32 {
+    ///         l.put(format!("key{i:05}").into_bytes(), vec![7u8; 100])?;
+    ///     }
+    ///     l.end_bucket()
+    /// }
+    /// let mut dry = Loader::dry_run(LoadOptions::default())?;
+    /// fill(&mut dry)?;
+    /// let (_, plan) = dry.finish()?;
+    /// let mut l = Loader::in_order(std::io::Cursor::new(Vec::new()), LoadOptions::default(), &plan)?;
+    /// fill(&mut l)?;
+    /// let (out, done) = l.finish()?;
+    /// assert_eq!(done, plan);
+    /// let img = out.into_inner();
+    /// assert!(etcdsnap::bolt::check(etcdsnap::bolt::Db::open(&img)?).is_ok());
+    /// # Ok(()) }
+    /// ```
+    pub fn in_order(
+        out: W,
+        opts: LoadOptions,
+        plan: &LoadSummary,
+    ) -> Result<Loader<'a, W>, LoadError> {
+        Loader::start(out, opts, Mode::InOrder(plan.meta))
+    }
+
+    fn start(out: W, opts: LoadOptions, mode: Mode) -> Result<Loader<'a, W>, LoadError> {
         let ps = opts.page_size;
         if !(super::db::MIN_PAGE_SIZE..=super::db::MAX_PAGE_SIZE).contains(&ps)
             || !ps.is_power_of_two()
@@ -312,7 +391,18 @@ impl<'a, W: Write + Seek> Loader<'a, W> {
         }
         let ps = ps as usize;
         let mut out = BufWriter::with_capacity((1 << 20).max(ps), out);
-        out.seek(SeekFrom::Start(2 * ps as u64))?;
+        match mode {
+            Mode::Seek => {
+                out.seek(SeekFrom::Start(2 * ps as u64))?;
+            }
+            Mode::DryRun => {}
+            Mode::InOrder(meta) => {
+                let mut older = meta;
+                older.txid = meta.txid.saturating_sub(1);
+                out.write_all(&meta.page_image(0, ps))?;
+                out.write_all(&older.page_image(1, ps))?;
+            }
+        }
         let root = Frame {
             name: Vec::new(),
             sequence: opts.root_sequence,
@@ -330,6 +420,7 @@ impl<'a, W: Write + Seek> Loader<'a, W> {
             buckets: 0,
             inline_buckets: 0,
             keys: 0,
+            mode,
             progress: None,
         })
     }
@@ -515,8 +606,10 @@ impl<'a, W: Write + Seek> Loader<'a, W> {
             });
         }
         let id = self.next;
-        let img = page_image(id, leaf, items, self.ps);
-        self.out.write_all(&img)?;
+        if !matches!(self.mode, Mode::DryRun) {
+            let img = page_image(id, leaf, items, self.ps);
+            self.out.write_all(&img)?;
+        }
         self.next += pages_for(items, self.ps);
         if let Some(f) = self.progress.as_mut() {
             f(self.next * self.ps as u64);
@@ -574,7 +667,9 @@ impl<'a, W: Write + Seek> Loader<'a, W> {
         let freelist = if self.opts.freelist {
             let id = self.next;
             let img = freelist::encode(id, &[], self.ps);
-            self.out.write_all(&img)?;
+            if !matches!(self.mode, Mode::DryRun) {
+                self.out.write_all(&img)?;
+            }
             self.next += (img.len() / self.ps) as u64;
             id
         } else {
@@ -594,12 +689,27 @@ impl<'a, W: Write + Seek> Loader<'a, W> {
             checksum: 0,
         };
         meta.checksum = meta.compute_checksum();
-        let mut older = meta;
-        older.txid = txid - 1;
-        self.out.seek(SeekFrom::Start(0))?;
-        self.out.write_all(&meta.page_image(0, self.ps))?;
-        self.out.write_all(&older.page_image(1, self.ps))?;
-        self.out.seek(SeekFrom::Start(self.next * self.ps as u64))?;
+        match self.mode {
+            Mode::Seek => {
+                let mut older = meta;
+                older.txid = txid - 1;
+                self.out.seek(SeekFrom::Start(0))?;
+                self.out.write_all(&meta.page_image(0, self.ps))?;
+                self.out.write_all(&older.page_image(1, self.ps))?;
+                self.out.seek(SeekFrom::Start(self.next * self.ps as u64))?;
+            }
+            Mode::DryRun => {}
+            Mode::InOrder(planned) => {
+                if planned != meta {
+                    return Err(LoadError::NotAsPlanned {
+                        planned_pages: planned.pgid,
+                        planned_root: planned.root,
+                        pages: meta.pgid,
+                        root: meta.root,
+                    });
+                }
+            }
+        }
         self.out.flush()?;
         let summary = LoadSummary {
             pages: self.next,
@@ -611,6 +721,16 @@ impl<'a, W: Write + Seek> Loader<'a, W> {
         };
         let out = self.out.into_inner().map_err(|e| e.into_error())?;
         Ok((out, summary))
+    }
+}
+
+impl<'a> Loader<'a, io::Empty> {
+    /// A loader that writes nothing: given the entries a real load will
+    /// get, its [`finish`](Loader::finish) summary says where every page
+    /// goes, which [`Loader::in_order`] needs to write the metas first.
+    /// It builds no page images, so it costs a walk of the entries.
+    pub fn dry_run(opts: LoadOptions) -> Result<Loader<'a, io::Empty>, LoadError> {
+        Loader::start(io::empty(), opts, Mode::DryRun)
     }
 }
 
@@ -748,6 +868,54 @@ mod tests {
                 id += 1 + u64::from(p.header().overflow);
             }
             assert_eq!(leaves, want, "n={n} vlen={vlen}");
+        }
+    }
+
+    /// A dry run then an in-order load write byte for byte what a seeking
+    /// load writes; other entries than the planned ones are refused.
+    #[test]
+    fn in_order_after_a_dry_run_writes_the_same_file() {
+        let buckets: Vec<(&[u8], Pairs)> = vec![
+            (b"a", kvs(3, 5)),
+            (b"key", kvs(3000, 120)),
+            (b"meta", kvs(20, 9000)),
+        ];
+        for freelist in [true, false] {
+            let opts = LoadOptions {
+                freelist,
+                txid: 41,
+                ..LoadOptions::default()
+            };
+            let want = load(&buckets, opts);
+            fn fill<'a, W: Write + Seek>(
+                l: &mut Loader<'a, W>,
+                buckets: &'a [(&'a [u8], Pairs)],
+                extra: bool,
+            ) -> Result<(), LoadError> {
+                for (name, kvs) in buckets {
+                    l.begin_bucket(*name, 7)?;
+                    for (k, v) in kvs {
+                        l.put(k.as_slice(), v.as_slice())?;
+                    }
+                    if extra && *name == b"key" {
+                        l.put(&b"zzz"[..], vec![1u8; 5000])?;
+                    }
+                    l.end_bucket()?;
+                }
+                Ok(())
+            }
+            let mut dry = Loader::dry_run(opts).expect("dry");
+            fill(&mut dry, &buckets, false).expect("fill dry");
+            let (_, plan) = dry.finish().expect("plan");
+            let mut l = Loader::in_order(Cursor::new(Vec::new()), opts, &plan).expect("l");
+            fill(&mut l, &buckets, false).expect("fill");
+            let (out, done) = l.finish().expect("finish");
+            assert_eq!(done, plan);
+            assert!(out.into_inner() == want, "freelist {freelist}");
+
+            let mut l = Loader::in_order(Cursor::new(Vec::new()), opts, &plan).expect("l");
+            fill(&mut l, &buckets, true).expect("fill");
+            assert!(matches!(l.finish(), Err(LoadError::NotAsPlanned { .. })));
         }
     }
 

@@ -80,6 +80,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
+use std::io::{Seek, Write};
 use std::time::SystemTime;
 
 use prost::Message as _;
@@ -619,9 +620,9 @@ impl<'s> Applying<'s> {
 
     /// Writes the `key` bucket: the source's entries (`src`) through the
     /// compaction, then the changes; the entries the compaction removed.
-    pub(super) fn write_key<'a>(
+    pub(super) fn write_key<'a, W: Write + Seek>(
         &mut self,
-        loader: &mut Loader<'a, &File>,
+        loader: &mut Loader<'a, W>,
         src: Option<&Bucket<'a>>,
         compaction: Option<&Compaction>,
     ) -> Result<u64, RewriteError> {
@@ -636,7 +637,7 @@ impl<'s> Applying<'s> {
                 } if !candidates.is_empty() => Some((&*candidates, tracked)),
                 _ => None,
             };
-            removed = super::copy_compacted(loader, src, compaction, |index, e| {
+            removed = super::copy_compacted(loader, src, compaction, &mut (), |index, e| {
                 let kept_by_compaction = compaction.is_some_and(|c| c.keeps(index))
                     && compaction.is_some_and(|c| index < c.entries_up_to());
                 let watch_superseded = kept_by_compaction && !superseded.is_empty();
@@ -680,9 +681,9 @@ impl<'s> Applying<'s> {
     }
 
     /// Writes the `lease` bucket (`src`: the source's).
-    pub(super) fn write_lease<'a>(
+    pub(super) fn write_lease<'a, W: Write + Seek>(
         &mut self,
-        loader: &mut Loader<'a, &File>,
+        loader: &mut Loader<'a, W>,
         src: Option<&Bucket<'a>>,
     ) -> Result<(), RewriteError> {
         let LeasePlan::Rebuild {

@@ -1,4 +1,4 @@
-//! `etcdsnap snapshot compact` against real etcd 3.5.1.
+//! `etcdsnap snapshot compact` against real etcd 3.5.1 and 3.4.23.
 //!
 //! A snapshot with history, deletions, leases and an earlier compaction is
 //! taken from a live etcd. For several revisions R, etcd itself is booted
@@ -6,7 +6,9 @@
 //! `etcdctl defrag`; etcdsnap compacts the same snapshot at R, and a second
 //! etcd is booted on that. Both must give the same `get` answers at every
 //! revision from R to the latest, the same `endpoint hashkv --rev` values,
-//! and refuse reads below R with etcd's error.
+//! and refuse reads below R with etcd's error. With 3.4.23 the snapshot
+//! is saved, restored (by its etcdctl), compacted and booted by 3.4.23
+//! throughout, and etcdsnap reads it with the target version it detects.
 
 use crate::support;
 
@@ -154,12 +156,26 @@ fn assert_compacted_below(ctl: &Etcdctl, rev: i64) {
 fn compact_matches_etcd_compact_and_defrag() {
     let bins = require_tool!(tools::etcd_suite(EtcdVersion::V35));
     require_tool!(tools::boltcheck());
-    let h = make_history(&bins);
+    compact_matches(&bins);
+}
+
+#[test]
+fn compact_matches_etcd_34_compact_and_defrag() {
+    let bins = require_tool!(tools::etcd_suite(EtcdVersion::V34));
+    require_tool!(tools::boltcheck());
+    // etcdutl 3.5.1 reads what 3.4 writes: the status check below.
+    require_tool!(tools::etcdutl35());
+    compact_matches(&bins);
+}
+
+/// The differential test of the module documentation, with `bins`.
+fn compact_matches(bins: &EtcdBins) {
+    let h = make_history(bins);
     let dir = tempfile::tempdir().expect("tmp");
     let mid = (h.earlier + h.current) / 2;
     for rev in [h.earlier + 1, mid, h.current] {
         // etcd's own compaction and defragmentation.
-        let theirs = boot(&bins, &h.snapshot);
+        let theirs = boot(bins, &h.snapshot);
         let tctl = theirs.ctl();
         tctl.ok(&["compact", &rev.to_string(), "--physical"]);
         tctl.ok(&["defrag"]);
@@ -183,7 +199,7 @@ fn compact_matches_etcd_compact_and_defrag() {
             summary.contains(&format!("compacted at revision {rev}")),
             "{summary}"
         );
-        let ours = boot(&bins, &out);
+        let ours = boot(bins, &out);
         let octl = ours.ctl();
         let got = answers(&octl, rev, h.current);
         assert_eq!(got, want, "compaction at {rev}");
@@ -224,6 +240,11 @@ fn compact_matches_etcd_compact_and_defrag() {
         );
         let status = oracles::run_etcdutl_status(&out, "json");
         status.expect_success("etcdutl snapshot status");
+        // The release's own snapshot tool reads it too (etcdctl for 3.4).
+        let mut own = bins.snapshot_tool_cmd();
+        own.args(["snapshot", "status", "-w", "json", cli::s(&out)]);
+        support::cmd::run(&mut own, std::time::Duration::from_secs(60))
+            .expect_success("snapshot status of the release");
         // A compaction at R is never larger than a defrag alone.
         let defragged = dir.path().join("defrag.db");
         cli::ok(&[

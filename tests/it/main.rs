@@ -52,6 +52,7 @@ mod restore_golden;
 mod restore_matrix;
 mod restore_targets;
 mod restore_vs_etcdutl;
+mod rewrite_crash;
 mod save;
 mod save_cli;
 mod save_faults;
