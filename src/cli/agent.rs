@@ -2,7 +2,7 @@
 //! is `etcdsnap::agent`; this file is flags and log lines).
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clap::Args;
 use etcdsnap::agent::{AgentError, AgentEvent, AgentOptions};
@@ -39,15 +39,12 @@ pub(super) struct AgentArgs {
 
 /// One log line for `e`, with the time.
 fn line(e: &AgentEvent, json: bool) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
     let level = if matches!(e, AgentEvent::Error { .. }) {
         "error"
     } else {
         "info"
     };
-    let time = etcdsnap::format::time::utc(now);
+    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     if json {
         let mut v = e.to_json();
         if let Some(o) = v.as_object_mut() {
