@@ -134,7 +134,10 @@ pub use restore::{
     FlagsError, RestoreError, RestoreOptions, RestoreSummary, RestoredMember, SnapshotReader,
     restore, restore_from_reader,
 };
-pub use rewrite::{RewriteError, RewriteOptions, RewriteSummary, rewrite};
+pub use rewrite::{
+    ApplyOptions, ApplySummary, ChangeError, PointInTime, RewriteError, RewriteOptions,
+    RewriteSummary, apply_changes, check_chain, resolve_time, rewrite,
+};
 #[cfg(feature = "save")]
 pub use save::{Credentials, SaveError, SaveOptions, SaveSummary, TlsOptions, save, save_to};
 pub use sink::{FileSink, SinkError, SnapshotSink};

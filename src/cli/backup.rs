@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use etcdsnap::format::{humanize, time};
 use etcdsnap::repo::{
-    CheckOptions, MasterKey, PruneOptions, PruneReport, PushOptions, RepoError, Repository,
-    SnapshotInfo,
+    ChangeChain, CheckOptions, MasterKey, PointPlan, PruneOptions, PruneReport, PushOptions,
+    RepoError, Repository, SnapshotInfo,
 };
-use etcdsnap::{Location, RetentionPolicy, SaveOptions};
+use etcdsnap::{ApplySummary, Location, PointInTime, RetentionPolicy, SaveOptions};
 use serde_json::json;
 
 use super::global::GlobalArgs;
@@ -25,10 +25,12 @@ pub(super) enum BackupCommand {
     Push(PushArgs),
     /// List the snapshots: ID, time, revision, size, bytes the push added
     Ls(RepoArgs),
-    /// Restore a stored snapshot into member data dirs (every `snapshot restore` flag)
+    /// Restore a stored snapshot into member data dirs (every `snapshot restore` flag), or the
+    /// cluster as it was at --to-revision/--to-time from a snapshot and its recorded changes
     Restore(Box<RestoreFromRepoArgs>),
-    /// Write a stored snapshot's exact bytes to standard output
-    Cat(IdArgs),
+    /// Write a stored snapshot's exact bytes to standard output (or -o FILE), or the snapshot
+    /// as it was at --to-revision/--to-time
+    Cat(CatArgs),
     /// Check packs, lists, manifests and the index; name the snapshots damage affects
     Check(CheckArgs),
     /// Remove snapshots by ID or by --keep-* rules (their pages stay until a prune)
@@ -102,20 +104,94 @@ pub(super) struct PushArgs {
 }
 
 #[derive(Args, Debug)]
-pub(super) struct IdArgs {
-    #[command(flatten)]
-    repo: RepoArgs,
-    /// Snapshot ID (or a unique prefix of at least 4 hex digits)
-    #[arg(value_name = "ID")]
-    id: String,
+pub(super) struct PointArgs {
+    /// The cluster as it was at this revision: the newest snapshot at or below it (or ID) with
+    /// the changes recorded after it (`etcdsnap agent`)
+    #[arg(long, value_name = "REVISION", conflicts_with = "to_time",
+          value_parser = clap::value_parser!(i64).range(1..))]
+    to_revision: Option<i64>,
+    /// The cluster as it was at this time (RFC 3339, e.g. 2026-12-06T08:00:00Z): the newest
+    /// revision recorded as observed by then
+    #[arg(long, value_name = "TIME")]
+    to_time: Option<String>,
+}
+
+impl PointArgs {
+    /// The point asked for, if any.
+    fn point(&self) -> Result<Option<PointInTime>, Failure> {
+        match (self.to_revision, &self.to_time) {
+            (Some(r), _) => Ok(Some(PointInTime::Revision(r))),
+            (None, Some(t)) => {
+                let parsed = chrono::DateTime::parse_from_rfc3339(t).map_err(|e| {
+                    Failure::new(
+                        EXIT_BAD_ARGS,
+                        format!("--to-time {t:?}: {e} (give an RFC 3339 time such as 2026-12-06T08:00:00Z)"),
+                    )
+                })?;
+                Ok(Some(PointInTime::Time(std::time::SystemTime::from(parsed))))
+            }
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
 pub(super) struct RestoreFromRepoArgs {
     #[command(flatten)]
-    id: IdArgs,
+    repo: RepoArgs,
+    /// Snapshot ID (or a unique prefix of at least 4 hex digits); with --to-revision or
+    /// --to-time, the newest snapshot that reaches the point when absent
+    #[arg(value_name = "ID")]
+    id: Option<String>,
+    #[command(flatten)]
+    point: PointArgs,
     #[command(flatten)]
     flags: RestoreFlags,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct CatArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// Snapshot ID (or a unique prefix of at least 4 hex digits); with --to-revision or
+    /// --to-time, the newest snapshot that reaches the point when absent
+    #[arg(value_name = "ID")]
+    id: Option<String>,
+    #[command(flatten)]
+    point: PointArgs,
+    /// Write the snapshot to this file (or location: s3://, gs://, az://) instead of standard
+    /// output, published only when complete
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Whose rules apply the recorded changes (with --to-revision/--to-time): auto (the
+    /// snapshot's storage version), 3.4, 3.5, 3.6 or 3.7
+    #[arg(long, value_name = "VERSION", default_value = "auto")]
+    target_version: String,
+}
+
+/// The snapshot ID a command without a point needs.
+fn need_id<'a>(id: &'a Option<String>, what: &str) -> Result<&'a str, Failure> {
+    id.as_deref().ok_or_else(|| {
+        Failure::new(
+            EXIT_BAD_ARGS,
+            format!("{what} needs a snapshot ID, or --to-revision/--to-time"),
+        )
+    })
+}
+
+/// What a point-in-time command applied, on standard error.
+fn applied_note(plan: &PointPlan, done: &ApplySummary) {
+    eprintln!(
+        "applied {} revisions ({} events) recorded after snapshot {} (revision {}): at revision {}{}",
+        done.revisions,
+        done.events,
+        plan.base.id.short(),
+        plan.base.revision,
+        done.revision,
+        done.compacted
+            .map(|c| format!(", compacted at {c}"))
+            .unwrap_or_default()
+    );
 }
 
 #[derive(Args, Debug)]
@@ -426,44 +502,215 @@ fn push(a: &PushArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failur
 
 fn ls(a: &RepoArgs, write_out: &str) -> Result<(), Failure> {
     let json = json_or_simple(write_out, "backup ls")?;
-    let snaps = open(a)?.snapshots().map_err(fail)?;
+    let repo = open(a)?;
+    let snaps = repo.snapshots().map_err(fail)?;
+    let chains = repo.change_chains(&snaps).map_err(fail)?;
     if json {
-        let v: Vec<_> = snaps.iter().map(info_json).collect();
+        let v: Vec<_> = snaps
+            .iter()
+            .zip(&chains)
+            .map(|(i, c)| {
+                let mut v = info_json(i);
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("restorable".into(), restorable_json(i, c));
+                }
+                v
+            })
+            .collect();
         println!("{}", serde_json::Value::Array(v));
-    } else {
+    } else if chains.iter().all(|c| c.segments == 0) {
         print!("{}", listing(&snaps.iter().collect::<Vec<_>>()));
+    } else {
+        print!("{}", listing_with_changes(&snaps, &chains));
     }
     Ok(())
+}
+
+/// The revision and time range a snapshot and its recorded changes can
+/// restore (the last contiguous segment's end), and the holes after it.
+fn restorable_json(i: &SnapshotInfo, c: &ChangeChain) -> serde_json::Value {
+    json!({
+        "fromRevision": i.revision,
+        "toRevision": c.last_revision,
+        "fromTime": time::utc(i.time_ns),
+        "toTime": time::utc(chain_end_ns(i, c)),
+        "segments": c.segments,
+        "gaps": c.gaps.iter().map(|(f, t)| json!({"from": f, "to": t})).collect::<Vec<_>>(),
+        "overlaps": c.overlaps,
+    })
+}
+
+/// When the chain's last contiguous segment was sealed (the snapshot's
+/// own time without one).
+fn chain_end_ns(i: &SnapshotInfo, c: &ChangeChain) -> i64 {
+    c.last_sealed.map_or(i.time_ns, |t| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_nanos()).ok())
+            .unwrap_or(i.time_ns)
+    })
+}
+
+/// `listing` with the range each snapshot restores with its recorded
+/// changes, and the holes in them.
+fn listing_with_changes(snaps: &[SnapshotInfo], chains: &[ChangeChain]) -> String {
+    let mut rows = vec![
+        [
+            "ID",
+            "TIME",
+            "REVISION",
+            "SIZE",
+            "NEW",
+            "RESTORES TO REVISION",
+            "RESTORES TO TIME",
+            "GAPS",
+            "SOURCE",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>(),
+    ];
+    for (i, c) in snaps.iter().zip(chains) {
+        let gaps: Vec<String> = c
+            .gaps
+            .iter()
+            .map(|(f, t)| {
+                if f == t {
+                    f.to_string()
+                } else {
+                    format!("{f}-{t}")
+                }
+            })
+            .collect();
+        rows.push(vec![
+            i.id.short(),
+            time::utc(i.time_ns),
+            i.revision.to_string(),
+            humanize::bytes(i.size),
+            humanize::bytes(i.new_bytes),
+            c.last_revision.to_string(),
+            time::utc(chain_end_ns(i, c)),
+            if gaps.is_empty() {
+                "-".into()
+            } else {
+                gaps.join(",")
+            },
+            i.source.clone(),
+        ]);
+    }
+    columns(&rows)
 }
 
 fn restore(a: &RestoreFromRepoArgs, write_out: &str) -> Result<(), Failure> {
     let json = json_or_simple(write_out, "restore")?;
-    let repo = open(&a.id.repo)?;
-    let opts = options(&a.flags, PathBuf::from(&a.id.id))?;
+    let point = a.point.point()?;
+    let id = match point {
+        Some(_) => None,
+        None => Some(need_id(&a.id, "backup restore")?),
+    };
+    let repo = open(&a.repo)?;
+    let placeholder = a.id.as_deref().unwrap_or("(point in time)");
+    let opts = options(&a.flags, PathBuf::from(placeholder))?;
     // A signal removes the staged dirs and exits (128 + the signal).
     super::interrupt::install(super::interrupt::Mode::Immediate("nothing restored"))?;
     let bar = Bar::new();
-    let result = repo.restore(&a.id.id, &opts, &|p| bar.update(p));
+    let result = match point {
+        Some(to) => repo
+            .restore_point(a.id.as_deref(), to, &opts, &|p| bar.update(p))
+            .map(|(plan, done, summary)| (Some((plan, done)), summary)),
+        // need_id gave an ID when there is no point.
+        None => repo
+            .restore(id.unwrap_or_default(), &opts, &|p| bar.update(p))
+            .map(|s| (None, s)),
+    };
     bar.finish();
-    let summary = result.map_err(fail)?;
+    let (applied, summary) = result.map_err(fail)?;
+    if let Some((plan, done)) = &applied {
+        applied_note(plan, done);
+    }
     print_summary(&summary, json);
     Ok(())
 }
 
-fn cat(a: &IdArgs) -> Result<(), Failure> {
+fn cat(a: &CatArgs) -> Result<(), Failure> {
+    let point = a.point.point()?;
     let out = std::io::stdout();
-    if out.is_terminal() {
+    if a.output.is_none() && out.is_terminal() {
         return Err(Failure::new(
             EXIT_BAD_ARGS,
-            "refusing to write a snapshot to a terminal: redirect it, e.g. `> snap.db`",
+            "refusing to write a snapshot to a terminal: redirect it, e.g. `> snap.db`, or give -o FILE",
         ));
     }
+    let target = super::target_choice(&a.target_version)?;
     let repo = open(&a.repo)?;
-    let mut lock = out.lock();
-    repo.cat(&a.id, &mut lock).map_err(fail)?;
-    lock.flush()
-        .map_err(|e| Failure::new(EXIT_ERROR, format!("write standard output: {e}")))?;
+    let text = |p: &std::path::Path| {
+        p.to_str()
+            .map(str::to_string)
+            .ok_or_else(|| Failure::new(EXIT_BAD_ARGS, "-o: the path is not valid UTF-8"))
+    };
+    let Some(to) = point else {
+        let id = need_id(&a.id, "backup cat")?;
+        if let Some(file) = &a.output {
+            // Through a temporary file beside it, published when whole.
+            let dir = tempfile::Builder::new()
+                .prefix(".etcdsnap-cat")
+                .tempdir_in(etcdsnap_parent(file))
+                .map_err(|e| {
+                    Failure::new(
+                        EXIT_ERROR,
+                        format!("create a temporary file beside {}: {e}", file.display()),
+                    )
+                })?;
+            let tmp = dir.path().join("snapshot.db");
+            let mut f = std::fs::File::create(&tmp)
+                .map_err(|e| Failure::new(EXIT_ERROR, format!("create {}: {e}", tmp.display())))?;
+            repo.cat(id, &mut f).map_err(fail)?;
+            f.sync_all()
+                .and_then(|()| std::fs::rename(&tmp, file))
+                .map_err(|e| Failure::new(EXIT_ERROR, format!("write {}: {e}", file.display())))?;
+            return Ok(());
+        }
+        let mut lock = out.lock();
+        repo.cat(id, &mut lock).map_err(fail)?;
+        lock.flush()
+            .map_err(|e| Failure::new(EXIT_ERROR, format!("write standard output: {e}")))?;
+        return Ok(());
+    };
+    match &a.output {
+        Some(file) => {
+            let loc = Location::parse(&text(file)?).map_err(|e| Failure::new(EXIT_ERROR, e))?;
+            let (plan, done) = repo
+                .cat_point(a.id.as_deref(), to, &loc, target)
+                .map_err(fail)?;
+            applied_note(&plan, &done);
+        }
+        None => {
+            let dir = tempfile::tempdir().map_err(|e| {
+                Failure::new(EXIT_ERROR, format!("create a temporary directory: {e}"))
+            })?;
+            let tmp = dir.path().join("at.db");
+            let loc = Location::parse(&text(&tmp)?).map_err(|e| Failure::new(EXIT_ERROR, e))?;
+            let (plan, done) = repo
+                .cat_point(a.id.as_deref(), to, &loc, target)
+                .map_err(fail)?;
+            applied_note(&plan, &done);
+            let mut f = std::fs::File::open(&tmp)
+                .map_err(|e| Failure::new(EXIT_ERROR, format!("open {}: {e}", tmp.display())))?;
+            let mut lock = out.lock();
+            std::io::copy(&mut f, &mut lock)
+                .and_then(|_| lock.flush())
+                .map_err(|e| Failure::new(EXIT_ERROR, format!("write standard output: {e}")))?;
+        }
+    }
     Ok(())
+}
+
+/// The directory a file is written in ("." for a bare name).
+fn etcdsnap_parent(file: &std::path::Path) -> PathBuf {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 fn check(a: &CheckArgs, write_out: &str) -> Result<(), Failure> {
@@ -482,6 +729,7 @@ fn check(a: &CheckArgs, write_out: &str) -> Result<(), Failure> {
             "packs": r.packs,
             "chunks": r.chunks,
             "bytesRead": r.bytes_read,
+            "deltas": r.deltas,
         });
         println!("{v}");
     } else {
@@ -496,10 +744,15 @@ fn check(a: &CheckArgs, write_out: &str) -> Result<(), Failure> {
             println!("snapshots affected: {}", ids.join(" "));
         }
         println!(
-            "checked {} snapshots, {} packs, {} pages{}",
+            "checked {} snapshots, {} packs, {} pages{}{}",
             r.snapshots,
             r.packs,
             r.chunks,
+            if r.deltas > 0 {
+                format!(", {} delta segments", r.deltas)
+            } else {
+                String::new()
+            },
             if a.read_data {
                 format!(", read {}", humanize::bytes(r.bytes_read))
             } else {
@@ -564,6 +817,7 @@ fn forget(a: &ForgetArgs, prune: bool, write_out: &str) -> Result<(), Failure> {
             "packsWritten": r.packs_written,
             "chunksRemoved": r.chunks_removed,
             "bytesFreed": r.bytes_freed,
+            "deltasDeleted": r.deltas_deleted,
         });
         println!("{v}");
         return Ok(());
@@ -594,6 +848,12 @@ fn forget(a: &ForgetArgs, prune: bool, write_out: &str) -> Result<(), Failure> {
             r.packs_written,
             humanize::bytes(r.bytes_freed)
         );
+        if r.deltas_deleted > 0 {
+            println!(
+                "{would}delete {} delta segments of removed snapshots",
+                r.deltas_deleted
+            );
+        }
     }
     Ok(())
 }

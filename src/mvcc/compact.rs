@@ -108,6 +108,16 @@ impl Store<'_> {
                 compacted: revs.compacted,
             });
         }
+        self.compaction_unchecked(rev)
+    }
+
+    /// What a compaction at `rev` keeps of this store's entries, with no
+    /// check of `rev` against the current and compacted revisions: the
+    /// point-in-time apply decides a compaction at a revision beyond the
+    /// store's (over the store and the changes appended to it), and one
+    /// at or below the store's compacted revision re-decides nothing that
+    /// the store's own compaction did not already (compactions compose).
+    pub(crate) fn compaction_unchecked(&self, rev: i64) -> Result<Compaction, MvccError> {
         let mut newest: FpMap<u64> = FpMap::default();
         let mut entries = 0u64;
         let mut bytes = 0u64;

@@ -67,6 +67,8 @@ pub struct CheckReport {
     pub chunks: usize,
     /// Bytes read from packs.
     pub bytes_read: u64,
+    /// Segments of recorded changes checked (see [`Repository::changes`]).
+    pub deltas: usize,
 }
 
 impl CheckReport {
@@ -223,6 +225,7 @@ impl Repository {
                 unused.len()
             ));
         }
+        self.check_deltas(&manifests, &mut r)?;
         r.affected.sort();
         r.affected.dedup();
         let mut seen = HashSet::new();

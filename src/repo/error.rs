@@ -118,6 +118,18 @@ pub enum RepoError {
         /// Who holds it, as far as known.
         reason: String,
     },
+    /// A segment of recorded changes that would give a stored range other
+    /// contents: the same name holding a different segment, an overlap
+    /// with a stored segment, or a range at or below its base's revision.
+    #[error("{0}")]
+    Conflict(String),
+    /// No snapshot and its recorded changes reach the revision or time
+    /// asked for.
+    #[error("{0}")]
+    PointNotRecorded(String),
+    /// Applying recorded changes to a snapshot failed.
+    #[error(transparent)]
+    Rewrite(#[from] crate::rewrite::RewriteError),
     /// Bad options (keep rules, IDs...).
     #[error("{0}")]
     Usage(String),

@@ -73,6 +73,24 @@ impl LocalBackend {
         }
     }
 
+    /// Creates `dir` and the missing directories above it up to the root
+    /// (a delta's `deltas/<base>/` may be the first of both), each made
+    /// durable in its parent before anything is written into it.
+    fn make_dirs(&self, dir: &Path) -> io::Result<()> {
+        if dir.is_dir() || dir == self.root {
+            return Ok(());
+        }
+        let parent = dir.parent().unwrap_or(&self.root);
+        if parent.starts_with(&self.root) {
+            self.make_dirs(parent)?;
+        }
+        match std::fs::create_dir(dir) {
+            Ok(()) => sync_dir(parent),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Creates the directory layout (for `init`).
     pub(crate) fn create_layout(&self) -> io::Result<()> {
         for d in ["", "tmp", "packs", "lists", "snapshots"] {
@@ -133,13 +151,7 @@ impl Backend for LocalBackend {
     fn write(&self, key: &str, data: &[u8]) -> io::Result<()> {
         let dst = self.path(key)?;
         let dir = dst.parent().ok_or_else(|| invalid(key))?.to_path_buf();
-        if !dir.is_dir() {
-            match std::fs::create_dir(&dir) {
-                Ok(()) => sync_dir(dir.parent().unwrap_or(&self.root))?,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.make_dirs(&dir)?;
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let base = key.rsplit('/').next().unwrap_or("object");
         let tmp = self
@@ -344,6 +356,9 @@ mod tests {
         b.create_layout().expect("layout");
         b.write("packs/ab/abcd", b"pack").expect("write");
         b.write("lists/ff", b"list").expect("write");
+        b.write("deltas/ab/cd", b"delta").expect("two new levels");
+        assert_eq!(b.read("deltas/ab/cd", 5).expect("read"), b"delta");
+        b.remove("deltas/ab/cd").expect("remove");
         assert_eq!(b.read("packs/ab/abcd", 4).expect("read"), b"pack");
         assert!(b.read("packs/ab/abcd", 3).is_err(), "longer than the limit");
         let mut two = [0u8; 2];

@@ -14,6 +14,8 @@
 //! REPO/snapshots/<id>              manifests (the ID is their hash)
 //! REPO/known/<id>, forgotten/<id>  which snapshots were pushed, and
 //!                                  forgotten (see `held.rs`)
+//! REPO/deltas/<id>/<first>-<last>  changes recorded on top of a snapshot
+//!                                  (continuous backup, see `deltas.rs`)
 //! REPO/index.redb                  the redb index (rebuildable from the above)
 //! REPO/lock, REPO/index.lock       flock targets
 //! REPO/tmp/                        objects being written
@@ -66,6 +68,7 @@ pub(crate) mod chunk;
 pub(crate) mod codec;
 pub(crate) mod config;
 pub(crate) mod crypto;
+pub(crate) mod deltas;
 pub(crate) mod error;
 #[cfg(feature = "save")]
 pub(crate) mod from_endpoint;
@@ -76,6 +79,7 @@ pub(crate) mod local;
 pub(crate) mod lock;
 pub(crate) mod manifest;
 pub(crate) mod pack;
+pub(crate) mod point;
 pub(crate) mod prune;
 pub(crate) mod push;
 pub(crate) mod reader;
@@ -89,8 +93,10 @@ mod proptests;
 pub use backend::{Backend, LockGuard, UnlockReport};
 pub use check::{CheckOptions, CheckReport};
 pub use crypto::MasterKey;
+pub use deltas::{ChangeChain, ChangeSegmentInfo};
 pub use error::{RepoError, Result};
 pub use local::LocalBackend;
+pub use point::PointPlan;
 pub use prune::{PruneOptions, PruneReport};
 pub use push::{PushOptions, PushSummary};
 pub use repository::{Repository, SnapshotId, SnapshotInfo};

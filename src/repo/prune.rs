@@ -39,7 +39,16 @@
 //!   way). Killed after the transaction, among the deletions: old packs
 //!   and lists the index no longer has; the next sync takes them in again
 //!   with only chunks no snapshot uses (dead, or copies of chunks indexed
-//!   in the new packs), and the next prune deletes them.
+//!   in the new packs), and the next prune deletes them. Last, the
+//!   segments of recorded changes (`deltas.rs`) of every snapshot that is
+//!   neither present nor missing, one by one: by then the forgotten
+//!   snapshots are gone from the listing (their `forgotten/` records were
+//!   written first), so a kill among these deletions leaves segments of
+//!   no listed snapshot, which the next prune deletes; a listed
+//!   snapshot's segments are never touched.
+//! * put_changes: one object, written once under its own name (the same
+//!   segment again is a no-op): killed before it, the segment is not
+//!   there; after, it is, whole.
 //! * In object storage a write is one PUT and a removal one DELETE, the
 //!   same steps; the lock a killed command leaves stays until it is stale
 //!   (30 minutes) or `backup unlock` removes it. The index there is a
@@ -101,6 +110,9 @@ pub struct PruneReport {
     ///
     /// [`CheckReport`]: super::CheckReport
     pub missing_removed: Vec<SnapshotId>,
+    /// Segments of recorded changes deleted with the snapshots they were
+    /// recorded on (see [`Repository::changes`]).
+    pub deltas_deleted: usize,
 }
 
 impl Repository {
@@ -282,6 +294,9 @@ impl Repository {
         report.chunks_removed = dead_chunks.len();
         report.packs_deleted = delete.len() + repack.len();
         if opts.dry_run {
+            // What would go: the removed snapshots' segments and those of
+            // snapshots already forgotten.
+            report.deltas_deleted = self.prune_deltas(true, &gone)?.0;
             return Ok(report);
         }
         // What forgets left (their records, an interrupted one's
@@ -380,6 +395,10 @@ impl Repository {
                 .remove(&key)
                 .map_err(RepoError::io("remove", self.path_of(&key)))?;
         }
+        // Last, the segments of snapshots that are gone from the listing.
+        let (n, bytes) = self.prune_deltas(false, &HashSet::new())?;
+        report.deltas_deleted = n;
+        report.bytes_freed = report.bytes_freed.saturating_add(bytes);
         Ok(report)
     }
 }

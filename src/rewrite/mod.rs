@@ -41,6 +41,12 @@ use crate::snapshot::file::SnapshotFile;
 use crate::snapshot::hash::{self, HashCheck};
 use crate::snapshot::{Snapshot, SnapshotError};
 
+mod apply;
+
+pub use apply::{
+    ApplyOptions, ApplySummary, ChangeError, PointInTime, apply_changes, check_chain, resolve_time,
+};
+
 /// Bytes written between two releases of the source's map (so that the
 /// resident set does not grow with the file).
 const RELEASE_EVERY: u64 = 32 << 20;
@@ -110,6 +116,10 @@ pub enum RewriteError {
     /// The result could not be stored or published.
     #[error(transparent)]
     Location(#[from] LocationError),
+    /// The recorded changes cannot be applied to the snapshot (or not up
+    /// to the point asked for).
+    #[error(transparent)]
+    Changes(#[from] ChangeError),
     /// A local file operation failed.
     #[error("{op} {}: {}", path.display(), crate::go::errno::text(source))]
     Io {
@@ -151,6 +161,28 @@ pub fn rewrite(
     out: &Location,
     opts: &RewriteOptions,
 ) -> Result<RewriteSummary, RewriteError> {
+    let (file, db) = checked_source(src)?;
+    let compaction = match opts.compact {
+        Some(rev) => Some(open_store(src)?.with_rules(opts.target).compaction(rev)?),
+        None => None,
+    };
+    let tmp = temp_file(out)?;
+    let (body_len, removed) = load_dense(file, db, &tmp, compaction.as_ref(), &|_| {})?;
+    let (location, size_after, status) = publish(&tmp, body_len, out, opts.target)?;
+    Ok(RewriteSummary {
+        location,
+        size_before: src.file_len(),
+        size_after,
+        compacted: compaction.as_ref().map(Compaction::revision),
+        removed,
+        status,
+    })
+}
+
+/// The source's database, refused when the file is shorter than it or
+/// its trailer does not match its body: a damaged source must not come
+/// out with a fresh, valid trailer.
+fn checked_source(src: &Snapshot) -> Result<(&SnapshotFile, Db<'_>), RewriteError> {
     let file = src.file();
     let db = src.db()?;
     if db.size() > src.body_len() {
@@ -161,23 +193,27 @@ pub fn rewrite(
         }
         .into());
     }
-    // A damaged source must not come out with a fresh, valid trailer.
     if let Some(stored) = src.trailer() {
         let computed = hash::body_sha256(file, &|_| {}).map_err(io_err("read", src.path()))?;
         if let HashCheck::Mismatch { stored, computed } = HashCheck::compare(stored, computed) {
             return Err(RewriteError::HashMismatch { stored, computed });
         }
     }
-    let compaction = match opts.compact {
-        Some(rev) => {
-            let store = Store::open(src).map_err(|e| match e {
-                crate::mvcc::OpenError::Snapshot(e) => RewriteError::Snapshot(e),
-                crate::mvcc::OpenError::Mvcc(e) => RewriteError::Mvcc(e),
-            })?;
-            Some(store.with_rules(opts.target).compaction(rev)?)
-        }
-        None => None,
-    };
+    Ok((file, db))
+}
+
+/// The MVCC store of the source (pages read are released as it goes).
+fn open_store(src: &Snapshot) -> Result<Store<'_>, RewriteError> {
+    Store::open(src).map_err(|e| match e {
+        crate::mvcc::OpenError::Snapshot(e) => RewriteError::Snapshot(e),
+        crate::mvcc::OpenError::Mvcc(e) => RewriteError::Mvcc(e),
+    })
+}
+
+/// An unnamed temporary file beside the destination (or in the
+/// location's temporary directory): nothing is left behind if the
+/// rewrite fails or is killed.
+fn temp_file(out: &Location) -> Result<File, RewriteError> {
     let dir = match out.local_path() {
         Some(p) => match p.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -185,18 +221,27 @@ pub fn rewrite(
         },
         None => out.options().temp_dir(),
     };
-    let tmp = tempfile::tempfile_in(&dir).map_err(io_err("create a temporary file in", &dir))?;
-    let (body_len, removed) = load_dense(file, db, &tmp, compaction.as_ref(), &|_| {})?;
+    tempfile::tempfile_in(&dir).map_err(io_err("create a temporary file in", &dir))
+}
 
+/// Checks the database written to `tmp` (its first `body_len` bytes) and
+/// takes its status, then stores it at `out` with its SHA-256 trailer and
+/// publishes it; where it went, its length with the trailer, its status.
+fn publish(
+    tmp: &File,
+    body_len: u64,
+    out: &Location,
+    target: TargetVersion,
+) -> Result<(String, u64, Status), RewriteError> {
     // The result is checked (and its status taken) before anyone sees it.
     let shown = PathBuf::from(out.as_str());
     let written = SnapshotFile::from_file(
-        tmp.try_clone().map_err(io_err("reopen", &dir))?,
+        tmp.try_clone().map_err(io_err("reopen", &shown))?,
         shown.clone(),
     )?;
     let threads = crate::bolt::CheckOptions::default().threads;
     let (wdb, visitor, _) =
-        crate::snapshot::walk_checked(&written, StatusVisitor::new(opts.target), threads)?;
+        crate::snapshot::walk_checked(&written, StatusVisitor::new(target), threads)?;
     let status = visitor.finish(wdb.size()).map_err(SnapshotError::from)?;
     drop(written);
 
@@ -216,14 +261,7 @@ pub fn rewrite(
     let digest: [u8; 32] = h.finalize().into();
     w.write_all(&digest)?;
     let location = w.publish()?;
-    Ok(RewriteSummary {
-        location,
-        size_before: src.file_len(),
-        size_after: body_len + digest.len() as u64,
-        compacted: compaction.as_ref().map(Compaction::revision),
-        removed,
-        status,
-    })
+    Ok((location, body_len + digest.len() as u64, status))
 }
 
 /// Lays `db` (the database of `file`) out densely into `out` from its
@@ -237,6 +275,19 @@ pub(crate) fn load_dense(
     db: Db<'_>,
     out: &File,
     compaction: Option<&Compaction>,
+    progress: &dyn Fn(u64),
+) -> Result<(u64, u64), RewriteError> {
+    load_edited(file, db, out, compaction, None, progress)
+}
+
+/// [`load_dense`], with recorded changes appended (see [`apply`]) when
+/// there are some.
+fn load_edited(
+    file: &SnapshotFile,
+    db: Db<'_>,
+    out: &File,
+    compaction: Option<&Compaction>,
+    changes: Option<&mut apply::Applying<'_>>,
     progress: &dyn Fn(u64),
 ) -> Result<(u64, u64), RewriteError> {
     let load = LoadOptions {
@@ -255,7 +306,7 @@ pub(crate) fn load_dense(
             file.map().release();
         }
     });
-    let removed = copy_root(&mut loader, &db.root(), compaction)?;
+    let removed = copy_root(&mut loader, &db.root(), compaction, changes)?;
     let (_, summary) = loader.finish()?;
     file.map().release();
     Ok((
@@ -265,14 +316,17 @@ pub(crate) fn load_dense(
 }
 
 /// Copies the top-level buckets into the loader, the `key` and `meta`
-/// buckets through the compaction if there is one; the entries removed.
+/// buckets through the compaction if there is one, the `key` and `lease`
+/// buckets through the recorded changes if there are some (creating the
+/// buckets these need where the source has none); the `key` entries
+/// removed.
 fn copy_root<'a>(
     loader: &mut Loader<'a, &File>,
     root: &Bucket<'a>,
     compaction: Option<&Compaction>,
+    mut changes: Option<&mut apply::Applying<'_>>,
 ) -> Result<u64, RewriteError> {
-    let mut removed = 0;
-    let mut meta_done = compaction.is_none();
+    let mut tops: Vec<(&'a [u8], Option<Bucket<'a>>)> = Vec::new();
     for e in root.iter() {
         let e = e?;
         if !e.is_bucket() {
@@ -288,28 +342,40 @@ fn copy_root<'a>(
                 what: "bucket entry that does not open as a bucket".into(),
                 offset: 0,
             })?;
-        match compaction {
-            Some(c) if e.key > buckets::META && !meta_done => {
-                // No meta bucket: it is made where it belongs.
-                write_meta(loader, None, c)?;
-                meta_done = true;
-            }
-            _ => {}
+        tops.push((e.key, Some(sub)));
+    }
+    let mut needed: Vec<&'static [u8]> = Vec::new();
+    if compaction.is_some() {
+        needed.push(buckets::META);
+    }
+    if changes.is_some() {
+        needed.extend([buckets::KEY, buckets::LEASE]);
+    }
+    for name in needed {
+        if !tops.iter().any(|(k, _)| *k == name) {
+            tops.push((name, None));
         }
-        if let Some(c) = compaction.filter(|_| e.key == buckets::META) {
-            write_meta(loader, Some(&sub), c)?;
-            meta_done = true;
+    }
+    tops.sort_by(|a, b| a.0.cmp(b.0));
+    let mut removed = 0;
+    for (name, sub) in tops {
+        if let Some(c) = compaction.filter(|_| name == buckets::META) {
+            write_meta(loader, sub.as_ref(), c)?;
             continue;
         }
-        loader.begin_bucket(e.key, sub.sequence())?;
-        match compaction {
-            Some(c) if e.key == buckets::KEY => removed = copy_compacted(loader, &sub, c)?,
-            _ => copy_bucket(loader, &sub)?,
+        loader.begin_bucket(name, sub.as_ref().map_or(0, Bucket::sequence))?;
+        match (sub, changes.as_deref_mut()) {
+            (sub, Some(ch)) if name == buckets::KEY => {
+                removed = ch.write_key(loader, sub.as_ref(), compaction)?;
+            }
+            (sub, Some(ch)) if name == buckets::LEASE => ch.write_lease(loader, sub.as_ref())?,
+            (Some(sub), _) if name == buckets::KEY && compaction.is_some() => {
+                removed = copy_compacted(loader, &sub, compaction, |_, _| Ok(true))?;
+            }
+            (Some(sub), _) => copy_bucket(loader, &sub)?,
+            (None, _) => {}
         }
         loader.end_bucket()?;
-    }
-    if let (Some(c), false) = (compaction, meta_done) {
-        write_meta(loader, None, c)?;
     }
     Ok(removed)
 }
@@ -351,12 +417,14 @@ fn write_meta<'a>(
     Ok(())
 }
 
-/// The `key` bucket without the entries the compaction removes; their
-/// number.
+/// The `key` bucket without the entries the compaction (if any) removes
+/// and those `keep` (told each entry's position and element) refuses; the
+/// number of entries left out.
 fn copy_compacted<'a>(
     loader: &mut Loader<'a, &File>,
     key: &Bucket<'a>,
-    c: &Compaction,
+    c: Option<&Compaction>,
+    mut keep: impl FnMut(u64, &crate::bolt::LeafElem<'a>) -> Result<bool, RewriteError>,
 ) -> Result<u64, RewriteError> {
     let mut removed = 0;
     for (index, e) in key.iter().enumerate() {
@@ -369,7 +437,8 @@ fn copy_compacted<'a>(
             }
             .into());
         }
-        if c.keeps(index as u64) {
+        let index = index as u64;
+        if keep(index, &e)? && c.is_none_or(|c| c.keeps(index)) {
             loader.put(e.key, e.value)?;
         } else {
             removed += 1;

@@ -1,0 +1,190 @@
+//! Restoring to a point: `backup restore --to-revision R | --to-time T`
+//! and `backup cat ... --to-revision R`.
+//!
+//! The newest full snapshot at or before the point whose chain of
+//! recorded changes reaches it is reassembled into a temporary file, the
+//! chain's segments up to the point are read (each checked, see
+//! `deltas.rs`) and applied offline by [`crate::rewrite::apply_changes`],
+//! which publishes the result atomically; a restore then runs on that file
+//! as `snapshot restore` does, with every one of its options.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use super::deltas::{parse_name_range, time_ns, walk};
+use super::error::{RepoError, Result};
+use super::repository::{Repository, SnapshotInfo};
+use crate::etcd::TargetVersion;
+use crate::etcd::change::ChangeSegment;
+use crate::etcd::version::TargetChoice;
+use crate::location::Location;
+use crate::progress::Progress;
+use crate::restore::{RestoreOptions, RestoreSummary};
+use crate::rewrite::{ApplyOptions, ApplySummary, PointInTime, apply_changes};
+use crate::snapshot::Snapshot;
+
+/// What a point-in-time restore or cat started from.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PointPlan {
+    /// The full snapshot the changes are applied to.
+    pub base: SnapshotInfo,
+    /// The segments read (in chain order, up to the point).
+    pub segments: Vec<ChangeSegment>,
+}
+
+fn describe(to: PointInTime) -> String {
+    match to {
+        PointInTime::Revision(r) => format!("revision {r}"),
+        PointInTime::Time(t) => format!("time {}", crate::format::time::utc(time_ns(t))),
+    }
+}
+
+impl Repository {
+    /// The full snapshot (`id`, or the newest that can) and the recorded
+    /// changes that bring it to `to`: for a revision R, the newest
+    /// snapshot at or below R whose chain reaches R with no hole; for a
+    /// time T, the newest pushed at or before T whose chain was sealed at
+    /// or after T. Only the segments needed are read.
+    pub fn plan_point(&self, id: Option<&str>, to: PointInTime) -> Result<PointPlan> {
+        let snaps = self.snapshots()?;
+        let candidates: Vec<SnapshotInfo> = match id {
+            Some(p) => vec![self.find(p)?],
+            None => snaps.clone(),
+        };
+        let chains = self.change_chains(&candidates)?;
+        let mut order: Vec<usize> = (0..candidates.len()).collect();
+        order.sort_by_key(|&i| {
+            let s = &candidates[i];
+            std::cmp::Reverse((s.revision, s.time_ns))
+        });
+        let reaches = |i: usize| -> bool {
+            let (s, c) = (&candidates[i], &chains[i]);
+            match to {
+                PointInTime::Revision(r) => s.revision <= r && r <= c.last_revision,
+                PointInTime::Time(t) => {
+                    let t = time_ns(t);
+                    let end = c.last_sealed.map_or(s.time_ns, time_ns);
+                    s.time_ns <= t && t <= end.max(s.time_ns)
+                }
+            }
+        };
+        let Some(pick) = order.iter().copied().find(|&i| reaches(i)) else {
+            let ranges: Vec<String> = order
+                .iter()
+                .rev()
+                .map(|&i| {
+                    let (s, c) = (&candidates[i], &chains[i]);
+                    match to {
+                        PointInTime::Revision(_) => {
+                            format!("{}: {}..={}", s.id.short(), s.revision, c.last_revision)
+                        }
+                        PointInTime::Time(_) => format!(
+                            "{}: {} .. {}",
+                            s.id.short(),
+                            crate::format::time::utc(s.time_ns),
+                            crate::format::time::utc(c.last_sealed.map_or(s.time_ns, time_ns))
+                        ),
+                    }
+                })
+                .collect();
+            return Err(RepoError::PointNotRecorded(format!(
+                "{} is not restorable from {}: {}",
+                describe(to),
+                id.map_or("any snapshot".to_string(), |p| format!("snapshot {p}")),
+                if ranges.is_empty() {
+                    "the repository holds no snapshot".to_string()
+                } else {
+                    format!("what can be restored is {}", ranges.join(", "))
+                }
+            )));
+        };
+        let base = candidates[pick].clone();
+        let infos = self.changes(&base.id)?;
+        let ranges: Vec<(String, i64, i64)> = infos
+            .iter()
+            .filter_map(|i| parse_name_range(&i.name).map(|(f, l)| (i.name.clone(), f, l)))
+            .collect();
+        let w = walk(base.revision, &ranges);
+        let mut segments = Vec::new();
+        let mut prev_sealed: Option<SystemTime> = None;
+        for i in w.chain {
+            let Some(info) = infos.get(i) else { continue };
+            let needed = match to {
+                PointInTime::Revision(r) => info.first <= r,
+                // A segment sealed before T may be followed by revisions
+                // observed up to T.
+                PointInTime::Time(t) => prev_sealed.is_none_or(|p| p < t),
+            };
+            if !needed {
+                break;
+            }
+            prev_sealed = Some(info.sealed);
+            segments.push(self.read_changes(&base.id, info)?);
+        }
+        Ok(PointPlan { base, segments })
+    }
+
+    /// Writes the snapshot as it was at `to` (see
+    /// [`plan_point`](Self::plan_point)) to `out`, with a SHA-256 trailer,
+    /// published only when complete. `target` decides the rules (`Auto`:
+    /// the snapshot's storage version).
+    pub fn cat_point(
+        &self,
+        id: Option<&str>,
+        to: PointInTime,
+        out: &Location,
+        target: TargetChoice,
+    ) -> Result<(PointPlan, ApplySummary)> {
+        let plan = self.plan_point(id, to)?;
+        let tmp = self.point_tmp()?;
+        let src = self.reassemble(&plan.base, tmp.path())?;
+        let storage = src.storage_version().ok().flatten();
+        let newest = TargetVersion::ALL[TargetVersion::ALL.len() - 1];
+        let target = target.resolve(storage.as_deref()).unwrap_or(newest);
+        let opts = ApplyOptions { to, target };
+        let done = apply_changes(&src, &plan.segments, out, &opts)?;
+        Ok((plan, done))
+    }
+
+    /// Restores the snapshot as it was at `to` (see
+    /// [`plan_point`](Self::plan_point)) as [`crate::restore()`] restores a
+    /// file, with every option of `opts` (`opts.snapshot` is not read).
+    pub fn restore_point(
+        &self,
+        id: Option<&str>,
+        to: PointInTime,
+        opts: &RestoreOptions,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<(PointPlan, ApplySummary, RestoreSummary)> {
+        let tmp = self.point_tmp()?;
+        let at = tmp.path().join("at.db");
+        let loc = Location::parse(&at.to_string_lossy())?;
+        let (plan, applied) = self.cat_point(id, to, &loc, opts.target)?;
+        let mut o = opts.clone();
+        o.snapshot = at;
+        let restored = crate::restore::restore(&o, progress)?;
+        Ok((plan, applied, restored))
+    }
+
+    /// A temporary directory for reassembled and applied snapshots, beside
+    /// the index (as `check` reassembles), removed when dropped.
+    fn point_tmp(&self) -> Result<tempfile::TempDir> {
+        let dir = self.backend.index_dir().join("tmp");
+        std::fs::create_dir_all(&dir).map_err(RepoError::io("mkdir", &dir))?;
+        tempfile::Builder::new()
+            .prefix("point")
+            .tempdir_in(&dir)
+            .map_err(RepoError::io("create", &dir))
+    }
+
+    /// Reassembles `base` into `dir/base.db` (checked against its SHA-256)
+    /// and opens it.
+    fn reassemble(&self, base: &SnapshotInfo, dir: &std::path::Path) -> Result<Snapshot> {
+        let path: PathBuf = dir.join("base.db");
+        let mut f = std::fs::File::create(&path).map_err(RepoError::io("create", &path))?;
+        self.cat(&base.id.to_string(), &mut f)?;
+        drop(f);
+        Ok(Snapshot::open(&path)?)
+    }
+}
