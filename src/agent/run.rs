@@ -486,6 +486,10 @@ impl Agent<'_> {
         }
         let now = SystemTime::now();
         let n = resp.events.len();
+        // Revisions come whole in one response: those at or below what
+        // was held before it are already recorded (a watch resumed on
+        // another member).
+        let mut held = self.chain.as_ref().map_or(0, |ch| ch.received_last);
         for ev in resp.events {
             let Some(kv) = ev.kv else { continue };
             let r = kv.mod_revision;
@@ -493,12 +497,12 @@ impl Agent<'_> {
                 if let Some(end) = self.switch(c).await {
                     return Some(end);
                 }
+                held = self.chain.as_ref().map_or(0, |ch| ch.received_last);
             }
             let Some(ch) = self.chain.as_mut() else {
                 return None;
             };
-            if r <= ch.received_last {
-                // Already held (a watch resumed on another member).
+            if r <= held {
                 continue;
             }
             let kind = if ev.r#type == 1 {
@@ -602,10 +606,15 @@ impl Agent<'_> {
         if self.chain.is_none() {
             return Ok(());
         }
+        // The probe first: the lease list's header revision, taken
+        // after it, is then at or above the cluster's revision when the
+        // compaction ran (etcd's compacted watch answer carries none).
+        let compacted = c.compaction_above(self.known_compaction).await?;
         let (alive, cluster_rev) = c.leases().await?;
         self.metrics
             .with(|s| s.cluster_revision = s.cluster_revision.max(cluster_rev));
-        if let Some((r, seen)) = c.compaction_above(self.known_compaction).await? {
+        if let Some((r, seen)) = compacted {
+            let seen = seen.max(cluster_rev);
             self.known_compaction = r;
             let rec = CompactionRecord {
                 revision: r,

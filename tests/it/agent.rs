@@ -178,6 +178,37 @@ fn segment_events(base: i64, segs: &[ChangeSegment]) -> Vec<Ev> {
     out
 }
 
+/// Fails with the first event that differs (values shortened).
+#[track_caller]
+fn same_events(got: &[Ev], want: &[Ev]) {
+    let short = |e: &Ev| {
+        format!(
+            "rev {} {} {:?} create {} version {} value {} bytes lease {:x}",
+            e.0,
+            if e.1 { "put" } else { "delete" },
+            String::from_utf8_lossy(&e.2[..e.2.len().min(20)]),
+            e.3,
+            e.4,
+            e.5.len(),
+            e.6
+        )
+    };
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(g == w, "event {i} differs:
+ recorded  {}
+ etcdctl   {}", short(g), short(w));
+    }
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "recorded {} events, etcdctl watch reported {}; last recorded: {:?}; last reported: {:?}",
+        got.len(),
+        want.len(),
+        got.last().map(short),
+        want.last().map(short)
+    );
+}
+
 fn b64(v: &Value, field: &str) -> Vec<u8> {
     support::b64::decode(v.get(field).and_then(Value::as_str).unwrap_or(""))
         .expect("etcdctl JSON bytes are base64")
@@ -338,7 +369,7 @@ fn segments_hold_what_the_watch_reports() {
     let (snap, segs) = &chains[0];
     assert_eq!(snap.revision, base);
     let got = segment_events(base, segs);
-    assert_eq!(got, want);
+    same_events(&got, &want);
     assert_eq!(segs.last().unwrap().last, last);
 
     // The transaction's three operations share one revision, in order.
@@ -489,7 +520,7 @@ fn sigkill_and_restart_leave_no_hole_or_overlap() {
     assert!(segs.iter().any(|s| s.last == resumed_after), "resumed after a stored segment");
     let got = segment_events(base, segs);
     let want = RefWatch::start(&ctl, base + 1).finish(last);
-    assert_eq!(got, want);
+    same_events(&got, &want);
     assert_eq!(segs.last().unwrap().last, last);
 }
 
