@@ -285,6 +285,11 @@ impl Drop for RefWatch {
     }
 }
 
+/// The `kvs` of a get's JSON answer (absent when none).
+fn kvs(v: &Value) -> Value {
+    v.get("kvs").cloned().unwrap_or(Value::Array(Vec::new()))
+}
+
 /// The cluster's current revision.
 fn revision(ctl: &Etcdctl) -> i64 {
     let v = ctl.json(&["get", "none-such-key"]);
@@ -335,23 +340,42 @@ fn segments_hold_what_the_watch_reports() {
     let full = agent.wait_for("a full snapshot", Duration::from_secs(60), full_event);
     let base = full["revision"].as_i64().unwrap();
     let reference = RefWatch::start(&ctl, base + 1);
+    // What `etcdctl get "" --prefix` answered at each revision, read as
+    // the workload goes (the compaction makes the older ones unreadable
+    // later).
+    let mut live: BTreeMap<i64, Value> = BTreeMap::new();
+    let mut seen = |ctl: &Etcdctl| {
+        let v = ctl.json(&["get", "", "--prefix"]);
+        live.insert(v["header"]["revision"].as_i64().unwrap(), kvs(&v));
+    };
+    seen(&ctl);
 
     ctl.put("a", "1");
+    seen(&ctl);
     ctl.put("b", "2");
     ctl.put("a", "3");
+    seen(&ctl);
     ctl.ok(&["del", "b"]);
+    seen(&ctl);
     // One revision, three operations in order.
     txn(&ctl, "\nput t1 x\nput t2 y\ndel a\n\n\n");
+    seen(&ctl);
     let long = lease_grant(&ctl, 100);
     ctl.ok(&["put", &format!("--lease={long:x}"), "leased", "v"]);
+    seen(&ctl);
     let short = lease_grant(&ctl, 30);
     ctl.ok(&["put", &format!("--lease={short:x}"), "short", "v"]);
+    seen(&ctl);
     ctl.ok(&["lease", "revoke", &format!("{short:x}")]);
+    seen(&ctl);
     let compact_at = revision(&ctl) - 2;
     ctl.ok(&["compact", &compact_at.to_string()]);
     ctl.put("after", "compaction");
+    seen(&ctl);
     ctl.ok(&["del", "--prefix", "t"]);
+    seen(&ctl);
     ctl.put(&"k".repeat(300), &"v".repeat(5000));
+    seen(&ctl);
     let last = revision(&ctl);
 
     agent.wait_for("the compaction", Duration::from_secs(30), |e| {
@@ -403,6 +427,30 @@ fn segments_hold_what_the_watch_reports() {
     let (_, seg_last, c) = comps[0];
     assert_eq!(c.revision, compact_at);
     assert!(c.seen_at_revision > compact_at && c.seen_at_revision <= seg_last, "{c:?}");
+
+    // A restore to each revision R answers `get "" --prefix` as the
+    // live cluster did at R (keys, values, revisions, versions, leases),
+    // and at the end hashes as the live member does.
+    for (r, want) in &live {
+        let file = dir.path().join(format!("at-{r}.db"));
+        support::cli::ok(&[
+            "backup", "cat", support::cli::s(&repo), "--to-revision", &r.to_string(),
+            "-o", support::cli::s(&file),
+        ]);
+        let out = support::cli::ok(&["get", support::cli::s(&file), "", "--prefix", "-w", "json"]);
+        let got: Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(&kvs(&got), want, "get at revision {r}");
+        assert_eq!(got["header"]["revision"].as_i64(), Some(*r));
+    }
+    let file = dir.path().join(format!("at-{last}.db"));
+    let ours: Value = serde_json::from_str(
+        support::cli::ok(&["snapshot", "hashkv", support::cli::s(&file), "-w", "json"]).trim(),
+    )
+    .unwrap();
+    let theirs = ctl.json(&["endpoint", "hashkv", "--rev", &last.to_string()]);
+    let h = &theirs[0]["HashKV"];
+    assert_eq!(ours["hash"].as_i64(), h["hash"].as_i64(), "hashkv at {last}: {ours} vs {theirs}");
+    assert_eq!(ours["compactRevision"].as_i64(), h["compact_revision"].as_i64());
 
     // Every stored segment was logged, in order.
     let logged: Vec<(i64, i64)> = agent
