@@ -200,7 +200,11 @@ pub(crate) async fn serve(listener: TcpListener, metrics: Metrics, unhealthy_aft
 }
 
 /// Reads one request head and answers it.
-async fn answer(mut conn: TcpStream, m: &Metrics, unhealthy_after: Duration) -> std::io::Result<()> {
+async fn answer(
+    mut conn: TcpStream,
+    m: &Metrics,
+    unhealthy_after: Duration,
+) -> std::io::Result<()> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -210,7 +214,13 @@ async fn answer(mut conn: TcpStream, m: &Metrics, unhealthy_after: Duration) -> 
         }
         head.extend_from_slice(buf.get(..n).unwrap_or_default());
         if head.len() > MAX_REQUEST {
-            return respond(&mut conn, "431 Request Header Fields Too Large", "text/plain", "").await;
+            return respond(
+                &mut conn,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                "",
+            )
+            .await;
         }
     }
     let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
@@ -221,7 +231,13 @@ async fn answer(mut conn: TcpStream, m: &Metrics, unhealthy_after: Duration) -> 
     match (method, path) {
         ("GET", "/metrics") => {
             let body = m.render();
-            respond(&mut conn, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &body).await
+            respond(
+                &mut conn,
+                "200 OK",
+                "text/plain; version=0.0.4; charset=utf-8",
+                &body,
+            )
+            .await
         }
         ("GET", "/healthz") => {
             if m.healthy(unhealthy_after) {
@@ -239,7 +255,12 @@ async fn answer(mut conn: TcpStream, m: &Metrics, unhealthy_after: Duration) -> 
     }
 }
 
-async fn respond(conn: &mut TcpStream, status: &str, ctype: &str, body: &str) -> std::io::Result<()> {
+async fn respond(
+    conn: &mut TcpStream,
+    status: &str,
+    ctype: &str,
+    body: &str,
+) -> std::io::Result<()> {
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()

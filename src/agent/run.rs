@@ -407,7 +407,8 @@ impl Agent<'_> {
     /// Reads the watch until it ends, sealing every `delta_every`.
     async fn record(&mut self, c: &Client, mut watch: Watch) -> End {
         let start = tokio::time::Instant::now();
-        let mut tick = tokio::time::interval_at(start + self.opts.delta_every, self.opts.delta_every);
+        let mut tick =
+            tokio::time::interval_at(start + self.opts.delta_every, self.opts.delta_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut stop_poll = tokio::time::interval(STOP_POLL);
         loop {

@@ -99,8 +99,13 @@ impl Agent {
         unsafe {
             libc::kill(self.child.id() as libc::pid_t, sig);
         }
-        let (status, killed) = support::cmd::wait_deadline(&mut self.child, Duration::from_secs(60));
-        assert!(!killed, "the agent did not stop on signal {sig}:\n{}", self.log_text());
+        let (status, killed) =
+            support::cmd::wait_deadline(&mut self.child, Duration::from_secs(60));
+        assert!(
+            !killed,
+            "the agent did not stop on signal {sig}:\n{}",
+            self.log_text()
+        );
         let s = status.expect("exit status");
         self.exit = Some(s);
         s
@@ -153,11 +158,24 @@ fn segment_events(base: i64, segs: &[ChangeSegment]) -> Vec<Ev> {
     let mut next = base + 1;
     let mut out = Vec::new();
     for s in segs {
-        assert_eq!(s.first, next, "segments {}..{} after {}", s.first, s.last, next - 1);
+        assert_eq!(
+            s.first,
+            next,
+            "segments {}..{} after {}",
+            s.first,
+            s.last,
+            next - 1
+        );
         assert!(s.last >= s.first - 1);
         let mut prev = s.first - 1;
         for r in &s.revisions {
-            assert!(r.revision > prev && r.revision <= s.last, "revision {} in {}..{}", r.revision, s.first, s.last);
+            assert!(
+                r.revision > prev && r.revision <= s.last,
+                "revision {} in {}..{}",
+                r.revision,
+                s.first,
+                s.last
+            );
             assert!(!r.events.is_empty());
             prev = r.revision;
             for e in &r.events {
@@ -194,9 +212,14 @@ fn same_events(got: &[Ev], want: &[Ev]) {
         )
     };
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(g == w, "event {i} differs:
+        assert!(
+            g == w,
+            "event {i} differs:
  recorded  {}
- etcdctl   {}", short(g), short(w));
+ etcdctl   {}",
+            short(g),
+            short(w)
+        );
     }
     assert_eq!(
         got.len(),
@@ -227,8 +250,18 @@ struct RefWatch {
 
 impl RefWatch {
     fn start(ctl: &Etcdctl, from: i64) -> RefWatch {
-        let mut c = ctl.command(&["watch", "--prefix", "", "--rev", &from.to_string(), "-w", "json"]);
-        c.stdout(Stdio::piped()).stderr(Stdio::null()).stdin(Stdio::null());
+        let mut c = ctl.command(&[
+            "watch",
+            "--prefix",
+            "",
+            "--rev",
+            &from.to_string(),
+            "-w",
+            "json",
+        ]);
+        c.stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null());
         let mut child = c.spawn().expect("etcdctl watch");
         let out = child.stdout.take().expect("stdout");
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -246,8 +279,17 @@ impl RefWatch {
         let mut out = Vec::new();
         for l in self.lines.lock().unwrap().iter() {
             let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"));
-            assert_eq!(int(&v, "CompactRevision"), 0, "the reference watch was compacted");
-            for e in v.get("Events").and_then(Value::as_array).into_iter().flatten() {
+            assert_eq!(
+                int(&v, "CompactRevision"),
+                0,
+                "the reference watch was compacted"
+            );
+            for e in v
+                .get("Events")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let kv = e.get("kv").expect("kv");
                 // mvccpb.Event's JSON: "type" is omitted for PUT (0).
                 let put = e.get("type").and_then(Value::as_i64).unwrap_or(0) == 0;
@@ -269,7 +311,10 @@ impl RefWatch {
     fn finish(mut self, rev: i64) -> Vec<Ev> {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.events().last().map_or(0, |e| e.0) < rev {
-            assert!(Instant::now() < deadline, "etcdctl watch did not reach {rev}");
+            assert!(
+                Instant::now() < deadline,
+                "etcdctl watch did not reach {rev}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
@@ -305,11 +350,22 @@ fn lease_grant(ctl: &Etcdctl, ttl: u32) -> i64 {
 
 fn txn(ctl: &Etcdctl, body: &str) {
     let mut c = ctl.command(&["txn"]);
-    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = c.spawn().expect("etcdctl txn");
-    child.stdin.take().expect("stdin").write_all(body.as_bytes()).expect("write txn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body.as_bytes())
+        .expect("write txn");
     let out = child.wait_with_output().expect("txn");
-    assert!(out.status.success(), "txn: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "txn: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn bins() -> Option<EtcdBins> {
@@ -410,13 +466,29 @@ fn segments_hold_what_the_watch_reports() {
     // the end of the last.
     let leased_rev = got.iter().find(|e| e.2 == b"leased").unwrap().0;
     for s in segs.iter().filter(|s| s.last >= leased_rev) {
-        let l = s.leases.iter().find(|l| l.id == long).unwrap_or_else(|| panic!("lease {long:x} in {}..{}", s.first, s.last));
+        let l = s
+            .leases
+            .iter()
+            .find(|l| l.id == long)
+            .unwrap_or_else(|| panic!("lease {long:x} in {}..{}", s.first, s.last));
         assert_eq!((l.ttl, l.alive_at_end), (100, true));
     }
-    let short_recs: Vec<_> = segs.iter().flat_map(|s| &s.leases).filter(|l| l.id == short).collect();
-    assert!(!short_recs.is_empty(), "the revoked lease a put attached a key to is recorded");
+    let short_recs: Vec<_> = segs
+        .iter()
+        .flat_map(|s| &s.leases)
+        .filter(|l| l.id == short)
+        .collect();
+    assert!(
+        !short_recs.is_empty(),
+        "the revoked lease a put attached a key to is recorded"
+    );
     let last_seg = segs.last().unwrap();
-    assert!(!last_seg.leases.iter().any(|l| l.id == short && l.alive_at_end));
+    assert!(
+        !last_seg
+            .leases
+            .iter()
+            .any(|l| l.id == short && l.alive_at_end)
+    );
 
     // The compaction, once, in the segment that covers when it was seen.
     let comps: Vec<_> = segs
@@ -426,7 +498,10 @@ fn segments_hold_what_the_watch_reports() {
     assert_eq!(comps.len(), 1, "{comps:?}");
     let (_, seg_last, c) = comps[0];
     assert_eq!(c.revision, compact_at);
-    assert!(c.seen_at_revision > compact_at && c.seen_at_revision <= seg_last, "{c:?}");
+    assert!(
+        c.seen_at_revision > compact_at && c.seen_at_revision <= seg_last,
+        "{c:?}"
+    );
 
     // A restore to each revision R answers `get "" --prefix` as the
     // live cluster did at R (keys, values, revisions, versions, leases),
@@ -434,8 +509,13 @@ fn segments_hold_what_the_watch_reports() {
     for (r, want) in &live {
         let file = dir.path().join(format!("at-{r}.db"));
         support::cli::ok(&[
-            "backup", "cat", support::cli::s(&repo), "--to-revision", &r.to_string(),
-            "-o", support::cli::s(&file),
+            "backup",
+            "cat",
+            support::cli::s(&repo),
+            "--to-revision",
+            &r.to_string(),
+            "-o",
+            support::cli::s(&file),
         ]);
         let out = support::cli::ok(&["get", support::cli::s(&file), "", "--prefix", "-w", "json"]);
         let got: Value = serde_json::from_str(out.trim()).unwrap();
@@ -449,8 +529,15 @@ fn segments_hold_what_the_watch_reports() {
     .unwrap();
     let theirs = ctl.json(&["endpoint", "hashkv", "--rev", &last.to_string()]);
     let h = &theirs[0]["HashKV"];
-    assert_eq!(ours["hash"].as_i64(), h["hash"].as_i64(), "hashkv at {last}: {ours} vs {theirs}");
-    assert_eq!(ours["compactRevision"].as_i64(), h["compact_revision"].as_i64());
+    assert_eq!(
+        ours["hash"].as_i64(),
+        h["hash"].as_i64(),
+        "hashkv at {last}: {ours} vs {theirs}"
+    );
+    assert_eq!(
+        ours["compactRevision"].as_i64(),
+        h["compact_revision"].as_i64()
+    );
 
     // Every stored segment was logged, in order.
     let logged: Vec<(i64, i64)> = agent
@@ -490,7 +577,10 @@ fn sigterm_stores_what_it_holds() {
     // Wait until the watch delivered them all (the metrics say so).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let text = HttpClient::new(&format!("http://{addr}")).get("/metrics").map(|r| r.text()).unwrap_or_default();
+        let text = HttpClient::new(&format!("http://{addr}"))
+            .get("/metrics")
+            .map(|r| r.text())
+            .unwrap_or_default();
         let m = parse_exposition(&text).unwrap_or_default();
         if m.get("etcdsnap_agent_events_recorded_total").copied() == Some(20.0) {
             break;
@@ -498,7 +588,10 @@ fn sigterm_stores_what_it_holds() {
         assert!(Instant::now() < deadline, "events not received: {text}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(!agent.events().iter().any(|e| e["event"] == "segment"), "nothing sealed before the signal");
+    assert!(
+        !agent.events().iter().any(|e| e["event"] == "segment"),
+        "nothing sealed before the signal"
+    );
     let status = agent.signal(libc::SIGTERM);
     assert_eq!(status.code(), Some(0), "{}", agent.log_text());
     let chains = chains(&repo);
@@ -539,7 +632,12 @@ fn sigkill_and_restart_leave_no_hole_or_overlap() {
             }
         })
     };
-    let segments = |a: &Agent| a.events().iter().filter(|e| e["event"] == "segment").count();
+    let segments = |a: &Agent| {
+        a.events()
+            .iter()
+            .filter(|e| e["event"] == "segment")
+            .count()
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     while segments(&agent) < 3 {
         assert!(Instant::now() < deadline, "{}", agent.log_text());
@@ -550,7 +648,9 @@ fn sigkill_and_restart_leave_no_hole_or_overlap() {
     std::thread::sleep(Duration::from_secs(1));
 
     let mut again = Agent::start(&repo, cluster.endpoint(), &args, &log);
-    let resumed = again.wait_for("the resume", Duration::from_secs(30), |e| e["event"] == "resumed");
+    let resumed = again.wait_for("the resume", Duration::from_secs(30), |e| {
+        e["event"] == "resumed"
+    });
     std::thread::sleep(Duration::from_secs(1));
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     writer.join().unwrap();
@@ -561,11 +661,18 @@ fn sigkill_and_restart_leave_no_hole_or_overlap() {
     assert_eq!(again.signal(libc::SIGTERM).code(), Some(0));
 
     let chains = chains(&repo);
-    assert_eq!(chains.len(), 1, "the restart resumed on the same full snapshot");
+    assert_eq!(
+        chains.len(),
+        1,
+        "the restart resumed on the same full snapshot"
+    );
     let (snap, segs) = &chains[0];
     assert_eq!(snap.revision, base);
     let resumed_after = resumed["revision"].as_i64().unwrap();
-    assert!(segs.iter().any(|s| s.last == resumed_after), "resumed after a stored segment");
+    assert!(
+        segs.iter().any(|s| s.last == resumed_after),
+        "resumed after a stored segment"
+    );
     let got = segment_events(base, segs);
     let want = RefWatch::start(&ctl, base + 1).finish(last);
     same_events(&got, &want);
@@ -668,7 +775,10 @@ fn parse_exposition(text: &str) -> Result<BTreeMap<String, f64>, String> {
                     rest = &after[end + 1..];
                     rest = rest.strip_prefix(',').unwrap_or(rest);
                 }
-                (format!("{name}{{{labels}}}"), line[close + 1..].trim_start())
+                (
+                    format!("{name}{{{labels}}}"),
+                    line[close + 1..].trim_start(),
+                )
             }
             None => {
                 let (n, v) = line.split_once(' ').ok_or("sample without value")?;
@@ -692,7 +802,8 @@ fn parse_exposition(text: &str) -> Result<BTreeMap<String, f64>, String> {
         let mut vs = val.split(' ');
         let v = value(vs.next().unwrap_or(""))?;
         if let Some(ts) = vs.next() {
-            ts.parse::<i64>().map_err(|e| format!("timestamp {ts:?}: {e}"))?;
+            ts.parse::<i64>()
+                .map_err(|e| format!("timestamp {ts:?}: {e}"))?;
         }
         if vs.next().is_some() {
             return Err(format!("trailing text in {line:?}"));
@@ -720,7 +831,10 @@ fn the_exposition_parser_refuses_what_prometheus_refuses() {
 }
 
 fn get(addr: &str, path: &str) -> (u16, String) {
-    match HttpClient::new(&format!("http://{addr}")).with_timeout(Duration::from_secs(5)).get(path) {
+    match HttpClient::new(&format!("http://{addr}"))
+        .with_timeout(Duration::from_secs(5))
+        .get(path)
+    {
         Ok(r) => (r.status, r.text()),
         Err(e) => (0, e.to_string()),
     }
@@ -742,7 +856,18 @@ fn metrics_parse_and_healthz_follows_the_cluster() {
     let mut agent = Agent::start(
         &repo,
         cluster.endpoint(),
-        &["--delta-every", "500ms", "--unhealthy-after", "3s", "--metrics-addr", &addr, "--dial-timeout", "500ms", "--command-timeout", "1s"],
+        &[
+            "--delta-every",
+            "500ms",
+            "--unhealthy-after",
+            "3s",
+            "--metrics-addr",
+            &addr,
+            "--dial-timeout",
+            "500ms",
+            "--command-timeout",
+            "1s",
+        ],
         &dir.path().join("agent.log"),
     );
     agent.wait_for("a full snapshot", Duration::from_secs(60), full_event);
@@ -754,7 +879,10 @@ fn metrics_parse_and_healthz_follows_the_cluster() {
             if code == want {
                 return body;
             }
-            assert!(Instant::now() < deadline, "/healthz stayed {code} ({body}), want {want}");
+            assert!(
+                Instant::now() < deadline,
+                "/healthz stayed {code} ({body}), want {want}"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     };
@@ -780,7 +908,10 @@ fn metrics_parse_and_healthz_follows_the_cluster() {
     let stopped_at = Instant::now();
     cluster.members[0].stop();
     let body = wait_status(503, Duration::from_secs(30));
-    assert!(stopped_at.elapsed() >= Duration::from_secs(3), "503 before the threshold: {body}");
+    assert!(
+        stopped_at.elapsed() >= Duration::from_secs(3),
+        "503 before the threshold: {body}"
+    );
     let (_, text) = get(&addr, "/metrics");
     let m = parse_exposition(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
     let errors: f64 = m
@@ -791,9 +922,16 @@ fn metrics_parse_and_healthz_follows_the_cluster() {
     assert!(errors >= 1.0, "errors counted by kind:\n{text}");
 
     let log = cluster.dir.join("restarted.log");
-    let mut p = EtcdProcess::spawn(&bins, &member.name, &member.client_url(), &member_args, &log)
-        .expect("restart etcd");
-    p.wait_healthy(Instant::now() + Duration::from_secs(60)).expect("healthy again");
+    let mut p = EtcdProcess::spawn(
+        &bins,
+        &member.name,
+        &member.client_url(),
+        &member_args,
+        &log,
+    )
+    .expect("restart etcd");
+    p.wait_healthy(Instant::now() + Duration::from_secs(60))
+        .expect("healthy again");
     cluster.members[0] = p;
     wait_status(200, Duration::from_secs(30));
     assert_eq!(agent.signal(libc::SIGTERM).code(), Some(0));
