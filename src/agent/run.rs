@@ -500,9 +500,7 @@ impl Agent<'_> {
                 }
                 held = self.chain.as_ref().map_or(0, |ch| ch.received_last);
             }
-            let Some(ch) = self.chain.as_mut() else {
-                return None;
-            };
+            let ch = self.chain.as_mut()?;
             if r <= held {
                 continue;
             }

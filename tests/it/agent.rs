@@ -936,3 +936,78 @@ fn metrics_parse_and_healthz_follows_the_cluster() {
     wait_status(200, Duration::from_secs(30));
     assert_eq!(agent.signal(libc::SIGTERM).code(), Some(0));
 }
+
+/// Three members; the agent reaches the first through a proxy that stops
+/// forwarding (no RST, no FIN) after a while, longer than
+/// `--delta-every`, then the member it moved to is killed: it follows
+/// the next member each time, and the chain still holds every revision
+/// once, as etcdctl's watch reports them.
+#[test]
+fn fails_over_a_stalled_proxy_and_a_killed_member() {
+    let Some(bins) = bins() else { return };
+    let mut cluster = EtcdCluster::start(&bins, 3);
+    let eps = cluster.endpoints();
+    let upstream = support::http::parse_loopback_url(&eps[0]);
+    let proxy = support::proxy::StallProxy::start(upstream, 300_000);
+    let agent_eps = format!("{},{},{}", proxy.endpoint(), eps[1], eps[2]);
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init_repo(dir.path());
+    let mut agent = Agent::start(
+        &repo,
+        &agent_eps,
+        &["--delta-every", "500ms", "--dial-timeout", "500ms", "--command-timeout", "1s"],
+        &dir.path().join("agent.log"),
+    );
+    let full = agent.wait_for("a full snapshot", Duration::from_secs(60), full_event);
+    let base = full["revision"].as_i64().unwrap();
+    assert_eq!(full["endpoint"], proxy.endpoint());
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        // Writes go to the members the test keeps.
+        let ctl = Etcdctl::new(&bins, vec![eps[0].clone(), eps[2].clone()]).timeout(Duration::from_secs(10));
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut i = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = ctl.run(&["put", &format!("f{}", i % 11), &"x".repeat(2000)]);
+                i += 1;
+            }
+        })
+    };
+    let away = agent.wait_for("a failover off the stalled proxy", Duration::from_secs(90), |e| {
+        e["event"] == "failover" && e["from"] == proxy.endpoint()
+    });
+    assert!(proxy.stalled());
+    let to = away["to"].as_str().unwrap().to_string();
+    assert_eq!(to, eps[1], "the next member in --endpoints");
+    // Let it record from there, then kill that member.
+    let n = agent.events().iter().filter(|e| e["event"] == "segment").count();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while agent.events().iter().filter(|e| e["event"] == "segment").count() < n + 2 {
+        assert!(Instant::now() < deadline, "{}", agent.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cluster.members[1].kill();
+    agent.wait_for("a failover off the killed member", Duration::from_secs(90), |e| {
+        e["event"] == "failover" && e["from"] == eps[1].as_str() && e["to"] == eps[2].as_str()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    writer.join().unwrap();
+    let ctl = Etcdctl::new(&bins, vec![eps[2].clone()]);
+    let last = revision(&ctl);
+    agent.wait_for("the last revision stored", Duration::from_secs(30), |e| {
+        e["event"] == "segment" && e["last"].as_i64() >= Some(last)
+    });
+    assert_eq!(agent.signal(libc::SIGTERM).code(), Some(0));
+
+    let chains = chains(&repo);
+    assert_eq!(chains.len(), 1, "no gap, no new full snapshot:\n{}", agent.log_text());
+    let (snap, segs) = &chains[0];
+    assert_eq!(snap.revision, base);
+    let got = segment_events(base, segs);
+    let want = RefWatch::start(&ctl, base + 1).finish(last);
+    same_events(&got, &want);
+    assert!(want.len() > 50, "the workload ran: {} events", want.len());
+}
