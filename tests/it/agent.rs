@@ -1011,3 +1011,64 @@ fn fails_over_a_stalled_proxy_and_a_killed_member() {
     same_events(&got, &want);
     assert!(want.len() > 50, "the workload ran: {} events", want.len());
 }
+
+/// Scheduled full snapshots under a steady write load: each chain ends
+/// exactly at the next full snapshot's revision (the watch is not cut),
+/// so the chains together hold every revision once.
+#[test]
+fn scheduled_full_snapshots_leave_no_hole_between_chains() {
+    let Some(bins) = bins() else { return };
+    let cluster = EtcdCluster::single(&bins);
+    let ctl = cluster.ctl();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init_repo(dir.path());
+    let mut agent = Agent::start(
+        &repo,
+        cluster.endpoint(),
+        &["--delta-every", "300ms", "--full-every", "2s"],
+        &dir.path().join("agent.log"),
+    );
+    let full = agent.wait_for("a full snapshot", Duration::from_secs(60), full_event);
+    let base = full["revision"].as_i64().unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let ctl = ctl.clone();
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                ctl.put(&format!("s{}", i % 13), &format!("{i}"));
+                i += 1;
+            }
+        })
+    };
+    let fulls = |a: &Agent| a.events().iter().filter(|e| e["event"] == "full").count();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fulls(&agent) < 3 {
+        assert!(Instant::now() < deadline, "{}", agent.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    writer.join().unwrap();
+    let last = revision(&ctl);
+    agent.wait_for("the last revision stored", Duration::from_secs(30), |e| {
+        e["event"] == "segment" && e["last"].as_i64() >= Some(last)
+    });
+    assert_eq!(agent.signal(libc::SIGTERM).code(), Some(0));
+    assert!(!agent.events().iter().any(|e| e["event"] == "gap"), "{}", agent.log_text());
+
+    let chains = chains(&repo);
+    assert!(chains.len() >= 3, "{} chains", chains.len());
+    assert_eq!(chains[0].0.revision, base);
+    let mut got = Vec::new();
+    for (i, (snap, segs)) in chains.iter().enumerate() {
+        got.extend(segment_events(snap.revision, segs));
+        let end = segs.last().map_or(snap.revision, |s| s.last);
+        match chains.get(i + 1) {
+            Some((next, _)) => assert_eq!(end, next.revision, "chain {i} ends at the next full snapshot"),
+            None => assert_eq!(end, last),
+        }
+    }
+    let want = RefWatch::start(&ctl, base + 1).finish(last);
+    same_events(&got, &want);
+}
