@@ -91,32 +91,59 @@ impl Client {
         Ok(req)
     }
 
+    fn no_answer(&self, call: &str) -> AgentError {
+        AgentError::Rpc {
+            endpoint: self.endpoint.clone(),
+            call: call.to_string(),
+            cause: format!("no answer within {:?}", self.timeout),
+        }
+    }
+
+    /// A gRPC client on the connection, once it is ready for a call.
+    async fn ready(&self, call: &str) -> Result<Grpc<Channel>, AgentError> {
+        let mut grpc = Grpc::new(self.channel.clone());
+        grpc.ready().await.map_err(|e| AgentError::Rpc {
+            endpoint: self.endpoint.clone(),
+            call: call.to_string(),
+            cause: crate::save::client::chain(&e),
+        })?;
+        Ok(grpc)
+    }
+
+    /// A unary call within the call timeout; the server's refusal is
+    /// left to the caller.
+    async fn unary_status<Q, A>(
+        &self,
+        what: &str,
+        path: &'static str,
+        m: Q,
+    ) -> Result<Result<A, tonic::Status>, AgentError>
+    where
+        Q: prost::Message + Send + Sync + 'static,
+        A: prost::Message + Default + Send + Sync + 'static,
+    {
+        let req = self.request(m)?;
+        let call = async {
+            let mut grpc = self.ready(what).await?;
+            let codec: ProstCodec<Q, A> = ProstCodec::default();
+            Ok(grpc
+                .unary(req, PathAndQuery::from_static(path), codec)
+                .await
+                .map(tonic::Response::into_inner))
+        };
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| self.no_answer(what))?
+    }
+
     async fn unary<Q, A>(&self, what: &str, path: &'static str, m: Q) -> Result<A, AgentError>
     where
         Q: prost::Message + Send + Sync + 'static,
         A: prost::Message + Default + Send + Sync + 'static,
     {
-        let mut grpc = Grpc::new(self.channel.clone());
-        let req = self.request(m)?;
-        let call = async {
-            grpc.ready().await.map_err(|e| AgentError::Rpc {
-                endpoint: self.endpoint.clone(),
-                call: what.to_string(),
-                cause: crate::save::client::chain(&e),
-            })?;
-            let codec: ProstCodec<Q, A> = ProstCodec::default();
-            grpc.unary(req, PathAndQuery::from_static(path), codec)
-                .await
-                .map(tonic::Response::into_inner)
-                .map_err(|s| self.rpc_error(what, &s))
-        };
-        tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| AgentError::Rpc {
-                endpoint: self.endpoint.clone(),
-                call: what.to_string(),
-                cause: format!("no answer within {:?}", self.timeout),
-            })?
+        self.unary_status(what, path, m)
+            .await?
+            .map_err(|s| self.rpc_error(what, &s))
     }
 
     /// The IDs of every lease alive, and the member's revision.
@@ -158,27 +185,8 @@ impl Client {
             revision: at,
             count_only: true,
         };
-        let mut grpc = Grpc::new(self.channel.clone());
-        let req = self.request(probe)?;
-        let call = async {
-            grpc.ready().await.map_err(|e| AgentError::Rpc {
-                endpoint: self.endpoint.clone(),
-                call: "Range".into(),
-                cause: crate::save::client::chain(&e),
-            })?;
-            let codec: ProstCodec<RangeRequest, RangeResponse> = ProstCodec::default();
-            Ok::<_, AgentError>(
-                grpc.unary(req, PathAndQuery::from_static(RANGE_PATH), codec)
-                    .await,
-            )
-        };
-        let answer = tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| AgentError::Rpc {
-                endpoint: self.endpoint.clone(),
-                call: "Range".into(),
-                cause: format!("no answer within {:?}", self.timeout),
-            })??;
+        let answer: Result<RangeResponse, _> =
+            self.unary_status("Range", RANGE_PATH, probe).await?;
         match answer {
             Ok(_) => Ok(None),
             Err(s) if s.message().contains(COMPACTED) => {
@@ -238,14 +246,9 @@ impl Client {
             call: "Watch".into(),
             cause: "the request stream closed".into(),
         })?;
-        let mut grpc = Grpc::new(self.channel.clone());
         let req = self.request(ReceiverStream::new(rx))?;
         let call = async {
-            grpc.ready().await.map_err(|e| AgentError::Rpc {
-                endpoint: self.endpoint.clone(),
-                call: "Watch".into(),
-                cause: crate::save::client::chain(&e),
-            })?;
+            let mut grpc = self.ready("Watch").await?;
             let codec: ProstCodec<WatchRequest, WatchResponse> = ProstCodec::default();
             grpc.streaming(req, PathAndQuery::from_static(WATCH_PATH), codec)
                 .await
@@ -254,11 +257,7 @@ impl Client {
         };
         let stream = tokio::time::timeout(self.timeout, call)
             .await
-            .map_err(|_| AgentError::Rpc {
-                endpoint: self.endpoint.clone(),
-                call: "Watch".into(),
-                cause: format!("no answer within {:?}", self.timeout),
-            })??;
+            .map_err(|_| self.no_answer("Watch"))??;
         Ok(Watch {
             _requests: tx,
             stream,
