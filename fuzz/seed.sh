@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 td=../testdata
 mkdir -p corpus/bolt_open_check corpus/snapshot_pages corpus/raft_decode corpus/cluster_parse \
-  corpus/etcd_records corpus/k8s_values corpus/repo_open corpus/bolt_load
+  corpus/etcd_records corpus/k8s_values corpus/repo_open corpus/bolt_load corpus/repo_deltas
 
 # bbolt files: the small raw member dbs (the fuzzer keeps inputs small), the synced-freelist
 # fixture's body, and the body of every variant of the corruption corpus
@@ -75,3 +75,8 @@ printf 'k8s:enc:aescbc:v1:key1:\x00\x01' > corpus/k8s_values/encrypted
 
 # Bulk loader: the checked-in programs and copies.
 cp ../testdata/fuzz-regressions/bolt_load/* corpus/bolt_load/
+
+# Segments of recorded changes: no mutation (the sound sample object), and an empty body
+# (first 1, last 0, sealed at 0, no revision, lease or compaction).
+printf '' > corpus/repo_deltas/unmodified
+printf '\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0' > corpus/repo_deltas/empty-body

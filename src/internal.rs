@@ -74,6 +74,29 @@ pub mod repo {
     pub fn decode_config(b: &[u8]) -> bool {
         crate::repo::config::Config::decode(b).is_ok()
     }
+    /// Decodes the body of a segment of recorded changes (what a delta
+    /// object's zstd frame holds) and encodes it again: the bytes a sound
+    /// body gives back (the encoding is canonical).
+    pub fn reencode_delta_body(b: &[u8]) -> Option<Vec<u8>> {
+        crate::repo::deltas::decode_body(b)
+            .ok()
+            .map(|s| crate::repo::deltas::encode_body(&s))
+    }
+    /// Opens a whole delta object of a plain repository, stored on top of
+    /// `base` under `name`; its number of revisions.
+    pub fn open_delta(base: &[u8; 32], name: &str, b: &[u8]) -> Option<usize> {
+        let plain = crate::repo::crypto::Crypto::plain();
+        crate::repo::deltas::open(&plain, base, name, b, &|| name.to_string())
+            .ok()
+            .map(|s| s.revisions.len())
+    }
+    /// A stored delta object of a small sample segment (on top of base
+    /// `[1; 32]`, plain): its name and bytes, to mutate.
+    pub fn sample_delta() -> (String, Vec<u8>) {
+        let plain = crate::repo::crypto::Crypto::plain();
+        crate::repo::deltas::seal(&plain, &[1; 32], &crate::repo::deltas::sample(5, 8))
+            .unwrap_or_default()
+    }
     /// Stores a snapshot file without verify's structural and etcd-level
     /// checks, as etcdsnap did before push ran them: the repositories
     /// those versions wrote, for tests of `check --read-data`.

@@ -124,3 +124,17 @@ fn bolt_load() {
         }
     }
 }
+
+#[test]
+fn repo_deltas() {
+    replay("repo_deltas", targets::repo_deltas);
+    // The sound object unmodified, and a few bodies.
+    targets::repo_deltas(&[]);
+    targets::repo_deltas(&[0; 24]);
+    targets::repo_deltas(&[0; 36]);
+    // An empty segment's body (first 1, last 0): decodes, and encodes back.
+    let mut empty = vec![0u8; 36];
+    empty[0] = 1;
+    assert!(etcdsnap::internal::repo::reencode_delta_body(&empty).is_some());
+    targets::repo_deltas(&empty);
+}

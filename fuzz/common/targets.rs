@@ -658,3 +658,28 @@ fn dump(b: etcdsnap::bolt::Bucket<'_>) -> Dump {
     let _ = walk(&b, &mut Vec::new(), &mut out);
     out
 }
+
+/// (g) A stored segment of recorded changes (`src/repo/deltas.rs`): the input as a segment
+/// body (what a delta object's zstd frame holds, past its checksums), which must decode or
+/// fail cleanly and, decoded, encode back to the same bytes; as a whole delta object; and as
+/// a mutation program (`offset_lo offset_hi xor` triples) over a sound object, which must
+/// then fail to open or open to the very same segment.
+pub fn repo_deltas(data: &[u8]) {
+    use etcdsnap::internal::repo::{open_delta, reencode_delta_body, sample_delta};
+    if let Some(again) = reencode_delta_body(data) {
+        assert_eq!(again, data, "a decoded body encodes back to its bytes");
+    }
+    let (name, good) = sample_delta();
+    let _ = open_delta(&[1; 32], &name, data);
+    let mut b = good.clone();
+    for op in data.chunks_exact(3).take(32) {
+        let at = usize::from(u16::from_le_bytes([op[0], op[1]])) % b.len().max(1);
+        if let Some(x) = b.get_mut(at) {
+            *x ^= op[2];
+        }
+    }
+    if let Some(n) = open_delta(&[1; 32], &name, &b) {
+        assert_eq!(b, good, "a damaged object opened ({n} revisions)");
+    }
+    let _ = open_delta(&[2; 32], &name, &good).map(|_| panic!("opened on another base"));
+}

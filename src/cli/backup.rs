@@ -297,21 +297,50 @@ fn columns(rows: &[Vec<String>]) -> String {
 }
 
 fn listing(snaps: &[&SnapshotInfo]) -> String {
-    let mut rows = vec![
-        ["ID", "TIME", "REVISION", "SIZE", "NEW", "SOURCE"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>(),
-    ];
-    for i in snaps {
-        rows.push(vec![
+    listing_with(snaps, None)
+}
+
+/// The table of snapshots; with their chains of recorded changes, also
+/// the revision and time each restores to and the holes.
+fn listing_with(snaps: &[&SnapshotInfo], chains: Option<&[ChangeChain]>) -> String {
+    let mut head = vec!["ID", "TIME", "REVISION", "SIZE", "NEW"];
+    if chains.is_some() {
+        head.extend(["RESTORES TO REVISION", "RESTORES TO TIME", "GAPS"]);
+    }
+    head.push("SOURCE");
+    let mut rows = vec![head.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    for (n, i) in snaps.iter().enumerate() {
+        let mut row = vec![
             i.id.short(),
             time::utc(i.time_ns),
             i.revision.to_string(),
             humanize::bytes(i.size),
             humanize::bytes(i.new_bytes),
-            i.source.clone(),
-        ]);
+        ];
+        if let Some(c) = chains.and_then(|c| c.get(n)) {
+            let gaps: Vec<String> = c
+                .gaps
+                .iter()
+                .map(|(f, t)| {
+                    if f == t {
+                        f.to_string()
+                    } else {
+                        format!("{f}-{t}")
+                    }
+                })
+                .collect();
+            row.extend([
+                c.last_revision.to_string(),
+                time::utc(chain_end_ns(i, c)),
+                if gaps.is_empty() {
+                    "-".into()
+                } else {
+                    gaps.join(",")
+                },
+            ]);
+        }
+        row.push(i.source.clone());
+        rows.push(row);
     }
     columns(&rows)
 }
@@ -521,7 +550,8 @@ fn ls(a: &RepoArgs, write_out: &str) -> Result<(), Failure> {
     } else if chains.iter().all(|c| c.segments == 0) {
         print!("{}", listing(&snaps.iter().collect::<Vec<_>>()));
     } else {
-        print!("{}", listing_with_changes(&snaps, &chains));
+        let refs: Vec<&SnapshotInfo> = snaps.iter().collect();
+        print!("{}", listing_with(&refs, Some(&chains)));
     }
     Ok(())
 }
@@ -549,56 +579,6 @@ fn chain_end_ns(i: &SnapshotInfo, c: &ChangeChain) -> i64 {
             .and_then(|d| i64::try_from(d.as_nanos()).ok())
             .unwrap_or(i.time_ns)
     })
-}
-
-/// `listing` with the range each snapshot restores with its recorded
-/// changes, and the holes in them.
-fn listing_with_changes(snaps: &[SnapshotInfo], chains: &[ChangeChain]) -> String {
-    let mut rows = vec![
-        [
-            "ID",
-            "TIME",
-            "REVISION",
-            "SIZE",
-            "NEW",
-            "RESTORES TO REVISION",
-            "RESTORES TO TIME",
-            "GAPS",
-            "SOURCE",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>(),
-    ];
-    for (i, c) in snaps.iter().zip(chains) {
-        let gaps: Vec<String> = c
-            .gaps
-            .iter()
-            .map(|(f, t)| {
-                if f == t {
-                    f.to_string()
-                } else {
-                    format!("{f}-{t}")
-                }
-            })
-            .collect();
-        rows.push(vec![
-            i.id.short(),
-            time::utc(i.time_ns),
-            i.revision.to_string(),
-            humanize::bytes(i.size),
-            humanize::bytes(i.new_bytes),
-            c.last_revision.to_string(),
-            time::utc(chain_end_ns(i, c)),
-            if gaps.is_empty() {
-                "-".into()
-            } else {
-                gaps.join(",")
-            },
-            i.source.clone(),
-        ]);
-    }
-    columns(&rows)
 }
 
 fn restore(a: &RestoreFromRepoArgs, write_out: &str) -> Result<(), Failure> {

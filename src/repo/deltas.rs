@@ -237,7 +237,7 @@ pub(crate) fn invalid(seg: &ChangeSegment) -> Option<String> {
 }
 
 /// Encodes a segment's body (before compression).
-fn encode_body(seg: &ChangeSegment) -> Vec<u8> {
+pub(crate) fn encode_body(seg: &ChangeSegment) -> Vec<u8> {
     let mut e = Enc::with_capacity(64);
     e.i64(seg.first).i64(seg.last).i64(time_ns(seg.sealed));
     e.u32(seg.revisions.len() as u32);
@@ -649,7 +649,7 @@ impl Repository {
     }
 
     /// Reads and checks one segment object.
-    fn read_delta(&self, base: &[u8; 32], name: &str) -> Result<ChangeSegment> {
+    pub(crate) fn read_delta(&self, base: &[u8; 32], name: &str) -> Result<ChangeSegment> {
         let key = format!("{}{name}", dir(base));
         let stored = self
             .backend
@@ -762,9 +762,14 @@ impl Repository {
     pub fn changes(&self, base: &SnapshotId) -> Result<Vec<ChangeSegmentInfo>> {
         let _lock = self.lock(false)?;
         self.present_base(base)?;
-        self.delta_objects(&base.0)?
+        self.delta_infos(&base.0)
+    }
+
+    /// [`changes`](Self::changes) under a lock the caller holds.
+    pub(crate) fn delta_infos(&self, base: &[u8; 32]) -> Result<Vec<ChangeSegmentInfo>> {
+        self.delta_objects(base)?
             .into_iter()
-            .map(|(name, _, _, size)| self.delta_info(&base.0, &name, size))
+            .map(|(name, _, _, size)| self.delta_info(base, &name, size))
             .collect()
     }
 
@@ -938,57 +943,63 @@ impl Repository {
     }
 }
 
+/// A small segment over `first..=last` (two events a revision, a lease, a
+/// compaction record), for tests and the fuzz targets.
+pub(crate) fn sample(first: i64, last: i64) -> ChangeSegment {
+    let at = |s: u64| {
+        let d = Duration::from_secs(1_700_000_000_u64.saturating_add(s));
+        UNIX_EPOCH.checked_add(d).unwrap_or(UNIX_EPOCH)
+    };
+    let revisions = (first..=last)
+        .map(|r| RevisionChanges {
+            revision: r,
+            events: vec![
+                KeyEvent {
+                    kind: EventKind::Put,
+                    kv: KeyValue {
+                        key: format!("k{r}").into_bytes(),
+                        create_revision: r,
+                        mod_revision: r,
+                        version: 1,
+                        value: vec![r as u8; 10],
+                        lease: 7,
+                    },
+                },
+                KeyEvent {
+                    kind: EventKind::Delete,
+                    kv: KeyValue {
+                        key: b"gone".to_vec(),
+                        mod_revision: r,
+                        ..KeyValue::default()
+                    },
+                },
+            ],
+            observed: at(r as u64),
+        })
+        .collect();
+    ChangeSegment {
+        first,
+        last,
+        revisions,
+        leases: vec![LeaseRecord {
+            id: 7,
+            ttl: 60,
+            alive_at_end: true,
+        }],
+        compactions: vec![CompactionRecord {
+            revision: first - 1,
+            seen_at_revision: last,
+        }],
+        sealed: at(last as u64 + 1),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn at(s: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(1_700_000_000 + s) + Duration::from_nanos(123)
-    }
-
-    pub(super) fn sample(first: i64, last: i64) -> ChangeSegment {
-        let revisions = (first..=last)
-            .map(|r| RevisionChanges {
-                revision: r,
-                events: vec![
-                    KeyEvent {
-                        kind: EventKind::Put,
-                        kv: KeyValue {
-                            key: format!("k{r}").into_bytes(),
-                            create_revision: r,
-                            mod_revision: r,
-                            version: 1,
-                            value: vec![r as u8; 10],
-                            lease: 7,
-                        },
-                    },
-                    KeyEvent {
-                        kind: EventKind::Delete,
-                        kv: KeyValue {
-                            key: b"gone".to_vec(),
-                            mod_revision: r,
-                            ..KeyValue::default()
-                        },
-                    },
-                ],
-                observed: at(r as u64),
-            })
-            .collect();
-        ChangeSegment {
-            first,
-            last,
-            revisions,
-            leases: vec![LeaseRecord {
-                id: 7,
-                ttl: 60,
-                alive_at_end: true,
-            }],
-            compactions: vec![CompactionRecord {
-                revision: first - 1,
-                seen_at_revision: last,
-            }],
-            sealed: at(last as u64 + 1),
-        }
     }
 
     #[test]
@@ -1088,7 +1099,6 @@ mod tests {
 
 #[cfg(test)]
 mod repo_tests {
-    use super::tests::sample;
     use super::*;
     use crate::repo::PushOptions;
 

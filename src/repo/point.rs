@@ -100,7 +100,10 @@ impl Repository {
             )));
         };
         let base = candidates[pick].clone();
-        let infos = self.changes(&base.id)?;
+        // One lock for the listing and every read (in object storage a
+        // lock is a few requests).
+        let _lock = self.lock(false)?;
+        let infos = self.delta_infos(&base.id.0)?;
         let ranges: Vec<(String, i64, i64)> = infos
             .iter()
             .filter_map(|i| parse_name_range(&i.name).map(|(f, l)| (i.name.clone(), f, l)))
@@ -120,7 +123,7 @@ impl Repository {
                 break;
             }
             prev_sealed = Some(info.sealed);
-            segments.push(self.read_changes(&base.id, info)?);
+            segments.push(self.read_delta(&base.id.0, &info.name)?);
         }
         Ok(PointPlan { base, segments })
     }

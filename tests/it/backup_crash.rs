@@ -22,20 +22,20 @@ use support::fixtures;
 use support::s3::S3Server;
 
 /// A repository and how to reach it: a directory, or a prefix in s3s-fs with an index cache.
-struct Target {
-    url: String,
-    env: Vec<(String, String)>,
+pub(super) struct Target {
+    pub(super) url: String,
+    pub(super) env: Vec<(String, String)>,
 }
 
 impl Target {
-    fn local(dir: &Path) -> Target {
+    pub(super) fn local(dir: &Path) -> Target {
         Target {
             url: s(dir).to_string(),
             env: Vec::new(),
         }
     }
 
-    fn s3(server: &S3Server, url: &str, cache: &Path) -> Target {
+    pub(super) fn s3(server: &S3Server, url: &str, cache: &Path) -> Target {
         let mut env: Vec<(String, String)> = server
             .env()
             .into_iter()
@@ -66,7 +66,7 @@ impl Target {
     }
 
     /// `etcdsnap backup SUB REPO ARGS...`.
-    fn cmd(&self, sub: &str, args: &[&str]) -> Command {
+    pub(super) fn cmd(&self, sub: &str, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("AWS_") {
@@ -79,11 +79,11 @@ impl Target {
         c
     }
 
-    fn run(&self, sub: &str, args: &[&str]) -> Output {
+    pub(super) fn run(&self, sub: &str, args: &[&str]) -> Output {
         self.cmd(sub, args).output().expect("run etcdsnap")
     }
 
-    fn ok(&self, sub: &str, args: &[&str]) -> Vec<u8> {
+    pub(super) fn ok(&self, sub: &str, args: &[&str]) -> Vec<u8> {
         let o = self.run(sub, args);
         assert!(
             o.status.success(),
@@ -94,12 +94,12 @@ impl Target {
         o.stdout
     }
 
-    fn json(&self, sub: &str, args: &[&str]) -> Value {
+    pub(super) fn json(&self, sub: &str, args: &[&str]) -> Value {
         serde_json::from_slice(&self.ok(sub, args)).expect("json")
     }
 
     /// Runs `backup SUB REPO ARGS` stopped after its `n`-th durable step: whether it finished.
-    fn crash_after(&self, n: u32, sub: &str, args: &[&str]) -> bool {
+    pub(super) fn crash_after(&self, n: u32, sub: &str, args: &[&str]) -> bool {
         let o = self
             .cmd(sub, args)
             .env("ETCDSNAP_TEST_CRASH_AFTER", n.to_string())
@@ -118,13 +118,13 @@ impl Target {
     }
 
     /// Pushes `file`; its ID.
-    fn push(&self, file: &Path) -> String {
+    pub(super) fn push(&self, file: &Path) -> String {
         let v = self.json("push", &[s(file), "-w", "json"]);
         v["id"].as_str().expect("id").to_string()
     }
 
     /// IDs and SHA-256 of the listed snapshots, oldest first.
-    fn listed(&self) -> Vec<(String, String)> {
+    pub(super) fn listed(&self) -> Vec<(String, String)> {
         self.json("ls", &["-w", "json"])
             .as_array()
             .expect("array")
@@ -227,7 +227,7 @@ impl Rng {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(super) fn copy_dir(from: &Path, to: &Path) {
     let st = Command::new("cp")
         .arg("-a")
         .arg(from)
@@ -502,10 +502,10 @@ fn random_sequence(
 // ---------------------------------------------------------------------------------------------
 // Object storage (s3s-fs on loopback).
 
-const BUCKET: &str = "backups";
+pub(super) const BUCKET: &str = "backups";
 const PREFIX: &str = "crash/etcd";
 
-fn s3_server() -> Option<S3Server> {
+pub(super) fn s3_server() -> Option<S3Server> {
     let bin = support::tools::require(support::tools::s3s_fs())?;
     Some(S3Server::start(&bin, BUCKET))
 }

@@ -14,6 +14,7 @@ mod support;
 mod agent;
 mod async_embed;
 mod backup_crash;
+mod backup_deltas;
 mod backup_faults;
 mod backup_repo;
 mod backup_s3;
