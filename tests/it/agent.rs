@@ -955,7 +955,14 @@ fn fails_over_a_stalled_proxy_and_a_killed_member() {
     let mut agent = Agent::start(
         &repo,
         &agent_eps,
-        &["--delta-every", "500ms", "--dial-timeout", "500ms", "--command-timeout", "1s"],
+        &[
+            "--delta-every",
+            "500ms",
+            "--dial-timeout",
+            "500ms",
+            "--command-timeout",
+            "1s",
+        ],
         &dir.path().join("agent.log"),
     );
     let full = agent.wait_for("a full snapshot", Duration::from_secs(60), full_event);
@@ -965,7 +972,8 @@ fn fails_over_a_stalled_proxy_and_a_killed_member() {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         // Writes go to the members the test keeps.
-        let ctl = Etcdctl::new(&bins, vec![eps[0].clone(), eps[2].clone()]).timeout(Duration::from_secs(10));
+        let ctl = Etcdctl::new(&bins, vec![eps[0].clone(), eps[2].clone()])
+            .timeout(Duration::from_secs(10));
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {
             let mut i = 0u32;
@@ -975,23 +983,37 @@ fn fails_over_a_stalled_proxy_and_a_killed_member() {
             }
         })
     };
-    let away = agent.wait_for("a failover off the stalled proxy", Duration::from_secs(90), |e| {
-        e["event"] == "failover" && e["from"] == proxy.endpoint()
-    });
+    let away = agent.wait_for(
+        "a failover off the stalled proxy",
+        Duration::from_secs(90),
+        |e| e["event"] == "failover" && e["from"] == proxy.endpoint(),
+    );
     assert!(proxy.stalled());
     let to = away["to"].as_str().unwrap().to_string();
     assert_eq!(to, eps[1], "the next member in --endpoints");
     // Let it record from there, then kill that member.
-    let n = agent.events().iter().filter(|e| e["event"] == "segment").count();
+    let n = agent
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "segment")
+        .count();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while agent.events().iter().filter(|e| e["event"] == "segment").count() < n + 2 {
+    while agent
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "segment")
+        .count()
+        < n + 2
+    {
         assert!(Instant::now() < deadline, "{}", agent.log_text());
         std::thread::sleep(Duration::from_millis(50));
     }
     cluster.members[1].kill();
-    agent.wait_for("a failover off the killed member", Duration::from_secs(90), |e| {
-        e["event"] == "failover" && e["from"] == eps[1].as_str() && e["to"] == eps[2].as_str()
-    });
+    agent.wait_for(
+        "a failover off the killed member",
+        Duration::from_secs(90),
+        |e| e["event"] == "failover" && e["from"] == eps[1].as_str() && e["to"] == eps[2].as_str(),
+    );
     std::thread::sleep(Duration::from_secs(1));
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     writer.join().unwrap();
@@ -1003,7 +1025,12 @@ fn fails_over_a_stalled_proxy_and_a_killed_member() {
     assert_eq!(agent.signal(libc::SIGTERM).code(), Some(0));
 
     let chains = chains(&repo);
-    assert_eq!(chains.len(), 1, "no gap, no new full snapshot:\n{}", agent.log_text());
+    assert_eq!(
+        chains.len(),
+        1,
+        "no gap, no new full snapshot:\n{}",
+        agent.log_text()
+    );
     let (snap, segs) = &chains[0];
     assert_eq!(snap.revision, base);
     let got = segment_events(base, segs);
@@ -1055,7 +1082,11 @@ fn scheduled_full_snapshots_leave_no_hole_between_chains() {
         e["event"] == "segment" && e["last"].as_i64() >= Some(last)
     });
     assert_eq!(agent.signal(libc::SIGTERM).code(), Some(0));
-    assert!(!agent.events().iter().any(|e| e["event"] == "gap"), "{}", agent.log_text());
+    assert!(
+        !agent.events().iter().any(|e| e["event"] == "gap"),
+        "{}",
+        agent.log_text()
+    );
 
     let chains = chains(&repo);
     assert!(chains.len() >= 3, "{} chains", chains.len());
@@ -1065,7 +1096,10 @@ fn scheduled_full_snapshots_leave_no_hole_between_chains() {
         got.extend(segment_events(snap.revision, segs));
         let end = segs.last().map_or(snap.revision, |s| s.last);
         match chains.get(i + 1) {
-            Some((next, _)) => assert_eq!(end, next.revision, "chain {i} ends at the next full snapshot"),
+            Some((next, _)) => assert_eq!(
+                end, next.revision,
+                "chain {i} ends at the next full snapshot"
+            ),
             None => assert_eq!(end, last),
         }
     }
