@@ -93,6 +93,8 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("etcdsnap supports Linux only (it uses copy_file_range(2) and /proc/self/fd)");
 
+#[cfg(feature = "agent")]
+pub mod agent;
 mod atomic_file;
 pub mod bolt;
 pub mod cleanup;

@@ -4,6 +4,7 @@
 //! failure). etcdctl's global flags are accepted on every command
 //! (src/cli/global.rs).
 
+mod agent;
 mod backup;
 mod defrag;
 mod diff;
@@ -102,6 +103,8 @@ enum Command {
     Stats(stats::StatsArgs),
     /// Keys added, removed and changed between two snapshots
     Diff(diff::DiffArgs),
+    /// Continuous backup: full snapshots on a schedule and every change between them, into a repository
+    Agent(agent::AgentArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -633,6 +636,7 @@ pub fn run() -> ExitCode {
         Command::History(a) => history::run(a, &cli.write_out),
         Command::Stats(a) => stats::run(a, &cli.write_out),
         Command::Diff(a) => diff::run(a, &cli.write_out),
+        Command::Agent(a) => agent::run(a, &cli.global),
     };
     interrupt::park_if_stopping();
     match result {

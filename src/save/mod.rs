@@ -6,10 +6,10 @@
 //! The async runtime (tokio, current-thread) lives inside [`save`]; the
 //! rest of the crate stays synchronous.
 
-mod client;
+pub(crate) mod client;
 mod error;
-mod options;
-mod proto;
+pub(crate) mod options;
+pub(crate) mod proto;
 mod run;
 mod tls;
 

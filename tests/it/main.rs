@@ -11,6 +11,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod agent;
 mod apply_changes;
 mod async_embed;
 mod backup_crash;

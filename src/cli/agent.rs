@@ -1,0 +1,102 @@
+//! `etcdsnap agent REPO`: continuous backup into a repository (the work
+//! is `etcdsnap::agent`; this file is flags and log lines).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use etcdsnap::agent::{AgentError, AgentEvent, AgentOptions};
+use etcdsnap::repo::{MasterKey, Repository};
+
+use super::global::GlobalArgs;
+use super::{EXIT_BAD_ARGS, EXIT_ERROR, Failure, interrupt, pflag};
+
+#[derive(Args, Debug)]
+pub(super) struct AgentArgs {
+    /// The repository (made with `backup init`): a directory, or a prefix in object storage
+    /// (s3://BUCKET/PREFIX, gs://..., az://...)
+    #[arg(value_name = "REPO")]
+    repo: PathBuf,
+    /// Key file of an encrypted repository (64 hex digits)
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// Take a full snapshot when the newest is this old (and at start)
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = pflag::GoDuration)]
+    full_every: Duration,
+    /// Seal and store the changes received this often
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = pflag::GoDuration)]
+    delta_every: Duration,
+    /// Serve Prometheus metrics (/metrics) and /healthz on HOST:PORT
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
+    /// /healthz answers 503 when no delta succeeded and no watch response came for this long
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = pflag::GoDuration)]
+    unhealthy_after: Duration,
+    /// Log lines: text or json
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    log_format: String,
+}
+
+/// One log line for `e`, with the time.
+fn line(e: &AgentEvent, json: bool) -> String {
+    let level = if matches!(e, AgentEvent::Error { .. }) {
+        "error"
+    } else {
+        "info"
+    };
+    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    if json {
+        let mut v = e.to_json();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("time".into(), time.into());
+            o.insert("level".into(), level.into());
+        }
+        v.to_string()
+    } else {
+        format!("{time} {level} {e}")
+    }
+}
+
+pub(super) fn run(a: &AgentArgs, global: &GlobalArgs) -> Result<(), Failure> {
+    let json = match a.log_format.as_str() {
+        "text" => false,
+        "json" => true,
+        other => {
+            return Err(Failure::new(
+                EXIT_BAD_ARGS,
+                format!("unknown --log-format {other:?} (text or json)"),
+            ));
+        }
+    };
+    let save = global
+        .with_process_env()?
+        .save_options_prompting(PathBuf::from("(agent)"))?;
+    let key = a
+        .key_file
+        .as_deref()
+        .map(MasterKey::from_file)
+        .transpose()
+        .map_err(|e| Failure::new(EXIT_ERROR, e))?;
+    let repo = match a.repo.to_str() {
+        Some(text) => Repository::open_at(text, key.as_ref()),
+        None => Repository::open_dir(&a.repo, key.as_ref()),
+    }
+    .map_err(|e| Failure::new(EXIT_ERROR, e))?;
+    let mut opts = AgentOptions::new(save);
+    opts.full_every = a.full_every;
+    opts.delta_every = a.delta_every;
+    opts.unhealthy_after = a.unhealthy_after;
+    opts.metrics_addr = a.metrics_addr.clone();
+    // SIGTERM/SIGINT: seal and store what is held, exit 0; a second
+    // signal stops at once (everything stored is already whole).
+    opts.stop = interrupt::install(interrupt::Mode::Cooperative(
+        "the changes held were not stored",
+    ))?;
+    etcdsnap::agent::run(&repo, &opts, &|e| eprintln!("{}", line(e, json))).map_err(|e| {
+        let code = match e {
+            AgentError::Options(_) => EXIT_BAD_ARGS,
+            _ => EXIT_ERROR,
+        };
+        Failure::new(code, e)
+    })
+}
