@@ -14,6 +14,7 @@ mod support;
 mod async_embed;
 mod backup_crash;
 mod backup_faults;
+mod backup_memory;
 mod backup_repo;
 mod backup_s3;
 mod backup_series;
