@@ -277,9 +277,15 @@ impl Index {
         Ok(out)
     }
 
-    /// The IDs of every indexed chunk.
-    pub(crate) fn chunk_ids(&self) -> Result<HashSet<[u8; 32]>> {
-        Ok(self.keys(CHUNKS)?.into_iter().collect())
+    /// The IDs of every indexed chunk, sorted (for a binary search: 32
+    /// bytes an ID, a third of what a hash set of them takes).
+    pub(crate) fn chunk_ids(&self) -> Result<Vec<[u8; 32]>> {
+        let mut ids = self.keys(CHUNKS)?;
+        // redb iterates in key order already.
+        if !ids.is_sorted() {
+            ids.sort_unstable();
+        }
+        Ok(ids)
     }
 
     /// The IDs of every indexed list.

@@ -272,6 +272,7 @@ impl Repository {
         }
         verified?;
         let (ids, packs) = self.store_chunks(file, csize, &known, opts.compression_level)?;
+        drop(known);
         // What was checked must be what was cut.
         if let Some(e) = file.changed() {
             return Err(e.into());
@@ -281,6 +282,7 @@ impl Repository {
         let list = ChunkList::build(ids, base.as_ref().map(|(id, ids)| (id, ids.as_slice())));
         let delta_list = matches!(list, ChunkList::Delta { .. });
         let list_plain = list.encode();
+        drop(list);
         let list_id = self.crypto.id(&list_plain);
         // An identical list (the same snapshot again) is stored once.
         let list_bytes = if known_lists.contains(&list_id) {
@@ -365,7 +367,7 @@ impl Repository {
         &self,
         file: &SnapshotFile,
         csize: u32,
-        known: &HashSet<[u8; 32]>,
+        known: &[[u8; 32]],
         level: i32,
     ) -> Result<(Vec<[u8; 32]>, Vec<Published>)> {
         let len = file.len();
@@ -475,7 +477,7 @@ impl Repository {
         seq: u64,
         block: u64,
         csize: usize,
-        known: &HashSet<[u8; 32]>,
+        known: &[[u8; 32]],
         coder: &mut Coder,
         buf: &mut Vec<u8>,
     ) -> Result<Block> {
@@ -495,7 +497,7 @@ impl Repository {
             b.ids.push(id);
             // A chunk repeated in the file is encoded each time; the
             // collector stores it once.
-            if known.contains(&id) {
+            if known.binary_search(&id).is_ok() {
                 continue;
             }
             let (stored, codec) = coder.encode(&self.crypto, piece, &id)?;
