@@ -17,10 +17,10 @@
 //! removed by the next prune).
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
-use std::sync::mpsc::{channel, sync_channel};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::mpsc::{channel, sync_channel};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::backend::keys;
@@ -394,7 +394,8 @@ impl Repository {
                             Ok(seq) => seq,
                             Err(_) => return,
                         };
-                        let r = self.cut_block(file, seq, block, csize, known, &mut coder, &mut buf);
+                        let r =
+                            self.cut_block(file, seq, block, csize, known, &mut coder, &mut buf);
                         if done_tx.send(r).is_err() {
                             return;
                         }

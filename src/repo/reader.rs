@@ -23,8 +23,8 @@ use super::chunk::Coder;
 use super::codec::hex;
 use super::error::{RepoError, Result};
 use super::index::{Loc, Open};
-use super::pack::PackEntry;
 use super::manifest::Manifest;
+use super::pack::PackEntry;
 use super::repository::{Repository, SnapshotInfo};
 use crate::progress::Progress;
 use crate::restore::{RestoreOptions, RestoreSummary, SnapshotReader, restore_from_reader};
@@ -166,7 +166,11 @@ impl<'a> Locator<'a> {
     }
 
     /// Locates up to `n` more chunks, in order, appending them to `out`.
-    pub(crate) fn fill(&mut self, out: &mut std::collections::VecDeque<Loc>, n: usize) -> Result<()> {
+    pub(crate) fn fill(
+        &mut self,
+        out: &mut std::collections::VecDeque<Loc>,
+        n: usize,
+    ) -> Result<()> {
         let end = self.next.saturating_add(n).min(self.ids.len());
         // Without the index as long as the cursors find every chunk.
         while self.next < end {

@@ -73,8 +73,11 @@ fn snapshot(keys: u64) -> Vec<u8> {
             l.put(format!("{id:x}").into_bytes(), m.into_bytes())
                 .expect("member");
         } else if b == buckets::META {
-            l.put(meta::CONSISTENT_INDEX.to_vec(), (keys + 10).to_be_bytes().to_vec())
-                .expect("ci");
+            l.put(
+                meta::CONSISTENT_INDEX.to_vec(),
+                (keys + 10).to_be_bytes().to_vec(),
+            )
+            .expect("ci");
             l.put(meta::TERM.to_vec(), 2u64.to_be_bytes().to_vec())
                 .expect("term");
         }
@@ -127,7 +130,10 @@ fn peak_of(args: &[&str]) -> (u64, u64) {
         if let Some(st) = child.try_wait().expect("wait") {
             break st;
         }
-        assert!(std::time::Instant::now() < deadline, "etcdsnap {args:?} hangs");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "etcdsnap {args:?} hangs"
+        );
         std::thread::sleep(Duration::from_millis(1));
     };
     let out = counter.join().expect("stdout reader");
