@@ -48,6 +48,9 @@ pub(crate) struct Plan {
     pub ids: Vec<[u8; 32]>,
 }
 
+/// Bytes read from a mapped pack between releases of its pages.
+const RELEASE_EVERY: u64 = 4 << 20;
+
 /// Chunks located ahead of the decoder: what a remote window looks over,
 /// and how often the index is opened (once a window at most).
 const LOCATE_AHEAD: usize = 16384;
@@ -79,6 +82,8 @@ pub(crate) struct Locator<'a> {
     /// Where the next chunk may be: a pack and the trailer entry after
     /// the last one used there; most recent first.
     cursors: Vec<([u8; 32], usize)>,
+    /// Packs whose trailer could not be read.
+    unreadable: std::collections::HashSet<[u8; 32]>,
     /// The index, when the caller holds it open (a check does).
     index: Option<&'a super::index::Index>,
     /// Lookups made in the index (for tests).
@@ -97,6 +102,7 @@ impl<'a> Locator<'a> {
             next: 0,
             trailers: Vec::new(),
             cursors: Vec::new(),
+            unreadable: std::collections::HashSet::new(),
             index,
             lookups: 0,
         }
@@ -140,12 +146,21 @@ impl<'a> Locator<'a> {
                 let Some(size) = ix.pack_size(&loc.pack)? else {
                     return Ok(()); // found by the decoder, if at all
                 };
-                let entries = super::index::read_pack_entries(
+                if self.unreadable.contains(&loc.pack) {
+                    return Ok(());
+                }
+                // A trailer that cannot be read (damaged) leaves the index
+                // to say where that pack's chunks are, one lookup each:
+                // the chunks themselves may be intact.
+                let Ok(entries) = super::index::read_pack_entries(
                     &*self.repo.backend,
                     &self.repo.crypto,
                     &loc.pack,
                     size,
-                )?;
+                ) else {
+                    self.unreadable.insert(loc.pack);
+                    return Ok(());
+                };
                 let t = std::sync::Arc::new(entries);
                 self.trailers.push((loc.pack, t.clone()));
                 t
@@ -335,6 +350,8 @@ pub(crate) struct Chunks<'a> {
     held: Held,
     /// The next chunk to decode.
     next: usize,
+    /// Bytes read from the mapped pack since its pages were last released.
+    mapped_read: u64,
     /// Bytes decoded so far.
     produced: u64,
     /// A chunk decoded for a read too small to hold it, and how much of it
@@ -354,6 +371,7 @@ impl<'a> Chunks<'a> {
             plan,
             locator: Locator::new(repo, &plan.ids, index),
             ahead: std::collections::VecDeque::new(),
+            mapped_read: 0,
             coder: Coder::new(3),
             held: Held::None,
             next: 0,
@@ -462,6 +480,16 @@ impl<'a> Chunks<'a> {
                     format!("at offset {}: {e}", l.offset),
                 )
             })?;
+        if let Held::Mapped { map, .. } = &self.held {
+            // Pages of a mapped pack that were read count towards the
+            // resident set until they are released: a 32 MiB pack would
+            // otherwise be a 32 MiB step in memory.
+            self.mapped_read += u64::from(l.stored_len);
+            if self.mapped_read >= RELEASE_EVERY {
+                map.release();
+                self.mapped_read = 0;
+            }
+        }
         self.next += 1;
         self.ahead.pop_front();
         self.produced += out.len() as u64;
