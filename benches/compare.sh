@@ -11,6 +11,12 @@
 #                                  restored data dir, output sizes, and restore --compact
 #                                  --defrag vs etcdutl restore then etcdutl defrag
 #   benches/compare.sh --scaling   ~10 MB, ~150 MB and ~1.4 GB: status / verify / restore
+#   benches/compare.sh --large     ~1.4 GB and ~8 GB (5,800,000 keys, made by etcd 3.5.1 with
+#                                  its quota raised): every command, wall time and peak RSS,
+#                                  next to etcdutl, openssl or `cp` + `sync` where they have the
+#                                  job (LARGE_RUNS runs at 8 GB, default 1; --only works here
+#                                  too: status,verify,restore,all-members,get,stats,diff,push,
+#                                  backup-restore,cat,check,s3)
 #   benches/compare.sh --backup    the backup repository on a 1.4 GB series with 1% and 5% of
 #                                  keys rewritten: bytes stored per push, push rate, backup
 #                                  restore vs snapshot restore (benches/compare_backup.sh)
@@ -62,16 +68,18 @@ RUNS=${RUNS:-5}
 COLD_RUNS=${COLD_RUNS:-3}
 ONLY=${ONLY:-}
 SCALING=0
+LARGE=0
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --backup) exec "$ROOT/benches/compare_backup.sh" "$@" ;;
         --scaling) SCALING=1 ;;
+        --large) LARGE=1 ;;
         --runs) RUNS=$2; shift ;;
         --runs=*) RUNS=${1#--runs=} ;;
         --only) ONLY=$2; shift ;;
         --only=*) ONLY=${1#--only=} ;;
-        -h|--help) sed -n '2,44p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,50p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -628,6 +636,113 @@ else
     ensure_snapshot "$BIG" 1000000
 fi
 big_runs=$((RUNS < COLD_RUNS ? RUNS : COLD_RUNS))
+
+# --large: every command at ~1.4 GB and ~8 GB. One table per file; the load average is printed
+# after each row, since the machine may be shared.
+if [ $LARGE = 1 ]; then
+    HUGE=$DATA/etcd-5m8.db
+    ensure_snapshot "$HUGE" 5800000
+    LARGE_RUNS=${LARGE_RUNS:-1}
+    machine
+    load() { cut -d' ' -f1 /proc/loadavg; }
+    lrow() { row "$@"; printf '%-46s %s\n' "" "(load average $(load))"; }
+    # The snapshot ID a `backup push -w json` printed into $WORK/out.
+    pushed_id() { sed -n 's/.*"id": *"\([0-9a-f]*\)".*/\1/p' "$WORK/out" | head -1; }
+    REPO=$WORK/repo
+    prep_repo() { rm -rf "$REPO" && sync && "$OURS" backup init "$REPO" >/dev/null; }
+    prep_cp() { rm -f "$WORK/copy.db" && sync; }
+    for f in "$BIG" "$HUGE"; do
+        bytes=$(size_of "$f")
+        tag=l$bytes
+        runs=$big_runs
+        [ "$f" = "$HUGE" ] && runs=$LARGE_RUNS
+        f2=${f%.db}-1pct.db
+        echo
+        echo "snapshot: $f ($(mb "$bytes")); runs: $runs"
+        header "operation ($(mb "$bytes"))" "reference"
+        if want status; then
+            time_status "$tag" "$f" "$runs"
+            lrow "snapshot status (ref: etcdutl)" "$tag.status.ours" "$tag.status.ref"
+        fi
+        if want verify; then
+            time_verify "$tag" "$f" "$runs"
+            lrow "snapshot verify (ref: openssl dgst -sha256)" "$tag.verify.ours" "$tag.verify.ref"
+        fi
+        measure "$tag.cp" "$runs" prep_cp sh -c 'cp "$0" "$1" && sync' "$f" "$WORK/copy.db"
+        rm -f "$WORK/copy.db"
+        if want restore; then
+            time_restore "$tag" "$f" "$runs"
+            lrow "snapshot restore, 1 member (ref: etcdutl)" "$tag.restore.ours" "$tag.restore.ref"
+            lrow "  ref: cp + sync of the file" "$tag.restore.ours" "$tag.cp"
+        fi
+        if want all-members; then
+            time_all_members "$tag" "$f" "$runs"
+            lrow "restore --all-members, 3 (ref: cp + sync)" "$tag.all.ours" "$tag.cp"
+        fi
+        if want get; then
+            measure "$tag.get" "$runs" none "$OURS" get "$f" /registry/pods/ns5/pod-500000
+            lrow "get KEY (one key)" "$tag.get" ""
+        fi
+        if want stats; then
+            measure "$tag.stats" "$runs" none "$OURS" stats "$f"
+            lrow "stats (ref: etcdutl snapshot status)" "$tag.stats" "$tag.status.ref"
+        fi
+        if want diff && [ -s "$f2" ]; then
+            measure "$tag.diff" "$runs" none "$OURS" diff "$f" "$f2" --summary
+            lrow "diff OLD NEW --summary, 1% rewritten" "$tag.diff" ""
+        fi
+        # The repository: first push into a fresh one, the 1% snapshot on top (when made),
+        # then restore, cat and check of the first.
+        if want push || want backup-restore || want cat || want check; then
+            measure "$tag.push" "$runs" prep_repo "$OURS" backup push "$REPO" "$f" -w json
+            id=$(pushed_id)
+            lrow "backup push, first (ref: cp + sync)" "$tag.push" "$tag.cp"
+            printf '%-46s %s\n' "" "(repository: $(du -sh "$REPO" | cut -f1))"
+            if [ -s "$f2" ]; then
+                measure "$tag.push1" 1 none "$OURS" backup push "$REPO" "$f2"
+                lrow "backup push, 1% rewritten (ref: cp + sync)" "$tag.push1" "$tag.cp"
+            fi
+            # The repository warm, as the file is for snapshot restore (at 8 GB the file, the
+            # repository and a restored copy do not all fit the page cache of a 24 GiB machine).
+            find "$REPO/packs" -type f -exec cat {} + >/dev/null
+            if want backup-restore && [ -n "$id" ]; then
+                measure "$tag.brestore" "$runs" prep_restore "$OURS" backup restore "$REPO" "$id" \
+                    --name m1 --initial-cluster "$CLUSTER1" --initial-advertise-peer-urls "$PEER" \
+                    --initial-cluster-token bench --data-dir "$RESTORE_DIR/m1.etcd"
+                rm -rf "$RESTORE_DIR"
+                lrow "backup restore (ref: snapshot restore)" "$tag.brestore" "$tag.restore.ours"
+            fi
+            if want cat && [ -n "$id" ]; then
+                measure "$tag.cat" "$runs" none sh -c 'exec "$0" backup cat "$1" "$2" >/dev/null' \
+                    "$OURS" "$REPO" "$id"
+                lrow "backup cat > /dev/null (ref: verify)" "$tag.cat" "$tag.verify.ours"
+            fi
+            if want check; then
+                measure "$tag.check" 1 none "$OURS" backup check "$REPO" --read-data
+                lrow "backup check --read-data (ref: verify)" "$tag.check" "$tag.verify.ours"
+            fi
+            rm -rf "$REPO"
+        fi
+        if want s3; then
+            if start_s3; then
+                cp "$f" "$S3_DIR/bench/snap.db" && sync
+                measure "$tag.s3restore" "$runs" prep_restore "$OURS" snapshot restore s3://bench/snap.db \
+                    --name m1 --initial-cluster "$CLUSTER1" --initial-advertise-peer-urls "$PEER" \
+                    --initial-cluster-token bench --data-dir "$RESTORE_DIR/m1.etcd"
+                rm -rf "$RESTORE_DIR"
+                stop_s3
+                rm -rf "$S3_DIR"
+                lrow "restore from s3:// (ref: local file)" "$tag.s3restore" "$tag.restore.ours"
+            else
+                row_text "restore from s3://" "n/a (s3s-fs not installed or did not start)"
+            fi
+        fi
+    done
+    echo
+    echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    exit 0
+fi
+
 
 if [ $SCALING = 0 ]; then
     machine

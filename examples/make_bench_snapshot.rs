@@ -8,7 +8,8 @@
 //! afterwards), puts N keys `/registry/pods/ns<i % 97>/pod-<i>` with B-byte pseudo-random
 //! values (default 1,000,000 × 1,000 bytes: a snapshot of about 1.4 GB) in batched txns over
 //! the v3 JSON gateway, then `etcdctl snapshot save OUT.db` and stops etcd by its PID. Prints
-//! the load rate and the file size. `OUT.db` is overwritten: callers that want idempotence
+//! the load rate and the file size. Loads estimated above 4 GiB get etcd's backend quota
+//! raised to twice their size (etcd's last `--quota-backend-bytes` wins). `OUT.db` is overwritten: callers that want idempotence
 //! check for it first (as `benches/compare.sh` does). The snapshot is saved to `OUT.db.part`
 //! and renamed, so an interrupted run never leaves a partial `OUT.db`.
 //!
@@ -127,7 +128,16 @@ fn run(a: &Args) -> Result<(), String> {
         a.value_size,
         a.out.display()
     );
-    let maker = SnapshotMaker::new(&bins).work_dir(&work);
+    // etcd refuses puts past its backend quota (the maker's default is 8 GiB): a larger load
+    // gets a quota of twice its estimated size (~1.4x the key+value bytes on disk).
+    let estimate = a.keys.saturating_mul(a.value_size as u64 + 400);
+    let mut maker = SnapshotMaker::new(&bins).work_dir(&work);
+    if estimate.saturating_mul(2) > 8 << 30 {
+        maker = maker.arg(&format!(
+            "--quota-backend-bytes={}",
+            estimate.saturating_mul(2)
+        ));
+    }
     let mut cluster = maker.start();
     let mut loader = Loader::new(cluster.endpoint());
 

@@ -192,14 +192,13 @@ impl Repository {
                 // Data intact, but restores are refused until the index
                 // is rebuilt.
                 r.affected.push(sid);
-            } else if let (true, Some(locs)) = (opts.read_data, &locs) {
+            } else if let (true, Some(_)) = (opts.read_data, &locs) {
                 let plan = Plan {
                     id: *id,
                     manifest: m.clone(),
-                    locs: ids.iter().filter_map(|c| locs.get(c).copied()).collect(),
                     ids,
                 };
-                if let Err(problems) = self.verify_reassembled(&plan) {
+                if let Err(problems) = self.verify_reassembled(&plan, index.as_ref()) {
                     r.problems
                         .extend(problems.iter().map(|p| format!("snapshot {sid}: {p}")));
                     r.affected.push(sid);
@@ -500,13 +499,17 @@ impl Repository {
 impl Repository {
     /// Reassembles a snapshot into an unnamed temporary file and runs
     /// verify's checks on it, as a push does; the problems, one a line.
-    fn verify_reassembled(&self, plan: &Plan) -> std::result::Result<(), Vec<String>> {
+    fn verify_reassembled(
+        &self,
+        plan: &Plan,
+        index: Option<&super::index::Index>,
+    ) -> std::result::Result<(), Vec<String>> {
         let one = |e: RepoError| vec![e.to_string()];
         let dir = self.backend.index_dir().join("tmp");
         std::fs::create_dir_all(&dir).map_err(|e| one(RepoError::io("mkdir", &dir)(e)))?;
         let tmp = tempfile::tempfile_in(&dir).map_err(|e| one(RepoError::io("create", &dir)(e)))?;
         let streamed = self
-            .with_stream(plan, |r| stream_into(r, &tmp, false, &|_| {}))
+            .with_stream(plan, index, |r| stream_into(r, &tmp, false, &|_| {}))
             .map_err(|e| match e {
                 StreamError::Read(e) => vec![e.to_string()],
                 StreamError::Write(e) | StreamError::Sync(e) => {

@@ -16,9 +16,11 @@
 //! some unreferenced packs (taken into the index by the next command,
 //! removed by the next prune).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::mpsc::{channel, sync_channel};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::backend::keys;
@@ -36,8 +38,21 @@ use crate::etcd::version::TargetChoice;
 use crate::progress::{Phase, Progress};
 use crate::snapshot::{SnapshotFile, VerifyOptions};
 
-/// Bytes read per `pread` while chunking.
-const READ_BLOCK: usize = 8 << 20;
+/// Bytes of the file a chunking thread reads, hashes and compresses at a
+/// time.
+const JOB_BLOCK: usize = 2 << 20;
+
+/// A pack as written: its name, size and entries.
+pub(crate) type Published = ([u8; 32], u64, Vec<super::pack::PackEntry>);
+
+/// One block of the file, cut: the ID of each chunk, and the chunks
+/// encoded for storing (position in `ids`, stored bytes, raw length,
+/// codec).
+struct Block {
+    seq: u64,
+    ids: Vec<[u8; 32]>,
+    stored: Vec<(usize, Vec<u8>, u32, u8)>,
+}
 
 /// How to push.
 #[derive(Debug, Clone)]
@@ -257,6 +272,7 @@ impl Repository {
         }
         verified?;
         let (ids, packs) = self.store_chunks(file, csize, &known, opts.compression_level)?;
+        drop(known);
         // What was checked must be what was cut.
         if let Some(e) = file.changed() {
             return Err(e.into());
@@ -266,6 +282,7 @@ impl Repository {
         let list = ChunkList::build(ids, base.as_ref().map(|(id, ids)| (id, ids.as_slice())));
         let delta_list = matches!(list, ChunkList::Delta { .. });
         let list_plain = list.encode();
+        drop(list);
         let list_id = self.crypto.id(&list_plain);
         // An identical list (the same snapshot again) is stored once.
         let list_bytes = if known_lists.contains(&list_id) {
@@ -338,58 +355,160 @@ impl Repository {
 
     /// Cuts the file into chunks, stores the ones not in `known` in packs,
     /// and returns every chunk's ID and the packs written.
+    ///
+    /// A bounded pipeline: worker threads each read a block of the file,
+    /// hash its chunks and compress the ones not in `known`; this thread
+    /// takes the blocks back in file order, drops chunks already taken,
+    /// and fills packs, which another thread finishes (names) and
+    /// publishes in order while the next one fills. At most
+    /// `2 x workers` blocks are in flight, and two packs.
     #[allow(clippy::type_complexity)]
     fn store_chunks(
         &self,
         file: &SnapshotFile,
         csize: u32,
-        known: &HashSet<[u8; 32]>,
+        known: &[[u8; 32]],
         level: i32,
-    ) -> Result<(
-        Vec<[u8; 32]>,
-        Vec<([u8; 32], u64, Vec<super::pack::PackEntry>)>,
-    )> {
+    ) -> Result<(Vec<[u8; 32]>, Vec<Published>)> {
         let len = file.len();
         let csize = csize as usize;
-        let block = (READ_BLOCK / csize).max(1) * csize;
-        let mut buf = vec![0u8; block.min(usize::try_from(len).unwrap_or(block)).max(1)];
+        let block = ((JOB_BLOCK / csize).max(1) * csize) as u64;
+        let nblocks = len.div_ceil(block);
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8);
+        let inflight = (workers * 2) as u64;
         let mut ids = Vec::with_capacity(usize::try_from(len / csize as u64 + 1).unwrap_or(0));
-        let mut fresh: HashSet<[u8; 32]> = HashSet::new();
-        let mut coder = Coder::new(level);
-        let mut pack = PackBuilder::new();
-        let mut packs = Vec::new();
-        let mut off = 0u64;
-        while off < len {
-            let want = usize::try_from(len - off)
-                .unwrap_or(usize::MAX)
-                .min(buf.len());
-            let data = buf.get_mut(..want).unwrap_or_default();
-            file.file()
-                .read_exact_at(data, off)
-                .map_err(RepoError::io("read", file.path()))?;
-            for piece in data.chunks(csize) {
-                let id = self.crypto.id(piece);
-                ids.push(id);
-                if known.contains(&id) || !fresh.insert(id) {
-                    continue;
-                }
-                let (stored, codec) = coder.encode(&self.crypto, piece, &id)?;
-                pack.add(id, &stored, piece.len() as u32, codec);
-                if pack.is_full() {
-                    let full = std::mem::take(&mut pack);
-                    packs.push(self.publish(full.finish(&self.crypto)?)?);
-                }
+        let (job_tx, job_rx) = sync_channel::<u64>(workers * 2);
+        let job_rx = Mutex::new(job_rx);
+        std::thread::scope(|s| -> Result<(Vec<[u8; 32]>, Vec<Published>)> {
+            let (done_tx, done_rx) = channel::<Result<Block>>();
+            for _ in 0..workers {
+                let done_tx = done_tx.clone();
+                let job_rx = &job_rx;
+                s.spawn(move || {
+                    let mut coder = Coder::new(level);
+                    let mut buf = Vec::new();
+                    loop {
+                        let seq = match job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv() {
+                            Ok(seq) => seq,
+                            Err(_) => return,
+                        };
+                        let r =
+                            self.cut_block(file, seq, block, csize, known, &mut coder, &mut buf);
+                        if done_tx.send(r).is_err() {
+                            return;
+                        }
+                    }
+                });
             }
-            off += want as u64;
+            drop(done_tx);
+            // Packs are finished and written on their own thread, in the
+            // order they are filled; the channel has no room, so at most
+            // one pack waits while another is written.
+            let (pack_tx, pack_rx) = sync_channel::<PackBuilder>(0);
+            let publisher = s.spawn(move || -> Result<Vec<Published>> {
+                let mut packs = Vec::new();
+                for p in pack_rx {
+                    packs.push(self.publish(p.finish(&self.crypto)?)?);
+                }
+                Ok(packs)
+            });
+            let collected = (|| -> Result<()> {
+                let mut fresh: HashSet<[u8; 32]> = HashSet::new();
+                let mut pack = PackBuilder::new();
+                let mut sent = 0u64;
+                let mut next = 0u64;
+                let mut pending: BTreeMap<u64, Block> = BTreeMap::new();
+                while next < nblocks {
+                    while sent < nblocks && sent < next + inflight {
+                        if job_tx.send(sent).is_err() {
+                            break;
+                        }
+                        sent += 1;
+                    }
+                    let Ok(done) = done_rx.recv() else {
+                        break; // the workers are gone: reported below
+                    };
+                    let done = done?;
+                    pending.insert(done.seq, done);
+                    while let Some(b) = pending.remove(&next) {
+                        for (i, stored, raw_len, codec) in b.stored {
+                            let Some(id) = b.ids.get(i).copied() else {
+                                continue;
+                            };
+                            if !fresh.insert(id) {
+                                continue;
+                            }
+                            pack.add(id, &stored, raw_len, codec);
+                            if pack.is_full() && pack_tx.send(std::mem::take(&mut pack)).is_err() {
+                                return Ok(()); // the publisher failed: its error
+                            }
+                        }
+                        ids.extend_from_slice(&b.ids);
+                        next += 1;
+                    }
+                }
+                if next < nblocks {
+                    return Err(RepoError::io("read", file.path())(std::io::Error::other(
+                        "a chunking thread stopped",
+                    )));
+                }
+                if !pack.is_empty() {
+                    let _ = pack_tx.send(pack);
+                }
+                Ok(())
+            })();
+            drop(job_tx);
+            drop(pack_tx);
+            let packs = publisher
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            collected?;
+            Ok((std::mem::take(&mut ids), packs?))
+        })
+    }
+
+    /// Reads block `seq` of the file, hashes its chunks and encodes the
+    /// ones not in `known`.
+    #[allow(clippy::too_many_arguments)]
+    fn cut_block(
+        &self,
+        file: &SnapshotFile,
+        seq: u64,
+        block: u64,
+        csize: usize,
+        known: &[[u8; 32]],
+        coder: &mut Coder,
+        buf: &mut Vec<u8>,
+    ) -> Result<Block> {
+        let off = seq.saturating_mul(block);
+        let want = usize::try_from(file.len().saturating_sub(off).min(block)).unwrap_or(0);
+        buf.resize(want, 0);
+        file.file()
+            .read_exact_at(buf, off)
+            .map_err(RepoError::io("read", file.path()))?;
+        let mut b = Block {
+            seq,
+            ids: Vec::with_capacity(want.div_ceil(csize)),
+            stored: Vec::new(),
+        };
+        for (i, piece) in buf.chunks(csize).enumerate() {
+            let id = self.crypto.id(piece);
+            b.ids.push(id);
+            // A chunk repeated in the file is encoded each time; the
+            // collector stores it once.
+            if known.binary_search(&id).is_ok() {
+                continue;
+            }
+            let (stored, codec) = coder.encode(&self.crypto, piece, &id)?;
+            b.stored.push((i, stored, piece.len() as u32, codec));
         }
-        if !pack.is_empty() {
-            packs.push(self.publish(pack.finish(&self.crypto)?)?);
-        }
-        Ok((ids, packs))
+        Ok(b)
     }
 
     /// Writes a pack; returns its name, size and entries.
-    pub(crate) fn publish(&self, p: Pack) -> Result<([u8; 32], u64, Vec<super::pack::PackEntry>)> {
+    pub(crate) fn publish(&self, p: Pack) -> Result<Published> {
         let key = keys::pack(&p.name);
         self.backend
             .write(&key, &p.bytes)

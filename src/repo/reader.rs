@@ -24,6 +24,7 @@ use super::codec::hex;
 use super::error::{RepoError, Result};
 use super::index::{Loc, Open};
 use super::manifest::Manifest;
+use super::pack::PackEntry;
 use super::repository::{Repository, SnapshotInfo};
 use crate::progress::Progress;
 use crate::restore::{RestoreOptions, RestoreSummary, SnapshotReader, restore_from_reader};
@@ -37,13 +38,198 @@ const DEPTH: usize = 2;
 const MAX_RUN: u64 = 16 << 20;
 
 /// Everything needed to reconstruct one snapshot, gathered from the index
-/// (which is closed again before the bytes flow).
+/// (which is closed again before the bytes flow): its manifest and chunk
+/// IDs (32 bytes a chunk, what its list holds). Where each chunk is stored
+/// is not part of it: a [`Locator`] finds that as the bytes flow, a window
+/// at a time, so that memory does not grow with the snapshot.
 pub(crate) struct Plan {
     pub id: [u8; 32],
     pub manifest: Manifest,
     pub ids: Vec<[u8; 32]>,
-    /// Where each of `ids` is stored, in the same order.
-    pub locs: Vec<Loc>,
+}
+
+/// Bytes read from a mapped pack between releases of its pages.
+const RELEASE_EVERY: u64 = 4 << 20;
+
+/// Chunks located ahead of the decoder: what a remote window looks over,
+/// and how often the index is opened (once a window at most).
+const LOCATE_AHEAD: usize = 16384;
+/// Entries past a pack cursor searched for the next chunk: a snapshot
+/// after some churn skips the old versions of the pages that changed.
+const CURSOR_REACH: usize = 8;
+/// Pack cursors kept: the packs the snapshot is currently reading from.
+const CURSORS: usize = 4;
+
+/// Finds where each chunk of a plan is stored, in order, in bounded memory.
+///
+/// Consecutive chunks of a snapshot are mostly stored one after the other
+/// in the same pack (a push stores new chunks in file order, and a later
+/// snapshot keeps most of its pages where they were), so the next chunk
+/// is looked for right after the previous ones in the trailers of the
+/// packs it is being read from. Only a chunk found there by no cursor is
+/// looked up in the index (opened for a moment per window, as every
+/// command takes its turn with it), and its pack's trailer read. A first
+/// push costs one lookup per pack, not one per chunk. Whatever is found is
+/// verified anyway: every chunk is checked against its ID when decoded.
+pub(crate) struct Locator<'a> {
+    repo: &'a Repository,
+    ids: &'a [[u8; 32]],
+    /// The next position to locate.
+    next: usize,
+    /// Decoded trailers of the packs the cursors are in (a pack of 32 MiB
+    /// of 4 KiB chunks has 8,192 entries).
+    trailers: Vec<([u8; 32], std::sync::Arc<Vec<PackEntry>>)>,
+    /// Where the next chunk may be: a pack and the trailer entry after
+    /// the last one used there; most recent first.
+    cursors: Vec<([u8; 32], usize)>,
+    /// Packs whose trailer could not be read.
+    unreadable: std::collections::HashSet<[u8; 32]>,
+    /// The index, when the caller holds it open (a check does).
+    index: Option<&'a super::index::Index>,
+    /// Lookups made in the index (for tests).
+    pub(crate) lookups: u64,
+}
+
+impl<'a> Locator<'a> {
+    pub(crate) fn new(
+        repo: &'a Repository,
+        ids: &'a [[u8; 32]],
+        index: Option<&'a super::index::Index>,
+    ) -> Locator<'a> {
+        Locator {
+            repo,
+            ids,
+            next: 0,
+            trailers: Vec::new(),
+            cursors: Vec::new(),
+            unreadable: std::collections::HashSet::new(),
+            index,
+            lookups: 0,
+        }
+    }
+
+    fn trailer(&self, pack: &[u8; 32]) -> Option<std::sync::Arc<Vec<PackEntry>>> {
+        self.trailers
+            .iter()
+            .rev()
+            .find(|(p, _)| p == pack)
+            .map(|(_, t)| t.clone())
+    }
+
+    /// The location of `id` after one of the cursors, moving that cursor.
+    fn predict(&mut self, id: &[u8; 32]) -> Option<Loc> {
+        for c in 0..self.cursors.len() {
+            let (pack, pos) = *self.cursors.get(c)?;
+            let Some(t) = self.trailer(&pack) else {
+                continue;
+            };
+            let Some(rest) = t.get(pos..) else {
+                continue;
+            };
+            if let Some(k) = rest.iter().take(CURSOR_REACH).position(|e| &e.id == id) {
+                let e = rest.get(k)?;
+                let loc = Loc::of(&pack, e);
+                self.cursors.remove(c);
+                self.cursors.insert(0, (pack, pos + k + 1));
+                return Some(loc);
+            }
+        }
+        None
+    }
+
+    /// Reads the trailer of `pack` unless it is kept, and puts a cursor
+    /// after the entry of `loc`.
+    fn follow(&mut self, ix: &super::index::Lookup<'_>, loc: &Loc) -> Result<()> {
+        let t = match self.trailer(&loc.pack) {
+            Some(t) => t,
+            None => {
+                let Some(size) = ix.pack_size(&loc.pack)? else {
+                    return Ok(()); // found by the decoder, if at all
+                };
+                if self.unreadable.contains(&loc.pack) {
+                    return Ok(());
+                }
+                // A trailer that cannot be read (damaged) leaves the index
+                // to say where that pack's chunks are, one lookup each:
+                // the chunks themselves may be intact.
+                let Ok(entries) = super::index::read_pack_entries(
+                    &*self.repo.backend,
+                    &self.repo.crypto,
+                    &loc.pack,
+                    size,
+                ) else {
+                    self.unreadable.insert(loc.pack);
+                    return Ok(());
+                };
+                let t = std::sync::Arc::new(entries);
+                self.trailers.push((loc.pack, t.clone()));
+                t
+            }
+        };
+        // Entries are in offset order (`decode_trailer` checks it).
+        let i = t.partition_point(|e| e.offset < loc.offset);
+        if t.get(i).is_some_and(|e| e.offset == loc.offset) {
+            self.cursors.retain(|(p, _)| *p != loc.pack);
+            self.cursors.insert(0, (loc.pack, i + 1));
+            self.cursors.truncate(CURSORS);
+        }
+        // Only the trailers of the packs being read are kept.
+        let cursors = &self.cursors;
+        self.trailers
+            .retain(|(p, _)| cursors.iter().any(|(c, _)| c == p));
+        Ok(())
+    }
+
+    /// Locates up to `n` more chunks, in order, appending them to `out`.
+    pub(crate) fn fill(
+        &mut self,
+        out: &mut std::collections::VecDeque<Loc>,
+        n: usize,
+    ) -> Result<()> {
+        let end = self.next.saturating_add(n).min(self.ids.len());
+        // Without the index as long as the cursors find every chunk.
+        while self.next < end {
+            let id = self.ids.get(self.next).copied().unwrap_or_default();
+            let Some(loc) = self.predict(&id) else {
+                break;
+            };
+            out.push_back(loc);
+            self.next += 1;
+        }
+        if self.next >= end {
+            return Ok(());
+        }
+        let opened;
+        let ix = match self.index {
+            Some(ix) => ix,
+            None => {
+                opened = super::index::Index::open(
+                    &self.repo.backend.index_dir(),
+                    Open::Fast,
+                    &self.repo.crypto,
+                )?;
+                &opened
+            }
+        };
+        let lookup = ix.lookup()?;
+        while self.next < end {
+            let id = self.ids.get(self.next).copied().unwrap_or_default();
+            let loc = match self.predict(&id) {
+                Some(l) => l,
+                None => {
+                    self.lookups += 1;
+                    let loc = lookup
+                        .location(&id)?
+                        .ok_or_else(|| RepoError::MissingChunk { chunk: hex(&id) })?;
+                    self.follow(&lookup, &loc)?;
+                    loc
+                }
+            };
+            out.push_back(loc);
+            self.next += 1;
+        }
+        Ok(())
+    }
 }
 
 /// A `BufRead` over blocks arriving from the decoding thread; used blocks
@@ -157,10 +343,15 @@ const LOOK_AHEAD: usize = 16384;
 pub(crate) struct Chunks<'a> {
     repo: &'a Repository,
     plan: &'a Plan,
+    locator: Locator<'a>,
+    /// Locations of the chunks from `next` on, as far as located.
+    ahead: std::collections::VecDeque<Loc>,
     coder: Coder,
     held: Held,
     /// The next chunk to decode.
     next: usize,
+    /// Bytes read from the mapped pack since its pages were last released.
+    mapped_read: u64,
     /// Bytes decoded so far.
     produced: u64,
     /// A chunk decoded for a read too small to hold it, and how much of it
@@ -170,10 +361,17 @@ pub(crate) struct Chunks<'a> {
 }
 
 impl<'a> Chunks<'a> {
-    pub(crate) fn new(repo: &'a Repository, plan: &'a Plan) -> Chunks<'a> {
+    pub(crate) fn new(
+        repo: &'a Repository,
+        plan: &'a Plan,
+        index: Option<&'a super::index::Index>,
+    ) -> Chunks<'a> {
         Chunks {
             repo,
             plan,
+            locator: Locator::new(repo, &plan.ids, index),
+            ahead: std::collections::VecDeque::new(),
+            mapped_read: 0,
             coder: Coder::new(3),
             held: Held::None,
             next: 0,
@@ -191,7 +389,7 @@ impl<'a> Chunks<'a> {
     }
 
     /// Makes the stored bytes of chunk `k` available in `self.held`.
-    fn load(&mut self, k: usize, l: &Loc) -> Result<()> {
+    fn load(&mut self, l: &Loc) -> Result<()> {
         let key = keys::pack(&l.pack);
         match &self.held {
             Held::Mapped { pack, .. } if *pack == l.pack => return Ok(()),
@@ -213,9 +411,13 @@ impl<'a> Chunks<'a> {
         // snapshot no longer uses) and past chunks of other packs, so that
         // a snapshot with 1% of its pages changed costs about one request
         // per 16 MiB, not one per change.
-        let locs = &self.plan.locs;
+        if self.ahead.len() < LOCATE_AHEAD {
+            let want = LOCATE_AHEAD - self.ahead.len();
+            self.locator.fill(&mut self.ahead, want)?;
+        }
         let mut end = l.offset.saturating_add(u64::from(l.stored_len));
-        for n in locs.iter().skip(k + 1).take(LOOK_AHEAD) {
+        // `ahead` starts with this chunk's own location.
+        for n in self.ahead.iter().skip(1).take(LOOK_AHEAD) {
             if n.pack != l.pack {
                 continue;
             }
@@ -254,7 +456,7 @@ impl<'a> Chunks<'a> {
     /// Decodes the next chunk into `out`, which is its raw length.
     fn decode_next(&mut self, l: &Loc, out: &mut [u8]) -> Result<()> {
         let k = self.next;
-        self.load(k, l)?;
+        self.load(l)?;
         let stored = match &self.held {
             Held::Mapped { map, .. } => usize::try_from(l.offset).ok().and_then(|off| {
                 map.bytes()
@@ -278,7 +480,18 @@ impl<'a> Chunks<'a> {
                     format!("at offset {}: {e}", l.offset),
                 )
             })?;
+        if let Held::Mapped { map, .. } = &self.held {
+            // Pages of a mapped pack that were read count towards the
+            // resident set until they are released: a 32 MiB pack would
+            // otherwise be a 32 MiB step in memory.
+            self.mapped_read += u64::from(l.stored_len);
+            if self.mapped_read >= RELEASE_EVERY {
+                map.release();
+                self.mapped_read = 0;
+            }
+        }
         self.next += 1;
+        self.ahead.pop_front();
         self.produced += out.len() as u64;
         Ok(())
     }
@@ -286,9 +499,12 @@ impl<'a> Chunks<'a> {
     /// The next chunk's location and length, checked against the
     /// manifest (every chunk is chunk_size long except the last); `None`
     /// at the end.
-    fn peek(&self) -> Result<Option<(Loc, usize)>> {
+    fn peek(&mut self) -> Result<Option<(Loc, usize)>> {
+        if self.ahead.is_empty() {
+            self.locator.fill(&mut self.ahead, LOCATE_AHEAD)?;
+        }
         let m = &self.plan.manifest;
-        let Some(l) = self.plan.locs.get(self.next).copied() else {
+        let Some(l) = self.ahead.front().copied() else {
             return if self.produced == m.size {
                 Ok(None)
             } else {
@@ -303,7 +519,7 @@ impl<'a> Chunks<'a> {
                 format!("chunk at offset {}: {why}", l.offset),
             ));
         }
-        let last = self.next + 1 == self.plan.locs.len();
+        let last = self.next + 1 == self.plan.ids.len();
         let after = self.produced.saturating_add(u64::from(l.raw_len));
         if (!last && l.raw_len != m.chunk_size) || after > m.size {
             return Err(self.short());
@@ -374,13 +590,7 @@ impl Repository {
                 ),
             ));
         }
-        let locs = ix.locations_of(&ids)?;
-        Ok(Plan {
-            id,
-            manifest,
-            ids,
-            locs,
-        })
+        Ok(Plan { id, manifest, ids })
     }
 
     /// Decodes every chunk of `plan` in order into blocks sent on `tx`,
@@ -388,10 +598,11 @@ impl Repository {
     fn produce(
         &self,
         plan: &Plan,
+        index: Option<&super::index::Index>,
         tx: &SyncSender<io::Result<Vec<u8>>>,
         back: &Receiver<Vec<u8>>,
     ) -> io::Result<()> {
-        let mut chunks = Chunks::new(self, plan);
+        let mut chunks = Chunks::new(self, plan, index);
         loop {
             let mut block = back.try_recv().unwrap_or_default();
             block.resize(BLOCK, 0);
@@ -407,17 +618,19 @@ impl Repository {
     }
 
     /// Runs `consume` on a reader of the snapshot's bytes while a thread
-    /// decodes them.
+    /// decodes them. `index` is the index when the caller holds it open
+    /// (otherwise it is opened for moments as chunks are located).
     pub(crate) fn with_stream<T>(
         &self,
         plan: &Plan,
+        index: Option<&super::index::Index>,
         consume: impl FnOnce(&mut dyn BufRead) -> T,
     ) -> T {
         std::thread::scope(|s| {
             let (tx, rx) = sync_channel(DEPTH);
             let (back_tx, back_rx) = channel();
             s.spawn(move || {
-                if let Err(e) = self.produce(plan, &tx, &back_rx) {
+                if let Err(e) = self.produce(plan, index, &tx, &back_rx) {
                     let _ = tx.send(Err(e));
                 }
             });
@@ -441,7 +654,7 @@ impl Repository {
         let _lock = self.lock(false)?;
         let plan = self.plan(prefix)?;
         let info = SnapshotInfo::from_manifest(plan.id, &plan.manifest);
-        let computed = self.with_stream(&plan, |r| -> Result<[u8; 32]> {
+        let computed = self.with_stream(&plan, None, |r| -> Result<[u8; 32]> {
             let mut h = Sha256::new();
             loop {
                 let b = match r.fill_buf() {
@@ -491,7 +704,7 @@ impl Repository {
         // Decoded on this thread as the restore reads (its writing and
         // hashing run on two others): the restore's 1 MiB requests
         // bypass the small buffer, so chunks land in its buffers directly.
-        let mut r = io::BufReader::with_capacity(64 << 10, Chunks::new(self, &plan));
+        let mut r = io::BufReader::with_capacity(64 << 10, Chunks::new(self, &plan, None));
         let mut source = SnapshotReader::new(&mut r, name);
         source.len = Some(plan.manifest.size);
         source.body_sha256 = Some(plan.manifest.sha256_body);
@@ -579,11 +792,15 @@ mod tests {
             .push_unverified(&changed, &PushOptions::default())
             .expect("push");
         let plan = repo.plan(&pushed.info.id.to_string()).expect("plan");
-        let packs: std::collections::HashSet<[u8; 32]> = plan.locs.iter().map(|l| l.pack).collect();
+        let mut ahead = std::collections::VecDeque::new();
+        Locator::new(&repo, &plan.ids, None)
+            .fill(&mut ahead, usize::MAX)
+            .expect("locate");
+        let packs: std::collections::HashSet<[u8; 32]> = ahead.iter().map(|l| l.pack).collect();
         assert!(packs.len() >= 2, "chunks from the old pack and a new one");
         reads.store(0, Ordering::Relaxed);
         let mut got = Vec::new();
-        Chunks::new(&repo, &plan)
+        Chunks::new(&repo, &plan, None)
             .read_to_end(&mut got)
             .expect("read");
         assert!(got == new, "the changed snapshot, byte for byte");
@@ -609,7 +826,7 @@ mod tests {
         let plan = repo.plan(&pushed.info.id.to_string()).expect("plan");
         assert!(plan.ids.len() > 3, "a few chunks at least");
         for size in [1, 100, 4095, 4096, 4097, 3 * 4096 + 5, 1 << 20] {
-            let mut r = Chunks::new(&repo, &plan);
+            let mut r = Chunks::new(&repo, &plan, None);
             let mut got = Vec::new();
             let mut buf = vec![0u8; size];
             loop {

@@ -17,6 +17,7 @@ mod async_embed;
 mod backup_crash;
 mod backup_deltas;
 mod backup_faults;
+mod backup_memory;
 mod backup_repo;
 mod backup_s3;
 mod backup_series;
