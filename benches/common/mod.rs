@@ -66,11 +66,13 @@ pub const SMALL_VALUES: Shape = Shape {
 /// Keys of a synthetic input in Criterion's test mode (see [`sized`]).
 pub const TEST_MODE_KEYS: u64 = 2_000;
 
-/// Whether the bench binary runs in Criterion's test mode: `cargo test --benches` (and
-/// `cargo test --all-targets`, as `.ci/run` runs them) start it without `--bench`, and each
-/// benchmark then runs once, to show that it works, not to measure.
+/// Whether the bench binary runs in Criterion's test mode (its rule: no `--bench`, or both
+/// `--bench` and `--test`): `cargo test --benches` and `cargo test --all-targets`, as
+/// `.ci/run` runs them, pass neither, and each benchmark then runs once, to show that it
+/// works, not to measure.
 pub fn test_mode() -> bool {
-    !std::env::args().any(|a| a == "--bench")
+    let has = |flag: &str| std::env::args().any(|a| a == flag);
+    !has("--bench") || has("--test")
 }
 
 /// `shape` as this run builds it: unchanged under `cargo bench`; in test mode at most
