@@ -72,7 +72,7 @@ fn one_percent_changed(input: &common::Input, keys: u64) -> common::Input {
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("inspect");
     common::configure_big(&mut g);
-    let shape = common::LARGE_VALUES;
+    let shape = common::sized(common::LARGE_VALUES);
     let input = common::synthetic(shape);
     common::warm(&input);
     let snap = Snapshot::open(&input.path).expect("open");

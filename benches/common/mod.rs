@@ -65,6 +65,32 @@ pub const SMALL_VALUES: Shape = Shape {
     value_size: 40,
 };
 
+/// Keys of a synthetic input in Criterion's test mode (see [`sized`]).
+pub const TEST_MODE_KEYS: u64 = 2_000;
+
+/// Whether the bench binary runs in Criterion's test mode (its rule: no `--bench`, or both
+/// `--bench` and `--test`): `cargo test --benches` and `cargo test --all-targets`, as
+/// `.ci/run` runs them, pass neither, and each benchmark then runs once, to show that it
+/// works, not to measure.
+pub fn test_mode() -> bool {
+    let has = |flag: &str| std::env::args().any(|a| a == flag);
+    !has("--bench") || has("--test")
+}
+
+/// `shape` as this run builds it: unchanged under `cargo bench`; in test mode at most
+/// [`TEST_MODE_KEYS`] keys, so that a test run exercises every benchmark's code on a ~3 MB
+/// file instead of generating and reading ~230 MB in a debug build. Idempotent.
+pub fn sized(shape: Shape) -> Shape {
+    if test_mode() {
+        Shape {
+            keys: shape.keys.min(TEST_MODE_KEYS),
+            ..shape
+        }
+    } else {
+        shape
+    }
+}
+
 /// Directory for generated inputs and scratch files.
 pub fn bench_dir() -> PathBuf {
     let d = std::env::var_os("ETCDSNAP_BENCH_DIR")
@@ -87,8 +113,9 @@ pub fn fixture() -> Input {
     }
 }
 
-/// The synthetic snapshot of `shape`, generated (once) if not cached.
+/// The synthetic snapshot of `shape` ([`sized`] for this run), generated (once) if not cached.
 pub fn synthetic(shape: Shape) -> Input {
+    let shape = sized(shape);
     let file = format!(
         "synthetic-g{GENERATOR_VERSION}-{}k-{}b.db",
         shape.keys / 1000,
@@ -245,10 +272,11 @@ pub fn all_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// `snapshot` (a file from [`build_snapshot`] of `shape`) after one more transaction that
-/// rewrites the keys with `i % every == 0`: new revisions appended to the `key` bucket with new
-/// pseudo-random values, as etcd does for a put. For the backup repository benches.
+/// `snapshot` (a file from [`synthetic`] of `shape`; [`sized`] here too) after one more
+/// transaction that rewrites the keys with `i % every == 0`: new revisions appended to the `key`
+/// bucket with new pseudo-random values, as etcd does for a put. For the repository benches.
 pub fn rewrite(snapshot: &[u8], shape: Shape, every: u64) -> Vec<u8> {
+    let shape = sized(shape);
     let mut image = snapshot[..snapshot.len() - 32].to_vec();
     let mut rng = 0xD1B5_4A32_D192_ED03u64 ^ every;
     let keys: Vec<u64> = (0..shape.keys).filter(|i| i % every == 0).collect();

@@ -338,6 +338,9 @@ fn a_prune_sigkilled_when_its_first_pack_appears_loses_nothing() {
         if child.try_wait().expect("try_wait").is_some() {
             break;
         }
+        // Polls every 0.2 ms (a prune writes its first pack well after that) instead of
+        // spinning, which took a whole core from the tests running beside this one.
+        std::thread::sleep(Duration::from_micros(200));
     }
     let _ = child.wait();
     assert_survives(&t, &pushed, "after the prune killed at its first pack");
@@ -369,30 +372,38 @@ fn every_crash_point_of_push_forget_and_prune_leaves_the_listed_snapshots_whole(
         ("prune", vec!["--keep-last", "2"], None),
         ("prune", vec![], Some(&forget)),
     ];
-    for (case, (sub, args, first)) in cases.iter().enumerate() {
-        let mut steps = 0;
-        for n in 1.. {
-            let repo = work.path().join(format!("r{case}-{n}"));
-            copy_dir(&template, &repo);
-            let r = Target::local(&repo);
-            if let Some(f) = first {
-                r.ok("forget", f);
-            }
-            let done = r.crash_after(n, sub, args);
-            assert_survives(
-                &r,
-                &pushed,
-                &format!("{sub} {args:?} stopped after step {n}"),
-            );
-            std::fs::remove_dir_all(&repo).expect("clean up");
-            if done {
-                break;
-            }
-            steps = n;
-            assert!(n < 200, "{sub} never finished");
+    // The cases share nothing but the template they copy, so they run side by side: each
+    // is a long sequence of short etcdsnap processes, mostly waiting, and this test would
+    // otherwise be the longest of the suite by far.
+    std::thread::scope(|scope| {
+        for (case, (sub, args, first)) in cases.iter().enumerate() {
+            let (work, template, pushed) = (work.path(), &template, &pushed);
+            scope.spawn(move || {
+                let mut steps = 0;
+                for n in 1.. {
+                    let repo = work.join(format!("r{case}-{n}"));
+                    copy_dir(template, &repo);
+                    let r = Target::local(&repo);
+                    if let Some(f) = first {
+                        r.ok("forget", f);
+                    }
+                    let done = r.crash_after(n, sub, args);
+                    assert_survives(
+                        &r,
+                        pushed,
+                        &format!("{sub} {args:?} stopped after step {n}"),
+                    );
+                    std::fs::remove_dir_all(&repo).expect("clean up");
+                    if done {
+                        break;
+                    }
+                    steps = n;
+                    assert!(n < 200, "{sub} never finished");
+                }
+                assert!(steps >= 2, "{sub} {args:?}: only {steps} crash points");
+            });
         }
-        assert!(steps >= 2, "{sub} {args:?}: only {steps} crash points");
-    }
+    });
 }
 
 /// Random sequences of push, forget and prune, each stopped at a random durable step or killed

@@ -318,6 +318,72 @@ pub struct EtcdProcess {
     child: Child,
     pid: u32,
     exit: Option<ExitStatus>,
+    // Dropped after `Drop::drop` stopped the process.
+    _turn: EtcdTurn,
+}
+
+/// How many tests may have etcd running at once (`ETCDSNAP_TEST_ETCD_TESTS`, default 2).
+///
+/// tests/it runs many tests at once (`.ci/run` gives it 8 threads: most tests wait on
+/// subprocesses), but on a 2-core machine more than two tests' clusters side by side, next to
+/// CPU-bound tests, starve each other: members miss their heartbeats and a 3-member cluster
+/// reports "failed to commit proposal: context deadline exceeded" (seen with 8 threads and no
+/// limit). Two is what the suite ran with when libtest gave it one thread per core.
+fn etcd_tests() -> usize {
+    std::env::var("ETCDSNAP_TEST_ETCD_TESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(2)
+}
+
+/// The threads (tests) that have etcd processes running, and how many each.
+static TURNS: std::sync::Mutex<Vec<(std::thread::ThreadId, usize)>> =
+    std::sync::Mutex::new(Vec::new());
+static TURN_FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// A test's turn to run etcd: taken by the first etcd process a thread starts (waiting while
+/// [`etcd_tests`] other threads have theirs), shared by that thread's further processes (a
+/// test never waits for itself), given back when the last of them is dropped. A wait longer
+/// than two minutes goes ahead anyway, so that a test starting etcd from a second thread
+/// cannot deadlock.
+#[derive(Debug)]
+struct EtcdTurn(std::thread::ThreadId);
+
+impl EtcdTurn {
+    fn take() -> EtcdTurn {
+        let me = std::thread::current().id();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut turns = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(t) = turns.iter_mut().find(|t| t.0 == me) {
+                t.1 += 1;
+                return EtcdTurn(me);
+            }
+            let now = Instant::now();
+            if turns.len() < etcd_tests() || now >= deadline {
+                turns.push((me, 1));
+                return EtcdTurn(me);
+            }
+            turns = TURN_FREED
+                .wait_timeout(turns, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Drop for EtcdTurn {
+    fn drop(&mut self) {
+        let mut turns = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = turns.iter().position(|t| t.0 == self.0) {
+            turns[i].1 -= 1;
+            if turns[i].1 == 0 {
+                turns.swap_remove(i);
+                TURN_FREED.notify_all();
+            }
+        }
+    }
 }
 
 impl EtcdProcess {
@@ -348,6 +414,7 @@ impl EtcdProcess {
                 Ok(())
             });
         }
+        let turn = EtcdTurn::take();
         let child = c
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", bins.etcd.display()))?;
@@ -359,6 +426,7 @@ impl EtcdProcess {
             pid: child.id(),
             child,
             exit: None,
+            _turn: turn,
         })
     }
 
