@@ -7,6 +7,7 @@
 mod backup;
 mod defrag;
 mod diff;
+mod format;
 mod get;
 mod global;
 mod hashkv;
@@ -377,9 +378,19 @@ fn open_snapshot(text: &str, bar: &progress::Bar) -> Result<etcdsnap::Snapshot, 
         .map_err(location_failure)
 }
 
+/// etcdutl's exit code for a failed restore: 128 for bad flags (and a
+/// location that does not parse), 1 otherwise.
+fn restore_exit_code(e: &etcdsnap::RestoreError) -> u8 {
+    match e {
+        etcdsnap::RestoreError::Flags(_)
+        | etcdsnap::RestoreError::Location(etcdsnap::LocationError::Parse { .. }) => EXIT_BAD_ARGS,
+        _ => EXIT_ERROR,
+    }
+}
+
 /// A restore error as the CLI prints it, with etcdutl's exit code.
 fn restore_failure(e: etcdsnap::RestoreError) -> Failure {
-    let code = e.exit_code();
+    let code = restore_exit_code(&e);
     let text = match &e {
         etcdsnap::RestoreError::Snapshot(etcdsnap::SnapshotError::Locked { .. }) => {
             format!("{e} {LOCKED_ADVICE}")
@@ -402,7 +413,7 @@ fn json_or_simple(write_out: &str, command: &str) -> Result<bool, Failure> {
         "simple" => Ok(false),
         "json" => Ok(true),
         other => {
-            let known: Result<etcdsnap::format::OutputFormat, _> = other.parse();
+            let known: Result<format::OutputFormat, _> = other.parse();
             let msg = match known {
                 Ok(_) => format!("{other} not supported as output format for {command}"),
                 Err(e) => e.to_string(),
@@ -663,5 +674,17 @@ mod tests {
     fn command_line_definition_is_consistent() {
         super::Cli::command().debug_assert();
         super::command().debug_assert();
+    }
+
+    /// etcdutl exits 128 on bad flags, 1 on other failures.
+    #[test]
+    fn restore_exit_codes_are_etcdutls() {
+        let e = etcdsnap::RestoreError::from(etcdsnap::FlagsError::BumpWithoutMarkCompacted);
+        assert_eq!(super::restore_exit_code(&e), 128);
+        let e = etcdsnap::RestoreError::from(etcdsnap::LocationError::Parse {
+            text: "s3://".into(),
+            reason: "no bucket".into(),
+        });
+        assert_eq!(super::restore_exit_code(&e), 128);
     }
 }

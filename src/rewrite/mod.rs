@@ -194,7 +194,7 @@ pub fn rewrite(
         tmp.try_clone().map_err(io_err("reopen", &dir))?,
         shown.clone(),
     )?;
-    let threads = crate::bolt::CheckOptions::default().threads;
+    let threads = crate::bolt::WalkOptions::default().threads;
     let (wdb, visitor, _) =
         crate::snapshot::walk_checked(&written, StatusVisitor::new(opts.target), threads)?;
     let status = visitor.finish(wdb.size()).map_err(SnapshotError::from)?;

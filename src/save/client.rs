@@ -211,7 +211,7 @@ impl Dialer {
 /// A TLS handshake failure, with what it usually means.
 fn tls_failure(cause: &str) -> String {
     let hint = if cause.contains("UnknownIssuer") || cause.contains("BadSignature") {
-        " (the server's certificate is not signed by the CA given with --cacert)"
+        " (the server's certificate is not signed by the CA given)"
     } else if cause.contains("NotValidForName") {
         " (the server's certificate does not name the endpoint's host)"
     } else if cause.contains("Expired") {
@@ -220,7 +220,7 @@ fn tls_failure(cause: &str) -> String {
         || cause.contains("alert: CertificateRequired")
         || cause.contains("alert: UnknownCA")
     {
-        " (the server refused our client certificate, or wants one: --cert and --key)"
+        " (the server refused our client certificate, or wants one)"
     } else {
         ""
     };
@@ -361,9 +361,9 @@ pub fn refused(s: &tonic::Status) -> String {
     let hint = if text.contains("permission denied") {
         " (saving a snapshot needs a user with the root role)"
     } else if text.contains("user name is empty") || text.contains("invalid auth token") {
-        " (auth is enabled: give --user)"
+        " (auth is enabled: a user is needed)"
     } else if text.contains("broken pipe") || text.contains("connection reset") {
-        " (does the endpoint want TLS? use https:// or --cacert/--cert/--key)"
+        " (does the endpoint want TLS? use https:// or a CA and client certificate)"
     } else {
         ""
     };

@@ -28,7 +28,7 @@ pub use file::{SnapshotFile, has_trailer};
 pub use hash::HashCheck;
 pub use verify::{DbInfo, VerifyOptions, VerifyProblem, VerifyReport, VerifyWarning};
 
-use crate::bolt::check::{self, CheckOptions, WalkStats};
+use crate::bolt::check::{self, WalkOptions, WalkStats};
 use crate::bolt::{Db, Visitor};
 use crate::etcd::{Status, StatusVisitor, TargetVersion};
 use crate::progress::Progress;
@@ -112,7 +112,7 @@ impl Snapshot {
         // key order, which is not file order, and would otherwise wait for
         // each page in turn on a cold page cache.
         self.file.map().advise(memmap2::Advice::WillNeed);
-        let threads = CheckOptions::default().threads;
+        let threads = WalkOptions::default().threads;
         let (db, visitor, _) = walk_checked(&self.file, StatusVisitor::new(target), threads)?;
         Ok(visitor.finish(db.size())?)
     }
@@ -176,10 +176,10 @@ fn walk_unchanged<V: Visitor>(
         });
     }
     let release = || file.map().release();
-    let opts = CheckOptions {
+    let opts = WalkOptions {
         threads,
         release: Some(&release),
-        ..CheckOptions::default()
+        ..WalkOptions::default()
     };
     let (report, visitor) = check::walk(db, visitor, &opts);
     if !report.is_ok() {

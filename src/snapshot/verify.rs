@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::file::SnapshotFile;
 use super::hash::{self, HashCheck};
-use crate::bolt::check::{self, CheckOptions, CheckReport, Problem};
+use crate::bolt::check::{self, Problem, WalkOptions, WalkReport};
 use crate::bolt::meta::MetaError;
 use crate::bolt::{BoltError, Db};
 use crate::etcd::checks::SchemaFindings;
@@ -127,9 +127,9 @@ impl fmt::Display for VerifyProblem {
                 hash::hex(stored),
                 hash::hex(computed)
             ),
-            VerifyProblem::MissingHash => f.write_str(
-                "snapshot missing hash but --skip-hash-check=false (the file has no SHA-256 trailer: a raw member/snap/db copy needs --skip-hash-check)",
-            ),
+            VerifyProblem::MissingHash => {
+                f.write_str("snapshot missing hash but --skip-hash-check=false")
+            }
             VerifyProblem::NotBbolt(e) => write!(f, "not a bbolt database: {e}"),
             VerifyProblem::Truncated { needed, have } => write!(
                 f,
@@ -228,7 +228,7 @@ pub struct VerifyReport {
     /// `hwm * page size` when it exceeds the body: the file is truncated.
     pub truncated: Option<u64>,
     /// The structural check.
-    pub check: CheckReport,
+    pub check: WalkReport,
     /// etcd-level findings, errors and warnings.
     pub schema: SchemaFindings,
     /// The status, when everything else is sound.
@@ -342,7 +342,7 @@ pub fn verify(
         db_info: None,
         warnings: Vec::new(),
         truncated: None,
-        check: CheckReport::default(),
+        check: WalkReport::default(),
         schema: SchemaFindings::default(),
         status: None,
         status_error: None,
@@ -426,10 +426,10 @@ fn structure(
         report.truncated = Some(db.size());
     }
     let release = || file.map().release();
-    let opts = CheckOptions {
+    let opts = WalkOptions {
         threads,
         release: Some(&release),
-        ..CheckOptions::default()
+        ..WalkOptions::default()
     };
     let visitors = (StatusVisitor::new(target), SchemaChecks::for_target(target));
     let (check, (status, schema)) = check::walk(db, visitors, &opts);
