@@ -449,12 +449,7 @@ fn resolve_target(
 ) -> Result<etcdsnap::TargetVersion, Failure> {
     // A file whose meta bucket cannot be read is left to the command's own
     // walk, which reports what is wrong with it; read it as 3.5's here.
-    let storage = if choice.is_auto() {
-        snap.storage_version().ok().flatten()
-    } else {
-        None
-    };
-    let target = choice.resolve(storage.as_deref()).map_err(|e| {
+    let target = snap.resolve_target(choice).map_err(|e| {
         Failure::new(
             EXIT_ERROR,
             format!(
@@ -464,6 +459,7 @@ fn resolve_target(
         )
     })?;
     if choice.is_auto() {
+        let storage = snap.storage_version().ok().flatten();
         note_auto_target(target, storage.as_deref());
     }
     Ok(target)
