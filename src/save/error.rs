@@ -24,6 +24,9 @@ pub enum SaveError {
         endpoint: String,
         /// What went wrong (refused, timed out, TLS handshake...).
         cause: String,
+        /// The socket's, TLS's or the transport's error.
+        #[source]
+        source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
     },
     /// No connection within the dial timeout (etcdctl says `context
     /// deadline exceeded`, or hangs).
@@ -35,6 +38,9 @@ pub enum SaveError {
         timeout: Duration,
         /// Why the last attempt failed.
         last: String,
+        /// The last attempt's error, when it had one.
+        #[source]
+        source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
     },
     /// `Authenticate` failed (bad user or password, auth not enabled...).
     #[error("{endpoint}: authentication as {user:?} failed: {cause}")]
