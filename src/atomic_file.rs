@@ -3,8 +3,7 @@
 //! beside the target, are fsynced, renamed over `FILE`, and the directory
 //! is fsynced so the new name is durable too. The one copy of that
 //! sequence: the save sink, local locations, the backup repository in a
-//! local directory and restore's staged
-//! directories use it.
+//! local directory and restore's staged directories use it.
 //!
 //! The `.part` is registered with [`crate::cleanup`] before it is created
 //! and the rename runs under the cleanup lock, so a signal's cleanup
