@@ -1,5 +1,5 @@
 //! The structural walk: `bolt::check::check` (all threads, no visitor) and
-//! `bolt::check::walk` with `CheckOptions { threads: 1 }` and with every thread, on a
+//! `bolt::check::walk` with `WalkOptions { threads: 1 }` and with every thread, on a
 //! memory-mapped snapshot with a warm page cache. Throughput = bbolt image bytes per second.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -8,7 +8,7 @@ mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use etcdsnap::Snapshot;
-use etcdsnap::bolt::{self as check, CheckOptions};
+use etcdsnap::bolt::{self as check, WalkOptions};
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("check");
@@ -24,7 +24,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| check::check(db))
         });
         for threads in [1, all] {
-            let opts = CheckOptions::default().with_threads(threads);
+            let opts = WalkOptions::default().with_threads(threads);
             g.bench_function(format!("walk-threads-{threads}/{}", input.name), |b| {
                 b.iter(|| check::walk(db, (), &opts).0)
             });

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
-            return ExitCode::from(e.exit_code());
+            return ExitCode::FAILURE;
         }
     };
     println!("cluster {:016x}", summary.cluster_id);

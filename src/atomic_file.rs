@@ -2,8 +2,8 @@
 //! contents or the new ones: the bytes go to `FILE.part` (mode 0600)
 //! beside the target, are fsynced, renamed over `FILE`, and the directory
 //! is fsynced so the new name is durable too. The one copy of that
-//! sequence: the save sink, local locations and restore's staged
-//! directories use it.
+//! sequence: the save sink, local locations, the backup repository in a
+//! local directory and restore's staged directories use it.
 //!
 //! The `.part` is registered with [`crate::cleanup`] before it is created
 //! and the rename runs under the cleanup lock, so a signal's cleanup
@@ -86,6 +86,28 @@ impl PartFile {
         Ok(PartFile {
             target: target.to_path_buf(),
             part,
+            file,
+            done: false,
+            entry,
+        })
+    }
+
+    /// Creates `part`, a new file (mode 0600) that
+    /// [`publish`](PartFile::publish) renames to `target`: for a caller
+    /// that stages elsewhere than beside the target under a name unique to
+    /// it (the backup repository's `tmp/`, which it sweeps of dead
+    /// processes' files). An existing `part` is an error, not truncated.
+    pub(crate) fn create_new_at(part: &Path, target: &Path) -> Result<PartFile, Failure> {
+        let entry = crate::cleanup::Entry::new(part);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(part)
+            .map_err(Failure::at("create", part))?;
+        Ok(PartFile {
+            target: target.to_path_buf(),
+            part: part.to_path_buf(),
             file,
             done: false,
             entry,

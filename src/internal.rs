@@ -6,6 +6,12 @@
 /// `encoding/json`, errno texts).
 pub mod go {
     pub use crate::go::*;
+
+    /// The Go release whose library behaviour an etcd release's output
+    /// shows (the binary's etcdctl renderings quote keys with it).
+    pub fn release_of(target: crate::etcd::TargetVersion) -> GoRelease {
+        target.go_release()
+    }
 }
 
 /// Membership flags: peer URLs, `--initial-cluster`, bootstrap checks.
@@ -39,6 +45,12 @@ pub mod snapshot {
     pub use crate::snapshot::file::{SnapshotFile, TRAILER_LEN};
     pub use crate::snapshot::hash::{hex, sha256_prefix};
     pub use crate::snapshot::verify::verify;
+}
+
+/// The Kubernetes protobuf decoders under `inspect::k8s` (for the fuzz
+/// targets).
+pub mod k8s {
+    pub use crate::inspect::k8s::proto::decode_object_meta;
 }
 
 /// The status visitor and etcd-level checks.

@@ -39,8 +39,6 @@
 //!   and membership records, member and cluster IDs.
 //! * [`raft`]: the raft files a member data dir holds: WAL segments and
 //!   `.snap` files with the v2 store.
-//! * [`format`](mod@format): etcdutl-compatible renderings of results
-//!   (tables, JSON, sizes).
 //! * [`repo`]: a backup repository that stores each bbolt page once
 //!   (`etcdsnap backup`).
 //! * [`mvcc`]: the `key` bucket as etcd's multi-version store: get, range
@@ -100,7 +98,6 @@ pub mod bolt;
 pub mod cleanup;
 mod datadir;
 pub mod etcd;
-pub mod format;
 mod go;
 pub mod inspect;
 #[doc(hidden)]
@@ -126,7 +123,8 @@ pub use etcd::version::{TargetChoice, TargetVersion, UnknownVersion};
 pub use location::LocationSink;
 pub use location::{
     BoxError, CompressOptions, Compression, KeepReason, Location, LocationError, LocationOptions,
-    LocationWriter, PruneOptions, PruneReport, PrunedSnapshot, RetentionPolicy, expand_time, prune,
+    LocationPruneOptions, LocationPruneReport, LocationWriter, PrunedSnapshot, RetentionPolicy,
+    expand_time, prune,
 };
 pub use progress::{Phase, Progress};
 pub use restore::membership::{ClusterError, UrlError};

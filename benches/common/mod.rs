@@ -267,7 +267,7 @@ pub fn warm(input: &Input) {
     }
 }
 
-/// Number of threads `CheckOptions::default()` uses on this machine.
+/// Number of threads `WalkOptions::default()` uses on this machine.
 pub fn all_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 use etcdsnap::DataDir;
 use etcdsnap::TargetVersion;
 use etcdsnap::bolt::Db;
-use etcdsnap::bolt::{self as check, CheckOptions};
+use etcdsnap::bolt::{self as check, WalkOptions};
 use etcdsnap::internal::etcd::{SchemaChecks, StatusVisitor};
 use etcdsnap::internal::membership::{
     BootstrapConfig, HostResolver, InitialCluster, bootstrap_with_resolver,
@@ -31,8 +31,8 @@ const VERSIONS: [TargetVersion; 3] = [
     TargetVersion::V3_6,
 ];
 
-fn one_thread() -> CheckOptions<'static> {
-    CheckOptions::default().with_threads(1)
+fn one_thread() -> WalkOptions<'static> {
+    WalkOptions::default().with_threads(1)
 }
 
 /// Opens every nested bucket below `b` through the public API, as a
@@ -519,7 +519,7 @@ pub fn k8s_values(data: &[u8]) {
         let d = k8s::decode(&v);
         let _ = (d.kind_label(), d.encoding(), d.to_json());
     }
-    let _ = k8s::proto::decode_object_meta(data);
+    let _ = etcdsnap::internal::k8s::decode_object_meta(data);
     let _ = k8s::cbor::decode(data);
     let _ = etcdsnap::inspect::group::registry_parts(data);
 }

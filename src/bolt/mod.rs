@@ -39,8 +39,8 @@ pub(crate) mod visitor;
 
 pub use bucket::{BUCKET_HEADER_SIZE, Bucket, BucketRoot, BucketValue};
 pub use check::{
-    CheckOptions, CheckReport, MAX_NESTING, MAX_PROBLEMS, NodeKind, OrderRule, Problem,
-    ProblemKind, Stack, WalkStats, check, walk,
+    MAX_NESTING, MAX_PROBLEMS, NodeKind, OrderRule, Problem, ProblemKind, Stack, WalkOptions,
+    WalkReport, WalkStats, check, walk,
 };
 pub use clip::{CLIP_LEN, Clipped};
 pub use cursor::{Cursor, Iter, MAX_DEPTH};

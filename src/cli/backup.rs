@@ -3,8 +3,8 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
+use super::format::{humanize, time};
 use clap::{Args, Subcommand};
-use etcdsnap::format::{humanize, time};
 use etcdsnap::repo::{
     ChangeChain, CheckOptions, MasterKey, PointPlan, PruneOptions, PruneReport, PushOptions,
     RepoError, Repository, SnapshotInfo,
@@ -230,7 +230,16 @@ pub(super) struct ForgetArgs {
 fn fail(e: RepoError) -> Failure {
     match e {
         RepoError::Restore(r) => restore_error(r),
-        RepoError::Save(s) => Failure::new(s.exit_code(), s),
+        RepoError::Save(s) => Failure::new(super::save::exit_code(&s), s),
+        // The library says what is wrong; the flag that overrides it is
+        // the binary's to name.
+        e @ RepoError::TrailerMismatch { .. } => Failure::new(
+            EXIT_ERROR,
+            format!("{e}; pass --skip-hash-check to store it anyway"),
+        ),
+        e @ RepoError::TargetVersion { .. } => {
+            Failure::new(EXIT_ERROR, format!("{e}; pass --target-version"))
+        }
         RepoError::Location(l) => Failure::new(EXIT_ERROR, l),
         RepoError::Usage(u) => Failure::new(EXIT_BAD_ARGS, u),
         other => Failure::new(EXIT_ERROR, other),

@@ -3,8 +3,8 @@
 //! compaction, for compact), as `etcdutl defrag` and `etcdctl compact`
 //! would leave it, without booting etcd.
 
+use super::format::humanize;
 use clap::Args;
-use etcdsnap::format::humanize;
 use etcdsnap::{Location, RewriteOptions, RewriteSummary, rewrite};
 use serde_json::json;
 

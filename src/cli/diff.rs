@@ -3,9 +3,9 @@
 
 use std::io::Write as _;
 
+use super::format::get::base64;
+use super::format::humanize;
 use clap::Args;
-use etcdsnap::format::get::base64;
-use etcdsnap::format::humanize;
 use etcdsnap::inspect::diff::{ChangeKind, diff};
 use etcdsnap::mvcc::Store;
 use serde_json::json;

@@ -5,10 +5,10 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 
+use super::format::get::{self, ResponseHeader};
 use clap::Args;
 use etcdsnap::Snapshot;
 use etcdsnap::TargetVersion;
-use etcdsnap::format::get::{self, ResponseHeader};
 use etcdsnap::inspect::k8s;
 use etcdsnap::mvcc::{RangeRequest, RangeResponse, SortOrder, SortTarget, Store, prefix_end};
 

@@ -1,8 +1,8 @@
 //! `etcdsnap snapshot hashkv FILE [--rev R]`: etcd's KV history hash, as
 //! `etcdutl hashkv` (3.6, 3.7) prints it.
 
+use super::format::{OutputFormat, render_hashkv};
 use clap::Args;
-use etcdsnap::format::{OutputFormat, render_hashkv};
 use etcdsnap::mvcc::Store;
 
 use super::progress::Bar;

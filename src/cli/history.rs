@@ -3,9 +3,9 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 
+use super::format::get::base64;
+use super::format::{humanize, table};
 use clap::Args;
-use etcdsnap::format::get::base64;
-use etcdsnap::format::{humanize, table};
 use etcdsnap::inspect::k8s;
 use etcdsnap::mvcc::{Entry, Store};
 use serde_json::json;

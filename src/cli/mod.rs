@@ -8,6 +8,7 @@ mod agent;
 mod backup;
 mod defrag;
 mod diff;
+mod format;
 mod get;
 mod global;
 mod hashkv;
@@ -380,9 +381,19 @@ fn open_snapshot(text: &str, bar: &progress::Bar) -> Result<etcdsnap::Snapshot, 
         .map_err(location_failure)
 }
 
+/// etcdutl's exit code for a failed restore: 128 for bad flags (and a
+/// location that does not parse), 1 otherwise.
+fn restore_exit_code(e: &etcdsnap::RestoreError) -> u8 {
+    match e {
+        etcdsnap::RestoreError::Flags(_)
+        | etcdsnap::RestoreError::Location(etcdsnap::LocationError::Parse { .. }) => EXIT_BAD_ARGS,
+        _ => EXIT_ERROR,
+    }
+}
+
 /// A restore error as the CLI prints it, with etcdutl's exit code.
 fn restore_failure(e: etcdsnap::RestoreError) -> Failure {
-    let code = e.exit_code();
+    let code = restore_exit_code(&e);
     let text = match &e {
         etcdsnap::RestoreError::Snapshot(etcdsnap::SnapshotError::Locked { .. }) => {
             format!("{e} {LOCKED_ADVICE}")
@@ -405,7 +416,7 @@ fn json_or_simple(write_out: &str, command: &str) -> Result<bool, Failure> {
         "simple" => Ok(false),
         "json" => Ok(true),
         other => {
-            let known: Result<etcdsnap::format::OutputFormat, _> = other.parse();
+            let known: Result<format::OutputFormat, _> = other.parse();
             let msg = match known {
                 Ok(_) => format!("{other} not supported as output format for {command}"),
                 Err(e) => e.to_string(),
@@ -441,12 +452,7 @@ fn resolve_target(
 ) -> Result<etcdsnap::TargetVersion, Failure> {
     // A file whose meta bucket cannot be read is left to the command's own
     // walk, which reports what is wrong with it; read it as 3.5's here.
-    let storage = if choice.is_auto() {
-        snap.storage_version().ok().flatten()
-    } else {
-        None
-    };
-    let target = choice.resolve(storage.as_deref()).map_err(|e| {
+    let target = snap.resolve_target(choice).map_err(|e| {
         Failure::new(
             EXIT_ERROR,
             format!(
@@ -456,6 +462,7 @@ fn resolve_target(
         )
     })?;
     if choice.is_auto() {
+        let storage = snap.storage_version().ok().flatten();
         note_auto_target(target, storage.as_deref());
     }
     Ok(target)
@@ -667,5 +674,17 @@ mod tests {
     fn command_line_definition_is_consistent() {
         super::Cli::command().debug_assert();
         super::command().debug_assert();
+    }
+
+    /// etcdutl exits 128 on bad flags, 1 on other failures.
+    #[test]
+    fn restore_exit_codes_are_etcdutls() {
+        let e = etcdsnap::RestoreError::from(etcdsnap::FlagsError::BumpWithoutMarkCompacted);
+        assert_eq!(super::restore_exit_code(&e), 128);
+        let e = etcdsnap::RestoreError::from(etcdsnap::LocationError::Parse {
+            text: "s3://".into(),
+            reason: "no bucket".into(),
+        });
+        assert_eq!(super::restore_exit_code(&e), 128);
     }
 }

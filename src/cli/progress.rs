@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use etcdsnap::format::humanize;
+use super::format::humanize;
 use etcdsnap::{Phase, Progress};
 
 /// Redraw interval.

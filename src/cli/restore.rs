@@ -74,7 +74,7 @@ pub fn options(a: &RestoreFlags, snapshot: PathBuf) -> Result<RestoreOptions, Fa
 pub fn failure(e: RestoreError) -> Failure {
     match e {
         e @ RestoreError::StorageTooNew { .. } => {
-            let code = e.exit_code();
+            let code = super::restore_exit_code(&e);
             Failure::new(code, format!("{e}\n{STORAGE_ADVICE}"))
         }
         e => restore_failure(e),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use etcdsnap::save;
+use etcdsnap::{SaveError, save};
 
 use super::global::GlobalArgs;
 use super::interrupt;
@@ -16,6 +16,24 @@ const FORMATS: &[&str] = &["fields", "json", "protobuf", "simple", "table"];
 
 /// etcdctl's words for a save without exactly one file.
 pub const SAVE_ARGS: &str = "snapshot save expects one argument";
+
+/// etcdctl's exit code for a failed command (cobrautl.ExitError).
+const SAVE_EXIT_ERROR: u8 = 5;
+
+/// The exit code etcdctl uses for a failed save: 128 for bad arguments
+/// (unreadable certificate files, a location that does not parse), 128 +
+/// the signal for an interruption (as if the signal had killed it), 5
+/// otherwise.
+pub fn exit_code(e: &SaveError) -> u8 {
+    match e {
+        SaveError::Options(_) | SaveError::TlsFiles(_) => EXIT_BAD_ARGS,
+        SaveError::Location(etcdsnap::LocationError::Parse { .. }) => EXIT_BAD_ARGS,
+        SaveError::Interrupted { signal, .. } => {
+            u8::try_from(signal.saturating_add(128)).unwrap_or(SAVE_EXIT_ERROR)
+        }
+        _ => SAVE_EXIT_ERROR,
+    }
+}
 
 pub fn run(a: &SaveArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failure> {
     let file = &a.file;
@@ -49,7 +67,26 @@ pub fn run(a: &SaveArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Fai
     let bar = Bar::new();
     let result = save(&opts, &|p| bar.update(p));
     bar.finish();
-    let summary = result.map_err(|e| Failure::new(e.exit_code(), e))?;
-    print!("{}", etcdsnap::format::render_saved(&summary));
+    let summary = result.map_err(|e| Failure::new(exit_code(&e), e))?;
+    print!("{}", super::format::render_saved(&summary));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_etcdctls() {
+        let e = SaveError::NotOneEndpoint(vec!["a".into(), "b".into()]);
+        assert_eq!(exit_code(&e), 5);
+        assert_eq!(exit_code(&SaveError::TlsFiles("x".into())), 128);
+        let i = |signal| SaveError::Interrupted {
+            endpoint: "e".into(),
+            signal,
+            removed: String::new(),
+        };
+        assert_eq!(exit_code(&i(libc::SIGTERM as usize)), 143);
+        assert_eq!(exit_code(&i(libc::SIGQUIT as usize)), 131);
+    }
 }

@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
+use super::format::svg;
+use super::format::{humanize, table};
 use clap::Args;
-use etcdsnap::format::{humanize, table};
 use etcdsnap::inspect::group::GroupBy;
 use etcdsnap::inspect::stats::{GroupStats, KeyStat, Stats, stats};
-use etcdsnap::inspect::svg;
 use serde_json::{Value, json};
 
 use super::get::write_stdout;
@@ -97,7 +97,7 @@ fn key_json(k: &KeyStat) -> Value {
             Ok(s) => o.insert("key".into(), json!(s)),
             Err(_) => o.insert(
                 "key_base64".into(),
-                json!(etcdsnap::format::get::base64(&k.key)),
+                json!(super::format::get::base64(&k.key)),
             ),
         };
     }

@@ -1,6 +1,6 @@
 //! `etcdsnap snapshot status`.
 
-use etcdsnap::format::{OutputFormat, render_status};
+use super::format::{OutputFormat, render_status};
 
 use super::progress::Bar;
 use super::{

@@ -1,9 +1,13 @@
 //! `etcdsnap snapshot verify`.
 
-use etcdsnap::format::OutputFormat;
-use etcdsnap::format::render_status;
+use super::format::OutputFormat;
+use super::format::render_status;
 
-use etcdsnap::{HashCheck, VerifyOptions, VerifyReport};
+use etcdsnap::{HashCheck, VerifyOptions, VerifyProblem, VerifyReport};
+
+/// What a missing trailer means, after etcdutl's words for it.
+const MISSING_HASH_ADVICE: &str =
+    "(the file has no SHA-256 trailer: a raw member/snap/db copy needs --skip-hash-check)";
 
 /// A digest in lower-case hex, as `sha256sum` prints it.
 fn hex(d: &[u8; 32]) -> String {
@@ -30,7 +34,15 @@ pub fn run(args: &VerifyArgs, write_out: &str) -> Result<(), Failure> {
         .with_target(target);
     let report = snap.verify_with_progress(&opts, &|p| bar.update(p));
     bar.finish();
-    let problems: Vec<String> = report.problems().iter().map(ToString::to_string).collect();
+    let problems: Vec<String> = report
+        .problems()
+        .iter()
+        .map(|p| match p {
+            // etcdutl's words, then what they mean for a file without one.
+            VerifyProblem::MissingHash => format!("{p} {MISSING_HASH_ADVICE}"),
+            p => p.to_string(),
+        })
+        .collect();
     let warnings: Vec<String> = report
         .all_warnings()
         .iter()

@@ -5,4 +5,3 @@ pub mod diff;
 pub mod group;
 pub mod k8s;
 pub mod stats;
-pub mod svg;

@@ -22,7 +22,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
 use super::group::{GroupBy, group_of, prefix_len};
-use crate::bolt::check::{CheckOptions, WalkStats};
+use crate::bolt::check::{WalkOptions, WalkStats};
 use crate::bolt::{Db, LeafElem, Visitor};
 use crate::etcd::buckets;
 use crate::etcd::fp::{Fp, FpMap, fingerprint};
@@ -151,7 +151,7 @@ pub(crate) fn stats_spilling_at(
     let mut visitor = StatsVisitor::new(db, by);
     visitor.spill_keys = spill_keys.max(1);
     let (_, v, pages) =
-        crate::snapshot::walk_checked(snap.file(), visitor, CheckOptions::default().threads)?;
+        crate::snapshot::walk_checked(snap.file(), visitor, WalkOptions::default().threads)?;
     v.finish(pages, top).map_err(StatsError::Spill)
 }
 

@@ -35,7 +35,7 @@ pub use compression::{CompressOptions, Compression};
 pub use error::{BoxError, LocationError};
 pub use options::LocationOptions;
 pub use parse::Location;
-pub use pruning::{PruneOptions, PruneReport, PrunedSnapshot, prune};
+pub use pruning::{LocationPruneOptions, LocationPruneReport, PrunedSnapshot, prune};
 pub use retention::{KeepReason, RetentionPolicy};
 #[cfg(feature = "save")]
 pub use sink::LocationSink;

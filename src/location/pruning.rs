@@ -19,24 +19,24 @@ use crate::snapshot::VerifyOptions;
 /// How to prune.
 #[derive(Debug, Clone, Copy, Default)]
 #[non_exhaustive]
-pub struct PruneOptions {
+pub struct LocationPruneOptions {
     /// What to keep.
     pub policy: RetentionPolicy,
     /// Only report what would be deleted.
     pub dry_run: bool,
 }
 
-impl PruneOptions {
+impl LocationPruneOptions {
     /// Prune by `policy`.
-    pub fn new(policy: RetentionPolicy) -> PruneOptions {
-        PruneOptions {
+    pub fn new(policy: RetentionPolicy) -> LocationPruneOptions {
+        LocationPruneOptions {
             policy,
             dry_run: false,
         }
     }
 
     /// Only report what would be deleted.
-    pub fn with_dry_run(mut self, dry_run: bool) -> PruneOptions {
+    pub fn with_dry_run(mut self, dry_run: bool) -> LocationPruneOptions {
         self.dry_run = dry_run;
         self
     }
@@ -57,7 +57,7 @@ pub struct PrunedSnapshot {
 /// What a prune found and did.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
-pub struct PruneReport {
+pub struct LocationPruneReport {
     /// Every snapshot of the series, newest first.
     pub snapshots: Vec<PrunedSnapshot>,
     /// Snapshots newer than the newest sound one that failed to verify,
@@ -67,7 +67,7 @@ pub struct PruneReport {
     pub dry_run: bool,
 }
 
-impl PruneReport {
+impl LocationPruneReport {
     /// The snapshots deleted (or to be deleted, in a dry run).
     pub fn deleted(&self) -> impl Iterator<Item = &PrunedSnapshot> {
         self.snapshots.iter().filter(|s| s.keep.is_empty())
@@ -183,9 +183,9 @@ fn list(loc: &Location, before: &str) -> Result<Vec<String>, LocationError> {
 /// [blocking calls and async code](crate#blocking-calls-and-async-code)).
 pub fn prune(
     series: &Location,
-    opts: &PruneOptions,
+    opts: &LocationPruneOptions,
     progress: &(dyn Fn(Progress) + Sync),
-) -> Result<PruneReport, LocationError> {
+) -> Result<LocationPruneReport, LocationError> {
     let (base, template) = split_text(series);
     let (before, after) = match template.split_once(TIME_PLACEHOLDER) {
         Some((b, a)) => (b.to_string(), Some(a.to_string())),
@@ -204,9 +204,9 @@ pub fn prune(
         .collect();
     // Newest first; names break ties so the order is stable.
     entries.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.key.cmp(&a.key)));
-    let mut report = PruneReport {
+    let mut report = LocationPruneReport {
         dry_run: opts.dry_run,
-        ..PruneReport::default()
+        ..LocationPruneReport::default()
     };
     if entries.is_empty() {
         return Ok(report);

@@ -169,7 +169,7 @@ fn prune_works_on_a_local_directory() {
     }
     let template = format!("{}/snap-{{time}}.db", dir.path().display());
     let loc = Location::parse(&template).expect("parse");
-    let opts = PruneOptions::new(RetentionPolicy::last(1));
+    let opts = LocationPruneOptions::new(RetentionPolicy::last(1));
     let report = prune(&loc, &opts, &|_| {}).expect("prune");
     let deleted: Vec<&str> = report.deleted().map(|s| s.location.as_str()).collect();
     assert_eq!(deleted.len(), 2, "{deleted:?}");

@@ -16,6 +16,48 @@ use super::store::{Remote, cause};
 /// How long an abort may take when an upload is dropped.
 const ABORT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Why an upload failed: the text shown (the store's error on one line,
+/// or what went wrong here) and the store's error itself, kept as the
+/// [`LocationError`](super::LocationError)'s source. Cloned because a
+/// failure is remembered and returned again by later calls.
+#[derive(Debug, Clone)]
+pub(crate) struct UploadError {
+    pub(crate) cause: String,
+    pub(crate) source: Option<Arc<object_store::Error>>,
+}
+
+impl UploadError {
+    fn store(e: object_store::Error) -> UploadError {
+        UploadError {
+            cause: cause(&e),
+            source: Some(Arc::new(e)),
+        }
+    }
+}
+
+impl From<String> for UploadError {
+    fn from(cause: String) -> UploadError {
+        UploadError {
+            cause,
+            source: None,
+        }
+    }
+}
+
+impl std::fmt::Display for UploadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.cause)
+    }
+}
+
+impl std::error::Error for UploadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
 /// An upload in progress.
 pub(crate) struct Upload {
     remote: Arc<Remote>,
@@ -23,10 +65,10 @@ pub(crate) struct Upload {
     buf: Vec<u8>,
     part_size: usize,
     concurrency: usize,
-    inflight: VecDeque<(tokio::task::JoinHandle<Result<(), String>>, u64)>,
+    inflight: VecDeque<(tokio::task::JoinHandle<Result<(), UploadError>>, u64)>,
     parts: usize,
     uploaded: u64,
-    failed: Option<String>,
+    failed: Option<UploadError>,
     completed: bool,
 }
 
@@ -45,13 +87,13 @@ impl Upload {
         remote: Arc<Remote>,
         part_size: usize,
         concurrency: usize,
-    ) -> Result<Upload, String> {
+    ) -> Result<Upload, UploadError> {
         // The field is public: clamp here too, so no value sizes a buffer
         // beyond what S3 takes in a part.
         let part_size = part_size.clamp(1, super::options::MAX_PART_SIZE);
         let upload = remote
             .block_on(remote.store.put_multipart(&remote.path))?
-            .map_err(|e| cause(&e))?;
+            .map_err(UploadError::store)?;
         Ok(Upload {
             remote,
             upload: Some(upload),
@@ -76,13 +118,13 @@ impl Upload {
         self.parts
     }
 
-    fn fail(&mut self, why: String) -> io::Error {
+    fn fail(&mut self, why: UploadError) -> io::Error {
         self.failed.get_or_insert(why.clone());
         io::Error::other(why)
     }
 
     /// Waits for the oldest part in flight.
-    fn wait_one(&mut self) -> Result<(), String> {
+    fn wait_one(&mut self) -> Result<(), UploadError> {
         let Some((h, len)) = self.inflight.pop_front() else {
             return Ok(());
         };
@@ -92,25 +134,25 @@ impl Upload {
                 Ok(())
             }
             Ok(Err(e)) => Err(e),
-            Err(e) => Err(format!("upload task failed: {e}")),
+            Err(e) => Err(format!("upload task failed: {e}").into()),
         }
     }
 
     /// Sends what is buffered as the next part, once fewer than
     /// `concurrency` parts are in flight.
-    fn send_part(&mut self) -> Result<(), String> {
+    fn send_part(&mut self) -> Result<(), UploadError> {
         while self.inflight.len() >= self.concurrency {
             self.wait_one()?;
         }
         let data = std::mem::replace(&mut self.buf, Vec::with_capacity(self.part_size));
         let len = data.len() as u64;
         let Some(upload) = self.upload.as_mut() else {
-            return Err("the upload is closed".into());
+            return Err(String::from("the upload is closed").into());
         };
         let part = upload.put_part(PutPayload::from(data));
         let rt = self.remote.runtime()?;
         self.inflight.push_back((
-            rt.spawn(async move { part.await.map_err(|e| cause(&e)) }),
+            rt.spawn(async move { part.await.map_err(UploadError::store) }),
             len,
         ));
         self.parts += 1;
@@ -119,7 +161,7 @@ impl Upload {
 
     /// Sends the last part and waits until every part is stored; the
     /// object is still not visible.
-    pub(crate) fn finish_parts(&mut self) -> Result<(), String> {
+    pub(crate) fn finish_parts(&mut self) -> Result<(), UploadError> {
         if let Some(f) = &self.failed {
             return Err(f.clone());
         }
@@ -134,10 +176,10 @@ impl Upload {
     }
 
     /// Makes the object visible under its key.
-    pub(crate) fn complete(mut self) -> Result<(), String> {
+    pub(crate) fn complete(mut self) -> Result<(), UploadError> {
         self.finish_parts()?;
         let Some(mut upload) = self.upload.take() else {
-            return Err("the upload is closed".into());
+            return Err(String::from("the upload is closed").into());
         };
         match self.remote.block_on(upload.complete())? {
             Ok(_) => {
@@ -145,10 +187,9 @@ impl Upload {
                 Ok(())
             }
             Err(e) => {
-                let why = cause(&e);
                 // Leave no parts behind on the server.
                 let _ = self.remote.block_on(upload.abort());
-                Err(why)
+                Err(UploadError::store(e))
             }
         }
     }

@@ -125,12 +125,18 @@ impl Location {
         })
     }
 
-    fn upload_error(&self, cause: String) -> LocationError {
-        if cause.contains("NoSuchBucket") {
-            return LocationError::not_found(self.as_str(), &cause);
+    #[cfg(feature = "remote")]
+    fn upload_error(&self, e: super::upload::UploadError) -> LocationError {
+        let source = e.source.map(|s| Box::new(s) as super::BoxError);
+        if e.cause.contains("NoSuchBucket") {
+            let mut err = LocationError::not_found(self.as_str(), &e.cause);
+            if let LocationError::NotFound { source: s, .. } = &mut err {
+                *s = source;
+            }
+            return err;
         }
-        let refusal = super::store::refusal_in(&cause);
-        LocationError::failed(self.as_str(), "upload", one_line(&cause), refusal, None)
+        let refusal = super::store::refusal_in(&e.cause);
+        LocationError::failed(self.as_str(), "upload", one_line(&e.cause), refusal, source)
     }
 }
 
@@ -138,7 +144,22 @@ impl LocationWriter {
     fn error(&self, e: io::Error) -> LocationError {
         match self.location.local_path() {
             Some(_) => LocationError::io(self.location.as_str(), "write", e),
-            None => self.location.upload_error(e.to_string()),
+            #[cfg(feature = "remote")]
+            None => {
+                // The upload's own failure, with the store's error, when the
+                // encoder passed it through; otherwise the text.
+                let text = e.to_string();
+                let e = match e
+                    .into_inner()
+                    .map(|i| i.downcast::<super::upload::UploadError>())
+                {
+                    Some(Ok(u)) => *u,
+                    _ => super::upload::UploadError::from(text),
+                };
+                self.location.upload_error(e)
+            }
+            #[cfg(not(feature = "remote"))]
+            None => LocationError::io(self.location.as_str(), "write", e),
         }
     }
 

@@ -42,6 +42,10 @@
 //! ```
 
 mod error;
+// The raw prost messages are not API: the readers and writers take and
+// return them, and the binary's `wal` dump and this crate's tests reach
+// them, but an embedder is not meant to build on etcd's wire structs.
+#[doc(hidden)]
 pub mod proto;
 pub mod snap;
 pub mod v2store;

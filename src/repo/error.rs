@@ -68,7 +68,7 @@ pub enum RepoError {
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
     /// The snapshot's SHA-256 trailer does not match its body.
-    #[error("{}: SHA-256 trailer does not match the body (expected {stored}, got {computed}); pass --skip-hash-check to store it anyway", path.display())]
+    #[error("{}: SHA-256 trailer does not match the body (expected {stored}, got {computed})", path.display())]
     TrailerMismatch {
         /// The snapshot.
         path: PathBuf,
@@ -88,7 +88,7 @@ pub enum RepoError {
     },
     /// The snapshot's storage version names a release etcdsnap does not
     /// know, so there are no rules to check it by.
-    #[error("{}: the snapshot's storage version {} is newer than any target version etcdsnap knows; pass --target-version", path.display(), source.0)]
+    #[error("{}: the snapshot's storage version {} is newer than any target version etcdsnap knows", path.display(), source.0)]
     TargetVersion {
         /// The snapshot.
         path: PathBuf,

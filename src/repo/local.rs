@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::backend::{Backend, LockGuard};
+use crate::atomic_file::{PartFile, sync_dir};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -27,10 +28,6 @@ fn invalid(key: &str) -> io::Error {
         io::ErrorKind::InvalidInput,
         format!("invalid object key {key:?}"),
     )
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 impl LocalBackend {
@@ -157,31 +154,16 @@ impl Backend for LocalBackend {
         let tmp = self
             .tmp_dir()
             .join(format!("{base}.{}.{n}.tmp", std::process::id()));
-        // Registered before it exists, renamed under the registry's lock:
-        // a signal that ends the process removes it, never the object.
-        let staged = crate::cleanup::Entry::new(&tmp);
-        let result = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(data)?;
-            f.sync_all()?;
-            drop(f);
-            staged.with(|paths| {
-                std::fs::rename(&tmp, &dst)?;
-                paths.clear();
-                io::Result::Ok(())
-            })?;
-            sync_dir(&dir)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        } else {
-            super::backend::crash_point();
-        }
-        result
+        // The one atomic-file sequence (crate::atomic_file): registered
+        // for a signal's cleanup before it exists, fsynced, renamed under
+        // the cleanup lock, the directory fsynced; removed if any step
+        // fails, so a signal or error removes it, never the object.
+        let mut f = PartFile::create_new_at(&tmp, &dst).map_err(|f| f.source)?;
+        f.write_all(data)?;
+        f.sync().map_err(|f| f.source)?;
+        f.publish().map_err(|f| f.source)?;
+        super::backend::crash_point();
+        Ok(())
     }
 
     fn local_path(&self, key: &str) -> Option<PathBuf> {

@@ -36,7 +36,10 @@ pub struct PointPlan {
 fn describe(to: PointInTime) -> String {
     match to {
         PointInTime::Revision(r) => format!("revision {r}"),
-        PointInTime::Time(t) => format!("time {}", crate::format::time::utc(time_ns(t))),
+        PointInTime::Time(t) => format!(
+            "time {}",
+            crate::go::time::rfc3339_utc(time_ns(t).div_euclid(1_000_000_000))
+        ),
     }
 }
 
@@ -82,8 +85,12 @@ impl Repository {
                         PointInTime::Time(_) => format!(
                             "{}: {} .. {}",
                             s.id.short(),
-                            crate::format::time::utc(s.time_ns),
-                            crate::format::time::utc(c.last_sealed.map_or(s.time_ns, time_ns))
+                            crate::go::time::rfc3339_utc(s.time_ns.div_euclid(1_000_000_000)),
+                            crate::go::time::rfc3339_utc(
+                                c.last_sealed
+                                    .map_or(s.time_ns, time_ns)
+                                    .div_euclid(1_000_000_000),
+                            )
                         ),
                     }
                 })

@@ -131,14 +131,6 @@ pub enum RestoreError {
 }
 
 impl RestoreError {
-    /// etcdutl's exit code: 128 for bad flags, 1 otherwise.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            RestoreError::Flags(_) | RestoreError::Location(LocationError::Parse { .. }) => 128,
-            _ => 1,
-        }
-    }
-
     pub(crate) fn io(
         op: &'static str,
         path: impl Into<PathBuf>,
@@ -235,7 +227,6 @@ mod tests {
             e.to_string(),
             "--mark-compacted required if --revision-bump > 0"
         );
-        assert_eq!(e.exit_code(), 128);
         assert!(matches!(
             e,
             RestoreError::Flags(FlagsError::BumpWithoutMarkCompacted)

@@ -304,7 +304,7 @@ fn publish(
         tmp.try_clone().map_err(io_err("reopen", &shown))?,
         shown.clone(),
     )?;
-    let threads = crate::bolt::CheckOptions::default().threads;
+    let threads = crate::bolt::WalkOptions::default().threads;
     let (wdb, visitor, _) =
         crate::snapshot::walk_checked(&written, StatusVisitor::new(target), threads)?;
     let status = visitor.finish(wdb.size()).map_err(SnapshotError::from)?;
@@ -381,7 +381,7 @@ fn check_written(target: &Path, rule: TargetVersion, planned: &Status) -> Result
     let part = crate::atomic_file::part_path(target);
     let f = File::open(&part).map_err(io_err("open", &part))?;
     let written = SnapshotFile::from_file(f, part.clone())?;
-    let threads = crate::bolt::CheckOptions::default().threads;
+    let threads = crate::bolt::WalkOptions::default().threads;
     let (wdb, visitor, _) =
         crate::snapshot::walk_checked(&written, StatusVisitor::new(rule), threads)?;
     let status = visitor.finish(wdb.size()).map_err(SnapshotError::from)?;

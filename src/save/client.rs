@@ -157,6 +157,9 @@ impl AsyncWrite for Conn {
 struct Failure {
     fatal: bool,
     cause: String,
+    /// The error itself (shared: the dialer keeps the last one while the
+    /// attempt's own error travels up through tonic).
+    source: Option<Arc<dyn Error + Send + Sync>>,
 }
 
 #[derive(Clone)]
@@ -171,11 +174,12 @@ struct Dialer {
 }
 
 impl Dialer {
-    fn fail(&self, fatal: bool, cause: String) -> std::io::Error {
+    fn fail(&self, fatal: bool, cause: String, source: std::io::Error) -> std::io::Error {
         if let Ok(mut l) = self.last.lock() {
             *l = Some(Failure {
                 fatal,
                 cause: cause.clone(),
+                source: Some(Arc::new(source)),
             });
         }
         std::io::Error::other(cause)
@@ -186,6 +190,7 @@ impl Dialer {
             self.fail(
                 false,
                 format!("dial tcp {}: {}", self.addr, crate::go::errno::text(&e)),
+                e,
             )
         })?;
         let _ = tcp.set_nodelay(true);
@@ -195,7 +200,7 @@ impl Dialer {
                 let s = connector
                     .connect(name.clone(), BufReader::with_capacity(TLS_READ_BUFFER, tcp))
                     .await
-                    .map_err(|e| self.fail(true, tls_failure(&chain(&e))))?;
+                    .map_err(|e| self.fail(true, tls_failure(&chain(&e)), e))?;
                 Stream::Tls(Box::new(s))
             }
         };
@@ -211,7 +216,7 @@ impl Dialer {
 /// A TLS handshake failure, with what it usually means.
 fn tls_failure(cause: &str) -> String {
     let hint = if cause.contains("UnknownIssuer") || cause.contains("BadSignature") {
-        " (the server's certificate is not signed by the CA given with --cacert)"
+        " (the server's certificate is not signed by the CA given)"
     } else if cause.contains("NotValidForName") {
         " (the server's certificate does not name the endpoint's host)"
     } else if cause.contains("Expired") {
@@ -220,7 +225,7 @@ fn tls_failure(cause: &str) -> String {
         || cause.contains("alert: CertificateRequired")
         || cause.contains("alert: UnknownCA")
     {
-        " (the server refused our client certificate, or wants one: --cert and --key)"
+        " (the server refused our client certificate, or wants one)"
     } else {
         ""
     };
@@ -284,6 +289,7 @@ pub async fn connect(
         .initial_connection_window_size(CONNECTION_WINDOW);
     let deadline = Instant::now() + opts.dial_timeout;
     let mut last = String::from("no answer");
+    let mut last_source = None;
     loop {
         let d = dialer.clone();
         let svc = tower::service_fn(move |_: Uri| d.clone().dial());
@@ -301,6 +307,7 @@ pub async fn connect(
                         endpoint: ep.text.clone(),
                         timeout: opts.dial_timeout,
                         last: SILENT.into(),
+                        source: None,
                     }),
                 };
             }
@@ -309,27 +316,32 @@ pub async fn connect(
                 .lock()
                 .ok()
                 .and_then(|mut l| l.take())
-                .unwrap_or(Failure {
+                .unwrap_or_else(|| Failure {
                     fatal: false,
                     cause: chain(&e),
+                    source: Some(Arc::new(e)),
                 }),
             Err(_) => Failure {
                 fatal: false,
                 cause: last.clone(),
+                source: last_source.clone(),
             },
         };
         if failure.fatal {
             return Err(SaveError::Connect {
                 endpoint: ep.text.clone(),
                 cause: failure.cause,
+                source: failure.source,
             });
         }
         last = failure.cause;
+        last_source = failure.source;
         if Instant::now() + RETRY_PAUSE >= deadline {
             return Err(SaveError::DialTimeout {
                 endpoint: ep.text.clone(),
                 timeout: opts.dial_timeout,
                 last,
+                source: last_source,
             });
         }
         tokio::time::sleep(RETRY_PAUSE).await;
@@ -361,9 +373,9 @@ pub fn refused(s: &tonic::Status) -> String {
     let hint = if text.contains("permission denied") {
         " (saving a snapshot needs a user with the root role)"
     } else if text.contains("user name is empty") || text.contains("invalid auth token") {
-        " (auth is enabled: give --user)"
+        " (auth is enabled: a user is needed)"
     } else if text.contains("broken pipe") || text.contains("connection reset") {
-        " (does the endpoint want TLS? use https:// or --cacert/--cert/--key)"
+        " (does the endpoint want TLS? use https:// or a CA and client certificate)"
     } else {
         ""
     };

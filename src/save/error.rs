@@ -4,11 +4,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// etcdctl's exit code for a failed command (cobrautl.ExitError).
-pub const EXIT_ERROR: u8 = 5;
-/// etcdctl's exit code for bad arguments (cobrautl.ExitBadArgs).
-pub const EXIT_BAD_ARGS: u8 = 128;
-
 /// Why `snapshot save` failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -29,6 +24,9 @@ pub enum SaveError {
         endpoint: String,
         /// What went wrong (refused, timed out, TLS handshake...).
         cause: String,
+        /// The socket's, TLS's or the transport's error.
+        #[source]
+        source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
     },
     /// No connection within the dial timeout (etcdctl says `context
     /// deadline exceeded`, or hangs).
@@ -40,6 +38,9 @@ pub enum SaveError {
         timeout: Duration,
         /// Why the last attempt failed.
         last: String,
+        /// The last attempt's error, when it had one.
+        #[source]
+        source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
     },
     /// `Authenticate` failed (bad user or password, auth not enabled...).
     #[error("{endpoint}: authentication as {user:?} failed: {cause}")]
@@ -168,22 +169,6 @@ pub enum SaveError {
     Runtime(std::io::Error),
 }
 
-impl SaveError {
-    /// The exit code etcdctl uses for this failure: 128 for bad
-    /// arguments (unreadable certificate files), 128 + the signal for an
-    /// interruption, 5 otherwise.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            SaveError::Options(_) | SaveError::TlsFiles(_) => EXIT_BAD_ARGS,
-            SaveError::Location(crate::location::LocationError::Parse { .. }) => EXIT_BAD_ARGS,
-            SaveError::Interrupted { signal, .. } => {
-                u8::try_from(signal.saturating_add(128)).unwrap_or(EXIT_ERROR)
-            }
-            _ => EXIT_ERROR,
-        }
-    }
-}
-
 /// The problems on one line, as `snapshot save` prints them.
 fn join_problems(problems: &[crate::snapshot::VerifyProblem]) -> String {
     problems
@@ -235,27 +220,23 @@ mod tests {
     }
 
     #[test]
-    fn exit_codes() {
+    fn texts() {
         let e = SaveError::NotOneEndpoint(vec!["a".into(), "b".into()]);
-        assert_eq!(e.exit_code(), 5);
         assert_eq!(
             e.to_string(),
             "snapshot must be requested to one selected node, not multiple [a b]"
         );
-        assert_eq!(SaveError::TlsFiles("x".into()).exit_code(), 128);
         let i = SaveError::Interrupted {
             endpoint: "e".into(),
             signal: libc::SIGTERM as usize,
             removed: String::new(),
         };
-        assert_eq!(i.exit_code(), 143);
         assert_eq!(i.to_string(), "e: interrupted by SIGTERM, nothing saved");
         let i = SaveError::Interrupted {
             endpoint: "e".into(),
             signal: libc::SIGQUIT as usize,
             removed: "removed x.db.part".into(),
         };
-        assert_eq!(i.exit_code(), 131);
         assert_eq!(
             i.to_string(),
             "e: interrupted by SIGQUIT, nothing saved (removed x.db.part)"

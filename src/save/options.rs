@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use super::error::SaveError;
-use crate::etcd::TargetVersion;
+use crate::etcd::version::TargetChoice;
 
 /// TLS settings (`--cacert`, `--cert`, `--key`, `--insecure-skip-tls-verify`,
 /// `--insecure-transport`).
@@ -116,8 +116,9 @@ pub struct SaveOptions {
     /// such bound and waits forever). Time spent waiting for our own
     /// disk does not count.
     pub stall_timeout: Duration,
-    /// Rules for the status of the saved file in the summary.
-    pub target: TargetVersion,
+    /// Rules for the checks of the saved file and the status in the
+    /// summary; `Auto` (the default) follows the file's storage version.
+    pub target: TargetChoice,
     /// When the value becomes non-zero, the save stops, removes what it
     /// wrote and returns [`SaveError::Interrupted`] with that value (the
     /// command stores the number of the signal it received).
@@ -143,7 +144,7 @@ impl SaveOptions {
             keepalive_time: Duration::from_secs(2),
             keepalive_timeout: Duration::from_secs(6),
             stall_timeout: DEFAULT_STALL_TIMEOUT,
-            target: TargetVersion::default(),
+            target: TargetChoice::Auto,
             interrupt: None,
             location: crate::location::LocationOptions::default(),
         }

@@ -59,7 +59,7 @@ fn roots(ca: Option<&Path>) -> Result<RootCertStore, SaveError> {
                     .find(|p| p.is_file())
             })
             .ok_or_else(|| {
-                SaveError::TlsFiles("no CA bundle: give --cacert (no system bundle found)".into())
+                SaveError::TlsFiles("no CA bundle: give a CA file (no system bundle found)".into())
             })?,
     };
     let mut store = RootCertStore::empty();
@@ -185,7 +185,6 @@ mod tests {
             e.to_string(),
             "open /definitely/not/here.pem: no such file or directory"
         );
-        assert_eq!(e.exit_code(), 128);
     }
 
     #[test]

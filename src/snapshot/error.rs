@@ -76,6 +76,15 @@ pub enum SnapshotError {
     /// The database is sound but not an etcd database status can describe.
     #[error(transparent)]
     Status(#[from] StatusError),
+    /// `auto` was asked for and the snapshot's storage version names a
+    /// release newer than any whose rules this crate knows.
+    #[error("{}: the snapshot's storage version {} is newer than any target version etcdsnap knows", path.display(), source.0)]
+    UnknownStorageVersion {
+        /// The path.
+        path: PathBuf,
+        /// The storage version it records.
+        source: crate::etcd::version::UnknownVersion,
+    },
 }
 
 /// One line per problem, then how many more there were.

@@ -215,6 +215,21 @@ impl SnapshotFile {
             .and_then(meta::storage_version))
     }
 
+    /// The release `choice` names for this file: `auto` follows its
+    /// storage version (3.5's rules when it has none, or when its meta
+    /// bucket cannot be read: the walk that follows says what is wrong).
+    pub fn resolve_target(
+        &self,
+        choice: crate::etcd::version::TargetChoice,
+    ) -> Result<crate::etcd::TargetVersion, crate::etcd::version::UnknownVersion> {
+        let storage = if choice.is_auto() {
+            self.storage_version().ok().flatten()
+        } else {
+            None
+        };
+        choice.resolve(storage.as_deref())
+    }
+
     pub(crate) fn map(&self) -> &Mapped {
         &self.map
     }

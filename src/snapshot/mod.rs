@@ -28,8 +28,9 @@ pub use file::{SnapshotFile, has_trailer};
 pub use hash::HashCheck;
 pub use verify::{DbInfo, VerifyOptions, VerifyProblem, VerifyReport, VerifyWarning};
 
-use crate::bolt::check::{self, CheckOptions, WalkStats};
+use crate::bolt::check::{self, WalkOptions, WalkStats};
 use crate::bolt::{Db, Visitor};
+use crate::etcd::version::{TargetChoice, UnknownVersion};
 use crate::etcd::{Status, StatusVisitor, TargetVersion};
 use crate::progress::Progress;
 
@@ -105,14 +106,42 @@ impl Snapshot {
         self.file.storage_version()
     }
 
+    /// The release whose rules `choice` names for this snapshot:
+    /// [`TargetChoice::Auto`] follows its [storage
+    /// version](Snapshot::storage_version) (3.5's rules when it records
+    /// none), an exact version is taken as it is. `Err` when the snapshot
+    /// records a release newer than any this crate knows.
+    ///
+    /// ```
+    /// use etcdsnap::{Snapshot, TargetChoice, TargetVersion};
+    /// let snap = Snapshot::open("testdata/snapshots/small-v36.db")?;
+    /// assert_eq!(snap.resolve_target(TargetChoice::Auto), Ok(TargetVersion::V3_6));
+    /// assert_eq!(snap.resolve_target(TargetVersion::V3_5), Ok(TargetVersion::V3_5));
+    /// # Ok::<(), etcdsnap::SnapshotError>(())
+    /// ```
+    pub fn resolve_target(
+        &self,
+        choice: impl Into<TargetChoice>,
+    ) -> Result<TargetVersion, UnknownVersion> {
+        self.file.resolve_target(choice.into())
+    }
+
     /// `etcdutl snapshot status`: the structural check, then the hash,
-    /// revision, key count and size by the rules of `target`.
-    pub fn status(&self, target: TargetVersion) -> Result<Status, SnapshotError> {
+    /// revision, key count and size by the rules of `target` (a
+    /// [`TargetVersion`], or [`TargetChoice::Auto`] for the snapshot's
+    /// own, see [`resolve_target`](Snapshot::resolve_target)).
+    pub fn status(&self, target: impl Into<TargetChoice>) -> Result<Status, SnapshotError> {
+        let target =
+            self.resolve_target(target)
+                .map_err(|source| SnapshotError::UnknownStorageVersion {
+                    path: self.file.path().to_path_buf(),
+                    source,
+                })?;
         // Start reading the whole file in the background: the walk goes in
         // key order, which is not file order, and would otherwise wait for
         // each page in turn on a cold page cache.
         self.file.map().advise(memmap2::Advice::WillNeed);
-        let threads = CheckOptions::default().threads;
+        let threads = WalkOptions::default().threads;
         let (db, visitor, _) = walk_checked(&self.file, StatusVisitor::new(target), threads)?;
         Ok(visitor.finish(db.size())?)
     }
@@ -176,10 +205,10 @@ fn walk_unchanged<V: Visitor>(
         });
     }
     let release = || file.map().release();
-    let opts = CheckOptions {
+    let opts = WalkOptions {
         threads,
         release: Some(&release),
-        ..CheckOptions::default()
+        ..WalkOptions::default()
     };
     let (report, visitor) = check::walk(db, visitor, &opts);
     if !report.is_ok() {

@@ -7,10 +7,11 @@ use std::path::PathBuf;
 
 use super::file::SnapshotFile;
 use super::hash::{self, HashCheck};
-use crate::bolt::check::{self, CheckOptions, CheckReport, Problem};
+use crate::bolt::check::{self, Problem, WalkOptions, WalkReport};
 use crate::bolt::meta::MetaError;
 use crate::bolt::{BoltError, Db};
 use crate::etcd::checks::SchemaFindings;
+use crate::etcd::version::{TargetChoice, UnknownVersion};
 use crate::etcd::{SchemaChecks, SchemaProblem, Status, StatusError, StatusVisitor, TargetVersion};
 use crate::progress::{Phase, Progress};
 
@@ -20,17 +21,24 @@ use crate::progress::{Phase, Progress};
 /// use etcdsnap::{TargetVersion, VerifyOptions};
 /// let opts = VerifyOptions::default()
 ///     .with_skip_hash_check(true)
-///     .with_target(TargetVersion::V3_4)
+///     .with_target(TargetVersion::V3_4) // or TargetChoice::Auto, the default
 ///     .with_threads(1);
 /// assert!(opts.skip_hash_check);
+///
+/// // By default the rules follow the snapshot's storage version.
+/// let snap = etcdsnap::Snapshot::open("testdata/snapshots/small-v36.db")?;
+/// let report = snap.verify(&VerifyOptions::default());
+/// assert_eq!(report.status.map(|s| s.target), Some(TargetVersion::V3_6));
+/// # Ok::<(), etcdsnap::SnapshotError>(())
 /// ```
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct VerifyOptions {
     /// Do not compare the SHA-256 trailer (raw db copies have none).
     pub skip_hash_check: bool,
-    /// Whose rules the status in the report follows.
-    pub target: TargetVersion,
+    /// Whose rules the status and the etcd-level checks follow; `Auto`
+    /// (the default) follows the snapshot's storage version.
+    pub target: TargetChoice,
     /// Threads to use in all (at least 1).
     pub threads: usize,
 }
@@ -39,7 +47,7 @@ impl Default for VerifyOptions {
     fn default() -> Self {
         VerifyOptions {
             skip_hash_check: false,
-            target: TargetVersion::default(),
+            target: TargetChoice::Auto,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -52,9 +60,10 @@ impl VerifyOptions {
         self
     }
 
-    /// Whose rules the status in the report follows.
-    pub fn with_target(mut self, target: TargetVersion) -> Self {
-        self.target = target;
+    /// Whose rules the status and the etcd-level checks follow (a
+    /// [`TargetVersion`] or [`TargetChoice::Auto`]).
+    pub fn with_target(mut self, target: impl Into<TargetChoice>) -> Self {
+        self.target = target.into();
         self
     }
 
@@ -127,9 +136,9 @@ impl fmt::Display for VerifyProblem {
                 hash::hex(stored),
                 hash::hex(computed)
             ),
-            VerifyProblem::MissingHash => f.write_str(
-                "snapshot missing hash but --skip-hash-check=false (the file has no SHA-256 trailer: a raw member/snap/db copy needs --skip-hash-check)",
-            ),
+            VerifyProblem::MissingHash => {
+                f.write_str("snapshot missing hash but --skip-hash-check=false")
+            }
             VerifyProblem::NotBbolt(e) => write!(f, "not a bbolt database: {e}"),
             VerifyProblem::Truncated { needed, have } => write!(
                 f,
@@ -178,6 +187,10 @@ pub enum VerifyWarning {
     /// file (etcdutl's status fails on it too); etcd itself ignores what
     /// stops it (a top-level key that is not a bucket, a key etcd skips).
     Status(StatusError),
+    /// `auto` was asked for and the snapshot's storage version names a
+    /// release newer than any this crate knows: the newest known release's
+    /// rules were followed.
+    UnknownStorageVersion(UnknownVersion),
 }
 
 impl fmt::Display for VerifyWarning {
@@ -201,6 +214,12 @@ impl fmt::Display for VerifyWarning {
             ),
             VerifyWarning::Schema(p) => p.fmt(f),
             VerifyWarning::MoreSchema(n) => write!(f, "... and {n} more etcd-level warnings"),
+            VerifyWarning::UnknownStorageVersion(v) => write!(
+                f,
+                "the snapshot's storage version {} is newer than any target version etcdsnap knows; checked by {}'s rules",
+                v.0,
+                TargetVersion::V3_7
+            ),
             VerifyWarning::Status(e) => write!(
                 f,
                 "snapshot status cannot describe this file: {e} (etcdutl's status fails on it too)"
@@ -228,7 +247,7 @@ pub struct VerifyReport {
     /// `hwm * page size` when it exceeds the body: the file is truncated.
     pub truncated: Option<u64>,
     /// The structural check.
-    pub check: CheckReport,
+    pub check: WalkReport,
     /// etcd-level findings, errors and warnings.
     pub schema: SchemaFindings,
     /// The status, when everything else is sound.
@@ -342,7 +361,7 @@ pub fn verify(
         db_info: None,
         warnings: Vec::new(),
         truncated: None,
-        check: CheckReport::default(),
+        check: WalkReport::default(),
         schema: SchemaFindings::default(),
         status: None,
         status_error: None,
@@ -369,7 +388,15 @@ pub fn verify(
             .threads
             .saturating_sub(usize::from(hasher.is_some()))
             .max(1);
-        structure(file, opts.target, walk_threads, &mut report);
+        // `auto` on a release newer than any known: the newest rules, and
+        // a warning that they may not be the snapshot's.
+        let target = file.resolve_target(opts.target).unwrap_or_else(|e| {
+            report
+                .warnings
+                .push(VerifyWarning::UnknownStorageVersion(e));
+            TargetVersion::V3_7
+        });
+        structure(file, target, walk_threads, &mut report);
         if let Some(h) = hasher {
             report.hash = match h.join() {
                 Ok(Ok(outcome)) => outcome,
@@ -426,10 +453,10 @@ fn structure(
         report.truncated = Some(db.size());
     }
     let release = || file.map().release();
-    let opts = CheckOptions {
+    let opts = WalkOptions {
         threads,
         release: Some(&release),
-        ..CheckOptions::default()
+        ..WalkOptions::default()
     };
     let visitors = (StatusVisitor::new(target), SchemaChecks::for_target(target));
     let (check, (status, schema)) = check::walk(db, visitors, &opts);

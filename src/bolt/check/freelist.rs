@@ -5,13 +5,13 @@
 
 use super::super::freelist;
 use super::problem::{Problem, ProblemKind};
-use super::{CheckReport, Shared};
+use super::{Shared, WalkReport};
 use crate::bolt::bitmap::Bitmap;
 
 /// Loads a synced freelist into `sh.free` and checks its own pages; false
 /// for NoFreelistSync, where the free set is by definition what the walk
 /// does not reach.
-pub(super) fn load(sh: &mut Shared<'_, '_>, report: &mut CheckReport) -> bool {
+pub(super) fn load(sh: &mut Shared<'_, '_>, report: &mut WalkReport) -> bool {
     if !sh.db.meta().has_synced_freelist() {
         return false;
     }
@@ -61,7 +61,7 @@ pub(super) fn load(sh: &mut Shared<'_, '_>, report: &mut CheckReport) -> bool {
 
 /// After the walk: pages neither reachable nor free (synced freelist), or
 /// the count of free pages (NoFreelistSync).
-pub(super) fn finish(sh: &Shared<'_, '_>, synced: bool, report: &mut CheckReport) {
+pub(super) fn finish(sh: &Shared<'_, '_>, synced: bool, report: &mut WalkReport) {
     if synced {
         for id in 2..sh.limit {
             if !sh.reachable.get(id) && !sh.free.get(id) {

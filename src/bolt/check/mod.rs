@@ -65,7 +65,7 @@ impl WalkStats {
 
 /// The outcome of a check.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CheckReport {
+pub struct WalkReport {
     /// Problems found, in walk order (at most [`MAX_PROBLEMS`]).
     pub problems: Vec<Problem>,
     /// Problems found beyond those kept.
@@ -74,7 +74,7 @@ pub struct CheckReport {
     pub stats: WalkStats,
 }
 
-impl CheckReport {
+impl WalkReport {
     /// True when nothing is wrong.
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty() && self.omitted == 0
@@ -98,7 +98,7 @@ impl CheckReport {
         }
     }
 
-    fn append(&mut self, other: CheckReport) {
+    fn append(&mut self, other: WalkReport) {
         for p in other.problems {
             self.push(p);
         }
@@ -110,19 +110,19 @@ impl CheckReport {
 /// How to walk.
 #[derive(Clone, Copy)]
 #[non_exhaustive]
-pub struct CheckOptions<'r> {
+pub struct WalkOptions<'r> {
     /// Threads to use for big buckets (1 = no threads).
     pub threads: usize,
-    /// Called every [`release_every`](CheckOptions::release_every) pages,
+    /// Called every [`release_every`](WalkOptions::release_every) pages,
     /// to let the owner of a memory map drop pages already walked.
     pub release: Option<&'r (dyn Fn() + Sync)>,
     /// Pages between calls of `release`.
     pub release_every: u64,
 }
 
-impl Default for CheckOptions<'_> {
+impl Default for WalkOptions<'_> {
     fn default() -> Self {
-        CheckOptions {
+        WalkOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             release: None,
             release_every: 2 * 1024,
@@ -130,11 +130,11 @@ impl Default for CheckOptions<'_> {
     }
 }
 
-impl CheckOptions<'_> {
+impl WalkOptions<'_> {
     /// The defaults with `threads` threads (at least 1).
     ///
     /// ```
-    /// let opts = etcdsnap::bolt::CheckOptions::default().with_threads(1);
+    /// let opts = etcdsnap::bolt::WalkOptions::default().with_threads(1);
     /// assert_eq!(opts.threads, 1);
     /// ```
     pub fn with_threads(mut self, threads: usize) -> Self {
@@ -143,9 +143,9 @@ impl CheckOptions<'_> {
     }
 }
 
-impl std::fmt::Debug for CheckOptions<'_> {
+impl std::fmt::Debug for WalkOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CheckOptions")
+        f.debug_struct("WalkOptions")
             .field("threads", &self.threads)
             .field("release", &self.release.is_some())
             .field("release_every", &self.release_every)
@@ -164,16 +164,16 @@ impl std::fmt::Debug for CheckOptions<'_> {
 /// assert!(report.stats.branch_pages > 0);
 /// # Ok(()) }
 /// ```
-pub fn check(db: Db<'_>) -> CheckReport {
-    walk(db, (), &CheckOptions::default()).0
+pub fn check(db: Db<'_>) -> WalkReport {
+    walk(db, (), &WalkOptions::default()).0
 }
 
 /// Checks the structure of `db` and feeds `visitor` every leaf entry.
-pub fn walk<V: Visitor>(db: Db<'_>, visitor: V, opts: &CheckOptions<'_>) -> (CheckReport, V) {
+pub fn walk<V: Visitor>(db: Db<'_>, visitor: V, opts: &WalkOptions<'_>) -> (WalkReport, V) {
     let hwm = db.hwm();
     let file_pages = db.file_pages();
     let limit = hwm.min(file_pages);
-    let mut report = CheckReport::default();
+    let mut report = WalkReport::default();
     let meta = db.meta();
     if meta.page_size != db.page_size() {
         report.push(Problem::new(
@@ -226,7 +226,7 @@ struct Shared<'r, 'a> {
     limit: u64,
     reachable: Bitmap,
     free: Bitmap,
-    opts: CheckOptions<'r>,
+    opts: WalkOptions<'r>,
     /// Pages entered so far, for `opts.release`.
     entered: AtomicU64,
 }

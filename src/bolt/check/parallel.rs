@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::walker::{Child, Walker};
-use super::{CheckReport, Visitor};
+use super::{Visitor, WalkReport};
 
 /// Subtrees a big bucket is split into before it is walked in parallel.
 const FRONTIER_TARGET: usize = 64;
@@ -35,7 +35,7 @@ impl<'a, V: Visitor> Walker<'_, '_, 'a, V> {
         let per = frontier.len().div_ceil(chunks).max(1);
         let tasks: Vec<&[Child<'a>]> = frontier.chunks(per).collect();
         let next_task = AtomicUsize::new(0);
-        let results: Mutex<Vec<(usize, V, CheckReport)>> = Mutex::new(Vec::new());
+        let results: Mutex<Vec<(usize, V, WalkReport)>> = Mutex::new(Vec::new());
         let sh = self.sh;
         let forks: Vec<Mutex<Option<V>>> = tasks
             .iter()

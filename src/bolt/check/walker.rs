@@ -9,7 +9,7 @@ use super::super::cursor::MAX_DEPTH;
 use super::super::page::{LeafElem, Page, PageHeader, PageKind};
 use super::order::order_problem;
 use super::problem::{NodeKind, Problem, ProblemKind, Stack};
-use super::{CheckReport, MAX_NESTING, Shared, Visitor};
+use super::{MAX_NESTING, Shared, Visitor, WalkReport};
 
 /// A child to visit, with the key bounds its keys must respect.
 #[derive(Clone, Copy)]
@@ -32,7 +32,7 @@ pub(super) struct BranchFrame<'a> {
 pub(super) struct Walker<'s, 'r, 'a, V> {
     pub(super) sh: &'s Shared<'r, 'a>,
     pub(super) v: V,
-    pub(super) report: CheckReport,
+    pub(super) report: WalkReport,
     pub(super) parallel: bool,
     /// Names of the buckets from the root to the one being walked.
     pub(super) path: Vec<&'a [u8]>,
@@ -43,7 +43,7 @@ impl<'s, 'r, 'a, V: Visitor> Walker<'s, 'r, 'a, V> {
         Walker {
             sh,
             v,
-            report: CheckReport::default(),
+            report: WalkReport::default(),
             parallel,
             path,
         }

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::bolt::Db;
-use crate::bolt::check::{CheckOptions, walk};
+use crate::bolt::check::{WalkOptions, walk};
 use crate::bolt::tx::{self, BucketChanges, WriteOptions};
 use crate::etcd::revision::Revision;
 
@@ -31,9 +31,9 @@ fn findings(target: TargetVersion, records: Records<'_>) -> SchemaFindings {
         .expect("plan")
         .apply_to(&mut img);
     let db = Db::open(&img).expect("reopen");
-    let opts = CheckOptions {
+    let opts = WalkOptions {
         threads: 1,
-        ..CheckOptions::default()
+        ..WalkOptions::default()
     };
     let (report, checks) = walk(db, SchemaChecks::for_target(target), &opts);
     assert!(report.is_ok(), "{:?}", report.problems);
@@ -275,7 +275,7 @@ fn key_bucket_rules() {
 fn a_missing_key_bucket_is_a_warning() {
     let img = tx::new_image(4096);
     let db = Db::open(&img).expect("open");
-    let (report, checks) = walk(db, SchemaChecks::default(), &CheckOptions::default());
+    let (report, checks) = walk(db, SchemaChecks::default(), &WalkOptions::default());
     assert!(report.is_ok());
     let f = checks.finish_report();
     assert!(f.is_ok(), "{:#?}", f.problems);

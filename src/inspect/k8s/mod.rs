@@ -22,8 +22,8 @@
 //! ```
 
 pub mod cbor;
-pub mod proto;
-pub mod wire;
+pub(crate) mod proto;
+mod wire;
 
 use serde_json::{Map, Value as Json, json};
 

@@ -15,24 +15,6 @@ pub enum Wire<'a> {
     Fixed32(u32),
 }
 
-impl<'a> Wire<'a> {
-    /// The bytes of a length-delimited field.
-    pub fn bytes(self) -> Option<&'a [u8]> {
-        match self {
-            Wire::Bytes(b) => Some(b),
-            _ => None,
-        }
-    }
-
-    /// The value of a varint field.
-    pub fn varint(self) -> Option<u64> {
-        match self {
-            Wire::Varint(v) => Some(v),
-            _ => None,
-        }
-    }
-}
-
 /// Why a message could not be read to its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
@@ -143,14 +125,14 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
-/// Whether `buf` is a well-formed message to its last byte.
-pub fn is_message(buf: &[u8]) -> bool {
-    fields(buf).all(|f| f.is_ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether `buf` is a well-formed message to its last byte.
+    fn is_message(buf: &[u8]) -> bool {
+        fields(buf).all(|f| f.is_ok())
+    }
 
     #[test]
     fn reads_every_wire_type_and_refuses_bad_input() {

@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 
-use super::stats::Stats;
-use crate::format::humanize;
+use super::humanize;
+use etcdsnap::inspect::stats::Stats;
 
 /// Groups drawn; the rest are summed into one "other groups" bar.
 pub const MAX_BARS: usize = 25;

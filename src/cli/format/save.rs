@@ -1,6 +1,6 @@
 //! What `etcdctl snapshot save` prints on stdout when it succeeds.
 
-use crate::save::SaveSummary;
+use etcdsnap::SaveSummary;
 
 /// `Snapshot saved at FILE`, and `Server version V` when the server sent
 /// its storage version (etcd 3.6+), each on its own line, as etcdctl

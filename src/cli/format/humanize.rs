@@ -4,14 +4,6 @@ const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
 
 /// Formats `s` bytes like go-humanize's `Bytes`: `"9 B"`, `"20 kB"`,
 /// `"1.5 MB"`, `"11 MB"`.
-///
-/// ```
-/// use etcdsnap::format::humanize::bytes;
-/// assert_eq!(bytes(20480), "20 kB");
-/// assert_eq!(bytes(10698752), "11 MB");
-/// assert_eq!(bytes(1500), "1.5 kB");
-/// assert_eq!(bytes(7), "7 B");
-/// ```
 pub fn bytes(s: u64) -> String {
     if s < 10 {
         return format!("{s} B");

@@ -31,30 +31,11 @@ impl Borders {
 
 /// Renders a table with `headers` and `rows`, cells right-aligned, as
 /// `tablewriter` does with `SetAlignment(ALIGN_RIGHT)`.
-///
-/// ```
-/// let t = etcdsnap::format::table::render(&["hash", "revision"], &[vec!["ef854b5".into(), "4".into()]]);
-/// assert_eq!(t, "+---------+----------+\n\
-///                |  HASH   | REVISION |\n\
-///                +---------+----------+\n\
-///                | ef854b5 |        4 |\n\
-///                +---------+----------+\n");
-/// ```
 pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
     render_with(headers, rows, Borders::Ascii)
 }
 
 /// [`render`] with the given [`Borders`].
-///
-/// ```
-/// use etcdsnap::format::table::{Borders, render_with};
-/// let t = render_with(&["hash"], &[vec!["ef854b5".into()]], Borders::Unicode);
-/// assert_eq!(t, "┌─────────┐\n\
-///                │  HASH   │\n\
-///                ├─────────┤\n\
-///                │ ef854b5 │\n\
-///                └─────────┘\n");
-/// ```
 pub fn render_with(headers: &[&str], rows: &[Vec<String>], borders: Borders) -> String {
     let (corners, horizontal, vertical) = borders.chars();
     let heads: Vec<String> = headers.iter().map(|h| h.to_uppercase()).collect();

@@ -11,10 +11,10 @@ use std::fmt::Write as _;
 
 use prost::Message;
 
-use crate::etcd::TargetVersion;
-use crate::etcd::kv::{KeyValue, KeyValueRef};
-use crate::go::quote::quote as go_quote;
-use crate::mvcc::RangeResponse;
+use etcdsnap::TargetVersion;
+use etcdsnap::etcd::{KeyValue, KeyValueRef};
+use etcdsnap::internal::go::quote::quote as go_quote;
+use etcdsnap::mvcc::RangeResponse;
 
 /// `etcdserverpb.ResponseHeader`.
 #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
@@ -173,11 +173,19 @@ pub fn fields(resp: &RangeResponse<'_>, header: &ResponseHeader, rules: TargetVe
     }
     let _ = writeln!(s, "\"RaftTerm\" : {}", header.raft_term);
     for kv in &resp.kvs {
-        let _ = writeln!(s, "\"Key\" : {}", go_quote(kv.key, rules.go_release()));
+        let _ = writeln!(
+            s,
+            "\"Key\" : {}",
+            go_quote(kv.key, etcdsnap::internal::go::release_of(rules))
+        );
         let _ = writeln!(s, "\"CreateRevision\" : {}", kv.create_revision);
         let _ = writeln!(s, "\"ModRevision\" : {}", kv.mod_revision);
         let _ = writeln!(s, "\"Version\" : {}", kv.version);
-        let _ = writeln!(s, "\"Value\" : {}", go_quote(kv.value, rules.go_release()));
+        let _ = writeln!(
+            s,
+            "\"Value\" : {}",
+            go_quote(kv.value, etcdsnap::internal::go::release_of(rules))
+        );
         let _ = writeln!(s, "\"Lease\" : {}", kv.lease);
     }
     let _ = writeln!(s, "\"More\" : {}", resp.more);
@@ -208,12 +216,6 @@ pub fn protobuf(resp: &RangeResponse<'_>, header: &ResponseHeader) -> Vec<u8> {
 }
 
 /// Standard base64 with padding, as Go's `json.Marshal` writes `[]byte`.
-///
-/// ```
-/// assert_eq!(etcdsnap::format::get::base64(b"foo"), "Zm9v");
-/// assert_eq!(etcdsnap::format::get::base64(b"\x01\xff\xfe"), "Af/+");
-/// assert_eq!(etcdsnap::format::get::base64(b"b"), "Yg==");
-/// ```
 pub fn base64(b: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(b.len().div_ceil(3) * 4);

@@ -10,23 +10,11 @@ use std::fmt::Write as _;
 
 use super::status::OutputFormat;
 use super::table;
-use crate::etcd::TargetVersion;
-use crate::mvcc::HashKv;
+use etcdsnap::TargetVersion;
+use etcdsnap::mvcc::HashKv;
 
 /// Renders `h` exactly as `etcdutl hashkv -w <format>` prints it (newline
 /// included). `target` picks the table borders: etcd 3.7's are Unicode.
-///
-/// ```
-/// use etcdsnap::TargetVersion;
-/// use etcdsnap::format::{OutputFormat, render_hashkv};
-/// use etcdsnap::mvcc::Store;
-/// let snap = etcdsnap::Snapshot::open("testdata/snapshots/small-v35.db")?;
-/// let h = Store::open(&snap)?.with_rules(TargetVersion::V3_6).hash_kv(4)?;
-/// assert_eq!(render_hashkv(&h, OutputFormat::Simple, TargetVersion::V3_6), "2905696941, 4, -1\n");
-/// assert_eq!(render_hashkv(&h, OutputFormat::Json, TargetVersion::V3_6),
-///            "{\"hash\":2905696941,\"hashRevision\":4,\"compactRevision\":-1}\n");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
 pub fn render_hashkv(h: &HashKv, format: OutputFormat, target: TargetVersion) -> String {
     let row = vec![
         h.hash.to_string(),

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::str::FromStr;
 
 use super::{humanize, table};
-use crate::etcd::Status;
+use etcdsnap::Status;
 
 /// An etcdutl `--write-out` format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,16 +51,6 @@ impl FromStr for OutputFormat {
 /// (newline included). A status with a `version` (the 3.6 and 3.7 rules)
 /// gets their extra column and field; 3.7 draws tables with Unicode
 /// borders.
-///
-/// ```
-/// use etcdsnap::format::{OutputFormat, render_status};
-/// let snap = etcdsnap::Snapshot::open("testdata/snapshots/small-v35.db")?;
-/// let s = snap.status(etcdsnap::TargetVersion::V3_5)?;
-/// assert_eq!(render_status(&s, OutputFormat::Simple), "be2ae5ec, 4, 11, 20 kB\n");
-/// assert_eq!(render_status(&s, OutputFormat::Json),
-///            "{\"hash\":3190482412,\"revision\":4,\"totalKey\":11,\"totalSize\":20480}\n");
-/// # Ok::<(), etcdsnap::SnapshotError>(())
-/// ```
 pub fn render_status(s: &Status, format: OutputFormat) -> String {
     let mut row = vec![
         format!("{:x}", s.hash),
@@ -76,7 +66,7 @@ pub fn render_status(s: &Status, format: OutputFormat) -> String {
     match format {
         OutputFormat::Simple => format!("{}\n", row.join(", ")),
         OutputFormat::Table => {
-            let borders = if s.target >= crate::etcd::TargetVersion::V3_7 {
+            let borders = if s.target >= etcdsnap::TargetVersion::V3_7 {
                 table::Borders::Unicode
             } else {
                 table::Borders::Ascii
@@ -90,7 +80,11 @@ pub fn render_status(s: &Status, format: OutputFormat) -> String {
             );
             if let Some(v) = &s.version {
                 o.push_str(",\"version\":");
-                crate::go::json::write_str(&mut o, v.as_bytes(), crate::go::GoRelease::GO1_16);
+                etcdsnap::internal::go::json::write_str(
+                    &mut o,
+                    v.as_bytes(),
+                    etcdsnap::internal::go::GoRelease::GO1_16,
+                );
             }
             o.push_str("}\n");
             o
