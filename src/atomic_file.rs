@@ -97,6 +97,7 @@ impl PartFile {
     /// that stages elsewhere than beside the target under a name unique to
     /// it (the backup repository's `tmp/`, which it sweeps of dead
     /// processes' files). An existing `part` is an error, not truncated.
+    #[cfg(feature = "repo")]
     pub(crate) fn create_new_at(part: &Path, target: &Path) -> Result<PartFile, Failure> {
         let entry = crate::cleanup::Entry::new(part);
         let file = OpenOptions::new()

@@ -111,6 +111,7 @@ pub(crate) enum Refusal {
     /// 403 / `PermissionDenied` / `EACCES`.
     Denied,
     /// 401 / `Unauthenticated`.
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
     Unauthenticated,
 }
 
@@ -171,6 +172,7 @@ impl LocationError {
 
     /// Not found; `cause` (the store's text) tells a missing bucket
     /// from a missing object.
+    #[cfg(feature = "remote")]
     pub(crate) fn not_found(location: &str, cause: &str) -> LocationError {
         LocationError::not_found_because(location, cause, None)
     }

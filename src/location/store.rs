@@ -336,6 +336,7 @@ pub(crate) fn refusal(e: &object_store::Error, text: &str) -> Option<Refusal> {
 }
 
 /// The refusal an HTTP 403/401 in a [`cause`] text stands for.
+#[cfg(feature = "remote")]
 pub(crate) fn refusal_in(text: &str) -> Option<super::error::Refusal> {
     use super::error::Refusal;
     // Without an object store there is no HTTP status to read.

@@ -10,7 +10,9 @@ use std::io::{self, BufWriter, Write};
 use crate::atomic_file::{Failure, PartFile};
 
 use super::compression::Encoder;
-use super::error::{LocationError, one_line};
+use super::error::LocationError;
+#[cfg(feature = "remote")]
+use super::error::one_line;
 use super::parse::{Location, Target};
 #[cfg(feature = "remote")]
 use super::store::cause;
