@@ -3,7 +3,7 @@
 //!
 //! * protobuf: `k8s\0` then a `runtime.Unknown` envelope (apiVersion, kind,
 //!   the object's own message, content encoding and type); the object's
-//!   `ObjectMeta` is read generically from field 1 ([`proto`]);
+//!   `ObjectMeta` is read generically from field 1 (the `proto` module);
 //! * JSON: custom resources and some older objects, a plain JSON document;
 //! * CBOR: the self-describe tag `d9 d9 f7` then a map ([`cbor`]);
 //! * encrypted at rest: `k8s:enc:<provider>:<version>:<key name>:` then
