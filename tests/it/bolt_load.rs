@@ -107,7 +107,11 @@ proptest! {
         prop_assert!(report.is_ok(), "{:?}", report.problems);
         prop_assert_eq!(report.stats.free_pages, 0);
         prop_assert_eq!(read_tree(&db.root()), root);
-        if tools::boltcheck().is_ok() {
+        // Go's bbolt reads the first 4 KiB of a file to find its page size
+        // and refuses a shorter file as "invalid database" whatever it
+        // holds (a few pages of 512 or 1024 bytes); those are checked by our
+        // checker above only.
+        if tools::boltcheck().is_ok() && img.len() >= 4096 {
             let out = oracles::run_boltcheck_bytes("check", &img);
             prop_assert!(out.success() && out.stdout.contains("OK"), "{}{}", out.stdout, out.stderr);
         }

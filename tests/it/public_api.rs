@@ -22,16 +22,17 @@ const LISTING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/public-api.txt
 /// stable toolchain is told to allow it, as cargo-semver-checks does.
 fn rustdoc_json() -> Value {
     let manifest = env!("CARGO_MANIFEST_DIR");
-    // The test binary's own target dir (target/debug/deps/it-HASH): its
-    // dependencies are already checked there (by clippy and the test build),
-    // so rustdoc has only this crate to document, where a separate target
-    // dir costs a check of every dependency (minutes on a 2-core machine).
+    // A target dir of its own beside the test binary's (target/public-api):
+    // RUSTC_BOOTSTRAP changes cargo's fingerprints, so in the shared dir
+    // this rebuilt the dependencies in place while other cargo commands
+    // (the doctests, which .ci/run runs beside the tests) were reading them.
     let exe = std::env::current_exe().expect("path of this test binary");
     let target = exe
         .ancestors()
         .nth(3)
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| Path::new(manifest).join("target"));
+        .unwrap_or_else(|| Path::new(manifest).join("target"))
+        .join("public-api");
     let out = Command::new(env!("CARGO"))
         .current_dir(manifest)
         .env("RUSTC_BOOTSTRAP", "1")

@@ -152,13 +152,16 @@ fn map_entry(b: &[u8]) -> Result<(Cow<'_, str>, Cow<'_, str>), WireError> {
 
 /// A `metav1.Time` as Kubernetes writes it in JSON: RFC 3339 in UTC, whole
 /// seconds (`2024-05-01T10:20:30Z`).
-///
-/// ```
-/// use etcdsnap::inspect::k8s::proto::rfc3339;
-/// assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-/// assert_eq!(rfc3339(1714558830), "2024-05-01T10:20:30Z");
-/// assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
-/// ```
 pub fn rfc3339(secs: i64) -> String {
     crate::go::time::rfc3339_utc(secs)
+}
+
+#[cfg(test)]
+mod rfc3339_tests {
+    #[test]
+    fn whole_seconds_in_utc() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1714558830), "2024-05-01T10:20:30Z");
+        assert_eq!(super::rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
 }
