@@ -740,8 +740,19 @@ pub fn copy_bucket<'a, W: Write + Seek>(
     loader: &mut Loader<'a, W>,
     bucket: &super::Bucket<'a>,
 ) -> Result<(), CopyError> {
+    copy_bucket_showing(loader, bucket, |_| {})
+}
+
+/// [`copy_bucket`], showing `seen` each entry of `bucket` itself (not
+/// those of nested buckets) before it is copied.
+pub(crate) fn copy_bucket_showing<'a, W: Write + Seek>(
+    loader: &mut Loader<'a, W>,
+    bucket: &super::Bucket<'a>,
+    mut seen: impl FnMut(&super::LeafElem<'a>),
+) -> Result<(), CopyError> {
     for e in bucket.iter() {
         let e = e?;
+        seen(&e);
         if e.is_bucket() {
             let sub = bucket
                 .bucket(e.key)?

@@ -51,9 +51,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use crate::bolt::{
-    Bucket, CopyError, Db, LeafElem, LoadError, LoadOptions, Loader, Visitor, copy_bucket,
-};
+use crate::bolt::{Bucket, CopyError, Db, LeafElem, LoadError, LoadOptions, Loader, Visitor};
 use crate::etcd::{Status, StatusVisitor, TargetVersion, buckets, meta};
 use crate::location::{Compression, Location, LocationError, LocationWriter};
 use crate::mvcc::{Compaction, MvccError, Store};
@@ -594,24 +592,7 @@ fn copy_top<'a, W: Write + Seek, V: Visitor>(
     name: &[u8],
     seen: &mut V,
 ) -> Result<(), RewriteError> {
-    for e in bucket.iter() {
-        let e = e?;
-        seen.entry(&[name], &e);
-        if e.is_bucket() {
-            let sub = bucket
-                .bucket(e.key)?
-                .ok_or_else(|| crate::bolt::BoltError::BucketValue {
-                    name: String::from_utf8_lossy(e.key).into_owned(),
-                    what: "bucket entry that does not open as a bucket".into(),
-                    offset: 0,
-                })?;
-            loader.begin_bucket(e.key, sub.sequence())?;
-            copy_bucket(loader, &sub)?;
-            loader.end_bucket()?;
-        } else {
-            loader.put(e.key, e.value)?;
-        }
-    }
+    crate::bolt::load::copy_bucket_showing(loader, bucket, |e| seen.entry(&[name], e))?;
     Ok(())
 }
 
