@@ -33,7 +33,20 @@ fn rustdoc_json() -> Value {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| Path::new(manifest).join("target"))
         .join("public-api");
-    let out = Command::new(env!("CARGO"))
+    // The compiler and rustdoc beside the cargo that built this test, named
+    // outright: run outside cargo (as .ci/run runs test binaries), rustup's
+    // `rustc` proxy would pick the toolchain from the directory it compiles
+    // in, and a dependency that ships a `rust-toolchain` file of its own
+    // (redb names 1.90) sends it to a toolchain this machine lacks.
+    let cargo = Path::new(env!("CARGO"));
+    let mut command = Command::new(cargo);
+    for (var, tool) in [("RUSTC", "rustc"), ("RUSTDOC", "rustdoc")] {
+        let beside = cargo.with_file_name(tool);
+        if beside.is_file() {
+            command.env(var, beside);
+        }
+    }
+    let out = command
         .current_dir(manifest)
         .env("RUSTC_BOOTSTRAP", "1")
         .env_remove("RUSTDOCFLAGS")
