@@ -25,14 +25,14 @@ use support::tools::{self, EtcdBins, EtcdVersion, scrub_etcd_env};
 const BIN: &str = env!("CARGO_BIN_EXE_etcdsnap");
 
 /// A running agent; stopped by its pid when dropped.
-struct Agent {
+pub(crate) struct Agent {
     child: Child,
     log: PathBuf,
     exit: Option<ExitStatus>,
 }
 
 impl Agent {
-    fn start(repo: &Path, endpoints: &str, extra: &[&str], log: &Path) -> Agent {
+    pub(crate) fn start(repo: &Path, endpoints: &str, extra: &[&str], log: &Path) -> Agent {
         let err = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -62,7 +62,7 @@ impl Agent {
     }
 
     /// Every JSON line of the log so far.
-    fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
@@ -70,13 +70,13 @@ impl Agent {
             .collect()
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Waits for a log event matching `pred`.
     #[track_caller]
-    fn wait_for(&mut self, what: &str, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn wait_for(&mut self, what: &str, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + within;
         loop {
             if let Some(e) = self.events().into_iter().find(|e| pred(e)) {
@@ -94,7 +94,7 @@ impl Agent {
         }
     }
 
-    fn signal(&mut self, sig: i32) -> ExitStatus {
+    pub(crate) fn signal(&mut self, sig: i32) -> ExitStatus {
         // SAFETY: kill(2) on our own child, not yet reaped.
         unsafe {
             libc::kill(self.child.id() as libc::pid_t, sig);
@@ -121,7 +121,7 @@ impl Drop for Agent {
     }
 }
 
-fn init_repo(dir: &Path) -> PathBuf {
+pub(crate) fn init_repo(dir: &Path) -> PathBuf {
     let repo = dir.join("repo");
     support::cli::ok(&["backup", "init", support::cli::s(&repo)]);
     repo
@@ -331,7 +331,7 @@ impl Drop for RefWatch {
 }
 
 /// The `kvs` of a get's JSON answer (absent when none).
-fn kvs(v: &Value) -> Value {
+pub(crate) fn kvs(v: &Value) -> Value {
     v.get("kvs").cloned().unwrap_or(Value::Array(Vec::new()))
 }
 
@@ -341,7 +341,7 @@ fn revision(ctl: &Etcdctl) -> i64 {
     v["header"]["revision"].as_i64().expect("revision")
 }
 
-fn lease_grant(ctl: &Etcdctl, ttl: u32) -> i64 {
+pub(crate) fn lease_grant(ctl: &Etcdctl, ttl: u32) -> i64 {
     let out = ctl.ok(&["lease", "grant", &ttl.to_string()]);
     // "lease 694d77aa9e38260f granted with TTL(100s)"
     let hex = out.split_whitespace().nth(1).expect("lease id");
@@ -372,7 +372,7 @@ fn bins() -> Option<EtcdBins> {
     tools::require(tools::etcd_suite(EtcdVersion::V35))
 }
 
-fn full_event(e: &Value) -> bool {
+pub(crate) fn full_event(e: &Value) -> bool {
     e["event"] == "full"
 }
 

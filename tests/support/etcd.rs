@@ -292,6 +292,10 @@ impl ClusterSpec {
 
     fn into_cluster(self, members: Vec<EtcdProcess>) -> EtcdCluster {
         EtcdCluster {
+            member_args: (0..self.members.len())
+                .map(|i| self.member_args(i))
+                .collect(),
+            restarts: 0,
             initial_cluster: self.initial_cluster(),
             ctl_args: self.ctl_args,
             members,
@@ -560,10 +564,70 @@ pub struct EtcdCluster {
     pub dir: PathBuf,
     /// Added to every etcdctl command line (TLS flags for a TLS cluster).
     pub ctl_args: Vec<String>,
+    /// Each member's etcd command line, as it was started.
+    pub member_args: Vec<Vec<String>>,
+    restarts: usize,
     _tempdir: Option<TempDir>,
 }
 
 impl EtcdCluster {
+    /// SIGKILLs member `i` (a crash), by its PID; its data dir stays.
+    pub fn kill_member(&mut self, i: usize) {
+        self.members[i].kill();
+    }
+
+    /// Starts member `i` again on its data dir with the command line it
+    /// was started with (its log goes to `<name>-restart<N>.log`); does not
+    /// wait for it to be healthy (see [`EtcdProcess::wait_healthy`]).
+    pub fn respawn_member(&mut self, i: usize) {
+        assert!(
+            !self.members[i].is_running(),
+            "member {i} is still running"
+        );
+        self.restarts += 1;
+        let spec = &self.specs[i];
+        let log = self
+            .dir
+            .join(format!("{}-restart{}.log", spec.name, self.restarts));
+        let mut p = EtcdProcess::spawn(
+            &self.bins,
+            &spec.name,
+            &spec.client_url(),
+            &self.member_args[i],
+            &log,
+        )
+        .unwrap_or_else(|e| panic!("restart {}: {e}", spec.name));
+        p.health_url = spec.health_url();
+        self.members[i] = p;
+    }
+
+    /// The index of the leader, as the running members report it
+    /// (`etcdctl endpoint status`); `None` when none answers or none
+    /// knows a leader.
+    pub fn leader(&mut self) -> Option<usize> {
+        let running: Vec<String> = self
+            .members
+            .iter_mut()
+            .filter_map(|m| m.is_running().then(|| m.client_url.clone()))
+            .collect();
+        let out = Etcdctl::new(&self.bins, running)
+            .args(&self.ctl_args)
+            .timeout(Duration::from_secs(10))
+            .run(&["endpoint", "status", "-w", "json"]);
+        let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).ok()?;
+        let statuses = v.as_array()?;
+        let leader = statuses
+            .iter()
+            .filter_map(|s| s["Status"]["leader"].as_u64())
+            .find(|&l| l != 0)?;
+        let url = statuses
+            .iter()
+            .find(|s| s["Status"]["header"]["member_id"].as_u64() == Some(leader))?["Endpoint"]
+            .as_str()?
+            .to_string();
+        self.members.iter().position(|m| m.client_url == url)
+    }
+
     /// A single member of `bins`' release on loopback, in a temp dir.
     pub fn single(bins: &EtcdBins) -> EtcdCluster {
         ClusterSpec::new(bins, 1).start()

@@ -1,4 +1,6 @@
-//! A TCP proxy on loopback that forwards a connection both ways until the
+//! [`CutProxy`]: a loopback TCP forwarder a test stalls or cuts at will.
+//!
+//! [`StallProxy`]: a TCP proxy on loopback that forwards a connection both ways until the
 //! server has sent `limit` bytes through it, then stops forwarding in both
 //! directions while keeping both connections open: what a stuck proxy or
 //! a half-dead network path looks like to a client (no RST, no FIN, no
@@ -190,5 +192,191 @@ impl Drop for SilentServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// What a [`CutProxy`] does with its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Forwards both ways.
+    Up,
+    /// Holds every connection open and forwards nothing (new ones are
+    /// accepted and held too): a network path that went silent, with no
+    /// RST and no FIN, which only the client's timeouts notice.
+    Stalled,
+    /// Shuts every open connection down (the client sees its peer close)
+    /// and closes new ones as soon as they are accepted: a refused path.
+    Cut,
+}
+
+impl Link {
+    fn code(self) -> u8 {
+        match self {
+            Link::Up => 0,
+            Link::Stalled => 1,
+            Link::Cut => 2,
+        }
+    }
+    fn of(code: u8) -> Link {
+        match code {
+            0 => Link::Up,
+            1 => Link::Stalled,
+            _ => Link::Cut,
+        }
+    }
+}
+
+#[derive(Default)]
+struct CutState {
+    stop: AtomicBool,
+    link: std::sync::atomic::AtomicU8,
+    /// Both ends of every connection, to shut them down on a cut.
+    open: Mutex<Vec<(TcpStream, TcpStream)>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    accepted: AtomicU64,
+}
+
+/// A loopback TCP forwarder to one upstream address that a test switches
+/// between [`Link::Up`], [`Link::Stalled`] and [`Link::Cut`] at any time.
+/// A connection whose upstream closes (a killed member) is closed on the
+/// client's side too. Every thread polls a stop flag at least every 50 ms;
+/// dropping the proxy stops and joins them and closes every socket.
+pub struct CutProxy {
+    addr: SocketAddr,
+    state: Arc<CutState>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl CutProxy {
+    /// Listens on 127.0.0.1 (a free port) and forwards to `upstream`.
+    pub fn start(upstream: SocketAddr) -> CutProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("proxy address");
+        let state = Arc::new(CutState::default());
+        let st = Arc::clone(&state);
+        let acceptor = std::thread::spawn(move || {
+            while !st.stop.load(Ordering::SeqCst) {
+                let client = match listener.accept() {
+                    Ok((c, _)) => c,
+                    Err(_) => {
+                        std::thread::sleep(POLL);
+                        continue;
+                    }
+                };
+                st.accepted.fetch_add(1, Ordering::SeqCst);
+                if Link::of(st.link.load(Ordering::SeqCst)) == Link::Cut {
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                let _ = client.set_nonblocking(false);
+                let Ok(server) = TcpStream::connect_timeout(&upstream, Duration::from_secs(1))
+                else {
+                    // Upstream down: the client sees the connection close.
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    continue;
+                };
+                let clones = (
+                    client.try_clone(),
+                    server.try_clone(),
+                    client.try_clone(),
+                    server.try_clone(),
+                );
+                let (Ok(c2), Ok(s2), Ok(c3), Ok(s3)) = clones else {
+                    continue;
+                };
+                if let Ok(mut o) = st.open.lock() {
+                    o.push((c3, s3));
+                }
+                let up = {
+                    let st = Arc::clone(&st);
+                    std::thread::spawn(move || forward(client, server, &st))
+                };
+                let down = {
+                    let st = Arc::clone(&st);
+                    std::thread::spawn(move || forward(s2, c2, &st))
+                };
+                if let Ok(mut t) = st.threads.lock() {
+                    t.push(up);
+                    t.push(down);
+                }
+            }
+        });
+        CutProxy {
+            addr,
+            state,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Switches the link; [`Link::Cut`] shuts every open connection down.
+    pub fn set(&self, link: Link) {
+        self.state.link.store(link.code(), Ordering::SeqCst);
+        if link == Link::Cut {
+            let open = std::mem::take(&mut *self.state.open.lock().unwrap_or_else(|p| p.into_inner()));
+            for (c, s) in open {
+                let _ = c.shutdown(std::net::Shutdown::Both);
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    /// The current link.
+    pub fn link(&self) -> Link {
+        Link::of(self.state.link.load(Ordering::SeqCst))
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.state.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// Copies `from` to `to` while the link is up, waits while it is stalled,
+/// and on a cut, an end of stream or an error shuts both sockets down (so
+/// the other direction ends too).
+fn forward(mut from: TcpStream, mut to: TcpStream, st: &CutState) {
+    let _ = from.set_read_timeout(Some(POLL));
+    let mut buf = vec![0u8; 64 << 10];
+    while !st.stop.load(Ordering::SeqCst) {
+        match Link::of(st.link.load(Ordering::SeqCst)) {
+            Link::Cut => break,
+            Link::Stalled => {
+                std::thread::sleep(POLL);
+                continue;
+            }
+            Link::Up => {}
+        }
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(_) => break,
+        };
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = from.shutdown(std::net::Shutdown::Both);
+    let _ = to.shutdown(std::net::Shutdown::Both);
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+        if let Some(a) = self.acceptor.take() {
+            let _ = a.join();
+        }
+        let threads =
+            std::mem::take(&mut *self.state.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+        self.set(Link::Cut);
     }
 }
