@@ -274,19 +274,21 @@ impl Agent<'_> {
         self.member = (self.member + 1) % n;
     }
 
-    /// The repository's newest full snapshot and its last segment, when
-    /// the snapshot is younger than `full_every`.
+    /// The repository's newest full snapshot and its last segment.
+    ///
+    /// Also when that snapshot is `full_every` old: the chain goes on
+    /// from its last segment, and the first seal finds a full snapshot
+    /// due, which the chain then reaches as a scheduled one. Starting a
+    /// new chain on a fresh snapshot instead would leave the revisions
+    /// between the last segment stored before a crash and the new
+    /// snapshot in no chain, with no gap logged (the watch could still
+    /// deliver them); when the cluster has compacted them away, the
+    /// watch says so and the gap is logged.
     fn resume(&mut self) -> Result<(), AgentError> {
         let snaps = block_in_place(|| self.repo.snapshots())?;
         let Some(newest) = snaps.iter().max_by_key(|s| (s.time_ns, s.revision)) else {
             return Ok(());
         };
-        let age = SystemTime::now()
-            .duration_since(time_of(newest.time_ns))
-            .unwrap_or_default();
-        if age >= self.opts.full_every {
-            return Ok(());
-        }
         let segments = block_in_place(|| self.repo.changes(&newest.id))?;
         let last = segments.last().map_or(newest.revision, |s| s.last);
         self.chain = Some(Chain::new(newest, last));
