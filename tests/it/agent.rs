@@ -76,7 +76,12 @@ impl Agent {
 
     /// Waits for a log event matching `pred`.
     #[track_caller]
-    pub(crate) fn wait_for(&mut self, what: &str, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn wait_for(
+        &mut self,
+        what: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + within;
         loop {
             if let Some(e) = self.events().into_iter().find(|e| pred(e)) {

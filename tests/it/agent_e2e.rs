@@ -24,9 +24,7 @@ use crate::agent::{Agent, full_event, init_repo, kvs};
 use crate::support;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -82,7 +80,12 @@ struct Workload {
     samples: BTreeMap<i64, Sample>,
     last_sample: Instant,
     phase: &'static str,
-    failed: usize,
+    /// Failed etcdctl calls by phase and error line.
+    failed: BTreeMap<String, usize>,
+    /// The kind of the current operation.
+    kind: &'static str,
+    /// Operations that succeeded, by kind.
+    done: BTreeMap<&'static str, usize>,
     ops: usize,
 }
 
@@ -104,9 +107,23 @@ impl Workload {
             samples: BTreeMap::new(),
             last_sample: Instant::now(),
             phase: "start",
-            failed: 0,
+            failed: BTreeMap::new(),
+            kind: "",
+            done: BTreeMap::new(),
             ops: 0,
         }
+    }
+
+    /// Member `down` is down (or none): the workload's client and the
+    /// hashkv questions leave it out, so that every call does not first
+    /// wait for the dead member's dial timeout.
+    fn set_down(&mut self, down: Option<usize>) {
+        self.down = down;
+        let live: Vec<String> = (0..self.endpoints.len())
+            .filter(|&i| Some(i) != down)
+            .map(|i| self.endpoints[i].clone())
+            .collect();
+        self.ctl = Etcdctl::new(&self.bins, live).timeout(Duration::from_secs(15));
     }
 
     fn next(&mut self) -> u64 {
@@ -124,38 +141,28 @@ impl Workload {
     fn write(&mut self, args: &[&str], input: Option<&str>) -> Option<i64> {
         self.ops += 1;
         let mut c = self.ctl.command(&[&["-w", "json"], args].concat());
-        let out = match input {
-            None => support::cmd::run(&mut c, Duration::from_secs(15)),
-            Some(body) => {
-                c.stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped());
-                let mut child = c.spawn().expect("etcdctl");
-                child
-                    .stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(body.as_bytes())
-                    .expect("write the txn");
-                let o = child.wait_with_output().expect("etcdctl txn");
-                if !o.status.success() {
-                    self.failed += 1;
-                    return None;
-                }
-                let v: Value = serde_json::from_slice(&o.stdout).ok()?;
-                let r = v["header"]["revision"].as_i64()?;
-                self.last_rev = self.last_rev.max(r);
-                return Some(r);
-            }
-        };
+        let out =
+            support::cmd::run_with_input(&mut c, input.map(str::as_bytes), Duration::from_secs(15));
         if !out.success() {
-            self.failed += 1;
+            self.failure(&out);
             return None;
         }
         let v: Value = serde_json::from_str(out.stdout.trim()).ok()?;
         let r = v["header"]["revision"].as_i64()?;
         self.last_rev = self.last_rev.max(r);
         Some(r)
+    }
+
+    /// Counts a failed etcdctl call by its error line.
+    fn failure(&mut self, out: &support::cmd::CmdOutput) {
+        let line = out.error_line().map_or_else(
+            || format!("{:?}", out.status),
+            |l| l.chars().take(100).collect(),
+        );
+        *self
+            .failed
+            .entry(format!("{}: {line}", self.phase))
+            .or_insert(0) += 1;
     }
 
     fn value(&mut self) -> String {
@@ -171,7 +178,7 @@ impl Workload {
     fn grant(&mut self, ttl: u32) -> Option<i64> {
         let out = self.ctl.run(&["lease", "grant", &ttl.to_string()]);
         if !out.success() {
-            self.failed += 1;
+            self.failure(&out);
             return None;
         }
         // "lease 694d77aa9e38260f granted with TTL(100s)"
@@ -186,55 +193,101 @@ impl Workload {
         let k = self.next() % 40;
         match self.next() % 100 {
             0..=39 => {
+                self.kind = "put";
                 let v = self.value();
                 self.write(&["put", "--", &format!("k/{k}"), &v], None)
             }
-            40..=49 => self.write(&["del", "--", &format!("k/{k}")], None),
-            50..=53 => self.write(&["del", "--prefix", "--", &format!("k/{}", k % 4)], None),
+            40..=49 => {
+                self.kind = "delete";
+                self.write(&["del", "--", &format!("k/{k}")], None)
+            }
+            50..=53 => {
+                self.kind = "range delete";
+                self.write(&["del", "--prefix", "--", &format!("k/{}", k % 4)], None)
+            }
             54..=69 => {
+                self.kind = "txn";
                 // Several operations in one revision, in order; which branch
                 // runs depends on the key's state.
                 let v = self.value();
                 let body = format!(
-                    "mod(\"k/{k}\") > \"0\"\n\nput k/{k} txn-{i}\ndel k/{}\nput t/{i} {v}\n\nput k/{k} created-{i}\nput t/{i} {v}\ndel --prefix t/{}\n\n",
+                    "mod(\"k/{k}\") > \"0\"\n\nput k/{k} txn-{i}\ndel k/{}\nput t/{i} {v}\ndel --prefix u/{}\n\nput k/{k} created-{i}\nput u/{}/{i} {v}\ndel --prefix t/{}\n\n",
                     (k + 1) % 40,
+                    (i + 1) % 5,
+                    i % 5,
                     i % 7
                 );
                 self.write(&["txn"], Some(&body))
             }
             70..=75 => {
+                self.kind = "short lease";
                 let l = self.grant(SHORT_TTL)?;
                 self.last_short = Some(Instant::now());
-                self.write(&["put", &format!("--lease={l:x}"), &format!("lease/s{i}"), "short"], None)
+                self.write(
+                    &[
+                        "put",
+                        &format!("--lease={l:x}"),
+                        &format!("lease/s{i}"),
+                        "short",
+                    ],
+                    None,
+                )
             }
             76..=81 => {
+                self.kind = "mid lease";
                 let l = self.grant(MID_TTL)?;
                 self.mid.push(l);
-                self.write(&["put", &format!("--lease={l:x}"), &format!("lease/m{i}"), "mid"], None)
+                self.write(
+                    &[
+                        "put",
+                        &format!("--lease={l:x}"),
+                        &format!("lease/m{i}"),
+                        "mid",
+                    ],
+                    None,
+                )
             }
             82..=86 if !self.mid.is_empty() => {
+                self.kind = "revoke";
                 let l = self.mid.remove(0);
                 self.write(&["lease", "revoke", &format!("{l:x}")], None)
             }
             87..=90 if self.long.len() < 5 => {
+                self.kind = "long lease";
                 let l = self.grant(LONG_TTL)?;
                 self.long.push(l);
-                self.write(&["put", &format!("--lease={l:x}"), &format!("lease/l{i}"), "long"], None)
+                self.write(
+                    &[
+                        "put",
+                        &format!("--lease={l:x}"),
+                        &format!("lease/l{i}"),
+                        "long",
+                    ],
+                    None,
+                )
             }
             91..=92 if self.unused < 2 => {
+                self.kind = "unused lease";
                 // A lease no key is ever attached to.
                 self.unused += 1;
-                self.grant(LONG_TTL);
+                if self.grant(LONG_TTL).is_some() {
+                    *self.done.entry(self.kind).or_insert(0) += 1;
+                }
                 None
             }
             93..=99 if !self.long.is_empty() => {
+                self.kind = "put on a long lease";
                 // A plain key attached to a long lease, and moved on.
                 let pick = (self.next() % self.long.len() as u64) as usize;
                 let l = self.long[pick];
                 let v = self.value();
-                self.write(&["put", &format!("--lease={l:x}"), &format!("k/{k}"), &v], None)
+                self.write(
+                    &["put", &format!("--lease={l:x}"), &format!("k/{k}"), &v],
+                    None,
+                )
             }
             _ => {
+                self.kind = "put";
                 let v = self.value();
                 self.write(&["put", "--", &format!("k/{k}"), &v], None)
             }
@@ -247,7 +300,7 @@ impl Workload {
             .ctl
             .run(&["get", "", "--prefix", "--rev", &r.to_string(), "-w", "json"]);
         if !out.success() {
-            self.failed += 1;
+            self.failure(&out);
             return false;
         }
         let get: Value = serde_json::from_str(out.stdout.trim()).expect("get -w json");
@@ -300,7 +353,10 @@ impl Workload {
         }
         let first = answers.first()?.1;
         for (ep, a) in &answers {
-            assert_eq!(*a, first, "members disagree on hashkv at {r}: {answers:?} ({ep})");
+            assert_eq!(
+                *a, first,
+                "members disagree on hashkv at {r}: {answers:?} ({ep})"
+            );
         }
         Some(first)
     }
@@ -324,8 +380,27 @@ impl Workload {
         }
     }
 
+    /// Runs operations until `n` more answers are recorded (and at
+    /// least `d`), failing after `within`.
+    fn run_answers(&mut self, n: usize, d: Duration, within: Duration) {
+        let want = self.samples.len() + n;
+        let start = Instant::now();
+        while self.samples.len() < want || start.elapsed() < d {
+            assert!(
+                start.elapsed() < within,
+                "{n} answers not recorded within {within:?} ({}): {:?}",
+                self.phase,
+                self.failed
+            );
+            self.tick();
+        }
+    }
+
     fn tick(&mut self) {
         let r = self.op();
+        if r.is_some() {
+            *self.done.entry(self.kind).or_insert(0) += 1;
+        }
         if let Some(r) = r
             && self.last_sample.elapsed() >= SAMPLE_EVERY
         {
@@ -427,7 +502,15 @@ fn agent_records_a_disturbed_cluster_and_restores_every_point() {
         .collect::<Vec<_>>()
         .join(",");
     let links = |l: Link| proxies.iter().for_each(|p| p.set(l));
-    let dir = tempfile::tempdir().unwrap();
+    let mut dir = tempfile::Builder::new()
+        .prefix("etcdsnap-agent-e2e-")
+        .tempdir()
+        .unwrap();
+    // ETCDSNAP_TEST_KEEP=1 keeps the repository and the agent's logs.
+    if std::env::var_os("ETCDSNAP_TEST_KEEP").is_some() {
+        dir.disable_cleanup(true);
+        eprintln!("agent_e2e: keeping {}", dir.path().display());
+    }
     let repo = init_repo(dir.path());
     let log1 = dir.path().join("agent-1.log");
     let log2 = dir.path().join("agent-2.log");
@@ -462,16 +545,15 @@ fn agent_records_a_disturbed_cluster_and_restores_every_point() {
     w.phase = "leader down";
     let leader = cluster.leader().expect("a leader");
     cluster.kill_member(leader);
-    w.down = Some(leader);
-    w.run_for(Duration::from_secs(4));
+    w.set_down(Some(leader));
+    // Until the others have elected a leader and answered a few times.
+    w.run_answers(3, Duration::from_secs(4), Duration::from_secs(60));
     cluster.respawn_member(leader);
     w.phase = "leader back";
     w.run_until("the old leader healthy", Duration::from_secs(60), || {
-        cluster.members[leader]
-            .wait_healthy(Instant::now())
-            .is_ok()
+        cluster.members[leader].wait_healthy(Instant::now()).is_ok()
     });
-    w.down = None;
+    w.set_down(None);
     w.run_for(Duration::from_secs(2));
     compact(&mut w, &mut agent);
 
@@ -533,13 +615,22 @@ fn agent_records_a_disturbed_cluster_and_restores_every_point() {
         .iter()
         .filter(|e| e["event"] == "gap")
         .count();
-    assert_eq!(gaps_before, 0, "a gap before the cut:\n{}", agent.log_text());
-    w.run_until("the gap and a new full snapshot", Duration::from_secs(60), || {
-        let ev = agent.events();
-        ev.iter()
-            .position(|e| e["event"] == "gap")
-            .is_some_and(|g| ev[g..].iter().any(full_event))
-    });
+    assert_eq!(
+        gaps_before,
+        0,
+        "a gap before the cut:\n{}",
+        agent.log_text()
+    );
+    w.run_until(
+        "the gap and a new full snapshot",
+        Duration::from_secs(60),
+        || {
+            let ev = agent.events();
+            ev.iter()
+                .position(|e| e["event"] == "gap")
+                .is_some_and(|g| ev[g..].iter().any(full_event))
+        },
+    );
     w.phase = "new chain";
     w.run_for(Duration::from_secs(3));
     compact(&mut w, &mut agent);
@@ -554,7 +645,10 @@ fn agent_records_a_disturbed_cluster_and_restores_every_point() {
         w.write(&["lease", "revoke", &format!("{l:x}")], None);
     }
     if let Some(t) = w.last_short {
-        std::thread::sleep((t + Duration::from_secs(u64::from(SHORT_TTL) + 2)).saturating_duration_since(Instant::now()));
+        std::thread::sleep(
+            (t + Duration::from_secs(u64::from(SHORT_TTL) + 2))
+                .saturating_duration_since(Instant::now()),
+        );
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while !kvs(&w.ctl.json(&["get", "--prefix", "lease/s"]))
@@ -574,7 +668,12 @@ fn agent_records_a_disturbed_cluster_and_restores_every_point() {
     agent.wait_for("the last revision stored", Duration::from_secs(60), |e| {
         e["event"] == "segment" && e["last"].as_i64() >= Some(last)
     });
-    assert_eq!(agent.signal(libc::SIGTERM).code(), Some(0), "{}", agent.log_text());
+    assert_eq!(
+        agent.signal(libc::SIGTERM).code(),
+        Some(0),
+        "{}",
+        agent.log_text()
+    );
     drop(proxies);
 
     // What the agent went through.
@@ -590,24 +689,33 @@ fn agent_records_a_disturbed_cluster_and_restores_every_point() {
         .find(|e| full_event(e))
         .expect("a full snapshot after the gap");
     let new_base = after_gap["revision"].as_i64().unwrap();
-    assert!(new_base >= head && gap_last < head, "gap {gap_last}, compacted {head}, new {new_base}");
-    assert!(count("full") >= 4, "initial, scheduled (>= 2) and after the gap: {}", count("full"));
+    assert!(
+        new_base >= head && gap_last < head,
+        "gap {gap_last}, compacted {head}, new {new_base}"
+    );
+    assert!(
+        count("full") >= 4,
+        "initial, scheduled (>= 2) and after the gap: {}",
+        count("full")
+    );
     assert!(count("failover") >= 2, "{}", count("failover"));
     assert!(count("compaction") >= 5, "{}", count("compaction"));
     assert_eq!(count("stopped"), 1);
 
     // `backup ls`: each chain's range, no hole inside a chain, and the
     // revisions no chain reaches are exactly the gap.
-    let ls: Value = serde_json::from_str(
-        support::cli::ok(&["backup", "ls", s(&repo), "-w", "json"]).trim(),
-    )
-    .unwrap();
+    let ls: Value =
+        serde_json::from_str(support::cli::ok(&["backup", "ls", s(&repo), "-w", "json"]).trim())
+            .unwrap();
     let mut ranges: Vec<(i64, i64)> = Vec::new();
     for snap in ls.as_array().unwrap() {
         let r = &snap["restorable"];
         assert_eq!(r["gaps"], Value::Array(vec![]), "{snap}");
         assert_eq!(r["overlaps"], Value::Array(vec![]), "{snap}");
-        ranges.push((r["fromRevision"].as_i64().unwrap(), r["toRevision"].as_i64().unwrap()));
+        ranges.push((
+            r["fromRevision"].as_i64().unwrap(),
+            r["toRevision"].as_i64().unwrap(),
+        ));
     }
     ranges.sort();
     let mut holes = Vec::new();
@@ -624,14 +732,27 @@ fn agent_records_a_disturbed_cluster_and_restores_every_point() {
     } else {
         vec![]
     };
-    assert_eq!(holes, expected, "ranges {ranges:?}");
+    assert_eq!(
+        holes,
+        expected,
+        "ranges {ranges:?}; the agent's log but segments:\n{}",
+        ev.iter()
+            .filter(|e| e["event"] != "segment")
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let first_base = ranges[0].0;
 
     // Every recorded revision.
     let (mut compared, mut refused) = (0, 0);
+    let mut compared_in: BTreeMap<&str, usize> = BTreeMap::new();
     let check_started = Instant::now();
     for (&r, sample) in &w.samples {
-        assert!(r >= first_base, "answer at {r} before the first full snapshot {first_base}");
+        assert!(
+            r >= first_base,
+            "answer at {r} before the first full snapshot {first_base}"
+        );
         let file = dir.path().join(format!("at-{r}.db"));
         let out = support::cli::run(&[
             "backup",
@@ -660,8 +781,17 @@ fn agent_records_a_disturbed_cluster_and_restores_every_point() {
             String::from_utf8_lossy(&out.stderr)
         );
         let got: Value = serde_json::from_str(
-            support::cli::ok(&["get", s(&file), "", "--prefix", "--rev", &r.to_string(), "-w", "json"])
-                .trim(),
+            support::cli::ok(&[
+                "get",
+                s(&file),
+                "",
+                "--prefix",
+                "--rev",
+                &r.to_string(),
+                "-w",
+                "json",
+            ])
+            .trim(),
         )
         .unwrap();
         assert_eq!(got["header"]["revision"].as_i64(), Some(r));
@@ -673,22 +803,79 @@ fn agent_records_a_disturbed_cluster_and_restores_every_point() {
             sample.phase
         );
         let h: Value = serde_json::from_str(
-            support::cli::ok(&["snapshot", "hashkv", s(&file), "--rev", &r.to_string(), "-w", "json"])
-                .trim(),
+            support::cli::ok(&[
+                "snapshot",
+                "hashkv",
+                s(&file),
+                "--rev",
+                &r.to_string(),
+                "-w",
+                "json",
+            ])
+            .trim(),
         )
         .unwrap();
         assert_eq!(
-            (h["hash"].as_i64().unwrap(), h["compactRevision"].as_i64().unwrap()),
+            (
+                h["hash"].as_i64().unwrap(),
+                h["compactRevision"].as_i64().unwrap()
+            ),
             sample.hash,
             "hashkv at revision {r} ({}): ours {h}",
             sample.phase
         );
         std::fs::remove_file(&file).unwrap();
         compared += 1;
+        *compared_in.entry(sample.phase).or_insert(0) += 1;
     }
     let check_secs = check_started.elapsed();
+    eprintln!(
+        "agent_e2e: {} operations {:?}, failed: {:?}; {} answers recorded, {compared} compared {compared_in:?}, {refused} in the gap \
+         {:?}, last revision {last}, {} full snapshots, {} segments; workload {:.0}s, checks {:.0}s",
+        w.ops,
+        w.done,
+        w.failed,
+        w.samples.len(),
+        holes,
+        count("full"),
+        count("segment"),
+        workload_secs.as_secs_f64(),
+        check_secs.as_secs_f64(),
+    );
     assert!(compared >= 20, "{compared} revisions compared");
     assert!(refused >= 1, "no recorded revision fell in the gap");
+    for phase in ["leader down", "agent down", "stalled", "new chain"] {
+        assert!(
+            compared_in.contains_key(phase),
+            "no revision compared from {phase}: {compared_in:?}"
+        );
+    }
+    // Every kind of operation ran; the failures are etcd's answers to
+    // the disruptions, not requests it refuses.
+    for kind in [
+        "put",
+        "delete",
+        "range delete",
+        "txn",
+        "short lease",
+        "mid lease",
+        "revoke",
+        "long lease",
+        "put on a long lease",
+    ] {
+        assert!(
+            w.done.get(kind).is_some_and(|&n| n >= 2),
+            "{kind}: {:?}",
+            w.done
+        );
+    }
+    assert!(
+        !w.failed.keys().any(|f| f.contains("InvalidArgument")
+            || f.contains("duplicate")
+            || f.contains("invalid")),
+        "{:?}",
+        w.failed
+    );
 
     // The last revision restored for three members; etcd 3.5.1 boots from
     // it and serves the same keys, leases and hash.
@@ -722,32 +909,25 @@ fn agent_records_a_disturbed_cluster_and_restores_every_point() {
         kvs(&w.samples[&last].get),
         "the booted cluster at {last}"
     );
-    assert_eq!(lease_table(&booted.ctl()), live_leases, "leases alive at {last}");
+    assert_eq!(
+        lease_table(&booted.ctl()),
+        live_leases,
+        "leases alive at {last}"
+    );
     for i in 0..3 {
         let v = booted
             .ctl_member(i)
             .json(&["endpoint", "hashkv", "--rev", &last.to_string()]);
         let h = &v[0]["HashKV"];
         assert_eq!(
-            (h["hash"].as_i64().unwrap(), h["compact_revision"].as_i64().unwrap()),
+            (
+                h["hash"].as_i64().unwrap(),
+                h["compact_revision"].as_i64().unwrap()
+            ),
             w.samples[&last].hash,
             "hashkv of restored member {i}"
         );
     }
-
-    eprintln!(
-        "agent_e2e: {} operations ({} failed), {} answers recorded, {compared} compared, {refused} in the gap \
-         {:?}, last revision {last}, {} full snapshots, {} segments; workload {:.0}s, checks {:.0}s, total {:.0}s",
-        w.ops,
-        w.failed,
-        w.samples.len(),
-        holes,
-        count("full"),
-        count("segment"),
-        workload_secs.as_secs_f64(),
-        check_secs.as_secs_f64(),
-        started.elapsed().as_secs_f64()
-    );
 }
 
 /// Each lease alive and the TTL it was granted with.
@@ -760,7 +940,7 @@ fn lease_table(ctl: &Etcdctl) -> BTreeMap<i64, i64> {
         .filter_map(|l| l["id"].as_i64())
         .map(|id| {
             let t = ctl.json(&["lease", "timetolive", &format!("{id:x}")]);
-            (id, t["grant-ttl"].as_i64().unwrap_or(-1))
+            (id, t["granted-ttl"].as_i64().unwrap_or(-1))
         })
         .collect()
 }

@@ -123,14 +123,31 @@ pub fn describe(cmd: &Command) -> String {
 /// Runs `cmd` (stdin closed) and waits at most `timeout`; on timeout the child is killed (by
 /// its PID, SIGKILL) and reaped. Panics only if the program cannot be started at all.
 pub fn run(cmd: &mut Command, timeout: Duration) -> CmdOutput {
+    run_with_input(cmd, None, timeout)
+}
+
+/// Like [`run`], with `input` written to the command's standard input (then closed) when given.
+pub fn run_with_input(cmd: &mut Command, input: Option<&[u8]>, timeout: Duration) -> CmdOutput {
     let argv = describe(cmd);
     let start = Instant::now();
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start `{argv}`: {e}"));
+    if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
+        use std::io::Write;
+        let data = data.to_vec();
+        // A thread, so that a child that does not read cannot block the timeout.
+        thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+    }
     let out = drain(child.stdout.take().expect("piped stdout"));
     let err = drain(child.stderr.take().expect("piped stderr"));
     let (status, timed_out) = wait_deadline(&mut child, timeout);

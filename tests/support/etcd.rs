@@ -580,10 +580,7 @@ impl EtcdCluster {
     /// was started with (its log goes to `<name>-restart<N>.log`); does not
     /// wait for it to be healthy (see [`EtcdProcess::wait_healthy`]).
     pub fn respawn_member(&mut self, i: usize) {
-        assert!(
-            !self.members[i].is_running(),
-            "member {i} is still running"
-        );
+        assert!(!self.members[i].is_running(), "member {i} is still running");
         self.restarts += 1;
         let spec = &self.specs[i];
         let log = self

@@ -318,7 +318,8 @@ impl CutProxy {
     pub fn set(&self, link: Link) {
         self.state.link.store(link.code(), Ordering::SeqCst);
         if link == Link::Cut {
-            let open = std::mem::take(&mut *self.state.open.lock().unwrap_or_else(|p| p.into_inner()));
+            let open =
+                std::mem::take(&mut *self.state.open.lock().unwrap_or_else(|p| p.into_inner()));
             for (c, s) in open {
                 let _ = c.shutdown(std::net::Shutdown::Both);
                 let _ = s.shutdown(std::net::Shutdown::Both);
