@@ -121,7 +121,11 @@ impl Repository {
         for i in w.chain {
             let Some(info) = infos.get(i) else { continue };
             let needed = match to {
-                PointInTime::Revision(r) => info.first <= r,
+                // An empty segment (`last = first - 1`: leases and
+                // compactions over a quiet period) sits at its `last`:
+                // a compaction it records as seen at R applies to a
+                // restore at R.
+                PointInTime::Revision(r) => info.first <= r || info.last <= r,
                 // A segment sealed before T may be followed by revisions
                 // observed up to T.
                 PointInTime::Time(t) => prev_sealed.is_none_or(|p| p < t),

@@ -1024,3 +1024,72 @@ fn restore_to_revision_answers_as_the_live_cluster_did() {
         booted.stop();
     }
 }
+
+/// A compaction the agent learnt over a quiet period is stored in an empty segment (`first =
+/// last + 1`) as seen at the revision the cluster was at: a restore to that revision applies
+/// it, as one above does (the plan used to stop before such a segment).
+#[test]
+fn a_compaction_in_an_empty_segment_applies_at_its_revision() {
+    use etcdsnap::{Location, PointInTime, TargetChoice};
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo = Repository::init_dir(&work.path().join("repo"), None).expect("init");
+    let info = repo
+        .push(&fixtures::snapshot("small-v35.db"), &PushOptions::default())
+        .expect("push")
+        .info;
+    let b = info.revision;
+    let at = |n: i64| UNIX_EPOCH + Duration::from_secs(1_800_000_000 + n as u64);
+    let put = |r: i64| RevisionChanges {
+        revision: r,
+        events: vec![KeyEvent {
+            kind: EventKind::Put,
+            kv: KeyValue {
+                key: format!("/new/{r}").into_bytes(),
+                create_revision: r,
+                mod_revision: r,
+                version: 1,
+                value: b"v".to_vec(),
+                lease: 0,
+            },
+        }],
+        observed: at(r),
+    };
+    let busy = ChangeSegment {
+        first: b + 1,
+        last: b + 2,
+        revisions: vec![put(b + 1), put(b + 2)],
+        leases: vec![],
+        compactions: vec![],
+        sealed: at(b + 2),
+    };
+    let quiet = ChangeSegment {
+        first: b + 3,
+        last: b + 2,
+        revisions: vec![],
+        leases: vec![],
+        compactions: vec![CompactionRecord {
+            revision: b + 1,
+            seen_at_revision: b + 2,
+        }],
+        sealed: at(b + 3),
+    };
+    let later = ChangeSegment {
+        first: b + 3,
+        last: b + 3,
+        revisions: vec![put(b + 3)],
+        leases: vec![],
+        compactions: vec![],
+        sealed: at(b + 4),
+    };
+    for s in [&busy, &quiet, &later] {
+        repo.put_changes(&info.id, s).expect("put_changes");
+    }
+    for (r, want) in [(b + 1, None), (b + 2, Some(b + 1)), (b + 3, Some(b + 1))] {
+        let out = work.path().join(format!("at-{r}.db"));
+        let loc = Location::parse(s(&out)).expect("location");
+        let (_, done) = repo
+            .cat_point(None, PointInTime::Revision(r), &loc, TargetChoice::Auto)
+            .expect("cat_point");
+        assert_eq!((done.revision, done.compacted), (r, want), "at {r}");
+    }
+}
