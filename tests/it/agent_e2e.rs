@@ -153,6 +153,21 @@ impl Workload {
         Some(r)
     }
 
+    /// `etcdctl compact R`, asked again when etcd did not answer in time
+    /// (a repeat that finds it done is refused as compacted: done).
+    fn compact(&mut self, r: i64) {
+        for _ in 0..5 {
+            let out = self.ctl.run(&["compact", &r.to_string()]);
+            if out.success() || out.stderr.contains("required revision has been compacted") {
+                self.compacted = r;
+                return;
+            }
+            self.failure(&out);
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        panic!("compact {r} failed: {:?}", self.failed);
+    }
+
     /// Counts a failed etcdctl call by its error line.
     fn failure(&mut self, out: &support::cmd::CmdOutput) {
         let line = out.error_line().map_or_else(
@@ -453,8 +468,7 @@ fn compact(w: &mut Workload, agent: &mut Agent) {
     if c <= w.compacted {
         return;
     }
-    w.ctl.ok(&["compact", &c.to_string()]);
-    w.compacted = c;
+    w.compact(c);
     let ev = agent.wait_for("the compaction logged", Duration::from_secs(30), |e| {
         e["event"] == "compaction" && e["revision"] == c
     });
@@ -531,8 +545,7 @@ fn agent_records_a_disturbed_cluster_and_restores_every_point() {
     for _ in 0..30 {
         w.op();
     }
-    w.compacted = w.last_rev - 10;
-    w.ctl.ok(&["compact", &w.compacted.to_string()]);
+    w.compact(w.last_rev - 10);
     let mut agent = Agent::start(&repo, &agent_eps, &args, &log1);
     agent.wait_for("a full snapshot", Duration::from_secs(60), full_event);
 
@@ -605,8 +618,7 @@ fn agent_records_a_disturbed_cluster_and_restores_every_point() {
     links(Link::Cut);
     w.run_for(Duration::from_secs(3));
     let head = w.last_rev;
-    w.ctl.ok(&["compact", &head.to_string()]);
-    w.compacted = head;
+    w.compact(head);
     w.phase = "cut, compacted";
     w.run_for(Duration::from_secs(2));
     links(Link::Up);
@@ -698,7 +710,11 @@ fn agent_records_a_disturbed_cluster_and_restores_every_point() {
         "initial, scheduled (>= 2) and after the gap: {}",
         count("full")
     );
-    assert!(count("failover") >= 2, "{}", count("failover"));
+    assert!(
+        ev.iter()
+            .any(|e| e["event"] == "failover" && e["from"] != ""),
+        "no failover from a member it followed"
+    );
     assert!(count("compaction") >= 5, "{}", count("compaction"));
     assert_eq!(count("stopped"), 1);
 
