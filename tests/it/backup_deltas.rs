@@ -1032,7 +1032,7 @@ fn restore_to_revision_answers_as_the_live_cluster_did() {
 fn a_compaction_in_an_empty_segment_applies_at_its_revision() {
     use etcdsnap::{Location, PointInTime, TargetChoice};
     let work = tempfile::tempdir().expect("tempdir");
-    let repo = Repository::init_dir(&work.path().join("repo"), None).expect("init");
+    let repo = Repository::init_dir(work.path().join("repo"), None).expect("init");
     let info = repo
         .push(&fixtures::snapshot("small-v35.db"), &PushOptions::default())
         .expect("push")
