@@ -147,7 +147,7 @@ pub fn mutate_snapshot(data: &[u8]) -> Vec<u8> {
     let mut img = base.to_vec();
     let ps = 4096usize;
     let pages = img.len() / ps;
-    for op in ops.chunks_exact(6).take(64) {
+    for op in ops.as_chunks::<6>().0.iter().take(64) {
         let page = usize::from(u16::from_le_bytes([op[0], op[1]])) % pages;
         let off = usize::from(u16::from_le_bytes([op[2], op[3]])) % ps;
         let at = page * ps + off;
@@ -469,7 +469,7 @@ pub fn repo_open(data: &[u8]) {
             if choice & 0x80 != 0 {
                 b = rest.to_vec();
             } else {
-                for op in rest.chunks_exact(4).take(32) {
+                for op in rest.as_chunks::<4>().0.iter().take(32) {
                     let at = usize::from(u16::from_le_bytes([op[0], op[1]]))
                         .wrapping_mul(usize::from(op[2]).max(1))
                         % b.len().max(1);
@@ -672,7 +672,7 @@ pub fn repo_deltas(data: &[u8]) {
     let (name, good) = sample_delta();
     let _ = open_delta(&[1; 32], &name, data);
     let mut b = good.clone();
-    for op in data.chunks_exact(3).take(32) {
+    for op in data.as_chunks::<3>().0.iter().take(32) {
         let at = usize::from(u16::from_le_bytes([op[0], op[1]])) % b.len().max(1);
         if let Some(x) = b.get_mut(at) {
             *x ^= op[2];

@@ -220,6 +220,9 @@ mod tests {
     }
 
     impl Stopping {
+        // `try_update`, fetch_update's new name, is newer than our
+        // rust-version (1.90).
+        #[allow(deprecated)]
         fn step(&self) -> io::Result<()> {
             self.left
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
