@@ -199,9 +199,7 @@ fn restore_from(c: &mut Criterion) {
                 || {
                     let dir = scratch.path().join("m1.etcd");
                     let _ = std::fs::remove_dir_all(&dir);
-                    let mut o = RestoreOptions::new(source.as_str());
-                    o.data_dir = Some(dir);
-                    o
+                    RestoreOptions::new(source.as_str()).with_data_dir(dir)
                 },
                 |o| restore(&o, &|_| {}).expect("restore"),
                 BatchSize::PerIteration,

@@ -23,11 +23,10 @@ fn fresh_repo(dir: &Path, name: &str) -> Repository {
 }
 
 fn restore_opts(snapshot: &Path, dir: &Path) -> RestoreOptions {
-    let mut o = RestoreOptions::new(snapshot);
-    o.data_dir = Some(dir.join("m1.etcd"));
-    o.initial_cluster = "default=http://127.0.0.1:2380".into();
-    o.initial_advertise_peer_urls = "http://127.0.0.1:2380".into();
-    o
+    RestoreOptions::new(snapshot)
+        .with_data_dir(dir.join("m1.etcd"))
+        .with_initial_cluster("default=http://127.0.0.1:2380")
+        .with_initial_advertise_peer_urls("http://127.0.0.1:2380")
 }
 
 fn bench(c: &mut Criterion) {

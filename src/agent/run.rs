@@ -348,9 +348,12 @@ impl Agent<'_> {
             let Some(ep) = eps.get((first + i) % eps.len()) else {
                 continue;
             };
-            let mut so = self.opts.save.clone();
-            so.endpoints = vec![ep.clone()];
-            so.interrupt = Some(self.opts.stop.clone());
+            let so = self
+                .opts
+                .save
+                .clone()
+                .with_endpoints([ep])
+                .with_interrupt(self.opts.stop.clone());
             let started = Instant::now();
             let pushed = block_in_place(|| {
                 self.repo

@@ -466,10 +466,10 @@ fn save_options(global: &GlobalArgs, endpoint: &str) -> Result<SaveOptions, Fail
 fn push(a: &PushArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failure> {
     let json = json_or_simple(write_out, "backup push")?;
     let repo = open(&a.repo)?;
-    let mut opts = PushOptions::default();
-    opts.skip_hash_check = a.skip_hash_check;
-    opts.compression_level = a.compression_level;
-    opts.target = super::target_choice(&a.target_version)?;
+    let mut opts = PushOptions::default()
+        .with_skip_hash_check(a.skip_hash_check)
+        .with_compression_level(a.compression_level)
+        .with_target(super::target_choice(&a.target_version)?);
     // A signal stops the push where it is (every step is crash-safe),
     // removing a snapshot being received from an endpoint.
     super::interrupt::install(super::interrupt::Mode::Immediate("the push did not finish"))?;
@@ -493,7 +493,7 @@ fn push(a: &PushArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failur
                     .map_err(|e| {
                         Failure::new(EXIT_ERROR, format!("stat {}: {e}", file.display()))
                     })?;
-                opts.time = Some(mtime);
+                opts = opts.with_time(mtime);
             }
             repo.push_with_progress(file, &opts, &|p| bar.update(p))
         }
@@ -705,8 +705,7 @@ fn etcdsnap_parent(file: &std::path::Path) -> PathBuf {
 fn check(a: &CheckArgs, write_out: &str) -> Result<(), Failure> {
     let json = json_or_simple(write_out, "backup check")?;
     let repo = open(&a.repo)?;
-    let mut opts = CheckOptions::default();
-    opts.read_data = a.read_data;
+    let opts = CheckOptions::default().with_read_data(a.read_data);
     let r = repo.check(&opts).map_err(fail)?;
     if json {
         let v = json!({
@@ -776,13 +775,15 @@ fn forget(a: &ForgetArgs, prune: bool, write_out: &str) -> Result<(), Failure> {
         },
     )?;
     let repo = open(&a.repo)?;
-    let mut opts = PruneOptions::default();
-    opts.keep = RetentionPolicy::last(a.keep_last as usize)
-        .with_hourly(a.keep_hourly as usize)
-        .with_daily(a.keep_daily as usize)
-        .with_weekly(a.keep_weekly as usize);
-    opts.ids = a.ids.clone();
-    opts.dry_run = a.dry_run;
+    let opts = PruneOptions::default()
+        .with_keep(
+            RetentionPolicy::last(a.keep_last as usize)
+                .with_hourly(a.keep_hourly as usize)
+                .with_daily(a.keep_daily as usize)
+                .with_weekly(a.keep_weekly as usize),
+        )
+        .with_ids(a.ids.iter().cloned())
+        .with_dry_run(a.dry_run);
     let r: PruneReport = if prune {
         repo.prune(&opts)
     } else {

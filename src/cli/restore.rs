@@ -47,26 +47,28 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
 /// The library's options from the command-line flags.
 pub fn options(a: &RestoreFlags, snapshot: PathBuf) -> Result<RestoreOptions, Failure> {
     let choice = target_choice(&a.target_version)?;
-    let mut opts = RestoreOptions::new(snapshot);
-    opts.data_dir = non_empty(&a.data_dir);
-    opts.wal_dir = non_empty(&a.wal_dir);
-    opts.name = a.name.clone();
-    opts.initial_cluster = a.initial_cluster.clone();
-    opts.initial_cluster_token = a.initial_cluster_token.clone();
-    opts.initial_advertise_peer_urls = a.initial_advertise_peer_urls.clone();
-    opts.skip_hash_check = a.skip_hash_check;
-    opts.bump_revision = a.bump_revision;
-    opts.mark_compacted = a.mark_compacted;
-    opts.compact = a.compact;
-    opts.defrag = a.defrag;
-    opts.target = choice;
-    opts.force = a.force;
+    let mut opts = RestoreOptions::new(snapshot)
+        .with_name(a.name.clone())
+        .with_initial_cluster(a.initial_cluster.clone())
+        .with_initial_cluster_token(a.initial_cluster_token.clone())
+        .with_initial_advertise_peer_urls(a.initial_advertise_peer_urls.clone())
+        .with_skip_hash_check(a.skip_hash_check)
+        .with_bump_revision(a.bump_revision)
+        .with_mark_compacted(a.mark_compacted)
+        .with_compact(a.compact)
+        .with_defrag(a.defrag)
+        .with_target(choice)
+        .with_force(a.force);
+    if let Some(dir) = non_empty(&a.data_dir) {
+        opts = opts.with_data_dir(dir);
+    }
+    if let Some(dir) = non_empty(&a.wal_dir) {
+        opts = opts.with_wal_dir(dir);
+    }
     // clap's `requires` and `conflicts_with` have checked the pairing.
-    opts.all_members_out_dir = if a.all_members {
-        non_empty(&a.out_dir)
-    } else {
-        None
-    };
+    if let Some(dir) = non_empty(&a.out_dir).filter(|_| a.all_members) {
+        opts = opts.with_all_members_out_dir(dir);
+    }
     Ok(opts)
 }
 

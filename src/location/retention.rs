@@ -75,6 +75,12 @@ impl RetentionPolicy {
         }
     }
 
+    /// Keeps the newest `n` (besides what the other rules keep).
+    pub fn with_last(mut self, n: usize) -> RetentionPolicy {
+        self.keep_last = n;
+        self
+    }
+
     /// Also keeps the newest of each of the last `h` hours.
     pub fn with_hourly(mut self, h: usize) -> RetentionPolicy {
         self.keep_hourly = h;

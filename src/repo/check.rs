@@ -48,6 +48,14 @@ pub struct CheckOptions {
     pub read_data: bool,
 }
 
+impl CheckOptions {
+    /// Read every pack in full: hash it, and decode and verify every chunk.
+    pub fn with_read_data(mut self, read: bool) -> Self {
+        self.read_data = read;
+        self
+    }
+}
+
 /// What a check found.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]

@@ -54,8 +54,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let repo = Repository::init_dir(dir.path().join("repo"), None)?;
 //! repo.push("testdata/snapshots/small-v35.db".as_ref(), &PushOptions::default())?;
-//! let mut opts = CheckOptions::default();
-//! opts.read_data = true;
+//! let opts = CheckOptions::default().with_read_data(true);
 //! let report = repo.check(&opts)?;
 //! assert!(report.is_ok(), "{:?}", report.problems);
 //! assert_eq!(repo.snapshots()?.len(), 1);

@@ -152,7 +152,7 @@ impl Repository {
         let storage = src.storage_version().ok().flatten();
         let newest = TargetVersion::ALL[TargetVersion::ALL.len() - 1];
         let target = target.resolve(storage.as_deref()).unwrap_or(newest);
-        let opts = ApplyOptions { to, target };
+        let opts = ApplyOptions::new(to).with_target(target);
         let done = apply_changes(&src, &plan.segments, out, &opts)?;
         Ok((plan, done))
     }

@@ -88,6 +88,26 @@ pub struct PruneOptions {
     pub dry_run: bool,
 }
 
+impl PruneOptions {
+    /// Keep what these rules keep and remove the other snapshots.
+    pub fn with_keep(mut self, keep: RetentionPolicy) -> Self {
+        self.keep = keep;
+        self
+    }
+
+    /// Remove these snapshots (ID prefixes).
+    pub fn with_ids(mut self, ids: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.ids = ids.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Only say what would be done.
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
 /// What was (or, in a dry run, would be) removed.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]

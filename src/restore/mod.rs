@@ -4,11 +4,11 @@
 //! ```no_run
 //! use etcdsnap::{RestoreOptions, restore};
 //!
-//! let mut opts = RestoreOptions::new("backup.db");
-//! opts.name = "m1".into();
-//! opts.initial_cluster = "m1=http://127.0.0.1:2380,m2=http://127.0.0.2:2380".into();
-//! opts.initial_advertise_peer_urls = "http://127.0.0.1:2380".into();
-//! opts.data_dir = Some("m1.etcd".into());
+//! let opts = RestoreOptions::new("backup.db")
+//!     .with_name("m1")
+//!     .with_initial_cluster("m1=http://127.0.0.1:2380,m2=http://127.0.0.2:2380")
+//!     .with_initial_advertise_peer_urls("http://127.0.0.1:2380")
+//!     .with_data_dir("m1.etcd");
 //! let summary = restore(&opts, &|_| {})?;
 //! println!("cluster {:x}", summary.cluster_id);
 //! # Ok::<(), etcdsnap::RestoreError>(())

@@ -98,6 +98,103 @@ impl RestoreOptions {
         }
     }
 
+    /// `--data-dir`: the member's data dir.
+    pub fn with_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// `--wal-dir`: the member's WAL dir, outside its data dir.
+    pub fn with_wal_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.wal_dir = Some(dir.into());
+        self
+    }
+
+    /// `--name`: the member restored.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// `--initial-cluster` (`name=peer-url,...`).
+    pub fn with_initial_cluster(mut self, cluster: impl Into<String>) -> Self {
+        self.initial_cluster = cluster.into();
+        self
+    }
+
+    /// `--initial-cluster-token`.
+    pub fn with_initial_cluster_token(mut self, token: impl Into<String>) -> Self {
+        self.initial_cluster_token = token.into();
+        self
+    }
+
+    /// `--initial-advertise-peer-urls` (comma-separated).
+    pub fn with_initial_advertise_peer_urls(mut self, urls: impl Into<String>) -> Self {
+        self.initial_advertise_peer_urls = urls.into();
+        self
+    }
+
+    /// `--skip-hash-check`: restore a file that has no (or a wrong) trailing hash.
+    pub fn with_skip_hash_check(mut self, skip: bool) -> Self {
+        self.skip_hash_check = skip;
+        self
+    }
+
+    /// `--bump-revision` (with [`with_mark_compacted`](Self::with_mark_compacted), as etcd requires).
+    pub fn with_bump_revision(mut self, by: u64) -> Self {
+        self.bump_revision = by;
+        self
+    }
+
+    /// `--mark-compacted`.
+    pub fn with_mark_compacted(mut self, mark: bool) -> Self {
+        self.mark_compacted = mark;
+        self
+    }
+
+    /// `--compact[=R]`: compact at revision `revision` (0: the latest);
+    /// `None`: no compaction.
+    pub fn with_compact(mut self, revision: impl Into<Option<i64>>) -> Self {
+        self.compact = revision.into();
+        self
+    }
+
+    /// `--defrag`: write the member db densely packed.
+    pub fn with_defrag(mut self, defrag: bool) -> Self {
+        self.defrag = defrag;
+        self
+    }
+
+    /// `--target-version`: a release or `auto`.
+    pub fn with_target(mut self, target: impl Into<TargetChoice>) -> Self {
+        self.target = target.into();
+        self
+    }
+
+    /// Restore even when the target is older than the snapshot's storage version.
+    pub fn with_force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// `--all-members --out-dir DIR`: one data dir per member in `dir`.
+    pub fn with_all_members_out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.all_members_out_dir = Some(dir.into());
+        self
+    }
+
+    /// Threads to use (0 is taken as 1).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// How a snapshot that is not a plain local file is read.
+    pub fn with_location(mut self, location: crate::location::LocationOptions) -> Self {
+        self.location = location;
+        self
+    }
+
     /// The revision bump to apply, after etcd's pairing rules: 3.5 and 3.6
     /// refuse one flag without the other; 3.4 silently ignores a lone flag.
     pub(crate) fn bump(&self, target: TargetVersion) -> Result<Option<u64>, RestoreError> {
