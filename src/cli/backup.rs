@@ -710,7 +710,7 @@ fn check(a: &CheckArgs, write_out: &str) -> Result<(), Failure> {
     if json {
         let v = json!({
             "ok": r.is_ok(),
-            "problems": r.problems,
+            "problems": r.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "affectedSnapshots": r.affected.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
             "notes": r.notes,
             "snapshots": r.snapshots,

@@ -55,6 +55,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::backend::keys;
+use super::check::{CheckProblem, CheckReport};
 use super::codec::{Dec, DecResult, Enc, hex};
 use super::crypto::{Crypto, NONCE_LEN, TAG_LEN};
 use super::error::{RepoError, Result};
@@ -896,7 +897,7 @@ impl Repository {
     pub(crate) fn check_deltas(
         &self,
         manifests: &BTreeMap<[u8; 32], Manifest>,
-        r: &mut super::check::CheckReport,
+        r: &mut CheckReport,
     ) -> Result<()> {
         let (by_base, strays) = self.all_deltas()?;
         for k in strays {
@@ -918,20 +919,25 @@ impl Repository {
                 r.deltas += 1;
                 match self.read_delta(&base, name) {
                     Ok(_) => ranges.push((name.clone(), first, last)),
-                    Err(e) => r.problems.push(format!("snapshot {sid}: delta {e}")),
+                    Err(e) => r.problems.push(CheckProblem::Delta {
+                        snapshot: sid,
+                        source: std::sync::Arc::new(e),
+                    }),
                 }
             }
             let w = walk(m.revision, &ranges);
             for (from, to) in w.gaps {
-                r.problems.push(format!(
-                    "snapshot {sid}: its recorded changes have a hole: no segment covers revisions {from}..={to}"
-                ));
+                r.problems.push(CheckProblem::DeltaGap {
+                    snapshot: sid,
+                    from,
+                    to,
+                });
             }
             for name in w.overlaps {
-                r.problems.push(format!(
-                    "snapshot {sid}: delta {}{name} overlaps an earlier segment",
-                    dir(&base)
-                ));
+                r.problems.push(CheckProblem::DeltaOverlap {
+                    snapshot: sid,
+                    segment: format!("{}{name}", dir(&base)),
+                });
             }
         }
         if orphans > 0 {

@@ -90,7 +90,7 @@ pub(crate) mod repository;
 mod proptests;
 
 pub use backend::{Backend, LockGuard, UnlockReport};
-pub use check::{CheckOptions, CheckReport};
+pub use check::{CheckOptions, CheckProblem, CheckReport};
 pub use crypto::MasterKey;
 pub use deltas::{ChangeChain, ChangeSegmentInfo};
 pub use error::{RepoError, Result};
