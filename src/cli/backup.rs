@@ -269,7 +269,7 @@ fn open(a: &RepoArgs) -> Result<Repository, Failure> {
 fn info_json(i: &SnapshotInfo) -> serde_json::Value {
     json!({
         "id": i.id.to_string(),
-        "time": time::utc(i.time_ns),
+        "time": time::utc(i.time),
         "revision": i.revision,
         "size": i.size,
         "newBytes": i.new_bytes,
@@ -321,7 +321,7 @@ fn listing_with(snaps: &[&SnapshotInfo], chains: Option<&[ChangeChain]>) -> Stri
     for (n, i) in snaps.iter().enumerate() {
         let mut row = vec![
             i.id.short(),
-            time::utc(i.time_ns),
+            time::utc(i.time),
             i.revision.to_string(),
             humanize::bytes(i.size),
             humanize::bytes(i.new_bytes),
@@ -340,7 +340,7 @@ fn listing_with(snaps: &[&SnapshotInfo], chains: Option<&[ChangeChain]>) -> Stri
                 .collect();
             row.extend([
                 c.last_revision.to_string(),
-                time::utc(chain_end_ns(i, c)),
+                time::utc(chain_end(i, c)),
                 if gaps.is_empty() {
                     "-".into()
                 } else {
@@ -571,8 +571,8 @@ fn restorable_json(i: &SnapshotInfo, c: &ChangeChain) -> serde_json::Value {
     json!({
         "fromRevision": i.revision,
         "toRevision": c.last_revision,
-        "fromTime": time::utc(i.time_ns),
-        "toTime": time::utc(chain_end_ns(i, c)),
+        "fromTime": time::utc(i.time),
+        "toTime": time::utc(chain_end(i, c)),
         "segments": c.segments,
         "gaps": c.gaps.iter().map(|(f, t)| json!({"from": f, "to": t})).collect::<Vec<_>>(),
         "overlaps": c.overlaps,
@@ -581,13 +581,8 @@ fn restorable_json(i: &SnapshotInfo, c: &ChangeChain) -> serde_json::Value {
 
 /// When the chain's last contiguous segment was sealed (the snapshot's
 /// own time without one).
-fn chain_end_ns(i: &SnapshotInfo, c: &ChangeChain) -> i64 {
-    c.last_sealed.map_or(i.time_ns, |t| {
-        t.duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .and_then(|d| i64::try_from(d.as_nanos()).ok())
-            .unwrap_or(i.time_ns)
-    })
+fn chain_end(i: &SnapshotInfo, c: &ChangeChain) -> std::time::SystemTime {
+    c.last_sealed.unwrap_or(i.time)
 }
 
 fn restore(a: &RestoreFromRepoArgs, write_out: &str) -> Result<(), Failure> {

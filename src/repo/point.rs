@@ -59,7 +59,7 @@ impl Repository {
         let mut order: Vec<usize> = (0..candidates.len()).collect();
         order.sort_by_key(|&i| {
             let s = &candidates[i];
-            std::cmp::Reverse((s.revision, s.time_ns))
+            std::cmp::Reverse((s.revision, time_ns(s.time)))
         });
         let reaches = |i: usize| -> bool {
             let (s, c) = (&candidates[i], &chains[i]);
@@ -67,8 +67,8 @@ impl Repository {
                 PointInTime::Revision(r) => s.revision <= r && r <= c.last_revision,
                 PointInTime::Time(t) => {
                     let t = time_ns(t);
-                    let end = c.last_sealed.map_or(s.time_ns, time_ns);
-                    s.time_ns <= t && t <= end.max(s.time_ns)
+                    let end = c.last_sealed.map_or(time_ns(s.time), time_ns);
+                    time_ns(s.time) <= t && t <= end.max(time_ns(s.time))
                 }
             }
         };
@@ -85,10 +85,10 @@ impl Repository {
                         PointInTime::Time(_) => format!(
                             "{}: {} .. {}",
                             s.id.short(),
-                            crate::go::time::rfc3339_utc(s.time_ns.div_euclid(1_000_000_000)),
+                            crate::go::time::rfc3339_utc(time_ns(s.time).div_euclid(1_000_000_000)),
                             crate::go::time::rfc3339_utc(
                                 c.last_sealed
-                                    .map_or(s.time_ns, time_ns)
+                                    .map_or(time_ns(s.time), time_ns)
                                     .div_euclid(1_000_000_000),
                             )
                         ),

@@ -63,10 +63,12 @@
 //! after each step reads every listed snapshot back byte for byte.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::backend::keys;
 use super::chunk::Coder;
 use super::codec::hex;
+use super::deltas::from_ns;
 use super::error::{RepoError, Result};
 use super::index::{Index, Loc, Open, Update};
 use super::list::ChunkList;
@@ -148,9 +150,9 @@ impl Repository {
         let mut report = PruneReport::default();
         let mut gone: HashSet<[u8; 32]> = HashSet::new();
         let reasons: Vec<Vec<KeepReason>> = if opts.ids.is_empty() {
-            let times: Vec<chrono::DateTime<chrono::Utc>> = snaps
+            let times: Vec<SystemTime> = snaps
                 .iter()
-                .map(|(_, m)| chrono::DateTime::from_timestamp_nanos(m.time_ns))
+                .map(|(_, m)| from_ns(m.time_ns).unwrap_or(UNIX_EPOCH))
                 .collect();
             let mut r = opts.keep.apply(&times);
             // Whatever the rules say, the newest snapshot stays (every
@@ -203,8 +205,8 @@ impl Repository {
                 report.kept.push((info, why));
             }
         }
-        report.kept.sort_by_key(|(i, _)| i.time_ns);
-        report.removed.sort_by_key(|i| i.time_ns);
+        report.kept.sort_by_key(|(i, _)| i.time);
+        report.removed.sort_by_key(|i| i.time);
         if !opts.dry_run && !report.missing_removed.is_empty() {
             let lost: Vec<[u8; 32]> = report.missing_removed.iter().map(|i| i.0).collect();
             self.retire(&lost)?;
@@ -250,7 +252,7 @@ impl Repository {
                 .iter()
                 .map(|(id, m)| (SnapshotInfo::from_manifest(*id, m), vec![]))
                 .collect();
-            kept.sort_by_key(|(i, _)| i.time_ns);
+            kept.sort_by_key(|(i, _)| i.time);
             PruneReport {
                 kept,
                 ..PruneReport::default()
