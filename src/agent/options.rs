@@ -83,9 +83,7 @@ impl AgentOptions {
             crate::save::options::Endpoint::parse(e)?;
         }
         if self.delta_every.is_zero() || self.full_every.is_zero() {
-            return Err(AgentError::Options(
-                "--delta-every and --full-every must be positive".into(),
-            ));
+            return Err(AgentError::ZeroInterval);
         }
         Ok(())
     }

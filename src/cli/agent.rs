@@ -81,7 +81,7 @@ pub(super) fn run(a: &AgentArgs, global: &GlobalArgs) -> Result<(), Failure> {
         Some(text) => Repository::open_at(text, key.as_ref()),
         None => Repository::open_dir(&a.repo, key.as_ref()),
     }
-    .map_err(|e| Failure::new(EXIT_ERROR, e))?;
+    .map_err(super::backup::fail)?;
     let mut opts = AgentOptions::new(save)
         .with_full_every(a.full_every)
         .with_delta_every(a.delta_every)
@@ -94,11 +94,13 @@ pub(super) fn run(a: &AgentArgs, global: &GlobalArgs) -> Result<(), Failure> {
     if let Some(addr) = &a.metrics_addr {
         opts = opts.with_metrics_addr(addr.clone());
     }
-    etcdsnap::agent::run(&repo, &opts, &|e| eprintln!("{}", line(e, json))).map_err(|e| {
-        let code = match e {
-            AgentError::Options(_) => EXIT_BAD_ARGS,
-            _ => EXIT_ERROR,
-        };
-        Failure::new(code, e)
+    etcdsnap::agent::run(&repo, &opts, &|e| eprintln!("{}", line(e, json))).map_err(|e| match e {
+        // The intervals come from these flags here.
+        AgentError::ZeroInterval => Failure::new(
+            EXIT_BAD_ARGS,
+            "--delta-every and --full-every must be positive",
+        ),
+        AgentError::Options(_) => Failure::new(EXIT_BAD_ARGS, e),
+        e => Failure::new(EXIT_ERROR, e),
     })
 }

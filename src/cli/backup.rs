@@ -227,8 +227,27 @@ pub(super) struct ForgetArgs {
     dry_run: bool,
 }
 
-fn fail(e: RepoError) -> Failure {
+/// A repository error as the CLI prints it.
+pub(super) fn fail(e: RepoError) -> Failure {
     match e {
+        // The key comes from --key-file here.
+        RepoError::KeyNeeded => Failure::new(
+            EXIT_ERROR,
+            "this repository is encrypted: pass --key-file with its key",
+        ),
+        RepoError::NotEncrypted => Failure::new(
+            EXIT_ERROR,
+            "this repository is not encrypted: do not pass --key-file",
+        ),
+        RepoError::WrongKey => Failure::new(
+            EXIT_ERROR,
+            "the key file does not hold this repository's key",
+        ),
+        // The rules come from these flags here.
+        RepoError::PruneSelection => Failure::new(
+            EXIT_BAD_ARGS,
+            "give snapshot IDs, or at least one --keep-last/--keep-hourly/--keep-daily/--keep-weekly rule (not both)",
+        ),
         RepoError::Restore(r) => restore_error(r),
         RepoError::Save(s) => Failure::new(super::save::exit_code(&s), s),
         // The library says what is wrong; the flag that overrides it is

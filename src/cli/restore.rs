@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use etcdsnap::{RestoreError, RestoreOptions, RestoreSummary, restore};
+use etcdsnap::{FlagsError, RestoreError, RestoreOptions, RestoreSummary, restore};
 use serde_json::json;
 
 use super::progress::Bar;
@@ -75,6 +75,16 @@ pub fn options(a: &RestoreFlags, snapshot: PathBuf) -> Result<RestoreOptions, Fa
 /// A restore error as the CLI prints it.
 pub fn failure(e: RestoreError) -> Failure {
     match e {
+        // The data dir comes from --data-dir here.
+        RestoreError::Flags(FlagsError::BadMemberName {
+            name,
+            all_members: false,
+        }) => Failure::new(
+            super::EXIT_BAD_ARGS,
+            format!(
+                "member name {name:?} cannot name a data dir (pass --data-dir): it is empty or contains '/' or NUL"
+            ),
+        ),
         e @ RestoreError::StorageTooNew { .. } => {
             let code = super::restore_exit_code(&e);
             Failure::new(code, format!("{e}\n{STORAGE_ADVICE}"))

@@ -141,10 +141,7 @@ impl Repository {
     /// Decides which snapshots go; removes their manifests unless dry.
     fn forget_locked(&self, ix: &Index, opts: &PruneOptions) -> Result<PruneReport> {
         if opts.keep.is_empty() == opts.ids.is_empty() {
-            return Err(RepoError::Usage(
-                "give snapshot IDs, or at least one --keep-last/--keep-hourly/--keep-daily/--keep-weekly rule (not both)"
-                    .into(),
-            ));
+            return Err(RepoError::PruneSelection);
         }
         let snaps = ix.snapshots()?;
         let mut report = PruneReport::default();

@@ -232,11 +232,11 @@ pub struct MemberTarget {
 }
 
 /// Checks a member name used to make a directory name (`<name>.etcd`).
-fn dir_name_for(name: &str, why: &'static str) -> Result<String, RestoreError> {
+fn dir_name_for(name: &str, all_members: bool) -> Result<String, RestoreError> {
     if name.is_empty() || name.contains('/') || name.contains('\0') {
         return Err(FlagsError::BadMemberName {
             name: name.to_owned(),
-            why,
+            all_members,
         }
         .into());
     }
@@ -260,7 +260,7 @@ pub fn plan_members(
         })?;
         let data_dir = match &opts.data_dir {
             Some(d) => d.clone(),
-            None => PathBuf::from(dir_name_for(&opts.name, "pass --data-dir")?),
+            None => PathBuf::from(dir_name_for(&opts.name, false)?),
         };
         let target = MemberTarget {
             name: opts.name.clone(),
@@ -283,7 +283,7 @@ pub fn plan_members(
         targets.push(MemberTarget {
             name: name.to_owned(),
             id: c.local_id,
-            data_dir: out_dir.join(dir_name_for(name, "every member needs a data dir")?),
+            data_dir: out_dir.join(dir_name_for(name, true)?),
             wal_dir: None,
         });
         cluster.get_or_insert(c);
