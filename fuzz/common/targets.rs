@@ -208,12 +208,12 @@ fn agree(img: &[u8]) {
         assert!(status.is_ok(), "verify passed, status failed: {status:?}");
     }
     let data_dir = dir.path().join("d.etcd");
-    let opts = RestoreOptions::new(&file)
+    let opts = RestoreOptions::default()
         .with_data_dir(data_dir.clone())
         .with_initial_cluster("default=http://127.0.0.1:2380")
         .with_initial_advertise_peer_urls("http://127.0.0.1:2380")
         .with_threads(1);
-    let restored = restore(&opts, &|_| {});
+    let restored = restore(file.as_path(), &opts, &|_| {});
     assert_eq!(
         restored.is_ok(),
         report.is_ok(),

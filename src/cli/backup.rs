@@ -612,8 +612,7 @@ fn restore(a: &RestoreFromRepoArgs, write_out: &str) -> Result<(), Failure> {
         None => Some(need_id(&a.id, "backup restore")?),
     };
     let repo = open(&a.repo)?;
-    let placeholder = a.id.as_deref().unwrap_or("(point in time)");
-    let opts = options(&a.flags, PathBuf::from(placeholder))?;
+    let opts = options(&a.flags)?;
     // A signal removes the staged dirs and exits (128 + the signal).
     super::interrupt::install(super::interrupt::Mode::Immediate("nothing restored"))?;
     let bar = Bar::new();

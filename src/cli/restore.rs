@@ -1,8 +1,10 @@
 //! `etcdsnap snapshot restore`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use etcdsnap::{FlagsError, RestoreError, RestoreOptions, RestoreSummary, restore};
+use etcdsnap::{
+    FlagsError, Location, RestoreError, RestoreOptions, RestoreSource, RestoreSummary, restore,
+};
 use serde_json::json;
 
 use super::progress::Bar;
@@ -17,12 +19,13 @@ const STORAGE_ADVICE: &str = "(etcd refuses data newer than itself: give a newer
 
 pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
     let file = one_file(&a.file, &a.more, "snapshot restore")?;
-    let opts = options(&a.flags, PathBuf::from(&file))?;
+    let opts = options(&a.flags)?;
     let json = json_or_simple(write_out, "restore")?;
     // A signal removes the staged dirs and exits (128 + the signal).
     super::interrupt::install(super::interrupt::Mode::Immediate("nothing restored"))?;
+    let source = source(&file, &opts).map_err(failure)?;
     let bar = Bar::new();
-    let result = restore(&opts, &|p| bar.update(p));
+    let result = restore(source, &opts, &|p| bar.update(p));
     bar.finish();
     let summary = result.map_err(|e| {
         // A compressed file under a plain name has no trailer where etcd
@@ -44,10 +47,19 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The snapshot argument: any location text (`snap.db`, `snap.db.zst`,
+/// `s3://...`, `file:///...`).
+fn source(file: &str, opts: &RestoreOptions) -> Result<RestoreSource<'static>, RestoreError> {
+    Ok(RestoreSource::Location(Location::parse_with(
+        file,
+        &opts.location,
+    )?))
+}
+
 /// The library's options from the command-line flags.
-pub fn options(a: &RestoreFlags, snapshot: PathBuf) -> Result<RestoreOptions, Failure> {
+pub fn options(a: &RestoreFlags) -> Result<RestoreOptions, Failure> {
     let choice = target_choice(&a.target_version)?;
-    let mut opts = RestoreOptions::new(snapshot)
+    let mut opts = RestoreOptions::default()
         .with_name(a.name.clone())
         .with_initial_cluster(a.initial_cluster.clone())
         .with_initial_cluster_token(a.initial_cluster_token.clone())

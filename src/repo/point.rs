@@ -159,7 +159,7 @@ impl Repository {
 
     /// Restores the snapshot as it was at `to` (see
     /// [`plan_point`](Self::plan_point)) as [`crate::restore()`] restores a
-    /// file, with every option of `opts` (`opts.snapshot` is not read).
+    /// file, with every option of `opts`.
     pub fn restore_point(
         &self,
         id: Option<&str>,
@@ -171,9 +171,7 @@ impl Repository {
         let at = tmp.path().join("at.db");
         let loc = Location::parse(&at.to_string_lossy())?;
         let (plan, applied) = self.cat_point(id, to, &loc, opts.target)?;
-        let mut o = opts.clone();
-        o.snapshot = at;
-        let restored = crate::restore::restore(&o, progress)?;
+        let restored = crate::restore::restore(at, opts, progress)?;
         Ok((plan, applied, restored))
     }
 

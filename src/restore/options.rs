@@ -14,14 +14,11 @@ use super::membership::{
 use crate::etcd::TargetVersion;
 use crate::etcd::version::TargetChoice;
 
-/// Everything a restore is told, with etcdutl's defaults.
+/// How a restore is done (etcdutl's flags), with etcdutl's defaults; the
+/// snapshot is a [`RestoreSource`](crate::RestoreSource) given beside them.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RestoreOptions {
-    /// The snapshot: a file, or any [`Location`](crate::Location) text
-    /// (`s3://bucket/snap.db.zst`, `backup.db.gz`, `file:///...`), read
-    /// once, straight into the first member's db.
-    pub snapshot: PathBuf,
     /// `--data-dir` (default `<name>.etcd`).
     pub data_dir: Option<PathBuf>,
     /// `--wal-dir` (default `<data-dir>/member/wal`).
@@ -58,27 +55,16 @@ pub struct RestoreOptions {
     pub all_members_out_dir: Option<PathBuf>,
     /// Threads to use (at least 1).
     pub threads: usize,
-    /// How a snapshot that is not a plain local file is read (retries,
-    /// timeouts, store settings, where `status`-style temporary copies go).
+    /// How a [`RestoreSource::Path`](crate::RestoreSource::Path) that is
+    /// compressed is read (where temporary copies go). A
+    /// [`Location`](crate::Location) carries its own options.
     pub location: crate::location::LocationOptions,
 }
 
-impl RestoreOptions {
-    /// etcd's default `--name`.
-    pub const DEFAULT_NAME: &'static str = DEFAULT_NAME;
-    /// etcd's default `--initial-cluster` (a fixed string, not derived from
-    /// `--name`).
-    pub const DEFAULT_INITIAL_CLUSTER: &'static str = DEFAULT_INITIAL_CLUSTER;
-    /// etcd's default `--initial-cluster-token`.
-    pub const DEFAULT_INITIAL_CLUSTER_TOKEN: &'static str = DEFAULT_INITIAL_CLUSTER_TOKEN;
-    /// etcd's default `--initial-advertise-peer-urls`.
-    pub const DEFAULT_INITIAL_ADVERTISE_PEER_URLS: &'static str =
-        DEFAULT_INITIAL_ADVERTISE_PEER_URLS;
-
-    /// etcdutl's defaults for `snapshot`.
-    pub fn new(snapshot: impl Into<PathBuf>) -> RestoreOptions {
+impl Default for RestoreOptions {
+    /// etcdutl's defaults.
+    fn default() -> RestoreOptions {
         RestoreOptions {
-            snapshot: snapshot.into(),
             data_dir: None,
             wal_dir: None,
             name: DEFAULT_NAME.into(),
@@ -97,6 +83,19 @@ impl RestoreOptions {
             location: crate::location::LocationOptions::default(),
         }
     }
+}
+
+impl RestoreOptions {
+    /// etcd's default `--name`.
+    pub const DEFAULT_NAME: &'static str = DEFAULT_NAME;
+    /// etcd's default `--initial-cluster` (a fixed string, not derived from
+    /// `--name`).
+    pub const DEFAULT_INITIAL_CLUSTER: &'static str = DEFAULT_INITIAL_CLUSTER;
+    /// etcd's default `--initial-cluster-token`.
+    pub const DEFAULT_INITIAL_CLUSTER_TOKEN: &'static str = DEFAULT_INITIAL_CLUSTER_TOKEN;
+    /// etcd's default `--initial-advertise-peer-urls`.
+    pub const DEFAULT_INITIAL_ADVERTISE_PEER_URLS: &'static str =
+        DEFAULT_INITIAL_ADVERTISE_PEER_URLS;
 
     /// `--data-dir`: the member's data dir.
     pub fn with_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -189,7 +188,7 @@ impl RestoreOptions {
         self
     }
 
-    /// How a snapshot that is not a plain local file is read.
+    /// How a compressed [`RestoreSource::Path`](crate::RestoreSource::Path) is read.
     pub fn with_location(mut self, location: crate::location::LocationOptions) -> Self {
         self.location = location;
         self
