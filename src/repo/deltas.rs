@@ -194,12 +194,8 @@ pub(crate) fn time_ns(t: SystemTime) -> i64 {
 
 /// The time `ns` nanoseconds from the Unix epoch.
 pub(crate) fn from_ns(ns: i64) -> Option<SystemTime> {
-    let d = Duration::from_nanos(ns.unsigned_abs());
-    if ns >= 0 {
-        UNIX_EPOCH.checked_add(d)
-    } else {
-        UNIX_EPOCH.checked_sub(d)
-    }
+    let nanos = u32::try_from(ns.rem_euclid(1_000_000_000)).unwrap_or(0);
+    crate::go::time::from_unix(ns.div_euclid(1_000_000_000), nanos)
 }
 
 /// What is wrong with a segment, if anything: the rules of
@@ -1003,6 +999,23 @@ pub(crate) fn sample(first: i64, last: i64) -> ChangeSegment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nanosecond_times_round_trip_on_both_sides_of_the_epoch() {
+        for ns in [
+            0,
+            1,
+            -1,
+            999_999_999,
+            -999_999_999,
+            -1_000_000_001,
+            1_736_164_800_123_456_789,
+        ] {
+            let t = from_ns(ns).expect("in range");
+            assert_eq!(time_ns(t), ns);
+        }
+        assert_eq!(from_ns(-1), UNIX_EPOCH.checked_sub(Duration::from_nanos(1)));
+    }
 
     #[test]
     fn body_and_object_round_trip_and_refuse_damage() {
