@@ -103,12 +103,9 @@ fn bench(c: &mut Criterion) {
     }
     let prefix = b"/registry/pods/ns5/".to_vec();
     let end = prefix_end(&prefix);
-    let req = RangeRequest {
-        key: &prefix,
-        range_end: &end,
-        count_only: true,
-        ..RangeRequest::default()
-    };
+    let req = RangeRequest::key(&prefix)
+        .with_range_end(&end)
+        .with_count_only(true);
     g.bench_function(format!("count-prefix/{}", input.name), |b| {
         b.iter(|| store.range(&req).expect("range").count)
     });

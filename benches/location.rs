@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use etcdsnap::{RestoreOptions, restore};
+use etcdsnap::{Location, RestoreOptions, restore};
 
 fn fixtures() -> Vec<(String, Vec<u8>)> {
     ["k8s-v35.db", "k8s-v34.db"]
@@ -199,11 +199,10 @@ fn restore_from(c: &mut Criterion) {
                 || {
                     let dir = scratch.path().join("m1.etcd");
                     let _ = std::fs::remove_dir_all(&dir);
-                    let mut o = RestoreOptions::new(source.as_str());
-                    o.data_dir = Some(dir);
-                    o
+                    let from = Location::parse(&source).expect("location");
+                    (from, RestoreOptions::default().with_data_dir(dir))
                 },
-                |o| restore(&o, &|_| {}).expect("restore"),
+                |(from, o)| restore(from, &o, &|_| {}).expect("restore"),
                 BatchSize::PerIteration,
             )
         });

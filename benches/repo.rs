@@ -22,12 +22,11 @@ fn fresh_repo(dir: &Path, name: &str) -> Repository {
     Repository::init_dir(&root, None).expect("init")
 }
 
-fn restore_opts(snapshot: &Path, dir: &Path) -> RestoreOptions {
-    let mut o = RestoreOptions::new(snapshot);
-    o.data_dir = Some(dir.join("m1.etcd"));
-    o.initial_cluster = "default=http://127.0.0.1:2380".into();
-    o.initial_advertise_peer_urls = "http://127.0.0.1:2380".into();
-    o
+fn restore_opts(dir: &Path) -> RestoreOptions {
+    RestoreOptions::default()
+        .with_data_dir(dir.join("m1.etcd"))
+        .with_initial_cluster("default=http://127.0.0.1:2380")
+        .with_initial_advertise_peer_urls("http://127.0.0.1:2380")
 }
 
 fn bench(c: &mut Criterion) {
@@ -86,7 +85,7 @@ fn bench(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let dir = tempfile::tempdir_in(scratch.path()).expect("tempdir");
-                    let opts = restore_opts(&input.path, dir.path());
+                    let opts = restore_opts(dir.path());
                     let t = Instant::now();
                     repo.restore(&id, &opts, &|_| {}).expect("restore");
                     total += t.elapsed();
@@ -99,9 +98,9 @@ fn bench(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let dir = tempfile::tempdir_in(scratch.path()).expect("tempdir");
-                    let opts = restore_opts(&input.path, dir.path());
+                    let opts = restore_opts(dir.path());
                     let t = Instant::now();
-                    restore(&opts, &|_| {}).expect("restore");
+                    restore(input.path.as_path(), &opts, &|_| {}).expect("restore");
                     total += t.elapsed();
                 }
                 total

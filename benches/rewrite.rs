@@ -27,10 +27,7 @@ fn bench(c: &mut Criterion) {
         let loc = Location::parse(out.to_str().expect("utf-8")).expect("location");
         let snap = Snapshot::open(&input.path).expect("open input");
         for (what, compact) in [("defrag", None), ("compact", Some(0))] {
-            let opts = RewriteOptions {
-                compact,
-                ..RewriteOptions::default()
-            };
+            let opts = RewriteOptions::default().with_compact(compact);
             g.bench_function(format!("{what}/{}", input.name), |b| {
                 b.iter(|| rewrite(&snap, &loc, &opts).expect("rewrite"))
             });
@@ -41,10 +38,7 @@ fn bench(c: &mut Criterion) {
             .current;
         let segments = common::changes::synthetic_changes(base, 100_000, 10_000, 500);
         let last = segments.last().map_or(base, |s| s.last);
-        let opts = ApplyOptions {
-            to: PointInTime::Revision(last),
-            target: TargetVersion::V3_5,
-        };
+        let opts = ApplyOptions::new(PointInTime::Revision(last)).with_target(TargetVersion::V3_5);
         g.bench_function(format!("apply-100k-events/{}", input.name), |b| {
             b.iter(|| apply_changes(&snap, &segments, &loc, &opts).expect("apply"))
         });

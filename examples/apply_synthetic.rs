@@ -39,10 +39,7 @@ fn main() {
         &snap,
         &segments,
         &Location::parse(out).expect("location"),
-        &ApplyOptions {
-            to: PointInTime::Revision(last),
-            target: TargetVersion::V3_5,
-        },
+        &ApplyOptions::new(PointInTime::Revision(last)).with_target(TargetVersion::V3_5),
     )
     .expect("apply");
     eprintln!(

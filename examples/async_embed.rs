@@ -62,8 +62,7 @@ pub async fn embed(p: &Params) -> Result<Done, Error> {
     let base = p.to.trim_end_matches('/');
 
     // 1. Save from the live etcd straight into object storage.
-    let mut opts = SaveOptions::new(format!("{base}/snap.db"));
-    opts.endpoints = vec![p.endpoint.clone()];
+    let opts = SaveOptions::new(format!("{base}/snap.db")).with_endpoints([&p.endpoint]);
     let saved = etcdsnap::save(&opts, &|_| {})?;
     println!(
         "saved {} at revision {}",

@@ -95,12 +95,9 @@ fn run() -> Result<(), String> {
         let snap = etcdsnap::Snapshot::open(&old).map_err(|e| e.to_string())?;
         let store = etcdsnap::mvcc::Store::open(&snap).map_err(|e| e.to_string())?;
         let end = etcdsnap::mvcc::prefix_end(b"/registry/pods/");
-        let req = etcdsnap::mvcc::RangeRequest {
-            key: b"/registry/pods/",
-            range_end: &end,
-            count_only: true,
-            ..Default::default()
-        };
+        let req = etcdsnap::mvcc::RangeRequest::key(b"/registry/pods/")
+            .with_range_end(&end)
+            .with_count_only(true);
         store.range(&req).map_err(|e| e.to_string())?.count as u64
     };
     let every = (100.0 / percent).round().max(1.0) as u64;

@@ -75,14 +75,14 @@ fn run(base: &Path, prefix: &str) -> Result<(), String> {
         .arg("--unsafe-no-fsync")
         .start_timeout(Duration::from_secs(600));
     let m = &spec.members[0];
-    let mut opts = RestoreOptions::new(base);
-    opts.name = m.name.clone();
-    opts.initial_cluster = spec.initial_cluster();
-    opts.initial_advertise_peer_urls = m.peer_url();
-    opts.initial_cluster_token = spec.token.clone();
-    opts.data_dir = Some(m.data_dir.clone());
+    let opts = RestoreOptions::default()
+        .with_name(m.name.clone())
+        .with_initial_cluster(spec.initial_cluster())
+        .with_initial_advertise_peer_urls(m.peer_url())
+        .with_initial_cluster_token(spec.token.clone())
+        .with_data_dir(m.data_dir.clone());
     let t = Instant::now();
-    restore(&opts, &|_| {}).map_err(|e| format!("restore {}: {e}", base.display()))?;
+    restore(base, &opts, &|_| {}).map_err(|e| format!("restore {}: {e}", base.display()))?;
     eprintln!(
         "make_churn_series: restored {} ({keys} keys) in {:.1} s",
         base.display(),

@@ -48,9 +48,9 @@ fn run(file: &str, prefix: &[u8], rev: i64) -> Result<(), Box<dyn std::error::Er
     } else {
         (prefix.to_vec(), prefix_end(prefix))
     };
-    let mut req = RangeRequest::key(&key);
-    req.range_end = &end;
-    req.revision = rev;
+    let req = RangeRequest::key(&key)
+        .with_range_end(&end)
+        .with_revision(rev);
     let resp = store.range(&req)?;
     println!("{} keys at revision {}", resp.count, resp.header_revision);
     for kv in &resp.kvs {

@@ -9,6 +9,7 @@
 //! The output dir must not exist; it appears atomically with one
 //! `<name>.etcd` data dir per member, ready for `etcd --data-dir`.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use etcdsnap::{RestoreOptions, TargetVersion, restore};
@@ -19,14 +20,15 @@ fn main() -> ExitCode {
         eprintln!("usage: restore_from_code SNAPSHOT OUT_DIR");
         return ExitCode::from(2);
     };
-    let mut opts = RestoreOptions::new(snapshot);
-    opts.initial_cluster = "m1=http://127.0.0.1:12380,m2=http://127.0.0.1:22380,\
-                            m3=http://127.0.0.1:32380"
-        .into();
-    opts.initial_cluster_token = "restored".into();
-    opts.target = TargetVersion::V3_5.into();
-    opts.all_members_out_dir = Some(out_dir.into());
-    let summary = match restore(&opts, &|_| {}) {
+    let opts = RestoreOptions::default()
+        .with_initial_cluster(
+            "m1=http://127.0.0.1:12380,m2=http://127.0.0.1:22380,\
+             m3=http://127.0.0.1:32380",
+        )
+        .with_initial_cluster_token("restored")
+        .with_target(TargetVersion::V3_5)
+        .with_all_members_out_dir(out_dir);
+    let summary = match restore(Path::new(snapshot), &opts, &|_| {}) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");

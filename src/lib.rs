@@ -129,8 +129,8 @@ pub use location::{
 pub use progress::{Phase, Progress};
 pub use restore::membership::{ClusterError, UrlError};
 pub use restore::{
-    FlagsError, RestoreError, RestoreOptions, RestoreSummary, RestoredMember, SnapshotReader,
-    restore, restore_from_reader,
+    FlagsError, RestoreError, RestoreOptions, RestoreSource, RestoreSummary, RestoredMember,
+    SnapshotReader, restore,
 };
 pub use rewrite::{
     ApplyOptions, ApplySummary, ChangeError, PointInTime, RewriteError, RewriteOptions,

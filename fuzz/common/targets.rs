@@ -147,7 +147,7 @@ pub fn mutate_snapshot(data: &[u8]) -> Vec<u8> {
     let mut img = base.to_vec();
     let ps = 4096usize;
     let pages = img.len() / ps;
-    for op in ops.chunks_exact(6).take(64) {
+    for op in ops.as_chunks::<6>().0.iter().take(64) {
         let page = usize::from(u16::from_le_bytes([op[0], op[1]])) % pages;
         let off = usize::from(u16::from_le_bytes([op[2], op[3]])) % ps;
         let at = page * ps + off;
@@ -208,12 +208,12 @@ fn agree(img: &[u8]) {
         assert!(status.is_ok(), "verify passed, status failed: {status:?}");
     }
     let data_dir = dir.path().join("d.etcd");
-    let mut opts = RestoreOptions::new(&file);
-    opts.data_dir = Some(data_dir.clone());
-    opts.initial_cluster = "default=http://127.0.0.1:2380".into();
-    opts.initial_advertise_peer_urls = "http://127.0.0.1:2380".into();
-    opts.threads = 1;
-    let restored = restore(&opts, &|_| {});
+    let opts = RestoreOptions::default()
+        .with_data_dir(data_dir.clone())
+        .with_initial_cluster("default=http://127.0.0.1:2380")
+        .with_initial_advertise_peer_urls("http://127.0.0.1:2380")
+        .with_threads(1);
+    let restored = restore(file.as_path(), &opts, &|_| {});
     assert_eq!(
         restored.is_ok(),
         report.is_ok(),
@@ -425,8 +425,7 @@ fn pristine_repo() -> &'static Vec<(String, Vec<u8>)> {
         let digest = sha2::Sha256::digest(&body);
         body.extend_from_slice(&digest);
         std::fs::write(&snap, &body).expect("write");
-        let mut o = PushOptions::default();
-        o.skip_hash_check = true;
+        let o = PushOptions::default().with_skip_hash_check(true);
         etcdsnap::internal::repo::push_unverified(&repo, &snap, &o).expect("push");
         let mut files = Vec::new();
         let mut stack = vec![root.clone()];
@@ -469,7 +468,7 @@ pub fn repo_open(data: &[u8]) {
             if choice & 0x80 != 0 {
                 b = rest.to_vec();
             } else {
-                for op in rest.chunks_exact(4).take(32) {
+                for op in rest.as_chunks::<4>().0.iter().take(32) {
                     let at = usize::from(u16::from_le_bytes([op[0], op[1]]))
                         .wrapping_mul(usize::from(op[2]).max(1))
                         % b.len().max(1);
@@ -484,8 +483,7 @@ pub fn repo_open(data: &[u8]) {
     let Ok(repo) = Repository::open_dir(&root, None) else {
         return;
     };
-    let mut opts = RepoCheck::default();
-    opts.read_data = true;
+    let opts = RepoCheck::default().with_read_data(true);
     let _ = repo.check(&opts);
     if let Ok(snaps) = repo.snapshots() {
         for s in &snaps {
@@ -544,10 +542,7 @@ pub fn bolt_load(data: &[u8]) {
     };
     if mode & 1 == 1 {
         let Ok(db) = Db::open(rest) else { return };
-        let opts = LoadOptions {
-            fill: f64::from(mode >> 1) / 127.0,
-            ..LoadOptions::default()
-        };
+        let opts = LoadOptions::default().with_fill(f64::from(mode >> 1) / 127.0);
         if let Ok((out, _)) = copy_db(db, Cursor::new(Vec::new()), opts) {
             let img = out.into_inner();
             let copy = Db::open(&img).expect("a copy opens");
@@ -557,12 +552,10 @@ pub fn bolt_load(data: &[u8]) {
         return;
     }
     let page_size = [512u32, 1024, 4096, 4096][usize::from(mode >> 1) % 4];
-    let opts = LoadOptions {
-        page_size,
-        fill: f64::from(mode >> 3) / 31.0,
-        freelist: mode & 0x80 == 0,
-        ..LoadOptions::default()
-    };
+    let opts = LoadOptions::default()
+        .with_page_size(page_size)
+        .with_fill(f64::from(mode >> 3) / 31.0)
+        .with_freelist(mode & 0x80 == 0);
     let Ok(mut l) = Loader::new(Cursor::new(Vec::new()), opts) else {
         return;
     };
@@ -672,7 +665,7 @@ pub fn repo_deltas(data: &[u8]) {
     let (name, good) = sample_delta();
     let _ = open_delta(&[1; 32], &name, data);
     let mut b = good.clone();
-    for op in data.chunks_exact(3).take(32) {
+    for op in data.as_chunks::<3>().0.iter().take(32) {
         let at = usize::from(u16::from_le_bytes([op[0], op[1]])) % b.len().max(1);
         if let Some(x) = b.get_mut(at) {
             *x ^= op[2];

@@ -8,9 +8,13 @@ use crate::save::SaveError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AgentError {
-    /// An option is wrong (no endpoint, a zero interval).
+    /// An option is wrong (no endpoint).
     #[error("{0}")]
     Options(String),
+    /// [`delta_every`](super::AgentOptions::delta_every) or
+    /// [`full_every`](super::AgentOptions::full_every) is zero.
+    #[error("the delta and full snapshot intervals must be positive")]
+    ZeroInterval,
     /// Connecting or authenticating to a member failed.
     #[error(transparent)]
     Connect(#[from] SaveError),
@@ -46,7 +50,7 @@ impl AgentError {
     /// The `kind` label the error counter uses for this error.
     pub fn kind(&self) -> &'static str {
         match self {
-            AgentError::Options(_) => "options",
+            AgentError::Options(_) | AgentError::ZeroInterval => "options",
             AgentError::Connect(_) => "connect",
             AgentError::Rpc { .. } => "rpc",
             AgentError::Repo(_) => "repository",

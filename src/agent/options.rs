@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::error::AgentError;
 use crate::save::SaveOptions;
 
-/// The agent's settings: [`AgentOptions::new`], then set the fields.
+/// The agent's settings: [`AgentOptions::new`], then its `with_*` methods.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct AgentOptions {
@@ -45,6 +45,36 @@ impl AgentOptions {
         }
     }
 
+    /// A full snapshot is taken when the newest is this old.
+    pub fn with_full_every(mut self, every: Duration) -> Self {
+        self.full_every = every;
+        self
+    }
+
+    /// A segment is sealed and stored this often.
+    pub fn with_delta_every(mut self, every: Duration) -> Self {
+        self.delta_every = every;
+        self
+    }
+
+    /// `/healthz` answers 503 after this long without progress.
+    pub fn with_unhealthy_after(mut self, after: Duration) -> Self {
+        self.unhealthy_after = after;
+        self
+    }
+
+    /// `HOST:PORT` to serve `/metrics` and `/healthz` on.
+    pub fn with_metrics_addr(mut self, addr: impl Into<String>) -> Self {
+        self.metrics_addr = Some(addr.into());
+        self
+    }
+
+    /// The flag that stops the agent when set to a signal's number.
+    pub fn with_stop(mut self, stop: Arc<AtomicUsize>) -> Self {
+        self.stop = stop;
+        self
+    }
+
     pub(crate) fn check(&self) -> Result<(), AgentError> {
         if self.save.endpoints.is_empty() {
             return Err(AgentError::Options("no endpoint given".into()));
@@ -53,9 +83,7 @@ impl AgentOptions {
             crate::save::options::Endpoint::parse(e)?;
         }
         if self.delta_every.is_zero() || self.full_every.is_zero() {
-            return Err(AgentError::Options(
-                "--delta-every and --full-every must be positive".into(),
-            ));
+            return Err(AgentError::ZeroInterval);
         }
         Ok(())
     }

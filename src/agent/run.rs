@@ -24,7 +24,7 @@
 //! answers it on another queue, possibly before pending events.)
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::task::block_in_place;
 
@@ -124,18 +124,13 @@ impl Chain {
     fn new(info: &SnapshotInfo, last: i64) -> Chain {
         Chain {
             base: info.id,
-            base_time: time_of(info.time_ns),
+            base_time: info.time,
             stored_last: last,
             received_last: last,
             pending: Vec::new(),
             stored_leases: None,
         }
     }
-}
-
-fn time_of(ns: i64) -> SystemTime {
-    let ns = u64::try_from(ns).unwrap_or(0);
-    UNIX_EPOCH + Duration::from_nanos(ns)
 }
 
 /// Why a watch stopped being read.
@@ -286,7 +281,7 @@ impl Agent<'_> {
     /// watch says so and the gap is logged.
     fn resume(&mut self) -> Result<(), AgentError> {
         let snaps = block_in_place(|| self.repo.snapshots())?;
-        let Some(newest) = snaps.iter().max_by_key(|s| (s.time_ns, s.revision)) else {
+        let Some(newest) = snaps.iter().max_by_key(|s| (s.time, s.revision)) else {
             return Ok(());
         };
         let segments = block_in_place(|| self.repo.changes(&newest.id))?;
@@ -296,7 +291,7 @@ impl Agent<'_> {
             s.stored_revision = last;
             s.received_revision = last;
             s.last_full_revision = newest.revision;
-            s.last_full_success = Some(time_of(newest.time_ns));
+            s.last_full_success = Some(newest.time);
             s.last_full_bytes = newest.size;
         });
         self.emit(AgentEvent::Resumed {
@@ -350,9 +345,12 @@ impl Agent<'_> {
             let Some(ep) = eps.get((first + i) % eps.len()) else {
                 continue;
             };
-            let mut so = self.opts.save.clone();
-            so.endpoints = vec![ep.clone()];
-            so.interrupt = Some(self.opts.stop.clone());
+            let so = self
+                .opts
+                .save
+                .clone()
+                .with_endpoints([ep])
+                .with_interrupt(self.opts.stop.clone());
             let started = Instant::now();
             let pushed = block_in_place(|| {
                 self.repo

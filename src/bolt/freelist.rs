@@ -57,9 +57,11 @@ pub fn read(db: &Db<'_>) -> Result<Option<Freelist>> {
     let ids = data
         .get(start..)
         .unwrap_or(&[])
-        .chunks_exact(8)
+        .as_chunks::<8>()
+        .0
+        .iter()
         .take(n as usize)
-        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+        .map(|c| u64::from_le_bytes(*c))
         .collect();
     Ok(Some(Freelist {
         page: id,

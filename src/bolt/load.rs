@@ -66,6 +66,7 @@ const MIN_KEYS: usize = 2;
 
 /// How the loader lays out the file.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct LoadOptions {
     /// Page size (a power of two from 512 bytes to 16 MiB).
     pub page_size: u32,
@@ -95,6 +96,44 @@ impl Default for LoadOptions {
             txid: 1,
             root_sequence: 0,
         }
+    }
+}
+
+impl LoadOptions {
+    /// Page size (a power of two from 512 bytes to 16 MiB).
+    pub fn with_page_size(mut self, bytes: u32) -> Self {
+        self.page_size = bytes;
+        self
+    }
+
+    /// Fill percent of every bucket below the root.
+    pub fn with_fill(mut self, fill: f64) -> Self {
+        self.fill = fill;
+        self
+    }
+
+    /// Fill percent of the root bucket.
+    pub fn with_root_fill(mut self, fill: f64) -> Self {
+        self.root_fill = fill;
+        self
+    }
+
+    /// Write an (empty) freelist page, or none (NoFreelistSync).
+    pub fn with_freelist(mut self, freelist: bool) -> Self {
+        self.freelist = freelist;
+        self
+    }
+
+    /// Transaction id of the meta at page 0.
+    pub fn with_txid(mut self, txid: u64) -> Self {
+        self.txid = txid;
+        self
+    }
+
+    /// Sequence of the root bucket.
+    pub fn with_root_sequence(mut self, sequence: u64) -> Self {
+        self.root_sequence = sequence;
+        self
     }
 }
 

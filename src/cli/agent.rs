@@ -81,22 +81,26 @@ pub(super) fn run(a: &AgentArgs, global: &GlobalArgs) -> Result<(), Failure> {
         Some(text) => Repository::open_at(text, key.as_ref()),
         None => Repository::open_dir(&a.repo, key.as_ref()),
     }
-    .map_err(|e| Failure::new(EXIT_ERROR, e))?;
-    let mut opts = AgentOptions::new(save);
-    opts.full_every = a.full_every;
-    opts.delta_every = a.delta_every;
-    opts.unhealthy_after = a.unhealthy_after;
-    opts.metrics_addr = a.metrics_addr.clone();
-    // SIGTERM/SIGINT: seal and store what is held, exit 0; a second
-    // signal stops at once (everything stored is already whole).
-    opts.stop = interrupt::install(interrupt::Mode::Cooperative(
-        "the changes held were not stored",
-    ))?;
-    etcdsnap::agent::run(&repo, &opts, &|e| eprintln!("{}", line(e, json))).map_err(|e| {
-        let code = match e {
-            AgentError::Options(_) => EXIT_BAD_ARGS,
-            _ => EXIT_ERROR,
-        };
-        Failure::new(code, e)
+    .map_err(super::backup::fail)?;
+    let mut opts = AgentOptions::new(save)
+        .with_full_every(a.full_every)
+        .with_delta_every(a.delta_every)
+        .with_unhealthy_after(a.unhealthy_after)
+        // SIGTERM/SIGINT: seal and store what is held, exit 0; a second
+        // signal stops at once (everything stored is already whole).
+        .with_stop(interrupt::install(interrupt::Mode::Cooperative(
+            "the changes held were not stored",
+        ))?);
+    if let Some(addr) = &a.metrics_addr {
+        opts = opts.with_metrics_addr(addr.clone());
+    }
+    etcdsnap::agent::run(&repo, &opts, &|e| eprintln!("{}", line(e, json))).map_err(|e| match e {
+        // The intervals come from these flags here.
+        AgentError::ZeroInterval => Failure::new(
+            EXIT_BAD_ARGS,
+            "--delta-every and --full-every must be positive",
+        ),
+        AgentError::Options(_) => Failure::new(EXIT_BAD_ARGS, e),
+        e => Failure::new(EXIT_ERROR, e),
     })
 }

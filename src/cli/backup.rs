@@ -227,8 +227,27 @@ pub(super) struct ForgetArgs {
     dry_run: bool,
 }
 
-fn fail(e: RepoError) -> Failure {
+/// A repository error as the CLI prints it.
+pub(super) fn fail(e: RepoError) -> Failure {
     match e {
+        // The key comes from --key-file here.
+        RepoError::KeyNeeded => Failure::new(
+            EXIT_ERROR,
+            "this repository is encrypted: pass --key-file with its key",
+        ),
+        RepoError::NotEncrypted => Failure::new(
+            EXIT_ERROR,
+            "this repository is not encrypted: do not pass --key-file",
+        ),
+        RepoError::WrongKey => Failure::new(
+            EXIT_ERROR,
+            "the key file does not hold this repository's key",
+        ),
+        // The rules come from these flags here.
+        RepoError::PruneSelection => Failure::new(
+            EXIT_BAD_ARGS,
+            "give snapshot IDs, or at least one --keep-last/--keep-hourly/--keep-daily/--keep-weekly rule (not both)",
+        ),
         RepoError::Restore(r) => restore_error(r),
         RepoError::Save(s) => Failure::new(super::save::exit_code(&s), s),
         // The library says what is wrong; the flag that overrides it is
@@ -269,7 +288,7 @@ fn open(a: &RepoArgs) -> Result<Repository, Failure> {
 fn info_json(i: &SnapshotInfo) -> serde_json::Value {
     json!({
         "id": i.id.to_string(),
-        "time": time::utc(i.time_ns),
+        "time": time::utc(i.time),
         "revision": i.revision,
         "size": i.size,
         "newBytes": i.new_bytes,
@@ -321,7 +340,7 @@ fn listing_with(snaps: &[&SnapshotInfo], chains: Option<&[ChangeChain]>) -> Stri
     for (n, i) in snaps.iter().enumerate() {
         let mut row = vec![
             i.id.short(),
-            time::utc(i.time_ns),
+            time::utc(i.time),
             i.revision.to_string(),
             humanize::bytes(i.size),
             humanize::bytes(i.new_bytes),
@@ -340,7 +359,7 @@ fn listing_with(snaps: &[&SnapshotInfo], chains: Option<&[ChangeChain]>) -> Stri
                 .collect();
             row.extend([
                 c.last_revision.to_string(),
-                time::utc(chain_end_ns(i, c)),
+                time::utc(chain_end(i, c)),
                 if gaps.is_empty() {
                     "-".into()
                 } else {
@@ -466,10 +485,10 @@ fn save_options(global: &GlobalArgs, endpoint: &str) -> Result<SaveOptions, Fail
 fn push(a: &PushArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failure> {
     let json = json_or_simple(write_out, "backup push")?;
     let repo = open(&a.repo)?;
-    let mut opts = PushOptions::default();
-    opts.skip_hash_check = a.skip_hash_check;
-    opts.compression_level = a.compression_level;
-    opts.target = super::target_choice(&a.target_version)?;
+    let mut opts = PushOptions::default()
+        .with_skip_hash_check(a.skip_hash_check)
+        .with_compression_level(a.compression_level)
+        .with_target(super::target_choice(&a.target_version)?);
     // A signal stops the push where it is (every step is crash-safe),
     // removing a snapshot being received from an endpoint.
     super::interrupt::install(super::interrupt::Mode::Immediate("the push did not finish"))?;
@@ -493,7 +512,7 @@ fn push(a: &PushArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failur
                     .map_err(|e| {
                         Failure::new(EXIT_ERROR, format!("stat {}: {e}", file.display()))
                     })?;
-                opts.time = Some(mtime);
+                opts = opts.with_time(mtime);
             }
             repo.push_with_progress(file, &opts, &|p| bar.update(p))
         }
@@ -571,8 +590,8 @@ fn restorable_json(i: &SnapshotInfo, c: &ChangeChain) -> serde_json::Value {
     json!({
         "fromRevision": i.revision,
         "toRevision": c.last_revision,
-        "fromTime": time::utc(i.time_ns),
-        "toTime": time::utc(chain_end_ns(i, c)),
+        "fromTime": time::utc(i.time),
+        "toTime": time::utc(chain_end(i, c)),
         "segments": c.segments,
         "gaps": c.gaps.iter().map(|(f, t)| json!({"from": f, "to": t})).collect::<Vec<_>>(),
         "overlaps": c.overlaps,
@@ -581,13 +600,8 @@ fn restorable_json(i: &SnapshotInfo, c: &ChangeChain) -> serde_json::Value {
 
 /// When the chain's last contiguous segment was sealed (the snapshot's
 /// own time without one).
-fn chain_end_ns(i: &SnapshotInfo, c: &ChangeChain) -> i64 {
-    c.last_sealed.map_or(i.time_ns, |t| {
-        t.duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .and_then(|d| i64::try_from(d.as_nanos()).ok())
-            .unwrap_or(i.time_ns)
-    })
+fn chain_end(i: &SnapshotInfo, c: &ChangeChain) -> std::time::SystemTime {
+    c.last_sealed.unwrap_or(i.time)
 }
 
 fn restore(a: &RestoreFromRepoArgs, write_out: &str) -> Result<(), Failure> {
@@ -598,8 +612,7 @@ fn restore(a: &RestoreFromRepoArgs, write_out: &str) -> Result<(), Failure> {
         None => Some(need_id(&a.id, "backup restore")?),
     };
     let repo = open(&a.repo)?;
-    let placeholder = a.id.as_deref().unwrap_or("(point in time)");
-    let opts = options(&a.flags, PathBuf::from(placeholder))?;
+    let opts = options(&a.flags)?;
     // A signal removes the staged dirs and exits (128 + the signal).
     super::interrupt::install(super::interrupt::Mode::Immediate("nothing restored"))?;
     let bar = Bar::new();
@@ -705,13 +718,12 @@ fn etcdsnap_parent(file: &std::path::Path) -> PathBuf {
 fn check(a: &CheckArgs, write_out: &str) -> Result<(), Failure> {
     let json = json_or_simple(write_out, "backup check")?;
     let repo = open(&a.repo)?;
-    let mut opts = CheckOptions::default();
-    opts.read_data = a.read_data;
+    let opts = CheckOptions::default().with_read_data(a.read_data);
     let r = repo.check(&opts).map_err(fail)?;
     if json {
         let v = json!({
             "ok": r.is_ok(),
-            "problems": r.problems,
+            "problems": r.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "affectedSnapshots": r.affected.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
             "notes": r.notes,
             "snapshots": r.snapshots,
@@ -776,13 +788,15 @@ fn forget(a: &ForgetArgs, prune: bool, write_out: &str) -> Result<(), Failure> {
         },
     )?;
     let repo = open(&a.repo)?;
-    let mut opts = PruneOptions::default();
-    opts.keep = RetentionPolicy::last(a.keep_last as usize)
-        .with_hourly(a.keep_hourly as usize)
-        .with_daily(a.keep_daily as usize)
-        .with_weekly(a.keep_weekly as usize);
-    opts.ids = a.ids.clone();
-    opts.dry_run = a.dry_run;
+    let opts = PruneOptions::default()
+        .with_keep(
+            RetentionPolicy::last(a.keep_last as usize)
+                .with_hourly(a.keep_hourly as usize)
+                .with_daily(a.keep_daily as usize)
+                .with_weekly(a.keep_weekly as usize),
+        )
+        .with_ids(a.ids.iter().cloned())
+        .with_dry_run(a.dry_run);
     let r: PruneReport = if prune {
         repo.prune(&opts)
     } else {

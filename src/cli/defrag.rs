@@ -73,7 +73,9 @@ fn run(
     bar.finish();
     let snap = snap?;
     let target = resolve_target(&snap, choice)?;
-    let opts = RewriteOptions { compact, target };
+    let opts = RewriteOptions::default()
+        .with_compact(compact)
+        .with_target(target);
     let done = rewrite(&snap, &out, &opts).map_err(|e| Failure::new(EXIT_ERROR, e))?;
     print_summary(&done, json);
     Ok(())

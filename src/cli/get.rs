@@ -187,16 +187,14 @@ pub fn run(a: &GetArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Fail
     let store = Store::open(&snap)
         .map_err(|e| Failure::new(EXIT_ERROR, e))?
         .with_rules(rules);
-    let req = RangeRequest {
-        key: &p.key,
-        range_end: &p.end,
-        revision: a.rev.max(0),
-        limit: a.limit,
-        sort_order: p.sort_order,
-        sort_target: p.sort_target,
-        keys_only: a.keys_only,
-        count_only: a.count_only,
-    };
+    let req = RangeRequest::key(&p.key)
+        .with_range_end(&p.end)
+        .with_revision(a.rev.max(0))
+        .with_limit(a.limit)
+        .with_sort_order(p.sort_order)
+        .with_sort_target(p.sort_target)
+        .with_keys_only(a.keys_only)
+        .with_count_only(a.count_only);
     let resp = store.range(&req).map_err(|e| Failure::new(EXIT_ERROR, e))?;
     // etcdctl checks these after the request has been answered.
     if a.count_only && write_out != "fields" {

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use etcdsnap::{Credentials, SaveOptions};
+use etcdsnap::{Credentials, SaveOptions, TlsOptions};
 
 use super::Failure;
 use super::pflag::{parse_bool, parse_duration};
@@ -239,30 +239,41 @@ impl GlobalArgs {
         }
         let mut o = SaveOptions::new(path);
         if let Some(e) = &self.endpoints {
-            o.endpoints = e
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect();
+            o = o.with_endpoints(e.split(',').map(str::trim).filter(|s| !s.is_empty()));
         }
+        let mut tls = TlsOptions::default();
         let path_of = |v: &Option<String>| v.as_ref().filter(|s| !s.is_empty()).map(PathBuf::from);
-        o.tls.ca_file = path_of(&self.cacert);
-        o.tls.cert_file = path_of(&self.cert);
-        o.tls.key_file = path_of(&self.key);
+        if let Some(p) = path_of(&self.cacert) {
+            tls = tls.with_ca_file(p);
+        }
+        if let Some(p) = path_of(&self.cert) {
+            tls = tls.with_cert_file(p);
+        }
+        if let Some(p) = path_of(&self.key) {
+            tls = tls.with_key_file(p);
+        }
         let skip_verify = &self.insecure_skip_tls_verify;
-        o.tls.insecure_skip_verify =
-            typed("insecure-skip-tls-verify", skip_verify, parse_bool)?.unwrap_or(false);
-        o.tls.insecure_transport =
-            typed("insecure-transport", &self.insecure_transport, parse_bool)?.unwrap_or(true);
-        o.dial_timeout =
-            typed("dial-timeout", &self.dial_timeout, parse_duration)?.unwrap_or(o.dial_timeout);
-        o.keepalive_time = typed("keepalive-time", &self.keepalive_time, parse_duration)?
-            .unwrap_or(o.keepalive_time);
-        o.keepalive_timeout = typed("keepalive-timeout", &self.keepalive_timeout, parse_duration)?
-            .unwrap_or(o.keepalive_timeout);
-        o.command_timeout = typed("command-timeout", &self.command_timeout, parse_duration)?;
-        o.credentials = match (&self.user, &self.password) {
+        tls = tls
+            .with_insecure_skip_verify(
+                typed("insecure-skip-tls-verify", skip_verify, parse_bool)?.unwrap_or(false),
+            )
+            .with_insecure_transport(
+                typed("insecure-transport", &self.insecure_transport, parse_bool)?.unwrap_or(true),
+            );
+        o = o.with_tls(tls);
+        if let Some(d) = typed("dial-timeout", &self.dial_timeout, parse_duration)? {
+            o = o.with_dial_timeout(d);
+        }
+        if let Some(d) = typed("keepalive-time", &self.keepalive_time, parse_duration)? {
+            o = o.with_keepalive_time(d);
+        }
+        if let Some(d) = typed("keepalive-timeout", &self.keepalive_timeout, parse_duration)? {
+            o = o.with_keepalive_timeout(d);
+        }
+        if let Some(d) = typed("command-timeout", &self.command_timeout, parse_duration)? {
+            o = o.with_command_timeout(d);
+        }
+        let credentials = match (&self.user, &self.password) {
             (None, None) => None,
             (None, Some(_)) => {
                 return Err(Failure::new(
@@ -282,6 +293,9 @@ impl GlobalArgs {
                 )),
             },
         };
+        if let Some(c) = credentials {
+            o = o.with_credentials(c);
+        }
         Ok(o)
     }
 }

@@ -30,7 +30,7 @@ pub fn run(a: &PruneArgs, write_out: &str) -> Result<(), Failure> {
             .map(|s| {
                 json!({
                     "location": s.location,
-                    "time": s.time.to_rfc3339(),
+                    "time": chrono::DateTime::<chrono::Utc>::from(s.time).to_rfc3339(),
                     "keep": s.keep.iter().map(|k| k.name()).collect::<Vec<_>>(),
                     "deleted": s.keep.is_empty() && !report.dry_run,
                 })

@@ -1,8 +1,10 @@
 //! `etcdsnap snapshot restore`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use etcdsnap::{RestoreError, RestoreOptions, RestoreSummary, restore};
+use etcdsnap::{
+    FlagsError, Location, RestoreError, RestoreOptions, RestoreSource, RestoreSummary, restore,
+};
 use serde_json::json;
 
 use super::progress::Bar;
@@ -17,12 +19,13 @@ const STORAGE_ADVICE: &str = "(etcd refuses data newer than itself: give a newer
 
 pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
     let file = one_file(&a.file, &a.more, "snapshot restore")?;
-    let opts = options(&a.flags, PathBuf::from(&file))?;
+    let opts = options(&a.flags)?;
     let json = json_or_simple(write_out, "restore")?;
     // A signal removes the staged dirs and exits (128 + the signal).
     super::interrupt::install(super::interrupt::Mode::Immediate("nothing restored"))?;
+    let source = source(&file, &opts).map_err(failure)?;
     let bar = Bar::new();
-    let result = restore(&opts, &|p| bar.update(p));
+    let result = restore(source, &opts, &|p| bar.update(p));
     bar.finish();
     let summary = result.map_err(|e| {
         // A compressed file under a plain name has no trailer where etcd
@@ -44,35 +47,56 @@ pub fn run(a: &RestoreArgs, write_out: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The snapshot argument: any location text (`snap.db`, `snap.db.zst`,
+/// `s3://...`, `file:///...`).
+fn source(file: &str, opts: &RestoreOptions) -> Result<RestoreSource<'static>, RestoreError> {
+    Ok(RestoreSource::Location(Location::parse_with(
+        file,
+        &opts.location,
+    )?))
+}
+
 /// The library's options from the command-line flags.
-pub fn options(a: &RestoreFlags, snapshot: PathBuf) -> Result<RestoreOptions, Failure> {
+pub fn options(a: &RestoreFlags) -> Result<RestoreOptions, Failure> {
     let choice = target_choice(&a.target_version)?;
-    let mut opts = RestoreOptions::new(snapshot);
-    opts.data_dir = non_empty(&a.data_dir);
-    opts.wal_dir = non_empty(&a.wal_dir);
-    opts.name = a.name.clone();
-    opts.initial_cluster = a.initial_cluster.clone();
-    opts.initial_cluster_token = a.initial_cluster_token.clone();
-    opts.initial_advertise_peer_urls = a.initial_advertise_peer_urls.clone();
-    opts.skip_hash_check = a.skip_hash_check;
-    opts.bump_revision = a.bump_revision;
-    opts.mark_compacted = a.mark_compacted;
-    opts.compact = a.compact;
-    opts.defrag = a.defrag;
-    opts.target = choice;
-    opts.force = a.force;
+    let mut opts = RestoreOptions::default()
+        .with_name(a.name.clone())
+        .with_initial_cluster(a.initial_cluster.clone())
+        .with_initial_cluster_token(a.initial_cluster_token.clone())
+        .with_initial_advertise_peer_urls(a.initial_advertise_peer_urls.clone())
+        .with_skip_hash_check(a.skip_hash_check)
+        .with_bump_revision(a.bump_revision)
+        .with_mark_compacted(a.mark_compacted)
+        .with_compact(a.compact)
+        .with_defrag(a.defrag)
+        .with_target(choice)
+        .with_force(a.force);
+    if let Some(dir) = non_empty(&a.data_dir) {
+        opts = opts.with_data_dir(dir);
+    }
+    if let Some(dir) = non_empty(&a.wal_dir) {
+        opts = opts.with_wal_dir(dir);
+    }
     // clap's `requires` and `conflicts_with` have checked the pairing.
-    opts.all_members_out_dir = if a.all_members {
-        non_empty(&a.out_dir)
-    } else {
-        None
-    };
+    if let Some(dir) = non_empty(&a.out_dir).filter(|_| a.all_members) {
+        opts = opts.with_all_members_out_dir(dir);
+    }
     Ok(opts)
 }
 
 /// A restore error as the CLI prints it.
 pub fn failure(e: RestoreError) -> Failure {
     match e {
+        // The data dir comes from --data-dir here.
+        RestoreError::Flags(FlagsError::BadMemberName {
+            name,
+            all_members: false,
+        }) => Failure::new(
+            super::EXIT_BAD_ARGS,
+            format!(
+                "member name {name:?} cannot name a data dir (pass --data-dir): it is empty or contains '/' or NUL"
+            ),
+        ),
         e @ RestoreError::StorageTooNew { .. } => {
             let code = super::restore_exit_code(&e);
             Failure::new(code, format!("{e}\n{STORAGE_ADVICE}"))

@@ -43,26 +43,29 @@ pub fn run(a: &SaveArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Fai
     if !FORMATS.contains(&write_out) {
         return Err(Failure::new(EXIT_BAD_FEATURE, "unsupported output format"));
     }
-    let mut opts = global
-        .with_process_env()?
-        .save_options_prompting(PathBuf::from(file))?;
-    // SIGINT, SIGTERM, SIGHUP, SIGQUIT: the save notices, removes
-    // FILE.part (aborts the upload) and says so; the exit code is then
-    // 128 + the signal, as if it had killed us.
-    opts.interrupt = Some(interrupt::install(interrupt::Mode::Cooperative(
-        "nothing saved",
-    ))?);
     let mut compress = etcdsnap::CompressOptions::default();
     if let Some(level) = a.compression_level {
-        compress.zstd_level = level;
-        compress.gzip_level = u32::try_from(level).unwrap_or(0).min(9);
+        compress = compress
+            .with_zstd_level(level)
+            .with_gzip_level(u32::try_from(level).unwrap_or(0).min(9));
     }
     if let Some(threads) = a.compression_threads {
-        compress.threads = threads;
+        compress = compress.with_threads(threads);
     }
-    opts.location = etcdsnap::LocationOptions::default()
-        .with_compress(compress)
-        .with_part_size(a.upload_part_size.saturating_mul(1 << 20));
+    let opts = global
+        .with_process_env()?
+        .save_options_prompting(PathBuf::from(file))?
+        // SIGINT, SIGTERM, SIGHUP, SIGQUIT: the save notices, removes
+        // FILE.part (aborts the upload) and says so; the exit code is
+        // then 128 + the signal, as if it had killed us.
+        .with_interrupt(interrupt::install(interrupt::Mode::Cooperative(
+            "nothing saved",
+        ))?)
+        .with_location(
+            etcdsnap::LocationOptions::default()
+                .with_compress(compress)
+                .with_part_size(a.upload_part_size.saturating_mul(1 << 20)),
+        );
 
     let bar = Bar::new();
     let result = save(&opts, &|p| bar.update(p));

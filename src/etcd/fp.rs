@@ -44,16 +44,14 @@ pub(crate) fn fingerprint(key: &[u8]) -> [u64; 2] {
     const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
     let len = key.len() as u64;
     let (mut a, mut b) = (K1 ^ len, K2 ^ len.rotate_left(32));
-    let mut chunks = key.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        let w = u64::from_le_bytes(w);
+    let (chunks, rest) = key.as_chunks::<8>();
+    for c in chunks {
+        let w = u64::from_le_bytes(*c);
         a = (a ^ w).wrapping_mul(K1).rotate_left(31);
         b = (b ^ w.rotate_left(23)).wrapping_mul(K2).rotate_left(29);
     }
     let mut w = [0u8; 8];
-    for (d, s) in w.iter_mut().zip(chunks.remainder()) {
+    for (d, s) in w.iter_mut().zip(rest) {
         *d = *s;
     }
     let w = u64::from_le_bytes(w);

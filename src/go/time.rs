@@ -1,6 +1,40 @@
 //! `time.Unix(secs, 0).UTC().Format(time.RFC3339)`: how Go (and so
 //! Kubernetes and etcd) print a time in seconds.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Whole seconds from the Unix epoch to `t`, rounded down (so negative,
+/// and rounded away from zero, before it): what Go's `Time.Unix` gives.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use etcdsnap::internal::go::time::unix_secs;
+/// assert_eq!(unix_secs(UNIX_EPOCH + Duration::from_millis(1500)), 1);
+/// assert_eq!(unix_secs(UNIX_EPOCH - Duration::from_millis(500)), -1);
+/// ```
+pub fn unix_secs(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => {
+            let d = e.duration();
+            let whole = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+            (-whole).saturating_sub(i64::from(d.subsec_nanos() > 0))
+        }
+    }
+}
+
+/// Go's `time.Unix(secs, nanos)` (`nanos` below one second); `None` where
+/// `SystemTime` cannot hold it.
+pub fn from_unix(secs: i64, nanos: u32) -> Option<SystemTime> {
+    let whole = Duration::from_secs(secs.unsigned_abs());
+    let at = if secs >= 0 {
+        UNIX_EPOCH.checked_add(whole)
+    } else {
+        UNIX_EPOCH.checked_sub(whole)
+    };
+    at?.checked_add(Duration::from_nanos(u64::from(nanos.min(999_999_999))))
+}
+
 /// `secs` since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`, for any `i64`.
 ///
 /// ```

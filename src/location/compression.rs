@@ -133,6 +133,26 @@ impl Default for CompressOptions {
     }
 }
 
+impl CompressOptions {
+    /// The zstd level (1..=22; negative levels are the fast ones).
+    pub fn with_zstd_level(mut self, level: i32) -> Self {
+        self.zstd_level = level;
+        self
+    }
+
+    /// The gzip level (0..=9; higher ones are taken as 9).
+    pub fn with_gzip_level(mut self, level: u32) -> Self {
+        self.gzip_level = level;
+        self
+    }
+
+    /// zstd worker threads (0: compress on the writing thread).
+    pub fn with_threads(mut self, threads: u32) -> Self {
+        self.threads = threads;
+        self
+    }
+}
+
 /// A compressing writer over `W`.
 pub(crate) enum Encoder<W: Write> {
     Plain(W),

@@ -82,6 +82,30 @@ impl LocationOptions {
         self
     }
 
+    /// No retry starts later than this after the first attempt.
+    pub fn with_retry_timeout(mut self, timeout: Duration) -> Self {
+        self.retry_timeout = timeout;
+        self
+    }
+
+    /// A response that sends nothing for this long fails.
+    pub fn with_read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// Parts uploaded at once (0 is taken as 1).
+    pub fn with_upload_concurrency(mut self, parts: usize) -> Self {
+        self.upload_concurrency = parts;
+        self
+    }
+
+    /// Where temporary copies go (see [`temp_dir`](Self::temp_dir)).
+    pub fn with_temp_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.temp_dir = Some(dir.into());
+        self
+    }
+
     /// Adds a store setting (see [`config`](Self::config)).
     pub fn with_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.config

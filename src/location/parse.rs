@@ -129,6 +129,13 @@ impl Location {
         })
     }
 
+    /// The local file `path`, never taken for a URL (shown lossily where
+    /// it is not UTF-8).
+    pub(crate) fn local_file(path: PathBuf, opts: &LocationOptions) -> Location {
+        let text = path.to_string_lossy().into_owned();
+        Location::local(&text, path, opts)
+    }
+
     fn local(text: &str, path: PathBuf, opts: &LocationOptions) -> Location {
         Location {
             compression: Compression::from_name(&path.to_string_lossy()),

@@ -3,6 +3,8 @@
 //! snapshot that verifies (it is found first, newest to oldest; if none
 //! does, nothing is deleted).
 
+use std::time::SystemTime;
+
 use chrono::{DateTime, Utc};
 #[cfg(feature = "remote")]
 use object_store::ObjectStoreExt;
@@ -49,7 +51,7 @@ pub struct PrunedSnapshot {
     /// Its location.
     pub location: String,
     /// The time in its name.
-    pub time: DateTime<Utc>,
+    pub time: SystemTime,
     /// Why it is kept; empty: deleted (or, in a dry run, to be deleted).
     pub keep: Vec<KeepReason>,
 }
@@ -240,7 +242,7 @@ pub fn prune(
             ),
         ));
     };
-    let times: Vec<_> = entries.iter().map(|e| e.time).collect();
+    let times: Vec<SystemTime> = entries.iter().map(|e| e.time.into()).collect();
     let mut keep = opts.policy.apply(&times);
     if let Some(k) = keep.get_mut(sound) {
         k.push(KeepReason::NewestSound);
@@ -251,7 +253,7 @@ pub fn prune(
         }
         report.snapshots.push(PrunedSnapshot {
             location: e.text,
-            time: e.time,
+            time: e.time.into(),
             keep,
         });
     }

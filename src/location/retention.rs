@@ -3,18 +3,20 @@
 //! rule restic and borg use). A pure function of the times, so the backup
 //! repository can apply it to its own records.
 
+use std::time::SystemTime;
+
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
 /// How many snapshots to keep, by rule; a snapshot is kept if any rule
 /// keeps it.
 ///
 /// ```
-/// use chrono::{DateTime, Duration};
+/// use std::time::{Duration, UNIX_EPOCH};
 /// use etcdsnap::{KeepReason, RetentionPolicy};
 ///
-/// let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+/// let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
 /// // One snapshot every 6 hours for 3 days, newest first.
-/// let times: Vec<_> = (0..12).map(|i| t0 - Duration::hours(6 * i)).collect();
+/// let times: Vec<_> = (0..12).map(|i| t0 - Duration::from_secs(6 * 3600 * i)).collect();
 /// let policy = RetentionPolicy::last(2).with_daily(3);
 /// let keep = policy.apply(&times);
 /// assert_eq!(keep[0], vec![KeepReason::Last, KeepReason::Daily]);
@@ -75,6 +77,12 @@ impl RetentionPolicy {
         }
     }
 
+    /// Keeps the newest `n` (besides what the other rules keep).
+    pub fn with_last(mut self, n: usize) -> RetentionPolicy {
+        self.keep_last = n;
+        self
+    }
+
     /// Also keeps the newest of each of the last `h` hours.
     pub fn with_hourly(mut self, h: usize) -> RetentionPolicy {
         self.keep_hourly = h;
@@ -104,7 +112,9 @@ impl RetentionPolicy {
     /// For each time (in any order), why it is kept: empty means delete.
     /// Of several snapshots with the same time, the first given counts as
     /// the newer.
-    pub fn apply(&self, times: &[DateTime<Utc>]) -> Vec<Vec<KeepReason>> {
+    pub fn apply(&self, times: &[SystemTime]) -> Vec<Vec<KeepReason>> {
+        // Hours, days and weeks are UTC's.
+        let times: Vec<DateTime<Utc>> = times.iter().map(|&t| DateTime::from(t)).collect();
         let mut order: Vec<usize> = (0..times.len()).collect();
         // Newest first; stable, so equal times keep their given order.
         order.sort_by(|&a, &b| times[b].cmp(&times[a]));
@@ -146,10 +156,10 @@ impl RetentionPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Duration;
+    use std::time::Duration;
 
-    fn at(s: &str) -> DateTime<Utc> {
-        super::super::timestamp::parse(s).expect(s)
+    fn at(s: &str) -> SystemTime {
+        super::super::timestamp::parse(s).expect(s).into()
     }
 
     #[test]
@@ -188,7 +198,9 @@ mod tests {
     #[test]
     fn order_of_input_does_not_matter() {
         let t0 = at("20250101T000000Z");
-        let times: Vec<_> = (0..50).map(|i| t0 + Duration::minutes(37 * i)).collect();
+        let times: Vec<_> = (0..50)
+            .map(|i| t0 + Duration::from_secs(37 * 60 * i))
+            .collect();
         let p = RetentionPolicy {
             keep_last: 3,
             keep_hourly: 5,

@@ -136,7 +136,7 @@ pub(crate) fn destination(
         // Not UTF-8: a plain file name, with no placeholder we could see.
         return Ok((path.to_path_buf(), None));
     };
-    let text = expand_time(text, chrono::Utc::now());
+    let text = expand_time(text, std::time::SystemTime::now());
     let loc = Location::parse_with(&text, opts)?;
     let plain = match loc.local_path() {
         Some(p) if loc.is_plain_file() => Some(p.to_path_buf()),

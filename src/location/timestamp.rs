@@ -2,6 +2,8 @@
 //! replaced by the UTC time of the save, as `20250131T235959Z` (ISO 8601
 //! basic format: sorts as text, no `:` that some tools dislike in names).
 
+use std::time::SystemTime;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 /// The placeholder replaced by the time.
@@ -14,13 +16,15 @@ pub(crate) const LEN: usize = 16;
 /// `text` with every `{time}` replaced by `now`.
 ///
 /// ```
-/// let t = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
 /// assert_eq!(
 ///     etcdsnap::expand_time("s3://b/etcd/snap-{time}.db.zst", t),
 ///     "s3://b/etcd/snap-20231114T221320Z.db.zst"
 /// );
 /// ```
-pub fn expand_time(text: &str, now: DateTime<Utc>) -> String {
+pub fn expand_time(text: &str, now: SystemTime) -> String {
+    let now = DateTime::<Utc>::from(now);
     text.replace(TIME_PLACEHOLDER, &now.format(FORMAT).to_string())
 }
 
@@ -48,7 +52,7 @@ mod tests {
     #[test]
     fn names_round_trip() {
         let t = DateTime::from_timestamp(1_735_689_599, 0).expect("time");
-        let name = expand_time("etcd/snap-{time}.db.gz", t);
+        let name = expand_time("etcd/snap-{time}.db.gz", t.into());
         assert_eq!(name, "etcd/snap-20241231T235959Z.db.gz");
         assert_eq!(time_in(&name, "etcd/snap-", ".db.gz"), Some(t));
         assert_eq!(time_in(&name, "etcd/snap-", ".db"), None);

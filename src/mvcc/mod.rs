@@ -13,7 +13,7 @@
 //! assert_eq!((kv.value, kv.mod_revision), (&b"jormun_new"[..], 4));
 //! assert!(store.get(b"foo", 0)?.is_none()); // deleted at revision 3
 //! assert_eq!(store.get(b"foo", 2)?.map(|kv| kv.value), Some(&b"bar"[..]));
-//! let all = store.range(&RangeRequest { key: b"\0", range_end: b"\0", ..Default::default() })?;
+//! let all = store.range(&RangeRequest::key(b"\0").with_range_end(b"\0"))?;
 //! assert_eq!(all.count, 2);
 //! let history = store.history(b"foo")?;
 //! assert_eq!(history.len(), 2); // the put and the deletion
@@ -396,11 +396,7 @@ mod tests {
         assert_eq!(leases[0].ttl, 3600);
         // The 20 keys on that lease show it.
         let all = store
-            .range(&RangeRequest {
-                key: b"\0",
-                range_end: b"\0",
-                ..Default::default()
-            })
+            .range(&RangeRequest::key(b"\0").with_range_end(b"\0"))
             .expect("range");
         let leased = all.kvs.iter().filter(|kv| kv.lease == leases[0].id).count();
         assert_eq!(leased, 20);
@@ -424,11 +420,7 @@ mod tests {
     #[test]
     fn one_thread_and_many_agree() {
         let snap = fixture("k8s-v34.db");
-        let req = RangeRequest {
-            key: b"/registry/",
-            range_end: b"/registry0",
-            ..Default::default()
-        };
+        let req = RangeRequest::key(b"/registry/").with_range_end(b"/registry0");
         let one = Store::open(&snap)
             .expect("store")
             .with_threads(1)

@@ -35,6 +35,7 @@ pub enum SortTarget {
 
 /// A range request, with etcd's conventions for `range_end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct RangeRequest<'k> {
     /// The first key (must not be empty).
     pub key: &'k [u8],
@@ -62,6 +63,48 @@ impl<'k> RangeRequest<'k> {
             key,
             ..RangeRequest::default()
         }
+    }
+
+    /// The range end: empty for only `key`, `[0]` for every key from `key` on, otherwise the keys in `[key, range_end)` (see [`prefix_end`]).
+    pub fn with_range_end(mut self, range_end: &'k [u8]) -> RangeRequest<'k> {
+        self.range_end = range_end;
+        self
+    }
+
+    /// The revision to read at; 0 or less for the current one.
+    pub fn with_revision(mut self, revision: i64) -> RangeRequest<'k> {
+        self.revision = revision;
+        self
+    }
+
+    /// Most keys to return; 0 or less for no limit.
+    pub fn with_limit(mut self, limit: i64) -> RangeRequest<'k> {
+        self.limit = limit;
+        self
+    }
+
+    /// The order.
+    pub fn with_sort_order(mut self, order: SortOrder) -> RangeRequest<'k> {
+        self.sort_order = order;
+        self
+    }
+
+    /// What to sort by.
+    pub fn with_sort_target(mut self, target: SortTarget) -> RangeRequest<'k> {
+        self.sort_target = target;
+        self
+    }
+
+    /// Leave the values out.
+    pub fn with_keys_only(mut self, keys_only: bool) -> RangeRequest<'k> {
+        self.keys_only = keys_only;
+        self
+    }
+
+    /// Only count.
+    pub fn with_count_only(mut self, count_only: bool) -> RangeRequest<'k> {
+        self.count_only = count_only;
+        self
     }
 
     /// Whether `k` is in the requested range.

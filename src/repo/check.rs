@@ -21,6 +21,7 @@
 //! repository stands are named.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use super::backend::keys;
 use super::chunk::Coder;
@@ -34,8 +35,8 @@ use super::pack::{self, PackEntry};
 use super::reader::Plan;
 use super::repository::{Repository, SnapshotId};
 use crate::etcd::version::TargetChoice;
-use crate::snapshot::SnapshotFile;
 use crate::snapshot::stream::{StreamError, stream_into};
+use crate::snapshot::{SnapshotFile, VerifyProblem};
 
 /// Largest pack read whole (by `check --read-data` and by prune's repacking).
 pub(crate) const MAX_PACK: u64 = 1 << 30;
@@ -48,12 +49,345 @@ pub struct CheckOptions {
     pub read_data: bool,
 }
 
+impl CheckOptions {
+    /// Read every pack in full: hash it, and decode and verify every chunk.
+    pub fn with_read_data(mut self, read: bool) -> Self {
+        self.read_data = read;
+        self
+    }
+}
+
+/// One problem a check found. Its `Display` is the line `backup check`
+/// prints after `error: `.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum CheckProblem {
+    /// A repository error met while checking: the index would not open or
+    /// read, or a list or manifest object would not read or decode.
+    Repo(Arc<RepoError>),
+    /// The repository recorded a snapshot's push (under `known/`) and no
+    /// forget removed it, but its manifest is gone.
+    ManifestMissing {
+        /// The snapshot.
+        snapshot: SnapshotId,
+    },
+    /// A snapshot's chunk list is missing or damaged, or is a delta whose
+    /// base list is.
+    List {
+        /// The snapshot.
+        snapshot: SnapshotId,
+        /// What is wrong with the list.
+        reason: String,
+    },
+    /// A snapshot's list holds another number of chunks than its manifest
+    /// records.
+    ChunkCount {
+        /// The snapshot.
+        snapshot: SnapshotId,
+        /// Chunks in the list.
+        listed: usize,
+        /// Chunks the manifest records.
+        recorded: u64,
+    },
+    /// Chunks a snapshot needs are missing or damaged.
+    MissingChunks {
+        /// The snapshot.
+        snapshot: SnapshotId,
+        /// How many.
+        count: usize,
+        /// The first one (in list order).
+        first: [u8; 32],
+    },
+    /// The reassembled snapshot fails `snapshot verify`'s checks
+    /// (`read_data`).
+    Unsound {
+        /// The snapshot.
+        snapshot: SnapshotId,
+        /// What verify found.
+        problem: VerifyProblem,
+    },
+    /// The reassembled snapshot's body is not the one the manifest records
+    /// (`read_data`).
+    BodyDigest {
+        /// The snapshot.
+        snapshot: SnapshotId,
+        /// SHA-256 of the reassembled body.
+        found: [u8; 32],
+        /// SHA-256 the manifest records.
+        recorded: [u8; 32],
+    },
+    /// Reassembling a snapshot failed (`read_data`).
+    Reassembly {
+        /// The snapshot.
+        snapshot: SnapshotId,
+        /// Why.
+        source: Arc<RepoError>,
+    },
+    /// Reading a snapshot's chunks back failed (`read_data`).
+    ReassemblyRead {
+        /// The snapshot.
+        snapshot: SnapshotId,
+        /// The error.
+        source: Arc<std::io::Error>,
+    },
+    /// A pack is longer than a pack can be (`read_data`).
+    PackTooLong {
+        /// The pack.
+        pack: [u8; 32],
+        /// Its length.
+        size: u64,
+    },
+    /// A pack could not be read (`read_data`).
+    PackRead {
+        /// The pack.
+        pack: [u8; 32],
+        /// The error.
+        source: Arc<std::io::Error>,
+    },
+    /// A pack's bytes do not hash to its name (`read_data`).
+    PackHash {
+        /// The pack.
+        pack: [u8; 32],
+    },
+    /// A pack's trailer (the list of its chunks) is damaged, so the index
+    /// cannot be rebuilt from the pack.
+    PackTrailer {
+        /// Why (it names the pack).
+        source: Arc<RepoError>,
+        /// Whether the pack's chunks were read and verified
+        /// (`read_data`).
+        read_data: bool,
+    },
+    /// A chunk copy in a pack does not decode (`read_data`).
+    ChunkDamaged {
+        /// The pack.
+        pack: [u8; 32],
+        /// The copy's offset in the pack.
+        offset: u64,
+        /// Why.
+        source: Arc<RepoError>,
+    },
+    /// The index lists a pack the repository does not hold.
+    IndexPackMissing {
+        /// The pack.
+        pack: [u8; 32],
+    },
+    /// The index records another length for a pack.
+    IndexPackSize {
+        /// The pack.
+        pack: [u8; 32],
+        /// Its length.
+        size: u64,
+        /// The length the index records.
+        indexed: u64,
+    },
+    /// The index records another number of chunks for a pack.
+    IndexPackCount {
+        /// The pack.
+        pack: [u8; 32],
+        /// Chunks its trailer lists.
+        chunks: usize,
+        /// Chunks the index records.
+        indexed: u32,
+    },
+    /// A chunk is not where the index places it.
+    IndexChunkMisplaced {
+        /// The chunk.
+        chunk: [u8; 32],
+        /// The pack the index names.
+        pack: [u8; 32],
+        /// The offset the index names.
+        offset: u64,
+    },
+    /// A chunk is stored but the index does not list it.
+    ChunkNotIndexed {
+        /// The chunk.
+        chunk: [u8; 32],
+    },
+    /// The index's copy of a list differs from the list object.
+    IndexListDiffers {
+        /// The list.
+        list: [u8; 32],
+    },
+    /// The index's copy of a manifest differs from the manifest object.
+    IndexSnapshotDiffers {
+        /// The snapshot.
+        snapshot: SnapshotId,
+    },
+    /// The index holds a list or manifest whose object is missing or
+    /// damaged.
+    IndexedObjectMissing {
+        /// The list or snapshot ID.
+        id: [u8; 32],
+    },
+    /// A segment of a snapshot's recorded changes does not read.
+    Delta {
+        /// The snapshot.
+        snapshot: SnapshotId,
+        /// Why (it names the segment).
+        source: Arc<RepoError>,
+    },
+    /// No segment covers some revisions after a snapshot's.
+    DeltaGap {
+        /// The snapshot.
+        snapshot: SnapshotId,
+        /// The first revision not covered.
+        from: i64,
+        /// The last revision not covered.
+        to: i64,
+    },
+    /// A segment overlaps an earlier one.
+    DeltaOverlap {
+        /// The snapshot.
+        snapshot: SnapshotId,
+        /// The segment (its key in the repository).
+        segment: String,
+    },
+}
+
+impl std::fmt::Display for CheckProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckProblem::Repo(e) => write!(f, "{e}"),
+            CheckProblem::ManifestMissing { snapshot } => {
+                write!(f, "snapshot {snapshot}: {}", held::MISSING)
+            }
+            CheckProblem::List { snapshot, reason } => write!(f, "snapshot {snapshot}: {reason}"),
+            CheckProblem::ChunkCount {
+                snapshot,
+                listed,
+                recorded,
+            } => write!(
+                f,
+                "snapshot {snapshot}: its list has {listed} chunks, the manifest says {recorded}"
+            ),
+            CheckProblem::MissingChunks {
+                snapshot,
+                count,
+                first,
+            } => write!(
+                f,
+                "snapshot {snapshot}: {count} of its chunks are missing or damaged (first: {})",
+                hex(first)
+            ),
+            CheckProblem::Unsound { snapshot, problem } => {
+                write!(f, "snapshot {snapshot}: {problem}")
+            }
+            CheckProblem::BodyDigest {
+                snapshot,
+                found,
+                recorded,
+            } => write!(
+                f,
+                "snapshot {snapshot}: the reassembled bbolt image has SHA-256 {}, the manifest records {}",
+                hex(found),
+                hex(recorded)
+            ),
+            CheckProblem::Reassembly { snapshot, source } => {
+                write!(f, "snapshot {snapshot}: {source}")
+            }
+            CheckProblem::ReassemblyRead { snapshot, source } => {
+                write!(f, "snapshot {snapshot}: {source}")
+            }
+            CheckProblem::PackTooLong { pack, size } => {
+                write!(f, "pack {}: {size} bytes is too long", hex(pack))
+            }
+            CheckProblem::PackRead { pack, source } => {
+                write!(f, "pack {}: read: {source}", hex(pack))
+            }
+            CheckProblem::PackHash { pack } => write!(
+                f,
+                "pack {}: content does not match its name (damaged)",
+                hex(pack)
+            ),
+            CheckProblem::PackTrailer {
+                source,
+                read_data: true,
+            } => write!(f, "{source} (the index cannot be rebuilt from this pack)"),
+            CheckProblem::PackTrailer {
+                source,
+                read_data: false,
+            } => write!(
+                f,
+                "{source} (the index cannot be rebuilt from this pack; `check --read-data` verifies its chunks)"
+            ),
+            CheckProblem::ChunkDamaged {
+                pack,
+                offset,
+                source,
+            } => write!(f, "pack {}: at offset {offset}: {source}", hex(pack)),
+            CheckProblem::IndexPackMissing { pack } => {
+                write!(f, "index: pack {} is not in the repository", hex(pack))
+            }
+            CheckProblem::IndexPackSize {
+                pack,
+                size,
+                indexed,
+            } => write!(
+                f,
+                "index: pack {} has {size} bytes, the index says {indexed}",
+                hex(pack)
+            ),
+            CheckProblem::IndexPackCount {
+                pack,
+                chunks,
+                indexed,
+            } => write!(
+                f,
+                "index: pack {} holds {chunks} chunks, the index says {indexed}",
+                hex(pack)
+            ),
+            CheckProblem::IndexChunkMisplaced {
+                chunk,
+                pack,
+                offset,
+            } => write!(
+                f,
+                "index: chunk {} is not where the index says (pack {} offset {offset})",
+                hex(chunk),
+                hex(pack)
+            ),
+            CheckProblem::ChunkNotIndexed { chunk } => {
+                write!(f, "index: chunk {} is stored but not indexed", hex(chunk))
+            }
+            CheckProblem::IndexListDiffers { list } => {
+                write!(f, "index: list {} differs from the object", hex(list))
+            }
+            CheckProblem::IndexSnapshotDiffers { snapshot } => {
+                write!(f, "index: snapshot {snapshot} differs from the object")
+            }
+            CheckProblem::IndexedObjectMissing { id } => write!(
+                f,
+                "index: {} is indexed but its object is missing or damaged",
+                hex(id)
+            ),
+            CheckProblem::Delta { snapshot, source } => {
+                write!(f, "snapshot {snapshot}: delta {source}")
+            }
+            CheckProblem::DeltaGap { snapshot, from, to } => write!(
+                f,
+                "snapshot {snapshot}: its recorded changes have a hole: no segment covers revisions {from}..={to}"
+            ),
+            CheckProblem::DeltaOverlap { snapshot, segment } => write!(
+                f,
+                "snapshot {snapshot}: delta {segment} overlaps an earlier segment"
+            ),
+        }
+    }
+}
+
+impl CheckProblem {
+    fn repo(e: RepoError) -> CheckProblem {
+        CheckProblem::Repo(Arc::new(e))
+    }
+}
+
 /// What a check found.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct CheckReport {
-    /// One line per problem.
-    pub problems: Vec<String>,
+    /// The problems, most fundamental first, each once.
+    pub problems: Vec<CheckProblem>,
     /// Snapshots that cannot be restored as the repository stands.
     pub affected: Vec<SnapshotId>,
     /// Things worth knowing that are not damage (e.g. packs no snapshot
@@ -103,14 +437,14 @@ impl Repository {
             // What the sync could not take in is found again below.
             Ok((ix, _)) => Some(ix),
             Err(e) => {
-                r.problems.push(e.to_string());
+                r.problems.push(CheckProblem::repo(e));
                 None
             }
         };
         let locs: Option<HashMap<[u8; 32], Loc>> = match index.as_ref().map(|ix| ix.locations()) {
             Some(Ok(l)) => Some(l),
             Some(Err(e)) => {
-                r.problems.push(e.to_string());
+                r.problems.push(CheckProblem::repo(e));
                 None
             }
             None => None,
@@ -122,7 +456,7 @@ impl Repository {
         if let (Some(ix), Some(locs)) = (&index, &locs)
             && let Err(e) = self.compare_index(ix, locs, &stored, &lists, &manifests, &mut r)
         {
-            r.problems.push(e.to_string());
+            r.problems.push(CheckProblem::repo(e));
         }
 
         // Every snapshot's chunks.
@@ -133,16 +467,19 @@ impl Repository {
             let ids = match resolve(&lists, &m.list) {
                 Ok(ids) if ids.len() as u64 == m.chunk_count => ids,
                 Ok(ids) => {
-                    r.problems.push(format!(
-                        "snapshot {sid}: its list has {} chunks, the manifest says {}",
-                        ids.len(),
-                        m.chunk_count
-                    ));
+                    r.problems.push(CheckProblem::ChunkCount {
+                        snapshot: sid,
+                        listed: ids.len(),
+                        recorded: m.chunk_count,
+                    });
                     r.affected.push(sid);
                     continue;
                 }
                 Err(e) => {
-                    r.problems.push(format!("snapshot {sid}: {e}"));
+                    r.problems.push(CheckProblem::List {
+                        snapshot: sid,
+                        reason: e,
+                    });
                     r.affected.push(sid);
                     continue;
                 }
@@ -183,10 +520,11 @@ impl Repository {
                 }
             }
             if let Some(c) = first_bad {
-                r.problems.push(format!(
-                    "snapshot {sid}: {bad} of its chunks are missing or damaged (first: {})",
-                    hex(&c)
-                ));
+                r.problems.push(CheckProblem::MissingChunks {
+                    snapshot: sid,
+                    count: bad,
+                    first: c,
+                });
                 r.affected.push(sid);
             } else if index.is_none() {
                 // Data intact, but restores are refused until the index
@@ -198,9 +536,9 @@ impl Repository {
                     manifest: m.clone(),
                     ids,
                 };
-                if let Err(problems) = self.verify_reassembled(&plan, index.as_ref()) {
-                    r.problems
-                        .extend(problems.iter().map(|p| format!("snapshot {sid}: {p}")));
+                let problems = self.verify_reassembled(&plan, index.as_ref());
+                if !problems.is_empty() {
+                    r.problems.extend(problems);
                     r.affected.push(sid);
                 }
             }
@@ -228,7 +566,7 @@ impl Repository {
         r.affected.sort();
         r.affected.dedup();
         let mut seen = HashSet::new();
-        r.problems.retain(|p| seen.insert(p.clone()));
+        r.problems.retain(|p| seen.insert(p.to_string()));
         Ok(r)
     }
 
@@ -263,14 +601,18 @@ impl Repository {
             let what = format!("pack {}", hex(&name));
             let entries = if opts.read_data {
                 if size > MAX_PACK {
-                    r.problems.push(format!("{what}: {size} bytes is too long"));
+                    r.problems
+                        .push(CheckProblem::PackTooLong { pack: name, size });
                     s.bad_packs.insert(name);
                     continue;
                 }
                 let bytes = match self.backend.read(&key, MAX_PACK) {
                     Ok(b) => b,
                     Err(e) => {
-                        r.problems.push(format!("{what}: read: {e}"));
+                        r.problems.push(CheckProblem::PackRead {
+                            pack: name,
+                            source: Arc::new(e),
+                        });
                         s.bad_packs.insert(name);
                         continue;
                     }
@@ -278,8 +620,7 @@ impl Repository {
                 r.bytes_read += bytes.len() as u64;
                 let hash_ok = blake3::hash(&bytes).as_bytes() == &name;
                 if !hash_ok {
-                    r.problems
-                        .push(format!("{what}: content does not match its name (damaged)"));
+                    r.problems.push(CheckProblem::PackHash { pack: name });
                 }
                 match pack::decode_pack(&self.crypto, &bytes, &what) {
                     Ok(entries) => {
@@ -294,16 +635,21 @@ impl Repository {
                                 &mut out,
                             );
                             if let Err(err) = res {
-                                r.problems
-                                    .push(format!("{what}: at offset {}: {err}", e.offset));
+                                r.problems.push(CheckProblem::ChunkDamaged {
+                                    pack: name,
+                                    offset: e.offset,
+                                    source: Arc::new(err),
+                                });
                                 s.bad_copies.insert((name, e.id));
                             }
                         }
                         entries
                     }
                     Err(e) => {
-                        r.problems
-                            .push(format!("{e} (the index cannot be rebuilt from this pack)"));
+                        r.problems.push(CheckProblem::PackTrailer {
+                            source: Arc::new(e),
+                            read_data: true,
+                        });
                         s.bad_packs.insert(name);
                         // Verify what the index places in it instead.
                         for (c, l) in by_pack.get(&name).into_iter().flatten() {
@@ -318,8 +664,11 @@ impl Repository {
                             if let Err(err) =
                                 coder.decode(&self.crypto, blob, l.codec, l.raw_len, c, &mut out)
                             {
-                                r.problems
-                                    .push(format!("{what}: at offset {}: {err}", l.offset));
+                                r.problems.push(CheckProblem::ChunkDamaged {
+                                    pack: name,
+                                    offset: l.offset,
+                                    source: Arc::new(err),
+                                });
                                 s.bad_copies.insert((name, *c));
                             }
                         }
@@ -330,9 +679,10 @@ impl Repository {
                 match read_pack_entries(self.backend.as_ref(), &self.crypto, &name, size) {
                     Ok(e) => e,
                     Err(e) => {
-                        r.problems.push(format!(
-                            "{e} (the index cannot be rebuilt from this pack; `check --read-data` verifies its chunks)"
-                        ));
+                        r.problems.push(CheckProblem::PackTrailer {
+                            source: Arc::new(e),
+                            read_data: false,
+                        });
                         s.bad_packs.insert(name);
                         continue;
                     }
@@ -363,8 +713,9 @@ impl Repository {
                 let held = held::list(self.backend.as_ref()).map_err(io)?;
                 for id in &held.missing {
                     r.snapshots += 1;
-                    r.problems
-                        .push(format!("snapshot {}: {}", hex(id), held::MISSING));
+                    r.problems.push(CheckProblem::ManifestMissing {
+                        snapshot: SnapshotId(*id),
+                    });
                     r.affected.push(SnapshotId(*id));
                 }
                 if !held.unrecorded.is_empty() {
@@ -395,7 +746,7 @@ impl Repository {
                     match read_object(self.backend.as_ref(), &self.crypto, prefix, &id, size) {
                         Ok(p) => p,
                         Err(e) => {
-                            r.problems.push(e.to_string());
+                            r.problems.push(CheckProblem::repo(e));
                             if prefix == keys::SNAPSHOTS {
                                 r.affected.push(SnapshotId(id));
                             }
@@ -428,20 +779,20 @@ impl Repository {
         let packs = ix.packs()?;
         for (p, (size, count)) in &packs {
             match stored.sizes.get(p) {
-                None => r
-                    .problems
-                    .push(format!("index: pack {} is not in the repository", hex(p))),
-                Some(s) if s != size => r.problems.push(format!(
-                    "index: pack {} has {s} bytes, the index says {size}",
-                    hex(p)
-                )),
+                None => r.problems.push(CheckProblem::IndexPackMissing { pack: *p }),
+                Some(s) if s != size => r.problems.push(CheckProblem::IndexPackSize {
+                    pack: *p,
+                    size: *s,
+                    indexed: *size,
+                }),
                 Some(_) => {
                     let n = stored.entries.get(p).copied().unwrap_or(0);
                     if !stored.bad_packs.contains(p) && n != *count as usize {
-                        r.problems.push(format!(
-                            "index: pack {} holds {n} chunks, the index says {count}",
-                            hex(p)
-                        ));
+                        r.problems.push(CheckProblem::IndexPackCount {
+                            pack: *p,
+                            chunks: n,
+                            indexed: *count,
+                        });
                     }
                 }
             }
@@ -452,18 +803,16 @@ impl Repository {
                 .get(c)
                 .is_some_and(|v| v.iter().any(|(p, e)| Loc::of(p, e) == *l));
             if !found && !stored.bad_packs.contains(&l.pack) {
-                r.problems.push(format!(
-                    "index: chunk {} is not where the index says (pack {} offset {})",
-                    hex(c),
-                    hex(&l.pack),
-                    l.offset
-                ));
+                r.problems.push(CheckProblem::IndexChunkMisplaced {
+                    chunk: *c,
+                    pack: l.pack,
+                    offset: l.offset,
+                });
             }
         }
         for c in stored.copies.keys() {
             if !locs.contains_key(c) {
-                r.problems
-                    .push(format!("index: chunk {} is stored but not indexed", hex(c)));
+                r.problems.push(CheckProblem::ChunkNotIndexed { chunk: *c });
             }
         }
         let ix_lists: BTreeMap<[u8; 32], Vec<u8>> = ix.list_bytes()?.into_iter().collect();
@@ -471,25 +820,22 @@ impl Repository {
         for (id, (plain, _)) in lists {
             if ix_lists.get(id) != Some(plain) {
                 r.problems
-                    .push(format!("index: list {} differs from the object", hex(id)));
+                    .push(CheckProblem::IndexListDiffers { list: *id });
             }
         }
         for (id, m) in manifests {
             if ix_snaps.get(id) != Some(&m.encode()) {
-                r.problems.push(format!(
-                    "index: snapshot {} differs from the object",
-                    hex(id)
-                ));
+                r.problems.push(CheckProblem::IndexSnapshotDiffers {
+                    snapshot: SnapshotId(*id),
+                });
                 r.affected.push(SnapshotId(*id));
             }
         }
         let objects: BTreeSet<&[u8; 32]> = lists.keys().chain(manifests.keys()).collect();
         for id in ix_lists.keys().chain(ix_snaps.keys()) {
             if !objects.contains(id) {
-                r.problems.push(format!(
-                    "index: {} is indexed but its object is missing or damaged",
-                    hex(id)
-                ));
+                r.problems
+                    .push(CheckProblem::IndexedObjectMissing { id: *id });
             }
         }
         Ok(())
@@ -498,40 +844,60 @@ impl Repository {
 
 impl Repository {
     /// Reassembles a snapshot into an unnamed temporary file and runs
-    /// verify's checks on it, as a push does; the problems, one a line.
+    /// verify's checks on it, as a push does; the problems found.
     fn verify_reassembled(
         &self,
         plan: &Plan,
         index: Option<&super::index::Index>,
-    ) -> std::result::Result<(), Vec<String>> {
-        let one = |e: RepoError| vec![e.to_string()];
+    ) -> Vec<CheckProblem> {
+        let snapshot = SnapshotId(plan.id);
+        let one = |e: RepoError| {
+            vec![CheckProblem::Reassembly {
+                snapshot,
+                source: Arc::new(e),
+            }]
+        };
         let dir = self.backend.index_dir().join("tmp");
-        std::fs::create_dir_all(&dir).map_err(|e| one(RepoError::io("mkdir", &dir)(e)))?;
-        let tmp = tempfile::tempfile_in(&dir).map_err(|e| one(RepoError::io("create", &dir)(e)))?;
-        let streamed = self
-            .with_stream(plan, index, |r| stream_into(r, &tmp, false, &|_| {}))
-            .map_err(|e| match e {
-                StreamError::Read(e) => vec![e.to_string()],
-                StreamError::Write(e) | StreamError::Sync(e) => {
-                    one(RepoError::io("write", dir.join("(temporary file)"))(e))
-                }
-            })?;
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            return one(RepoError::io("mkdir", &dir)(e));
+        }
+        let tmp = match tempfile::tempfile_in(&dir) {
+            Ok(t) => t,
+            Err(e) => return one(RepoError::io("create", &dir)(e)),
+        };
+        let streamed = match self.with_stream(plan, index, |r| stream_into(r, &tmp, false, &|_| {}))
+        {
+            Ok(s) => s,
+            Err(StreamError::Read(e)) => {
+                return vec![CheckProblem::ReassemblyRead {
+                    snapshot,
+                    source: Arc::new(e),
+                }];
+            }
+            Err(StreamError::Write(e) | StreamError::Sync(e)) => {
+                return one(RepoError::io("write", dir.join("(temporary file)"))(e));
+            }
+        };
         if streamed.body_digest != plan.manifest.sha256_body {
-            return Err(vec![format!(
-                "the reassembled bbolt image has SHA-256 {}, the manifest records {}",
-                hex(&streamed.body_digest),
-                hex(&plan.manifest.sha256_body)
-            )]);
+            return vec![CheckProblem::BodyDigest {
+                snapshot,
+                found: streamed.body_digest,
+                recorded: plan.manifest.sha256_body,
+            }];
         }
         let name = format!("snapshot {}", hex(&plan.id));
-        let file = SnapshotFile::from_file(tmp, name).map_err(|e| one(e.into()))?;
+        let file = match SnapshotFile::from_file(tmp, name) {
+            Ok(f) => f,
+            Err(e) => return one(e.into()),
+        };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         match super::push::verify_file(&file, TargetChoice::Auto, threads) {
-            Ok(()) => Ok(()),
-            Err(RepoError::Unsound { problems, .. }) => {
-                Err(problems.iter().map(ToString::to_string).collect())
-            }
-            Err(e) => Err(one(e)),
+            Ok(()) => Vec::new(),
+            Err(RepoError::Unsound { problems, .. }) => problems
+                .into_iter()
+                .map(|problem| CheckProblem::Unsound { snapshot, problem })
+                .collect(),
+            Err(e) => one(e),
         }
     }
 }

@@ -145,9 +145,9 @@ pub(crate) fn parse_hex32(s: &str) -> Option<[u8; 32]> {
         return None;
     }
     let mut out = [0u8; 32];
-    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
-        let hi = (pair.first().copied()? as char).to_digit(16)?;
-        let lo = (pair.get(1).copied()? as char).to_digit(16)?;
+    for (o, &[hi, lo]) in out.iter_mut().zip(s.as_chunks::<2>().0) {
+        let hi = (hi as char).to_digit(16)?;
+        let lo = (lo as char).to_digit(16)?;
         *o = (hi * 16 + lo) as u8;
     }
     Some(out)

@@ -95,16 +95,10 @@ impl Config {
     pub(crate) fn crypto(&self, key: Option<&MasterKey>) -> Result<Crypto> {
         match (&self.key_check, key) {
             (None, None) => Ok(Crypto::plain()),
-            (None, Some(_)) => Err(RepoError::Key(
-                "this repository is not encrypted: do not pass --key-file".into(),
-            )),
-            (Some(_), None) => Err(RepoError::Key(
-                "this repository is encrypted: pass --key-file with its key".into(),
-            )),
+            (None, Some(_)) => Err(RepoError::NotEncrypted),
+            (Some(_), None) => Err(RepoError::KeyNeeded),
             (Some(check), Some(k)) if *check == k.check_value() => Ok(Crypto::encrypted(k)),
-            (Some(_), Some(_)) => Err(RepoError::Key(
-                "the key file does not hold this repository's key".into(),
-            )),
+            (Some(_), Some(_)) => Err(RepoError::WrongKey),
         }
     }
 }

@@ -55,6 +55,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::backend::keys;
+use super::check::{CheckProblem, CheckReport};
 use super::codec::{Dec, DecResult, Enc, hex};
 use super::crypto::{Crypto, NONCE_LEN, TAG_LEN};
 use super::error::{RepoError, Result};
@@ -193,12 +194,8 @@ pub(crate) fn time_ns(t: SystemTime) -> i64 {
 
 /// The time `ns` nanoseconds from the Unix epoch.
 pub(crate) fn from_ns(ns: i64) -> Option<SystemTime> {
-    let d = Duration::from_nanos(ns.unsigned_abs());
-    if ns >= 0 {
-        UNIX_EPOCH.checked_add(d)
-    } else {
-        UNIX_EPOCH.checked_sub(d)
-    }
+    let nanos = u32::try_from(ns.rem_euclid(1_000_000_000)).unwrap_or(0);
+    crate::go::time::from_unix(ns.div_euclid(1_000_000_000), nanos)
 }
 
 /// What is wrong with a segment, if anything: the rules of
@@ -896,7 +893,7 @@ impl Repository {
     pub(crate) fn check_deltas(
         &self,
         manifests: &BTreeMap<[u8; 32], Manifest>,
-        r: &mut super::check::CheckReport,
+        r: &mut CheckReport,
     ) -> Result<()> {
         let (by_base, strays) = self.all_deltas()?;
         for k in strays {
@@ -918,20 +915,25 @@ impl Repository {
                 r.deltas += 1;
                 match self.read_delta(&base, name) {
                     Ok(_) => ranges.push((name.clone(), first, last)),
-                    Err(e) => r.problems.push(format!("snapshot {sid}: delta {e}")),
+                    Err(e) => r.problems.push(CheckProblem::Delta {
+                        snapshot: sid,
+                        source: std::sync::Arc::new(e),
+                    }),
                 }
             }
             let w = walk(m.revision, &ranges);
             for (from, to) in w.gaps {
-                r.problems.push(format!(
-                    "snapshot {sid}: its recorded changes have a hole: no segment covers revisions {from}..={to}"
-                ));
+                r.problems.push(CheckProblem::DeltaGap {
+                    snapshot: sid,
+                    from,
+                    to,
+                });
             }
             for name in w.overlaps {
-                r.problems.push(format!(
-                    "snapshot {sid}: delta {}{name} overlaps an earlier segment",
-                    dir(&base)
-                ));
+                r.problems.push(CheckProblem::DeltaOverlap {
+                    snapshot: sid,
+                    segment: format!("{}{name}", dir(&base)),
+                });
             }
         }
         if orphans > 0 {
@@ -997,6 +999,23 @@ pub(crate) fn sample(first: i64, last: i64) -> ChangeSegment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nanosecond_times_round_trip_on_both_sides_of_the_epoch() {
+        for ns in [
+            0,
+            1,
+            -1,
+            999_999_999,
+            -999_999_999,
+            -1_000_000_001,
+            1_736_164_800_123_456_789,
+        ] {
+            let t = from_ns(ns).expect("in range");
+            assert_eq!(time_ns(t), ns);
+        }
+        assert_eq!(from_ns(-1), UNIX_EPOCH.checked_sub(Duration::from_nanos(1)));
+    }
 
     #[test]
     fn body_and_object_round_trip_and_refuse_damage() {

@@ -61,7 +61,16 @@ pub enum RepoError {
     /// An ID prefix names several snapshots.
     #[error("snapshot ID prefix {0} is ambiguous")]
     AmbiguousId(String),
-    /// The repository is encrypted and no key, or the wrong key, was given.
+    /// The repository is encrypted and no key was given.
+    #[error("this repository is encrypted: its key is needed")]
+    KeyNeeded,
+    /// A key was given for a repository that is not encrypted.
+    #[error("this repository is not encrypted: it takes no key")]
+    NotEncrypted,
+    /// The key given is not the repository's.
+    #[error("the key given is not this repository's key")]
+    WrongKey,
+    /// Generating a key or nonce, or encrypting, failed.
     #[error("{0}")]
     Key(String),
     /// The snapshot to push was refused.
@@ -130,9 +139,13 @@ pub enum RepoError {
     /// Applying recorded changes to a snapshot failed.
     #[error(transparent)]
     Rewrite(#[from] crate::rewrite::RewriteError),
-    /// Bad options (keep rules, IDs...).
+    /// Bad options (IDs, revisions...).
     #[error("{0}")]
     Usage(String),
+    /// A prune or forget given both snapshot IDs and retention rules, or
+    /// neither.
+    #[error("give snapshot IDs, or at least one retention rule (not both)")]
+    PruneSelection,
     /// Reading a snapshot from a location (URL, compressed file) failed.
     #[error(transparent)]
     Location(#[from] crate::location::LocationError),

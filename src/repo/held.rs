@@ -220,6 +220,9 @@ mod tests {
     }
 
     impl Stopping {
+        // `try_update`, fetch_update's new name, is newer than our
+        // rust-version (1.90).
+        #[allow(deprecated)]
         fn step(&self) -> io::Result<()> {
             self.left
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -300,10 +303,7 @@ mod tests {
                 left: Arc::new(AtomicUsize::new(stop)),
             };
             let stopping = Repository::open(Box::new(stopping), None).expect("open");
-            let forget = PruneOptions {
-                ids: vec![a.to_string()],
-                ..PruneOptions::default()
-            };
+            let forget = PruneOptions::default().with_ids([a.to_string()]);
             let done = stopping.forget(&forget).is_ok();
             drop(stopping);
             let repo = sound(&root, &format!("forget stopped after {stop} steps"));
@@ -316,7 +316,7 @@ mod tests {
             }
             repo.prune(&PruneOptions::default()).expect("prune");
             let r = repo
-                .check(&CheckOptions { read_data: true })
+                .check(&CheckOptions::default().with_read_data(true))
                 .expect("check");
             assert!(r.is_ok(), "{:?}", r.problems);
             assert_eq!(listed(&repo), vec![b]);

@@ -54,8 +54,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let repo = Repository::init_dir(dir.path().join("repo"), None)?;
 //! repo.push("testdata/snapshots/small-v35.db".as_ref(), &PushOptions::default())?;
-//! let mut opts = CheckOptions::default();
-//! opts.read_data = true;
+//! let opts = CheckOptions::default().with_read_data(true);
 //! let report = repo.check(&opts)?;
 //! assert!(report.is_ok(), "{:?}", report.problems);
 //! assert_eq!(repo.snapshots()?.len(), 1);
@@ -91,7 +90,7 @@ pub(crate) mod repository;
 mod proptests;
 
 pub use backend::{Backend, LockGuard, UnlockReport};
-pub use check::{CheckOptions, CheckReport};
+pub use check::{CheckOptions, CheckProblem, CheckReport};
 pub use crypto::MasterKey;
 pub use deltas::{ChangeChain, ChangeSegmentInfo};
 pub use error::{RepoError, Result};

@@ -59,7 +59,7 @@ impl Repository {
         let mut order: Vec<usize> = (0..candidates.len()).collect();
         order.sort_by_key(|&i| {
             let s = &candidates[i];
-            std::cmp::Reverse((s.revision, s.time_ns))
+            std::cmp::Reverse((s.revision, time_ns(s.time)))
         });
         let reaches = |i: usize| -> bool {
             let (s, c) = (&candidates[i], &chains[i]);
@@ -67,8 +67,8 @@ impl Repository {
                 PointInTime::Revision(r) => s.revision <= r && r <= c.last_revision,
                 PointInTime::Time(t) => {
                     let t = time_ns(t);
-                    let end = c.last_sealed.map_or(s.time_ns, time_ns);
-                    s.time_ns <= t && t <= end.max(s.time_ns)
+                    let end = c.last_sealed.map_or(time_ns(s.time), time_ns);
+                    time_ns(s.time) <= t && t <= end.max(time_ns(s.time))
                 }
             }
         };
@@ -85,10 +85,10 @@ impl Repository {
                         PointInTime::Time(_) => format!(
                             "{}: {} .. {}",
                             s.id.short(),
-                            crate::go::time::rfc3339_utc(s.time_ns.div_euclid(1_000_000_000)),
+                            crate::go::time::rfc3339_utc(time_ns(s.time).div_euclid(1_000_000_000)),
                             crate::go::time::rfc3339_utc(
                                 c.last_sealed
-                                    .map_or(s.time_ns, time_ns)
+                                    .map_or(time_ns(s.time), time_ns)
                                     .div_euclid(1_000_000_000),
                             )
                         ),
@@ -156,14 +156,14 @@ impl Repository {
         let storage = src.storage_version().ok().flatten();
         let newest = TargetVersion::ALL[TargetVersion::ALL.len() - 1];
         let target = target.resolve(storage.as_deref()).unwrap_or(newest);
-        let opts = ApplyOptions { to, target };
+        let opts = ApplyOptions::new(to).with_target(target);
         let done = apply_changes(&src, &plan.segments, out, &opts)?;
         Ok((plan, done))
     }
 
     /// Restores the snapshot as it was at `to` (see
     /// [`plan_point`](Self::plan_point)) as [`crate::restore()`] restores a
-    /// file, with every option of `opts` (`opts.snapshot` is not read).
+    /// file, with every option of `opts`.
     pub fn restore_point(
         &self,
         id: Option<&str>,
@@ -175,9 +175,7 @@ impl Repository {
         let at = tmp.path().join("at.db");
         let loc = Location::parse(&at.to_string_lossy())?;
         let (plan, applied) = self.cat_point(id, to, &loc, opts.target)?;
-        let mut o = opts.clone();
-        o.snapshot = at;
-        let restored = crate::restore::restore(&o, progress)?;
+        let restored = crate::restore::restore(at, opts, progress)?;
         Ok((plan, applied, restored))
     }
 

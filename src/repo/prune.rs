@@ -63,10 +63,12 @@
 //! after each step reads every listed snapshot back byte for byte.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::backend::keys;
 use super::chunk::Coder;
 use super::codec::hex;
+use super::deltas::from_ns;
 use super::error::{RepoError, Result};
 use super::index::{Index, Loc, Open, Update};
 use super::list::ChunkList;
@@ -86,6 +88,26 @@ pub struct PruneOptions {
     pub ids: Vec<String>,
     /// Only say what would be done.
     pub dry_run: bool,
+}
+
+impl PruneOptions {
+    /// Keep what these rules keep and remove the other snapshots.
+    pub fn with_keep(mut self, keep: RetentionPolicy) -> Self {
+        self.keep = keep;
+        self
+    }
+
+    /// Remove these snapshots (ID prefixes).
+    pub fn with_ids(mut self, ids: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.ids = ids.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Only say what would be done.
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
 }
 
 /// What was (or, in a dry run, would be) removed.
@@ -119,18 +141,15 @@ impl Repository {
     /// Decides which snapshots go; removes their manifests unless dry.
     fn forget_locked(&self, ix: &Index, opts: &PruneOptions) -> Result<PruneReport> {
         if opts.keep.is_empty() == opts.ids.is_empty() {
-            return Err(RepoError::Usage(
-                "give snapshot IDs, or at least one --keep-last/--keep-hourly/--keep-daily/--keep-weekly rule (not both)"
-                    .into(),
-            ));
+            return Err(RepoError::PruneSelection);
         }
         let snaps = ix.snapshots()?;
         let mut report = PruneReport::default();
         let mut gone: HashSet<[u8; 32]> = HashSet::new();
         let reasons: Vec<Vec<KeepReason>> = if opts.ids.is_empty() {
-            let times: Vec<chrono::DateTime<chrono::Utc>> = snaps
+            let times: Vec<SystemTime> = snaps
                 .iter()
-                .map(|(_, m)| chrono::DateTime::from_timestamp_nanos(m.time_ns))
+                .map(|(_, m)| from_ns(m.time_ns).unwrap_or(UNIX_EPOCH))
                 .collect();
             let mut r = opts.keep.apply(&times);
             // Whatever the rules say, the newest snapshot stays (every
@@ -183,8 +202,8 @@ impl Repository {
                 report.kept.push((info, why));
             }
         }
-        report.kept.sort_by_key(|(i, _)| i.time_ns);
-        report.removed.sort_by_key(|i| i.time_ns);
+        report.kept.sort_by_key(|(i, _)| i.time);
+        report.removed.sort_by_key(|i| i.time);
         if !opts.dry_run && !report.missing_removed.is_empty() {
             let lost: Vec<[u8; 32]> = report.missing_removed.iter().map(|i| i.0).collect();
             self.retire(&lost)?;
@@ -230,7 +249,7 @@ impl Repository {
                 .iter()
                 .map(|(id, m)| (SnapshotInfo::from_manifest(*id, m), vec![]))
                 .collect();
-            kept.sort_by_key(|(i, _)| i.time_ns);
+            kept.sort_by_key(|(i, _)| i.time);
             PruneReport {
                 kept,
                 ..PruneReport::default()

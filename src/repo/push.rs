@@ -85,6 +85,38 @@ impl Default for PushOptions {
     }
 }
 
+impl PushOptions {
+    /// Store a file without a valid SHA-256 trailer.
+    pub fn with_skip_hash_check(mut self, skip: bool) -> Self {
+        self.skip_hash_check = skip;
+        self
+    }
+
+    /// zstd level for new chunks (1-19).
+    pub fn with_compression_level(mut self, level: i32) -> Self {
+        self.compression_level = level;
+        self
+    }
+
+    /// What to record as the source (default: the path).
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// When the snapshot was taken (default: now).
+    pub fn with_time(mut self, time: SystemTime) -> Self {
+        self.time = Some(time);
+        self
+    }
+
+    /// Whose rules verify's etcd-level checks follow.
+    pub fn with_target(mut self, target: impl Into<TargetChoice>) -> Self {
+        self.target = target.into();
+        self
+    }
+}
+
 /// What a push stored.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

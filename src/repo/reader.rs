@@ -27,7 +27,7 @@ use super::manifest::Manifest;
 use super::pack::PackEntry;
 use super::repository::{Repository, SnapshotInfo};
 use crate::progress::Progress;
-use crate::restore::{RestoreOptions, RestoreSummary, SnapshotReader, restore_from_reader};
+use crate::restore::{RestoreOptions, RestoreSummary, SnapshotReader, restore};
 use crate::snapshot::stream::read_full;
 
 /// Bytes per block handed to the consumer of [`Repository::with_stream`].
@@ -688,8 +688,8 @@ impl Repository {
         Ok(info)
     }
 
-    /// Restores snapshot `prefix` as [`crate::restore()`] restores a file
-    /// (`opts.snapshot` is not read): the reconstructed bytes stream into
+    /// Restores snapshot `prefix` as [`crate::restore()`] restores a file:
+    /// the reconstructed bytes stream into
     /// the first member's staged db, and the body must have the SHA-256
     /// recorded at push time before anything is published.
     pub fn restore(
@@ -705,10 +705,10 @@ impl Repository {
         // hashing run on two others): the restore's 1 MiB requests
         // bypass the small buffer, so chunks land in its buffers directly.
         let mut r = io::BufReader::with_capacity(64 << 10, Chunks::new(self, &plan, None));
-        let mut source = SnapshotReader::new(&mut r, name);
-        source.len = Some(plan.manifest.size);
-        source.body_sha256 = Some(plan.manifest.sha256_body);
-        let summary = restore_from_reader(opts, source, progress)?;
+        let source = SnapshotReader::new(&mut r, name)
+            .with_len(plan.manifest.size)
+            .with_body_sha256(plan.manifest.sha256_body);
+        let summary = restore(source, opts, progress)?;
         Ok(summary)
     }
 }

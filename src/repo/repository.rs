@@ -1,6 +1,7 @@
 //! Opening a repository, and what it holds: snapshot IDs and summaries.
 
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::backend::{Backend, LockGuard, keys};
 use super::codec::hex;
@@ -34,8 +35,9 @@ impl std::fmt::Display for SnapshotId {
 pub struct SnapshotInfo {
     /// Its ID.
     pub id: SnapshotId,
-    /// When it was pushed: seconds and nanoseconds since the Unix epoch.
-    pub time_ns: i64,
+    /// When it was pushed (or the time the push was given, see
+    /// [`PushOptions::with_time`](super::PushOptions::with_time)).
+    pub time: SystemTime,
     /// The etcd revision in it (0 if it could not be read).
     pub revision: i64,
     /// Length of the original file, trailer included.
@@ -58,7 +60,7 @@ impl SnapshotInfo {
     pub(crate) fn from_manifest(id: [u8; 32], m: &Manifest) -> SnapshotInfo {
         SnapshotInfo {
             id: SnapshotId(id),
-            time_ns: m.time_ns,
+            time: super::deltas::from_ns(m.time_ns).unwrap_or(UNIX_EPOCH),
             revision: m.revision,
             size: m.size,
             page_size: m.page_size,
@@ -288,7 +290,7 @@ impl Repository {
             .iter()
             .map(|(id, m)| SnapshotInfo::from_manifest(*id, m))
             .collect();
-        v.sort_by(|a, b| a.time_ns.cmp(&b.time_ns).then(a.id.cmp(&b.id)));
+        v.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
         Ok(v)
     }
 

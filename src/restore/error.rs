@@ -172,13 +172,16 @@ pub enum FlagsError {
     },
     /// A member name cannot name its data dir `<name>.etcd`.
     #[error(
-        "member name {name:?} cannot name a data dir ({why}): it is empty or contains '/' or NUL"
+        "member name {name:?} cannot name a data dir ({}): it is empty or contains '/' or NUL",
+        if *all_members { "every member needs a data dir" } else { "give the data dir" }
     )]
     BadMemberName {
         /// The name.
         name: String,
-        /// What would make it unnecessary (`pass --data-dir`).
-        why: &'static str,
+        /// Whether every member's data dir was to be made
+        /// ([`RestoreOptions::with_all_members_out_dir`](crate::RestoreOptions::with_all_members_out_dir)),
+        /// rather than the one member's, which a data dir given would name.
+        all_members: bool,
     },
     /// `--all-members` with `--data-dir` or `--wal-dir`.
     #[error(
@@ -233,11 +236,11 @@ mod tests {
         ));
         let e = RestoreError::from(FlagsError::BadMemberName {
             name: "a/b".into(),
-            why: "pass --data-dir",
+            all_members: false,
         });
         assert_eq!(
             e.to_string(),
-            "member name \"a/b\" cannot name a data dir (pass --data-dir): it is empty or contains '/' or NUL"
+            "member name \"a/b\" cannot name a data dir (give the data dir): it is empty or contains '/' or NUL"
         );
     }
 }

@@ -4,12 +4,12 @@
 //! ```no_run
 //! use etcdsnap::{RestoreOptions, restore};
 //!
-//! let mut opts = RestoreOptions::new("backup.db");
-//! opts.name = "m1".into();
-//! opts.initial_cluster = "m1=http://127.0.0.1:2380,m2=http://127.0.0.2:2380".into();
-//! opts.initial_advertise_peer_urls = "http://127.0.0.1:2380".into();
-//! opts.data_dir = Some("m1.etcd".into());
-//! let summary = restore(&opts, &|_| {})?;
+//! let opts = RestoreOptions::default()
+//!     .with_name("m1")
+//!     .with_initial_cluster("m1=http://127.0.0.1:2380,m2=http://127.0.0.2:2380")
+//!     .with_initial_advertise_peer_urls("http://127.0.0.1:2380")
+//!     .with_data_dir("m1.etcd");
+//! let summary = restore(std::path::Path::new("backup.db"), &opts, &|_| {})?;
 //! println!("cluster {:x}", summary.cluster_id);
 //! # Ok::<(), etcdsnap::RestoreError>(())
 //! ```
@@ -26,5 +26,6 @@ pub(crate) mod target;
 
 pub use error::{FlagsError, RestoreError};
 pub use options::RestoreOptions;
-pub use run::{RestoreSummary, RestoredMember, restore, restore_from_reader};
+pub use run::{RestoreSummary, RestoredMember, restore};
+pub use source::RestoreSource;
 pub use stream::SnapshotReader;

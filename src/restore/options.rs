@@ -14,14 +14,11 @@ use super::membership::{
 use crate::etcd::TargetVersion;
 use crate::etcd::version::TargetChoice;
 
-/// Everything a restore is told, with etcdutl's defaults.
+/// How a restore is done (etcdutl's flags), with etcdutl's defaults; the
+/// snapshot is a [`RestoreSource`](crate::RestoreSource) given beside them.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RestoreOptions {
-    /// The snapshot: a file, or any [`Location`](crate::Location) text
-    /// (`s3://bucket/snap.db.zst`, `backup.db.gz`, `file:///...`), read
-    /// once, straight into the first member's db.
-    pub snapshot: PathBuf,
     /// `--data-dir` (default `<name>.etcd`).
     pub data_dir: Option<PathBuf>,
     /// `--wal-dir` (default `<data-dir>/member/wal`).
@@ -58,27 +55,16 @@ pub struct RestoreOptions {
     pub all_members_out_dir: Option<PathBuf>,
     /// Threads to use (at least 1).
     pub threads: usize,
-    /// How a snapshot that is not a plain local file is read (retries,
-    /// timeouts, store settings, where `status`-style temporary copies go).
+    /// How a [`RestoreSource::Path`](crate::RestoreSource::Path) that is
+    /// compressed is read (where temporary copies go). A
+    /// [`Location`](crate::Location) carries its own options.
     pub location: crate::location::LocationOptions,
 }
 
-impl RestoreOptions {
-    /// etcd's default `--name`.
-    pub const DEFAULT_NAME: &'static str = DEFAULT_NAME;
-    /// etcd's default `--initial-cluster` (a fixed string, not derived from
-    /// `--name`).
-    pub const DEFAULT_INITIAL_CLUSTER: &'static str = DEFAULT_INITIAL_CLUSTER;
-    /// etcd's default `--initial-cluster-token`.
-    pub const DEFAULT_INITIAL_CLUSTER_TOKEN: &'static str = DEFAULT_INITIAL_CLUSTER_TOKEN;
-    /// etcd's default `--initial-advertise-peer-urls`.
-    pub const DEFAULT_INITIAL_ADVERTISE_PEER_URLS: &'static str =
-        DEFAULT_INITIAL_ADVERTISE_PEER_URLS;
-
-    /// etcdutl's defaults for `snapshot`.
-    pub fn new(snapshot: impl Into<PathBuf>) -> RestoreOptions {
+impl Default for RestoreOptions {
+    /// etcdutl's defaults.
+    fn default() -> RestoreOptions {
         RestoreOptions {
-            snapshot: snapshot.into(),
             data_dir: None,
             wal_dir: None,
             name: DEFAULT_NAME.into(),
@@ -96,6 +82,116 @@ impl RestoreOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             location: crate::location::LocationOptions::default(),
         }
+    }
+}
+
+impl RestoreOptions {
+    /// etcd's default `--name`.
+    pub const DEFAULT_NAME: &'static str = DEFAULT_NAME;
+    /// etcd's default `--initial-cluster` (a fixed string, not derived from
+    /// `--name`).
+    pub const DEFAULT_INITIAL_CLUSTER: &'static str = DEFAULT_INITIAL_CLUSTER;
+    /// etcd's default `--initial-cluster-token`.
+    pub const DEFAULT_INITIAL_CLUSTER_TOKEN: &'static str = DEFAULT_INITIAL_CLUSTER_TOKEN;
+    /// etcd's default `--initial-advertise-peer-urls`.
+    pub const DEFAULT_INITIAL_ADVERTISE_PEER_URLS: &'static str =
+        DEFAULT_INITIAL_ADVERTISE_PEER_URLS;
+
+    /// `--data-dir`: the member's data dir.
+    pub fn with_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// `--wal-dir`: the member's WAL dir, outside its data dir.
+    pub fn with_wal_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.wal_dir = Some(dir.into());
+        self
+    }
+
+    /// `--name`: the member restored.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// `--initial-cluster` (`name=peer-url,...`).
+    pub fn with_initial_cluster(mut self, cluster: impl Into<String>) -> Self {
+        self.initial_cluster = cluster.into();
+        self
+    }
+
+    /// `--initial-cluster-token`.
+    pub fn with_initial_cluster_token(mut self, token: impl Into<String>) -> Self {
+        self.initial_cluster_token = token.into();
+        self
+    }
+
+    /// `--initial-advertise-peer-urls` (comma-separated).
+    pub fn with_initial_advertise_peer_urls(mut self, urls: impl Into<String>) -> Self {
+        self.initial_advertise_peer_urls = urls.into();
+        self
+    }
+
+    /// `--skip-hash-check`: restore a file that has no (or a wrong) trailing hash.
+    pub fn with_skip_hash_check(mut self, skip: bool) -> Self {
+        self.skip_hash_check = skip;
+        self
+    }
+
+    /// `--bump-revision` (with [`with_mark_compacted`](Self::with_mark_compacted), as etcd requires).
+    pub fn with_bump_revision(mut self, by: u64) -> Self {
+        self.bump_revision = by;
+        self
+    }
+
+    /// `--mark-compacted`.
+    pub fn with_mark_compacted(mut self, mark: bool) -> Self {
+        self.mark_compacted = mark;
+        self
+    }
+
+    /// `--compact[=R]`: compact at revision `revision` (0: the latest);
+    /// `None`: no compaction.
+    pub fn with_compact(mut self, revision: impl Into<Option<i64>>) -> Self {
+        self.compact = revision.into();
+        self
+    }
+
+    /// `--defrag`: write the member db densely packed.
+    pub fn with_defrag(mut self, defrag: bool) -> Self {
+        self.defrag = defrag;
+        self
+    }
+
+    /// `--target-version`: a release or `auto`.
+    pub fn with_target(mut self, target: impl Into<TargetChoice>) -> Self {
+        self.target = target.into();
+        self
+    }
+
+    /// Restore even when the target is older than the snapshot's storage version.
+    pub fn with_force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// `--all-members --out-dir DIR`: one data dir per member in `dir`.
+    pub fn with_all_members_out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.all_members_out_dir = Some(dir.into());
+        self
+    }
+
+    /// Threads to use (0 is taken as 1).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// How a compressed [`RestoreSource::Path`](crate::RestoreSource::Path) is read.
+    pub fn with_location(mut self, location: crate::location::LocationOptions) -> Self {
+        self.location = location;
+        self
     }
 
     /// The revision bump to apply, after etcd's pairing rules: 3.5 and 3.6
@@ -135,11 +231,11 @@ pub struct MemberTarget {
 }
 
 /// Checks a member name used to make a directory name (`<name>.etcd`).
-fn dir_name_for(name: &str, why: &'static str) -> Result<String, RestoreError> {
+fn dir_name_for(name: &str, all_members: bool) -> Result<String, RestoreError> {
     if name.is_empty() || name.contains('/') || name.contains('\0') {
         return Err(FlagsError::BadMemberName {
             name: name.to_owned(),
-            why,
+            all_members,
         }
         .into());
     }
@@ -163,7 +259,7 @@ pub fn plan_members(
         })?;
         let data_dir = match &opts.data_dir {
             Some(d) => d.clone(),
-            None => PathBuf::from(dir_name_for(&opts.name, "pass --data-dir")?),
+            None => PathBuf::from(dir_name_for(&opts.name, false)?),
         };
         let target = MemberTarget {
             name: opts.name.clone(),
@@ -186,7 +282,7 @@ pub fn plan_members(
         targets.push(MemberTarget {
             name: name.to_owned(),
             id: c.local_id,
-            data_dir: out_dir.join(dir_name_for(name, "every member needs a data dir")?),
+            data_dir: out_dir.join(dir_name_for(name, true)?),
             wal_dir: None,
         });
         cluster.get_or_insert(c);

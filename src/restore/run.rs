@@ -27,9 +27,9 @@ use super::dbedit;
 use super::error::{FlagsError, RestoreError};
 use super::membership::Cluster;
 use super::options::{MemberTarget, RestoreOptions, check_targets, plan_members};
-use super::source::{Source, source, stream_into_first};
+use super::source::{RestoreSource, Source, stream_into_first};
 use super::staging::{self, Published, Staged, mkdir, sync_dir};
-use super::stream::{self, SnapshotReader};
+use super::stream;
 use super::target;
 use crate::bolt::Db;
 use crate::bolt::tx::{self, WriteOptions};
@@ -202,33 +202,23 @@ fn path_inside(path: &Path, dir: &Path) -> Option<PathBuf> {
     (!rel.as_os_str().is_empty()).then_some(rel)
 }
 
-/// Restores a snapshot into one data dir (or one per member with
-/// `--all-members`). On error nothing is left behind and existing
-/// directories are untouched. Blocks the calling thread until done, also
-/// while it downloads a snapshot from object storage (see
+/// Restores the snapshot `source` (a path, a [`Location`](crate::Location)
+/// or a reader: see [`RestoreSource`]) into one data dir (or one per
+/// member with `--all-members`). On error nothing is left behind and
+/// existing directories are untouched. Blocks the calling thread until
+/// done, also while it downloads a snapshot from object storage (see
 /// [blocking calls and async code](crate#blocking-calls-and-async-code)).
-pub fn restore(
+pub fn restore<'a>(
+    source: impl Into<RestoreSource<'a>>,
     opts: &RestoreOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<RestoreSummary, RestoreError> {
-    run(opts, None, progress)
-}
-
-/// [`restore()`] from a stream instead of `opts.snapshot` (which is not
-/// read): its bytes go straight into the first member's staged db, are
-/// checked against etcd's trailer and the source's own digest, then
-/// everything proceeds as for a snapshot streamed from a location.
-pub fn restore_from_reader(
-    opts: &RestoreOptions,
-    source: SnapshotReader<'_>,
-    progress: &(dyn Fn(Progress) + Sync),
-) -> Result<RestoreSummary, RestoreError> {
-    run(opts, Some(source), progress)
+    run(opts, source.into(), progress)
 }
 
 fn run(
     opts: &RestoreOptions,
-    reader: Option<SnapshotReader<'_>>,
+    source: RestoreSource<'_>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<RestoreSummary, RestoreError> {
     // The snapshot is opened first, for `auto` to read its storage version;
@@ -237,12 +227,10 @@ fn run(
     // only read once it is staged (below): until then `auto` plans as for
     // data without a storage version, and the plan is checked again
     // against what the data says.
-    let (location, opened) = match &reader {
-        Some(_) => (None, None),
-        None => match source(opts)? {
-            Source::Streamed(loc) => (Some(loc), None),
-            Source::Plain(path) => (None, Some(SnapshotFile::open(path))),
-        },
+    let (location, opened, reader) = match source.resolve(opts) {
+        Source::Reader(r) => (None, None, Some(r)),
+        Source::Streamed(loc) => (Some(loc), None, None),
+        Source::Plain(path) => (None, Some(SnapshotFile::open(path)), None),
     };
     let storage = opened
         .as_ref()

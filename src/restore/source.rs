@@ -15,25 +15,83 @@ use crate::snapshot::SnapshotFile;
 use crate::snapshot::hash::HashCheck;
 use crate::snapshot::stream::Streamed;
 
-/// Where the snapshot comes from.
-pub(crate) enum Source {
-    /// A local, uncompressed file (a `file://` URL made a path).
-    Plain(PathBuf),
-    /// Anything else: read once, streaming.
-    Streamed(Location),
+use super::stream::SnapshotReader;
+
+/// The snapshot a restore reads.
+///
+/// ```no_run
+/// use etcdsnap::{Location, RestoreOptions, RestoreSource, restore};
+///
+/// let opts = RestoreOptions::default().with_data_dir("m1.etcd");
+/// // A local file, read in place:
+/// restore(std::path::Path::new("backup.db"), &opts, &|_| {})?;
+/// // Any location, read once:
+/// let loc = Location::parse("s3://backups/etcd/snap.db.zst")?;
+/// restore(RestoreSource::Location(loc), &opts, &|_| {})?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RestoreSource<'a> {
+    /// A local file: opened in place when uncompressed; a `.zst` or `.gz`
+    /// name is decompressed as it is read. Never taken for a URL.
+    Path(PathBuf),
+    /// A [`Location`] (a URL, or a local file), read once, straight into
+    /// the first member's db, unless it is a local, uncompressed file.
+    Location(Location),
+    /// A stream: its bytes go straight into the first member's db, are
+    /// checked against etcd's trailer and the source's own digest, then
+    /// everything proceeds as for a snapshot streamed from a location.
+    Reader(SnapshotReader<'a>),
 }
 
-/// The snapshot option as a [`Source`].
-pub(crate) fn source(opts: &RestoreOptions) -> Result<Source, RestoreError> {
-    // A path that is not UTF-8 is no URL and has no extension we know.
-    let Some(text) = opts.snapshot.to_str() else {
-        return Ok(Source::Plain(opts.snapshot.clone()));
-    };
-    let loc = Location::parse_with(text, &opts.location)?;
-    Ok(match loc.local_path() {
-        Some(p) if loc.is_plain_file() => Source::Plain(p.to_path_buf()),
-        _ => Source::Streamed(loc),
-    })
+impl From<PathBuf> for RestoreSource<'_> {
+    fn from(p: PathBuf) -> Self {
+        RestoreSource::Path(p)
+    }
+}
+
+impl From<&Path> for RestoreSource<'_> {
+    fn from(p: &Path) -> Self {
+        RestoreSource::Path(p.to_path_buf())
+    }
+}
+
+impl From<Location> for RestoreSource<'_> {
+    fn from(l: Location) -> Self {
+        RestoreSource::Location(l)
+    }
+}
+
+impl<'a> From<SnapshotReader<'a>> for RestoreSource<'a> {
+    fn from(r: SnapshotReader<'a>) -> Self {
+        RestoreSource::Reader(r)
+    }
+}
+
+/// Where the snapshot comes from, as the restore reads it.
+pub(crate) enum Source<'a> {
+    /// A local, uncompressed file (a `file://` URL made a path).
+    Plain(PathBuf),
+    /// Any other location: read once, streaming.
+    Streamed(Location),
+    /// A stream.
+    Reader(SnapshotReader<'a>),
+}
+
+impl<'a> RestoreSource<'a> {
+    /// How the restore reads it.
+    pub(crate) fn resolve(self, opts: &RestoreOptions) -> Source<'a> {
+        let loc = match self {
+            RestoreSource::Reader(r) => return Source::Reader(r),
+            RestoreSource::Path(p) => Location::local_file(p, &opts.location),
+            RestoreSource::Location(l) => l,
+        };
+        match loc.local_path() {
+            Some(p) if loc.is_plain_file() => Source::Plain(p.to_path_buf()),
+            _ => Source::Streamed(loc),
+        }
+    }
 }
 
 /// Streams `loc` into `db` (the first member's empty, staged db) and

@@ -24,18 +24,17 @@ use crate::progress::{Phase, Progress};
 use crate::snapshot::SnapshotFile;
 use crate::snapshot::stream::{StreamError, stream_into};
 
-/// A snapshot read from a stream, for [`restore_from_reader`](crate::restore_from_reader).
+/// A snapshot read from a stream ([`RestoreSource::Reader`](crate::RestoreSource::Reader)).
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use etcdsnap::{RestoreOptions, SnapshotReader, restore_from_reader};
+/// use etcdsnap::{RestoreOptions, SnapshotReader, restore};
 /// let bytes = std::fs::read("testdata/snapshots/small-v35.db")?;
 /// let dir = tempfile::tempdir()?;
-/// let mut opts = RestoreOptions::new("(stream)");
-/// opts.data_dir = Some(dir.path().join("m1.etcd"));
+/// let opts = RestoreOptions::default().with_data_dir(dir.path().join("m1.etcd"));
 /// let mut body = &bytes[..];
 /// let source = SnapshotReader::new(&mut body, "an in-memory copy");
-/// let summary = restore_from_reader(&opts, source, &|_| {})?;
+/// let summary = restore(source, &opts, &|_| {})?;
 /// assert!(summary.hash_verified);
 /// # Ok(()) }
 /// ```
@@ -72,6 +71,18 @@ impl<'a> SnapshotReader<'a> {
             len: None,
             body_sha256: None,
         }
+    }
+
+    /// Its length, for progress reports.
+    pub fn with_len(mut self, len: u64) -> Self {
+        self.len = Some(len);
+        self
+    }
+
+    /// The SHA-256 the body (without the trailer) must have.
+    pub fn with_body_sha256(mut self, digest: [u8; 32]) -> Self {
+        self.body_sha256 = Some(digest);
+        self
     }
 }
 

@@ -71,7 +71,7 @@
 //! };
 //! let dir = tempfile::tempdir()?;
 //! let out = Location::parse(dir.path().join("at5.db").to_str().unwrap())?;
-//! let opts = ApplyOptions { to: PointInTime::Revision(5), target: TargetVersion::V3_5 };
+//! let opts = ApplyOptions::new(PointInTime::Revision(5)).with_target(TargetVersion::V3_5);
 //! let done = apply_changes(&src, &[seg], &out, &opts)?;
 //! assert_eq!((done.base_revision, done.revision, done.events), (4, 5, 1));
 //! assert_eq!(done.status.revision, 5);
@@ -108,12 +108,29 @@ pub enum PointInTime {
 
 /// What [`apply_changes`] brings the snapshot to, and by whose rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ApplyOptions {
     /// The revision or time to stop at.
     pub to: PointInTime,
     /// The release whose rules decide the source's current and compacted
     /// revisions and the status reported for the result.
     pub target: TargetVersion,
+}
+
+impl ApplyOptions {
+    /// Bring the snapshot to `to`, by 3.5's rules.
+    pub fn new(to: PointInTime) -> ApplyOptions {
+        ApplyOptions {
+            to,
+            target: TargetVersion::V3_5,
+        }
+    }
+
+    /// The release whose rules decide the revisions and the status reported.
+    pub fn with_target(mut self, target: TargetVersion) -> Self {
+        self.target = target;
+        self
+    }
 }
 
 /// What an apply wrote.

@@ -32,7 +32,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let out = dir.path().join("compacted.db");
 //! let src = Snapshot::open("testdata/snapshots/small-v35.db")?;
-//! let opts = RewriteOptions { compact: Some(0), ..RewriteOptions::default() };
+//! let opts = RewriteOptions::default().with_compact(0);
 //! let done = rewrite(&src, &Location::parse(out.to_str().unwrap())?, &opts)?;
 //! assert_eq!(done.compacted, Some(4));
 //! let snap = Snapshot::open(&out)?;
@@ -74,6 +74,7 @@ const CHUNK: usize = 1 << 20;
 
 /// What to do to the snapshot besides packing it densely.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RewriteOptions {
     /// Apply etcd's compaction at this revision first (`Some(0)`: at the
     /// current revision); `None` only defragments.
@@ -89,6 +90,21 @@ impl Default for RewriteOptions {
             compact: None,
             target: TargetVersion::V3_5,
         }
+    }
+}
+
+impl RewriteOptions {
+    /// Apply etcd's compaction at `revision` first (0: at the current
+    /// revision); `None` only defragments.
+    pub fn with_compact(mut self, revision: impl Into<Option<i64>>) -> Self {
+        self.compact = revision.into();
+        self
+    }
+
+    /// The release whose rules decide the revisions and the status reported.
+    pub fn with_target(mut self, target: TargetVersion) -> Self {
+        self.target = target;
+        self
     }
 }
 
@@ -330,13 +346,11 @@ fn publish(
 /// The layout of a dense copy of `db`: its page size, freelist style, txid
 /// and root sequence.
 fn load_options(db: Db<'_>) -> LoadOptions {
-    LoadOptions {
-        page_size: db.page_size(),
-        freelist: db.meta().has_synced_freelist(),
-        txid: db.meta().txid,
-        root_sequence: db.meta().sequence,
-        ..LoadOptions::default()
-    }
+    LoadOptions::default()
+        .with_page_size(db.page_size())
+        .with_freelist(db.meta().has_synced_freelist())
+        .with_txid(db.meta().txid)
+        .with_root_sequence(db.meta().sequence)
 }
 
 /// Releases `file`'s map every [`RELEASE_EVERY`] bytes the loader writes,

@@ -41,6 +41,36 @@ impl Default for TlsOptions {
 }
 
 impl TlsOptions {
+    /// `--cacert`: the CA bundle (PEM) that signs the server's certificate.
+    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// `--cert`: the client certificate (PEM).
+    pub fn with_cert_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.cert_file = Some(path.into());
+        self
+    }
+
+    /// `--key`: the client key (PEM).
+    pub fn with_key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.key_file = Some(path.into());
+        self
+    }
+
+    /// `--insecure-skip-tls-verify`: accept any server certificate.
+    pub fn with_insecure_skip_verify(mut self, skip: bool) -> Self {
+        self.insecure_skip_verify = skip;
+        self
+    }
+
+    /// `--insecure-transport`: plain TCP unless TLS is otherwise asked for.
+    pub fn with_insecure_transport(mut self, insecure: bool) -> Self {
+        self.insecure_transport = insecure;
+        self
+    }
+
     /// etcdctl's rule: TLS is configured when a certificate flag is given
     /// or `--insecure-transport=false`.
     pub fn configured(&self) -> bool {
@@ -82,7 +112,7 @@ impl std::fmt::Debug for Credentials {
 /// [`SaveOptions::stall_timeout`]'s default.
 const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How to take a snapshot: [`SaveOptions::new`], then set the fields.
+/// How to take a snapshot: [`SaveOptions::new`], then its `with_*` methods.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SaveOptions {
@@ -148,6 +178,75 @@ impl SaveOptions {
             interrupt: None,
             location: crate::location::LocationOptions::default(),
         }
+    }
+
+    /// `--endpoints` (save takes exactly one).
+    pub fn with_endpoints(
+        mut self,
+        endpoints: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.endpoints = endpoints.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// TLS settings.
+    pub fn with_tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// `--user` / `--password`.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// `--dial-timeout`.
+    pub fn with_dial_timeout(mut self, timeout: Duration) -> Self {
+        self.dial_timeout = timeout;
+        self
+    }
+
+    /// `--command-timeout`: time allowed for the whole save once connected.
+    pub fn with_command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = Some(timeout);
+        self
+    }
+
+    /// `--keepalive-time`.
+    pub fn with_keepalive_time(mut self, interval: Duration) -> Self {
+        self.keepalive_time = interval;
+        self
+    }
+
+    /// `--keepalive-timeout`.
+    pub fn with_keepalive_timeout(mut self, timeout: Duration) -> Self {
+        self.keepalive_timeout = timeout;
+        self
+    }
+
+    /// A stream that delivers nothing for this long fails.
+    pub fn with_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.stall_timeout = timeout;
+        self
+    }
+
+    /// Rules for the checks of the saved file: a release or `auto`.
+    pub fn with_target(mut self, target: impl Into<TargetChoice>) -> Self {
+        self.target = target.into();
+        self
+    }
+
+    /// Stop (and remove what was written) when `flag` becomes non-zero.
+    pub fn with_interrupt(mut self, flag: Arc<AtomicUsize>) -> Self {
+        self.interrupt = Some(flag);
+        self
+    }
+
+    /// How a destination other than a plain local file is written.
+    pub fn with_location(mut self, location: crate::location::LocationOptions) -> Self {
+        self.location = location;
+        self
     }
 
     /// The one endpoint, parsed; etcdctl's error for any other count.

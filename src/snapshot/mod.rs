@@ -205,11 +205,9 @@ fn walk_unchanged<V: Visitor>(
         });
     }
     let release = || file.map().release();
-    let opts = WalkOptions {
-        threads,
-        release: Some(&release),
-        ..WalkOptions::default()
-    };
+    let opts = WalkOptions::default()
+        .with_threads(threads)
+        .with_release(&release);
     let (report, visitor) = check::walk(db, visitor, &opts);
     if !report.is_ok() {
         return Err(SnapshotError::Integrity {

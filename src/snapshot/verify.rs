@@ -453,11 +453,9 @@ fn structure(
         report.truncated = Some(db.size());
     }
     let release = || file.map().release();
-    let opts = WalkOptions {
-        threads,
-        release: Some(&release),
-        ..WalkOptions::default()
-    };
+    let opts = WalkOptions::default()
+        .with_threads(threads)
+        .with_release(&release);
     let visitors = (StatusVisitor::new(target), SchemaChecks::for_target(target));
     let (check, (status, schema)) = check::walk(db, visitors, &opts);
     report.schema = if check.is_ok() {

@@ -137,7 +137,7 @@ pub(crate) fn init_repo(dir: &Path) -> PathBuf {
 fn chains(repo: &Path) -> Vec<(SnapshotInfo, Vec<ChangeSegment>)> {
     let r = Repository::open_dir(repo, None).expect("open the repository");
     let mut snaps = r.snapshots().expect("snapshots");
-    snaps.sort_by_key(|s| (s.time_ns, s.revision));
+    snaps.sort_by_key(|s| (s.time, s.revision));
     snaps
         .into_iter()
         .map(|s| {

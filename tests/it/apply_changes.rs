@@ -55,20 +55,14 @@ fn apply_to(
 ) -> etcdsnap::ApplySummary {
     let src = Snapshot::open(base).expect("base snapshot");
     let loc = Location::parse(cli::s(out)).expect("location");
-    let opts = ApplyOptions {
-        to,
-        target: TargetVersion::V3_5,
-    };
+    let opts = ApplyOptions::new(to).with_target(TargetVersion::V3_5);
     apply_changes(&src, segs, &loc, &opts).unwrap_or_else(|e| panic!("apply to {to:?}: {e}"))
 }
 
 fn try_apply(base: &Path, segs: &[ChangeSegment], to: i64, out: &Path) -> Result<(), RewriteError> {
     let src = Snapshot::open(base).expect("base snapshot");
     let loc = Location::parse(cli::s(out)).expect("location");
-    let opts = ApplyOptions {
-        to: PointInTime::Revision(to),
-        target: TargetVersion::V3_5,
-    };
+    let opts = ApplyOptions::new(PointInTime::Revision(to)).with_target(TargetVersion::V3_5);
     apply_changes(&src, segs, &loc, &opts).map(|_| ())
 }
 
@@ -836,11 +830,7 @@ fn simulate(txns: &[Vec<Op>]) -> (Recorded, BTreeMap<i64, ModelState>) {
     let store = etcdsnap::mvcc::Store::open(&snap).expect("store");
     let mut state: ModelState = BTreeMap::new();
     let all = store
-        .range(&etcdsnap::mvcc::RangeRequest {
-            key: b"\0",
-            range_end: b"\0",
-            ..Default::default()
-        })
+        .range(&etcdsnap::mvcc::RangeRequest::key(b"\0").with_range_end(b"\0"))
         .expect("range");
     for kv in &all.kvs {
         let k = String::from_utf8_lossy(kv.key).into_owned();
@@ -998,7 +988,7 @@ proptest::proptest! {
             let store = etcdsnap::mvcc::Store::open(&snap).expect("store");
             proptest::prop_assert_eq!(store.revisions().current, to);
             let got: ModelState = store
-                .range(&etcdsnap::mvcc::RangeRequest { key: b"\0", range_end: b"\0", ..Default::default() })
+                .range(&etcdsnap::mvcc::RangeRequest::key(b"\0").with_range_end(b"\0"))
                 .expect("range")
                 .kvs
                 .iter()
@@ -1016,7 +1006,7 @@ proptest::proptest! {
             proptest::prop_assert_eq!(store.revisions().compacted, compacted);
             for (&r, want) in states.range(compacted.max(FIXTURE_REV)..=to) {
                 let at: ModelState = store
-                    .range(&etcdsnap::mvcc::RangeRequest { key: b"\0", range_end: b"\0", revision: r, ..Default::default() })
+                    .range(&etcdsnap::mvcc::RangeRequest::key(b"\0").with_range_end(b"\0").with_revision(r))
                     .expect("range at r")
                     .kvs
                     .iter()

@@ -361,8 +361,7 @@ fn a_truncated_pack_is_named_by_the_fast_check() {
 /// Pushes `file` as etcdsnap before push ran verify's checks would have.
 fn push_unverified(repo: &Path, file: &Path) -> String {
     let r = etcdsnap::repo::Repository::open_dir(repo, None).expect("open");
-    let mut opts = etcdsnap::repo::PushOptions::default();
-    opts.skip_hash_check = true;
+    let opts = etcdsnap::repo::PushOptions::default().with_skip_hash_check(true);
     let pushed = etcdsnap::internal::repo::push_unverified(&r, file, &opts).expect("push");
     pushed.info.id.to_string()
 }

@@ -32,11 +32,7 @@ use support::cli::{BIN, ok, s};
 /// 1,000 pseudo-random bytes: about three to a 4 KiB page), with its
 /// SHA-256 trailer.
 fn snapshot(keys: u64) -> Vec<u8> {
-    let opts = LoadOptions {
-        page_size: 4096,
-        fill: 0.9,
-        ..LoadOptions::default()
-    };
+    let opts = LoadOptions::default().with_page_size(4096).with_fill(0.9);
     let mut l = Loader::new(std::io::Cursor::new(Vec::new()), opts).expect("loader");
     let mut names: Vec<&[u8]> = buckets::ALL.to_vec();
     names.sort();

@@ -92,6 +92,14 @@ fn an_encrypted_repository_keeps_nothing_readable() {
     std::fs::write(&other, "not a key").expect("write");
     let (_, e) = err(&["backup", "ls", s(&repo), "--key-file", s(&other)]);
     assert!(e.contains("64 hex digits"), "{e}");
+    // A key for a repository that takes none: the CLI names its flag.
+    let plain = work.path().join("plain");
+    ok(&["backup", "init", s(&plain)]);
+    let (_, e) = err(&["backup", "ls", s(&plain), "--key-file", s(&keyf)]);
+    assert!(
+        e.contains("this repository is not encrypted: do not pass --key-file"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -280,8 +288,12 @@ fn operator_errors_are_clear() {
         .map(|v| v["id"].as_str().expect("id").to_string())
         .collect();
     assert_eq!(ids.len(), 4);
-    let (_, e) = err(&["backup", "forget", s(&repo)]);
-    assert!(e.contains("give snapshot IDs"), "{e}");
+    let (code, e) = err(&["backup", "forget", s(&repo)]);
+    assert!(
+        e.contains("give snapshot IDs, or at least one --keep-last/--keep-hourly/--keep-daily/--keep-weekly rule"),
+        "{e}"
+    );
+    assert_eq!(code, Some(128), "{e}");
     let (_, e) = err(&["backup", "forget", s(&repo), &ids[0], "--keep-last", "1"]);
     assert!(e.contains("not both"), "{e}");
     ok(&["backup", "forget", s(&repo), &ids[0][..6]]);

@@ -95,7 +95,7 @@ proptest! {
         fill in 0.1f64..=1.0,
         synced in any::<bool>(),
     ) {
-        let opts = LoadOptions { page_size, fill, freelist: synced, ..LoadOptions::default() };
+        let opts = LoadOptions::default().with_page_size(page_size).with_fill(fill).with_freelist(synced);
         let mut l = Loader::new(Cursor::new(Vec::new()), opts).expect("loader");
         let root = Tree { values: BTreeMap::new(), buckets: top };
         load_tree(&mut l, &root);

@@ -32,7 +32,8 @@ fn protobuf_envelope_and_object_meta() {
     assert_eq!((&*m.name, &*m.namespace), ("web-0", "shop"));
     assert_eq!(&*m.uid, "7d6f1c2e-0000-4000-8000-000000000001");
     assert_eq!(&*m.resource_version, "12345");
-    assert_eq!(m.creation_timestamp, Some((1_714_558_830, 0)));
+    let created = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_714_558_830);
+    assert_eq!(m.creation_timestamp, Some(created));
     assert_eq!(m.labels.len(), 2);
     assert_eq!(m.annotations, 1);
     let j = k8s::decode(&v).to_json().expect("json");

@@ -503,8 +503,9 @@ fn a_download_cut_mid_transfer_fails_and_a_restore_leaves_nothing() {
 
 /// `time` as a save's `{time}` would name it, `n` hours before 2025-01-06 12:00 UTC.
 fn stamp(hours_before: i64) -> String {
-    let t0 = chrono::DateTime::from_timestamp(1_736_164_800, 0).expect("time");
-    etcdsnap::expand_time("{time}", t0 - chrono::Duration::hours(hours_before))
+    let t0 = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_736_164_800);
+    let before = std::time::Duration::from_secs(3600 * u64::try_from(hours_before).expect("hours"));
+    etcdsnap::expand_time("{time}", t0 - before)
 }
 
 #[test]

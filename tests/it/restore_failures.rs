@@ -189,7 +189,7 @@ fn bad_flags_fail_before_anything_is_written() {
                 "http://127.0.0.1:2380",
             ],
             128,
-            "cannot name a data dir",
+            "cannot name a data dir (pass --data-dir)",
         ),
     ];
     // Hostile sizes.

@@ -296,8 +296,7 @@ fn v35_library_save_from_inside_a_runtime() {
         return;
     };
     let out = s.dir.path().join("library.db");
-    let mut opts = etcdsnap::SaveOptions::new(&out);
-    opts.endpoints = vec![s.cluster.endpoint().to_string()];
+    let opts = etcdsnap::SaveOptions::new(&out).with_endpoints([s.cluster.endpoint()]);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -5,14 +5,14 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 /// Appends the base64 encoding of `data` to `out`.
 pub fn encode_into(data: &[u8], out: &mut String) {
     out.reserve(data.len().div_ceil(3) * 4);
-    let mut chunks = data.chunks_exact(3);
-    for c in &mut chunks {
-        let n = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
+    let (chunks, rest) = data.as_chunks::<3>();
+    for &[a, b, c] in chunks {
+        let n = (u32::from(a) << 16) | (u32::from(b) << 8) | u32::from(c);
         for shift in [18, 12, 6, 0] {
             out.push(ALPHABET[((n >> shift) & 63) as usize] as char);
         }
     }
-    match *chunks.remainder() {
+    match *rest {
         [a] => {
             let n = u32::from(a) << 16;
             out.push(ALPHABET[((n >> 18) & 63) as usize] as char);

@@ -130,7 +130,19 @@ impl Default for WalkOptions<'_> {
     }
 }
 
-impl WalkOptions<'_> {
+impl<'r> WalkOptions<'r> {
+    /// Called every [`release_every`](WalkOptions::release_every) pages.
+    pub fn with_release(mut self, release: &'r (dyn Fn() + Sync)) -> Self {
+        self.release = Some(release);
+        self
+    }
+
+    /// Pages between calls of `release`.
+    pub fn with_release_every(mut self, pages: u64) -> Self {
+        self.release_every = pages;
+        self
+    }
+
     /// The defaults with `threads` threads (at least 1).
     ///
     /// ```

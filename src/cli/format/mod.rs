@@ -96,9 +96,20 @@ mod tests {
 
     #[test]
     fn times_are_rfc3339_utc() {
-        assert_eq!(time::utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(time::utc(1_704_067_200_999_999_999), "2024-01-01T00:00:00Z");
-        assert_eq!(time::utc(951_782_400_000_000_000), "2000-02-29T00:00:00Z");
-        assert_eq!(time::utc(-1_000_000_000), "1969-12-31T23:59:59Z");
+        use std::time::{Duration, UNIX_EPOCH};
+        let at = |ns: u64| UNIX_EPOCH + Duration::from_nanos(ns);
+        assert_eq!(time::utc(at(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            time::utc(at(1_704_067_200_999_999_999)),
+            "2024-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            time::utc(at(951_782_400_000_000_000)),
+            "2000-02-29T00:00:00Z"
+        );
+        let before = |ns: u64| UNIX_EPOCH - Duration::from_nanos(ns);
+        assert_eq!(time::utc(before(1_000_000_000)), "1969-12-31T23:59:59Z");
+        assert_eq!(time::utc(before(500_000_000)), "1969-12-31T23:59:59Z");
+        assert_eq!(time::utc(before(1_500_000_000)), "1969-12-31T23:59:58Z");
     }
 }

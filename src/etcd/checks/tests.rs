@@ -31,10 +31,7 @@ fn findings(target: TargetVersion, records: Records<'_>) -> SchemaFindings {
         .expect("plan")
         .apply_to(&mut img);
     let db = Db::open(&img).expect("reopen");
-    let opts = WalkOptions {
-        threads: 1,
-        ..WalkOptions::default()
-    };
+    let opts = WalkOptions::default().with_threads(1);
     let (report, checks) = walk(db, SchemaChecks::for_target(target), &opts);
     assert!(report.is_ok(), "{:?}", report.problems);
     checks.finish_report()

@@ -200,11 +200,12 @@ fn meta_json(m: &ObjectMeta<'_>) -> Json {
     if m.generation != 0 {
         o.insert("generation".into(), json!(m.generation));
     }
-    if let Some((s, _)) = m.creation_timestamp {
-        o.insert("creationTimestamp".into(), json!(proto::rfc3339(s)));
+    let secs = crate::go::time::unix_secs;
+    if let Some(t) = m.creation_timestamp {
+        o.insert("creationTimestamp".into(), json!(proto::rfc3339(secs(t))));
     }
-    if let Some((s, _)) = m.deletion_timestamp {
-        o.insert("deletionTimestamp".into(), json!(proto::rfc3339(s)));
+    if let Some(t) = m.deletion_timestamp {
+        o.insert("deletionTimestamp".into(), json!(proto::rfc3339(secs(t))));
     }
     if !m.labels.is_empty() {
         let labels: Map<String, Json> = m

@@ -5,6 +5,7 @@
 //! are needed and unknown kinds decode too.
 
 use std::borrow::Cow;
+use std::time::SystemTime;
 
 use super::wire::{self, Wire, WireError};
 
@@ -44,10 +45,10 @@ pub struct ObjectMeta<'a> {
     pub resource_version: Cow<'a, str>,
     /// 7 `generation`.
     pub generation: i64,
-    /// 8 `creationTimestamp` as (seconds, nanos).
-    pub creation_timestamp: Option<(i64, i32)>,
-    /// 9 `deletionTimestamp` as (seconds, nanos).
-    pub deletion_timestamp: Option<(i64, i32)>,
+    /// 8 `creationTimestamp`.
+    pub creation_timestamp: Option<SystemTime>,
+    /// 9 `deletionTimestamp`.
+    pub deletion_timestamp: Option<SystemTime>,
     /// 11 `labels`, in wire order.
     pub labels: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     /// 12 `annotations`: how many.
@@ -112,8 +113,8 @@ pub fn decode_object_meta(b: &[u8]) -> Result<ObjectMeta<'_>, WireError> {
             (5, Wire::Bytes(v)) => m.uid = text(v),
             (6, Wire::Bytes(v)) => m.resource_version = text(v),
             (7, Wire::Varint(v)) => m.generation = v as i64,
-            (8, Wire::Bytes(v)) => m.creation_timestamp = Some(timestamp(v)?),
-            (9, Wire::Bytes(v)) => m.deletion_timestamp = Some(timestamp(v)?),
+            (8, Wire::Bytes(v)) => m.creation_timestamp = timestamp(v)?,
+            (9, Wire::Bytes(v)) => m.deletion_timestamp = timestamp(v)?,
             (11, Wire::Bytes(v)) => m.labels.push(map_entry(v)?),
             (12, Wire::Bytes(_)) => m.annotations += 1,
             (13, Wire::Bytes(_)) => m.owner_references += 1,
@@ -124,8 +125,9 @@ pub fn decode_object_meta(b: &[u8]) -> Result<ObjectMeta<'_>, WireError> {
     Ok(m)
 }
 
-/// `metav1.Time`: 1 seconds, 2 nanos.
-fn timestamp(b: &[u8]) -> Result<(i64, i32), WireError> {
+/// `metav1.Time`: 1 seconds, 2 nanos (a nanos field outside 0..1e9 is
+/// clamped into it); `None` only where `SystemTime` cannot hold it.
+fn timestamp(b: &[u8]) -> Result<Option<SystemTime>, WireError> {
     let (mut s, mut n) = (0i64, 0i32);
     for f in wire::fields(b) {
         match f? {
@@ -134,7 +136,7 @@ fn timestamp(b: &[u8]) -> Result<(i64, i32), WireError> {
             _ => {}
         }
     }
-    Ok((s, n))
+    Ok(crate::go::time::from_unix(s, u32::try_from(n).unwrap_or(0)))
 }
 
 /// A `map<string,string>` entry: 1 key, 2 value.
