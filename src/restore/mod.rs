@@ -27,4 +27,5 @@ pub(crate) mod target;
 pub use error::{FlagsError, RestoreError};
 pub use options::RestoreOptions;
 pub use run::{RestoreSummary, RestoredMember, restore, restore_from_reader};
+pub(crate) use run::{open_filled, restore_filled};
 pub use stream::SnapshotReader;

@@ -223,12 +223,61 @@ pub fn restore_from_reader(
     source: SnapshotReader<'_>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<RestoreSummary, RestoreError> {
-    run(opts, Some(source), progress)
+    run(opts, Some(Incoming::Reader(source)), progress)
+}
+
+/// Writes a snapshot's body into the first member's staged db (empty,
+/// read-write, at `path`) and returns it opened as the snapshot the
+/// restore reads, with whether a digest vouches for it.
+type Fill<'a> = dyn FnOnce(&File, &Path) -> Result<(SnapshotFile, bool), RestoreError> + 'a;
+
+/// A snapshot that arrives in the first member's staged db.
+enum Incoming<'a> {
+    /// Read from a stream (see [`restore_from_reader`]).
+    Reader(SnapshotReader<'a>),
+    /// Written there by the caller (see [`restore_filled`]).
+    Fill(Box<Fill<'a>>),
+}
+
+/// [`restore()`] of a snapshot that `fill` writes straight into the
+/// first member's staged db (a point-in-time restore applies recorded
+/// changes there, instead of writing a file to restore from). `fill`
+/// gets the empty db and its path, and returns the db opened as the
+/// snapshot (cut to its body, see [`open_filled`]), whether a digest
+/// vouches for its source, and what the caller wants back. Everything
+/// after is as for a snapshot streamed from a location: the db is checked
+/// and edited there and copied to the other members.
+pub(crate) fn restore_filled<T>(
+    opts: &RestoreOptions,
+    fill: impl FnOnce(&File, &Path) -> Result<(SnapshotFile, bool, T), RestoreError>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(RestoreSummary, T), RestoreError> {
+    let mut got = None;
+    let summary = run(
+        opts,
+        Some(Incoming::Fill(Box::new(|db, path| {
+            let (file, verified, t) = fill(db, path)?;
+            got = Some(t);
+            Ok((file, verified))
+        }))),
+        progress,
+    )?;
+    // A successful restore filled the db.
+    got.map(|t| (summary, t))
+        .ok_or_else(|| FlagsError::NoSnapshot.into())
+}
+
+/// The staged db at `db_path` that [`restore_filled`]'s `fill` wrote
+/// (cut to its body, without a trailer), opened as the snapshot named
+/// `name`.
+pub(crate) fn open_filled(db_path: &Path, name: &str) -> Result<SnapshotFile, RestoreError> {
+    let reopened = File::open(db_path).map_err(RestoreError::io("open", db_path))?;
+    Ok(SnapshotFile::from_file(reopened, name)?)
 }
 
 fn run(
     opts: &RestoreOptions,
-    reader: Option<SnapshotReader<'_>>,
+    reader: Option<Incoming<'_>>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<RestoreSummary, RestoreError> {
     // The snapshot is opened first, for `auto` to read its storage version;
@@ -306,9 +355,10 @@ fn run(
             let m = &staged[0];
             let (f, verified) = match incoming {
                 (Some(loc), _) => stream_into_first(loc, &m.db, &m.db_path, opts, progress)?,
-                (None, Some(r)) => {
+                (None, Some(Incoming::Reader(r))) => {
                     stream::receive(r, &m.db, &m.db_path, opts.skip_hash_check, progress)?
                 }
+                (None, Some(Incoming::Fill(fill))) => fill(&m.db, &m.db_path)?,
                 (None, None) => {
                     return Err(FlagsError::NoSnapshot.into());
                 }

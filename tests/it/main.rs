@@ -18,6 +18,7 @@ mod backup_crash;
 mod backup_deltas;
 mod backup_faults;
 mod backup_memory;
+mod backup_point;
 mod backup_repo;
 mod backup_s3;
 mod backup_series;
