@@ -74,6 +74,17 @@ pub enum AgentEvent {
         /// restart found it so).
         compacted: i64,
     },
+    /// The retention rules (`--keep-*`) forgot full snapshots and
+    /// deleted their recorded changes.
+    Retention {
+        /// The snapshots forgotten (short IDs).
+        forgotten: Vec<String>,
+        /// Snapshots still listed.
+        kept: usize,
+        /// Change segments deleted (of these snapshots, or left by an
+        /// earlier run that was interrupted).
+        segments_deleted: usize,
+    },
     /// A step failed; the agent carries on.
     Error {
         /// The error counter's label.
@@ -100,6 +111,7 @@ impl AgentEvent {
             AgentEvent::Compaction { .. } => "compaction",
             AgentEvent::Failover { .. } => "failover",
             AgentEvent::Gap { .. } => "gap",
+            AgentEvent::Retention { .. } => "retention",
             AgentEvent::Error { .. } => "error",
             AgentEvent::Stopped { .. } => "stopped",
         }
@@ -140,6 +152,11 @@ impl AgentEvent {
                 last,
                 compacted,
             } => json!({"base": base, "last": last, "compacted": compacted}),
+            AgentEvent::Retention {
+                forgotten,
+                kept,
+                segments_deleted,
+            } => json!({"forgotten": forgotten, "kept": kept, "segmentsDeleted": segments_deleted}),
             AgentEvent::Error { kind, message } => json!({"kind": kind, "message": message}),
             AgentEvent::Stopped { signal, last } => json!({"signal": signal, "last": last}),
         };
@@ -198,6 +215,16 @@ impl std::fmt::Display for AgentEvent {
             } => write!(
                 f,
                 "gap: the chain on {base} ends at revision {last} (the cluster compacted at {compacted}); taking a new full snapshot"
+            ),
+            AgentEvent::Retention {
+                forgotten,
+                kept,
+                segments_deleted,
+            } => write!(
+                f,
+                "retention: forgot {} full snapshots [{}] and deleted {segments_deleted} change segments; {kept} snapshots kept",
+                forgotten.len(),
+                forgotten.join(" ")
             ),
             AgentEvent::Error { kind, message } => write!(f, "error ({kind}): {message}"),
             AgentEvent::Stopped { signal, last } => {

@@ -28,6 +28,10 @@ pub(crate) struct State {
     pub last_delta_bytes: u64,
     pub segments_stored: u64,
     pub events_recorded: u64,
+    /// Full snapshots the retention rules forgot.
+    pub snapshots_forgotten: u64,
+    /// Change segments the retention rules deleted.
+    pub segments_deleted: u64,
     /// The highest revision the cluster was seen at.
     pub cluster_revision: i64,
     /// The highest revision whose events the watch delivered.
@@ -138,6 +142,18 @@ impl Metrics {
                 "Key events received from the watch.",
                 "counter",
                 s.events_recorded as f64,
+            );
+            gauge(
+                "snapshots_forgotten_total",
+                "Full snapshots the retention rules (--keep-*) forgot.",
+                "counter",
+                s.snapshots_forgotten as f64,
+            );
+            gauge(
+                "segments_deleted_total",
+                "Change segments deleted with the full snapshots they were recorded on.",
+                "counter",
+                s.segments_deleted as f64,
             );
             gauge(
                 "cluster_revision",

@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use super::error::AgentError;
+use crate::location::RetentionPolicy;
 use crate::save::SaveOptions;
 
 /// The agent's settings: [`AgentOptions::new`], then set the fields.
@@ -24,6 +25,12 @@ pub struct AgentOptions {
     /// `/healthz` answers 503 when no delta succeeded and no watch
     /// response came for this long. Default 60 s.
     pub unhealthy_after: Duration,
+    /// After each full snapshot that starts a chain, the snapshots these
+    /// rules do not keep are forgotten and their recorded changes deleted
+    /// (`backup forget`'s `--keep-*` rules; the chain being recorded is
+    /// always kept; chunks stay until `backup prune`). Default: none, keep
+    /// everything.
+    pub keep: RetentionPolicy,
     /// `HOST:PORT` to serve `/metrics` and `/healthz` on.
     pub metrics_addr: Option<String>,
     /// Set to a signal's number to stop: the agent seals and stores what
@@ -40,6 +47,7 @@ impl AgentOptions {
             full_every: Duration::from_secs(3600),
             delta_every: Duration::from_secs(10),
             unhealthy_after: Duration::from_secs(60),
+            keep: RetentionPolicy::default(),
             metrics_addr: None,
             stop: Arc::new(AtomicUsize::new(0)),
         }

@@ -228,7 +228,10 @@ impl Agent<'_> {
                     self.chain = Some(Chain::new(&n, n.revision));
                 } else {
                     match self.take_full(&c).await {
-                        Ok(info) => self.chain = Some(Chain::new(&info, info.revision)),
+                        Ok(info) => {
+                            self.chain = Some(Chain::new(&info, info.revision));
+                            self.retain();
+                        }
                         Err(()) => {
                             client = Some(c);
                             self.pause(self.full_retry()).await;
@@ -562,7 +565,40 @@ impl Agent<'_> {
         }
         self.compactions.retain(|k| k.seen_at_revision > n.revision);
         self.chain = Some(Chain::new(&n, n.revision));
+        self.retain();
         rewatch.then_some(End::Rewatch)
+    }
+
+    /// Applies the retention rules once a full snapshot started a chain
+    /// (the old chain, if any, is finished: nothing is put on it again).
+    /// The chain being recorded is protected whatever the rules say; a
+    /// failure is logged and the rules run again after the next full
+    /// snapshot.
+    fn retain(&self) {
+        if self.opts.keep.is_empty() {
+            return;
+        }
+        let protect: Vec<SnapshotId> = self
+            .chain
+            .iter()
+            .map(|c| c.base)
+            .chain(self.next.iter().map(|n| n.id))
+            .collect();
+        match block_in_place(|| self.repo.retain(self.opts.keep, &protect)) {
+            Ok(r) if r.removed.is_empty() && r.deltas_deleted == 0 => {}
+            Ok(r) => {
+                self.metrics.with(|s| {
+                    s.snapshots_forgotten += r.removed.len() as u64;
+                    s.segments_deleted += r.deltas_deleted as u64;
+                });
+                self.emit(AgentEvent::Retention {
+                    forgotten: r.removed.iter().map(|i| i.id.short()).collect(),
+                    kept: r.kept.len(),
+                    segments_deleted: r.deltas_deleted,
+                });
+            }
+            Err(e) => self.error("retention", &e),
+        }
     }
 
     /// The watch fell behind compaction `r`: store what is held, end the

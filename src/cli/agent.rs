@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use etcdsnap::RetentionPolicy;
 use etcdsnap::agent::{AgentError, AgentEvent, AgentOptions};
 use etcdsnap::repo::{MasterKey, Repository};
 
@@ -32,6 +33,19 @@ pub(super) struct AgentArgs {
     /// /healthz answers 503 when no delta succeeded and no watch response came for this long
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = pflag::GoDuration)]
     unhealthy_after: Duration,
+    /// After each full snapshot, keep the N newest full snapshots (with their recorded
+    /// changes) and forget the others, as `backup forget --keep-last` (0: no rule)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    keep_last: u32,
+    /// Also keep the newest full snapshot of each of the N most recent hours (UTC)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    keep_hourly: u32,
+    /// Also keep the newest full snapshot of each of the N most recent days (UTC)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    keep_daily: u32,
+    /// Also keep the newest full snapshot of each of the N most recent ISO weeks (UTC)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    keep_weekly: u32,
     /// Log lines: text or json
     #[arg(long, value_name = "FORMAT", default_value = "text")]
     log_format: String,
@@ -87,6 +101,10 @@ pub(super) fn run(a: &AgentArgs, global: &GlobalArgs) -> Result<(), Failure> {
     opts.delta_every = a.delta_every;
     opts.unhealthy_after = a.unhealthy_after;
     opts.metrics_addr = a.metrics_addr.clone();
+    opts.keep = RetentionPolicy::last(a.keep_last as usize)
+        .with_hourly(a.keep_hourly as usize)
+        .with_daily(a.keep_daily as usize)
+        .with_weekly(a.keep_weekly as usize);
     // SIGTERM/SIGINT: seal and store what is held, exit 0; a second
     // signal stops at once (everything stored is already whole).
     opts.stop = interrupt::install(interrupt::Mode::Cooperative(

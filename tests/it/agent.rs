@@ -1106,3 +1106,104 @@ fn scheduled_full_snapshots_leave_no_hole_between_chains() {
     let want = RefWatch::start(&ctl, base + 1).finish(last);
     same_events(&got, &want);
 }
+
+/// `--keep-last 2`: after each full snapshot the older ones are forgotten with their
+/// segments; the chains listed stay whole, and each ends where the next begins.
+#[test]
+fn keep_last_forgets_old_full_snapshots_and_their_segments() {
+    let Some(bins) = bins() else { return };
+    let cluster = EtcdCluster::single(&bins);
+    let ctl = cluster.ctl();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init_repo(dir.path());
+    let mut agent = Agent::start(
+        &repo,
+        cluster.endpoint(),
+        &[
+            "--delta-every",
+            "300ms",
+            "--full-every",
+            "1s",
+            "--keep-last",
+            "2",
+        ],
+        &dir.path().join("agent.log"),
+    );
+    agent.wait_for("a full snapshot", Duration::from_secs(60), full_event);
+    let mut i = 0;
+    let retentions = |a: &Agent| {
+        a.events()
+            .iter()
+            .filter(|e| e["event"] == "retention")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while retentions(&agent) < 2 {
+        assert!(Instant::now() < deadline, "{}", agent.log_text());
+        ctl.put(&format!("r{}", i % 5), &format!("{i}"));
+        i += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let last = revision(&ctl);
+    agent.wait_for("the last revision stored", Duration::from_secs(30), |e| {
+        e["event"] == "segment" && e["last"].as_i64() >= Some(last)
+    });
+    assert_eq!(agent.signal(libc::SIGTERM).code(), Some(0));
+    let events = agent.events();
+    let forgotten: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "retention")
+        .flat_map(|e| e["forgotten"].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let fulls: Vec<String> = events
+        .iter()
+        .filter(|e| full_event(e))
+        .filter_map(|e| e["id"].as_str().map(str::to_string))
+        .collect();
+    assert!(forgotten.len() >= 2, "{}", agent.log_text());
+
+    let chains = chains(&repo);
+    // Two kept, and at most one more taken since the last retention (its chain not started).
+    assert!(
+        (2..=3).contains(&chains.len()),
+        "{} listed:\n{}",
+        chains.len(),
+        agent.log_text()
+    );
+    let listed: Vec<String> = chains.iter().map(|(s, _)| s.id.short()).collect();
+    for f in &forgotten {
+        assert!(!listed.contains(f), "{f} forgotten but listed");
+        assert!(fulls.contains(f), "{f} was never taken");
+    }
+    // The newest full snapshots are the ones listed.
+    assert_eq!(listed[..], fulls[fulls.len() - chains.len()..]);
+    // No segment of a forgotten snapshot is left.
+    let dirs: Vec<String> = std::fs::read_dir(repo.join("deltas"))
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    for d in &dirs {
+        assert!(
+            chains.iter().any(|(s, _)| s.id.to_string() == *d),
+            "segments of {d} left behind"
+        );
+    }
+    // The listed chains are whole and meet.
+    for (k, (snap, segs)) in chains.iter().enumerate() {
+        segment_events(snap.revision, segs);
+        let end = segs.last().map_or(snap.revision, |s| s.last);
+        match chains.get(k + 1) {
+            Some((next, _)) if !segs.is_empty() || end < next.revision => {
+                assert_eq!(
+                    end, next.revision,
+                    "chain {k} ends at the next full snapshot"
+                )
+            }
+            Some(_) => {}
+            None => assert_eq!(end, last),
+        }
+    }
+}

@@ -12,6 +12,7 @@
 mod support;
 
 mod agent;
+mod agent_retention;
 mod apply_changes;
 mod async_embed;
 mod backup_crash;
