@@ -74,6 +74,22 @@ pub enum AgentEvent {
         /// restart found it so).
         compacted: i64,
     },
+    /// The changes held exceeded [`AgentOptions::max_buffer_bytes`]
+    /// while the repository refused segments: they were dropped, the
+    /// chain on `base` ends at `last`, and a new full snapshot is taken
+    /// as soon as the repository accepts one.
+    ///
+    /// [`AgentOptions::max_buffer_bytes`]: super::AgentOptions::max_buffer_bytes
+    Overflow {
+        /// The full snapshot whose chain ends.
+        base: String,
+        /// The last revision stored on it.
+        last: i64,
+        /// The bytes held when they were dropped.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The retention rules (`--keep-*`) forgot full snapshots and
     /// deleted their recorded changes.
     Retention {
@@ -111,6 +127,7 @@ impl AgentEvent {
             AgentEvent::Compaction { .. } => "compaction",
             AgentEvent::Failover { .. } => "failover",
             AgentEvent::Gap { .. } => "gap",
+            AgentEvent::Overflow { .. } => "overflow",
             AgentEvent::Retention { .. } => "retention",
             AgentEvent::Error { .. } => "error",
             AgentEvent::Stopped { .. } => "stopped",
@@ -152,6 +169,12 @@ impl AgentEvent {
                 last,
                 compacted,
             } => json!({"base": base, "last": last, "compacted": compacted}),
+            AgentEvent::Overflow {
+                base,
+                last,
+                bytes,
+                limit,
+            } => json!({"base": base, "last": last, "bytes": bytes, "limit": limit}),
             AgentEvent::Retention {
                 forgotten,
                 kept,
@@ -215,6 +238,15 @@ impl std::fmt::Display for AgentEvent {
             } => write!(
                 f,
                 "gap: the chain on {base} ends at revision {last} (the cluster compacted at {compacted}); taking a new full snapshot"
+            ),
+            AgentEvent::Overflow {
+                base,
+                last,
+                bytes,
+                limit,
+            } => write!(
+                f,
+                "buffer overflow: {bytes} bytes of changes held (limit {limit}) while the repository refuses segments; dropped: the chain on {base} ends at revision {last}; a new full snapshot is taken once the repository accepts it"
             ),
             AgentEvent::Retention {
                 forgotten,

@@ -28,6 +28,10 @@ pub(crate) struct State {
     pub last_delta_bytes: u64,
     pub segments_stored: u64,
     pub events_recorded: u64,
+    /// Bytes of received changes not stored yet.
+    pub buffered_bytes: u64,
+    /// Times the changes held were dropped (the limit exceeded).
+    pub buffer_overflows: u64,
     /// Full snapshots the retention rules forgot.
     pub snapshots_forgotten: u64,
     /// Change segments the retention rules deleted.
@@ -142,6 +146,18 @@ impl Metrics {
                 "Key events received from the watch.",
                 "counter",
                 s.events_recorded as f64,
+            );
+            gauge(
+                "buffered_bytes",
+                "Bytes of received changes held, not stored yet.",
+                "gauge",
+                s.buffered_bytes as f64,
+            );
+            gauge(
+                "buffer_overflows_total",
+                "Times the changes held exceeded --max-buffer-bytes while the repository refused segments and were dropped (a gap; a new full snapshot follows).",
+                "counter",
+                s.buffer_overflows as f64,
             );
             gauge(
                 "snapshots_forgotten_total",

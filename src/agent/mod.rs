@@ -24,5 +24,5 @@ mod run;
 
 pub use error::AgentError;
 pub use event::AgentEvent;
-pub use options::AgentOptions;
+pub use options::{AgentOptions, DEFAULT_MAX_BUFFER};
 pub use run::run;

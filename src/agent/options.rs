@@ -9,6 +9,9 @@ use super::error::AgentError;
 use crate::location::RetentionPolicy;
 use crate::save::SaveOptions;
 
+/// [`AgentOptions::max_buffer_bytes`]' default: 256 MiB.
+pub const DEFAULT_MAX_BUFFER: u64 = 256 << 20;
+
 /// The agent's settings: [`AgentOptions::new`], then set the fields.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -31,6 +34,11 @@ pub struct AgentOptions {
     /// always kept; chunks stay until `backup prune`). Default: none, keep
     /// everything.
     pub keep: RetentionPolicy,
+    /// The most bytes of received changes held while the repository
+    /// refuses segments: beyond it they are dropped, the gap is logged
+    /// and a new full snapshot is taken once the repository accepts
+    /// writes again. Default 256 MiB.
+    pub max_buffer_bytes: u64,
     /// `HOST:PORT` to serve `/metrics` and `/healthz` on.
     pub metrics_addr: Option<String>,
     /// Set to a signal's number to stop: the agent seals and stores what
@@ -48,6 +56,7 @@ impl AgentOptions {
             delta_every: Duration::from_secs(10),
             unhealthy_after: Duration::from_secs(60),
             keep: RetentionPolicy::default(),
+            max_buffer_bytes: DEFAULT_MAX_BUFFER,
             metrics_addr: None,
             stop: Arc::new(AtomicUsize::new(0)),
         }
@@ -59,6 +68,11 @@ impl AgentOptions {
         }
         for e in &self.save.endpoints {
             crate::save::options::Endpoint::parse(e)?;
+        }
+        if self.max_buffer_bytes == 0 {
+            return Err(AgentError::Options(
+                "--max-buffer-bytes must be positive".into(),
+            ));
         }
         if self.delta_every.is_zero() || self.full_every.is_zero() {
             return Err(AgentError::Options(

@@ -115,6 +115,8 @@ struct Chain {
     received_last: i64,
     /// Received, not stored yet.
     pending: Vec<RevisionChanges>,
+    /// About the memory `pending` holds (see [`held_bytes`]).
+    pending_bytes: u64,
     /// The leases alive at the end of the last segment stored (or seen
     /// at the first seal), to tell whether a quiet period changed them.
     stored_leases: Option<BTreeSet<i64>>,
@@ -128,9 +130,16 @@ impl Chain {
             stored_last: last,
             received_last: last,
             pending: Vec::new(),
+            pending_bytes: 0,
             stored_leases: None,
         }
     }
+}
+
+/// What one held event costs in memory, about: its key and value and
+/// the record around them.
+fn held_bytes(e: &KeyEvent) -> u64 {
+    (e.kv.key.len() + e.kv.value.len() + std::mem::size_of::<KeyEvent>()) as u64
 }
 
 fn time_of(ns: i64) -> SystemTime {
@@ -149,6 +158,9 @@ enum End {
     /// The new chain needs revisions the old watch has passed (a full
     /// snapshot from a member behind the one watched): watch again.
     Rewatch,
+    /// The changes held passed the limit and were dropped: the chain
+    /// ended; a new full snapshot is due.
+    Overflowed,
 }
 
 struct Agent<'a> {
@@ -263,7 +275,7 @@ impl Agent<'_> {
                     self.gap(&c, r).await;
                     client = Some(c);
                 }
-                End::Rewatch => client = Some(c),
+                End::Rewatch | End::Overflowed => client = Some(c),
             }
         }
     }
@@ -513,6 +525,7 @@ impl Agent<'_> {
                 EventKind::Put
             };
             let event = KeyEvent { kind, kv };
+            ch.pending_bytes = ch.pending_bytes.saturating_add(held_bytes(&event));
             match ch.pending.last_mut() {
                 Some(last) if last.revision == r => last.events.push(event),
                 _ => ch.pending.push(RevisionChanges {
@@ -523,12 +536,50 @@ impl Agent<'_> {
             }
             ch.received_last = r;
         }
-        let r = self.chain.as_ref().map_or(0, |ch| ch.received_last);
+        let (r, held) = self
+            .chain
+            .as_ref()
+            .map_or((0, 0), |ch| (ch.received_last, ch.pending_bytes));
         self.metrics.with(|s| {
             s.events_recorded += n as u64;
             s.received_revision = r;
+            s.buffered_bytes = held;
         });
+        if held > self.opts.max_buffer_bytes {
+            return self.overflow(c).await;
+        }
         self.maybe_switch(c).await
+    }
+
+    /// More is held than `max_buffer_bytes`: stored now if the repository
+    /// takes it; else dropped, and the chain ends there (a new full
+    /// snapshot is taken when the repository accepts one), so that
+    /// memory stays bounded however long the repository refuses.
+    async fn overflow(&mut self, c: &Client) -> Option<End> {
+        if let Err(e) = self.seal(c).await {
+            return Some(End::Broken(e));
+        }
+        let ch = self.chain.as_ref()?;
+        if ch.pending_bytes <= self.opts.max_buffer_bytes {
+            return self.maybe_switch(c).await;
+        }
+        let (base, last, bytes) = (ch.base.short(), ch.stored_last, ch.pending_bytes);
+        self.chain = None;
+        // Compactions learnt are recorded again by the next chain's
+        // segments (the probe finds them above its base).
+        self.compactions.clear();
+        self.metrics.with(|s| {
+            s.buffer_overflows += 1;
+            s.buffered_bytes = 0;
+        });
+        self.metrics.error("overflow");
+        self.emit(AgentEvent::Overflow {
+            base,
+            last,
+            bytes,
+            limit: self.opts.max_buffer_bytes,
+        });
+        Some(End::Overflowed)
     }
 
     /// Switches to the next chain once the old one holds its revision.
@@ -752,6 +803,7 @@ impl Agent<'_> {
             return Ok(());
         };
         ch.pending.clear();
+        ch.pending_bytes = 0;
         ch.stored_last = last;
         ch.stored_leases = Some(alive_set);
         self.compactions.retain(|k| k.seen_at_revision > last);
@@ -768,6 +820,7 @@ impl Agent<'_> {
             s.last_delta_seconds = seconds;
             s.last_delta_bytes = bytes;
             s.segments_stored += 1;
+            s.buffered_bytes = 0;
             s.stored_revision = last;
             if caught_up {
                 s.caught_up_at = Some(segment.sealed);

@@ -46,6 +46,11 @@ pub(super) struct AgentArgs {
     /// Also keep the newest full snapshot of each of the N most recent ISO weeks (UTC)
     #[arg(long, value_name = "N", default_value_t = 0)]
     keep_weekly: u32,
+    /// The most bytes of received changes held while the repository refuses segments; beyond
+    /// it they are dropped (a gap, logged) and a new full snapshot is taken once the
+    /// repository accepts writes
+    #[arg(long, value_name = "BYTES", default_value_t = etcdsnap::agent::DEFAULT_MAX_BUFFER)]
+    max_buffer_bytes: u64,
     /// Log lines: text or json
     #[arg(long, value_name = "FORMAT", default_value = "text")]
     log_format: String,
@@ -53,7 +58,7 @@ pub(super) struct AgentArgs {
 
 /// One log line for `e`, with the time.
 fn line(e: &AgentEvent, json: bool) -> String {
-    let level = if matches!(e, AgentEvent::Error { .. }) {
+    let level = if matches!(e, AgentEvent::Error { .. } | AgentEvent::Overflow { .. }) {
         "error"
     } else {
         "info"
@@ -101,6 +106,7 @@ pub(super) fn run(a: &AgentArgs, global: &GlobalArgs) -> Result<(), Failure> {
     opts.delta_every = a.delta_every;
     opts.unhealthy_after = a.unhealthy_after;
     opts.metrics_addr = a.metrics_addr.clone();
+    opts.max_buffer_bytes = a.max_buffer_bytes;
     opts.keep = RetentionPolicy::last(a.keep_last as usize)
         .with_hourly(a.keep_hourly as usize)
         .with_daily(a.keep_daily as usize)

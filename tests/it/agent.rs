@@ -1207,3 +1207,127 @@ fn keep_last_forgets_old_full_snapshots_and_their_segments() {
         }
     }
 }
+
+/// A repository that refuses segments (the current chain's directory replaced by a file: a
+/// write error even for root) while writes go on: the changes held stay under
+/// `--max-buffer-bytes`, are dropped once past it (an `overflow` event at level error, the
+/// counters), the chain ends where the repository last took it, and a new full snapshot starts
+/// a chain that records everything after it.
+#[test]
+fn a_refusing_repository_drops_the_buffer_at_the_limit_and_a_full_snapshot_follows() {
+    let Some(bins) = bins() else { return };
+    let cluster = EtcdCluster::single(&bins);
+    let ctl = cluster.ctl();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init_repo(dir.path());
+    let addr = format!("127.0.0.1:{}", support::ports::free_port());
+    let limit: u64 = 64 << 10;
+    let mut agent = Agent::start(
+        &repo,
+        cluster.endpoint(),
+        &[
+            "--delta-every",
+            "300ms",
+            "--max-buffer-bytes",
+            &limit.to_string(),
+            "--metrics-addr",
+            &addr,
+        ],
+        &dir.path().join("agent.log"),
+    );
+    let first = agent.wait_for("a full snapshot", Duration::from_secs(60), full_event);
+    ctl.put("before", "1");
+    let r0 = revision(&ctl);
+    agent.wait_for("a segment", Duration::from_secs(30), |e| {
+        e["event"] == "segment" && e["last"].as_i64() >= Some(r0)
+    });
+    // The chain's directory becomes a file.
+    let deltas = repo.join("deltas");
+    let chain_dirs: Vec<PathBuf> = std::fs::read_dir(&deltas)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(chain_dirs.len(), 1, "{chain_dirs:?}");
+    let chain_dir = &chain_dirs[0];
+    let away = dir.path().join("away");
+    std::fs::rename(chain_dir, &away).unwrap();
+    std::fs::write(chain_dir, b"not a directory").unwrap();
+
+    let value = "v".repeat(4000);
+    let mut i = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !agent.events().iter().any(|e| e["event"] == "overflow") {
+        assert!(Instant::now() < deadline, "{}", agent.log_text());
+        ctl.put(&format!("big/{}", i % 50), &value);
+        i += 1;
+    }
+    let overflow = agent
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "overflow")
+        .unwrap();
+    assert_eq!(overflow["level"], "error");
+    assert_eq!(overflow["limit"].as_u64(), Some(limit));
+    assert_eq!(overflow["last"].as_i64(), Some(r0), "{overflow}");
+    let held = overflow["bytes"].as_u64().unwrap();
+    // Past the limit by at most one watch response (a few events here).
+    assert!(held > limit && held < limit + (64 << 10), "{overflow}");
+    // The repository refused: errors were logged before the drop.
+    assert!(
+        agent
+            .events()
+            .iter()
+            .any(|e| e["event"] == "error" && e["kind"] == "repository"),
+        "{}",
+        agent.log_text()
+    );
+    let second = agent.wait_for(
+        "a full snapshot after the overflow",
+        Duration::from_secs(60),
+        |e| full_event(e) && e["id"] != first["id"],
+    );
+    let base2 = second["revision"].as_i64().unwrap();
+    assert!(base2 > r0);
+    for k in 0..20 {
+        ctl.put(&format!("after/{k}"), "x");
+    }
+    let last = revision(&ctl);
+    agent.wait_for("the last revision stored", Duration::from_secs(30), |e| {
+        e["event"] == "segment" && e["last"].as_i64() >= Some(last) && e["base"] == second["id"]
+    });
+    let (code, text) = get(&addr, "/metrics");
+    assert_eq!(code, 200);
+    let m = parse_exposition(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+    assert_eq!(m["etcdsnap_agent_buffer_overflows_total"], 1.0, "{text}");
+    assert_eq!(m["etcdsnap_agent_buffered_bytes"], 0.0, "{text}");
+    assert_eq!(
+        m["etcdsnap_agent_errors_total{kind=\"overflow\"}"], 1.0,
+        "{text}"
+    );
+    assert_eq!(agent.signal(libc::SIGTERM).code(), Some(0));
+
+    // The old chain back in place: it ends at r0; the new one holds every revision after
+    // its full snapshot, as etcd's watch reports them.
+    std::fs::remove_file(chain_dir).unwrap();
+    std::fs::rename(&away, chain_dir).unwrap();
+    let chains = chains(&repo);
+    assert_eq!(chains.len(), 2);
+    let end0 = chains[0].1.last().map_or(chains[0].0.revision, |s| s.last);
+    assert_eq!(end0, r0);
+    assert_eq!(chains[1].0.revision, base2);
+    let got = segment_events(base2, &chains[1].1);
+    let want = RefWatch::start(&ctl, base2 + 1).finish(last);
+    same_events(&got, &want);
+    // `backup ls` shows what the first chain can restore: up to r0, not beyond.
+    let o = support::cli::run(&["backup", "ls", support::cli::s(&repo), "-w", "json"]);
+    assert!(o.status.success());
+    let ls: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let entry = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["revision"] == chains[0].0.revision)
+        .cloned()
+        .unwrap();
+    assert_eq!(entry["restorable"]["toRevision"], r0, "{entry}");
+}
