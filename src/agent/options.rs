@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::error::AgentError;
+use super::schedule::CronSchedule;
 use crate::location::RetentionPolicy;
 use crate::save::SaveOptions;
 
@@ -23,6 +24,11 @@ pub struct AgentOptions {
     /// A full snapshot is taken when the newest is this old (and at
     /// start when there is none younger). Default 1 h.
     pub full_every: Duration,
+    /// When set, full snapshots follow this cron expression (UTC)
+    /// instead of [`full_every`](Self::full_every): one is taken when a
+    /// time it names has passed since the newest (and at start when one
+    /// has passed since the repository's newest).
+    pub full_cron: Option<CronSchedule>,
     /// A segment is sealed and stored this often. Default 10 s.
     pub delta_every: Duration,
     /// `/healthz` answers 503 when no delta succeeded and no watch
@@ -53,12 +59,23 @@ impl AgentOptions {
         AgentOptions {
             save,
             full_every: Duration::from_secs(3600),
+            full_cron: None,
             delta_every: Duration::from_secs(10),
             unhealthy_after: Duration::from_secs(60),
             keep: RetentionPolicy::default(),
             max_buffer_bytes: DEFAULT_MAX_BUFFER,
             metrics_addr: None,
             stop: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Whether a full snapshot taken at `base` is due for renewal at
+    /// `now`: `full_cron` names a time after `base` and not after `now`,
+    /// or `base` is `full_every` old.
+    pub(crate) fn full_due(&self, base: SystemTime, now: SystemTime) -> bool {
+        match &self.full_cron {
+            Some(c) => c.next_after(base).is_some_and(|t| t <= now),
+            None => now.duration_since(base).unwrap_or_default() >= self.full_every,
         }
     }
 
@@ -73,6 +90,14 @@ impl AgentOptions {
             return Err(AgentError::Options(
                 "--max-buffer-bytes must be positive".into(),
             ));
+        }
+        if let Some(c) = &self.full_cron
+            && c.next_after(SystemTime::now()).is_none()
+        {
+            return Err(AgentError::Options(format!(
+                "--full-every {c:?}: the cron expression names no time in the next eight years",
+                c = c.as_str()
+            )));
         }
         if self.delta_every.is_zero() || self.full_every.is_zero() {
             return Err(AgentError::Options(

@@ -296,10 +296,10 @@ impl Agent<'_> {
         let Some(newest) = snaps.iter().max_by_key(|s| (s.time_ns, s.revision)) else {
             return Ok(());
         };
-        let age = SystemTime::now()
-            .duration_since(time_of(newest.time_ns))
-            .unwrap_or_default();
-        if age >= self.opts.full_every {
+        if self
+            .opts
+            .full_due(time_of(newest.time_ns), SystemTime::now())
+        {
             return Ok(());
         }
         let segments = block_in_place(|| self.repo.changes(&newest.id))?;
@@ -413,10 +413,7 @@ impl Agent<'_> {
         let Some(ch) = &self.chain else { return false };
         self.next.is_none()
             && Instant::now() >= self.full_not_before
-            && SystemTime::now()
-                .duration_since(ch.base_time)
-                .unwrap_or_default()
-                >= self.opts.full_every
+            && self.opts.full_due(ch.base_time, SystemTime::now())
     }
 
     /// Reads the watch until it ends, sealing every `delta_every`.

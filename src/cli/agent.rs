@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use etcdsnap::RetentionPolicy;
-use etcdsnap::agent::{AgentError, AgentEvent, AgentOptions};
+use etcdsnap::agent::{AgentError, AgentEvent, AgentOptions, CronSchedule};
 use etcdsnap::repo::{MasterKey, Repository};
 
 use super::global::GlobalArgs;
@@ -21,9 +21,10 @@ pub(super) struct AgentArgs {
     /// Key file of an encrypted repository (64 hex digits)
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
-    /// Take a full snapshot when the newest is this old (and at start)
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = pflag::GoDuration)]
-    full_every: Duration,
+    /// Take a full snapshot when the newest is this old (and at start), or at the times a
+    /// 5-field cron expression names, in UTC ("0 */6 * * *", "@daily")
+    #[arg(long, value_name = "DURATION|CRON", default_value = "1h", value_parser = full_every)]
+    full_every: FullEvery,
     /// Seal and store the changes received this often
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = pflag::GoDuration)]
     delta_every: Duration,
@@ -54,6 +55,24 @@ pub(super) struct AgentArgs {
     /// Log lines: text or json
     #[arg(long, value_name = "FORMAT", default_value = "text")]
     log_format: String,
+}
+
+/// `--full-every`: a Go duration, or a cron expression.
+#[derive(Debug, Clone)]
+enum FullEvery {
+    Every(Duration),
+    Cron(CronSchedule),
+}
+
+fn full_every(s: &str) -> Result<FullEvery, String> {
+    // A duration never holds a space or `*`, nor starts with `@`: those
+    // are cron, and so is anything a duration is not.
+    match pflag::parse_duration(s) {
+        Ok(d) => Ok(FullEvery::Every(d)),
+        Err(dur) => CronSchedule::parse(s)
+            .map(FullEvery::Cron)
+            .map_err(|cron| format!("neither a duration ({dur}) nor a cron expression ({cron})")),
+    }
 }
 
 /// One log line for `e`, with the time.
@@ -102,7 +121,10 @@ pub(super) fn run(a: &AgentArgs, global: &GlobalArgs) -> Result<(), Failure> {
     }
     .map_err(|e| Failure::new(EXIT_ERROR, e))?;
     let mut opts = AgentOptions::new(save);
-    opts.full_every = a.full_every;
+    match &a.full_every {
+        FullEvery::Every(d) => opts.full_every = *d,
+        FullEvery::Cron(c) => opts.full_cron = Some(c.clone()),
+    }
     opts.delta_every = a.delta_every;
     opts.unhealthy_after = a.unhealthy_after;
     opts.metrics_addr = a.metrics_addr.clone();

@@ -13,6 +13,7 @@ mod support;
 
 mod agent;
 mod agent_retention;
+mod agent_schedule;
 mod apply_changes;
 mod async_embed;
 mod backup_crash;
