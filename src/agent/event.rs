@@ -90,6 +90,15 @@ pub enum AgentEvent {
         /// The limit.
         limit: u64,
     },
+    /// The member refused the auth token (it expired): the agent
+    /// authenticates again on the same member and watches on from where
+    /// it was.
+    Reauthenticating {
+        /// The member.
+        endpoint: String,
+        /// What it answered.
+        message: String,
+    },
     /// The retention rules (`--keep-*`) forgot full snapshots and
     /// deleted their recorded changes.
     Retention {
@@ -129,6 +138,7 @@ impl AgentEvent {
             AgentEvent::Gap { .. } => "gap",
             AgentEvent::Overflow { .. } => "overflow",
             AgentEvent::Retention { .. } => "retention",
+            AgentEvent::Reauthenticating { .. } => "reauthenticating",
             AgentEvent::Error { .. } => "error",
             AgentEvent::Stopped { .. } => "stopped",
         }
@@ -180,6 +190,9 @@ impl AgentEvent {
                 kept,
                 segments_deleted,
             } => json!({"forgotten": forgotten, "kept": kept, "segmentsDeleted": segments_deleted}),
+            AgentEvent::Reauthenticating { endpoint, message } => {
+                json!({"endpoint": endpoint, "message": message})
+            }
             AgentEvent::Error { kind, message } => json!({"kind": kind, "message": message}),
             AgentEvent::Stopped { signal, last } => json!({"signal": signal, "last": last}),
         };
@@ -257,6 +270,10 @@ impl std::fmt::Display for AgentEvent {
                 "retention: forgot {} full snapshots [{}] and deleted {segments_deleted} change segments; {kept} snapshots kept",
                 forgotten.len(),
                 forgotten.join(" ")
+            ),
+            AgentEvent::Reauthenticating { endpoint, message } => write!(
+                f,
+                "auth token refused by {endpoint} ({message}): authenticating again"
             ),
             AgentEvent::Error { kind, message } => write!(f, "error ({kind}): {message}"),
             AgentEvent::Stopped { signal, last } => {

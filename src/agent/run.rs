@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::task::block_in_place;
 
-use super::client::{Client, Watch};
+use super::client::{Client, Watch, call_error};
 use super::error::AgentError;
 use super::event::AgentEvent;
 use super::metrics::{self, Metrics};
@@ -38,7 +38,6 @@ use crate::etcd::change::{
 };
 use crate::repo::{PushOptions, RepoError, Repository, SnapshotId, SnapshotInfo};
 use crate::save::SaveError;
-use crate::save::client::status_text;
 
 /// Pause before trying the members again when none answered.
 const RETRY: Duration = Duration::from_secs(1);
@@ -95,6 +94,7 @@ pub fn run(
             member: 0,
             following: String::new(),
             full_not_before: Instant::now(),
+            token_retries: 0,
         };
         agent.main().await
     })?;
@@ -184,6 +184,8 @@ struct Agent<'a> {
     following: String,
     /// No full snapshot attempt before this.
     full_not_before: Instant,
+    /// Refused tokens in a row (a second one in a row is a failure).
+    token_retries: u32,
 }
 
 impl Agent<'_> {
@@ -255,6 +257,7 @@ impl Agent<'_> {
             let from = self.chain.as_ref().map_or(0, |ch| ch.received_last) + 1;
             let watch = match c.watch(from).await {
                 Ok(w) => w,
+                Err(e) if self.token_refused(&e) => continue,
                 Err(e) => {
                     self.error("watch", &e);
                     self.next_member();
@@ -267,6 +270,7 @@ impl Agent<'_> {
                     self.stop(Some(&c), sig).await;
                     return Ok(());
                 }
+                End::Broken(e) if self.token_refused(&e) => {}
                 End::Broken(e) => {
                     self.error("watch", &e);
                     self.next_member();
@@ -278,6 +282,28 @@ impl Agent<'_> {
                 End::Rewatch | End::Overflowed => client = Some(c),
             }
         }
+    }
+
+    /// Whether `e` is the member refusing the auth token: then the
+    /// agent connects to the same member again (which authenticates
+    /// anew) and watches on from where it was, as etcd's clients retry
+    /// with a fresh token; an info line, not an error. A member that
+    /// refuses the fresh token too is left like any failing member.
+    fn token_refused(&mut self, e: &AgentError) -> bool {
+        let AgentError::TokenRefused { endpoint, .. } = e else {
+            self.token_retries = 0;
+            return false;
+        };
+        self.token_retries += 1;
+        if self.token_retries > 1 {
+            self.token_retries = 0;
+            return false;
+        }
+        self.emit(AgentEvent::Reauthenticating {
+            endpoint: endpoint.clone(),
+            message: e.to_string(),
+        });
+        true
     }
 
     fn full_retry(&self) -> Duration {
@@ -438,18 +464,13 @@ impl Agent<'_> {
                             cause: "the watch stream ended".into(),
                         });
                     }
-                    Err(s) => {
-                        return End::Broken(AgentError::Rpc {
-                            endpoint: c.endpoint.clone(),
-                            call: "Watch".into(),
-                            cause: status_text(&s),
-                        });
-                    }
+                    Err(s) => return End::Broken(call_error(&c.endpoint, "Watch", &s)),
                 },
                 _ = tick.tick() => {
                     if let Err(e) = self.seal(c).await {
                         return End::Broken(e);
                     }
+                    self.token_retries = 0;
                     if self.full_due() {
                         if let Ok(info) = self.take_full(c).await {
                             self.next = Some(info);
@@ -685,6 +706,17 @@ impl Agent<'_> {
     /// only for the member's failure (the caller follows another); a
     /// store that fails is logged and tried again at the next seal.
     async fn seal(&mut self, c: &Client) -> Result<(), AgentError> {
+        let sealed = self.seal_once(c).await;
+        for _ in 0..c.take_reauthentications() {
+            self.emit(AgentEvent::Reauthenticating {
+                endpoint: c.endpoint.clone(),
+                message: "the auth token was refused".into(),
+            });
+        }
+        sealed
+    }
+
+    async fn seal_once(&mut self, c: &Client) -> Result<(), AgentError> {
         let started = Instant::now();
         if self.chain.is_none() {
             return Ok(());

@@ -1331,3 +1331,72 @@ fn a_refusing_repository_drops_the_buffer_at_the_limit_and_a_full_snapshot_follo
         .unwrap();
     assert_eq!(entry["restorable"]["toRevision"], r0, "{entry}");
 }
+
+/// A simple auth token that expires between two segments (`--auth-token-ttl 1`, segments
+/// every 3 s): the member refuses it, the agent authenticates again and carries on, logged at
+/// info level, with no error and no failover; the segments hold every revision.
+#[test]
+fn an_expired_auth_token_is_renewed_and_logged_as_info() {
+    let Some(bins) = bins() else { return };
+    let cluster = ClusterSpec::new(&bins, 1)
+        .arg("--auth-token-ttl")
+        .arg("1")
+        .start();
+    let admin = cluster.ctl();
+    admin.ok(&["role", "add", "root"]);
+    admin.ok(&["user", "add", "root:rootpw"]);
+    admin.ok(&["user", "grant-role", "root", "root"]);
+    admin.ok(&["auth", "enable"]);
+    let ctl = admin.clone().user("root:rootpw");
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init_repo(dir.path());
+    let mut agent = Agent::start(
+        &repo,
+        cluster.endpoint(),
+        &["--delta-every", "3s", "--user", "root:rootpw"],
+        &dir.path().join("agent.log"),
+    );
+    let full = agent.wait_for("a full snapshot", Duration::from_secs(60), full_event);
+    let base = full["revision"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut i = 0;
+    while !agent
+        .events()
+        .iter()
+        .any(|e| e["event"] == "reauthenticating")
+    {
+        assert!(Instant::now() < deadline, "{}", agent.log_text());
+        ctl.put(&format!("k{}", i % 3), &format!("{i}"));
+        i += 1;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    ctl.put("last", "1");
+    let last = revision(&ctl);
+    agent.wait_for("the last revision stored", Duration::from_secs(30), |e| {
+        e["event"] == "segment" && e["last"].as_i64() >= Some(last)
+    });
+    assert_eq!(agent.signal(libc::SIGTERM).code(), Some(0));
+    let events = agent.events();
+    let re = events
+        .iter()
+        .find(|e| e["event"] == "reauthenticating")
+        .unwrap();
+    assert_eq!(re["level"], "info", "{re}");
+    assert!(
+        !events.iter().any(|e| e["level"] == "error"),
+        "{}",
+        agent.log_text()
+    );
+    assert_eq!(
+        events.iter().filter(|e| e["event"] == "failover").count(),
+        1,
+        "{}",
+        agent.log_text()
+    );
+    let chains = chains(&repo);
+    assert_eq!(chains.len(), 1);
+    let got = segment_events(base, &chains[0].1);
+    assert_eq!(chains[0].1.last().map(|s| s.last), Some(last));
+    let want = RefWatch::start(&ctl, base + 1).finish(last);
+    same_events(&got, &want);
+}
