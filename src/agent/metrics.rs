@@ -201,7 +201,7 @@ impl Metrics {
             );
             let _ = writeln!(
                 out,
-                "# HELP etcdsnap_agent_errors_total Errors, by kind (connect, rpc, repository, full, watch)."
+                "# HELP etcdsnap_agent_errors_total Errors, by kind (connect, rpc, repository, full, watch, retention, overflow)."
             );
             let _ = writeln!(out, "# TYPE etcdsnap_agent_errors_total counter");
             for (kind, n) in &s.errors {
