@@ -27,5 +27,6 @@ pub(crate) mod target;
 pub use error::{FlagsError, RestoreError};
 pub use options::RestoreOptions;
 pub use run::{RestoreSummary, RestoredMember, restore, restore_from_reader};
+#[cfg(feature = "repo")]
 pub(crate) use run::{open_filled, restore_filled};
 pub use stream::SnapshotReader;

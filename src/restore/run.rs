@@ -226,6 +226,7 @@ pub fn restore_from_reader(
     run(opts, Some(Incoming::Reader(source)), progress)
 }
 
+#[cfg(feature = "repo")]
 /// Writes a snapshot's body into the first member's staged db (empty,
 /// read-write, at `path`) and returns it opened as the snapshot the
 /// restore reads, with whether a digest vouches for it.
@@ -236,6 +237,7 @@ enum Incoming<'a> {
     /// Read from a stream (see [`restore_from_reader`]).
     Reader(SnapshotReader<'a>),
     /// Written there by the caller (see [`restore_filled`]).
+    #[cfg(feature = "repo")]
     Fill(Box<Fill<'a>>),
 }
 
@@ -247,6 +249,7 @@ enum Incoming<'a> {
 /// vouches for its source, and what the caller wants back. Everything
 /// after is as for a snapshot streamed from a location: the db is checked
 /// and edited there and copied to the other members.
+#[cfg(feature = "repo")]
 pub(crate) fn restore_filled<T>(
     opts: &RestoreOptions,
     fill: impl FnOnce(&File, &Path) -> Result<(SnapshotFile, bool, T), RestoreError>,
@@ -270,6 +273,7 @@ pub(crate) fn restore_filled<T>(
 /// The staged db at `db_path` that [`restore_filled`]'s `fill` wrote
 /// (cut to its body, without a trailer), opened as the snapshot named
 /// `name`.
+#[cfg(feature = "repo")]
 pub(crate) fn open_filled(db_path: &Path, name: &str) -> Result<SnapshotFile, RestoreError> {
     let reopened = File::open(db_path).map_err(RestoreError::io("open", db_path))?;
     Ok(SnapshotFile::from_file(reopened, name)?)
@@ -358,6 +362,7 @@ fn run(
                 (None, Some(Incoming::Reader(r))) => {
                     stream::receive(r, &m.db, &m.db_path, opts.skip_hash_check, progress)?
                 }
+                #[cfg(feature = "repo")]
                 (None, Some(Incoming::Fill(fill))) => fill(&m.db, &m.db_path)?,
                 (None, None) => {
                     return Err(FlagsError::NoSnapshot.into());

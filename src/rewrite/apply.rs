@@ -85,9 +85,7 @@ use std::time::SystemTime;
 
 use prost::Message as _;
 
-use super::{
-    RewriteError, checked_source, checked_status, load_edited, open_store, publish, temp_file,
-};
+use super::{RewriteError, checked_source, load_edited, open_store, publish, temp_file};
 use crate::bolt::{Bucket, LeafElem, Loader, MAX_KEY_SIZE, MAX_VALUE_SIZE};
 use crate::etcd::change::{ChangeSegment, EventKind, KeyEvent, LeaseRecord};
 use crate::etcd::fp::{Fp, FpMap, fingerprint};
@@ -459,6 +457,7 @@ pub fn apply_changes(
 /// reach) happens before one exists.
 pub(crate) struct PreparedApply<'s> {
     src: &'s Snapshot,
+    #[cfg(feature = "repo")]
     target: TargetVersion,
     base: i64,
     to: i64,
@@ -518,6 +517,7 @@ pub(crate) fn prepare_apply<'s>(
     let applying = Applying::plan(base, to, segments, compact_at, &base_leases);
     Ok(PreparedApply {
         src,
+        #[cfg(feature = "repo")]
         target: opts.target,
         base,
         to,
@@ -548,6 +548,7 @@ impl PreparedApply<'_> {
     /// length: for a restore that applies straight into a member's db.
     /// The body's length and the summary (`location` is `shown`,
     /// `size_after` the body's length).
+    #[cfg(feature = "repo")]
     pub(crate) fn write_into(
         mut self,
         out: &File,
@@ -556,7 +557,7 @@ impl PreparedApply<'_> {
         let (body_len, removed) = self.write(out)?;
         out.set_len(body_len)
             .map_err(super::io_err("truncate", shown))?;
-        let status = checked_status(out, shown, self.target)?;
+        let status = super::checked_status(out, shown, self.target)?;
         let location = shown.display().to_string();
         Ok((body_len, self.summary(location, body_len, removed, status)))
     }

@@ -61,6 +61,7 @@ use crate::snapshot::{Snapshot, SnapshotError};
 
 mod apply;
 
+#[cfg(feature = "repo")]
 pub(crate) use apply::prepare_apply;
 pub use apply::{
     ApplyOptions, ApplySummary, ChangeError, PointInTime, apply_changes, check_chain, resolve_time,
