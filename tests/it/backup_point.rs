@@ -214,7 +214,16 @@ fn child() {
     let db = std::fs::metadata(dir.join("member/snap/db"))
         .expect("db")
         .len();
-    println!("\nWROTE {wchar} DB {db}");
+    // CPU seconds (user + system, in clock ticks) of the whole restore, for the record.
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let f: Vec<&str> = stat
+        .rsplit_once(") ")
+        .expect("stat")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime");
+    println!("\nWROTE {wchar} DB {db} TICKS {ticks}");
 }
 
 #[test]
@@ -256,7 +265,7 @@ fn point_restore_writes_the_base_once() {
         .filter_map(|w| w.parse().ok())
         .collect();
     let (wrote, db) = (nums[0], nums[1]);
-    eprintln!("point restore wrote {wrote} bytes: base {base_len}, member db {db}");
+    eprintln!("point restore wrote {wrote} bytes: base {base_len}, member db {db} ({line})");
     // The base reassembled once, the member db written once, the raft files and the
     // repository's lock and cache: well under the base plus two more copies.
     assert!(db > 1 << 20, "a member db of {db} bytes measures nothing");
