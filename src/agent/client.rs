@@ -2,6 +2,8 @@
 //! TLS and auth), the watch over the whole key space, the lease queries a
 //! segment records, and the compaction probe.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use http::uri::PathAndQuery;
@@ -21,6 +23,7 @@ use super::proto::{
 };
 use crate::save::SaveOptions;
 use crate::save::client::{authenticate, connect, status_text, tls_setup};
+use crate::save::options::Credentials;
 use crate::save::options::Endpoint;
 
 /// Time allowed for one unary call when `--command-timeout` is not given.
@@ -32,12 +35,58 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// (`mvcc.ErrCompacted`).
 const COMPACTED: &str = "required revision has been compacted";
 
+/// etcd's refusals of a token that authenticating again cures, as
+/// clientv3 (`shouldRefreshToken`) tells them: `rpctypes.ErrInvalidAuthToken`
+/// (an expired simple token, a JWT past its `exp`),
+/// `ErrAuthOldRevision`, and `ErrUserEmpty` (a token the member no longer
+/// knows, as a restarted member answers).
+const TOKEN_REFUSED: [&str; 3] = [
+    "etcdserver: invalid auth token",
+    "etcdserver: revision of auth store is old",
+    "etcdserver: user name is empty",
+];
+
+/// `s` from `call` on `endpoint` as an agent error: a refused token is
+/// told apart (see [`TOKEN_REFUSED`]).
+pub(crate) fn call_error(endpoint: &str, call: &str, s: &tonic::Status) -> AgentError {
+    let cause = status_text(s);
+    if TOKEN_REFUSED.iter().any(|m| s.message() == *m) {
+        AgentError::TokenRefused {
+            endpoint: endpoint.to_string(),
+            call: call.to_string(),
+            cause,
+        }
+    } else {
+        AgentError::Rpc {
+            endpoint: endpoint.to_string(),
+            call: call.to_string(),
+            cause,
+        }
+    }
+}
+
+/// A lease's granted TTL and whether etcd still holds it, from its
+/// `LeaseTimeToLive` answer. etcd answers a lease it does not hold with
+/// TTL -1 and no granted TTL (`v3rpc.LeaseServer.LeaseTimeToLive`); a
+/// lease it holds always has a granted TTL of at least its minimum TTL
+/// (a grant below it is raised), and may have a remaining TTL of 0 or
+/// below once expired: until the leader's revocation is applied it still
+/// holds its keys, and a snapshot taken then holds it.
+pub(crate) fn lease_state(granted_ttl: i64, ttl: i64) -> (i64, bool) {
+    (granted_ttl, granted_ttl > 0 || ttl >= 0)
+}
+
 /// A connection to one member.
 pub(crate) struct Client {
     /// The endpoint, as given.
     pub endpoint: String,
     channel: Channel,
-    token: Option<String>,
+    ep: Endpoint,
+    credentials: Option<Credentials>,
+    /// The auth token, renewed when the member refuses it.
+    token: Mutex<Option<String>>,
+    /// Tokens renewed since [`take_reauthentications`](Self::take_reauthentications).
+    reauthenticated: AtomicU32,
     timeout: Duration,
 }
 
@@ -64,23 +113,53 @@ impl Client {
         Ok(Client {
             endpoint: endpoint.to_string(),
             channel: connected.channel,
-            token,
+            ep,
+            credentials: opts.credentials.clone(),
+            token: Mutex::new(token),
+            reauthenticated: AtomicU32::new(0),
             timeout: opts.command_timeout.unwrap_or(DEFAULT_CALL_TIMEOUT),
         })
     }
 
-    fn rpc_error(&self, what: &str, s: &tonic::Status) -> AgentError {
-        AgentError::Rpc {
-            endpoint: self.endpoint.clone(),
-            call: what.to_string(),
-            cause: status_text(s),
+    fn token(&self) -> Option<String> {
+        match self.token.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
         }
+    }
+
+    /// Authenticates again (the member refused the token) and keeps the
+    /// new token; `false` without credentials or when that fails.
+    async fn reauthenticate(&self) -> bool {
+        let Some(creds) = &self.credentials else {
+            return false;
+        };
+        match authenticate(self.channel.clone(), &self.ep, creds).await {
+            Ok(t) => {
+                match self.token.lock() {
+                    Ok(mut g) => *g = Some(t),
+                    Err(p) => *p.into_inner() = Some(t),
+                }
+                self.reauthenticated.fetch_add(1, Ordering::SeqCst);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// How many times the token was renewed since the last call.
+    pub fn take_reauthentications(&self) -> u32 {
+        self.reauthenticated.swap(0, Ordering::SeqCst)
+    }
+
+    fn rpc_error(&self, what: &str, s: &tonic::Status) -> AgentError {
+        call_error(&self.endpoint, what, s)
     }
 
     /// A request carrying the auth token.
     fn request<T>(&self, m: T) -> Result<tonic::Request<T>, AgentError> {
         let mut req = tonic::Request::new(m);
-        if let Some(t) = &self.token {
+        if let Some(t) = &self.token() {
             let v: MetadataValue<_> = t.parse().map_err(|_| AgentError::Rpc {
                 endpoint: self.endpoint.clone(),
                 call: "authenticate".into(),
@@ -111,8 +190,28 @@ impl Client {
     }
 
     /// A unary call within the call timeout; the server's refusal is
-    /// left to the caller.
+    /// left to the caller. A refused token is renewed and the call made
+    /// once more, as etcd's clients do.
     async fn unary_status<Q, A>(
+        &self,
+        what: &str,
+        path: &'static str,
+        m: Q,
+    ) -> Result<Result<A, tonic::Status>, AgentError>
+    where
+        Q: prost::Message + Clone + Send + Sync + 'static,
+        A: prost::Message + Default + Send + Sync + 'static,
+    {
+        let first = self.unary_once(what, path, m.clone()).await?;
+        match first {
+            Err(s) if TOKEN_REFUSED.contains(&s.message()) && self.reauthenticate().await => {
+                self.unary_once(what, path, m).await
+            }
+            r => Ok(r),
+        }
+    }
+
+    async fn unary_once<Q, A>(
         &self,
         what: &str,
         path: &'static str,
@@ -138,7 +237,7 @@ impl Client {
 
     async fn unary<Q, A>(&self, what: &str, path: &'static str, m: Q) -> Result<A, AgentError>
     where
-        Q: prost::Message + Send + Sync + 'static,
+        Q: prost::Message + Clone + Send + Sync + 'static,
         A: prost::Message + Default + Send + Sync + 'static,
     {
         self.unary_status(what, path, m)
@@ -155,8 +254,8 @@ impl Client {
         Ok((r.leases.into_iter().map(|l| l.id).collect(), rev))
     }
 
-    /// The TTL lease `id` was granted with, and whether it is still
-    /// alive (etcd answers TTL -1 for a lease that is gone).
+    /// The TTL lease `id` was granted with, and whether etcd still holds
+    /// it (see [`lease_state`]).
     pub async fn granted_ttl(&self, id: i64) -> Result<(i64, bool), AgentError> {
         let r: LeaseTimeToLiveResponse = self
             .unary(
@@ -165,7 +264,7 @@ impl Client {
                 LeaseTimeToLiveRequest { id, keys: false },
             )
             .await?;
-        Ok((r.granted_ttl, r.ttl >= 0))
+        Ok(lease_state(r.granted_ttl, r.ttl))
     }
 
     /// The cluster's compaction revision if it is above `known`, with
@@ -262,5 +361,36 @@ impl Client {
             _requests: tx,
             stream,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_is_gone_only_when_etcd_no_longer_holds_it() {
+        // Alive, with 7 of its 10 seconds left.
+        assert_eq!(lease_state(10, 7), (10, true));
+        // Expired, its revocation not applied yet: etcd answers the
+        // remaining TTL in whole seconds, 0 or below, with the granted TTL.
+        assert_eq!(lease_state(10, 0), (10, true));
+        assert_eq!(lease_state(10, -1), (10, true));
+        // Not held any more: TTL -1 and nothing else.
+        assert_eq!(lease_state(0, -1), (0, false));
+    }
+
+    #[test]
+    fn refused_tokens_are_told_apart() {
+        let refused = tonic::Status::unauthenticated("etcdserver: invalid auth token");
+        assert!(matches!(
+            call_error("e", "Range", &refused),
+            AgentError::TokenRefused { .. }
+        ));
+        let other = tonic::Status::unavailable("etcdserver: leader changed");
+        assert!(matches!(
+            call_error("e", "Range", &other),
+            AgentError::Rpc { .. }
+        ));
     }
 }

@@ -29,6 +29,18 @@ pub enum AgentError {
         /// What went wrong.
         cause: String,
     },
+    /// The member refused the auth token (it expired, or the auth store
+    /// changed under it): etcd's clients authenticate again and retry,
+    /// and so does the agent, on the same member.
+    #[error("{endpoint}: {call}: {cause}")]
+    TokenRefused {
+        /// The endpoint, as given.
+        endpoint: String,
+        /// The gRPC method.
+        call: String,
+        /// etcd's words.
+        cause: String,
+    },
     /// The repository refused or failed a write or a read.
     #[error(transparent)]
     Repo(#[from] RepoError),
@@ -53,6 +65,7 @@ impl AgentError {
             AgentError::Options(_) | AgentError::ZeroInterval => "options",
             AgentError::Connect(_) => "connect",
             AgentError::Rpc { .. } => "rpc",
+            AgentError::TokenRefused { .. } => "auth",
             AgentError::Repo(_) => "repository",
             AgentError::Metrics { .. } => "metrics",
             AgentError::Runtime(_) => "runtime",

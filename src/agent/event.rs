@@ -74,6 +74,42 @@ pub enum AgentEvent {
         /// restart found it so).
         compacted: i64,
     },
+    /// The changes held exceeded [`AgentOptions::max_buffer_bytes`]
+    /// while the repository refused segments: they were dropped, the
+    /// chain on `base` ends at `last`, and a new full snapshot is taken
+    /// as soon as the repository accepts one.
+    ///
+    /// [`AgentOptions::max_buffer_bytes`]: super::AgentOptions::max_buffer_bytes
+    Overflow {
+        /// The full snapshot whose chain ends.
+        base: String,
+        /// The last revision stored on it.
+        last: i64,
+        /// The bytes held when they were dropped.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The member refused the auth token (it expired): the agent
+    /// authenticates again on the same member and watches on from where
+    /// it was.
+    Reauthenticating {
+        /// The member.
+        endpoint: String,
+        /// What it answered.
+        message: String,
+    },
+    /// The retention rules (`--keep-*`) forgot full snapshots and
+    /// deleted their recorded changes.
+    Retention {
+        /// The snapshots forgotten (short IDs).
+        forgotten: Vec<String>,
+        /// Snapshots still listed.
+        kept: usize,
+        /// Change segments deleted (of these snapshots, or left by an
+        /// earlier run that was interrupted).
+        segments_deleted: usize,
+    },
     /// A step failed; the agent carries on.
     Error {
         /// The error counter's label.
@@ -100,6 +136,9 @@ impl AgentEvent {
             AgentEvent::Compaction { .. } => "compaction",
             AgentEvent::Failover { .. } => "failover",
             AgentEvent::Gap { .. } => "gap",
+            AgentEvent::Overflow { .. } => "overflow",
+            AgentEvent::Retention { .. } => "retention",
+            AgentEvent::Reauthenticating { .. } => "reauthenticating",
             AgentEvent::Error { .. } => "error",
             AgentEvent::Stopped { .. } => "stopped",
         }
@@ -140,6 +179,20 @@ impl AgentEvent {
                 last,
                 compacted,
             } => json!({"base": base, "last": last, "compacted": compacted}),
+            AgentEvent::Overflow {
+                base,
+                last,
+                bytes,
+                limit,
+            } => json!({"base": base, "last": last, "bytes": bytes, "limit": limit}),
+            AgentEvent::Retention {
+                forgotten,
+                kept,
+                segments_deleted,
+            } => json!({"forgotten": forgotten, "kept": kept, "segmentsDeleted": segments_deleted}),
+            AgentEvent::Reauthenticating { endpoint, message } => {
+                json!({"endpoint": endpoint, "message": message})
+            }
             AgentEvent::Error { kind, message } => json!({"kind": kind, "message": message}),
             AgentEvent::Stopped { signal, last } => json!({"signal": signal, "last": last}),
         };
@@ -198,6 +251,29 @@ impl std::fmt::Display for AgentEvent {
             } => write!(
                 f,
                 "gap: the chain on {base} ends at revision {last} (the cluster compacted at {compacted}); taking a new full snapshot"
+            ),
+            AgentEvent::Overflow {
+                base,
+                last,
+                bytes,
+                limit,
+            } => write!(
+                f,
+                "buffer overflow: {bytes} bytes of changes held (limit {limit}) while the repository refuses segments; dropped: the chain on {base} ends at revision {last}; a new full snapshot is taken once the repository accepts it"
+            ),
+            AgentEvent::Retention {
+                forgotten,
+                kept,
+                segments_deleted,
+            } => write!(
+                f,
+                "retention: forgot {} full snapshots [{}] and deleted {segments_deleted} change segments; {kept} snapshots kept",
+                forgotten.len(),
+                forgotten.join(" ")
+            ),
+            AgentEvent::Reauthenticating { endpoint, message } => write!(
+                f,
+                "auth token refused by {endpoint} ({message}): authenticating again"
             ),
             AgentEvent::Error { kind, message } => write!(f, "error ({kind}): {message}"),
             AgentEvent::Stopped { signal, last } => {

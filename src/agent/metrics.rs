@@ -28,6 +28,14 @@ pub(crate) struct State {
     pub last_delta_bytes: u64,
     pub segments_stored: u64,
     pub events_recorded: u64,
+    /// Bytes of received changes not stored yet.
+    pub buffered_bytes: u64,
+    /// Times the changes held were dropped (the limit exceeded).
+    pub buffer_overflows: u64,
+    /// Full snapshots the retention rules forgot.
+    pub snapshots_forgotten: u64,
+    /// Change segments the retention rules deleted.
+    pub segments_deleted: u64,
     /// The highest revision the cluster was seen at.
     pub cluster_revision: i64,
     /// The highest revision whose events the watch delivered.
@@ -140,6 +148,30 @@ impl Metrics {
                 s.events_recorded as f64,
             );
             gauge(
+                "buffered_bytes",
+                "Bytes of received changes held, not stored yet.",
+                "gauge",
+                s.buffered_bytes as f64,
+            );
+            gauge(
+                "buffer_overflows_total",
+                "Times the changes held exceeded --max-buffer-bytes while the repository refused segments and were dropped (a gap; a new full snapshot follows).",
+                "counter",
+                s.buffer_overflows as f64,
+            );
+            gauge(
+                "snapshots_forgotten_total",
+                "Full snapshots the retention rules (--keep-*) forgot.",
+                "counter",
+                s.snapshots_forgotten as f64,
+            );
+            gauge(
+                "segments_deleted_total",
+                "Change segments deleted with the full snapshots they were recorded on.",
+                "counter",
+                s.segments_deleted as f64,
+            );
+            gauge(
                 "cluster_revision",
                 "The highest revision the cluster was seen at.",
                 "gauge",
@@ -169,7 +201,7 @@ impl Metrics {
             );
             let _ = writeln!(
                 out,
-                "# HELP etcdsnap_agent_errors_total Errors, by kind (connect, rpc, repository, full, watch)."
+                "# HELP etcdsnap_agent_errors_total Errors, by kind (connect, rpc, repository, full, watch, retention, overflow)."
             );
             let _ = writeln!(out, "# TYPE etcdsnap_agent_errors_total counter");
             for (kind, n) in &s.errors {

@@ -21,8 +21,10 @@ mod metrics;
 mod options;
 mod proto;
 mod run;
+mod schedule;
 
 pub use error::AgentError;
 pub use event::AgentEvent;
-pub use options::AgentOptions;
+pub use options::{AgentOptions, DEFAULT_MAX_BUFFER};
 pub use run::run;
+pub use schedule::CronSchedule;

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::task::block_in_place;
 
-use super::client::{Client, Watch};
+use super::client::{Client, Watch, call_error};
 use super::error::AgentError;
 use super::event::AgentEvent;
 use super::metrics::{self, Metrics};
@@ -38,7 +38,6 @@ use crate::etcd::change::{
 };
 use crate::repo::{PushOptions, RepoError, Repository, SnapshotId, SnapshotInfo};
 use crate::save::SaveError;
-use crate::save::client::status_text;
 
 /// Pause before trying the members again when none answered.
 const RETRY: Duration = Duration::from_secs(1);
@@ -95,6 +94,7 @@ pub fn run(
             member: 0,
             following: String::new(),
             full_not_before: Instant::now(),
+            token_retries: 0,
         };
         agent.main().await
     })?;
@@ -115,6 +115,8 @@ struct Chain {
     received_last: i64,
     /// Received, not stored yet.
     pending: Vec<RevisionChanges>,
+    /// About the memory `pending` holds (see [`held_bytes`]).
+    pending_bytes: u64,
     /// The leases alive at the end of the last segment stored (or seen
     /// at the first seal), to tell whether a quiet period changed them.
     stored_leases: Option<BTreeSet<i64>>,
@@ -128,9 +130,16 @@ impl Chain {
             stored_last: last,
             received_last: last,
             pending: Vec::new(),
+            pending_bytes: 0,
             stored_leases: None,
         }
     }
+}
+
+/// What one held event costs in memory, about: its key and value and
+/// the record around them.
+fn held_bytes(e: &KeyEvent) -> u64 {
+    (e.kv.key.len() + e.kv.value.len() + std::mem::size_of::<KeyEvent>()) as u64
 }
 
 /// Why a watch stopped being read.
@@ -144,6 +153,9 @@ enum End {
     /// The new chain needs revisions the old watch has passed (a full
     /// snapshot from a member behind the one watched): watch again.
     Rewatch,
+    /// The changes held passed the limit and were dropped: the chain
+    /// ended; a new full snapshot is due.
+    Overflowed,
 }
 
 struct Agent<'a> {
@@ -167,6 +179,8 @@ struct Agent<'a> {
     following: String,
     /// No full snapshot attempt before this.
     full_not_before: Instant,
+    /// Refused tokens in a row (a second one in a row is a failure).
+    token_retries: u32,
 }
 
 impl Agent<'_> {
@@ -223,7 +237,10 @@ impl Agent<'_> {
                     self.chain = Some(Chain::new(&n, n.revision));
                 } else {
                     match self.take_full(&c).await {
-                        Ok(info) => self.chain = Some(Chain::new(&info, info.revision)),
+                        Ok(info) => {
+                            self.chain = Some(Chain::new(&info, info.revision));
+                            self.retain();
+                        }
                         Err(()) => {
                             client = Some(c);
                             self.pause(self.full_retry()).await;
@@ -235,6 +252,7 @@ impl Agent<'_> {
             let from = self.chain.as_ref().map_or(0, |ch| ch.received_last) + 1;
             let watch = match c.watch(from).await {
                 Ok(w) => w,
+                Err(e) if self.token_refused(&e) => continue,
                 Err(e) => {
                     self.error("watch", &e);
                     self.next_member();
@@ -247,6 +265,7 @@ impl Agent<'_> {
                     self.stop(Some(&c), sig).await;
                     return Ok(());
                 }
+                End::Broken(e) if self.token_refused(&e) => {}
                 End::Broken(e) => {
                     self.error("watch", &e);
                     self.next_member();
@@ -255,9 +274,31 @@ impl Agent<'_> {
                     self.gap(&c, r).await;
                     client = Some(c);
                 }
-                End::Rewatch => client = Some(c),
+                End::Rewatch | End::Overflowed => client = Some(c),
             }
         }
+    }
+
+    /// Whether `e` is the member refusing the auth token: then the
+    /// agent connects to the same member again (which authenticates
+    /// anew) and watches on from where it was, as etcd's clients retry
+    /// with a fresh token; an info line, not an error. A member that
+    /// refuses the fresh token too is left like any failing member.
+    fn token_refused(&mut self, e: &AgentError) -> bool {
+        let AgentError::TokenRefused { endpoint, .. } = e else {
+            self.token_retries = 0;
+            return false;
+        };
+        self.token_retries += 1;
+        if self.token_retries > 1 {
+            self.token_retries = 0;
+            return false;
+        }
+        self.emit(AgentEvent::Reauthenticating {
+            endpoint: endpoint.clone(),
+            message: e.to_string(),
+        });
+        true
     }
 
     fn full_retry(&self) -> Duration {
@@ -398,10 +439,7 @@ impl Agent<'_> {
         let Some(ch) = &self.chain else { return false };
         self.next.is_none()
             && Instant::now() >= self.full_not_before
-            && SystemTime::now()
-                .duration_since(ch.base_time)
-                .unwrap_or_default()
-                >= self.opts.full_every
+            && self.opts.full_due(ch.base_time, SystemTime::now())
     }
 
     /// Reads the watch until it ends, sealing every `delta_every`.
@@ -426,18 +464,13 @@ impl Agent<'_> {
                             cause: "the watch stream ended".into(),
                         });
                     }
-                    Err(s) => {
-                        return End::Broken(AgentError::Rpc {
-                            endpoint: c.endpoint.clone(),
-                            call: "Watch".into(),
-                            cause: status_text(&s),
-                        });
-                    }
+                    Err(s) => return End::Broken(call_error(&c.endpoint, "Watch", &s)),
                 },
                 _ = tick.tick() => {
                     if let Err(e) = self.seal(c).await {
                         return End::Broken(e);
                     }
+                    self.token_retries = 0;
                     if self.full_due() {
                         if let Ok(info) = self.take_full(c).await {
                             self.next = Some(info);
@@ -510,6 +543,7 @@ impl Agent<'_> {
                 EventKind::Put
             };
             let event = KeyEvent { kind, kv };
+            ch.pending_bytes = ch.pending_bytes.saturating_add(held_bytes(&event));
             match ch.pending.last_mut() {
                 Some(last) if last.revision == r => last.events.push(event),
                 _ => ch.pending.push(RevisionChanges {
@@ -520,12 +554,50 @@ impl Agent<'_> {
             }
             ch.received_last = r;
         }
-        let r = self.chain.as_ref().map_or(0, |ch| ch.received_last);
+        let (r, held) = self
+            .chain
+            .as_ref()
+            .map_or((0, 0), |ch| (ch.received_last, ch.pending_bytes));
         self.metrics.with(|s| {
             s.events_recorded += n as u64;
             s.received_revision = r;
+            s.buffered_bytes = held;
         });
+        if held > self.opts.max_buffer_bytes {
+            return self.overflow(c).await;
+        }
         self.maybe_switch(c).await
+    }
+
+    /// More is held than `max_buffer_bytes`: stored now if the repository
+    /// takes it; else dropped, and the chain ends there (a new full
+    /// snapshot is taken when the repository accepts one), so that
+    /// memory stays bounded however long the repository refuses.
+    async fn overflow(&mut self, c: &Client) -> Option<End> {
+        if let Err(e) = self.seal(c).await {
+            return Some(End::Broken(e));
+        }
+        let ch = self.chain.as_ref()?;
+        if ch.pending_bytes <= self.opts.max_buffer_bytes {
+            return self.maybe_switch(c).await;
+        }
+        let (base, last, bytes) = (ch.base.short(), ch.stored_last, ch.pending_bytes);
+        self.chain = None;
+        // Compactions learnt are recorded again by the next chain's
+        // segments (the probe finds them above its base).
+        self.compactions.clear();
+        self.metrics.with(|s| {
+            s.buffer_overflows += 1;
+            s.buffered_bytes = 0;
+        });
+        self.metrics.error("overflow");
+        self.emit(AgentEvent::Overflow {
+            base,
+            last,
+            bytes,
+            limit: self.opts.max_buffer_bytes,
+        });
+        Some(End::Overflowed)
     }
 
     /// Switches to the next chain once the old one holds its revision.
@@ -562,7 +634,40 @@ impl Agent<'_> {
         }
         self.compactions.retain(|k| k.seen_at_revision > n.revision);
         self.chain = Some(Chain::new(&n, n.revision));
+        self.retain();
         rewatch.then_some(End::Rewatch)
+    }
+
+    /// Applies the retention rules once a full snapshot started a chain
+    /// (the old chain, if any, is finished: nothing is put on it again).
+    /// The chain being recorded is protected whatever the rules say; a
+    /// failure is logged and the rules run again after the next full
+    /// snapshot.
+    fn retain(&self) {
+        if self.opts.keep.is_empty() {
+            return;
+        }
+        let protect: Vec<SnapshotId> = self
+            .chain
+            .iter()
+            .map(|c| c.base)
+            .chain(self.next.iter().map(|n| n.id))
+            .collect();
+        match block_in_place(|| self.repo.retain(self.opts.keep, &protect)) {
+            Ok(r) if r.removed.is_empty() && r.deltas_deleted == 0 => {}
+            Ok(r) => {
+                self.metrics.with(|s| {
+                    s.snapshots_forgotten += r.removed.len() as u64;
+                    s.segments_deleted += r.deltas_deleted as u64;
+                });
+                self.emit(AgentEvent::Retention {
+                    forgotten: r.removed.iter().map(|i| i.id.short()).collect(),
+                    kept: r.kept.len(),
+                    segments_deleted: r.deltas_deleted,
+                });
+            }
+            Err(e) => self.error("retention", &e),
+        }
     }
 
     /// The watch fell behind compaction `r`: store what is held, end the
@@ -601,6 +706,17 @@ impl Agent<'_> {
     /// only for the member's failure (the caller follows another); a
     /// store that fails is logged and tried again at the next seal.
     async fn seal(&mut self, c: &Client) -> Result<(), AgentError> {
+        let sealed = self.seal_once(c).await;
+        for _ in 0..c.take_reauthentications() {
+            self.emit(AgentEvent::Reauthenticating {
+                endpoint: c.endpoint.clone(),
+                message: "the auth token was refused".into(),
+            });
+        }
+        sealed
+    }
+
+    async fn seal_once(&mut self, c: &Client) -> Result<(), AgentError> {
         let started = Instant::now();
         if self.chain.is_none() {
             return Ok(());
@@ -716,6 +832,7 @@ impl Agent<'_> {
             return Ok(());
         };
         ch.pending.clear();
+        ch.pending_bytes = 0;
         ch.stored_last = last;
         ch.stored_leases = Some(alive_set);
         self.compactions.retain(|k| k.seen_at_revision > last);
@@ -732,6 +849,7 @@ impl Agent<'_> {
             s.last_delta_seconds = seconds;
             s.last_delta_bytes = bytes;
             s.segments_stored += 1;
+            s.buffered_bytes = 0;
             s.stored_revision = last;
             if caught_up {
                 s.caught_up_at = Some(segment.sealed);

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use etcdsnap::agent::{AgentError, AgentEvent, AgentOptions};
+use etcdsnap::RetentionPolicy;
+use etcdsnap::agent::{AgentError, AgentEvent, AgentOptions, CronSchedule};
 use etcdsnap::repo::{MasterKey, Repository};
 
 use super::global::GlobalArgs;
@@ -20,9 +21,10 @@ pub(super) struct AgentArgs {
     /// Key file of an encrypted repository (64 hex digits)
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
-    /// Take a full snapshot when the newest is this old (and at start)
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = pflag::GoDuration)]
-    full_every: Duration,
+    /// Take a full snapshot when the newest is this old (and at start), or at the times a
+    /// 5-field cron expression names, in UTC ("0 */6 * * *", "@daily")
+    #[arg(long, value_name = "DURATION|CRON", default_value = "1h", value_parser = full_every)]
+    full_every: FullEvery,
     /// Seal and store the changes received this often
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = pflag::GoDuration)]
     delta_every: Duration,
@@ -32,14 +34,50 @@ pub(super) struct AgentArgs {
     /// /healthz answers 503 when no delta succeeded and no watch response came for this long
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = pflag::GoDuration)]
     unhealthy_after: Duration,
+    /// After each full snapshot, keep the N newest full snapshots (with their recorded
+    /// changes) and forget the others, as `backup forget --keep-last` (0: no rule)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    keep_last: u32,
+    /// Also keep the newest full snapshot of each of the N most recent hours (UTC)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    keep_hourly: u32,
+    /// Also keep the newest full snapshot of each of the N most recent days (UTC)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    keep_daily: u32,
+    /// Also keep the newest full snapshot of each of the N most recent ISO weeks (UTC)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    keep_weekly: u32,
+    /// The most bytes of received changes held while the repository refuses segments; beyond
+    /// it they are dropped (a gap, logged) and a new full snapshot is taken once the
+    /// repository accepts writes
+    #[arg(long, value_name = "BYTES", default_value_t = etcdsnap::agent::DEFAULT_MAX_BUFFER)]
+    max_buffer_bytes: u64,
     /// Log lines: text or json
     #[arg(long, value_name = "FORMAT", default_value = "text")]
     log_format: String,
 }
 
+/// `--full-every`: a Go duration, or a cron expression.
+#[derive(Debug, Clone)]
+enum FullEvery {
+    Every(Duration),
+    Cron(CronSchedule),
+}
+
+fn full_every(s: &str) -> Result<FullEvery, String> {
+    // A duration never holds a space or `*`, nor starts with `@`: those
+    // are cron, and so is anything a duration is not.
+    match pflag::parse_duration(s) {
+        Ok(d) => Ok(FullEvery::Every(d)),
+        Err(dur) => CronSchedule::parse(s)
+            .map(FullEvery::Cron)
+            .map_err(|cron| format!("neither a duration ({dur}) nor a cron expression ({cron})")),
+    }
+}
+
 /// One log line for `e`, with the time.
 fn line(e: &AgentEvent, json: bool) -> String {
-    let level = if matches!(e, AgentEvent::Error { .. }) {
+    let level = if matches!(e, AgentEvent::Error { .. } | AgentEvent::Overflow { .. }) {
         "error"
     } else {
         "info"
@@ -83,14 +121,24 @@ pub(super) fn run(a: &AgentArgs, global: &GlobalArgs) -> Result<(), Failure> {
     }
     .map_err(super::backup::fail)?;
     let mut opts = AgentOptions::new(save)
-        .with_full_every(a.full_every)
         .with_delta_every(a.delta_every)
         .with_unhealthy_after(a.unhealthy_after)
+        .with_max_buffer_bytes(a.max_buffer_bytes)
+        .with_keep(
+            RetentionPolicy::last(a.keep_last as usize)
+                .with_hourly(a.keep_hourly as usize)
+                .with_daily(a.keep_daily as usize)
+                .with_weekly(a.keep_weekly as usize),
+        )
         // SIGTERM/SIGINT: seal and store what is held, exit 0; a second
         // signal stops at once (everything stored is already whole).
         .with_stop(interrupt::install(interrupt::Mode::Cooperative(
             "the changes held were not stored",
         ))?);
+    opts = match &a.full_every {
+        FullEvery::Every(d) => opts.with_full_every(*d),
+        FullEvery::Cron(c) => opts.with_full_cron(c.clone()),
+    };
     if let Some(addr) = &a.metrics_addr {
         opts = opts.with_metrics_addr(addr.clone());
     }

@@ -4,11 +4,13 @@
 //! The newest full snapshot at or before the point whose chain of
 //! recorded changes reaches it is reassembled into a temporary file, the
 //! chain's segments up to the point are read (each checked, see
-//! `deltas.rs`) and applied offline by [`crate::rewrite::apply_changes`],
-//! which publishes the result atomically; a restore then runs on that file
-//! as `snapshot restore` does, with every one of its options.
+//! `deltas.rs`) and applied offline by [`crate::rewrite::apply_changes`]:
+//! `cat` publishes the result atomically; `restore` applies them straight
+//! into the first member's staged db, which the restore then checks,
+//! edits and copies as `snapshot restore` does a file, with every one of
+//! its options.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::deltas::{parse_name_range, time_ns, walk};
@@ -19,9 +21,18 @@ use crate::etcd::change::ChangeSegment;
 use crate::etcd::version::TargetChoice;
 use crate::location::Location;
 use crate::progress::Progress;
-use crate::restore::{RestoreOptions, RestoreSummary};
-use crate::rewrite::{ApplyOptions, ApplySummary, PointInTime, apply_changes};
+use crate::restore::{RestoreOptions, RestoreSummary, open_filled, restore_filled};
+use crate::rewrite::{ApplyOptions, ApplySummary, PointInTime, apply_changes, prepare_apply};
 use crate::snapshot::Snapshot;
+
+/// The release whose rules an apply to `src` follows: `target`, `auto`
+/// resolved by the snapshot's storage version (the newest release when it
+/// names none that resolves).
+fn apply_target(src: &Snapshot, target: TargetChoice) -> TargetVersion {
+    let storage = src.storage_version().ok().flatten();
+    let newest = TargetVersion::ALL[TargetVersion::ALL.len() - 1];
+    target.resolve(storage.as_deref()).unwrap_or(newest)
+}
 
 /// What a point-in-time restore or cat started from.
 #[derive(Debug, Clone)]
@@ -153,10 +164,7 @@ impl Repository {
         let plan = self.plan_point(id, to)?;
         let tmp = self.point_tmp()?;
         let src = self.reassemble(&plan.base, tmp.path())?;
-        let storage = src.storage_version().ok().flatten();
-        let newest = TargetVersion::ALL[TargetVersion::ALL.len() - 1];
-        let target = target.resolve(storage.as_deref()).unwrap_or(newest);
-        let opts = ApplyOptions::new(to).with_target(target);
+        let opts = ApplyOptions::new(to).with_target(apply_target(&src, target));
         let done = apply_changes(&src, &plan.segments, out, &opts)?;
         Ok((plan, done))
     }
@@ -164,6 +172,11 @@ impl Repository {
     /// Restores the snapshot as it was at `to` (see
     /// [`plan_point`](Self::plan_point)) as [`crate::restore()`] restores a
     /// file, with every option of `opts`.
+    /// The base is reassembled into a temporary file (checked against the
+    /// SHA-256 recorded at push time) and the changes are applied straight
+    /// into the first member's staged db: the member db is the one
+    /// `backup cat --to-revision` and `snapshot restore` of its output
+    /// give, without that file being written and copied.
     pub fn restore_point(
         &self,
         id: Option<&str>,
@@ -171,11 +184,29 @@ impl Repository {
         opts: &RestoreOptions,
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<(PointPlan, ApplySummary, RestoreSummary)> {
+        let plan = self.plan_point(id, to)?;
         let tmp = self.point_tmp()?;
-        let at = tmp.path().join("at.db");
-        let loc = Location::parse(&at.to_string_lossy())?;
-        let (plan, applied) = self.cat_point(id, to, &loc, opts.target)?;
-        let restored = crate::restore::restore(at, opts, progress)?;
+        let src = self.reassemble(&plan.base, tmp.path())?;
+        let apply = ApplyOptions::new(to).with_target(apply_target(&src, opts.target));
+        // Refusals (a chain that does not reach, a damaged base) come
+        // before any member dir is staged.
+        let prepared = prepare_apply(&src, &plan.segments, &apply)?;
+        let name = format!(
+            "{} snapshot {} at {}",
+            self.location(),
+            plan.base.id,
+            describe(to)
+        );
+        let (restored, applied) = restore_filled(
+            opts,
+            |db, path| {
+                let (_, applied) = prepared.write_into(db, Path::new(&name))?;
+                // The base matched its recorded SHA-256 and the result
+                // passed every structural check.
+                Ok((open_filled(path, &name)?, true, applied))
+            },
+            progress,
+        )?;
         Ok((plan, applied, restored))
     }
 

@@ -228,6 +228,51 @@ impl Repository {
         self.forget_locked(&ix, opts)
     }
 
+    /// Continuous backup's retention (`etcdsnap agent --keep-*`): forgets
+    /// what the rules `keep` do not keep, decided as `forget` with these
+    /// rules decides (the newest snapshot always stays), except the
+    /// snapshots in `protect` (a chain still being recorded), then deletes
+    /// the recorded changes of every snapshot no longer listed. Chunks
+    /// stay until a prune.
+    ///
+    /// Crash safety is `forget`'s and `prune`'s: the manifests go first,
+    /// then the index, then the segments of snapshots that are neither
+    /// listed nor missing, one by one, so a kill at any step leaves every
+    /// listed snapshot with its whole chain, and at worst segments of a
+    /// forgotten one, which the next call (or prune) deletes.
+    pub fn retain(&self, keep: RetentionPolicy, protect: &[SnapshotId]) -> Result<PruneReport> {
+        let _lock = self.lock(true)?;
+        let (ix, _) = self.index(Open::Checked)?;
+        let decide = PruneOptions {
+            keep,
+            ids: Vec::new(),
+            dry_run: true,
+        };
+        let mut report = self.forget_locked(&ix, &decide)?;
+        let (stay, go): (Vec<SnapshotInfo>, Vec<SnapshotInfo>) =
+            std::mem::take(&mut report.removed)
+                .into_iter()
+                .partition(|i| protect.contains(&i.id));
+        report
+            .kept
+            .extend(stay.into_iter().map(|i| (i, Vec::new())));
+        report.kept.sort_by_key(|(i, _)| i.time);
+        report.removed = go;
+        let gone: Vec<[u8; 32]> = report.removed.iter().map(|i| i.id.0).collect();
+        if !gone.is_empty() {
+            // Objects first, as forget: a crash in between leaves index
+            // entries that the next sync drops.
+            self.retire(&gone)?;
+            ix.apply(&Update {
+                remove_snapshots: gone.clone(),
+                ..Update::default()
+            })?;
+        }
+        let gone: HashSet<[u8; 32]> = gone.into_iter().collect();
+        report.deltas_deleted = self.prune_deltas(false, &gone)?.0;
+        Ok(report)
+    }
+
     /// Removes snapshots (if IDs or rules are given) and then every chunk,
     /// list and pack no remaining snapshot uses.
     pub fn prune(&self, opts: &PruneOptions) -> Result<PruneReport> {

@@ -27,5 +27,7 @@ pub(crate) mod target;
 pub use error::{FlagsError, RestoreError};
 pub use options::RestoreOptions;
 pub use run::{RestoreSummary, RestoredMember, restore};
+#[cfg(feature = "repo")]
+pub(crate) use run::{open_filled, restore_filled};
 pub use source::RestoreSource;
 pub use stream::SnapshotReader;

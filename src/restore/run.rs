@@ -29,7 +29,7 @@ use super::membership::Cluster;
 use super::options::{MemberTarget, RestoreOptions, check_targets, plan_members};
 use super::source::{RestoreSource, Source, stream_into_first};
 use super::staging::{self, Published, Staged, mkdir, sync_dir};
-use super::stream;
+use super::stream::{self, SnapshotReader};
 use super::target;
 use crate::bolt::Db;
 use crate::bolt::tx::{self, WriteOptions};
@@ -213,12 +213,66 @@ pub fn restore<'a>(
     opts: &RestoreOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<RestoreSummary, RestoreError> {
-    run(opts, source.into(), progress)
+    run(opts, source.into().resolve(opts), progress)
+}
+
+#[cfg(feature = "repo")]
+/// Writes a snapshot's body into the first member's staged db (empty,
+/// read-write, at `path`) and returns it opened as the snapshot the
+/// restore reads, with whether a digest vouches for it.
+pub(crate) type Fill<'a> =
+    dyn FnOnce(&File, &Path) -> Result<(SnapshotFile, bool), RestoreError> + 'a;
+
+/// A snapshot that arrives in the first member's staged db.
+enum Incoming<'a> {
+    /// Read from a stream ([`RestoreSource::Reader`]).
+    Reader(SnapshotReader<'a>),
+    /// Written there by the caller (see [`restore_filled`]).
+    #[cfg(feature = "repo")]
+    Fill(Box<Fill<'a>>),
+}
+
+/// [`restore()`] of a snapshot that `fill` writes straight into the
+/// first member's staged db (a point-in-time restore applies recorded
+/// changes there, instead of writing a file to restore from). `fill`
+/// gets the empty db and its path, and returns the db opened as the
+/// snapshot (cut to its body, see [`open_filled`]), whether a digest
+/// vouches for its source, and what the caller wants back. Everything
+/// after is as for a snapshot streamed from a location: the db is checked
+/// and edited there and copied to the other members.
+#[cfg(feature = "repo")]
+pub(crate) fn restore_filled<T>(
+    opts: &RestoreOptions,
+    fill: impl FnOnce(&File, &Path) -> Result<(SnapshotFile, bool, T), RestoreError>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(RestoreSummary, T), RestoreError> {
+    let mut got = None;
+    let summary = run(
+        opts,
+        Source::Fill(Box::new(|db, path| {
+            let (file, verified, t) = fill(db, path)?;
+            got = Some(t);
+            Ok((file, verified))
+        })),
+        progress,
+    )?;
+    // A successful restore filled the db.
+    got.map(|t| (summary, t))
+        .ok_or_else(|| FlagsError::NoSnapshot.into())
+}
+
+/// The staged db at `db_path` that [`restore_filled`]'s `fill` wrote
+/// (cut to its body, without a trailer), opened as the snapshot named
+/// `name`.
+#[cfg(feature = "repo")]
+pub(crate) fn open_filled(db_path: &Path, name: &str) -> Result<SnapshotFile, RestoreError> {
+    let reopened = File::open(db_path).map_err(RestoreError::io("open", db_path))?;
+    Ok(SnapshotFile::from_file(reopened, name)?)
 }
 
 fn run(
     opts: &RestoreOptions,
-    source: RestoreSource<'_>,
+    source: Source<'_>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<RestoreSummary, RestoreError> {
     // The snapshot is opened first, for `auto` to read its storage version;
@@ -227,8 +281,10 @@ fn run(
     // only read once it is staged (below): until then `auto` plans as for
     // data without a storage version, and the plan is checked again
     // against what the data says.
-    let (location, opened, reader) = match source.resolve(opts) {
-        Source::Reader(r) => (None, None, Some(r)),
+    let (location, opened, reader) = match source {
+        Source::Reader(r) => (None, None, Some(Incoming::Reader(r))),
+        #[cfg(feature = "repo")]
+        Source::Fill(f) => (None, None, Some(Incoming::Fill(f))),
         Source::Streamed(loc) => (Some(loc), None, None),
         Source::Plain(path) => (None, Some(SnapshotFile::open(path)), None),
     };
@@ -294,9 +350,11 @@ fn run(
             let m = &staged[0];
             let (f, verified) = match incoming {
                 (Some(loc), _) => stream_into_first(loc, &m.db, &m.db_path, opts, progress)?,
-                (None, Some(r)) => {
+                (None, Some(Incoming::Reader(r))) => {
                     stream::receive(r, &m.db, &m.db_path, opts.skip_hash_check, progress)?
                 }
+                #[cfg(feature = "repo")]
+                (None, Some(Incoming::Fill(fill))) => fill(&m.db, &m.db_path)?,
                 (None, None) => {
                     return Err(FlagsError::NoSnapshot.into());
                 }

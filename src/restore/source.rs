@@ -77,6 +77,10 @@ pub(crate) enum Source<'a> {
     Streamed(Location),
     /// A stream.
     Reader(SnapshotReader<'a>),
+    /// Written into the first member's db by the caller (a point-in-time
+    /// restore applies recorded changes there).
+    #[cfg(feature = "repo")]
+    Fill(Box<super::run::Fill<'a>>),
 }
 
 impl<'a> RestoreSource<'a> {

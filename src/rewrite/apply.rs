@@ -462,7 +462,33 @@ pub fn apply_changes(
     out: &Location,
     opts: &ApplyOptions,
 ) -> Result<ApplySummary, RewriteError> {
-    let (file, db) = checked_source(src)?;
+    let mut prepared = prepare_apply(src, segments, opts)?;
+    let tmp: File = temp_file(out)?;
+    let (body_len, removed) = prepared.write(&tmp)?;
+    let (location, size_after, status) = publish(&tmp, body_len, out, opts.target)?;
+    Ok(prepared.summary(location, size_after, removed, status))
+}
+
+/// An apply checked and planned, nothing written yet: every refusal of
+/// [`apply_changes`] (a damaged source, a chain with holes, a point out of
+/// reach) happens before one exists.
+pub(crate) struct PreparedApply<'s> {
+    src: &'s Snapshot,
+    #[cfg(feature = "repo")]
+    target: TargetVersion,
+    base: i64,
+    to: i64,
+    compaction: Option<Compaction>,
+    applying: Applying<'s>,
+}
+
+/// Checks `src` and the chain and plans the apply (see [`apply_changes`]).
+pub(crate) fn prepare_apply<'s>(
+    src: &'s Snapshot,
+    segments: &'s [ChangeSegment],
+    opts: &ApplyOptions,
+) -> Result<PreparedApply<'s>, RewriteError> {
+    checked_source(src)?;
     let store = open_store(src)?.with_rules(opts.target);
     let revs = store.revisions();
     let base = revs.current;
@@ -505,30 +531,75 @@ pub fn apply_changes(
     };
     let base_leases = store.leases()?;
     drop(store);
-    let mut applying = Applying::plan(base, to, segments, compact_at, &base_leases);
-    let tmp: File = temp_file(out)?;
-    let (body_len, removed) = load_edited(
-        file,
-        db,
-        &tmp,
-        compaction.as_ref(),
-        Some(&mut applying),
-        &|_| {},
-    )?;
-    let (location, size_after, status) = publish(&tmp, body_len, out, opts.target)?;
-    Ok(ApplySummary {
-        location,
-        size_before: src.file_len(),
-        size_after,
-        base_revision: base,
-        revision: to,
-        revisions: applying.revisions,
-        events: applying.events.len() as u64,
-        compacted: compaction.as_ref().map(Compaction::revision),
-        removed,
-        leases: applying.leases_written,
-        status,
+    let applying = Applying::plan(base, to, segments, compact_at, &base_leases);
+    Ok(PreparedApply {
+        src,
+        #[cfg(feature = "repo")]
+        target: opts.target,
+        base,
+        to,
+        compaction,
+        applying,
     })
+}
+
+impl PreparedApply<'_> {
+    /// Writes the result's body (no trailer) into `out` from its start;
+    /// its length and the `key` entries the compaction removed.
+    fn write(&mut self, out: &File) -> Result<(u64, u64), RewriteError> {
+        let file = self.src.file();
+        let db = self.src.db()?;
+        load_edited(
+            file,
+            db,
+            out,
+            self.compaction.as_ref(),
+            Some(&mut self.applying),
+            &|_| {},
+        )
+    }
+
+    /// Writes the result's body (no trailer) into `out`, an empty file
+    /// named `shown` in messages, from its start, checks it as
+    /// [`apply_changes`] checks its result, and cuts `out` to the body's
+    /// length: for a restore that applies straight into a member's db.
+    /// The body's length and the summary (`location` is `shown`,
+    /// `size_after` the body's length).
+    #[cfg(feature = "repo")]
+    pub(crate) fn write_into(
+        mut self,
+        out: &File,
+        shown: &std::path::Path,
+    ) -> Result<(u64, ApplySummary), RewriteError> {
+        let (body_len, removed) = self.write(out)?;
+        out.set_len(body_len)
+            .map_err(super::io_err("truncate", shown))?;
+        let status = super::checked_status(out, shown, self.target)?;
+        let location = shown.display().to_string();
+        Ok((body_len, self.summary(location, body_len, removed, status)))
+    }
+
+    fn summary(
+        &self,
+        location: String,
+        size_after: u64,
+        removed: u64,
+        status: Status,
+    ) -> ApplySummary {
+        ApplySummary {
+            location,
+            size_before: self.src.file_len(),
+            size_after,
+            base_revision: self.base,
+            revision: self.to,
+            revisions: self.applying.revisions,
+            events: self.applying.events.len() as u64,
+            compacted: self.compaction.as_ref().map(Compaction::revision),
+            removed,
+            leases: self.applying.leases_written,
+            status,
+        }
+    }
 }
 
 /// One recorded event to append.

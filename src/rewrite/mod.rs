@@ -61,6 +61,8 @@ use crate::snapshot::{Snapshot, SnapshotError};
 
 mod apply;
 
+#[cfg(feature = "repo")]
+pub(crate) use apply::prepare_apply;
 pub use apply::{
     ApplyOptions, ApplySummary, ChangeError, PointInTime, apply_changes, check_chain, resolve_time,
 };
@@ -314,15 +316,7 @@ fn publish(
 ) -> Result<(String, u64, Status), RewriteError> {
     // The result is checked (and its status taken) before anyone sees it.
     let shown = PathBuf::from(out.as_str());
-    let written = SnapshotFile::from_file(
-        tmp.try_clone().map_err(io_err("reopen", &shown))?,
-        shown.clone(),
-    )?;
-    let threads = crate::bolt::WalkOptions::default().threads;
-    let (wdb, visitor, _) =
-        crate::snapshot::walk_checked(&written, StatusVisitor::new(target), threads)?;
-    let status = visitor.finish(wdb.size()).map_err(SnapshotError::from)?;
-    drop(written);
+    let status = checked_status(tmp, &shown, target)?;
 
     let mut w = out.create()?;
     let mut h = Sha256::new();
@@ -341,6 +335,19 @@ fn publish(
     w.write_all(&digest)?;
     let location = w.publish()?;
     Ok((location, body_len + digest.len() as u64, status))
+}
+
+/// Walks the database written to `tmp` (named `shown` in messages) with
+/// every structural check and takes its status under `target`'s rules.
+fn checked_status(tmp: &File, shown: &Path, target: TargetVersion) -> Result<Status, RewriteError> {
+    let written = SnapshotFile::from_file(
+        tmp.try_clone().map_err(io_err("reopen", shown))?,
+        shown.to_path_buf(),
+    )?;
+    let threads = crate::bolt::WalkOptions::default().threads;
+    let (wdb, visitor, _) =
+        crate::snapshot::walk_checked(&written, StatusVisitor::new(target), threads)?;
+    Ok(visitor.finish(wdb.size()).map_err(SnapshotError::from)?)
 }
 
 /// The layout of a dense copy of `db`: its page size, freelist style, txid

@@ -1111,3 +1111,297 @@ fn scheduled_full_snapshots_leave_no_hole_between_chains() {
     let want = RefWatch::start(&ctl, base + 1).finish(last);
     same_events(&got, &want);
 }
+
+/// `--keep-last 2`: after each full snapshot the older ones are forgotten with their
+/// segments; the chains listed stay whole, and each ends where the next begins.
+#[test]
+fn keep_last_forgets_old_full_snapshots_and_their_segments() {
+    let Some(bins) = bins() else { return };
+    let cluster = EtcdCluster::single(&bins);
+    let ctl = cluster.ctl();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init_repo(dir.path());
+    let mut agent = Agent::start(
+        &repo,
+        cluster.endpoint(),
+        &[
+            "--delta-every",
+            "300ms",
+            "--full-every",
+            "1s",
+            "--keep-last",
+            "2",
+        ],
+        &dir.path().join("agent.log"),
+    );
+    agent.wait_for("a full snapshot", Duration::from_secs(60), full_event);
+    let mut i = 0;
+    let retentions = |a: &Agent| {
+        a.events()
+            .iter()
+            .filter(|e| e["event"] == "retention")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while retentions(&agent) < 2 {
+        assert!(Instant::now() < deadline, "{}", agent.log_text());
+        ctl.put(&format!("r{}", i % 5), &format!("{i}"));
+        i += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let last = revision(&ctl);
+    agent.wait_for("the last revision stored", Duration::from_secs(30), |e| {
+        e["event"] == "segment" && e["last"].as_i64() >= Some(last)
+    });
+    assert_eq!(agent.signal(libc::SIGTERM).code(), Some(0));
+    let events = agent.events();
+    let forgotten: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "retention")
+        .flat_map(|e| e["forgotten"].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let fulls: Vec<String> = events
+        .iter()
+        .filter(|e| full_event(e))
+        .filter_map(|e| e["id"].as_str().map(str::to_string))
+        .collect();
+    assert!(forgotten.len() >= 2, "{}", agent.log_text());
+
+    let chains = chains(&repo);
+    // Two kept, and at most one more taken since the last retention (its chain not started).
+    assert!(
+        (2..=3).contains(&chains.len()),
+        "{} listed:\n{}",
+        chains.len(),
+        agent.log_text()
+    );
+    let listed: Vec<String> = chains.iter().map(|(s, _)| s.id.short()).collect();
+    for f in &forgotten {
+        assert!(!listed.contains(f), "{f} forgotten but listed");
+        assert!(fulls.contains(f), "{f} was never taken");
+    }
+    // The newest full snapshots are the ones listed.
+    assert_eq!(listed[..], fulls[fulls.len() - chains.len()..]);
+    // No segment of a forgotten snapshot is left.
+    let dirs: Vec<String> = std::fs::read_dir(repo.join("deltas"))
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    for d in &dirs {
+        assert!(
+            chains.iter().any(|(s, _)| s.id.to_string() == *d),
+            "segments of {d} left behind"
+        );
+    }
+    // The listed chains are whole and meet.
+    for (k, (snap, segs)) in chains.iter().enumerate() {
+        segment_events(snap.revision, segs);
+        let end = segs.last().map_or(snap.revision, |s| s.last);
+        match chains.get(k + 1) {
+            Some((next, _)) if !segs.is_empty() || end < next.revision => {
+                assert_eq!(
+                    end, next.revision,
+                    "chain {k} ends at the next full snapshot"
+                )
+            }
+            Some(_) => {}
+            None => assert_eq!(end, last),
+        }
+    }
+}
+
+/// A repository that refuses segments (the current chain's directory replaced by a file: a
+/// write error even for root) while writes go on: the changes held stay under
+/// `--max-buffer-bytes`, are dropped once past it (an `overflow` event at level error, the
+/// counters), the chain ends where the repository last took it, and a new full snapshot starts
+/// a chain that records everything after it.
+#[test]
+fn a_refusing_repository_drops_the_buffer_at_the_limit_and_a_full_snapshot_follows() {
+    let Some(bins) = bins() else { return };
+    let cluster = EtcdCluster::single(&bins);
+    let ctl = cluster.ctl();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init_repo(dir.path());
+    let addr = format!("127.0.0.1:{}", support::ports::free_port());
+    let limit: u64 = 64 << 10;
+    let mut agent = Agent::start(
+        &repo,
+        cluster.endpoint(),
+        &[
+            "--delta-every",
+            "300ms",
+            "--max-buffer-bytes",
+            &limit.to_string(),
+            "--metrics-addr",
+            &addr,
+        ],
+        &dir.path().join("agent.log"),
+    );
+    let first = agent.wait_for("a full snapshot", Duration::from_secs(60), full_event);
+    ctl.put("before", "1");
+    let r0 = revision(&ctl);
+    agent.wait_for("a segment", Duration::from_secs(30), |e| {
+        e["event"] == "segment" && e["last"].as_i64() >= Some(r0)
+    });
+    // The chain's directory becomes a file.
+    let deltas = repo.join("deltas");
+    let chain_dirs: Vec<PathBuf> = std::fs::read_dir(&deltas)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(chain_dirs.len(), 1, "{chain_dirs:?}");
+    let chain_dir = &chain_dirs[0];
+    let away = dir.path().join("away");
+    std::fs::rename(chain_dir, &away).unwrap();
+    std::fs::write(chain_dir, b"not a directory").unwrap();
+
+    let value = "v".repeat(4000);
+    let mut i = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !agent.events().iter().any(|e| e["event"] == "overflow") {
+        assert!(Instant::now() < deadline, "{}", agent.log_text());
+        ctl.put(&format!("big/{}", i % 50), &value);
+        i += 1;
+    }
+    let overflow = agent
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "overflow")
+        .unwrap();
+    assert_eq!(overflow["level"], "error");
+    assert_eq!(overflow["limit"].as_u64(), Some(limit));
+    assert_eq!(overflow["last"].as_i64(), Some(r0), "{overflow}");
+    let held = overflow["bytes"].as_u64().unwrap();
+    // Past the limit by at most one watch response (a few events here).
+    assert!(held > limit && held < limit + (64 << 10), "{overflow}");
+    // The repository refused: errors were logged before the drop.
+    assert!(
+        agent
+            .events()
+            .iter()
+            .any(|e| e["event"] == "error" && e["kind"] == "repository"),
+        "{}",
+        agent.log_text()
+    );
+    let second = agent.wait_for(
+        "a full snapshot after the overflow",
+        Duration::from_secs(60),
+        |e| full_event(e) && e["id"] != first["id"],
+    );
+    let base2 = second["revision"].as_i64().unwrap();
+    assert!(base2 > r0);
+    for k in 0..20 {
+        ctl.put(&format!("after/{k}"), "x");
+    }
+    let last = revision(&ctl);
+    agent.wait_for("the last revision stored", Duration::from_secs(30), |e| {
+        e["event"] == "segment" && e["last"].as_i64() >= Some(last) && e["base"] == second["id"]
+    });
+    let (code, text) = get(&addr, "/metrics");
+    assert_eq!(code, 200);
+    let m = parse_exposition(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+    assert_eq!(m["etcdsnap_agent_buffer_overflows_total"], 1.0, "{text}");
+    assert_eq!(m["etcdsnap_agent_buffered_bytes"], 0.0, "{text}");
+    assert_eq!(
+        m["etcdsnap_agent_errors_total{kind=\"overflow\"}"], 1.0,
+        "{text}"
+    );
+    assert_eq!(agent.signal(libc::SIGTERM).code(), Some(0));
+
+    // The old chain back in place: it ends at r0; the new one holds every revision after
+    // its full snapshot, as etcd's watch reports them.
+    std::fs::remove_file(chain_dir).unwrap();
+    std::fs::rename(&away, chain_dir).unwrap();
+    let chains = chains(&repo);
+    assert_eq!(chains.len(), 2);
+    let end0 = chains[0].1.last().map_or(chains[0].0.revision, |s| s.last);
+    assert_eq!(end0, r0);
+    assert_eq!(chains[1].0.revision, base2);
+    let got = segment_events(base2, &chains[1].1);
+    let want = RefWatch::start(&ctl, base2 + 1).finish(last);
+    same_events(&got, &want);
+    // `backup ls` shows what the first chain can restore: up to r0, not beyond.
+    let o = support::cli::run(&["backup", "ls", support::cli::s(&repo), "-w", "json"]);
+    assert!(o.status.success());
+    let ls: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let entry = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["revision"] == chains[0].0.revision)
+        .cloned()
+        .unwrap();
+    assert_eq!(entry["restorable"]["toRevision"], r0, "{entry}");
+}
+
+/// A simple auth token that expires between two segments (`--auth-token-ttl 1`, segments
+/// every 3 s): the member refuses it, the agent authenticates again and carries on, logged at
+/// info level, with no error and no failover; the segments hold every revision.
+#[test]
+fn an_expired_auth_token_is_renewed_and_logged_as_info() {
+    let Some(bins) = bins() else { return };
+    let cluster = ClusterSpec::new(&bins, 1)
+        .arg("--auth-token-ttl")
+        .arg("1")
+        .start();
+    let admin = cluster.ctl();
+    admin.ok(&["role", "add", "root"]);
+    admin.ok(&["user", "add", "root:rootpw"]);
+    admin.ok(&["user", "grant-role", "root", "root"]);
+    admin.ok(&["auth", "enable"]);
+    let ctl = admin.clone().user("root:rootpw");
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init_repo(dir.path());
+    let mut agent = Agent::start(
+        &repo,
+        cluster.endpoint(),
+        &["--delta-every", "3s", "--user", "root:rootpw"],
+        &dir.path().join("agent.log"),
+    );
+    let full = agent.wait_for("a full snapshot", Duration::from_secs(60), full_event);
+    let base = full["revision"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut i = 0;
+    while !agent
+        .events()
+        .iter()
+        .any(|e| e["event"] == "reauthenticating")
+    {
+        assert!(Instant::now() < deadline, "{}", agent.log_text());
+        ctl.put(&format!("k{}", i % 3), &format!("{i}"));
+        i += 1;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    ctl.put("last", "1");
+    let last = revision(&ctl);
+    agent.wait_for("the last revision stored", Duration::from_secs(30), |e| {
+        e["event"] == "segment" && e["last"].as_i64() >= Some(last)
+    });
+    assert_eq!(agent.signal(libc::SIGTERM).code(), Some(0));
+    let events = agent.events();
+    let re = events
+        .iter()
+        .find(|e| e["event"] == "reauthenticating")
+        .unwrap();
+    assert_eq!(re["level"], "info", "{re}");
+    assert!(
+        !events.iter().any(|e| e["level"] == "error"),
+        "{}",
+        agent.log_text()
+    );
+    assert_eq!(
+        events.iter().filter(|e| e["event"] == "failover").count(),
+        1,
+        "{}",
+        agent.log_text()
+    );
+    let chains = chains(&repo);
+    assert_eq!(chains.len(), 1);
+    let got = segment_events(base, &chains[0].1);
+    assert_eq!(chains[0].1.last().map(|s| s.last), Some(last));
+    let want = RefWatch::start(&ctl, base + 1).finish(last);
+    same_events(&got, &want);
+}

@@ -35,7 +35,7 @@ const CHILD: &str = "ETCDSNAP_DELTAS_CHILD";
 
 /// A segment of made-up changes over `first..=last` (empty when `last < first`): two events a
 /// revision, a lease, a compaction record. Deterministic, so a child can check what it reads.
-fn seg(first: i64, last: i64) -> ChangeSegment {
+pub(super) fn seg(first: i64, last: i64) -> ChangeSegment {
     let at = |n: i64| UNIX_EPOCH + Duration::from_secs(1_800_000_000 + n as u64 * 7);
     let revisions = (first..=last)
         .map(|r| RevisionChanges {
@@ -213,7 +213,7 @@ fn put(t: &Target, key: Option<&Path>, base: &str, ranges: &[(i64, i64)]) {
 }
 
 /// The ranges after a snapshot at revision `r`: three segments, a quiet (empty) one between.
-fn chain_after(r: i64) -> Vec<(i64, i64)> {
+pub(super) fn chain_after(r: i64) -> Vec<(i64, i64)> {
     vec![
         (r + 1, r + 4),
         (r + 5, r + 5),

@@ -13,12 +13,15 @@ mod support;
 
 mod agent;
 mod agent_e2e;
+mod agent_retention;
+mod agent_schedule;
 mod apply_changes;
 mod async_embed;
 mod backup_crash;
 mod backup_deltas;
 mod backup_faults;
 mod backup_memory;
+mod backup_point;
 mod backup_repo;
 mod backup_s3;
 mod backup_series;
