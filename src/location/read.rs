@@ -223,10 +223,11 @@ impl Resume {
                     }
                     return Ok(got.into_stream());
                 }
-                Err(
-                    object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
-                ) => {
-                    return Err(self.changed_text(n, "it was replaced or deleted"));
+                Err(object_store::Error::Precondition { .. }) => {
+                    return Err(self.changed_text(n, "it was replaced"));
+                }
+                Err(object_store::Error::NotFound { .. }) => {
+                    return Err(self.changed_text(n, "it was deleted"));
                 }
                 // A refusal (expired credentials) will not pass by itself.
                 Err(
@@ -253,7 +254,7 @@ impl Resume {
         object_store::Error::Generic {
             store: "download",
             source: format!(
-                "the object changed during the download ({what}) after {n} of {} bytes; nothing of the new version was used",
+                "the object changed during the download ({what}) after {n} of {} bytes",
                 self.size
             )
             .into(),
