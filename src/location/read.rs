@@ -156,6 +156,112 @@ impl<R: Read> Read for Counted<'_, R> {
     }
 }
 
+/// Resumptions of a download in a row that bring no byte before it fails.
+#[cfg(feature = "remote")]
+const MAX_FRUITLESS_RESUMES: u32 = 10;
+/// The wait before the first resumption; it doubles up to
+/// [`MAX_RESUME_BACKOFF`] while resumptions bring nothing.
+#[cfg(feature = "remote")]
+const RESUME_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+#[cfg(feature = "remote")]
+const MAX_RESUME_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What a download needs to go on from a byte offset after its response
+/// broke (a connection cut, a read timeout while the consumer was busy
+/// with a long fsync): the object's identity as the first response gave
+/// it, so that the rest comes from the same version. The store's own retry
+/// of a broken body is bounded by its retry timeout, counted from the
+/// first request: a multi-gigabyte GET outlives it and would otherwise
+/// fail on the first hiccup.
+#[cfg(feature = "remote")]
+struct Resume {
+    store: std::sync::Arc<dyn object_store::ObjectStore>,
+    path: object_store::path::Path,
+    size: u64,
+    e_tag: Option<String>,
+    last_modified: chrono::DateTime<chrono::Utc>,
+}
+
+#[cfg(feature = "remote")]
+impl Resume {
+    /// The rest of the object from byte `n` (< size), asked with a ranged
+    /// GET on the first response's ETag; `failure` is why the previous
+    /// response ended, returned when resumptions that bring nothing run
+    /// out (`fruitless` counts them and is reset by the caller on
+    /// progress). An object replaced or deleted since is an error, never
+    /// bytes of another version.
+    async fn from(
+        &self,
+        n: u64,
+        mut failure: object_store::Error,
+        fruitless: &mut u32,
+    ) -> Result<
+        futures_util::stream::BoxStream<'static, object_store::Result<Bytes>>,
+        object_store::Error,
+    > {
+        loop {
+            if *fruitless >= MAX_FRUITLESS_RESUMES {
+                return Err(failure);
+            }
+            let wait = RESUME_BACKOFF
+                .saturating_mul(1 << (*fruitless).min(16))
+                .min(MAX_RESUME_BACKOFF);
+            *fruitless += 1;
+            tokio::time::sleep(wait).await;
+            let opts = object_store::GetOptions {
+                range: Some(object_store::GetRange::Bounded(n..self.size)),
+                if_match: self.e_tag.clone(),
+                ..Default::default()
+            };
+            match self.store.get_opts(&self.path, opts).await {
+                Ok(got) => {
+                    let same = got.meta.size == self.size
+                        && got.meta.e_tag == self.e_tag
+                        && got.meta.last_modified == self.last_modified;
+                    if !same || got.range != (n..self.size) {
+                        return Err(self.changed(n, &got.meta));
+                    }
+                    return Ok(got.into_stream());
+                }
+                Err(object_store::Error::Precondition { .. }) => {
+                    return Err(self.changed_text(n, "it was replaced"));
+                }
+                Err(object_store::Error::NotFound { .. }) => {
+                    return Err(self.changed_text(n, "it was deleted"));
+                }
+                // A refusal (expired credentials) will not pass by itself.
+                Err(
+                    e @ (object_store::Error::PermissionDenied { .. }
+                    | object_store::Error::Unauthenticated { .. }),
+                ) => return Err(e),
+                Err(e) => failure = e,
+            }
+        }
+    }
+
+    fn changed(&self, n: u64, now: &object_store::ObjectMeta) -> object_store::Error {
+        let what = match (&self.e_tag, &now.e_tag) {
+            (Some(a), Some(b)) if a != b => format!("its ETag went from {a} to {b}"),
+            _ if now.size != self.size => {
+                format!("its size went from {} to {}", self.size, now.size)
+            }
+            _ => "it was replaced".to_string(),
+        };
+        self.changed_text(n, &what)
+    }
+
+    fn changed_text(&self, n: u64, what: &str) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "download",
+            source: format!(
+                "the object changed during the download ({what}) after {n} of {} bytes",
+                self.size
+            )
+            .into(),
+        }
+    }
+}
+
 #[cfg(feature = "remote")]
 fn open_download(remote: &Remote, text: &str) -> Result<(Download, u64), LocationError> {
     let transfer = |e: String| LocationError::transfer(text, "download", e);
@@ -181,27 +287,51 @@ fn open_download(remote: &Remote, text: &str) -> Result<(Download, u64), Locatio
     let size = got.meta.size;
     let (tx, rx) = tokio::sync::mpsc::channel(DOWNLOAD_DEPTH);
     let rt = remote.runtime().map_err(transfer)?;
+    let resume = Resume {
+        store: remote.store.clone(),
+        path: remote.path.clone(),
+        size,
+        e_tag: got.meta.e_tag.clone(),
+        last_modified: got.meta.last_modified,
+    };
     let task = rt.spawn(async move {
         let mut stream = got.into_stream();
         let mut n = 0u64;
-        while let Some(item) = stream.next().await {
-            if let Ok(b) = &item {
-                n = n.saturating_add(b.len() as u64);
-            }
-            let failed = item.is_err();
-            if tx.send(item).await.is_err() || failed {
-                return;
-            }
-        }
-        if n != size {
-            let _ = tx
-                .send(Err(object_store::Error::Generic {
+        // Resumptions in a row that brought no byte.
+        let mut fruitless = 0u32;
+        loop {
+            let failure = match stream.next().await {
+                Some(Ok(b)) => {
+                    if !b.is_empty() {
+                        fruitless = 0;
+                    }
+                    n = n.saturating_add(b.len() as u64);
+                    if tx.send(Ok(b)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Some(Err(e)) => e,
+                None if n == size => return,
+                None => object_store::Error::Generic {
                     // The store's "Generic download error: " prefix is
                     // stripped from the text printed.
                     store: "download",
                     source: format!("the download ended after {n} of {size} bytes").into(),
-                }))
-                .await;
+                },
+            };
+            // More bytes than the object has: not a broken connection.
+            if n > size {
+                let _ = tx.send(Err(failure)).await;
+                return;
+            }
+            match resume.from(n, failure, &mut fruitless).await {
+                Ok(s) => stream = s,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            }
         }
     });
     Ok((

@@ -12,6 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use etcdsnap::{Location, LocationError, LocationOptions};
+use support::proxy::{CutProxy, Link};
 use support::s3::S3Server;
 use support::{fixtures, oracles, tools};
 
@@ -632,4 +633,173 @@ fn prune_deletes_nothing_when_no_snapshot_verifies() {
         stderr(&o)
     );
     assert_eq!(s.objects(BUCKET).len(), 3);
+}
+
+/// Options that reach `s` through `proxy`. The store's own retry of a broken response body is
+/// bounded by its retry timeout, counted from the first request: short here, as it is long
+/// past when a multi-gigabyte download breaks (the case these tests stand for).
+fn through(s: &S3Server, proxy: &CutProxy) -> LocationOptions {
+    opts(s)
+        .with_config("aws_endpoint", proxy.endpoint())
+        .with_retry_timeout(Duration::from_millis(200))
+}
+
+/// Waits until `done` holds (at most a minute).
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A saved snapshot of about 10 MiB put as `key`, and its bytes.
+fn put_k8s(s: &S3Server, key: &str) -> Vec<u8> {
+    let bytes = fixtures::read_snapshot("k8s-v35.db");
+    put_file(s, key, &bytes);
+    bytes
+}
+
+/// `loc` opened while `proxy` breaks once, 3 MiB into the object, as `link` says, and is up
+/// again `hold` later.
+fn open_broken_once(
+    loc: &Location,
+    proxy: &CutProxy,
+    link: Link,
+    hold: Duration,
+) -> Result<etcdsnap::Snapshot, LocationError> {
+    proxy.set_after(3 << 20, link);
+    std::thread::scope(|sc| {
+        let h = sc.spawn(|| loc.open_snapshot(&|_| {}));
+        wait_for("the trip", || proxy.trips() == 1 || h.is_finished());
+        std::thread::sleep(hold);
+        proxy.set(Link::Up);
+        h.join().expect("download thread")
+    })
+}
+
+#[test]
+fn a_download_cut_mid_object_resumes_where_it_broke() {
+    let Some(s) = server() else { return };
+    let bytes = put_k8s(&s, "k8s.db");
+    let proxy = CutProxy::start(support::http::parse_loopback_url(&s.endpoint()));
+    let loc = Location::parse_with(&url("k8s.db"), &through(&s, &proxy)).expect("parse");
+    // Cut for longer than the store's own retries last.
+    let snap = open_broken_once(&loc, &proxy, Link::Cut, Duration::from_millis(600))
+        .expect("the download resumes after the cut");
+    assert_eq!(proxy.trips(), 1);
+    assert!(proxy.accepted() >= 2, "{}", proxy.accepted());
+    // Every byte arrived once, in order: the SHA-256 trailer matches the body.
+    assert_eq!(snap.file_len(), bytes.len() as u64);
+    let report = snap.verify(&Default::default());
+    assert!(report.is_ok(), "{report:?}");
+}
+
+#[test]
+fn a_download_stalled_past_the_read_timeout_resumes() {
+    let Some(s) = server() else { return };
+    let bytes = put_k8s(&s, "k8s.db");
+    let proxy = CutProxy::start(support::http::parse_loopback_url(&s.endpoint()));
+    let o = through(&s, &proxy).with_read_timeout(Duration::from_secs(1));
+    let loc = Location::parse_with(&url("k8s.db"), &o).expect("parse");
+    // Silent (no FIN, no RST) for well past the read timeout: the response that stalled and
+    // the first resumptions time out.
+    let snap = open_broken_once(&loc, &proxy, Link::Stalled, Duration::from_millis(2500))
+        .expect("the download resumes after the stall");
+    assert_eq!(snap.file_len(), bytes.len() as u64);
+    let report = snap.verify(&Default::default());
+    assert!(report.is_ok(), "{report:?}");
+}
+
+#[test]
+fn a_restore_survives_more_cuts_than_the_store_retries() {
+    let Some(s) = server() else { return };
+    let local = fixtures::snapshot("k8s-v35.db");
+    put_k8s(&s, "k8s.db");
+    let proxy = CutProxy::start(support::http::parse_loopback_url(&s.endpoint()));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let want = tmp.path().join("local.etcd");
+    let o = etcdsnap(
+        &s,
+        &[
+            "snapshot",
+            "restore",
+            local.to_str().expect("utf-8"),
+            "--data-dir",
+            want.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // The CLI's defaults (3 retries): cut 5 times, 2 MiB apart, each time progress was made.
+    let dir = tmp.path().join("s3.etcd");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let r = std::thread::scope(|sc| {
+        let h = sc.spawn(|| {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_etcdsnap"));
+            s.configure(&mut c);
+            c.env("AWS_ENDPOINT", proxy.endpoint());
+            let r = c
+                .args(["snapshot", "restore", &url("k8s.db"), "--data-dir"])
+                .arg(&dir)
+                .args(["-w", "json"])
+                .output()
+                .expect("run etcdsnap");
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            r
+        });
+        for i in 1..=5 {
+            proxy.set_after(2 << 20, Link::Cut);
+            wait_for("a trip", || {
+                proxy.trips() == i || done.load(std::sync::atomic::Ordering::SeqCst)
+            });
+            std::thread::sleep(Duration::from_millis(50));
+            proxy.set(Link::Up);
+        }
+        h.join().expect("restore thread")
+    });
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(proxy.trips(), 5);
+    let j: serde_json::Value = serde_json::from_slice(&r.stdout).expect("json");
+    assert_eq!(j["hashVerified"], true);
+    assert_eq!(tree(&dir), tree(&want), "restored files differ");
+}
+
+#[test]
+fn an_object_replaced_mid_download_is_refused_not_mixed() {
+    let Some(s) = server() else { return };
+    let bytes = put_k8s(&s, "k8s.db");
+    let proxy = CutProxy::start(support::http::parse_loopback_url(&s.endpoint()));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("m.etcd");
+    proxy.set_after(3 << 20, Link::Cut);
+    let r = std::thread::scope(|sc| {
+        let h = sc.spawn(|| {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_etcdsnap"));
+            s.configure(&mut c);
+            c.env("AWS_ENDPOINT", proxy.endpoint());
+            c.args(["snapshot", "restore", &url("k8s.db"), "--data-dir"])
+                .arg(&dir)
+                .output()
+                .expect("run etcdsnap")
+        });
+        wait_for("the trip", || proxy.trips() == 1 || h.is_finished());
+        // Another version of the same size, different past the cut.
+        let mut other = bytes.clone();
+        other[8 << 20] ^= 0xff;
+        put_file(&s, "k8s.db", &other);
+        proxy.set(Link::Up);
+        h.join().expect("restore thread")
+    });
+    assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+    let err = stderr(&r);
+    assert!(
+        err.starts_with(&format!(
+            "Error: {}: download: the object changed during the download",
+            url("k8s.db")
+        )),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(fixtures::names_in(tmp.path()), Vec::<String>::new());
 }

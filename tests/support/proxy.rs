@@ -234,6 +234,26 @@ struct CutState {
     open: Mutex<Vec<(TcpStream, TcpStream)>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     accepted: AtomicU64,
+    /// Bytes forwarded from the upstream to clients (all connections).
+    down: AtomicU64,
+    /// The `down` count at which `trip_link` is set (`u64::MAX`: none).
+    trip_at: AtomicU64,
+    trip_link: std::sync::atomic::AtomicU8,
+    /// Trips taken so far.
+    trips: AtomicU64,
+}
+
+impl CutState {
+    fn set(&self, link: Link) {
+        self.link.store(link.code(), Ordering::SeqCst);
+        if link == Link::Cut {
+            let open = std::mem::take(&mut *self.open.lock().unwrap_or_else(|p| p.into_inner()));
+            for (c, s) in open {
+                let _ = c.shutdown(std::net::Shutdown::Both);
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
 }
 
 /// A loopback TCP forwarder to one upstream address that a test switches
@@ -253,7 +273,10 @@ impl CutProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("proxy address");
-        let state = Arc::new(CutState::default());
+        let state = Arc::new(CutState {
+            trip_at: AtomicU64::new(u64::MAX),
+            ..CutState::default()
+        });
         let st = Arc::clone(&state);
         let acceptor = std::thread::spawn(move || {
             while !st.stop.load(Ordering::SeqCst) {
@@ -290,11 +313,11 @@ impl CutProxy {
                 }
                 let up = {
                     let st = Arc::clone(&st);
-                    std::thread::spawn(move || forward(client, server, &st))
+                    std::thread::spawn(move || forward(client, server, &st, false))
                 };
                 let down = {
                     let st = Arc::clone(&st);
-                    std::thread::spawn(move || forward(s2, c2, &st))
+                    std::thread::spawn(move || forward(s2, c2, &st, true))
                 };
                 if let Ok(mut t) = st.threads.lock() {
                     t.push(up);
@@ -316,15 +339,27 @@ impl CutProxy {
 
     /// Switches the link; [`Link::Cut`] shuts every open connection down.
     pub fn set(&self, link: Link) {
-        self.state.link.store(link.code(), Ordering::SeqCst);
-        if link == Link::Cut {
-            let open =
-                std::mem::take(&mut *self.state.open.lock().unwrap_or_else(|p| p.into_inner()));
-            for (c, s) in open {
-                let _ = c.shutdown(std::net::Shutdown::Both);
-                let _ = s.shutdown(std::net::Shutdown::Both);
-            }
-        }
+        self.state.set(link);
+    }
+
+    /// Switches the link to `link` (as [`CutProxy::set`]) once `bytes` more
+    /// bytes came back from the upstream, forwarding exactly that many:
+    /// a connection that breaks (or goes silent) mid-response, at a byte a
+    /// test chooses. Replaces a trip not taken yet.
+    pub fn set_after(&self, bytes: u64, link: Link) {
+        self.state.trip_link.store(link.code(), Ordering::SeqCst);
+        let at = self.state.down.load(Ordering::SeqCst).saturating_add(bytes);
+        self.state.trip_at.store(at, Ordering::SeqCst);
+    }
+
+    /// Trips ([`CutProxy::set_after`]) taken so far.
+    pub fn trips(&self) -> u64 {
+        self.state.trips.load(Ordering::SeqCst)
+    }
+
+    /// Bytes forwarded from the upstream so far.
+    pub fn forwarded(&self) -> u64 {
+        self.state.down.load(Ordering::SeqCst)
     }
 
     /// The current link.
@@ -340,8 +375,9 @@ impl CutProxy {
 
 /// Copies `from` to `to` while the link is up, waits while it is stalled,
 /// and on a cut, an end of stream or an error shuts both sockets down (so
-/// the other direction ends too).
-fn forward(mut from: TcpStream, mut to: TcpStream, st: &CutState) {
+/// the other direction ends too). `down` (upstream to client) counts the
+/// bytes and takes a trip armed by [`CutProxy::set_after`].
+fn forward(mut from: TcpStream, mut to: TcpStream, st: &CutState, down: bool) {
     let _ = from.set_read_timeout(Some(POLL));
     let mut buf = vec![0u8; 64 << 10];
     while !st.stop.load(Ordering::SeqCst) {
@@ -359,8 +395,29 @@ fn forward(mut from: TcpStream, mut to: TcpStream, st: &CutState) {
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
             Err(_) => break,
         };
+        let mut n = n;
+        let mut trip = None;
+        if down {
+            let before = st.down.fetch_add(n as u64, Ordering::SeqCst);
+            let at = st.trip_at.load(Ordering::SeqCst);
+            if before < at
+                && before + n as u64 >= at
+                && st
+                    .trip_at
+                    .compare_exchange(at, u64::MAX, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            {
+                n = usize::try_from(at - before).unwrap_or(n).min(n);
+                trip = Some(Link::of(st.trip_link.load(Ordering::SeqCst)));
+            }
+        }
         if to.write_all(&buf[..n]).is_err() {
             break;
+        }
+        if let Some(link) = trip {
+            let _ = to.flush();
+            st.set(link);
+            st.trips.fetch_add(1, Ordering::SeqCst);
         }
     }
     let _ = from.shutdown(std::net::Shutdown::Both);
@@ -378,6 +435,6 @@ impl Drop for CutProxy {
         for t in threads {
             let _ = t.join();
         }
-        self.set(Link::Cut);
+        self.state.set(Link::Cut);
     }
 }
