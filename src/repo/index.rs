@@ -264,17 +264,29 @@ impl Index {
         t: TableDefinition<[u8; 32], &[u8]>,
         mut f: impl FnMut(&[u8; 32], &[u8]) -> Result<Option<T>>,
     ) -> Result<Vec<([u8; 32], T)>> {
+        let mut out = Vec::new();
+        self.scan_unguarded(t, |k, v| {
+            if let Some(x) = f(k, v)? {
+                out.push((*k, x));
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Shows every entry of a table to `f`, in key order, holding none.
+    fn scan_unguarded(
+        &self,
+        t: TableDefinition<[u8; 32], &[u8]>,
+        mut f: impl FnMut(&[u8; 32], &[u8]) -> Result<()>,
+    ) -> Result<()> {
         let tx = self.db.begin_read().map_err(self.e())?;
         let table = tx.open_table(t).map_err(self.e())?;
-        let mut out = Vec::new();
         for r in table.iter().map_err(self.e())? {
             let (k, v) = r.map_err(self.e())?;
-            let k = k.value();
-            if let Some(x) = f(&k, v.value())? {
-                out.push((k, x));
-            }
+            f(&k.value(), v.value())?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The IDs of every indexed chunk, sorted (for a binary search: 32
@@ -301,6 +313,54 @@ impl Index {
                 .map_err(|e| self.bad("chunk", k, e))
         })?;
         Ok(v.into_iter().collect())
+    }
+
+    /// Shows every chunk location to `f`, in chunk ID order, holding none
+    /// of them (a check of a large repository walks them more than once
+    /// rather than keep a table of them all).
+    pub(crate) fn for_each_location(
+        &self,
+        mut f: impl FnMut(&[u8; 32], Loc) -> Result<()>,
+    ) -> Result<()> {
+        guarded(&self.path, || {
+            self.scan_unguarded(CHUNKS, |k, v| {
+                f(k, Loc::decode(v).map_err(|e| self.bad("chunk", k, e))?)
+            })
+        })
+    }
+
+    /// The IDs of every indexed list and manifest.
+    pub(crate) fn object_ids(&self) -> Result<Vec<[u8; 32]>> {
+        let mut ids = self.keys(LISTS)?;
+        ids.extend(self.keys(SNAPSHOTS)?);
+        Ok(ids)
+    }
+
+    /// The encoding of one manifest, if indexed (for checks).
+    pub(crate) fn snapshot_plain(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>> {
+        self.plain(SNAPSHOTS, "snapshot", keys::SNAPSHOTS, id)
+    }
+
+    /// The encoding of one list, if indexed (for checks).
+    pub(crate) fn list_plain(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>> {
+        self.plain(LISTS, "list", keys::LISTS, id)
+    }
+
+    fn plain(
+        &self,
+        t: TableDefinition<[u8; 32], &[u8]>,
+        what: &str,
+        prefix: &str,
+        id: &[u8; 32],
+    ) -> Result<Option<Vec<u8>>> {
+        guarded(&self.path, || {
+            let tx = self.db.begin_read().map_err(self.e())?;
+            let table = tx.open_table(t).map_err(self.e())?;
+            let Some(v) = table.get(id).map_err(self.e())? else {
+                return Ok(None);
+            };
+            self.unseal(what, prefix, id, v.value()).map(Some)
+        })
     }
 
     /// A read transaction for point lookups of chunks and packs (a restore
@@ -347,20 +407,6 @@ impl Index {
             Manifest::decode(&plain)
                 .map(Some)
                 .map_err(|e| self.bad("snapshot", k, e))
-        })
-    }
-
-    /// The encoding of every manifest (for checks).
-    pub(crate) fn snapshot_bytes(&self) -> Result<Vec<([u8; 32], Vec<u8>)>> {
-        self.entries(SNAPSHOTS, |k, v| {
-            Ok(Some(self.unseal("snapshot", keys::SNAPSHOTS, k, v)?))
-        })
-    }
-
-    /// The encoding of every list (for checks).
-    pub(crate) fn list_bytes(&self) -> Result<Vec<([u8; 32], Vec<u8>)>> {
-        self.entries(LISTS, |k, v| {
-            Ok(Some(self.unseal("list", keys::LISTS, k, v)?))
         })
     }
 
