@@ -628,12 +628,8 @@ impl Repository {
             }
             None => None,
         };
-        match list {
-            ChunkList::Full(ids) => Ok(ids),
-            delta => delta
-                .resolve(base_ids)
-                .map_err(|e| format!("list {}: {e}", hex(id))),
-        }
+        list.into_ids(base_ids)
+            .map_err(|e| format!("list {}: {e}", hex(id)))
     }
 
     /// A sound list object, decoded.

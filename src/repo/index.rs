@@ -389,12 +389,22 @@ impl Index {
 
     /// Opens a sealed list or manifest value.
     fn unseal(&self, what: &str, prefix: &str, k: &[u8; 32], v: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.unseal_in_place(what, prefix, k, v)?.into_owned())
+    }
+
+    /// As `unseal`, borrowing `v` when it is not encrypted (a list is
+    /// decoded from it without a copy of its bytes).
+    fn unseal_in_place<'v>(
+        &self,
+        what: &str,
+        prefix: &str,
+        k: &[u8; 32],
+        v: &'v [u8],
+    ) -> Result<std::borrow::Cow<'v, [u8]>> {
         let name = || format!("index {what} {}", hex(k));
-        let plain = self
-            .crypto
+        self.crypto
             .open(v, prefix.as_bytes(), &name)
-            .map_err(|e| self.bad(what, k, e))?;
-        Ok(plain.into_owned())
+            .map_err(|e| self.bad(what, k, e))
     }
 
     /// Every manifest, decoded.
@@ -421,7 +431,7 @@ impl Index {
         let Some(v) = table.get(id).map_err(self.e())? else {
             return Ok(None);
         };
-        let plain = self.unseal("list", keys::LISTS, id, v.value())?;
+        let plain = self.unseal_in_place("list", keys::LISTS, id, v.value())?;
         if &self.crypto.id(&plain) != id {
             return Err(self.bad("list", id, "does not match its ID"));
         }
@@ -446,7 +456,7 @@ impl Index {
             },
             None => None,
         };
-        list.resolve(base.as_deref())
+        list.into_ids(base.as_deref())
             .map_err(|e| RepoError::damaged(format!("list {}", hex(list_id)), e))
     }
 
