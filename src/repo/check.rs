@@ -412,11 +412,16 @@ impl CheckReport {
     }
 }
 
-/// The packs as their trailers describe them.
+/// Bytes of a pack `read_data` reads at a time: it hashes them and decodes
+/// the chunks they hold as they pass, never holding a whole pack.
+const PACK_WINDOW: u64 = 4 << 20;
+
+/// The packs as their trailers describe them, held against the index. What
+/// is kept is per pack, or per damaged, duplicated or unindexed chunk, not
+/// per stored chunk: the index is walked again rather than copied (a
+/// repository of 8 GB snapshots has millions of chunks).
 #[derive(Default)]
 struct Stored {
-    /// Every copy of every chunk: pack and entry.
-    copies: HashMap<[u8; 32], Vec<([u8; 32], PackEntry)>>,
     /// Packs whose trailer could not be read, or whose bytes do not match
     /// their name.
     bad_packs: HashSet<[u8; 32]>,
@@ -426,6 +431,69 @@ struct Stored {
     sizes: BTreeMap<[u8; 32], u64>,
     /// Chunk copies per pack (what the pack's trailer lists).
     entries: HashMap<[u8; 32], usize>,
+    /// The copies that are not the one the index points to (a chunk
+    /// stored twice, one not indexed, or every copy when there are no
+    /// locations to compare with): chunk -> packs.
+    extra: HashMap<[u8; 32], Vec<[u8; 32]>>,
+    /// How many of the index's locations a pack trailer matched.
+    matched: usize,
+    /// The packs whose trailer matched fewer of the index's locations than
+    /// point into them: the chunks it did match.
+    partial: HashMap<[u8; 32], HashSet<[u8; 32]>>,
+    /// "stored but not indexed" problems, in the order found.
+    unindexed: Vec<CheckProblem>,
+}
+
+/// The index's chunk locations, looked up one at a time.
+struct Locs<'a> {
+    ix: &'a index::Index,
+    lookup: index::Lookup<'a>,
+    /// How many of the index's locations point into each pack.
+    per_pack: HashMap<[u8; 32], u64>,
+    /// The chunks whose indexed copy is not where the index says, in a pack
+    /// not otherwise damaged (filled by `compare_index`).
+    unmatched: HashSet<[u8; 32]>,
+}
+
+impl<'a> Locs<'a> {
+    fn open(ix: &'a index::Index) -> Result<Locs<'a>> {
+        let mut per_pack: HashMap<[u8; 32], u64> = HashMap::new();
+        ix.for_each_location(|_, l| {
+            *per_pack.entry(l.pack).or_default() += 1;
+            Ok(())
+        })?;
+        Ok(Locs {
+            ix,
+            lookup: ix.lookup()?,
+            per_pack,
+            unmatched: HashSet::new(),
+        })
+    }
+
+    /// Whether the copy the index names for `c` was found where it says.
+    fn matched(&self, c: &[u8; 32], l: &Loc, stored: &Stored) -> bool {
+        stored.sizes.contains_key(&l.pack)
+            && !stored.bad_packs.contains(&l.pack)
+            && !self.unmatched.contains(c)
+    }
+
+    /// The index's locations in one pack, as trailer entries.
+    fn entries_in(&self, pack: &[u8; 32]) -> Result<Vec<PackEntry>> {
+        let mut out = Vec::new();
+        self.ix.for_each_location(|c, l| {
+            if l.pack == *pack {
+                out.push(PackEntry {
+                    id: *c,
+                    offset: l.offset,
+                    stored_len: l.stored_len,
+                    raw_len: l.raw_len,
+                    codec: l.codec,
+                });
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
 }
 
 impl Repository {
@@ -441,7 +509,7 @@ impl Repository {
                 None
             }
         };
-        let locs: Option<HashMap<[u8; 32], Loc>> = match index.as_ref().map(|ix| ix.locations()) {
+        let mut locs = match index.as_ref().map(Locs::open) {
             Some(Ok(l)) => Some(l),
             Some(Err(e)) => {
                 r.problems.push(CheckProblem::repo(e));
@@ -450,21 +518,23 @@ impl Repository {
             None => None,
         };
         let stored = self.check_packs(opts, locs.as_ref(), &mut r)?;
-        let (lists, manifests) = self.check_objects(&mut r)?;
+        let (lists, manifests, list_diffs) =
+            self.check_objects(locs.as_ref().map(|l| l.ix), &mut r)?;
 
         // The index against the objects.
-        if let (Some(ix), Some(locs)) = (&index, &locs)
-            && let Err(e) = self.compare_index(ix, locs, &stored, &lists, &manifests, &mut r)
+        if let Some(locs) = &mut locs
+            && let Err(e) = compare_index(locs, &stored, list_diffs, &lists, &manifests, &mut r)
         {
             r.problems.push(CheckProblem::repo(e));
         }
 
-        // Every snapshot's chunks.
-        let mut used: HashSet<[u8; 32]> = HashSet::new();
+        // Every snapshot's chunks, and the packs that hold them.
+        let mut used_packs: HashSet<[u8; 32]> = HashSet::new();
+        let mut base = None;
         for (id, m) in &manifests {
             r.snapshots += 1;
             let sid = SnapshotId(*id);
-            let ids = match resolve(&lists, &m.list) {
+            let ids = match self.list_ids(&lists, &m.list, &mut base) {
                 Ok(ids) if ids.len() as u64 == m.chunk_count => ids,
                 Ok(ids) => {
                     r.problems.push(CheckProblem::ChunkCount {
@@ -487,29 +557,35 @@ impl Repository {
             let mut bad = 0usize;
             let mut first_bad = None;
             for c in &ids {
-                used.insert(*c);
+                let extra = stored.extra.get(c);
+                used_packs.extend(extra.into_iter().flatten().copied());
                 let ok = match &locs {
                     // With an index, the copy it points to must be there
                     // and sound (a restore reads it through the index, so
                     // a damaged trailer alone does not stop one).
-                    Some(locs) => locs.get(c).is_some_and(|l| {
-                        // Within the pack as long as it is now: a
-                        // truncated pack's trailer is gone, and this is
-                        // what still says which chunks went with it.
-                        let end = l.offset.checked_add(u64::from(l.stored_len));
-                        stored
-                            .sizes
-                            .get(&l.pack)
-                            .is_some_and(|size| end.is_some_and(|e| e <= *size))
-                            && !stored.bad_copies.contains(&(l.pack, *c))
-                            && (stored.bad_packs.contains(&l.pack)
-                                || stored
-                                    .copies
-                                    .get(c)
-                                    .is_some_and(|v| v.iter().any(|(p, e)| Loc::of(p, e) == *l)))
-                    }),
-                    None => stored.copies.get(c).is_some_and(|v| {
-                        v.iter().any(|(p, _)| {
+                    Some(locs) => {
+                        let l = locs.lookup.location(c)?;
+                        if let Some(l) = &l
+                            && locs.matched(c, l, &stored)
+                        {
+                            used_packs.insert(l.pack);
+                        }
+                        l.is_some_and(|l| {
+                            // Within the pack as long as it is now: a
+                            // truncated pack's trailer is gone, and this
+                            // is what still says which chunks went with it.
+                            let end = l.offset.checked_add(u64::from(l.stored_len));
+                            stored
+                                .sizes
+                                .get(&l.pack)
+                                .is_some_and(|size| end.is_some_and(|e| e <= *size))
+                                && !stored.bad_copies.contains(&(l.pack, *c))
+                                && (stored.bad_packs.contains(&l.pack)
+                                    || !locs.unmatched.contains(c))
+                        })
+                    }
+                    None => extra.is_some_and(|v| {
+                        v.iter().any(|p| {
                             !stored.bad_packs.contains(p) && !stored.bad_copies.contains(&(*p, *c))
                         })
                     }),
@@ -543,23 +619,30 @@ impl Repository {
                 }
             }
         }
-        r.chunks = stored.copies.len();
-        // One pass over the copies, not one per pack.
-        let used_packs: HashSet<&[u8; 32]> = stored
-            .copies
-            .iter()
-            .filter(|(c, _)| used.contains(*c))
-            .flat_map(|(_, v)| v.iter().map(|(q, _)| q))
-            .collect();
-        let unused: Vec<&[u8; 32]> = stored
+        drop(base);
+        // Distinct chunks: the indexed copies found, and the chunks only
+        // other copies hold.
+        r.chunks = stored.matched;
+        for c in stored.extra.keys() {
+            let counted = match &locs {
+                Some(locs) => locs
+                    .lookup
+                    .location(c)?
+                    .is_some_and(|l| locs.matched(c, &l, &stored)),
+                None => false,
+            };
+            if !counted {
+                r.chunks += 1;
+            }
+        }
+        let unused = stored
             .sizes
             .keys()
-            .filter(|p| !stored.bad_packs.contains(*p) && !used_packs.contains(p))
-            .collect();
-        if !unused.is_empty() {
+            .filter(|p| !stored.bad_packs.contains(*p) && !used_packs.contains(*p))
+            .count();
+        if unused > 0 {
             r.notes.push(format!(
-                "{} pack(s) hold no chunk any snapshot uses (left by an interrupted push or forget; `backup prune` removes them)",
-                unused.len()
+                "{unused} pack(s) hold no chunk any snapshot uses (left by an interrupted push or forget; `backup prune` removes them)"
             ));
         }
         self.check_deltas(&manifests, &mut r)?;
@@ -573,15 +656,10 @@ impl Repository {
     fn check_packs(
         &self,
         opts: &CheckOptions,
-        locs: Option<&HashMap<[u8; 32], Loc>>,
+        locs: Option<&Locs<'_>>,
         r: &mut CheckReport,
     ) -> Result<Stored> {
         let mut s = Stored::default();
-        // The chunks the index places in each pack.
-        let mut by_pack: HashMap<[u8; 32], Vec<([u8; 32], Loc)>> = HashMap::new();
-        for (c, l) in locs.into_iter().flatten() {
-            by_pack.entry(l.pack).or_default().push((*c, *l));
-        }
         let listed = self
             .backend
             .list(keys::PACKS)
@@ -606,8 +684,33 @@ impl Repository {
                     s.bad_packs.insert(name);
                     continue;
                 }
-                let bytes = match self.backend.read(&key, MAX_PACK) {
-                    Ok(b) => b,
+                let trailer = self.pack_trailer(&key, &name, size, &what);
+                // Verify what the index places in it when its trailer
+                // cannot say.
+                let placed = match (&trailer, locs) {
+                    (Err(_), Some(locs)) => locs.entries_in(&name)?,
+                    _ => Vec::new(),
+                };
+                let mut damaged = Vec::new();
+                let scanned = self.scan_pack(
+                    &key,
+                    size,
+                    trailer.as_deref().unwrap_or(&placed),
+                    &mut coder,
+                    &mut out,
+                    |e, err| {
+                        damaged.push((
+                            CheckProblem::ChunkDamaged {
+                                pack: name,
+                                offset: e.offset,
+                                source: Arc::new(err),
+                            },
+                            e.id,
+                        ));
+                    },
+                );
+                let hash = match scanned {
+                    Ok(h) => h,
                     Err(e) => {
                         r.problems.push(CheckProblem::PackRead {
                             pack: name,
@@ -617,63 +720,28 @@ impl Repository {
                         continue;
                     }
                 };
-                r.bytes_read += bytes.len() as u64;
-                let hash_ok = blake3::hash(&bytes).as_bytes() == &name;
-                if !hash_ok {
+                r.bytes_read += size;
+                if hash != name {
                     r.problems.push(CheckProblem::PackHash { pack: name });
                 }
-                match pack::decode_pack(&self.crypto, &bytes, &what) {
-                    Ok(entries) => {
-                        for e in &entries {
-                            let blob = pack::blob(&bytes, e).unwrap_or_default();
-                            let res = coder.decode(
-                                &self.crypto,
-                                blob,
-                                e.codec,
-                                e.raw_len,
-                                &e.id,
-                                &mut out,
-                            );
-                            if let Err(err) = res {
-                                r.problems.push(CheckProblem::ChunkDamaged {
-                                    pack: name,
-                                    offset: e.offset,
-                                    source: Arc::new(err),
-                                });
-                                s.bad_copies.insert((name, e.id));
-                            }
-                        }
-                        entries
-                    }
+                let entries = match trailer {
+                    Ok(entries) => Some(entries),
                     Err(e) => {
                         r.problems.push(CheckProblem::PackTrailer {
                             source: Arc::new(e),
                             read_data: true,
                         });
                         s.bad_packs.insert(name);
-                        // Verify what the index places in it instead.
-                        for (c, l) in by_pack.get(&name).into_iter().flatten() {
-                            let e = PackEntry {
-                                id: *c,
-                                offset: l.offset,
-                                stored_len: l.stored_len,
-                                raw_len: l.raw_len,
-                                codec: l.codec,
-                            };
-                            let blob = pack::blob(&bytes, &e).unwrap_or_default();
-                            if let Err(err) =
-                                coder.decode(&self.crypto, blob, l.codec, l.raw_len, c, &mut out)
-                            {
-                                r.problems.push(CheckProblem::ChunkDamaged {
-                                    pack: name,
-                                    offset: l.offset,
-                                    source: Arc::new(err),
-                                });
-                                s.bad_copies.insert((name, *c));
-                            }
-                        }
-                        continue;
+                        None
                     }
+                };
+                for (problem, c) in damaged {
+                    r.problems.push(problem);
+                    s.bad_copies.insert((name, c));
+                }
+                match entries {
+                    Some(e) => e,
+                    None => continue,
                 }
             } else {
                 match read_pack_entries(self.backend.as_ref(), &self.crypto, &name, size) {
@@ -688,25 +756,136 @@ impl Repository {
                     }
                 }
             };
-            for e in entries {
-                s.copies.entry(e.id).or_default().push((name, e));
-                *s.entries.entry(name).or_default() += 1;
+            let mut matched = HashSet::new();
+            for e in &entries {
+                let indexed = match locs {
+                    Some(locs) => locs.lookup.location(&e.id)?,
+                    None => None,
+                };
+                match indexed {
+                    Some(l) if l == Loc::of(&name, e) => {
+                        matched.insert(e.id);
+                        continue;
+                    }
+                    Some(_) => {}
+                    None if locs.is_some() => {
+                        s.unindexed.push(CheckProblem::ChunkNotIndexed { chunk: e.id })
+                    }
+                    None => {}
+                }
+                s.extra.entry(e.id).or_default().push(name);
+            }
+            if !entries.is_empty() {
+                *s.entries.entry(name).or_default() += entries.len();
+            }
+            s.matched += matched.len();
+            let pointing = locs.and_then(|l| l.per_pack.get(&name)).copied();
+            if pointing.is_some_and(|n| n > matched.len() as u64) {
+                s.partial.insert(name, matched);
             }
         }
         Ok(s)
     }
 
-    /// Reads every list and manifest object, checking names and encodings.
+    /// A pack's trailer entries, read as `read_data` reads a pack: it must
+    /// start with the pack magic too.
+    fn pack_trailer(
+        &self,
+        key: &str,
+        name: &[u8; 32],
+        size: u64,
+        what: &str,
+    ) -> Result<Vec<PackEntry>> {
+        let mut magic = [0u8; pack::PACK_MAGIC.len()];
+        let starts = size >= magic.len() as u64
+            && self.backend.read_at(key, 0, &mut magic).is_ok()
+            && &magic == pack::PACK_MAGIC;
+        if !starts {
+            return Err(RepoError::damaged(what.to_string(), "bad pack magic"));
+        }
+        read_pack_entries(self.backend.as_ref(), &self.crypto, name, size)
+    }
+
+    /// Reads pack `key` of `size` bytes whole, a window at a time: hashes
+    /// it, and decodes the blob of each of `entries` as it passes (a blob
+    /// outside the pack decodes as nothing), showing each failure to
+    /// `damaged`. Memory: a window and the longest blob, not the pack.
+    fn scan_pack(
+        &self,
+        key: &str,
+        size: u64,
+        entries: &[PackEntry],
+        coder: &mut Coder,
+        out: &mut Vec<u8>,
+        mut damaged: impl FnMut(&PackEntry, RepoError),
+    ) -> std::io::Result<[u8; 32]> {
+        let mut order: Vec<&PackEntry> = entries.iter().collect();
+        order.sort_by_key(|e| e.offset);
+        let mut next = order.into_iter().peekable();
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = Vec::new();
+        // Pack offsets of the first byte held and of the end of what was read.
+        let mut held = 0u64;
+        let mut read = 0u64;
+        loop {
+            // Decode every blob held whole.
+            while let Some(e) = next.peek() {
+                let end = e
+                    .offset
+                    .checked_add(u64::from(e.stored_len))
+                    .filter(|end| *end <= size);
+                let blob = match end {
+                    Some(end) if end > read => break,
+                    Some(end) => usize::try_from(e.offset.saturating_sub(held))
+                        .ok()
+                        .zip(usize::try_from(end.saturating_sub(held)).ok())
+                        .and_then(|(a, b)| buf.get(a..b))
+                        .unwrap_or_default(),
+                    None => &[],
+                };
+                if let Err(err) = coder.decode(&self.crypto, blob, e.codec, e.raw_len, &e.id, out) {
+                    damaged(e, err);
+                }
+                next.next();
+            }
+            if read >= size {
+                return Ok(*hasher.finalize().as_bytes());
+            }
+            // Keep only from the next blob on.
+            let keep = next.peek().map_or(read, |e| e.offset.clamp(held, read));
+            let drop = usize::try_from(keep - held)
+                .unwrap_or(usize::MAX)
+                .min(buf.len());
+            buf.drain(..drop);
+            held = keep;
+            let n = (size - read).min(PACK_WINDOW);
+            let old = buf.len();
+            // At most PACK_WINDOW, which fits a usize.
+            buf.resize(old + n as usize, 0);
+            let fresh = buf.get_mut(old..).unwrap_or_default();
+            self.backend.read_at(key, read, fresh)?;
+            hasher.update(fresh);
+            read += n;
+        }
+    }
+
+    /// Reads every list and manifest object, checking names and encodings,
+    /// and compares each list with the index's copy (`compare`). Returns
+    /// the sound lists (ID -> object size), the manifests, and the lists
+    /// the index holds differently.
     #[allow(clippy::type_complexity)]
     fn check_objects(
         &self,
+        compare: Option<&index::Index>,
         r: &mut CheckReport,
     ) -> Result<(
-        BTreeMap<[u8; 32], (Vec<u8>, ChunkList)>,
+        BTreeMap<[u8; 32], u64>,
         BTreeMap<[u8; 32], Manifest>,
+        Vec<CheckProblem>,
     )> {
         let mut lists = BTreeMap::new();
         let mut manifests = BTreeMap::new();
+        let mut diffs = Vec::new();
         for prefix in [keys::LISTS, keys::SNAPSHOTS] {
             let io = RepoError::io("list", self.path_of(prefix));
             let listed = if prefix == keys::SNAPSHOTS {
@@ -753,93 +932,136 @@ impl Repository {
                             continue;
                         }
                     };
-                // read_object decoded it already; decode again to keep it.
+                // read_object decoded it already. A list is read again
+                // when its snapshots are checked rather than held (32
+                // bytes a chunk, for every list of the repository).
                 if prefix == keys::LISTS {
-                    if let Ok(l) = ChunkList::decode(&plain) {
-                        lists.insert(id, (plain, l));
+                    lists.insert(id, size);
+                    match compare.map(|ix| ix.list_plain(&id)) {
+                        Some(Ok(Some(p))) if p == plain => {}
+                        Some(Ok(_)) => {
+                            diffs.push(CheckProblem::IndexListDiffers { list: id });
+                        }
+                        Some(Err(e)) => diffs.push(CheckProblem::repo(e)),
+                        None => {}
                     }
                 } else if let Ok(m) = Manifest::decode(&plain) {
                     manifests.insert(id, m);
                 }
             }
         }
-        Ok((lists, manifests))
+        Ok((lists, manifests, diffs))
     }
 
-    /// Compares the index with the objects; returns its chunk locations.
-    fn compare_index(
+    /// A snapshot's chunk IDs, its list read again from its object; the
+    /// base of the last delta is kept in `base` (the snapshots of a chain
+    /// share it).
+    fn list_ids(
         &self,
-        ix: &index::Index,
-        locs: &HashMap<[u8; 32], Loc>,
-        stored: &Stored,
-        lists: &BTreeMap<[u8; 32], (Vec<u8>, ChunkList)>,
-        manifests: &BTreeMap<[u8; 32], Manifest>,
-        r: &mut CheckReport,
-    ) -> Result<()> {
-        let packs = ix.packs()?;
-        for (p, (size, count)) in &packs {
-            match stored.sizes.get(p) {
-                None => r.problems.push(CheckProblem::IndexPackMissing { pack: *p }),
-                Some(s) if s != size => r.problems.push(CheckProblem::IndexPackSize {
-                    pack: *p,
-                    size: *s,
-                    indexed: *size,
-                }),
-                Some(_) => {
-                    let n = stored.entries.get(p).copied().unwrap_or(0);
-                    if !stored.bad_packs.contains(p) && n != *count as usize {
-                        r.problems.push(CheckProblem::IndexPackCount {
-                            pack: *p,
-                            chunks: n,
-                            indexed: *count,
-                        });
+        lists: &BTreeMap<[u8; 32], u64>,
+        id: &[u8; 32],
+        base: &mut Option<([u8; 32], Vec<[u8; 32]>)>,
+    ) -> std::result::Result<Vec<[u8; 32]>, String> {
+        let list = self
+            .read_list(lists, id)
+            .ok_or_else(|| format!("list {} is missing or damaged", hex(id)))?;
+        let base_ids = match list.base() {
+            Some(b) => {
+                if base.as_ref().is_none_or(|(k, _)| *k != b) {
+                    *base = None;
+                    match self.read_list(lists, &b) {
+                        Some(ChunkList::Full(ids)) => *base = Some((b, ids)),
+                        Some(_) => return Err(format!("base list {} is a delta", hex(&b))),
+                        None => return Err(format!("base list {} is missing or damaged", hex(&b))),
                     }
                 }
+                base.as_ref().map(|(_, ids)| ids.as_slice())
             }
-        }
-        for (c, l) in locs {
-            let found = stored
-                .copies
-                .get(c)
-                .is_some_and(|v| v.iter().any(|(p, e)| Loc::of(p, e) == *l));
-            if !found && !stored.bad_packs.contains(&l.pack) {
-                r.problems.push(CheckProblem::IndexChunkMisplaced {
+            None => None,
+        };
+        list.into_ids(base_ids)
+            .map_err(|e| format!("list {}: {e}", hex(id)))
+    }
+
+    /// A sound list object, decoded.
+    fn read_list(&self, lists: &BTreeMap<[u8; 32], u64>, id: &[u8; 32]) -> Option<ChunkList> {
+        let size = *lists.get(id)?;
+        let plain = read_object(self.backend.as_ref(), &self.crypto, keys::LISTS, id, size).ok()?;
+        ChunkList::decode(&plain).ok()
+    }
+}
+
+/// Compares the index with the objects, and finds the indexed copies that
+/// are not where the index says (`locs.unmatched`).
+fn compare_index(
+    locs: &mut Locs<'_>,
+    stored: &Stored,
+    list_diffs: Vec<CheckProblem>,
+    lists: &BTreeMap<[u8; 32], u64>,
+    manifests: &BTreeMap<[u8; 32], Manifest>,
+    r: &mut CheckReport,
+) -> Result<()> {
+    // First, as the snapshots' check needs it whatever else fails: the
+    // index is walked again only when a pack matched fewer locations than
+    // point into it, or is gone.
+    let suspect = |p: &[u8; 32]| {
+        !stored.bad_packs.contains(p)
+            && (!stored.sizes.contains_key(p) || stored.partial.contains_key(p))
+    };
+    let mut not_found = Vec::new();
+    if locs.per_pack.keys().any(suspect) {
+        let unmatched = &mut locs.unmatched;
+        locs.ix.for_each_location(|c, l| {
+            if suspect(&l.pack) && !stored.partial.get(&l.pack).is_some_and(|m| m.contains(c)) {
+                unmatched.insert(*c);
+                not_found.push(CheckProblem::IndexChunkMisplaced {
                     chunk: *c,
                     pack: l.pack,
                     offset: l.offset,
                 });
             }
-        }
-        for c in stored.copies.keys() {
-            if !locs.contains_key(c) {
-                r.problems.push(CheckProblem::ChunkNotIndexed { chunk: *c });
-            }
-        }
-        let ix_lists: BTreeMap<[u8; 32], Vec<u8>> = ix.list_bytes()?.into_iter().collect();
-        let ix_snaps: BTreeMap<[u8; 32], Vec<u8>> = ix.snapshot_bytes()?.into_iter().collect();
-        for (id, (plain, _)) in lists {
-            if ix_lists.get(id) != Some(plain) {
-                r.problems
-                    .push(CheckProblem::IndexListDiffers { list: *id });
-            }
-        }
-        for (id, m) in manifests {
-            if ix_snaps.get(id) != Some(&m.encode()) {
-                r.problems.push(CheckProblem::IndexSnapshotDiffers {
-                    snapshot: SnapshotId(*id),
-                });
-                r.affected.push(SnapshotId(*id));
-            }
-        }
-        let objects: BTreeSet<&[u8; 32]> = lists.keys().chain(manifests.keys()).collect();
-        for id in ix_lists.keys().chain(ix_snaps.keys()) {
-            if !objects.contains(id) {
-                r.problems
-                    .push(CheckProblem::IndexedObjectMissing { id: *id });
-            }
-        }
-        Ok(())
+            Ok(())
+        })?;
     }
+    let packs = locs.ix.packs()?;
+    for (p, (size, count)) in &packs {
+        match stored.sizes.get(p) {
+            None => r.problems.push(CheckProblem::IndexPackMissing { pack: *p }),
+            Some(s) if s != size => r.problems.push(CheckProblem::IndexPackSize {
+                pack: *p,
+                size: *s,
+                indexed: *size,
+            }),
+            Some(_) => {
+                let n = stored.entries.get(p).copied().unwrap_or(0);
+                if !stored.bad_packs.contains(p) && n != *count as usize {
+                    r.problems.push(CheckProblem::IndexPackCount {
+                        pack: *p,
+                        chunks: n,
+                        indexed: *count,
+                    });
+                }
+            }
+        }
+    }
+    r.problems.extend(not_found);
+    r.problems.extend(stored.unindexed.iter().cloned());
+    r.problems.extend(list_diffs);
+    for (id, m) in manifests {
+        if locs.ix.snapshot_plain(id)? != Some(m.encode()) {
+            r.problems.push(CheckProblem::IndexSnapshotDiffers {
+                snapshot: SnapshotId(*id),
+            });
+            r.affected.push(SnapshotId(*id));
+        }
+    }
+    let objects: BTreeSet<&[u8; 32]> = lists.keys().chain(manifests.keys()).collect();
+    for id in locs.ix.object_ids()? {
+        if !objects.contains(&id) {
+            r.problems.push(CheckProblem::IndexedObjectMissing { id });
+        }
+    }
+    Ok(())
 }
 
 impl Repository {
@@ -900,24 +1122,4 @@ impl Repository {
             Err(e) => one(e),
         }
     }
-}
-
-/// A list's IDs from the checked list objects.
-fn resolve(
-    lists: &BTreeMap<[u8; 32], (Vec<u8>, ChunkList)>,
-    id: &[u8; 32],
-) -> std::result::Result<Vec<[u8; 32]>, String> {
-    let (_, list) = lists
-        .get(id)
-        .ok_or_else(|| format!("list {} is missing or damaged", hex(id)))?;
-    let base = match list.base() {
-        Some(b) => match lists.get(&b) {
-            Some((_, ChunkList::Full(ids))) => Some(ids.as_slice()),
-            Some(_) => return Err(format!("base list {} is a delta", hex(&b))),
-            None => return Err(format!("base list {} is missing or damaged", hex(&b))),
-        },
-        None => None,
-    };
-    list.resolve(base)
-        .map_err(|e| format!("list {}: {e}", hex(id)))
 }

@@ -264,17 +264,29 @@ impl Index {
         t: TableDefinition<[u8; 32], &[u8]>,
         mut f: impl FnMut(&[u8; 32], &[u8]) -> Result<Option<T>>,
     ) -> Result<Vec<([u8; 32], T)>> {
+        let mut out = Vec::new();
+        self.scan_unguarded(t, |k, v| {
+            if let Some(x) = f(k, v)? {
+                out.push((*k, x));
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Shows every entry of a table to `f`, in key order, holding none.
+    fn scan_unguarded(
+        &self,
+        t: TableDefinition<[u8; 32], &[u8]>,
+        mut f: impl FnMut(&[u8; 32], &[u8]) -> Result<()>,
+    ) -> Result<()> {
         let tx = self.db.begin_read().map_err(self.e())?;
         let table = tx.open_table(t).map_err(self.e())?;
-        let mut out = Vec::new();
         for r in table.iter().map_err(self.e())? {
             let (k, v) = r.map_err(self.e())?;
-            let k = k.value();
-            if let Some(x) = f(&k, v.value())? {
-                out.push((k, x));
-            }
+            f(&k.value(), v.value())?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The IDs of every indexed chunk, sorted (for a binary search: 32
@@ -303,6 +315,54 @@ impl Index {
         Ok(v.into_iter().collect())
     }
 
+    /// Shows every chunk location to `f`, in chunk ID order, holding none
+    /// of them (a check of a large repository walks them more than once
+    /// rather than keep a table of them all).
+    pub(crate) fn for_each_location(
+        &self,
+        mut f: impl FnMut(&[u8; 32], Loc) -> Result<()>,
+    ) -> Result<()> {
+        guarded(&self.path, || {
+            self.scan_unguarded(CHUNKS, |k, v| {
+                f(k, Loc::decode(v).map_err(|e| self.bad("chunk", k, e))?)
+            })
+        })
+    }
+
+    /// The IDs of every indexed list and manifest.
+    pub(crate) fn object_ids(&self) -> Result<Vec<[u8; 32]>> {
+        let mut ids = self.keys(LISTS)?;
+        ids.extend(self.keys(SNAPSHOTS)?);
+        Ok(ids)
+    }
+
+    /// The encoding of one manifest, if indexed (for checks).
+    pub(crate) fn snapshot_plain(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>> {
+        self.plain(SNAPSHOTS, "snapshot", keys::SNAPSHOTS, id)
+    }
+
+    /// The encoding of one list, if indexed (for checks).
+    pub(crate) fn list_plain(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>> {
+        self.plain(LISTS, "list", keys::LISTS, id)
+    }
+
+    fn plain(
+        &self,
+        t: TableDefinition<[u8; 32], &[u8]>,
+        what: &str,
+        prefix: &str,
+        id: &[u8; 32],
+    ) -> Result<Option<Vec<u8>>> {
+        guarded(&self.path, || {
+            let tx = self.db.begin_read().map_err(self.e())?;
+            let table = tx.open_table(t).map_err(self.e())?;
+            let Some(v) = table.get(id).map_err(self.e())? else {
+                return Ok(None);
+            };
+            self.unseal(what, prefix, id, v.value()).map(Some)
+        })
+    }
+
     /// A read transaction for point lookups of chunks and packs (a restore
     /// looks up the few chunks its pack trailers do not predict).
     pub(crate) fn lookup(&self) -> Result<Lookup<'_>> {
@@ -329,12 +389,22 @@ impl Index {
 
     /// Opens a sealed list or manifest value.
     fn unseal(&self, what: &str, prefix: &str, k: &[u8; 32], v: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.unseal_in_place(what, prefix, k, v)?.into_owned())
+    }
+
+    /// As `unseal`, borrowing `v` when it is not encrypted (a list is
+    /// decoded from it without a copy of its bytes).
+    fn unseal_in_place<'v>(
+        &self,
+        what: &str,
+        prefix: &str,
+        k: &[u8; 32],
+        v: &'v [u8],
+    ) -> Result<std::borrow::Cow<'v, [u8]>> {
         let name = || format!("index {what} {}", hex(k));
-        let plain = self
-            .crypto
+        self.crypto
             .open(v, prefix.as_bytes(), &name)
-            .map_err(|e| self.bad(what, k, e))?;
-        Ok(plain.into_owned())
+            .map_err(|e| self.bad(what, k, e))
     }
 
     /// Every manifest, decoded.
@@ -350,20 +420,6 @@ impl Index {
         })
     }
 
-    /// The encoding of every manifest (for checks).
-    pub(crate) fn snapshot_bytes(&self) -> Result<Vec<([u8; 32], Vec<u8>)>> {
-        self.entries(SNAPSHOTS, |k, v| {
-            Ok(Some(self.unseal("snapshot", keys::SNAPSHOTS, k, v)?))
-        })
-    }
-
-    /// The encoding of every list (for checks).
-    pub(crate) fn list_bytes(&self) -> Result<Vec<([u8; 32], Vec<u8>)>> {
-        self.entries(LISTS, |k, v| {
-            Ok(Some(self.unseal("list", keys::LISTS, k, v)?))
-        })
-    }
-
     /// A list, decoded and checked against its ID.
     pub(crate) fn list(&self, id: &[u8; 32]) -> Result<Option<ChunkList>> {
         guarded(&self.path, || self.list_unguarded(id))
@@ -375,7 +431,7 @@ impl Index {
         let Some(v) = table.get(id).map_err(self.e())? else {
             return Ok(None);
         };
-        let plain = self.unseal("list", keys::LISTS, id, v.value())?;
+        let plain = self.unseal_in_place("list", keys::LISTS, id, v.value())?;
         if &self.crypto.id(&plain) != id {
             return Err(self.bad("list", id, "does not match its ID"));
         }
@@ -400,7 +456,7 @@ impl Index {
             },
             None => None,
         };
-        list.resolve(base.as_deref())
+        list.into_ids(base.as_deref())
             .map_err(|e| RepoError::damaged(format!("list {}", hex(list_id)), e))
     }
 
