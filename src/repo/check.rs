@@ -768,9 +768,9 @@ impl Repository {
                         continue;
                     }
                     Some(_) => {}
-                    None if locs.is_some() => {
-                        s.unindexed.push(CheckProblem::ChunkNotIndexed { chunk: e.id })
-                    }
+                    None if locs.is_some() => s
+                        .unindexed
+                        .push(CheckProblem::ChunkNotIndexed { chunk: e.id }),
                     None => {}
                 }
                 s.extra.entry(e.id).or_default().push(name);
