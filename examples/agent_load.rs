@@ -31,7 +31,8 @@
 //! holds the last acknowledged revision (a sealed segment) before stopping
 //! the agent, and prints that revision for `backup restore --to-revision`.
 //! `--puts N` stops after N puts instead of after `--seconds`; `--rate 0`
-//! puts as fast as etcd takes them (256 in flight); `--no-agent` starts no
+//! puts as fast as etcd takes them (`--inflight`, default 256, at once;
+//! `--inflight 1` is a replay in revision order); `--no-agent` starts no
 //! agent: with `--base` it times what a replay through a booted etcd takes
 //! (`etcdutl snapshot restore` of the base, etcd's boot, the puts).
 //! `--work DIR` keeps etcd's data dir, the repository and the logs in DIR
@@ -90,6 +91,7 @@ struct Args {
     base: Option<PathBuf>,
     work: Option<PathBuf>,
     agent: bool,
+    inflight: usize,
 }
 
 fn args() -> Args {
@@ -103,6 +105,7 @@ fn args() -> Args {
         base: None,
         work: None,
         agent: true,
+        inflight: 256,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -120,6 +123,7 @@ fn args() -> Args {
             "--puts" => a.puts = Some(v.parse().expect("--puts")),
             "--base" => a.base = Some(v.into()),
             "--work" => a.work = Some(v.into()),
+            "--inflight" => a.inflight = v.parse().expect("--inflight"),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -343,19 +347,20 @@ fn loadavg() -> String {
 }
 
 /// Puts `key_of(n)` for n in 0.. at `rate` per second (0: as fast as etcd
-/// answers, 256 in flight) until `stop` is set or `limit` puts were sent;
-/// counts the successes, failures and raw bytes and keeps the highest
-/// revision etcd acknowledged.
+/// answers, `inflight` at once) until `stop` is set or `limit` puts were
+/// sent; counts the successes, failures and raw bytes, keeps the highest
+/// revision etcd acknowledged and when the last put was answered.
 struct Load {
     done: AtomicU64,
     failed: AtomicU64,
     raw: AtomicU64,
     acked_rev: AtomicI64,
     stop: AtomicBool,
+    finished_ns: AtomicU64,
 }
 
 async fn generate(load: Arc<Load>, channel: Channel, a: Args) {
-    let inflight = Arc::new(tokio::sync::Semaphore::new(256));
+    let inflight = Arc::new(tokio::sync::Semaphore::new(a.inflight));
     let start = tokio::time::Instant::now();
     let limit = a.puts.unwrap_or(u64::MAX);
     let pods = a.base.is_some();
@@ -404,7 +409,9 @@ async fn generate(load: Arc<Load>, channel: Channel, a: Args) {
         }
     }
     // Every put sent has answered.
-    let _ = inflight.acquire_many(256).await;
+    let _ = inflight.acquire_many(a.inflight as u32).await;
+    load.finished_ns
+        .store(start.elapsed().as_nanos() as u64, Ordering::SeqCst);
 }
 
 fn main() {
@@ -504,6 +511,7 @@ fn main() {
         raw: AtomicU64::new(0),
         acked_rev: AtomicI64::new(0),
         stop: AtomicBool::new(false),
+        finished_ns: AtomicU64::new(0),
     });
     let (rate, target) = (a.rate, a.puts);
     let seconds = a.seconds;
@@ -546,7 +554,8 @@ fn main() {
     }
     load.stop.store(true, Ordering::SeqCst);
     rt.block_on(gen_task).unwrap();
-    let loaded = t0.elapsed().as_secs_f64();
+    // From the first put sent to the last one answered.
+    let loaded = load.finished_ns.load(Ordering::SeqCst) as f64 / 1e9;
     let etcd_cpu = usage(etcd.0.id()).0 - etcd_cpu0;
     let events = load.done.load(Ordering::SeqCst);
     let last = load.acked_rev.load(Ordering::SeqCst);
