@@ -297,7 +297,7 @@ fn key_of(n: u64, keys: u64, pods: bool) -> Vec<u8> {
     if pods {
         const STRIDE: u64 = 7919;
         assert!(
-            keys % STRIDE != 0,
+            !keys.is_multiple_of(STRIDE),
             "--keys must not be a multiple of {STRIDE}"
         );
         let i = n.wrapping_mul(STRIDE) % keys;
