@@ -206,19 +206,27 @@ impl Workload {
         self.step += 1;
         let i = self.step;
         let k = self.next() % 40;
-        // The first steps go through every kind twice in an order whose
-        // guards hold (a revoke after a mid lease, a put on a long lease
-        // after one), so a run slowed by a loaded machine still has every
-        // kind; then the kinds are drawn at random.
-        const FIRST: [u64; 18] = [
-            0, 40, 50, 54, 70, 76, 82, 87, 93, 0, 40, 50, 54, 70, 76, 82, 87, 93,
+        // Until every kind has been done twice, the first kind short of
+        // that is chosen (in an order whose guards hold: a revoke after a
+        // mid lease, a put on a long lease after one), so that a run slowed
+        // by a loaded machine still has every kind; then they are drawn at
+        // random.
+        const KINDS: [(&str, u64); 9] = [
+            ("put", 0),
+            ("delete", 40),
+            ("range delete", 50),
+            ("txn", 54),
+            ("short lease", 70),
+            ("mid lease", 76),
+            ("revoke", 82),
+            ("long lease", 87),
+            ("put on a long lease", 93),
         ];
         let roll = self.next() % 100;
-        let roll = usize::try_from(i - 1)
-            .ok()
-            .and_then(|n| FIRST.get(n))
-            .copied()
-            .unwrap_or(roll);
+        let roll = KINDS
+            .iter()
+            .find(|(kind, _)| self.done.get(kind).copied().unwrap_or(0) < 2)
+            .map_or(roll, |&(_, r)| r);
         match roll {
             0..=39 => {
                 self.kind = "put";
