@@ -392,7 +392,18 @@ fn corpus_recorded_etcdutl_outcomes_are_real() {
     let mut wrong = Vec::new();
     for v in corrupt::corpus() {
         let p = v.write_to(dir.path());
-        let out = oracles::run_etcdutl_status(&p, "json");
+        let mut out = oracles::run_etcdutl_status(&p, "json");
+        // etcdutl checks the pages in a goroutine beside the one that
+        // counts the free pages, and on some files which of them fails
+        // first varies from run to run (meta-page-size-3: the recorded
+        // panic, or the same out-of-bounds page as an error). The recorded
+        // outcome must be one etcdutl gives: asked up to five times.
+        for _ in 0..4 {
+            if out.outcome() == v.etcdutl_status {
+                break;
+            }
+            out = oracles::run_etcdutl_status(&p, "json");
+        }
         if out.outcome() != v.etcdutl_status {
             wrong.push(format!(
                 "{}: recorded {:?}, got {:?}\n{out}",
