@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use etcdsnap::raft::Flavour;
-use etcdsnap::raft::proto::raftpb;
 use etcdsnap::raft::wal::{WalEncoder, WalMember, WalPayload, restore_wal_prefix};
+use etcdsnap::raft::{Entry, EntryKind};
 
 fn members(n: u64) -> Vec<WalMember> {
     (1..=n)
@@ -49,10 +49,10 @@ fn bench_restore_prefix(c: &mut Criterion) {
 fn entries(count: u64, data_len: usize) -> Vec<WalPayload> {
     (1..=count)
         .map(|index| {
-            WalPayload::Entry(raftpb::Entry {
-                r#type: raftpb::EntryType::EntryNormal as i32,
+            WalPayload::Entry(Entry {
                 term: 3,
                 index,
+                kind: EntryKind::Normal,
                 data: Some(vec![(index % 251) as u8; data_len]),
             })
         })

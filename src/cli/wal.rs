@@ -5,13 +5,12 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use etcdsnap::DataDir;
-use etcdsnap::raft::RaftError;
-use etcdsnap::raft::proto::raftpb::{ConfChangeType, ConfState, EntryType};
 use etcdsnap::raft::snap::read_snap_file;
 use etcdsnap::raft::wal::{
     MAX_RECORD_SIZE_BYTES, Resync, SEGMENT_SIZE_BYTES, WalPayload, WalReader, WalRecord,
     find_records_after, parse_segment_file_name,
 };
+use etcdsnap::raft::{ConfChangeKind, ConfState, EntryKind, RaftError};
 use serde_json::{Value, json};
 
 use super::{EXIT_BAD_ARGS, EXIT_ERROR, Failure, WalDumpArgs, json_or_simple, one_file};
@@ -23,6 +22,19 @@ fn open_failure(dir: &Path) -> impl FnOnce(std::io::Error) -> Failure + '_ {
 
 fn hex(id: u64) -> String {
     format!("{id:x}")
+}
+
+/// etcd's name of an entry kind, or `unknown(N)` for a number it does
+/// not define.
+fn entry_kind(k: EntryKind) -> String {
+    k.name()
+        .map_or_else(|| format!("unknown({})", k.code()), str::to_owned)
+}
+
+/// etcd's name of a conf change kind, or `unknown(N)`.
+fn change_kind(k: ConfChangeKind) -> String {
+    k.name()
+        .map_or_else(|| format!("unknown({})", k.code()), str::to_owned)
 }
 
 fn conf_state(c: &ConfState) -> Value {
@@ -46,12 +58,10 @@ fn record_json(r: &WalRecord) -> Value {
             "confState": s.conf_state.as_ref().map(conf_state),
         }),
         WalPayload::Entry(e) => {
-            let kind = EntryType::try_from(e.r#type)
-                .map_or_else(|_| format!("unknown({})", e.r#type), |t| format!("{t:?}"));
+            let kind = entry_kind(e.kind);
             let cc = r.conf_change.as_ref().map(|c| {
                 json!({
-                    "change": ConfChangeType::try_from(c.r#type)
-                        .map_or_else(|_| format!("unknown({})", c.r#type), |t| format!("{t:?}")),
+                    "change": change_kind(c.kind),
                     "nodeID": hex(c.node_id),
                     "context": c.context.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()),
                 })
@@ -92,8 +102,7 @@ fn record_line(r: &WalRecord) -> String {
             let mut s = format!("entry     term={} index={}", e.term, e.index);
             match &r.conf_change {
                 Some(c) => {
-                    let change = ConfChangeType::try_from(c.r#type)
-                        .map_or_else(|_| format!("unknown({})", c.r#type), |t| format!("{t:?}"));
+                    let change = change_kind(c.kind);
                     s.push_str(&format!(" conf {change} id={}", hex(c.node_id)));
                     if let Some(ctx) = &c.context {
                         s.push_str(&format!(" context={}", String::from_utf8_lossy(ctx)));
@@ -101,7 +110,7 @@ fn record_line(r: &WalRecord) -> String {
                 }
                 None => s.push_str(&format!(
                     " type={} data={} bytes",
-                    e.r#type,
+                    e.kind.code(),
                     e.data.as_ref().map_or(0, Vec::len)
                 )),
             }
@@ -269,21 +278,20 @@ impl<W: Write> Dump<W> {
         let mut snap_json = Value::Null;
         if let Some(path) = snap {
             let s = read_snap_file(path).map_err(|e| Failure::new(EXIT_ERROR, e))?;
-            let m = &s.metadata;
             let data_bytes = s.data.as_ref().map_or(0, Vec::len);
             if !self.json {
                 self.line(&format!(
                     "Snapshot {}: term={} index={} confState={} data={} bytes",
                     path.display(),
-                    m.term,
-                    m.index,
-                    conf_state(&m.conf_state),
+                    s.term,
+                    s.index,
+                    conf_state(&s.conf_state),
                     data_bytes
                 ))?;
             }
             snap_json = json!({
-                "file": path.display().to_string(), "term": m.term, "index": m.index,
-                "confState": conf_state(&m.conf_state), "dataBytes": data_bytes,
+                "file": path.display().to_string(), "term": s.term, "index": s.index,
+                "confState": conf_state(&s.conf_state), "dataBytes": data_bytes,
             });
         }
         if self.json {

@@ -14,7 +14,10 @@
 //! 3.5`/`3.6` `snapshot restore` do, and how to read them back without
 //! trusting their bytes:
 //!
-//! * [`proto`]: the protobuf messages, with gogo's wire behaviour;
+//! * [`Entry`], [`HardState`], [`ConfState`], [`ConfChange`],
+//!   [`WalMetadata`], [`WalSnapshot`], [`RaftSnapshot`]: the messages the
+//!   files hold (the protobuf wire forms, with gogo's behaviour, stay
+//!   inside the crate);
 //! * [`wal`]: frame encoder and decoder, CRC chain, the restore record
 //!   sequence and the segment file;
 //! * [`snap`]: the `.snap` container;
@@ -42,16 +45,20 @@
 //! ```
 
 mod error;
-// The raw prost messages are not API: the readers and writers take and
-// return them, and the binary's `wal` dump and this crate's tests reach
-// them, but an embedder is not meant to build on etcd's wire structs.
-#[doc(hidden)]
-pub mod proto;
+mod message;
+// The raw prost messages are not API: the readers and writers convert them
+// from and to the types of `message`, so that an embedder never builds on
+// etcd's wire structs.
+mod proto;
 pub mod snap;
 pub mod v2store;
 pub mod wal;
 
 pub use error::RaftError;
+pub use message::{
+    ConfChange, ConfChangeKind, ConfState, Entry, EntryKind, HardState, RaftSnapshot, WalMetadata,
+    WalSnapshot,
+};
 
 /// Which etcd release's `snapshot restore` output to reproduce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -18,33 +18,15 @@
 //!
 //! The messages are grouped in modules named after the Go packages they come
 //! from, because three of them are called `Snapshot`.
-//!
-//! ```
-//! use etcdsnap::raft::proto::raftpb::HardState;
-//! use prost::Message;
-//!
-//! // Zero fields are still written: term=0, vote=0, commit=0.
-//! let hs = HardState { term: 0, vote: 0, commit: 0 };
-//! assert_eq!(hs.encode_to_vec(), [0x08, 0, 0x10, 0, 0x18, 0]);
-//! ```
 
 /// `walpb`: the WAL record container and the WAL snapshot marker.
 pub mod walpb {
     /// `walpb.Record`: one WAL record (the bytes between a frame's length word
     /// and its padding).
-    ///
-    /// ```
-    /// use etcdsnap::raft::proto::walpb::Record;
-    /// use prost::Message;
-    ///
-    /// // A CRC record: type 4, crc 0, no data.
-    /// let rec = Record { r#type: 4, crc: 0, data: None };
-    /// assert_eq!(rec.encode_to_vec(), [0x08, 0x04, 0x10, 0x00]);
-    /// ```
     #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
     pub struct Record {
         /// Record type: 1 metadata, 2 entry, 3 state, 4 crc, 5 snapshot
-        /// (see [`RecordType`](crate::raft::wal::RecordType)).
+        /// (see `RecordType`).
         #[prost(int64, required, tag = "1")]
         pub r#type: i64,
         /// The running CRC-32C of the segment chain after this record's data.
@@ -57,14 +39,6 @@ pub mod walpb {
     }
 
     /// `walpb.Snapshot`: marks the raft snapshot a WAL position belongs to.
-    ///
-    /// ```
-    /// use etcdsnap::raft::proto::walpb::Snapshot;
-    /// use prost::Message;
-    ///
-    /// let snap = Snapshot { index: 0, term: 0, conf_state: None };
-    /// assert_eq!(snap.encode_to_vec(), [0x08, 0x00, 0x10, 0x00]);
-    /// ```
     #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
     pub struct Snapshot {
         /// Raft index of the snapshot.
@@ -83,14 +57,6 @@ pub mod walpb {
 /// `etcdserverpb`: the WAL metadata record's payload.
 pub mod etcdserverpb {
     /// `etcdserverpb.Metadata`: which member and cluster a WAL belongs to.
-    ///
-    /// ```
-    /// use etcdsnap::raft::proto::etcdserverpb::Metadata;
-    /// use prost::Message;
-    ///
-    /// let md = Metadata { node_id: 1, cluster_id: 2 };
-    /// assert_eq!(md.encode_to_vec(), [0x08, 0x01, 0x10, 0x02]);
-    /// ```
     #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
     pub struct Metadata {
         /// Member ID of the member owning the WAL (`NodeID`).
@@ -106,6 +72,8 @@ pub mod etcdserverpb {
 pub mod raftpb {
     /// `raftpb.EntryType`.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+    // etcd's variant names, prefix and all.
+    #[allow(clippy::enum_variant_names)]
     #[repr(i32)]
     pub enum EntryType {
         /// `EntryNormal`: a proposal.
@@ -118,6 +86,8 @@ pub mod raftpb {
 
     /// `raftpb.ConfChangeType`.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+    // etcd's variant names, prefix and all.
+    #[allow(clippy::enum_variant_names)]
     #[repr(i32)]
     pub enum ConfChangeType {
         /// `ConfChangeAddNode`.
@@ -131,15 +101,6 @@ pub mod raftpb {
     }
 
     /// `raftpb.Entry`: one raft log entry.
-    ///
-    /// ```
-    /// use etcdsnap::raft::proto::raftpb::{Entry, EntryType};
-    /// use prost::Message;
-    ///
-    /// let e = Entry { r#type: EntryType::EntryConfChange as i32, term: 1, index: 1, data: None };
-    /// // Wire order follows field numbers: Type (#1), Term (#2), Index (#3).
-    /// assert_eq!(e.encode_to_vec(), [0x08, 0x01, 0x10, 0x01, 0x18, 0x01]);
-    /// ```
     #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
     pub struct Entry {
         /// Entry type, an [`EntryType`] value.
@@ -158,17 +119,6 @@ pub mod raftpb {
     }
 
     /// `raftpb.ConfChange`: a single membership change.
-    ///
-    /// ```
-    /// use etcdsnap::raft::proto::raftpb::ConfChange;
-    /// use prost::Message;
-    ///
-    /// // gogo (3.4-3.6) writes ID=0; 3.7 leaves it out.
-    /// let gogo = ConfChange { id: Some(0), r#type: 0, node_id: 7, context: None };
-    /// assert_eq!(gogo.encode_to_vec(), [0x08, 0, 0x10, 0, 0x18, 7]);
-    /// let v37 = ConfChange { id: None, ..gogo };
-    /// assert_eq!(v37.encode_to_vec(), [0x10, 0, 0x18, 7]);
-    /// ```
     #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
     pub struct ConfChange {
         /// Change ID (`ID`); 0 at restore (`Some(0)`), absent in 3.7's
@@ -201,18 +151,6 @@ pub mod raftpb {
     }
 
     /// `raftpb.ConfState`: the membership configuration.
-    ///
-    /// ```
-    /// use etcdsnap::raft::proto::raftpb::ConfState;
-    /// use prost::Message;
-    ///
-    /// let cs = ConfState { voters: vec![1, 2], auto_leave: Some(false), ..Default::default() };
-    /// // Unpacked voters, then auto_leave=false as gogo writes it.
-    /// assert_eq!(cs.encode_to_vec(), [0x08, 1, 0x08, 2, 0x28, 0]);
-    /// // etcd 3.7 leaves auto_leave out.
-    /// let cs = ConfState { auto_leave: None, ..cs };
-    /// assert_eq!(cs.encode_to_vec(), [0x08, 1, 0x08, 2]);
-    /// ```
     #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
     pub struct ConfState {
         /// Voting members.
@@ -272,5 +210,80 @@ pub mod snappb {
         /// A marshalled [`raftpb::Snapshot`](super::raftpb::Snapshot).
         #[prost(bytes = "vec", optional, tag = "2")]
         pub data: Option<Vec<u8>>,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+
+    #[test]
+    fn zero_required_fields_are_written() {
+        // term=0, vote=0, commit=0 still go on the wire.
+        let hs = raftpb::HardState {
+            term: 0,
+            vote: 0,
+            commit: 0,
+        };
+        assert_eq!(hs.encode_to_vec(), [0x08, 0, 0x10, 0, 0x18, 0]);
+        // A CRC record: type 4, crc 0, no data.
+        let rec = walpb::Record {
+            r#type: 4,
+            crc: 0,
+            data: None,
+        };
+        assert_eq!(rec.encode_to_vec(), [0x08, 0x04, 0x10, 0x00]);
+        let snap = walpb::Snapshot {
+            index: 0,
+            term: 0,
+            conf_state: None,
+        };
+        assert_eq!(snap.encode_to_vec(), [0x08, 0x00, 0x10, 0x00]);
+        let md = etcdserverpb::Metadata {
+            node_id: 1,
+            cluster_id: 2,
+        };
+        assert_eq!(md.encode_to_vec(), [0x08, 0x01, 0x10, 0x02]);
+    }
+
+    #[test]
+    fn fields_follow_their_numbers() {
+        let e = raftpb::Entry {
+            r#type: raftpb::EntryType::EntryConfChange as i32,
+            term: 1,
+            index: 1,
+            data: None,
+        };
+        // Type (#1), Term (#2), Index (#3).
+        assert_eq!(e.encode_to_vec(), [0x08, 0x01, 0x10, 0x01, 0x18, 0x01]);
+    }
+
+    #[test]
+    fn optional_zero_fields_follow_the_flavour() {
+        // gogo (3.4-3.6) writes ID=0; 3.7 leaves it out.
+        let gogo = raftpb::ConfChange {
+            id: Some(0),
+            r#type: 0,
+            node_id: 7,
+            context: None,
+        };
+        assert_eq!(gogo.encode_to_vec(), [0x08, 0, 0x10, 0, 0x18, 7]);
+        let v37 = raftpb::ConfChange { id: None, ..gogo };
+        assert_eq!(v37.encode_to_vec(), [0x10, 0, 0x18, 7]);
+        // Unpacked voters, then auto_leave=false as gogo writes it.
+        let cs = raftpb::ConfState {
+            voters: vec![1, 2],
+            auto_leave: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(cs.encode_to_vec(), [0x08, 1, 0x08, 2, 0x28, 0]);
+        // etcd 3.7 leaves auto_leave out.
+        let cs = raftpb::ConfState {
+            auto_leave: None,
+            ..cs
+        };
+        assert_eq!(cs.encode_to_vec(), [0x08, 1, 0x08, 2]);
     }
 }

@@ -1,7 +1,8 @@
 //! `.snap` files: the raft snapshot etcd keeps in `member/snap/`.
 //!
 //! A `.snap` file is one `snappb.Snapshot{crc, data}` message where `data` is
-//! a marshalled [`raftpb::Snapshot`] and `crc` its CRC-32C. Its name is
+//! a marshalled `raftpb.Snapshot` (a [`RaftSnapshot`]) and `crc` its
+//! CRC-32C. Its name is
 //! `%016x-%016x.snap` of the snapshot's term and index.
 
 use std::io::Write;
@@ -9,10 +10,10 @@ use std::path::Path;
 
 use prost::Message;
 
-use crate::raft::Flavour;
 use crate::raft::error::RaftError;
 use crate::raft::proto::{raftpb, snappb};
 use crate::raft::v2store::{StoreMember, store_json};
+use crate::raft::{ConfState, Flavour, RaftSnapshot};
 
 /// The name of a `.snap` file: `%016x-%016x.snap` of term and index.
 ///
@@ -27,15 +28,15 @@ pub fn snap_file_name(term: u64, index: u64) -> String {
 /// The bytes of the `.snap` file holding `snapshot`.
 ///
 /// ```
-/// use etcdsnap::raft::proto::raftpb::Snapshot;
+/// use etcdsnap::raft::RaftSnapshot;
 /// use etcdsnap::raft::snap::{decode_snap, encode_snap};
 ///
-/// let snap = Snapshot { data: Some(b"{}".to_vec()), ..Default::default() };
+/// let snap = RaftSnapshot { data: Some(b"{}".to_vec()), ..Default::default() };
 /// assert_eq!(decode_snap(&encode_snap(&snap))?, snap);
 /// # Ok::<(), etcdsnap::raft::RaftError>(())
 /// ```
-pub fn encode_snap(snapshot: &raftpb::Snapshot) -> Vec<u8> {
-    let data = snapshot.encode_to_vec();
+pub fn encode_snap(snapshot: &RaftSnapshot) -> Vec<u8> {
+    let data = snapshot.to_proto().encode_to_vec();
     snappb::Snapshot {
         crc: crc32c::crc32c(&data),
         data: Some(data),
@@ -55,7 +56,7 @@ pub fn encode_snap(snapshot: &raftpb::Snapshot) -> Vec<u8> {
 /// // crc 1, data "x": the CRC does not match.
 /// assert!(matches!(decode_snap(&[0x08, 1, 0x12, 1, b'x']), Err(RaftError::SnapCrcMismatch { .. })));
 /// ```
-pub fn decode_snap(bytes: &[u8]) -> Result<raftpb::Snapshot, RaftError> {
+pub fn decode_snap(bytes: &[u8]) -> Result<RaftSnapshot, RaftError> {
     if bytes.is_empty() {
         return Err(RaftError::SnapEmpty);
     }
@@ -74,10 +75,12 @@ pub fn decode_snap(bytes: &[u8]) -> Result<raftpb::Snapshot, RaftError> {
             computed,
         });
     }
-    raftpb::Snapshot::decode(data).map_err(|source| RaftError::SnapDecode {
-        what: "raftpb.Snapshot",
-        source,
-    })
+    raftpb::Snapshot::decode(data)
+        .map(RaftSnapshot::from_proto)
+        .map_err(|source| RaftError::SnapDecode {
+            what: "raftpb.Snapshot",
+            source,
+        })
 }
 
 /// The raft snapshot `snapshot restore` writes: data = the v2 store JSON of
@@ -94,29 +97,27 @@ pub fn decode_snap(bytes: &[u8]) -> Result<raftpb::Snapshot, RaftError> {
 ///
 /// let members = [StoreMember { id: 7, peer_urls: vec!["http://127.0.0.1:2380".into()] }];
 /// let snap = restore_snapshot(&members, Flavour::V34)?;
-/// assert_eq!(snap.metadata.conf_state.voters, [7]);
-/// let name = snap_file_name(snap.metadata.term, snap.metadata.index);
+/// assert_eq!(snap.conf_state.voters, [7]);
+/// let name = snap_file_name(snap.term, snap.index);
 /// assert_eq!(name, "0000000000000001-0000000000000001.snap");
 /// # Ok::<(), etcdsnap::raft::RaftError>(())
 /// ```
 pub fn restore_snapshot(
     members: &[StoreMember],
     flavour: Flavour,
-) -> Result<raftpb::Snapshot, RaftError> {
+) -> Result<RaftSnapshot, RaftError> {
     let json = store_json(members, flavour)?;
     let mut voters: Vec<u64> = members.iter().map(|m| m.id).collect();
     voters.sort_unstable();
-    Ok(raftpb::Snapshot {
-        data: Some(json.into_bytes()),
-        metadata: raftpb::SnapshotMetadata {
-            conf_state: raftpb::ConfState {
-                voters,
-                auto_leave: flavour.auto_leave(),
-                ..Default::default()
-            },
-            index: members.len() as u64,
-            term: 1,
+    Ok(RaftSnapshot {
+        index: members.len() as u64,
+        term: 1,
+        conf_state: ConfState {
+            voters,
+            auto_leave: flavour.auto_leave(),
+            ..Default::default()
         },
+        data: Some(json.into_bytes()),
     })
 }
 
@@ -124,12 +125,12 @@ pub fn restore_snapshot(
 /// truncate with mode 0666 (before the umask), write, sync to disk.
 ///
 /// ```
-/// use etcdsnap::raft::proto::raftpb::Snapshot;
+/// use etcdsnap::raft::RaftSnapshot;
 /// use etcdsnap::raft::snap::{encode_snap, read_snap_file, write_snap_file};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("0000000000000001-0000000000000001.snap");
-/// let snap = Snapshot { data: Some(b"{}".to_vec()), ..Default::default() };
+/// let snap = RaftSnapshot { data: Some(b"{}".to_vec()), ..Default::default() };
 /// write_snap_file(&path, &encode_snap(&snap))?;
 /// assert_eq!(read_snap_file(&path)?, snap);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -154,7 +155,7 @@ pub fn write_snap_file(path: &Path, bytes: &[u8]) -> Result<(), RaftError> {
 
 /// Reads and decodes a `.snap` file with [`decode_snap`]; errors name the
 /// file.
-pub fn read_snap_file(path: &Path) -> Result<raftpb::Snapshot, RaftError> {
+pub fn read_snap_file(path: &Path) -> Result<RaftSnapshot, RaftError> {
     let bytes = std::fs::read(path).map_err(|e| RaftError::io("read", path, e))?;
     decode_snap(&bytes).map_err(|e| e.in_file(path))
 }
@@ -164,17 +165,15 @@ mod tests {
     use super::*;
 
     fn sample() -> Vec<u8> {
-        encode_snap(&raftpb::Snapshot {
-            data: Some(b"{\"a\":1}".to_vec()),
-            metadata: raftpb::SnapshotMetadata {
-                conf_state: raftpb::ConfState {
-                    voters: vec![1, 2],
-                    auto_leave: Some(false),
-                    ..Default::default()
-                },
-                index: 2,
-                term: 1,
+        encode_snap(&RaftSnapshot {
+            index: 2,
+            term: 1,
+            conf_state: ConfState {
+                voters: vec![1, 2],
+                auto_leave: Some(false),
+                ..Default::default()
             },
+            data: Some(b"{\"a\":1}".to_vec()),
         })
     }
 

@@ -12,15 +12,16 @@
 use std::path::{Path, PathBuf};
 
 use etcdsnap::internal::go::{GoRelease, json as gojson};
-use etcdsnap::raft::Flavour;
-use etcdsnap::raft::proto::{etcdserverpb, raftpb, walpb};
 use etcdsnap::raft::snap::{decode_snap, encode_snap, restore_snapshot, snap_file_name};
 use etcdsnap::raft::v2store::StoreMember;
 use etcdsnap::raft::wal::{
     WalMember, WalPayload, decode_segment, restore_wal_prefix, segment_file_name,
     write_segment_file,
 };
-use prost::Message;
+use etcdsnap::raft::{
+    ConfChange, ConfChangeKind, ConfState, Entry, EntryKind, Flavour, HardState, WalMetadata,
+    WalSnapshot,
+};
 use sha1::{Digest, Sha1};
 
 const CASES: [&str; 12] = [
@@ -234,47 +235,40 @@ fn wal_size(case: &Case) -> usize {
 
 /// The records the golden WAL must hold, written out from the restore
 /// algorithm (§4.6), not from the library's builder.
-fn expected_wal(case: &Case) -> Vec<(WalPayload, Option<raftpb::ConfChange>)> {
+fn expected_wal(case: &Case) -> Vec<(WalPayload, Option<ConfChange>)> {
     let n = case.members.len() as u64;
     let mut out = vec![
         (WalPayload::Crc, None),
         (
-            WalPayload::Metadata(etcdserverpb::Metadata {
+            WalPayload::Metadata(WalMetadata {
                 node_id: case.local_id,
                 cluster_id: case.cluster_id,
             }),
             None,
         ),
-        (
-            WalPayload::Snapshot(walpb::Snapshot {
-                index: 0,
-                term: 0,
-                conf_state: None,
-            }),
-            None,
-        ),
+        (WalPayload::Snapshot(WalSnapshot::new(0, 0, None)), None),
     ];
     // 3.7 (google.golang.org/protobuf) writes only the fields etcd sets.
     let gogo = !matches!(case.flavour, Flavour::V37);
     for (i, m) in case.members.iter().enumerate() {
-        let cc = raftpb::ConfChange {
+        let cc = ConfChange {
             id: gogo.then_some(0),
-            r#type: 0,
+            kind: ConfChangeKind::AddNode,
             node_id: m.id,
             context: Some(m.json()),
         };
         out.push((
-            WalPayload::Entry(raftpb::Entry {
-                r#type: 1,
+            WalPayload::Entry(Entry {
                 term: 1,
                 index: i as u64 + 1,
-                data: Some(cc.encode_to_vec()),
+                kind: EntryKind::ConfChange,
+                data: Some(cc.to_bytes()),
             }),
             Some(cc),
         ));
     }
     out.push((
-        WalPayload::State(raftpb::HardState {
+        WalPayload::State(HardState {
             term: 1,
             vote: case.members[0].id,
             commit: n,
@@ -283,21 +277,25 @@ fn expected_wal(case: &Case) -> Vec<(WalPayload, Option<raftpb::ConfChange>)> {
     ));
     let voters: Vec<u64> = case.members.iter().map(|m| m.id).collect();
     out.push((
-        WalPayload::Snapshot(walpb::Snapshot {
-            index: n,
-            term: 1,
-            conf_state: match case.flavour {
+        WalPayload::Snapshot(WalSnapshot::new(
+            n,
+            1,
+            match case.flavour {
                 Flavour::V34 => None,
-                _ => Some(raftpb::ConfState {
-                    voters,
-                    auto_leave: gogo.then_some(false),
-                    ..Default::default()
-                }),
+                _ => Some(conf_state(voters, gogo)),
             },
-        }),
+        )),
         None,
     ));
     out
+}
+
+/// `ConfState{voters}`, with `auto_leave: false` where gogo writes it.
+fn conf_state(voters: Vec<u64>, gogo: bool) -> ConfState {
+    let mut cs = ConfState::default();
+    cs.voters = voters;
+    cs.auto_leave = gogo.then_some(false);
+    cs
 }
 
 #[test]
@@ -340,11 +338,7 @@ fn snap_matches_golden() {
         let case = load_case(case_name);
         let (name, _) = golden_file(&case, ".snap");
         let snap = restore_snapshot(&store_members(&case), case.flavour).unwrap();
-        assert_eq!(
-            snap_file_name(snap.metadata.term, snap.metadata.index),
-            name,
-            "{case_name}"
-        );
+        assert_eq!(snap_file_name(snap.term, snap.index), name, "{case_name}");
         let variants = snap_variants(&case);
         assert!(
             variants.contains(&encode_snap(&snap)),
@@ -408,7 +402,7 @@ fn decoder_reads_golden_wal() {
         full.resize(wal_size(&case), 0);
         for (what, bytes) in [("prefix", &golden), ("full segment", &full)] {
             let recs = decode_segment(bytes).unwrap_or_else(|e| panic!("{case_name} {what}: {e}"));
-            let got: Vec<(WalPayload, Option<raftpb::ConfChange>)> = recs
+            let got: Vec<(WalPayload, Option<ConfChange>)> = recs
                 .iter()
                 .map(|r| (r.payload.clone(), r.conf_change.clone()))
                 .collect();
@@ -419,13 +413,7 @@ fn decoder_reads_golden_wal() {
             // Each record's CRC is the CRC-32C of all payloads so far.
             let mut all = Vec::new();
             for r in &recs[1..] {
-                let data = match &r.payload {
-                    WalPayload::Crc => Vec::new(),
-                    WalPayload::Metadata(m) => m.encode_to_vec(),
-                    WalPayload::Entry(e) => e.encode_to_vec(),
-                    WalPayload::State(s) => s.encode_to_vec(),
-                    WalPayload::Snapshot(s) => s.encode_to_vec(),
-                };
+                let data = r.payload.to_bytes().unwrap_or_default();
                 all.extend_from_slice(&data);
                 assert_eq!(
                     r.crc,
@@ -445,15 +433,14 @@ fn decoder_reads_golden_snap() {
         let (_, golden) = golden_file(&case, ".snap");
         let snap = decode_snap(&golden).unwrap_or_else(|e| panic!("{case_name}: {e}"));
         let n = case.members.len() as u64;
-        assert_eq!(snap.metadata.index, n);
-        assert_eq!(snap.metadata.term, 1);
+        assert_eq!(snap.index, n);
+        assert_eq!(snap.term, 1);
         assert_eq!(
-            snap.metadata.conf_state,
-            raftpb::ConfState {
-                voters: case.members.iter().map(|m| m.id).collect(),
-                auto_leave: (!matches!(case.flavour, Flavour::V37)).then_some(false),
-                ..Default::default()
-            }
+            snap.conf_state,
+            conf_state(
+                case.members.iter().map(|m| m.id).collect(),
+                !matches!(case.flavour, Flavour::V37)
+            )
         );
         let data = snap.data.expect("snapshot data");
         let v: serde_json::Value = serde_json::from_slice(&data).unwrap();

@@ -7,6 +7,7 @@ use prost::Message;
 use super::{FRAME_HEADER_BYTES, MAX_RECORD_SIZE_BYTES, RecordType, WalPayload};
 use crate::raft::error::RaftError;
 use crate::raft::proto::{etcdserverpb, raftpb, walpb};
+use crate::raft::{ConfChange, Entry, EntryKind, HardState, WalMetadata, WalSnapshot};
 
 /// etcd's `minSectorSize`, the granularity of its torn-write detection.
 const SECTOR_BYTES: u64 = 512;
@@ -23,9 +24,9 @@ pub struct WalRecord {
     pub crc: u32,
     /// The decoded payload.
     pub payload: WalPayload,
-    /// For an entry of type `EntryConfChange`, its data decoded as a
-    /// [`raftpb::ConfChange`]; `None` for every other record.
-    pub conf_change: Option<raftpb::ConfChange>,
+    /// For an entry of kind [`EntryKind::ConfChange`], its data decoded as
+    /// a [`ConfChange`]; `None` for every other record.
+    pub conf_change: Option<ConfChange>,
 }
 
 /// Iterates over the records of one WAL segment held in memory.
@@ -45,18 +46,18 @@ pub struct WalRecord {
 /// otherwise.
 ///
 /// ```
-/// use etcdsnap::raft::proto::etcdserverpb::Metadata;
+/// use etcdsnap::raft::WalMetadata;
 /// use etcdsnap::raft::wal::{WalDecoder, WalEncoder, WalPayload};
 ///
 /// let mut enc = WalEncoder::new(0);
 /// enc.push(&WalPayload::Crc)?;
-/// enc.push(&WalPayload::Metadata(Metadata { node_id: 1, cluster_id: 2 }))?;
+/// enc.push(&WalPayload::Metadata(WalMetadata { node_id: 1, cluster_id: 2 }))?;
 /// let mut bytes = enc.into_bytes();
 /// bytes.resize(4096, 0); // the preallocated zero tail ends the segment
 ///
 /// let mut dec = WalDecoder::new(&bytes);
 /// let payloads: Vec<WalPayload> = dec.by_ref().map(|r| r.map(|r| r.payload)).collect::<Result<_, _>>()?;
-/// assert_eq!(payloads[1], WalPayload::Metadata(Metadata { node_id: 1, cluster_id: 2 }));
+/// assert_eq!(payloads[1], WalPayload::Metadata(WalMetadata { node_id: 1, cluster_id: 2 }));
 /// assert_eq!(dec.end_offset(), 40);
 /// # Ok::<(), etcdsnap::raft::RaftError>(())
 /// ```
@@ -249,28 +250,29 @@ impl Frame {
         let mut conf_change = None;
         let payload = match rec_type {
             Some(RecordType::Crc) => WalPayload::Crc,
-            Some(RecordType::Metadata) => WalPayload::Metadata(
+            Some(RecordType::Metadata) => WalPayload::Metadata(WalMetadata::from_proto(
                 etcdserverpb::Metadata::decode(payload_bytes)
                     .map_err(decode_err("etcdserverpb.Metadata"))?,
-            ),
+            )),
             Some(RecordType::Entry) => {
-                let entry =
-                    raftpb::Entry::decode(payload_bytes).map_err(decode_err("raftpb.Entry"))?;
-                if entry.r#type == raftpb::EntryType::EntryConfChange as i32 {
+                let entry = Entry::from_proto(
+                    raftpb::Entry::decode(payload_bytes).map_err(decode_err("raftpb.Entry"))?,
+                );
+                if entry.kind == EntryKind::ConfChange {
                     let data = entry.data.as_deref().unwrap_or(&[]);
-                    conf_change = Some(
+                    conf_change = Some(ConfChange::from_proto(
                         raftpb::ConfChange::decode(data)
                             .map_err(decode_err("raftpb.ConfChange"))?,
-                    );
+                    ));
                 }
                 WalPayload::Entry(entry)
             }
-            Some(RecordType::State) => WalPayload::State(
+            Some(RecordType::State) => WalPayload::State(HardState::from_proto(
                 raftpb::HardState::decode(payload_bytes).map_err(decode_err("raftpb.HardState"))?,
-            ),
-            Some(RecordType::Snapshot) => WalPayload::Snapshot(
+            )),
+            Some(RecordType::Snapshot) => WalPayload::Snapshot(WalSnapshot::from_proto(
                 walpb::Snapshot::decode(payload_bytes).map_err(decode_err("walpb.Snapshot"))?,
-            ),
+            )),
             None => {
                 return Err(RaftError::WalUnknownRecordType {
                     offset: off64,
@@ -335,13 +337,13 @@ pub struct Resync {
 /// crash left (nothing found) from records a damage hides.
 ///
 /// ```
-/// use etcdsnap::raft::proto::raftpb::Entry;
+/// use etcdsnap::raft::{Entry, EntryKind};
 /// use etcdsnap::raft::wal::{WalEncoder, WalPayload, decode_segment, find_records_after};
 ///
 /// let mut enc = WalEncoder::new(0);
 /// enc.push(&WalPayload::Crc)?;
 /// for index in 1..=3 {
-///     let e = Entry { r#type: 0, term: 1, index, data: Some(vec![7; 100]) };
+///     let e = Entry { term: 1, index, kind: EntryKind::Normal, data: Some(vec![7; 100]) };
 ///     enc.push(&WalPayload::Entry(e))?;
 /// }
 /// let mut bytes = enc.into_bytes();
@@ -469,25 +471,25 @@ mod tests {
     fn sample() -> Vec<u8> {
         let mut enc = WalEncoder::new(0);
         enc.push(&WalPayload::Crc).unwrap();
-        enc.push(&WalPayload::Metadata(etcdserverpb::Metadata {
+        enc.push(&WalPayload::Metadata(WalMetadata {
             node_id: 7,
             cluster_id: 9,
         }))
         .unwrap();
-        let cc = raftpb::ConfChange {
+        let cc = ConfChange {
             id: Some(0),
-            r#type: 0,
+            kind: crate::raft::ConfChangeKind::AddNode,
             node_id: 7,
             context: Some(b"{}".to_vec()),
         };
-        enc.push(&WalPayload::Entry(raftpb::Entry {
-            r#type: 1,
+        enc.push(&WalPayload::Entry(Entry {
             term: 1,
             index: 1,
-            data: Some(cc.encode_to_vec()),
+            kind: EntryKind::ConfChange,
+            data: Some(cc.to_bytes()),
         }))
         .unwrap();
-        enc.push(&WalPayload::State(raftpb::HardState {
+        enc.push(&WalPayload::State(HardState {
             term: 1,
             vote: 7,
             commit: 1,
@@ -569,7 +571,7 @@ mod tests {
     #[test]
     fn crc_record_must_match_a_nonzero_chain() {
         let mut enc = WalEncoder::new(0);
-        enc.push(&WalPayload::Metadata(etcdserverpb::Metadata::default()))
+        enc.push(&WalPayload::Metadata(WalMetadata::default()))
             .unwrap();
         let good = enc.crc();
         let mut data = enc.into_bytes();
@@ -672,10 +674,10 @@ mod tests {
     fn zeroed_sector_is_a_torn_write() {
         // An entry big enough to span a sector boundary, then zero its tail.
         let mut enc = WalEncoder::new(0);
-        enc.push(&WalPayload::Entry(raftpb::Entry {
-            r#type: 0,
+        enc.push(&WalPayload::Entry(Entry {
             term: 1,
             index: 1,
+            kind: EntryKind::Normal,
             data: Some(vec![0xaa; 1200]),
         }))
         .unwrap();

@@ -14,7 +14,7 @@ use crate::raft::proto::walpb;
 /// record (no data) that is just the running value.
 ///
 /// ```
-/// use etcdsnap::raft::proto::walpb;
+/// use etcdsnap::raft::WalSnapshot;
 /// use etcdsnap::raft::wal::{WalEncoder, WalPayload};
 ///
 /// let mut enc = WalEncoder::new(0);
@@ -22,7 +22,7 @@ use crate::raft::proto::walpb;
 /// // The first frame of every restored WAL: length 4, padding 4, crc record 0.
 /// assert_eq!(enc.as_bytes(), [0x04, 0, 0, 0, 0, 0, 0, 0x84, 0x08, 0x04, 0x10, 0x00, 0, 0, 0, 0]);
 ///
-/// let snap = walpb::Snapshot { index: 0, term: 0, conf_state: None };
+/// let snap = WalSnapshot::new(0, 0, None);
 /// let crc = enc.push(&WalPayload::Snapshot(snap))?;
 /// assert_eq!(crc, crc32c::crc32c(&[0x08, 0x00, 0x10, 0x00]));
 /// assert_eq!(enc.as_bytes().len() % 8, 0);
@@ -63,14 +63,7 @@ impl WalEncoder {
     /// Appends a typed record: marshals the payload and calls
     /// [`push_raw`](Self::push_raw). Returns the CRC stored in the record.
     pub fn push(&mut self, payload: &WalPayload) -> Result<u32, RaftError> {
-        let data = match payload {
-            WalPayload::Crc => None,
-            WalPayload::Metadata(m) => Some(m.encode_to_vec()),
-            WalPayload::Entry(e) => Some(e.encode_to_vec()),
-            WalPayload::State(s) => Some(s.encode_to_vec()),
-            WalPayload::Snapshot(s) => Some(s.encode_to_vec()),
-        };
-        self.push_raw(payload.record_type(), data)
+        self.push_raw(payload.record_type(), payload.to_bytes())
     }
 
     /// Appends a record of type `rec_type` with payload `data` (`None` writes

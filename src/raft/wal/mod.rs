@@ -3,7 +3,7 @@
 //!
 //! A segment is a sequence of frames, each starting at an 8-byte aligned
 //! offset: an 8-byte little-endian length word (low 56 bits: length `L` of the
-//! marshalled [`walpb::Record`]; top byte
+//! marshalled `walpb.Record`; top byte
 //! `0x80 | P` when `P = (8 - L % 8) % 8` padding bytes follow, else 0), the `L`
 //! record bytes, then `P` zero bytes. A zero length word (the preallocated
 //! zero tail) or the end of the data ends the segment.
@@ -33,7 +33,7 @@ pub use encoder::WalEncoder;
 pub use reader::WalReader;
 pub use restore::{WalMember, restore_payloads, restore_wal_prefix, write_segment_file};
 
-use crate::raft::proto::{etcdserverpb, raftpb, walpb};
+use crate::raft::{Entry, HardState, WalMetadata, WalSnapshot};
 
 /// Size of a WAL segment file: 64,000,000 bytes (decimal, not 64 MiB).
 pub const SEGMENT_SIZE_BYTES: u64 = 64 * 1000 * 1000;
@@ -48,15 +48,15 @@ pub const FRAME_HEADER_BYTES: usize = 8;
 /// The type of a WAL record (`walpb.Record.type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RecordType {
-    /// 1: payload is an [`etcdserverpb::Metadata`].
+    /// 1: payload is a [`WalMetadata`] (`etcdserverpb.Metadata`).
     Metadata,
-    /// 2: payload is a [`raftpb::Entry`].
+    /// 2: payload is an [`Entry`] (`raftpb.Entry`).
     Entry,
-    /// 3: payload is a [`raftpb::HardState`].
+    /// 3: payload is a [`HardState`] (`raftpb.HardState`).
     State,
     /// 4: no payload; the record carries the running CRC.
     Crc,
-    /// 5: payload is a [`walpb::Snapshot`].
+    /// 5: payload is a [`WalSnapshot`] (`walpb.Snapshot`).
     Snapshot,
 }
 
@@ -102,13 +102,13 @@ pub enum WalPayload {
     /// A CRC record (no payload; its CRC field carries the running CRC).
     Crc,
     /// A metadata record.
-    Metadata(etcdserverpb::Metadata),
+    Metadata(WalMetadata),
     /// A raft log entry.
-    Entry(raftpb::Entry),
+    Entry(Entry),
     /// A raft hard state.
-    State(raftpb::HardState),
+    State(HardState),
     /// A WAL snapshot marker.
-    Snapshot(walpb::Snapshot),
+    Snapshot(WalSnapshot),
 }
 
 impl WalPayload {
@@ -125,6 +125,28 @@ impl WalPayload {
             WalPayload::Entry(_) => RecordType::Entry,
             WalPayload::State(_) => RecordType::State,
             WalPayload::Snapshot(_) => RecordType::Snapshot,
+        }
+    }
+
+    /// The marshalled payload, as the record's data field holds it (and
+    /// its CRC covers); `None` for a CRC record, which has no data.
+    ///
+    /// ```
+    /// use etcdsnap::raft::WalMetadata;
+    /// use etcdsnap::raft::wal::WalPayload;
+    ///
+    /// let md = WalPayload::Metadata(WalMetadata { node_id: 1, cluster_id: 2 });
+    /// assert_eq!(md.to_bytes(), Some(vec![0x08, 0x01, 0x10, 0x02]));
+    /// assert_eq!(WalPayload::Crc.to_bytes(), None);
+    /// ```
+    pub fn to_bytes(&self) -> Option<Vec<u8>> {
+        use prost::Message;
+        match self {
+            WalPayload::Crc => None,
+            WalPayload::Metadata(m) => Some(m.to_proto().encode_to_vec()),
+            WalPayload::Entry(e) => Some(e.to_proto().encode_to_vec()),
+            WalPayload::State(s) => Some(s.to_proto().encode_to_vec()),
+            WalPayload::Snapshot(s) => Some(s.to_proto().encode_to_vec()),
         }
     }
 }

@@ -1,25 +1,25 @@
 //! Property tests: encoder/decoder round trips and hostile input.
 
 use proptest::prelude::*;
-use prost::Message;
 
 use super::{WalEncoder, WalPayload, decode_segment};
-use crate::raft::proto::{etcdserverpb, raftpb, walpb};
+use crate::raft::proto::raftpb;
 use crate::raft::snap::decode_snap;
+use crate::raft::{
+    ConfChange, ConfChangeKind, ConfState, Entry, EntryKind, HardState, WalMetadata, WalSnapshot,
+};
 
 fn ids() -> impl Strategy<Value = Vec<u64>> {
     prop::collection::vec(any::<u64>(), 0..4)
 }
 
-fn conf_state() -> impl Strategy<Value = raftpb::ConfState> {
-    (ids(), ids(), ids(), ids(), any::<Option<bool>>()).prop_map(|(v, l, vo, ln, a)| {
-        raftpb::ConfState {
-            voters: v,
-            learners: l,
-            voters_outgoing: vo,
-            learners_next: ln,
-            auto_leave: a,
-        }
+fn conf_state() -> impl Strategy<Value = ConfState> {
+    (ids(), ids(), ids(), ids(), any::<Option<bool>>()).prop_map(|(v, l, vo, ln, a)| ConfState {
+        voters: v,
+        learners: l,
+        voters_outgoing: vo,
+        learners_next: ln,
+        auto_leave: a,
     })
 }
 
@@ -27,35 +27,36 @@ fn bytes() -> impl Strategy<Value = Option<Vec<u8>>> {
     prop::option::of(prop::collection::vec(any::<u8>(), 0..300))
 }
 
-fn entry() -> impl Strategy<Value = raftpb::Entry> {
-    let conf_change = (any::<Option<u64>>(), 0i32..4, any::<u64>(), bytes()).prop_map(
+fn entry() -> impl Strategy<Value = Entry> {
+    // Type numbers past the known ones (and negative ones) are kept as read.
+    let conf_change = (any::<Option<u64>>(), -1i32..6, any::<u64>(), bytes()).prop_map(
         |(id, t, node_id, context)| {
-            raftpb::ConfChange {
+            ConfChange {
                 id,
-                r#type: t,
+                kind: ConfChangeKind::from_code(t),
                 node_id,
                 context,
             }
-            .encode_to_vec()
+            .to_bytes()
         },
     );
     prop_oneof![
         (
-            prop_oneof![Just(0i32), Just(2i32)],
+            prop_oneof![Just(0i32), Just(2i32), Just(3i32), Just(-7i32)],
             any::<u64>(),
             any::<u64>(),
             bytes()
         )
-            .prop_map(|(t, term, index, data)| raftpb::Entry {
-                r#type: t,
+            .prop_map(|(t, term, index, data)| Entry {
                 term,
                 index,
+                kind: EntryKind::from_code(t),
                 data
             }),
-        (any::<u64>(), any::<u64>(), conf_change).prop_map(|(term, index, cc)| raftpb::Entry {
-            r#type: 1,
+        (any::<u64>(), any::<u64>(), conf_change).prop_map(|(term, index, cc)| Entry {
             term,
             index,
+            kind: EntryKind::ConfChange,
             data: Some(cc)
         }),
     ]
@@ -64,22 +65,18 @@ fn entry() -> impl Strategy<Value = raftpb::Entry> {
 fn payload() -> impl Strategy<Value = WalPayload> {
     prop_oneof![
         Just(WalPayload::Crc),
-        (any::<u64>(), any::<u64>()).prop_map(|(n, c)| WalPayload::Metadata(
-            etcdserverpb::Metadata {
-                node_id: n,
-                cluster_id: c
-            }
-        )),
+        (any::<u64>(), any::<u64>()).prop_map(|(n, c)| WalPayload::Metadata(WalMetadata {
+            node_id: n,
+            cluster_id: c
+        })),
         entry().prop_map(WalPayload::Entry),
         (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(term, vote, commit)| {
-            WalPayload::State(raftpb::HardState { term, vote, commit })
+            WalPayload::State(HardState { term, vote, commit })
         }),
         (any::<u64>(), any::<u64>(), prop::option::of(conf_state())).prop_map(
-            |(index, term, conf_state)| WalPayload::Snapshot(walpb::Snapshot {
-                index,
-                term,
-                conf_state
-            })
+            |(index, term, conf_state)| WalPayload::Snapshot(WalSnapshot::new(
+                index, term, conf_state
+            ))
         ),
     ]
 }
@@ -108,9 +105,18 @@ proptest! {
             prop_assert_eq!(&rec.payload, p);
             prop_assert_eq!(rec.crc, *crc);
             prop_assert_eq!(rec.offset % 8, 0);
+            // Decoded here with the wire message, apart from the
+            // decoder's conversion.
             let expected_cc = match p {
-                WalPayload::Entry(e) if e.r#type == 1 => {
-                    Some(raftpb::ConfChange::decode(e.data.as_deref().unwrap_or(&[])).unwrap())
+                WalPayload::Entry(e) if e.kind == EntryKind::ConfChange => {
+                    let data = e.data.as_deref().unwrap_or(&[]);
+                    let cc = <raftpb::ConfChange as prost::Message>::decode(data).unwrap();
+                    Some(ConfChange {
+                        id: cc.id,
+                        kind: ConfChangeKind::from_code(cc.r#type),
+                        node_id: cc.node_id,
+                        context: cc.context,
+                    })
                 }
                 _ => None,
             };

@@ -20,13 +20,13 @@ use crate::raft::error::RaftError;
 /// ended.
 ///
 /// ```
-/// use etcdsnap::raft::proto::etcdserverpb::Metadata;
+/// use etcdsnap::raft::WalMetadata;
 /// use etcdsnap::raft::wal::{WalEncoder, WalPayload, WalReader};
 /// use etcdsnap::raft::RaftError;
 ///
 /// let mut enc = WalEncoder::new(0);
 /// enc.push(&WalPayload::Crc)?;
-/// enc.push(&WalPayload::Metadata(Metadata { node_id: 1, cluster_id: 2 }))?;
+/// enc.push(&WalPayload::Metadata(WalMetadata { node_id: 1, cluster_id: 2 }))?;
 /// let mut bytes = enc.into_bytes();
 /// bytes.truncate(bytes.len() - 3); // a crash cut the last record
 ///
@@ -154,22 +154,22 @@ impl<R: Read> std::iter::FusedIterator for WalReader<R> {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::proto::{etcdserverpb, raftpb};
     use crate::raft::wal::{WalDecoder, WalEncoder, WalPayload};
+    use crate::raft::{Entry, EntryKind, WalMetadata};
 
     fn sample() -> Vec<u8> {
         let mut enc = WalEncoder::new(0);
         enc.push(&WalPayload::Crc).unwrap();
-        enc.push(&WalPayload::Metadata(etcdserverpb::Metadata {
+        enc.push(&WalPayload::Metadata(WalMetadata {
             node_id: 7,
             cluster_id: 9,
         }))
         .unwrap();
         for i in 1..=3 {
-            enc.push(&WalPayload::Entry(raftpb::Entry {
-                r#type: 0,
+            enc.push(&WalPayload::Entry(Entry {
                 term: 1,
                 index: i,
+                kind: EntryKind::Normal,
                 data: Some(vec![0x5a; 700]),
             }))
             .unwrap();

@@ -6,7 +6,9 @@ use std::path::Path;
 use super::{SEGMENT_SIZE_BYTES, WalEncoder, WalPayload};
 use crate::raft::Flavour;
 use crate::raft::error::RaftError;
-use crate::raft::proto::{etcdserverpb, raftpb, walpb};
+use crate::raft::{
+    ConfChange, ConfChangeKind, ConfState, Entry, EntryKind, HardState, WalMetadata, WalSnapshot,
+};
 
 /// A member as the restored WAL records it: its ID and the context of its
 /// `ConfChangeAddNode` entry (the member JSON, built by the caller).
@@ -65,47 +67,39 @@ pub fn restore_payloads(
 
     let mut out = Vec::with_capacity(members.len() + 5);
     out.push(WalPayload::Crc);
-    out.push(WalPayload::Metadata(etcdserverpb::Metadata {
+    out.push(WalPayload::Metadata(WalMetadata {
         node_id,
         cluster_id,
     }));
-    out.push(WalPayload::Snapshot(walpb::Snapshot {
-        index: 0,
-        term: 0,
-        conf_state: None,
-    }));
+    out.push(WalPayload::Snapshot(WalSnapshot::new(0, 0, None)));
     for (index, m) in (1u64..).zip(members) {
-        let cc = raftpb::ConfChange {
+        let cc = ConfChange {
             id: flavour.writes_zero_fields().then_some(0),
-            r#type: raftpb::ConfChangeType::ConfChangeAddNode as i32,
+            kind: ConfChangeKind::AddNode,
             node_id: m.id,
             context: Some(m.context.clone()),
         };
-        out.push(WalPayload::Entry(raftpb::Entry {
-            r#type: raftpb::EntryType::EntryConfChange as i32,
+        out.push(WalPayload::Entry(Entry {
             term: 1,
             index,
-            data: Some(prost::Message::encode_to_vec(&cc)),
+            kind: EntryKind::ConfChange,
+            data: Some(cc.to_bytes()),
         }));
     }
-    out.push(WalPayload::State(raftpb::HardState {
+    out.push(WalPayload::State(HardState {
         term: 1,
         vote: first.id,
         commit: n,
     }));
     let conf_state = match flavour {
         Flavour::V34 => None,
-        _ => Some(raftpb::ConfState {
+        _ => Some(ConfState {
             voters: members.iter().map(|m| m.id).collect(),
             auto_leave: flavour.auto_leave(),
             ..Default::default()
         }),
     };
-    out.push(WalPayload::Snapshot(walpb::Snapshot {
-        index: n,
-        term: 1,
-        conf_state,
-    }));
+    out.push(WalPayload::Snapshot(WalSnapshot::new(n, 1, conf_state)));
     Ok(out)
 }
 
@@ -220,7 +214,7 @@ mod tests {
         assert_eq!(v34[..7], v35[..7]);
         assert_eq!(
             v34[6],
-            WalPayload::State(raftpb::HardState {
+            WalPayload::State(HardState {
                 term: 1,
                 vote: 3,
                 commit: 3
