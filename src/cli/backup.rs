@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use super::format::{humanize, time};
 use clap::{Args, Subcommand};
 use etcdsnap::repo::{
-    ChangeChain, CheckOptions, MasterKey, PointPlan, PruneOptions, PruneReport, PushOptions,
-    RepoError, Repository, SnapshotInfo,
+    ChangeChain, CheckOptions, CheckProblem, MasterKey, PointPlan, PruneOptions, PruneReport,
+    PushOptions, RepoError, Repository, SnapshotInfo,
 };
 use etcdsnap::{ApplySummary, Location, PointInTime, RetentionPolicy, SaveOptions};
 use serde_json::json;
@@ -715,6 +715,20 @@ fn etcdsnap_parent(file: &std::path::Path) -> PathBuf {
     }
 }
 
+/// A check problem as the CLI prints it: the library's text, with the flag
+/// that goes further where it says what was left unread.
+fn check_problem(p: &CheckProblem) -> String {
+    match p {
+        CheckProblem::PackTrailer {
+            source,
+            read_data: false,
+        } => format!(
+            "{source} (the index cannot be rebuilt from this pack; `check --read-data` verifies its chunks)"
+        ),
+        p => p.to_string(),
+    }
+}
+
 fn check(a: &CheckArgs, write_out: &str) -> Result<(), Failure> {
     let json = json_or_simple(write_out, "backup check")?;
     let repo = open(&a.repo)?;
@@ -723,7 +737,7 @@ fn check(a: &CheckArgs, write_out: &str) -> Result<(), Failure> {
     if json {
         let v = json!({
             "ok": r.is_ok(),
-            "problems": r.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "problems": r.problems.iter().map(check_problem).collect::<Vec<_>>(),
             "affectedSnapshots": r.affected.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
             "notes": r.notes,
             "snapshots": r.snapshots,
@@ -735,7 +749,7 @@ fn check(a: &CheckArgs, write_out: &str) -> Result<(), Failure> {
         println!("{v}");
     } else {
         for p in &r.problems {
-            println!("error: {p}");
+            println!("error: {}", check_problem(p));
         }
         for n in &r.notes {
             println!("note: {n}");

@@ -687,4 +687,36 @@ mod tests {
         });
         assert_eq!(super::restore_exit_code(&e), 128);
     }
+
+    /// The library words flag errors in its own terms; the binary names the
+    /// flags again, and they stay bad-args exits.
+    #[test]
+    fn restore_flag_errors_name_the_flags() {
+        use etcdsnap::FlagsError;
+        let cases = [
+            (
+                FlagsError::BumpOverflow { by: 5, latest: 7 },
+                "--bump-revision 5 would take the revision past the largest int64 (latest revision is 7)",
+            ),
+            (
+                FlagsError::AllMembersWithDir,
+                "--all-members writes DIR/<name>.etcd for every member: do not pass --data-dir or --wal-dir",
+            ),
+            (
+                FlagsError::BadCompactRevision { revision: -1 },
+                "--compact must be a revision (or 0 or nothing for the latest), not -1",
+            ),
+            (
+                FlagsError::TargetVersionNeeded {
+                    found: etcdsnap::TargetVersion::V3_4,
+                },
+                "the snapshot holds etcd 3.4 data, which changes how these flags read: give --target-version",
+            ),
+        ];
+        for (e, text) in cases {
+            assert!(!e.to_string().contains("--"), "library text: {e}");
+            let f = super::restore::failure(e.into());
+            assert_eq!((f.message.as_str(), f.code), (text, 128));
+        }
+    }
 }

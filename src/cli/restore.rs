@@ -97,6 +97,30 @@ pub fn failure(e: RestoreError) -> Failure {
                 "member name {name:?} cannot name a data dir (pass --data-dir): it is empty or contains '/' or NUL"
             ),
         ),
+        // The library words these in its own terms; here they come from
+        // flags, which the text names.
+        RestoreError::Flags(FlagsError::BumpOverflow { by, latest }) => Failure::new(
+            super::EXIT_BAD_ARGS,
+            format!(
+                "--bump-revision {by} would take the revision past the largest int64 (latest revision is {latest})"
+            ),
+        ),
+        RestoreError::Flags(FlagsError::AllMembersWithDir) => Failure::new(
+            super::EXIT_BAD_ARGS,
+            "--all-members writes DIR/<name>.etcd for every member: do not pass --data-dir or --wal-dir",
+        ),
+        RestoreError::Flags(FlagsError::BadCompactRevision { revision }) => Failure::new(
+            super::EXIT_BAD_ARGS,
+            format!(
+                "--compact must be a revision (or 0 or nothing for the latest), not {revision}"
+            ),
+        ),
+        RestoreError::Flags(FlagsError::TargetVersionNeeded { found }) => Failure::new(
+            super::EXIT_BAD_ARGS,
+            format!(
+                "the snapshot holds etcd {found} data, which changes how these flags read: give --target-version"
+            ),
+        ),
         e @ RestoreError::StorageTooNew { .. } => {
             let code = super::restore_exit_code(&e);
             Failure::new(code, format!("{e}\n{STORAGE_ADVICE}"))

@@ -309,7 +309,7 @@ impl std::fmt::Display for CheckProblem {
                 read_data: false,
             } => write!(
                 f,
-                "{source} (the index cannot be rebuilt from this pack; `check --read-data` verifies its chunks)"
+                "{source} (the index cannot be rebuilt from this pack; its chunks were not read)"
             ),
             CheckProblem::ChunkDamaged {
                 pack,

@@ -160,9 +160,9 @@ pub enum FlagsError {
     /// 3.5 and 3.6; etcd's wording).
     #[error("--mark-compacted required if --revision-bump > 0")]
     BumpWithoutMarkCompacted,
-    /// `--bump-revision` would take the revision past the largest int64.
+    /// The revision bump would take the revision past the largest int64.
     #[error(
-        "--bump-revision {by} would take the revision past the largest int64 (latest revision is {latest})"
+        "a revision bump of {by} would take the revision past the largest int64 (latest revision is {latest})"
     )]
     BumpOverflow {
         /// The bump asked for.
@@ -183,9 +183,11 @@ pub enum FlagsError {
         /// rather than the one member's, which a data dir given would name.
         all_members: bool,
     },
-    /// `--all-members` with `--data-dir` or `--wal-dir`.
+    /// Every member restored
+    /// ([`RestoreOptions::with_all_members_out_dir`](crate::RestoreOptions::with_all_members_out_dir))
+    /// with a data dir or WAL dir given as well.
     #[error(
-        "--all-members writes DIR/<name>.etcd for every member: do not pass --data-dir or --wal-dir"
+        "restoring every member writes <out dir>/<name>.etcd for each: no data dir or WAL dir may be given"
     )]
     AllMembersWithDir,
     /// No member in the initial cluster (etcd's wording).
@@ -197,8 +199,8 @@ pub enum FlagsError {
     /// No member to restore.
     #[error("no member to restore")]
     NoMember,
-    /// `--compact` with a negative revision.
-    #[error("--compact must be a revision (or 0 or nothing for the latest), not {revision}")]
+    /// A compaction at a negative revision.
+    #[error("a compaction revision must be 0 (the latest) or more, not {revision}")]
     BadCompactRevision {
         /// The revision given.
         revision: i64,
@@ -206,10 +208,10 @@ pub enum FlagsError {
     /// Neither a location nor a reader was given.
     #[error("no snapshot to restore")]
     NoSnapshot,
-    /// `--target-version auto` found data of a release under whose rules
-    /// the flags mean something else.
+    /// The automatic target version found data of a release under whose
+    /// rules the options mean something else.
     #[error(
-        "the snapshot holds etcd {found} data, which changes how these flags read: give --target-version"
+        "the snapshot holds etcd {found} data, which changes how these options read: give a target version"
     )]
     TargetVersionNeeded {
         /// The release the data is from.

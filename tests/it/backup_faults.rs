@@ -141,11 +141,22 @@ fn a_flipped_byte_in_a_pack_trailer_is_found_by_the_fast_check() {
     assert!(!clean);
     let text = v["problems"].to_string();
     assert!(text.contains("trailer"), "{text}");
+    // The fast check names the flag that reads the chunks (the binary's
+    // advice, not the library's).
+    assert!(
+        text.contains("; `check --read-data` verifies its chunks)"),
+        "{text}"
+    );
     // The index still knows where every chunk is, and every chunk read is
     // verified: the data is intact and a restore goes on, byte for byte.
     assert!(affected(&v).is_empty(), "{v}");
     let (clean, v) = check(&repo, true);
     assert!(!clean && affected(&v).is_empty(), "{v}");
+    let text = v["problems"].to_string();
+    assert!(
+        text.contains("(the index cannot be rebuilt from this pack)"),
+        "{text}"
+    );
     let o = run(&["backup", "cat", s(&repo), &k8s]);
     assert!(o.status.success());
     assert!(o.stdout == std::fs::read(fixtures::snapshot("k8s-v35.db")).expect("read"));
