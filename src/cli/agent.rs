@@ -5,14 +5,31 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use etcdsnap::RetentionPolicy;
 use etcdsnap::agent::{AgentError, AgentEvent, AgentOptions, CronSchedule};
 use etcdsnap::repo::{MasterKey, Repository};
 
+use super::backup::KeepArgs;
 use super::global::GlobalArgs;
 use super::{EXIT_BAD_ARGS, EXIT_ERROR, Failure, interrupt, pflag};
 
+/// The `--keep-*` flags are `backup forget`'s, with help for when the
+/// agent applies them.
 #[derive(Args, Debug)]
+#[command(
+    mut_arg("keep_last", |a| a.help(
+        "After each full snapshot, keep the N newest full snapshots (with their recorded \
+        changes) and forget the others, as `backup forget --keep-last` (0: no rule)"
+    )),
+    mut_arg("keep_hourly", |a| a.help(
+        "Also keep the newest full snapshot of each of the N most recent hours (UTC)"
+    )),
+    mut_arg("keep_daily", |a| a.help(
+        "Also keep the newest full snapshot of each of the N most recent days (UTC)"
+    )),
+    mut_arg("keep_weekly", |a| a.help(
+        "Also keep the newest full snapshot of each of the N most recent ISO weeks (UTC)"
+    )),
+)]
 pub(super) struct AgentArgs {
     /// The repository (made with `backup init`): a directory, or a prefix in object storage
     /// (s3://BUCKET/PREFIX, gs://..., az://...)
@@ -34,19 +51,8 @@ pub(super) struct AgentArgs {
     /// /healthz answers 503 when no delta succeeded and no watch response came for this long
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = pflag::GoDuration)]
     unhealthy_after: Duration,
-    /// After each full snapshot, keep the N newest full snapshots (with their recorded
-    /// changes) and forget the others, as `backup forget --keep-last` (0: no rule)
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    keep_last: u32,
-    /// Also keep the newest full snapshot of each of the N most recent hours (UTC)
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    keep_hourly: u32,
-    /// Also keep the newest full snapshot of each of the N most recent days (UTC)
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    keep_daily: u32,
-    /// Also keep the newest full snapshot of each of the N most recent ISO weeks (UTC)
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    keep_weekly: u32,
+    #[command(flatten)]
+    keep: KeepArgs,
     /// The most bytes of received changes held while the repository refuses segments; beyond
     /// it they are dropped (a gap, logged) and a new full snapshot is taken once the
     /// repository accepts writes
@@ -124,12 +130,7 @@ pub(super) fn run(a: &AgentArgs, global: &GlobalArgs) -> Result<(), Failure> {
         .with_delta_every(a.delta_every)
         .with_unhealthy_after(a.unhealthy_after)
         .with_max_buffer_bytes(a.max_buffer_bytes)
-        .with_keep(
-            RetentionPolicy::last(a.keep_last as usize)
-                .with_hourly(a.keep_hourly as usize)
-                .with_daily(a.keep_daily as usize)
-                .with_weekly(a.keep_weekly as usize),
-        )
+        .with_keep(a.keep.policy())
         // SIGTERM/SIGINT: seal and store what is held, exit 0; a second
         // signal stops at once (everything stored is already whole).
         .with_stop(interrupt::install(interrupt::Mode::Cooperative(

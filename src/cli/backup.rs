@@ -210,6 +210,18 @@ pub(super) struct ForgetArgs {
     /// Snapshot IDs to remove (instead of --keep-* rules)
     #[arg(value_name = "ID")]
     ids: Vec<String>,
+    #[command(flatten)]
+    keep: KeepArgs,
+    /// Only print what would be removed
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// The `--keep-*` retention rules of a repository, for `backup forget` and
+/// `backup prune` and for the agent (which words their help for when it
+/// applies them; see `agent::AgentArgs`). 0 leaves a rule out.
+#[derive(Args, Debug)]
+pub(super) struct KeepArgs {
     /// Keep the N newest snapshots
     #[arg(long, value_name = "N", default_value_t = 0)]
     keep_last: u32,
@@ -222,9 +234,16 @@ pub(super) struct ForgetArgs {
     /// Keep the newest snapshot of each of the N most recent ISO weeks (UTC)
     #[arg(long, value_name = "N", default_value_t = 0)]
     keep_weekly: u32,
-    /// Only print what would be removed
-    #[arg(long)]
-    dry_run: bool,
+}
+
+impl KeepArgs {
+    /// The retention policy the flags give.
+    pub(super) fn policy(&self) -> RetentionPolicy {
+        RetentionPolicy::last(self.keep_last as usize)
+            .with_hourly(self.keep_hourly as usize)
+            .with_daily(self.keep_daily as usize)
+            .with_weekly(self.keep_weekly as usize)
+    }
 }
 
 /// A repository error as the CLI prints it.
@@ -803,12 +822,7 @@ fn forget(a: &ForgetArgs, prune: bool, write_out: &str) -> Result<(), Failure> {
     )?;
     let repo = open(&a.repo)?;
     let opts = PruneOptions::default()
-        .with_keep(
-            RetentionPolicy::last(a.keep_last as usize)
-                .with_hourly(a.keep_hourly as usize)
-                .with_daily(a.keep_daily as usize)
-                .with_weekly(a.keep_weekly as usize),
-        )
+        .with_keep(a.keep.policy())
         .with_ids(a.ids.iter().cloned())
         .with_dry_run(a.dry_run);
     let r: PruneReport = if prune {

@@ -676,6 +676,42 @@ mod tests {
         super::command().debug_assert();
     }
 
+    /// `agent` and `backup forget` share the `--keep-*` flags; the agent
+    /// words their help for when it applies them.
+    #[test]
+    fn keep_flags_are_shared_with_their_own_help() {
+        let c = super::Cli::command();
+        let help = |path: &[&str]| {
+            let mut cmd = &c;
+            for p in path {
+                cmd = cmd.find_subcommand(p).expect("subcommand");
+            }
+            let names: Vec<String> = cmd
+                .get_arguments()
+                .filter_map(|a| a.get_long().filter(|l| l.starts_with("keep-")))
+                .map(str::to_owned)
+                .collect();
+            let last = cmd
+                .get_arguments()
+                .find(|a| a.get_long() == Some("keep-last"))
+                .and_then(|a| a.get_help())
+                .map(ToString::to_string);
+            (names, last)
+        };
+        let (agent, agent_help) = help(&["agent"]);
+        let (forget, forget_help) = help(&["backup", "forget"]);
+        assert_eq!(
+            agent,
+            ["keep-last", "keep-hourly", "keep-daily", "keep-weekly"]
+        );
+        assert_eq!(agent, forget);
+        assert_eq!(forget_help.as_deref(), Some("Keep the N newest snapshots"));
+        assert!(
+            agent_help.is_some_and(|h| h.starts_with("After each full snapshot")),
+            "agent --keep-last help"
+        );
+    }
+
     /// etcdutl exits 128 on bad flags, 1 on other failures.
     #[test]
     fn restore_exit_codes_are_etcdutls() {
