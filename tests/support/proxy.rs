@@ -97,16 +97,44 @@ impl StallProxy {
     }
 }
 
-/// Copies `from` to `to` until the proxy stops; `limit` (server to
-/// client) stalls the whole proxy once that many bytes went through.
-fn pump(mut from: TcpStream, mut to: TcpStream, st: &State, limit: Option<u64>) {
+/// What a [`Valve`] lets through now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// Forward what arrives.
+    Pass,
+    /// Forward nothing, holding both connections open.
+    Hold,
+    /// Stop forwarding for good.
+    End,
+}
+
+/// How one direction of a proxied connection forwards: the part of the
+/// loop [`relay`] that a [`StallProxy`] and a [`CutProxy`] do differently.
+trait Valve {
+    /// Whether to forward now.
+    fn flow(&self) -> Flow;
+    /// `n` bytes were read: how many of them to write.
+    fn pass(&mut self, n: usize) -> usize {
+        n
+    }
+    /// The bytes [`Valve::pass`] allowed were written to `to`.
+    fn passed(&mut self, _to: &mut TcpStream) {}
+}
+
+/// Copies `from` to `to` as `valve` lets it, until `stop`, the end of the
+/// stream, an error, or [`Flow::End`]; the caller decides what becomes of
+/// the sockets then.
+fn relay(from: &mut TcpStream, to: &mut TcpStream, stop: &AtomicBool, valve: &mut impl Valve) {
     let _ = from.set_read_timeout(Some(POLL));
     let mut buf = vec![0u8; 64 << 10];
-    while !st.stop.load(Ordering::SeqCst) {
-        if st.stalled.load(Ordering::SeqCst) {
-            // Hold both connections open, forward nothing.
-            std::thread::sleep(POLL);
-            continue;
+    while !stop.load(Ordering::SeqCst) {
+        match valve.flow() {
+            Flow::End => break,
+            Flow::Hold => {
+                std::thread::sleep(POLL);
+                continue;
+            }
+            Flow::Pass => {}
         }
         let n = match from.read(&mut buf) {
             Ok(0) => break,
@@ -114,21 +142,49 @@ fn pump(mut from: TcpStream, mut to: TcpStream, st: &State, limit: Option<u64>) 
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
             Err(_) => break,
         };
-        let mut n = n;
-        if let Some(limit) = limit {
-            let before = st.down.fetch_add(n as u64, Ordering::SeqCst);
-            if before + n as u64 >= limit {
-                n = usize::try_from(limit.saturating_sub(before))
-                    .unwrap_or(n)
-                    .min(n);
-                st.stalled.store(true, Ordering::SeqCst);
-            }
-        }
+        let n = valve.pass(n);
         if to.write_all(&buf[..n]).is_err() {
             break;
         }
+        valve.passed(to);
     }
-    // Park until the proxy stops, so the sockets stay open.
+}
+
+/// A [`StallProxy`] direction: `limit` (server to client) stalls the whole
+/// proxy once that many bytes went through.
+struct StallValve<'a> {
+    st: &'a State,
+    limit: Option<u64>,
+}
+
+impl Valve for StallValve<'_> {
+    fn flow(&self) -> Flow {
+        if self.st.stalled.load(Ordering::SeqCst) {
+            Flow::Hold
+        } else {
+            Flow::Pass
+        }
+    }
+
+    fn pass(&mut self, n: usize) -> usize {
+        let Some(limit) = self.limit else {
+            return n;
+        };
+        let before = self.st.down.fetch_add(n as u64, Ordering::SeqCst);
+        if before + n as u64 >= limit {
+            self.st.stalled.store(true, Ordering::SeqCst);
+            return usize::try_from(limit.saturating_sub(before))
+                .unwrap_or(n)
+                .min(n);
+        }
+        n
+    }
+}
+
+/// Copies `from` to `to` until the proxy stops (see [`StallValve`]), then
+/// parks until the proxy stops, so the sockets stay open.
+fn pump(mut from: TcpStream, mut to: TcpStream, st: &State, limit: Option<u64>) {
+    relay(&mut from, &mut to, &st.stop, &mut StallValve { st, limit });
     while !st.stop.load(Ordering::SeqCst) {
         std::thread::sleep(POLL);
     }
@@ -373,53 +429,63 @@ impl CutProxy {
     }
 }
 
-/// Copies `from` to `to` while the link is up, waits while it is stalled,
-/// and on a cut, an end of stream or an error shuts both sockets down (so
-/// the other direction ends too). `down` (upstream to client) counts the
-/// bytes and takes a trip armed by [`CutProxy::set_after`].
-fn forward(mut from: TcpStream, mut to: TcpStream, st: &CutState, down: bool) {
-    let _ = from.set_read_timeout(Some(POLL));
-    let mut buf = vec![0u8; 64 << 10];
-    while !st.stop.load(Ordering::SeqCst) {
-        match Link::of(st.link.load(Ordering::SeqCst)) {
-            Link::Cut => break,
-            Link::Stalled => {
-                std::thread::sleep(POLL);
-                continue;
-            }
-            Link::Up => {}
-        }
-        let n = match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
-            Err(_) => break,
-        };
-        let mut n = n;
-        let mut trip = None;
-        if down {
-            let before = st.down.fetch_add(n as u64, Ordering::SeqCst);
-            let at = st.trip_at.load(Ordering::SeqCst);
-            if before < at
-                && before + n as u64 >= at
-                && st
-                    .trip_at
-                    .compare_exchange(at, u64::MAX, Ordering::SeqCst, Ordering::SeqCst)
-                    .is_ok()
-            {
-                n = usize::try_from(at - before).unwrap_or(n).min(n);
-                trip = Some(Link::of(st.trip_link.load(Ordering::SeqCst)));
-            }
-        }
-        if to.write_all(&buf[..n]).is_err() {
-            break;
-        }
-        if let Some(link) = trip {
-            let _ = to.flush();
-            st.set(link);
-            st.trips.fetch_add(1, Ordering::SeqCst);
+/// A [`CutProxy`] direction: forwards while the link is up, waits while it
+/// is stalled, ends on a cut. `down` (upstream to client) counts the bytes
+/// and takes a trip armed by [`CutProxy::set_after`] once the bytes before
+/// it are written.
+struct CutValve<'a> {
+    st: &'a CutState,
+    down: bool,
+    trip: Option<Link>,
+}
+
+impl Valve for CutValve<'_> {
+    fn flow(&self) -> Flow {
+        match Link::of(self.st.link.load(Ordering::SeqCst)) {
+            Link::Cut => Flow::End,
+            Link::Stalled => Flow::Hold,
+            Link::Up => Flow::Pass,
         }
     }
+
+    fn pass(&mut self, n: usize) -> usize {
+        if !self.down {
+            return n;
+        }
+        let st = self.st;
+        let before = st.down.fetch_add(n as u64, Ordering::SeqCst);
+        let at = st.trip_at.load(Ordering::SeqCst);
+        if before < at
+            && before + n as u64 >= at
+            && st
+                .trip_at
+                .compare_exchange(at, u64::MAX, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            self.trip = Some(Link::of(st.trip_link.load(Ordering::SeqCst)));
+            return usize::try_from(at - before).unwrap_or(n).min(n);
+        }
+        n
+    }
+
+    fn passed(&mut self, to: &mut TcpStream) {
+        if let Some(link) = self.trip.take() {
+            let _ = to.flush();
+            self.st.set(link);
+            self.st.trips.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Copies `from` to `to` (see [`CutValve`]); on a cut, an end of stream or
+/// an error shuts both sockets down (so the other direction ends too).
+fn forward(mut from: TcpStream, mut to: TcpStream, st: &CutState, down: bool) {
+    let mut valve = CutValve {
+        st,
+        down,
+        trip: None,
+    };
+    relay(&mut from, &mut to, &st.stop, &mut valve);
     let _ = from.shutdown(std::net::Shutdown::Both);
     let _ = to.shutdown(std::net::Shutdown::Both);
 }
