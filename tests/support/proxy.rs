@@ -190,17 +190,25 @@ fn pump(mut from: TcpStream, mut to: TcpStream, st: &State, limit: Option<u64>) 
     }
 }
 
+/// Sets a proxy's stop flag and joins its acceptor and forwarding threads.
+fn stop_and_join(
+    stop: &AtomicBool,
+    acceptor: Option<JoinHandle<()>>,
+    threads: &Mutex<Vec<JoinHandle<()>>>,
+) {
+    stop.store(true, Ordering::SeqCst);
+    if let Some(a) = acceptor {
+        let _ = a.join();
+    }
+    let threads = std::mem::take(&mut *threads.lock().unwrap_or_else(|p| p.into_inner()));
+    for t in threads {
+        let _ = t.join();
+    }
+}
+
 impl Drop for StallProxy {
     fn drop(&mut self) {
-        self.state.stop.store(true, Ordering::SeqCst);
-        if let Some(a) = self.acceptor.take() {
-            let _ = a.join();
-        }
-        let threads =
-            std::mem::take(&mut *self.state.threads.lock().unwrap_or_else(|p| p.into_inner()));
-        for t in threads {
-            let _ = t.join();
-        }
+        stop_and_join(&self.state.stop, self.acceptor.take(), &self.state.threads);
     }
 }
 
@@ -492,15 +500,7 @@ fn forward(mut from: TcpStream, mut to: TcpStream, st: &CutState, down: bool) {
 
 impl Drop for CutProxy {
     fn drop(&mut self) {
-        self.state.stop.store(true, Ordering::SeqCst);
-        if let Some(a) = self.acceptor.take() {
-            let _ = a.join();
-        }
-        let threads =
-            std::mem::take(&mut *self.state.threads.lock().unwrap_or_else(|p| p.into_inner()));
-        for t in threads {
-            let _ = t.join();
-        }
+        stop_and_join(&self.state.stop, self.acceptor.take(), &self.state.threads);
         self.state.set(Link::Cut);
     }
 }
