@@ -228,6 +228,7 @@ pub(crate) struct Append<'p> {
 }
 
 /// Why an append could not be planned.
+#[cfg(any(feature = "repo", test))]
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AppendError {
     /// The image or the entries.
@@ -246,6 +247,7 @@ pub(crate) enum AppendError {
 /// pages past the high-water mark, which no meta reaches until the plan
 /// is committed) as they are planned: the plan is to be committed to that
 /// file only.
+#[cfg(any(feature = "repo", test))]
 pub(crate) fn plan_appending(
     db: Db<'_>,
     changes: &BucketChanges,

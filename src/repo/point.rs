@@ -2,13 +2,15 @@
 //! and `backup cat ... --to-revision R`.
 //!
 //! The newest full snapshot at or before the point whose chain of
-//! recorded changes reaches it is reassembled into a temporary file, the
-//! chain's segments up to the point are read (each checked, see
-//! `deltas.rs`) and applied offline by [`crate::rewrite::apply_changes`]:
-//! `cat` publishes the result atomically; `restore` applies them straight
-//! into the first member's staged db, which the restore then checks,
-//! edits and copies as `snapshot restore` does a file, with every one of
-//! its options.
+//! recorded changes reaches it is the base; the chain's segments up to
+//! the point are read (each checked, see `deltas.rs`). `restore` streams
+//! the base straight into the first member's staged db and commits the
+//! changes there in place (`PreparedApply::commit_in_place`: the new
+//! revisions appended after the `key` bucket's last entry), which the
+//! restore then checks, edits and copies as `snapshot restore` does a
+//! file, with every one of its options; `cat` does the same in a
+//! temporary file and publishes it atomically. A compaction to apply
+//! keeps the dense rewrite of [`crate::rewrite::apply_changes`].
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

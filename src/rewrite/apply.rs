@@ -883,12 +883,14 @@ impl<'s> Applying<'s> {
 
     /// The `key` entries of the changes to append, in revision order
     /// (those the compaction keeps).
+    #[cfg(feature = "repo")]
     fn entries(&self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
         self.events.iter().filter(|p| p.keep).map(Pending::entry)
     }
 
     /// While the source's `key` bucket is read: whether its leases are to
     /// be tracked (see [`LeasePlan::Rebuild`]).
+    #[cfg(feature = "repo")]
     fn tracks_source_leases(&self) -> bool {
         matches!(&self.leases, LeasePlan::Rebuild { candidates, .. } if !candidates.is_empty())
     }
@@ -896,6 +898,7 @@ impl<'s> Applying<'s> {
     /// Reads the source's `key` bucket for the leases its keys hold (what
     /// [`write_key`](Self::write_key) learns while it copies the bucket),
     /// when the lease plan needs it.
+    #[cfg(feature = "repo")]
     fn track_source_leases(&mut self, src: Option<&Bucket<'_>>) -> Result<(), RewriteError> {
         let LeasePlan::Rebuild {
             candidates,
