@@ -2,28 +2,38 @@
 //! and `backup cat ... --to-revision R`.
 //!
 //! The newest full snapshot at or before the point whose chain of
-//! recorded changes reaches it is reassembled into a temporary file, the
-//! chain's segments up to the point are read (each checked, see
-//! `deltas.rs`) and applied offline by [`crate::rewrite::apply_changes`]:
-//! `cat` publishes the result atomically; `restore` applies them straight
-//! into the first member's staged db, which the restore then checks,
-//! edits and copies as `snapshot restore` does a file, with every one of
-//! its options.
+//! recorded changes reaches it is the base; the chain's segments up to
+//! the point are read (each checked, see `deltas.rs`). `restore` streams
+//! the base straight into the first member's staged db and commits the
+//! changes there in place (`PreparedApply::commit_in_place`: the new
+//! revisions appended after the `key` bucket's last entry), which the
+//! restore then checks, edits and copies as `snapshot restore` does a
+//! file, with every one of its options; `cat` does the same in a
+//! temporary file and publishes it atomically. A compaction to apply
+//! keeps the dense rewrite of [`crate::rewrite::apply_changes`].
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::deltas::{parse_name_range, time_ns, walk};
 use super::error::{RepoError, Result};
 use super::repository::{Repository, SnapshotInfo};
-use crate::etcd::TargetVersion;
 use crate::etcd::change::ChangeSegment;
 use crate::etcd::version::TargetChoice;
+use crate::etcd::{Status, TargetVersion};
 use crate::location::Location;
 use crate::progress::Progress;
-use crate::restore::{RestoreOptions, RestoreSummary, open_filled, restore_filled};
-use crate::rewrite::{ApplyOptions, ApplySummary, PointInTime, apply_changes, prepare_apply};
+use crate::restore::stream::receive;
+use crate::restore::{
+    RestoreError, RestoreOptions, RestoreSummary, SnapshotReader, open_filled, restore_filled,
+};
+use crate::rewrite::{
+    ApplyOptions, ApplySummary, ChangeError, PointInTime, apply_changes, prepare_apply,
+    resolve_time,
+};
 use crate::snapshot::Snapshot;
+use crate::snapshot::copy::copy_prefix_synced;
 
 /// The release whose rules an apply to `src` follows: `target`, `auto`
 /// resolved by the snapshot's storage version (the newest release when it
@@ -153,7 +163,10 @@ impl Repository {
     /// Writes the snapshot as it was at `to` (see
     /// [`plan_point`](Self::plan_point)) to `out`, with a SHA-256 trailer,
     /// published only when complete. `target` decides the rules (`Auto`:
-    /// the snapshot's storage version).
+    /// the snapshot's storage version). The base is reassembled into a
+    /// temporary file and the changes are committed into it (see
+    /// [`restore_point`](Self::restore_point)), unless a compaction is to
+    /// be applied: then it is laid out densely into another.
     pub fn cat_point(
         &self,
         id: Option<&str>,
@@ -163,20 +176,34 @@ impl Repository {
     ) -> Result<(PointPlan, ApplySummary)> {
         let plan = self.plan_point(id, to)?;
         let tmp = self.point_tmp()?;
-        let src = self.reassemble(&plan.base, tmp.path())?;
+        let (src, path) = self.reassemble(&plan.base, tmp.path())?;
         let opts = ApplyOptions::new(to).with_target(apply_target(&src, target));
-        let done = apply_changes(&src, &plan.segments, out, &opts)?;
+        let prepared = prepare_apply(&src, &plan.segments, &opts)?;
+        let done = if prepared.in_place() {
+            let f = writable(&path)?;
+            prepared.publish_in_place(&f, &path, out)?
+        } else {
+            drop(prepared);
+            apply_changes(&src, &plan.segments, out, &opts)?
+        };
         Ok((plan, done))
     }
 
     /// Restores the snapshot as it was at `to` (see
     /// [`plan_point`](Self::plan_point)) as [`crate::restore()`] restores a
     /// file, with every option of `opts`.
-    /// The base is reassembled into a temporary file (checked against the
-    /// SHA-256 recorded at push time) and the changes are applied straight
-    /// into the first member's staged db: the member db is the one
-    /// `backup cat --to-revision` and `snapshot restore` of its output
-    /// give, without that file being written and copied.
+    ///
+    /// The base streams from the repository straight into the first
+    /// member's staged db (checked against the SHA-256 recorded at push
+    /// time) and the changes are committed into it there as one bbolt
+    /// transaction that appends the new revisions after the `key`
+    /// bucket's last entry, touching only the pages on that path and the
+    /// `lease` bucket's; the restore then checks it (one walk, which also
+    /// takes its status), edits it and copies it as `snapshot restore`
+    /// does a file. The member db is the one `backup cat --to-revision`
+    /// and `snapshot restore` of its output give. A compaction to apply
+    /// rewrites the whole `key` bucket: the base is then moved aside and
+    /// laid out densely back into the staged db.
     pub fn restore_point(
         &self,
         id: Option<&str>,
@@ -186,28 +213,87 @@ impl Repository {
     ) -> Result<(PointPlan, ApplySummary, RestoreSummary)> {
         let plan = self.plan_point(id, to)?;
         let tmp = self.point_tmp()?;
-        let src = self.reassemble(&plan.base, tmp.path())?;
-        let apply = ApplyOptions::new(to).with_target(apply_target(&src, opts.target));
-        // Refusals (a chain that does not reach, a damaged base) come
-        // before any member dir is staged.
-        let prepared = prepare_apply(&src, &plan.segments, &apply)?;
         let name = format!(
             "{} snapshot {} at {}",
             self.location(),
             plan.base.id,
             describe(to)
         );
-        let (restored, applied) = restore_filled(
-            opts,
-            |db, path| {
-                let (_, applied) = prepared.write_into(db, Path::new(&name))?;
-                // The base matched its recorded SHA-256 and the result
-                // passed every structural check.
-                Ok((open_filled(path, &name)?, true, applied))
-            },
-            progress,
-        )?;
-        Ok((plan, applied, restored))
+        let shown = PathBuf::from(&name);
+        let segments = &plan.segments;
+        let at = match to {
+            PointInTime::Revision(r) => r,
+            PointInTime::Time(t) => resolve_time(plan.base.revision, segments, t),
+        };
+        let compacts = segments
+            .iter()
+            .flat_map(|s| &s.compactions)
+            .any(|c| c.seen_at_revision <= at);
+        if compacts {
+            // A compaction to apply rewrites the whole `key` bucket: the
+            // base is reassembled aside and laid out densely into the
+            // staged db (or, when the compaction turns out to change
+            // nothing, applied there and copied).
+            let (src, aside) = self.reassemble(&plan.base, tmp.path())?;
+            let apply = ApplyOptions::new(to).with_target(apply_target(&src, opts.target));
+            let prepared = prepare_apply(&src, segments, &apply)?;
+            let (restored, applied, status) = restore_filled(
+                opts,
+                |db, path| {
+                    let applied: Box<dyn FnOnce(Status) -> ApplySummary> = if prepared.in_place() {
+                        let mut prepared = prepared;
+                        let f = File::options()
+                            .read(true)
+                            .write(true)
+                            .open(&aside)
+                            .map_err(RestoreError::io("open", &aside))?;
+                        let len = prepared.commit_in_place(&f, &shown)?;
+                        copy_prefix_synced(&f, db, len, &|_| {})
+                            .map_err(RestoreError::io("copy", path))?;
+                        Box::new(prepared.applied(name.clone(), len))
+                    } else {
+                        let (_, summary) = prepared.write_into(db, &shown)?;
+                        Box::new(move |status| ApplySummary { status, ..summary })
+                    };
+                    Ok((open_filled(path, &name)?, true, applied))
+                },
+                progress,
+            )?;
+            return Ok((plan, applied(status), restored));
+        }
+        let fill = |source: SnapshotReader<'_>,
+                    db: &File,
+                    path: &Path|
+         -> std::result::Result<_, RestoreError> {
+            let (file, verified) = receive(source, db, path, opts.skip_hash_check, progress)?;
+            let src = Snapshot::from_file(file);
+            let apply = ApplyOptions::new(to).with_target(apply_target(&src, opts.target));
+            // Refusals (a chain that does not reach, a damaged base) come
+            // before anything is written.
+            let mut prepared = prepare_apply(&src, segments, &apply)?;
+            if !prepared.in_place() {
+                // Only a compaction is applied otherwise (see above).
+                return Err(
+                    crate::rewrite::RewriteError::from(ChangeError::Inconsistent {
+                        segment: 0,
+                        first: plan.base.revision,
+                        last: at,
+                        what: "a compaction applies that no segment records".into(),
+                    })
+                    .into(),
+                );
+            }
+            let len = prepared.commit_in_place(db, &shown)?;
+            let applied = prepared.applied(name.clone(), len);
+            // The base matched its recorded SHA-256; the restore walks
+            // the result with every structural check.
+            Ok((open_filled(path, &name)?, verified, applied))
+        };
+        let (restored, applied, status) = self
+            .with_snapshot_reader(&plan.base.id.to_string(), |source| {
+                restore_filled(opts, |db, path| fill(source, db, path), progress)
+            })??;
+        Ok((plan, applied(status), restored))
     }
 
     /// A temporary directory for reassembled and applied snapshots, beside
@@ -221,13 +307,24 @@ impl Repository {
             .map_err(RepoError::io("create", &dir))
     }
 
-    /// Reassembles `base` into `dir/base.db` (checked against its SHA-256)
-    /// and opens it.
-    fn reassemble(&self, base: &SnapshotInfo, dir: &std::path::Path) -> Result<Snapshot> {
+    /// Reassembles `base` into `dir/base.db` (checked against its SHA-256),
+    /// cuts it to its body (to be written in place) and opens it.
+    fn reassemble(&self, base: &SnapshotInfo, dir: &Path) -> Result<(Snapshot, PathBuf)> {
         let path: PathBuf = dir.join("base.db");
-        let mut f = std::fs::File::create(&path).map_err(RepoError::io("create", &path))?;
+        let mut f = File::create(&path).map_err(RepoError::io("create", &path))?;
         self.cat(&base.id.to_string(), &mut f)?;
+        let body = Snapshot::open(&path)?.body_len();
+        f.set_len(body).map_err(RepoError::io("truncate", &path))?;
         drop(f);
-        Ok(Snapshot::open(&path)?)
+        Ok((Snapshot::open(&path)?, path))
     }
+}
+
+/// `path` opened for reading and writing.
+fn writable(path: &Path) -> Result<File> {
+    File::options()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(RepoError::io("open", path))
 }

@@ -688,6 +688,24 @@ impl Repository {
         Ok(info)
     }
 
+    /// Calls `f` with snapshot `prefix`'s bytes as a restore source (named
+    /// `REPO snapshot ID`, with the body's SHA-256 recorded at push time),
+    /// under a shared lock.
+    pub(super) fn with_snapshot_reader<T>(
+        &self,
+        prefix: &str,
+        f: impl FnOnce(SnapshotReader<'_>) -> T,
+    ) -> Result<T> {
+        let _lock = self.lock(false)?;
+        let plan = self.plan(prefix)?;
+        let name = format!("{} snapshot {}", self.location(), hex(&plan.id));
+        let mut r = io::BufReader::with_capacity(64 << 10, Chunks::new(self, &plan, None));
+        let source = SnapshotReader::new(&mut r, name)
+            .with_len(plan.manifest.size)
+            .with_body_sha256(plan.manifest.sha256_body);
+        Ok(f(source))
+    }
+
     /// Restores snapshot `prefix` as [`crate::restore()`] restores a file:
     /// the reconstructed bytes stream into
     /// the first member's staged db, and the body must have the SHA-256

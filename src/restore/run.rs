@@ -35,7 +35,7 @@ use crate::bolt::Db;
 use crate::bolt::tx::{self, WriteOptions};
 use crate::datadir::DataDir;
 use crate::etcd::revision::Revision;
-use crate::etcd::{SchemaChecks, SchemaProblem, TargetVersion};
+use crate::etcd::{SchemaChecks, SchemaProblem, Status, StatusVisitor, TargetVersion};
 use crate::mvcc::{Compaction, Store};
 use crate::progress::{Phase, Progress};
 use crate::raft::Flavour;
@@ -213,7 +213,7 @@ pub fn restore<'a>(
     opts: &RestoreOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<RestoreSummary, RestoreError> {
-    run(opts, source.into().resolve(opts), progress)
+    run(opts, source.into().resolve(opts), progress, None)
 }
 
 #[cfg(feature = "repo")]
@@ -239,14 +239,17 @@ enum Incoming<'a> {
 /// snapshot (cut to its body, see [`open_filled`]), whether a digest
 /// vouches for its source, and what the caller wants back. Everything
 /// after is as for a snapshot streamed from a location: the db is checked
-/// and edited there and copied to the other members.
+/// and edited there and copied to the other members. Also returns the
+/// `snapshot status` of the db `fill` wrote (before the restore's edits),
+/// taken in the walk that checks it.
 #[cfg(feature = "repo")]
 pub(crate) fn restore_filled<T>(
     opts: &RestoreOptions,
     fill: impl FnOnce(&File, &Path) -> Result<(SnapshotFile, bool, T), RestoreError>,
     progress: &(dyn Fn(Progress) + Sync),
-) -> Result<(RestoreSummary, T), RestoreError> {
+) -> Result<(RestoreSummary, T, Status), RestoreError> {
     let mut got = None;
+    let mut status = None;
     let summary = run(
         opts,
         Source::Fill(Box::new(|db, path| {
@@ -255,10 +258,13 @@ pub(crate) fn restore_filled<T>(
             Ok((file, verified))
         })),
         progress,
+        Some(&mut status),
     )?;
-    // A successful restore filled the db.
-    got.map(|t| (summary, t))
-        .ok_or_else(|| FlagsError::NoSnapshot.into())
+    // A successful restore filled the db and walked it.
+    match (got, status) {
+        (Some(t), Some(status)) => Ok((summary, t, status)),
+        _ => Err(FlagsError::NoSnapshot.into()),
+    }
 }
 
 /// The staged db at `db_path` that [`restore_filled`]'s `fill` wrote
@@ -270,10 +276,13 @@ pub(crate) fn open_filled(db_path: &Path, name: &str) -> Result<SnapshotFile, Re
     Ok(SnapshotFile::from_file(reopened, name)?)
 }
 
+/// The restore; `status`, when given, gets the `snapshot status` of the
+/// source's db (taken in the walk that checks it).
 fn run(
     opts: &RestoreOptions,
     source: Source<'_>,
     progress: &(dyn Fn(Progress) + Sync),
+    status: Option<&mut Option<Status>>,
 ) -> Result<RestoreSummary, RestoreError> {
     // The snapshot is opened first, for `auto` to read its storage version;
     // failing to open it is reported where etcdutl reports it, after the
@@ -392,7 +401,7 @@ fn run(
             .skip(if dense { staged.len() } else { first_dst })
             .map(|m| (&m.db, m.db_path.as_path()))
             .collect();
-        check_and_copy(&file, &dsts, opts, version, stored, progress)?
+        check_and_copy(&file, &dsts, opts, version, stored, status, progress)?
     };
     // The bump is decided on the snapshot as it came (see `bump_revision`).
     let bumped_to = bump.map(|b| dbedit::bump_revision(src_db, b)).transpose()?;
@@ -461,6 +470,7 @@ fn check_and_copy<'f>(
     opts: &RestoreOptions,
     target: TargetVersion,
     stored: Option<[u8; 32]>,
+    status: Option<&mut Option<Status>>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<(Db<'f>, Vec<SchemaProblem>), RestoreError> {
     let body_len = file.body_len();
@@ -481,7 +491,7 @@ fn check_and_copy<'f>(
         // source was hashed as it arrived) the check gets every thread.
         let threads = opts.threads.max(1);
         let to_hash = stored.filter(|_| !opts.skip_hash_check);
-        let checker = (threads > 1 && to_hash.is_some())
+        let checker = (threads > 1 && to_hash.is_some() && status.is_none())
             .then(|| s.spawn(move || check_structure(file, 1, target)));
         let hashed = match to_hash {
             Some(stored) => hash::sha256_prefix(file.file(), body_len, &|done| {
@@ -496,12 +506,18 @@ fn check_and_copy<'f>(
             }),
             None => Ok(()),
         };
-        let checked = match checker {
+        let checked = match (checker, status) {
             // A panic in a worker is a bug: let it reach the caller as one.
-            Some(c) => c
+            (Some(c), _) => c
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            None => check_structure(file, threads, target),
+            (None, Some(status)) => {
+                check_structure_status(file, threads, target).map(|(db, warnings, found)| {
+                    *status = Some(found);
+                    (db, warnings)
+                })
+            }
+            (None, None) => check_structure(file, threads, target),
         };
         let copied = copier
             .join()
@@ -588,6 +604,24 @@ fn check_structure(
 ) -> Result<(Db<'_>, Vec<SchemaProblem>), RestoreError> {
     let checks = SchemaChecks::for_target(target);
     let (db, schema, _) = crate::snapshot::walk_checked(file, checks, threads)?;
+    Ok((db, schema_found(schema)?))
+}
+
+/// [`check_structure`], taking the `snapshot status` in the same walk.
+fn check_structure_status(
+    file: &SnapshotFile,
+    threads: usize,
+    target: TargetVersion,
+) -> Result<(Db<'_>, Vec<SchemaProblem>, Status), RestoreError> {
+    let visitor = (SchemaChecks::for_target(target), StatusVisitor::new(target));
+    let (db, (schema, status), _) = crate::snapshot::walk_checked(file, visitor, threads)?;
+    let warnings = schema_found(schema)?;
+    let status = status.finish(db.size()).map_err(SnapshotError::from)?;
+    Ok((db, warnings, status))
+}
+
+/// The warnings of a schema check, or its errors.
+fn schema_found(schema: SchemaChecks) -> Result<Vec<SchemaProblem>, RestoreError> {
     let found = schema.finish_report();
     if !found.is_ok() {
         let problems: Vec<SchemaProblem> = found.errors().cloned().collect();
@@ -596,7 +630,7 @@ fn check_structure(
             problems,
         });
     }
-    Ok((db, found.warnings().cloned().collect()))
+    Ok(found.warnings().cloned().collect())
 }
 
 fn write_raft_files(

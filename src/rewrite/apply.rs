@@ -81,6 +81,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io::{Seek, Write};
+#[cfg(feature = "repo")]
+use std::path::Path;
 use std::time::SystemTime;
 
 use prost::Message as _;
@@ -579,6 +581,135 @@ impl PreparedApply<'_> {
         Ok((body_len, self.summary(location, body_len, removed, status)))
     }
 
+    /// Whether the apply is made in place ([`commit_in_place`](Self::commit_in_place)):
+    /// no compaction to apply, so the source's entries stay as they are.
+    #[cfg(feature = "repo")]
+    pub(crate) fn in_place(&self) -> bool {
+        self.compaction.is_none()
+    }
+
+    /// Applies the changes to the source's own file, `out` (named `shown`
+    /// in messages), as one copy-on-write bbolt transaction: the new
+    /// revisions are appended after the `key` bucket's last entry (its
+    /// last leaf and the branches above it rewritten, the new leaves
+    /// written as they are made), the `lease` bucket edited, and a new
+    /// meta written last, each step synced as bbolt commits. Nothing of
+    /// the source's body is read but the pages on those paths (and, when
+    /// the lease plan needs them, its `key` entries). The file's new
+    /// length. Only when [`in_place`](Self::in_place).
+    #[cfg(feature = "repo")]
+    pub(crate) fn commit_in_place(
+        &mut self,
+        out: &File,
+        shown: &Path,
+    ) -> Result<u64, RewriteError> {
+        use crate::bolt::tx::{self, Append, AppendError, BucketChanges, WriteOptions};
+        use crate::etcd::buckets;
+        let db = self.src.db()?;
+        let root = db.root();
+        let key = root.bucket(buckets::KEY)?;
+        if self.applying.tracks_source_leases() {
+            self.applying.track_source_leases(key.as_ref())?;
+        }
+        let lease = root.bucket(buckets::LEASE)?;
+        let mut changes = BucketChanges::new();
+        let edits = changes.bucket(buckets::LEASE);
+        match self.applying.lease_ids() {
+            Some(keyed) => {
+                let mut written = 0u64;
+                if let Some(b) = &lease {
+                    for e in b.iter() {
+                        let e = e?;
+                        let gone =
+                            <[u8; 8]>::try_from(e.key).map_or(true, |k| !keyed.contains_key(&k));
+                        if gone {
+                            edits.delete(e.key.to_vec());
+                        }
+                    }
+                }
+                for (k, id) in &keyed {
+                    let held = match &lease {
+                        Some(b) => b.get(k)?.is_some(),
+                        None => false,
+                    };
+                    if !held {
+                        edits.put(k.to_vec(), self.applying.new_lease(*id));
+                    }
+                    written += 1;
+                }
+                self.applying.leases_written = written;
+            }
+            None => {
+                self.applying.leases_written =
+                    lease.as_ref().map_or(0, |b| b.iter().count() as u64);
+            }
+        }
+        let mut entries = self.applying.entries();
+        let plan = tx::plan_appending(
+            db,
+            &changes,
+            WriteOptions::default(),
+            Append {
+                bucket: buckets::KEY,
+                entries: &mut entries,
+                out,
+            },
+        )
+        .map_err(|e| match e {
+            AppendError::Bolt(e) => RewriteError::from(e),
+            AppendError::Io(e) => super::io_err("write", shown)(e),
+        })?;
+        plan.commit(out).map_err(super::io_err("write", shown))?;
+        Ok(plan.file_len())
+    }
+
+    /// [`commit_in_place`](Self::commit_in_place) into `file` (named
+    /// `shown`), then the result checked and published at `out` with its
+    /// SHA-256 trailer, as [`apply_changes`] publishes.
+    #[cfg(feature = "repo")]
+    pub(crate) fn publish_in_place(
+        mut self,
+        file: &File,
+        shown: &Path,
+        out: &Location,
+    ) -> Result<ApplySummary, RewriteError> {
+        let len = self.commit_in_place(file, shown)?;
+        let (location, size_after, status) = publish(file, len, out, self.target)?;
+        Ok(self.summary(location, size_after, 0, status))
+    }
+
+    /// What was applied to a result of `size_after` bytes shown as
+    /// `location`, once the result's status is known.
+    #[cfg(feature = "repo")]
+    pub(crate) fn applied(
+        &self,
+        location: String,
+        size_after: u64,
+    ) -> impl FnOnce(Status) -> ApplySummary + use<> {
+        let summary = ApplySummary {
+            location,
+            size_before: self.src.file_len(),
+            size_after,
+            base_revision: self.base,
+            revision: self.to,
+            revisions: self.applying.revisions,
+            events: self.applying.events.len() as u64,
+            compacted: None,
+            removed: 0,
+            leases: self.applying.leases_written,
+            // Replaced by the result's.
+            status: Status {
+                hash: 0,
+                revision: 0,
+                total_key: 0,
+                total_size: 0,
+                version: None,
+                target: self.target,
+            },
+        };
+        move |status| ApplySummary { status, ..summary }
+    }
+
     fn summary(
         &self,
         location: String,
@@ -732,14 +863,9 @@ impl<'s> Applying<'s> {
                 if tracker.is_none() && !watch_superseded {
                     return Ok(true);
                 }
-                let kv = decode(e)?;
-                let fp = Fp(fingerprint(kv.key));
+                let (kv, fp) = decode_fp(e)?;
                 if let Some((candidates, tracked)) = tracker.as_mut() {
-                    if !revision::is_tombstone(e.key) && candidates.contains(&kv.lease) {
-                        tracked.insert(fp, kv.lease);
-                    } else if !tracked.is_empty() {
-                        tracked.remove(&fp);
-                    }
+                    track(candidates, tracked, e, &kv, fp);
                 }
                 Ok(!(watch_superseded && superseded.contains_key(&fp)))
             })?;
@@ -749,44 +875,61 @@ impl<'s> Applying<'s> {
                 removed += 1;
                 continue;
             }
-            let kv = &p.ev.kv;
-            let rk = p.rev.encode();
-            let (key, value) = match p.ev.kind {
-                EventKind::Put => (rk.to_vec(), kv.encode_to_vec()),
-                EventKind::Delete => {
-                    let mut k = rk.to_vec();
-                    k.push(TOMBSTONE_MARK);
-                    let v = KeyValue {
-                        key: kv.key.clone(),
-                        ..KeyValue::default()
-                    };
-                    (k, v.encode_to_vec())
-                }
-            };
+            let (key, value) = p.entry();
             loader.put(key, value)?;
         }
         Ok(removed)
     }
 
-    /// Writes the `lease` bucket (`src`: the source's).
-    pub(super) fn write_lease<'a, W: Write + Seek>(
-        &mut self,
-        loader: &mut Loader<'a, W>,
-        src: Option<&Bucket<'a>>,
-    ) -> Result<(), RewriteError> {
+    /// The `key` entries of the changes to append, in revision order
+    /// (those the compaction keeps).
+    #[cfg(feature = "repo")]
+    fn entries(&self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
+        self.events.iter().filter(|p| p.keep).map(Pending::entry)
+    }
+
+    /// While the source's `key` bucket is read: whether its leases are to
+    /// be tracked (see [`LeasePlan::Rebuild`]).
+    #[cfg(feature = "repo")]
+    fn tracks_source_leases(&self) -> bool {
+        matches!(&self.leases, LeasePlan::Rebuild { candidates, .. } if !candidates.is_empty())
+    }
+
+    /// Reads the source's `key` bucket for the leases its keys hold (what
+    /// [`write_key`](Self::write_key) learns while it copies the bucket),
+    /// when the lease plan needs it.
+    #[cfg(feature = "repo")]
+    fn track_source_leases(&mut self, src: Option<&Bucket<'_>>) -> Result<(), RewriteError> {
+        let LeasePlan::Rebuild {
+            candidates,
+            tracked,
+            ..
+        } = &mut self.leases
+        else {
+            return Ok(());
+        };
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        for e in src.into_iter().flat_map(Bucket::iter) {
+            let e = e?;
+            let (kv, fp) = decode_fp(&e)?;
+            track(candidates, tracked, &e, &kv, fp);
+        }
+        Ok(())
+    }
+
+    /// The `lease` bucket's new entries by key, each with the lease's ID
+    /// (`None`: the source's bucket as it is).
+    fn lease_ids(&self) -> Option<BTreeMap<[u8; 8], i64>> {
         let LeasePlan::Rebuild {
             alive,
             tracked,
             touched,
-            records,
             ..
         } = &self.leases
         else {
-            if let Some(src) = src {
-                crate::bolt::copy_bucket(loader, src)?;
-                self.leases_written = src.iter().count() as u64;
-            }
-            return Ok(());
+            return None;
         };
         let mut ids: BTreeSet<i64> = alive.clone();
         for (fp, id) in tracked {
@@ -795,8 +938,36 @@ impl<'s> Applying<'s> {
             }
         }
         // etcd keys the bucket by the ID's 8 big-endian bytes.
-        let keyed: BTreeMap<[u8; 8], i64> =
-            ids.into_iter().map(|id| (id.to_be_bytes(), id)).collect();
+        Some(ids.into_iter().map(|id| (id.to_be_bytes(), id)).collect())
+    }
+
+    /// The record of lease `id` for one the source does not hold.
+    fn new_lease(&self, id: i64) -> Vec<u8> {
+        let ttl = match &self.leases {
+            LeasePlan::Rebuild { records, .. } => records.get(&id).map_or(0, |r| r.ttl),
+            LeasePlan::Copy => 0,
+        };
+        Lease {
+            id,
+            ttl,
+            remaining_ttl: 0,
+        }
+        .encode_to_vec()
+    }
+
+    /// Writes the `lease` bucket (`src`: the source's).
+    pub(super) fn write_lease<'a, W: Write + Seek>(
+        &mut self,
+        loader: &mut Loader<'a, W>,
+        src: Option<&Bucket<'a>>,
+    ) -> Result<(), RewriteError> {
+        let Some(keyed) = self.lease_ids() else {
+            if let Some(src) = src {
+                crate::bolt::copy_bucket(loader, src)?;
+                self.leases_written = src.iter().count() as u64;
+            }
+            return Ok(());
+        };
         for (k, id) in keyed {
             let from_src = match src {
                 Some(b) => b.get(&k)?,
@@ -804,20 +975,56 @@ impl<'s> Applying<'s> {
             };
             match from_src {
                 Some(v) => loader.put(k.to_vec(), v)?,
-                None => {
-                    let ttl = records.get(&id).map_or(0, |r| r.ttl);
-                    let l = Lease {
-                        id,
-                        ttl,
-                        remaining_ttl: 0,
-                    };
-                    loader.put(k.to_vec(), l.encode_to_vec())?;
-                }
+                None => loader.put(k.to_vec(), self.new_lease(id))?,
             }
             self.leases_written += 1;
         }
         Ok(())
     }
+}
+
+impl Pending<'_> {
+    /// Its `key` bucket entry, as etcd's `storeTxnWrite` writes it.
+    fn entry(&self) -> (Vec<u8>, Vec<u8>) {
+        let kv = &self.ev.kv;
+        let rk = self.rev.encode();
+        match self.ev.kind {
+            EventKind::Put => (rk.to_vec(), kv.encode_to_vec()),
+            EventKind::Delete => {
+                let mut k = rk.to_vec();
+                k.push(TOMBSTONE_MARK);
+                let v = KeyValue {
+                    key: kv.key.clone(),
+                    ..KeyValue::default()
+                };
+                (k, v.encode_to_vec())
+            }
+        }
+    }
+}
+
+/// A source `key` entry seen while the leases are tracked: a live key
+/// attached to a candidate lease is tracked, any other change of the key
+/// ends its tracking.
+fn track(
+    candidates: &HashSet<i64>,
+    tracked: &mut FpMap<i64>,
+    e: &LeafElem<'_>,
+    kv: &KeyValueRef<'_>,
+    fp: Fp,
+) {
+    if !revision::is_tombstone(e.key) && candidates.contains(&kv.lease) {
+        tracked.insert(fp, kv.lease);
+    } else if !tracked.is_empty() {
+        tracked.remove(&fp);
+    }
+}
+
+/// [`decode`], with the fingerprint of the entry's user key.
+fn decode_fp<'a>(e: &LeafElem<'a>) -> Result<(KeyValueRef<'a>, Fp), RewriteError> {
+    let kv = decode(e)?;
+    let fp = Fp(fingerprint(kv.key));
+    Ok((kv, fp))
 }
 
 /// A `key` bucket entry's `KeyValue`, refused as the readers refuse it.
