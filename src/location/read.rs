@@ -192,6 +192,9 @@ pub(crate) struct Resume {
 #[cfg(feature = "remote")]
 pub(crate) struct Broken {
     pub(crate) error: object_store::Error,
+    /// Only a repository's reads name it (a download's error says how
+    /// far it got in its own words).
+    #[cfg_attr(not(feature = "repo"), allow(dead_code))]
     pub(crate) at: u64,
 }
 
