@@ -122,7 +122,7 @@ pub(super) fn run(a: &AgentArgs, global: &GlobalArgs) -> Result<(), Failure> {
         .transpose()
         .map_err(|e| Failure::new(EXIT_ERROR, e))?;
     let repo = match a.repo.to_str() {
-        Some(text) => Repository::open_at(text, key.as_ref()),
+        Some(text) => Repository::open_at_with(text, key.as_ref(), &super::location_options()?),
         None => Repository::open_dir(&a.repo, key.as_ref()),
     }
     .map_err(super::backup::fail)?;

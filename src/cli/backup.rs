@@ -295,7 +295,7 @@ fn key(a: &RepoArgs) -> Result<Option<MasterKey>, Failure> {
 fn open(a: &RepoArgs) -> Result<Repository, Failure> {
     let key = key(a)?;
     let mut repo = match a.repo.to_str() {
-        Some(text) => Repository::open_at(text, key.as_ref()),
+        Some(text) => Repository::open_at_with(text, key.as_ref(), &super::location_options()?),
         None => Repository::open_dir(&a.repo, key.as_ref()),
     }
     .map_err(fail)?;
@@ -461,7 +461,7 @@ fn init(a: &InitArgs) -> Result<(), Failure> {
         (None, false) => None,
     };
     let repo = match a.repo.repo.to_str() {
-        Some(text) => Repository::init_at(text, key.as_ref()),
+        Some(text) => Repository::init_at_with(text, key.as_ref(), &super::location_options()?),
         None => Repository::init_dir(&a.repo.repo, key.as_ref()),
     }
     .map_err(fail)?;
@@ -521,7 +521,8 @@ fn push(a: &PushArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Failur
                 ));
             }
             let text = file.to_string_lossy();
-            let loc = Location::parse(&text).map_err(|e| Failure::new(EXIT_ERROR, e))?;
+            let loc = Location::parse_with(&text, &super::location_options()?)
+                .map_err(|e| Failure::new(EXIT_ERROR, e))?;
             repo.push_location(&loc, &opts, &|p| bar.update(p))
         }
         (Some(file), _) => {
@@ -699,7 +700,8 @@ fn cat(a: &CatArgs) -> Result<(), Failure> {
     };
     match &a.output {
         Some(file) => {
-            let loc = Location::parse(&text(file)?).map_err(|e| Failure::new(EXIT_ERROR, e))?;
+            let loc = Location::parse_with(&text(file)?, &super::location_options()?)
+                .map_err(|e| Failure::new(EXIT_ERROR, e))?;
             let (plan, done) = repo
                 .cat_point(a.id.as_deref(), to, &loc, target)
                 .map_err(fail)?;

@@ -5,13 +5,13 @@
 
 use super::format::humanize;
 use clap::Args;
-use etcdsnap::{Location, RewriteOptions, RewriteSummary, rewrite};
+use etcdsnap::{RewriteOptions, RewriteSummary, rewrite};
 use serde_json::json;
 
 use super::progress::Bar;
 use super::{
-    EXIT_BAD_ARGS, EXIT_ERROR, Failure, TARGET_HELP, json_or_simple, location_failure,
-    open_snapshot, resolve_target, target_choice,
+    EXIT_BAD_ARGS, EXIT_ERROR, Failure, TARGET_HELP, json_or_simple, open_snapshot, resolve_target,
+    target_choice,
 };
 
 #[derive(Args, Debug)]
@@ -67,7 +67,7 @@ fn run(
     }
     let json = json_or_simple(write_out, command)?;
     let choice = target_choice(&a.target_version)?;
-    let out = Location::parse(&a.output).map_err(location_failure)?;
+    let out = super::parse_location(&a.output)?;
     let bar = Bar::new();
     let snap = open_snapshot(&a.input, &bar);
     bar.finish();

@@ -373,11 +373,50 @@ fn location_failure(e: etcdsnap::LocationError) -> Failure {
     }
 }
 
+/// The settings every location and every repository in object storage is
+/// read and written with: the library's defaults, with the environment's
+/// `ETCDSNAP_RETRIES` (retries of a failed request, and resumptions in a
+/// row of a broken read), `ETCDSNAP_RETRY_TIMEOUT` and
+/// `ETCDSNAP_READ_TIMEOUT` (Go durations, as the global timeout flags
+/// take). Empty is unset.
+pub(crate) fn location_options() -> Result<etcdsnap::LocationOptions, Failure> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let bad =
+        |name: &str, why: String| Failure::new(EXIT_BAD_ARGS, format!("invalid ${name}: {why}"));
+    let duration = |name: &str| {
+        var(name)
+            .map(|v| pflag::parse_duration(&v).map_err(|e| bad(name, e)))
+            .transpose()
+    };
+    let mut o = etcdsnap::LocationOptions::default();
+    if let Some(v) = var("ETCDSNAP_RETRIES") {
+        let n = v.parse::<usize>().map_err(|_| {
+            bad(
+                "ETCDSNAP_RETRIES",
+                format!("{v:?} is not a count of retries"),
+            )
+        })?;
+        o = o.with_retries(n);
+    }
+    if let Some(d) = duration("ETCDSNAP_RETRY_TIMEOUT")? {
+        o = o.with_retry_timeout(d);
+    }
+    if let Some(d) = duration("ETCDSNAP_READ_TIMEOUT")? {
+        o = o.with_read_timeout(d);
+    }
+    Ok(o)
+}
+
+/// `text` as a location, with [`location_options`].
+fn parse_location(text: &str) -> Result<etcdsnap::Location, Failure> {
+    etcdsnap::Location::parse_with(text, &location_options()?).map_err(location_failure)
+}
+
 /// Opens the snapshot at `text` (a path, a URL, a compressed file), read
 /// once if it is not a plain local file, showing progress on `bar`.
 fn open_snapshot(text: &str, bar: &progress::Bar) -> Result<etcdsnap::Snapshot, Failure> {
-    etcdsnap::Location::parse(text)
-        .and_then(|l| l.open_snapshot(&|p| bar.update(p)))
+    parse_location(text)?
+        .open_snapshot(&|p| bar.update(p))
         .map_err(location_failure)
 }
 

@@ -1,7 +1,7 @@
 //! `etcdsnap snapshot prune LOCATION --keep-last N [--keep-hourly H
 //! --keep-daily D --keep-weekly W] [--dry-run]`.
 
-use etcdsnap::{Location, LocationPruneOptions, RetentionPolicy, prune};
+use etcdsnap::{LocationPruneOptions, RetentionPolicy, prune};
 use serde_json::json;
 
 use super::progress::Bar;
@@ -15,7 +15,7 @@ pub fn run(a: &PruneArgs, write_out: &str) -> Result<(), Failure> {
         .with_daily(a.keep_daily)
         .with_weekly(a.keep_weekly);
     let opts = LocationPruneOptions::new(policy).with_dry_run(a.dry_run);
-    let loc = Location::parse(&text).map_err(location_failure)?;
+    let loc = super::parse_location(&text)?;
     let bar = Bar::new();
     let report = prune(&loc, &opts, &|p| bar.update(p));
     bar.finish();

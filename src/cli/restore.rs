@@ -70,7 +70,8 @@ pub fn options(a: &RestoreFlags) -> Result<RestoreOptions, Failure> {
         .with_compact(a.compact)
         .with_defrag(a.defrag)
         .with_target(choice)
-        .with_force(a.force);
+        .with_force(a.force)
+        .with_location(super::location_options()?);
     if let Some(dir) = non_empty(&a.data_dir) {
         opts = opts.with_data_dir(dir);
     }

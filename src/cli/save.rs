@@ -62,7 +62,7 @@ pub fn run(a: &SaveArgs, global: &GlobalArgs, write_out: &str) -> Result<(), Fai
             "nothing saved",
         ))?)
         .with_location(
-            etcdsnap::LocationOptions::default()
+            super::location_options()?
                 .with_compress(compress)
                 .with_part_size(a.upload_part_size.saturating_mul(1 << 20)),
         );

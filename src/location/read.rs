@@ -166,25 +166,127 @@ const RESUME_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100
 #[cfg(feature = "remote")]
 const MAX_RESUME_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// What a download needs to go on from a byte offset after its response
-/// broke (a connection cut, a read timeout while the consumer was busy
-/// with a long fsync): the object's identity as the first response gave
-/// it, so that the rest comes from the same version. The store's own retry
-/// of a broken body is bounded by its retry timeout, counted from the
-/// first request: a multi-gigabyte GET outlives it and would otherwise
-/// fail on the first hiccup.
+/// What a read of an object (or of a range of it) needs to go on from a
+/// byte offset after its response broke (a connection cut, a read timeout
+/// while the consumer was busy with a long fsync): the object's identity
+/// as the first response gave it, so that the rest comes from the same
+/// version. The store's own retry of a broken body is bounded by its retry
+/// timeout, counted from the first request: a multi-gigabyte GET outlives
+/// it and would otherwise fail on the first hiccup. A location's download
+/// and a repository's reads of its immutable objects both go through it.
 #[cfg(feature = "remote")]
-struct Resume {
+pub(crate) struct Resume {
     store: std::sync::Arc<dyn object_store::ObjectStore>,
     path: object_store::path::Path,
     size: u64,
+    /// Where the bytes wanted end (the object's size for a whole object).
+    end: u64,
     e_tag: Option<String>,
     last_modified: chrono::DateTime<chrono::Utc>,
+    /// Resumptions in a row that bring no byte before the read fails.
+    max_fruitless: u32,
+}
+
+/// Why a [`Resume::drain`] stopped short: the last failure and the byte of
+/// the object it stopped at.
+#[cfg(feature = "remote")]
+pub(crate) struct Broken {
+    pub(crate) error: object_store::Error,
+    /// Only a repository's reads name it (a download's error says how
+    /// far it got in its own words).
+    #[cfg_attr(not(feature = "repo"), allow(dead_code))]
+    pub(crate) at: u64,
 }
 
 #[cfg(feature = "remote")]
 impl Resume {
-    /// The rest of the object from byte `n` (< size), asked with a ranged
+    /// For the object `meta` describes (as the first response gave it) at
+    /// `path` of `store`, whose bytes are wanted up to `end`; gives up after
+    /// `max_fruitless` resumptions in a row that bring nothing.
+    pub(crate) fn new(
+        store: std::sync::Arc<dyn object_store::ObjectStore>,
+        path: object_store::path::Path,
+        meta: &object_store::ObjectMeta,
+        end: u64,
+        max_fruitless: u32,
+    ) -> Resume {
+        Resume {
+            store,
+            path,
+            size: meta.size,
+            end,
+            e_tag: meta.e_tag.clone(),
+            last_modified: meta.last_modified,
+            max_fruitless,
+        }
+    }
+
+    /// Hands the bytes of `stream` (a response to a GET of the object from
+    /// byte `start`) to `each` until byte `end`, resuming with a ranged GET
+    /// from the byte reached whenever the response breaks or ends early.
+    /// Stops early, with `Ok`, if `each` says so (`false`: the consumer is
+    /// gone). Fails after the resumptions in a row that bring no byte run
+    /// out, with the last failure and the byte reached; more bytes than
+    /// asked for fail at once.
+    pub(crate) async fn drain<F>(
+        &self,
+        start: u64,
+        mut stream: futures_util::stream::BoxStream<'static, object_store::Result<Bytes>>,
+        mut each: impl FnMut(Bytes) -> F,
+    ) -> Result<(), Broken>
+    where
+        F: std::future::Future<Output = bool>,
+    {
+        let mut n = start;
+        // Resumptions in a row that brought no byte.
+        let mut fruitless = 0u32;
+        loop {
+            let failure = match stream.next().await {
+                Some(Ok(b)) => {
+                    if !b.is_empty() {
+                        fruitless = 0;
+                    }
+                    n = n.saturating_add(b.len() as u64);
+                    if n > self.end {
+                        return Err(Broken {
+                            error: self.failed(format!(
+                                "the store sent more than the {} bytes asked for",
+                                self.end.saturating_sub(start)
+                            )),
+                            at: n,
+                        });
+                    }
+                    if !each(b).await {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Some(Err(e)) => e,
+                None if n == self.end => return Ok(()),
+                None => self.failed(format!(
+                    "the download ended after {} of {} bytes",
+                    n.saturating_sub(start),
+                    self.end.saturating_sub(start)
+                )),
+            };
+            match self.from(n, failure, &mut fruitless).await {
+                Ok(s) => stream = s,
+                Err(error) => return Err(Broken { error, at: n }),
+            }
+        }
+    }
+
+    /// The store error for a read that went wrong by itself.
+    fn failed(&self, text: String) -> object_store::Error {
+        object_store::Error::Generic {
+            // The store's "Generic download error: " prefix is stripped
+            // from the text printed.
+            store: "download",
+            source: text.into(),
+        }
+    }
+
+    /// The rest of the range from byte `n` (< end), asked with a ranged
     /// GET on the first response's ETag; `failure` is why the previous
     /// response ended, returned when resumptions that bring nothing run
     /// out (`fruitless` counts them and is reset by the caller on
@@ -200,7 +302,7 @@ impl Resume {
         object_store::Error,
     > {
         loop {
-            if *fruitless >= MAX_FRUITLESS_RESUMES {
+            if *fruitless >= self.max_fruitless {
                 return Err(failure);
             }
             let wait = RESUME_BACKOFF
@@ -209,7 +311,7 @@ impl Resume {
             *fruitless += 1;
             tokio::time::sleep(wait).await;
             let opts = object_store::GetOptions {
-                range: Some(object_store::GetRange::Bounded(n..self.size)),
+                range: Some(object_store::GetRange::Bounded(n..self.end)),
                 if_match: self.e_tag.clone(),
                 ..Default::default()
             };
@@ -218,7 +320,7 @@ impl Resume {
                     let same = got.meta.size == self.size
                         && got.meta.e_tag == self.e_tag
                         && got.meta.last_modified == self.last_modified;
-                    if !same || got.range != (n..self.size) {
+                    if !same || got.range != (n..self.end) {
                         return Err(self.changed(n, &got.meta));
                     }
                     return Ok(got.into_stream());
@@ -251,14 +353,10 @@ impl Resume {
     }
 
     fn changed_text(&self, n: u64, what: &str) -> object_store::Error {
-        object_store::Error::Generic {
-            store: "download",
-            source: format!(
-                "the object changed during the download ({what}) after {n} of {} bytes",
-                self.size
-            )
-            .into(),
-        }
+        self.failed(format!(
+            "the object changed during the download ({what}) after {n} of {} bytes",
+            self.size
+        ))
     }
 }
 
@@ -287,51 +385,23 @@ fn open_download(remote: &Remote, text: &str) -> Result<(Download, u64), Locatio
     let size = got.meta.size;
     let (tx, rx) = tokio::sync::mpsc::channel(DOWNLOAD_DEPTH);
     let rt = remote.runtime().map_err(transfer)?;
-    let resume = Resume {
-        store: remote.store.clone(),
-        path: remote.path.clone(),
+    let resume = Resume::new(
+        remote.store.clone(),
+        remote.path.clone(),
+        &got.meta,
         size,
-        e_tag: got.meta.e_tag.clone(),
-        last_modified: got.meta.last_modified,
-    };
+        MAX_FRUITLESS_RESUMES,
+    );
     let task = rt.spawn(async move {
-        let mut stream = got.into_stream();
-        let mut n = 0u64;
-        // Resumptions in a row that brought no byte.
-        let mut fruitless = 0u32;
-        loop {
-            let failure = match stream.next().await {
-                Some(Ok(b)) => {
-                    if !b.is_empty() {
-                        fruitless = 0;
-                    }
-                    n = n.saturating_add(b.len() as u64);
-                    if tx.send(Ok(b)).await.is_err() {
-                        return;
-                    }
-                    continue;
-                }
-                Some(Err(e)) => e,
-                None if n == size => return,
-                None => object_store::Error::Generic {
-                    // The store's "Generic download error: " prefix is
-                    // stripped from the text printed.
-                    store: "download",
-                    source: format!("the download ended after {n} of {size} bytes").into(),
-                },
-            };
-            // More bytes than the object has: not a broken connection.
-            if n > size {
-                let _ = tx.send(Err(failure)).await;
-                return;
-            }
-            match resume.from(n, failure, &mut fruitless).await {
-                Ok(s) => stream = s,
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            }
+        let sent = resume
+            .drain(0, got.into_stream(), |b| {
+                // A clone per chunk: the future may not borrow the closure.
+                let tx = tx.clone();
+                async move { tx.send(Ok(b)).await.is_ok() }
+            })
+            .await;
+        if let Err(broken) = sent {
+            let _ = tx.send(Err(broken.error)).await;
         }
     });
     Ok((

@@ -36,6 +36,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
 
 use super::backend::{Backend, LockGuard};
+use crate::location::read::{Broken, Resume};
 use crate::location::store::{Remote, cause};
 
 /// How often a held lock is rewritten.
@@ -51,6 +52,10 @@ pub(crate) struct ObjectBackend {
     remote: Arc<Remote>,
     text: String,
     cache: PathBuf,
+    /// Ranged retries of a read of an immutable object that broke, from
+    /// the byte reached, in a row without progress (the location's
+    /// [`retries`](crate::location::LocationOptions::retries)).
+    retries: u32,
 }
 
 impl std::fmt::Debug for ObjectBackend {
@@ -58,6 +63,7 @@ impl std::fmt::Debug for ObjectBackend {
         f.debug_struct("ObjectBackend")
             .field("location", &self.text)
             .field("cache", &self.cache)
+            .field("retries", &self.retries)
             .finish()
     }
 }
@@ -88,10 +94,54 @@ fn runtime_error(e: String) -> io::Error {
     io::Error::other(e)
 }
 
+/// Whether the object under `key` is never rewritten under its name, so a
+/// read that broke may take the rest from a later response: everything
+/// but lock objects (rewritten while held) and the clock probe.
+fn immutable(key: &str) -> bool {
+    !key.starts_with("locks/") && !key.starts_with("clock/")
+}
+
+fn too_large(size: u64, max: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{size} bytes, more than the {max} such an object can hold"),
+    )
+}
+
+/// A read of `range` of an object that broke at a byte and could not go
+/// on: where, and why (the caller names the object).
+fn broken(b: Broken, range: std::ops::Range<u64>, retries: u32) -> io::Error {
+    let kind = match b.error {
+        object_store::Error::NotFound { .. } => io::ErrorKind::NotFound,
+        _ => io::ErrorKind::Other,
+    };
+    let tries = match retries {
+        0 => "no retries allowed".to_string(),
+        1 => "1 retry from there brought no byte".to_string(),
+        n => format!("{n} retries in a row from there brought no byte"),
+    };
+    io::Error::new(
+        kind,
+        format!(
+            "the read of bytes {}..{} broke off at byte {} ({tries}): {}",
+            range.start,
+            range.end,
+            b.at,
+            cause(&b.error)
+        ),
+    )
+}
+
 impl ObjectBackend {
     /// The repository at `remote` (its path is the repository's prefix),
-    /// shown as `text`; its index is cached under the cache directory.
-    pub(crate) fn new(remote: Arc<Remote>, text: &str) -> io::Result<ObjectBackend> {
+    /// shown as `text`; its index is cached under the cache directory. A
+    /// read of an immutable object that breaks goes on from the byte it
+    /// reached, up to `retries` times in a row without progress.
+    pub(crate) fn new(
+        remote: Arc<Remote>,
+        text: &str,
+        retries: usize,
+    ) -> io::Result<ObjectBackend> {
         let digest = blake3::hash(text.trim_end_matches('/').as_bytes());
         let name = super::codec::hex(digest.as_bytes().get(..12).unwrap_or_default());
         let cache = cache_root().join("repos").join(name);
@@ -100,6 +150,7 @@ impl ObjectBackend {
             remote,
             text: text.trim_end_matches('/').to_string(),
             cache,
+            retries: u32::try_from(retries).unwrap_or(u32::MAX),
         })
     }
 
@@ -161,25 +212,23 @@ impl Backend for ObjectBackend {
     fn read(&self, key: &str, max: u64) -> io::Result<Vec<u8>> {
         let p = self.path(key)?;
         let store = self.remote.store.clone();
+        let retries = if immutable(key) { self.retries } else { 0 };
         self.block_on(async move {
-            let r = store.get(&p).await.map_err(store_error)?;
-            if r.meta.size > max {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "{} bytes, more than the {max} such an object can hold",
-                        r.meta.size
-                    ),
-                ));
+            let got = store.get(&p).await.map_err(store_error)?;
+            let size = got.meta.size;
+            if size > max {
+                return Err(too_large(size, max));
             }
-            let b = r.bytes().await.map_err(store_error)?;
-            if b.len() as u64 > max {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("more than the {max} bytes such an object can hold"),
-                ));
-            }
-            Ok(Vec::from(b))
+            let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+            let resume = Resume::new(store, p, &got.meta, size, retries);
+            resume
+                .drain(0, got.into_stream(), |b| {
+                    out.extend_from_slice(&b);
+                    std::future::ready(true)
+                })
+                .await
+                .map_err(|b| broken(b, 0..size, retries))?;
+            Ok(out)
         })?
     }
 
@@ -193,19 +242,38 @@ impl Backend for ObjectBackend {
             return Ok(());
         }
         let store = self.remote.store.clone();
-        let b = self
-            .block_on(async move { store.get_range(&p, offset..end).await })?
-            .map_err(store_error)?;
-        match buf.get_mut(..b.len()) {
-            Some(dst) if b.len() as u64 == len => {
-                dst.copy_from_slice(&b);
-                Ok(())
-            }
-            _ => Err(io::Error::new(
+        let retries = if immutable(key) { self.retries } else { 0 };
+        let short = |got: u64| {
+            io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!("{len} bytes at {offset}: the store returned {}", b.len()),
-            )),
-        }
+                format!("{len} bytes at {offset}: the store returned {got}"),
+            )
+        };
+        self.block_on(async move {
+            let opts = object_store::GetOptions {
+                range: Some(object_store::GetRange::Bounded(offset..end)),
+                ..Default::default()
+            };
+            let got = store.get_opts(&p, opts).await.map_err(store_error)?;
+            // A range past the end is answered with what there is.
+            if got.range != (offset..end) {
+                return Err(short(got.range.end.saturating_sub(got.range.start)));
+            }
+            let mut filled = 0usize;
+            let resume = Resume::new(store, p, &got.meta, end, retries);
+            resume
+                .drain(offset, got.into_stream(), |b| {
+                    let to = filled.saturating_add(b.len());
+                    if let Some(dst) = buf.get_mut(filled..to) {
+                        dst.copy_from_slice(&b);
+                    }
+                    filled = to;
+                    std::future::ready(true)
+                })
+                .await
+                .map_err(|b| broken(b, offset..end, retries))?;
+            Ok(())
+        })?
     }
 
     fn write(&self, key: &str, data: &[u8]) -> io::Result<()> {

@@ -11,6 +11,7 @@ use super::error::{RepoError, Result};
 use super::index::{Index, Open, SyncReport};
 use super::local::LocalBackend;
 use super::manifest::Manifest;
+use crate::location::LocationOptions;
 
 /// A snapshot's ID: the hash of its manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -159,14 +160,15 @@ impl Repository {
     /// # Ok(()) }
     /// ```
     pub fn init_at_with_new_key(location: &str, key_file: &Path) -> Result<Repository> {
-        let (backend, dir): (Box<dyn Backend>, Option<PathBuf>) = match at(location)? {
-            At::Dir(d) => {
-                refuse_dir(&d)?;
-                (Box::new(LocalBackend::new(&d)), Some(d))
-            }
-            #[cfg(feature = "remote")]
-            At::Remote(b) => (b, None),
-        };
+        let (backend, dir): (Box<dyn Backend>, Option<PathBuf>) =
+            match at(location, &LocationOptions::default())? {
+                At::Dir(d) => {
+                    refuse_dir(&d)?;
+                    (Box::new(LocalBackend::new(&d)), Some(d))
+                }
+                #[cfg(feature = "remote")]
+                At::Remote(b) => (b, None),
+            };
         refuse_repository(backend.as_ref())?;
         let key = MasterKey::generate(key_file)?;
         let made = dir
@@ -215,7 +217,37 @@ impl Repository {
     /// `gs://...`, `az://...`, configured from the environment as every
     /// location is; the index is then cached on this machine).
     pub fn open_at(location: &str, key: Option<&MasterKey>) -> Result<Repository> {
-        match at(location)? {
+        Repository::open_at_with(location, key, &LocationOptions::default())
+    }
+
+    /// [`open_at`](Self::open_at) with the settings a location would be
+    /// read with: for object storage, the retries, timeouts and store
+    /// settings of `opts`. A read of a pack, list, manifest or any other
+    /// object that is never rewritten, whose response breaks or goes
+    /// silent for [`read_timeout`](LocationOptions::read_timeout), goes on
+    /// from the byte it reached with a ranged request for the same version
+    /// of the object, up to [`retries`](LocationOptions::retries) times in
+    /// a row that bring no byte (waiting 0.1 s, doubling up to 1 s); then
+    /// the error names the object and the byte.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use etcdsnap::LocationOptions;
+    /// use etcdsnap::repo::Repository;
+    /// let dir = tempfile::tempdir()?;
+    /// let at = dir.path().join("repo");
+    /// Repository::init_dir(&at, None)?;
+    /// let opts = LocationOptions::default().with_retries(5);
+    /// let repo = Repository::open_at_with(at.to_str().unwrap(), None, &opts)?;
+    /// assert!(repo.snapshots()?.is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub fn open_at_with(
+        location: &str,
+        key: Option<&MasterKey>,
+        opts: &LocationOptions,
+    ) -> Result<Repository> {
+        match at(location, opts)? {
             At::Dir(d) => Repository::open_dir(d, key),
             #[cfg(feature = "remote")]
             At::Remote(b) => Repository::open(b, key),
@@ -225,7 +257,17 @@ impl Repository {
     /// [`init`](Self::init) at `location`, as [`open_at`](Self::open_at)
     /// reads it; a prefix in object storage must not hold a repository.
     pub fn init_at(location: &str, key: Option<&MasterKey>) -> Result<Repository> {
-        match at(location)? {
+        Repository::init_at_with(location, key, &LocationOptions::default())
+    }
+
+    /// [`init_at`](Self::init_at) with the settings a location would be
+    /// written with (see [`open_at_with`](Self::open_at_with)).
+    pub fn init_at_with(
+        location: &str,
+        key: Option<&MasterKey>,
+        opts: &LocationOptions,
+    ) -> Result<Repository> {
+        match at(location, opts)? {
             At::Dir(d) => Repository::init_dir(d, key),
             #[cfg(feature = "remote")]
             At::Remote(b) => Repository::init(b, key),
@@ -367,17 +409,18 @@ enum At {
     Remote(Box<dyn Backend>),
 }
 
-fn at(location: &str) -> Result<At> {
+/// `location` parsed with `opts` (which reach a store's client and reads).
+fn at(location: &str, opts: &LocationOptions) -> Result<At> {
     use crate::location::parse::Target;
     if !location.contains("://") {
         return Ok(At::Dir(PathBuf::from(location)));
     }
-    let loc = crate::location::Location::parse(location)?;
+    let loc = crate::location::Location::parse_with(location, opts)?;
     Ok(match loc.target() {
         Target::Local(p) => At::Dir(p.clone()),
         #[cfg(feature = "remote")]
         Target::Remote(r) => {
-            let b = super::remote::ObjectBackend::new(r.clone(), location)
+            let b = super::remote::ObjectBackend::new(r.clone(), location, opts.retries)
                 .map_err(RepoError::io("create", "the index cache directory"))?;
             At::Remote(Box::new(b))
         }

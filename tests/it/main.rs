@@ -24,6 +24,7 @@ mod backup_memory;
 mod backup_point;
 mod backup_repo;
 mod backup_s3;
+mod backup_s3_resume;
 mod backup_series;
 mod bolt_load;
 mod bolt_writer;

@@ -305,6 +305,9 @@ struct CutState {
     trip_link: std::sync::atomic::AtomicU8,
     /// Trips taken so far.
     trips: AtomicU64,
+    /// Connections accepted before this count (their serial number) were
+    /// abandoned ([`CutProxy::abandon`]): held silent until the proxy drops.
+    abandoned_below: AtomicU64,
 }
 
 impl CutState {
@@ -351,7 +354,7 @@ impl CutProxy {
                         continue;
                     }
                 };
-                st.accepted.fetch_add(1, Ordering::SeqCst);
+                let serial = st.accepted.fetch_add(1, Ordering::SeqCst);
                 if Link::of(st.link.load(Ordering::SeqCst)) == Link::Cut {
                     let _ = client.shutdown(std::net::Shutdown::Both);
                     continue;
@@ -377,11 +380,11 @@ impl CutProxy {
                 }
                 let up = {
                     let st = Arc::clone(&st);
-                    std::thread::spawn(move || forward(client, server, &st, false))
+                    std::thread::spawn(move || forward(client, server, &st, false, serial))
                 };
                 let down = {
                     let st = Arc::clone(&st);
-                    std::thread::spawn(move || forward(s2, c2, &st, true))
+                    std::thread::spawn(move || forward(s2, c2, &st, true, serial))
                 };
                 if let Ok(mut t) = st.threads.lock() {
                     t.push(up);
@@ -416,6 +419,16 @@ impl CutProxy {
         self.state.trip_at.store(at, Ordering::SeqCst);
     }
 
+    /// Leaves every connection open now silent for good (no byte, no FIN,
+    /// no RST until the proxy drops) and lets new ones through: a response
+    /// that stalled and never recovers, which only a client that gives up
+    /// on it and asks again gets past.
+    pub fn abandon(&self) {
+        let now = self.state.accepted.load(Ordering::SeqCst);
+        self.state.abandoned_below.store(now, Ordering::SeqCst);
+        self.state.set(Link::Up);
+    }
+
     /// Trips ([`CutProxy::set_after`]) taken so far.
     pub fn trips(&self) -> u64 {
         self.state.trips.load(Ordering::SeqCst)
@@ -445,10 +458,15 @@ struct CutValve<'a> {
     st: &'a CutState,
     down: bool,
     trip: Option<Link>,
+    /// The connection's serial number (see [`CutState::abandoned_below`]).
+    serial: u64,
 }
 
 impl Valve for CutValve<'_> {
     fn flow(&self) -> Flow {
+        if self.serial < self.st.abandoned_below.load(Ordering::SeqCst) {
+            return Flow::Hold;
+        }
         match Link::of(self.st.link.load(Ordering::SeqCst)) {
             Link::Cut => Flow::End,
             Link::Stalled => Flow::Hold,
@@ -487,11 +505,12 @@ impl Valve for CutValve<'_> {
 
 /// Copies `from` to `to` (see [`CutValve`]); on a cut, an end of stream or
 /// an error shuts both sockets down (so the other direction ends too).
-fn forward(mut from: TcpStream, mut to: TcpStream, st: &CutState, down: bool) {
+fn forward(mut from: TcpStream, mut to: TcpStream, st: &CutState, down: bool, serial: u64) {
     let mut valve = CutValve {
         st,
         down,
         trip: None,
+        serial,
     };
     relay(&mut from, &mut to, &st.stop, &mut valve);
     let _ = from.shutdown(std::net::Shutdown::Both);
