@@ -604,7 +604,10 @@ impl Repository {
     ) -> io::Result<()> {
         let mut chunks = Chunks::new(self, plan, index);
         loop {
-            let mut block = back.try_recv().unwrap_or_default();
+            // A new block is allocated zeroed (calloc: fresh pages from the
+            // kernel, no byte-by-byte fill); a returned one only grows back
+            // from the last block's shorter length.
+            let mut block = back.try_recv().unwrap_or_else(|_| vec![0u8; BLOCK]);
             block.resize(BLOCK, 0);
             let n = read_full(&mut chunks, &mut block)?;
             if n == 0 {

@@ -217,21 +217,6 @@ pub fn protobuf(resp: &RangeResponse<'_>, header: &ResponseHeader) -> Vec<u8> {
 
 /// Standard base64 with padding, as Go's `json.Marshal` writes `[]byte`.
 pub fn base64(b: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(b.len().div_ceil(3) * 4);
-    for c in b.chunks(3) {
-        let n = c.len();
-        let w = (u32::from(c.first().copied().unwrap_or(0)) << 16)
-            | (u32::from(c.get(1).copied().unwrap_or(0)) << 8)
-            | u32::from(c.get(2).copied().unwrap_or(0));
-        for i in 0..4 {
-            if i <= n {
-                let idx = ((w >> (18 - 6 * i)) & 63) as usize;
-                s.push(char::from(A.get(idx).copied().unwrap_or(b'A')));
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
 }
