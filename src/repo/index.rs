@@ -512,8 +512,8 @@ impl Index {
                 }
             }
             for (id, plain) in &u.lists {
-                let sealed = self.crypto.seal(plain.clone(), keys::LISTS.as_bytes())?;
-                lists.insert(id, sealed.as_slice()).map_err(self.e())?;
+                let sealed = self.crypto.seal_ref(plain, keys::LISTS.as_bytes())?;
+                lists.insert(id, &*sealed).map_err(self.e())?;
             }
             for (id, plain) in &u.snapshots {
                 let sealed = self
