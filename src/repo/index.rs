@@ -127,6 +127,9 @@ pub(crate) struct Update {
     /// Packs to add: name, size, entries. A chunk already indexed keeps
     /// its location unless `repoint` is set.
     pub packs: Vec<([u8; 32], u64, Vec<PackEntry>)>,
+    /// More packs to add, read from a file [`spill_pack`] wrote them to
+    /// (a push's: not held in memory, ~50 bytes a chunk).
+    pub packs_file: Option<File>,
     /// Point chunks of added packs at them even if indexed elsewhere.
     pub repoint: bool,
     /// Lists and manifests to add (plaintext; sealed when stored).
@@ -136,6 +139,57 @@ pub(crate) struct Update {
     pub remove_chunks: Vec<[u8; 32]>,
     pub remove_lists: Vec<[u8; 32]>,
     pub remove_snapshots: Vec<[u8; 32]>,
+}
+
+/// Length of a pack's header in a file of [`spill_pack`].
+const SPILL_HEAD: usize = 32 + 8 + 4;
+
+/// Appends a pack's name, size and entries to `out`, to be added to the
+/// index later from the file (`Update::packs_file`).
+pub(crate) fn spill_pack(
+    out: &mut impl std::io::Write,
+    name: &[u8; 32],
+    size: u64,
+    entries: &[PackEntry],
+) -> std::io::Result<()> {
+    let mut e = Enc::with_capacity(SPILL_HEAD + entries.len() * pack::ENTRY_LEN);
+    e.bytes(name).u64(size).u32(entries.len() as u32);
+    for entry in entries {
+        entry.encode_into(&mut e);
+    }
+    out.write_all(&e.finish())
+}
+
+/// Reads back what [`spill_pack`] wrote to `f`, in one pass from its
+/// start, showing each pack to `pack` and each of its entries to `chunk`.
+fn read_spilled(
+    f: &File,
+    pack: &mut impl FnMut(&[u8; 32], u64, u32) -> Result<()>,
+    chunk: &mut impl FnMut(&[u8; 32], &PackEntry) -> Result<()>,
+) -> Result<()> {
+    use std::io::{BufRead, Read, Seek};
+    let tmp = std::env::temp_dir();
+    let io = |e| RepoError::io("read", &tmp)(e);
+    let bad = |e: DecodeError| io(std::io::Error::other(e.to_string()));
+    let mut f = f;
+    f.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    while !r.fill_buf().map_err(io)?.is_empty() {
+        let mut head = [0u8; SPILL_HEAD];
+        r.read_exact(&mut head).map_err(io)?;
+        let mut d = Dec::new(&head);
+        let name = d.array::<32>("pack").map_err(bad)?;
+        let size = d.u64("size").map_err(bad)?;
+        let count = d.u32("count").map_err(bad)?;
+        pack(&name, size, count)?;
+        let mut buf = [0u8; pack::ENTRY_LEN];
+        for _ in 0..count {
+            r.read_exact(&mut buf).map_err(io)?;
+            let e = PackEntry::decode_from(&mut Dec::new(&buf)).map_err(bad)?;
+            chunk(&name, &e)?;
+        }
+    }
+    Ok(())
 }
 
 /// What a sync found that it could not take in.
@@ -496,20 +550,31 @@ impl Index {
             for s in &u.remove_snapshots {
                 snaps.remove(s).map_err(self.e())?;
             }
-            for (name, size, entries) in &u.packs {
+            let mut add_pack = |name: &[u8; 32], size: u64, count: u32| -> Result<()> {
                 let mut v = Enc::with_capacity(12);
-                v.u64(*size).u32(entries.len() as u32);
+                v.u64(size).u32(count);
                 packs
                     .insert(name, v.finish().as_slice())
                     .map_err(self.e())?;
-                for e in entries {
-                    let present = !u.repoint && chunks.get(&e.id).map_err(self.e())?.is_some();
-                    if !present {
-                        chunks
-                            .insert(&e.id, Loc::of(name, e).encode().as_slice())
-                            .map_err(self.e())?;
-                    }
+                Ok(())
+            };
+            let mut add_chunk = |name: &[u8; 32], e: &PackEntry| -> Result<()> {
+                let present = !u.repoint && chunks.get(&e.id).map_err(self.e())?.is_some();
+                if !present {
+                    chunks
+                        .insert(&e.id, Loc::of(name, e).encode().as_slice())
+                        .map_err(self.e())?;
                 }
+                Ok(())
+            };
+            for (name, size, entries) in &u.packs {
+                add_pack(name, *size, entries.len() as u32)?;
+                for e in entries {
+                    add_chunk(name, e)?;
+                }
+            }
+            if let Some(f) = &u.packs_file {
+                read_spilled(f, &mut add_pack, &mut add_chunk)?;
             }
             for (id, plain) in &u.lists {
                 let sealed = self.crypto.seal_ref(plain, keys::LISTS.as_bytes())?;

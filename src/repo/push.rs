@@ -8,18 +8,18 @@
 //! storage version names. A file verify refuses is refused, with verify's
 //! problems, before anything is stored. Then the file is cut into
 //! page-aligned chunks, each hashed, and the new ones compressed into packs
-//! that are published as they fill, each taken into the index once
-//! published. Then the chunk list (a delta against the newest full list
-//! when that is small), then the manifest, then the snapshot's record
-//! under `known/` (see `held.rs`), then the list and manifest into the
-//! index. Every object is published whole by the backend, and the manifest
-//! only after everything it refers to, so a push killed at any moment
-//! leaves at worst some unreferenced packs (in the index already, or taken
-//! into it by the next command; removed by the next prune).
+//! that are published as they fill. Then the chunk list (a delta against
+//! the newest full list when that is small), then the manifest, then the
+//! snapshot's record under `known/` (see `held.rs`), then the index (in
+//! one transaction: one per pack rewrote most of a large index's pages
+//! each time). Every object is published whole by the backend, and the
+//! manifest only after everything it refers to, so a push killed at any
+//! moment leaves at worst some unreferenced packs (taken into the index by
+//! the next command, removed by the next prune).
 //!
 //! What a push holds does not grow with the snapshot beyond a few bytes a
 //! chunk: the chunk IDs go to a temporary file (read back to write the
-//! list), each pack's entries go to the index with the pack, and what
+//! list), so do the packs' entries (read back into the index), and what
 //! stays is the note of each new chunk taken (`Fresh`, 10-20 bytes a chunk)
 //! while chunking, then the list's encoding (32 bytes a chunk) to store
 //! it; also, for a push into a repository that has chunks, their sorted
@@ -72,17 +72,17 @@ struct Written {
     packs: usize,
     new_chunks: u64,
     pack_bytes: u64,
+    /// Their names, sizes and entries, for the index (`index::spill_pack`).
+    entries: Option<std::fs::File>,
 }
 
 /// What a push cut and stored: the ID of each of the `chunks` chunks in
 /// order (32 bytes each, in a temporary file rather than memory: 62 MB for
-/// an 8 GB snapshot), and the packs written (already indexed).
+/// an 8 GB snapshot), and the packs written (their entries in another).
 struct Stored {
     ids: std::fs::File,
     chunks: u64,
-    new_chunks: u64,
-    packs: usize,
-    pack_bytes: u64,
+    written: Written,
 }
 
 /// The chunks a push has stored, so that each is stored once: by the first
@@ -396,7 +396,7 @@ impl Repository {
             list_stored.len() as u64
         };
 
-        let pack_bytes = stored.pack_bytes;
+        let pack_bytes = stored.written.pack_bytes;
         let time_ns = match opts
             .time
             .unwrap_or_else(SystemTime::now)
@@ -433,9 +433,9 @@ impl Repository {
             .map_err(RepoError::io("write", self.path_of(&key)))?;
         self.record_push(&id)?;
 
-        // The packs are in the index already (each as it was written).
         let ix = super::index::Index::open(&self.backend.index_dir(), Open::Fast, &self.crypto)?;
         ix.apply(&Update {
+            packs_file: stored.written.entries,
             lists: vec![(list_id, list_plain)],
             snapshots: vec![(id, plain)],
             ..Update::default()
@@ -443,8 +443,8 @@ impl Repository {
         Ok(PushSummary {
             info: SnapshotInfo::from_manifest(id, &manifest),
             chunks,
-            new_chunks: stored.new_chunks,
-            packs: stored.packs,
+            new_chunks: stored.written.new_chunks,
+            packs: stored.written.packs,
             delta_list,
         })
     }
@@ -464,18 +464,16 @@ impl Repository {
     }
 
     /// Cuts the file into chunks and stores the ones not in `known` in
-    /// packs, each taken into the index as soon as it is written (a pack
-    /// nothing lists yet is what an interrupted push leaves, and what the
-    /// index takes in from the objects anyway). Returns every chunk's ID in
-    /// a temporary file and what was written.
+    /// packs. Returns every chunk's ID and the packs' entries, each in a
+    /// temporary file (for the list and the index), and what was written.
     ///
     /// A bounded pipeline: worker threads each read a block of the file,
     /// hash its chunks and compress the ones not in `known`; this thread
     /// takes the blocks back in file order, drops chunks already taken,
-    /// and fills packs, which another thread finishes (names), publishes
-    /// and indexes in order while the next one fills. At most
-    /// `2 x workers` blocks are in flight, and two packs. What stays per
-    /// chunk is only the note that a new one was taken (`Fresh`).
+    /// and fills packs, which another thread finishes (names) and
+    /// publishes in order while the next one fills. At most `2 x workers`
+    /// blocks are in flight, and two packs. What stays per chunk is only
+    /// the note that a new one was taken (`Fresh`).
     fn store_chunks(
         &self,
         file: &SnapshotFile,
@@ -518,15 +516,18 @@ impl Repository {
                 });
             }
             drop(done_tx);
-            // Packs are finished, written and indexed on their own thread,
+            // Packs are finished and written on their own thread,
             // in the order they are filled; the channel has no room, so at
             // most one pack waits while another is written. Each buffer
             // written comes back to be filled again: two in all, not a
             // fresh 33 MB (its pages faulted in and zeroed) a pack.
             let (pack_tx, pack_rx) = sync_channel::<PackBuilder>(0);
             let (spare_tx, spare_rx) = sync_channel::<Vec<u8>>(2);
+            let tmp = &tmp;
             let publisher = s.spawn(move || -> Result<Written> {
                 let mut w = Written::default();
+                let spill = tempfile::tempfile().map_err(RepoError::io("create", tmp))?;
+                let mut spill = std::io::BufWriter::with_capacity(1 << 20, spill);
                 for p in pack_rx {
                     let ((name, size, entries), bytes) =
                         self.publish_keeping(p.finish(&self.crypto)?)?;
@@ -534,16 +535,14 @@ impl Repository {
                     w.packs += 1;
                     w.new_chunks += entries.len() as u64;
                     w.pack_bytes += size;
-                    let ix = super::index::Index::open(
-                        &self.backend.index_dir(),
-                        Open::Fast,
-                        &self.crypto,
-                    )?;
-                    ix.apply(&Update {
-                        packs: vec![(name, size, entries)],
-                        ..Update::default()
-                    })?;
+                    super::index::spill_pack(&mut spill, &name, size, &entries)
+                        .map_err(RepoError::io("write", tmp))?;
                 }
+                w.entries = Some(
+                    spill
+                        .into_inner()
+                        .map_err(|e| RepoError::io("write", tmp)(e.into_error()))?,
+                );
                 Ok(w)
             });
             let collected = (|| -> Result<()> {
@@ -602,7 +601,7 @@ impl Repository {
                             }
                         }
                         ids.write_all(b.ids.as_flattened())
-                            .map_err(RepoError::io("write", &tmp))?;
+                            .map_err(RepoError::io("write", tmp))?;
                         chunks += b.ids.len() as u64;
                         next += 1;
                     }
@@ -628,9 +627,7 @@ impl Repository {
         Ok(Stored {
             ids,
             chunks,
-            new_chunks: written.new_chunks,
-            packs: written.packs,
-            pack_bytes: written.pack_bytes,
+            written,
         })
     }
 
