@@ -66,6 +66,9 @@ struct Block {
     stored: Vec<(usize, Vec<u8>, u32, u8)>,
 }
 
+/// A full chunk list: its ID and its chunk IDs.
+type FullList = ([u8; 32], Vec<[u8; 32]>);
+
 /// What the packs written by a push hold.
 #[derive(Default)]
 struct Written {
@@ -451,7 +454,7 @@ impl Repository {
 
     /// The full list a delta against snapshot list `list` would refer to
     /// (itself, or its base), with its IDs; `None` when it is not indexed.
-    fn full_list_of(&self, list: &[u8; 32]) -> Result<Option<([u8; 32], Vec<[u8; 32]>)>> {
+    fn full_list_of(&self, list: &[u8; 32]) -> Result<Option<FullList>> {
         let ix = super::index::Index::open(&self.backend.index_dir(), Open::Fast, &self.crypto)?;
         Ok(match ix.list(list)? {
             Some(ChunkList::Full(ids)) => Some((*list, ids)),
