@@ -803,3 +803,63 @@ pub(crate) fn read_object(
     decoded.map_err(|e| RepoError::damaged(what, e.to_string()))?;
     Ok(plain)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Packs spilled to a file go into the index as packs given in memory
+    /// do: each pack with its size and count, each chunk at its first
+    /// location (a chunk in two packs keeps the one indexed first).
+    #[test]
+    fn spilled_packs_are_indexed_as_packs_in_memory() {
+        let entry = |id: u8, offset: u64| PackEntry {
+            id: [id; 32],
+            offset,
+            stored_len: 100 + u32::from(id),
+            raw_len: 4096,
+            codec: u8::from(id % 2 == 0),
+        };
+        let packs = vec![
+            (
+                [1u8; 32],
+                1000u64,
+                vec![entry(1, 8), entry(2, 108), entry(3, 208)],
+            ),
+            ([2u8; 32], 2000u64, vec![entry(4, 8), entry(2, 300)]),
+            ([3u8; 32], 60u64, Vec::new()),
+        ];
+        let mut file = tempfile::tempfile().expect("tempfile");
+        for (name, size, entries) in &packs {
+            spill_pack(&mut file, name, *size, entries).expect("spill");
+        }
+        let crypto = Crypto::plain();
+        let mut got = Vec::new();
+        for (i, update) in [
+            Update {
+                packs: packs.clone(),
+                ..Update::default()
+            },
+            Update {
+                packs_file: Some(file),
+                ..Update::default()
+            },
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let ix = Index::open(dir.path(), Open::Create, &crypto).expect("index");
+            ix.apply(&update).expect("apply");
+            let mut locs: Vec<_> = ix.locations().expect("locations").into_iter().collect();
+            locs.sort_by_key(|(id, _)| *id);
+            got.push((ix.packs().expect("packs"), locs));
+            assert_eq!(got[i].0.len(), 3);
+            assert_eq!(got[i].1.len(), 4);
+        }
+        assert_eq!(got[0], got[1]);
+        let (indexed, locs) = &got[1];
+        assert_eq!(indexed.get(&[2; 32]), Some(&(2000, 2)));
+        assert_eq!(locs[1].1, Loc::of(&[1; 32], &entry(2, 108)));
+    }
+}
