@@ -818,7 +818,7 @@ mod tests {
             offset,
             stored_len: 100 + u32::from(id),
             raw_len: 4096,
-            codec: u8::from(id % 2 == 0),
+            codec: u8::from(id.is_multiple_of(2)),
         };
         let packs = vec![
             (
