@@ -94,7 +94,8 @@ pub(super) struct PushArgs {
     /// snapshots; retention rules go by it) instead of now
     #[arg(long)]
     time_from_file: bool,
-    /// zstd level for new pages (1-19)
+    /// zstd level for new pages (1-19); pages where zstd's fastest setting does as well
+    /// (within 1/64, tried on every 16th page of each 2 MiB block) get that instead
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     compression_level: i32,
     /// Whose rules the etcd-level checks follow before the snapshot is stored, as for

@@ -135,18 +135,32 @@ impl Crypto {
 
     /// Encrypts `plain` (bound to `aad`), or returns it as is.
     pub(crate) fn seal(&self, plain: Vec<u8>, aad: &[u8]) -> Result<Vec<u8>> {
-        let Some(c) = &self.aead else {
+        if self.aead.is_none() {
             return Ok(plain);
+        }
+        self.seal_ref(&plain, aad).map(std::borrow::Cow::into_owned)
+    }
+
+    /// [`seal`](Self::seal) of borrowed bytes: borrowed back when not
+    /// encrypted, so a large plain object (a snapshot's chunk list) is not
+    /// copied to be stored.
+    pub(crate) fn seal_ref<'a>(
+        &self,
+        plain: &'a [u8],
+        aad: &[u8],
+    ) -> Result<std::borrow::Cow<'a, [u8]>> {
+        let Some(c) = &self.aead else {
+            return Ok(std::borrow::Cow::Borrowed(plain));
         };
         let nonce =
             XNonce::try_generate().map_err(|e| RepoError::Key(format!("random nonce: {e}")))?;
         let ct = c
-            .encrypt(&nonce, Payload { msg: &plain, aad })
+            .encrypt(&nonce, Payload { msg: plain, aad })
             .map_err(|_| RepoError::Key("encryption failed".into()))?;
         let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
         out.extend_from_slice(nonce.as_slice());
         out.extend_from_slice(&ct);
-        Ok(out)
+        Ok(std::borrow::Cow::Owned(out))
     }
 
     /// Decrypts and authenticates a sealed blob, or returns it as is.

@@ -127,6 +127,9 @@ pub(crate) struct Update {
     /// Packs to add: name, size, entries. A chunk already indexed keeps
     /// its location unless `repoint` is set.
     pub packs: Vec<([u8; 32], u64, Vec<PackEntry>)>,
+    /// More packs to add, read from a file [`spill_pack`] wrote them to
+    /// (a push's: not held in memory, ~50 bytes a chunk).
+    pub packs_file: Option<File>,
     /// Point chunks of added packs at them even if indexed elsewhere.
     pub repoint: bool,
     /// Lists and manifests to add (plaintext; sealed when stored).
@@ -136,6 +139,57 @@ pub(crate) struct Update {
     pub remove_chunks: Vec<[u8; 32]>,
     pub remove_lists: Vec<[u8; 32]>,
     pub remove_snapshots: Vec<[u8; 32]>,
+}
+
+/// Length of a pack's header in a file of [`spill_pack`].
+const SPILL_HEAD: usize = 32 + 8 + 4;
+
+/// Appends a pack's name, size and entries to `out`, to be added to the
+/// index later from the file (`Update::packs_file`).
+pub(crate) fn spill_pack(
+    out: &mut impl std::io::Write,
+    name: &[u8; 32],
+    size: u64,
+    entries: &[PackEntry],
+) -> std::io::Result<()> {
+    let mut e = Enc::with_capacity(SPILL_HEAD + entries.len() * pack::ENTRY_LEN);
+    e.bytes(name).u64(size).u32(entries.len() as u32);
+    for entry in entries {
+        entry.encode_into(&mut e);
+    }
+    out.write_all(&e.finish())
+}
+
+/// Reads back what [`spill_pack`] wrote to `f`, in one pass from its
+/// start, showing each pack to `pack` and each of its entries to `chunk`.
+fn read_spilled(
+    f: &File,
+    pack: &mut impl FnMut(&[u8; 32], u64, u32) -> Result<()>,
+    chunk: &mut impl FnMut(&[u8; 32], &PackEntry) -> Result<()>,
+) -> Result<()> {
+    use std::io::{BufRead, Read, Seek};
+    let tmp = std::env::temp_dir();
+    let io = |e| RepoError::io("read", &tmp)(e);
+    let bad = |e: DecodeError| io(std::io::Error::other(e.to_string()));
+    let mut f = f;
+    f.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    while !r.fill_buf().map_err(io)?.is_empty() {
+        let mut head = [0u8; SPILL_HEAD];
+        r.read_exact(&mut head).map_err(io)?;
+        let mut d = Dec::new(&head);
+        let name = d.array::<32>("pack").map_err(bad)?;
+        let size = d.u64("size").map_err(bad)?;
+        let count = d.u32("count").map_err(bad)?;
+        pack(&name, size, count)?;
+        let mut buf = [0u8; pack::ENTRY_LEN];
+        for _ in 0..count {
+            r.read_exact(&mut buf).map_err(io)?;
+            let e = PackEntry::decode_from(&mut Dec::new(&buf)).map_err(bad)?;
+            chunk(&name, &e)?;
+        }
+    }
+    Ok(())
 }
 
 /// What a sync found that it could not take in.
@@ -496,24 +550,35 @@ impl Index {
             for s in &u.remove_snapshots {
                 snaps.remove(s).map_err(self.e())?;
             }
-            for (name, size, entries) in &u.packs {
+            let mut add_pack = |name: &[u8; 32], size: u64, count: u32| -> Result<()> {
                 let mut v = Enc::with_capacity(12);
-                v.u64(*size).u32(entries.len() as u32);
+                v.u64(size).u32(count);
                 packs
                     .insert(name, v.finish().as_slice())
                     .map_err(self.e())?;
+                Ok(())
+            };
+            let mut add_chunk = |name: &[u8; 32], e: &PackEntry| -> Result<()> {
+                let present = !u.repoint && chunks.get(&e.id).map_err(self.e())?.is_some();
+                if !present {
+                    chunks
+                        .insert(&e.id, Loc::of(name, e).encode().as_slice())
+                        .map_err(self.e())?;
+                }
+                Ok(())
+            };
+            for (name, size, entries) in &u.packs {
+                add_pack(name, *size, entries.len() as u32)?;
                 for e in entries {
-                    let present = !u.repoint && chunks.get(&e.id).map_err(self.e())?.is_some();
-                    if !present {
-                        chunks
-                            .insert(&e.id, Loc::of(name, e).encode().as_slice())
-                            .map_err(self.e())?;
-                    }
+                    add_chunk(name, e)?;
                 }
             }
+            if let Some(f) = &u.packs_file {
+                read_spilled(f, &mut add_pack, &mut add_chunk)?;
+            }
             for (id, plain) in &u.lists {
-                let sealed = self.crypto.seal(plain.clone(), keys::LISTS.as_bytes())?;
-                lists.insert(id, sealed.as_slice()).map_err(self.e())?;
+                let sealed = self.crypto.seal_ref(plain, keys::LISTS.as_bytes())?;
+                lists.insert(id, &*sealed).map_err(self.e())?;
             }
             for (id, plain) in &u.snapshots {
                 let sealed = self
@@ -737,4 +802,64 @@ pub(crate) fn read_object(
     };
     decoded.map_err(|e| RepoError::damaged(what, e.to_string()))?;
     Ok(plain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Packs spilled to a file go into the index as packs given in memory
+    /// do: each pack with its size and count, each chunk at its first
+    /// location (a chunk in two packs keeps the one indexed first).
+    #[test]
+    fn spilled_packs_are_indexed_as_packs_in_memory() {
+        let entry = |id: u8, offset: u64| PackEntry {
+            id: [id; 32],
+            offset,
+            stored_len: 100 + u32::from(id),
+            raw_len: 4096,
+            codec: u8::from(id.is_multiple_of(2)),
+        };
+        let packs = vec![
+            (
+                [1u8; 32],
+                1000u64,
+                vec![entry(1, 8), entry(2, 108), entry(3, 208)],
+            ),
+            ([2u8; 32], 2000u64, vec![entry(4, 8), entry(2, 300)]),
+            ([3u8; 32], 60u64, Vec::new()),
+        ];
+        let mut file = tempfile::tempfile().expect("tempfile");
+        for (name, size, entries) in &packs {
+            spill_pack(&mut file, name, *size, entries).expect("spill");
+        }
+        let crypto = Crypto::plain();
+        let mut got = Vec::new();
+        for (i, update) in [
+            Update {
+                packs: packs.clone(),
+                ..Update::default()
+            },
+            Update {
+                packs_file: Some(file),
+                ..Update::default()
+            },
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let ix = Index::open(dir.path(), Open::Create, &crypto).expect("index");
+            ix.apply(&update).expect("apply");
+            let mut locs: Vec<_> = ix.locations().expect("locations").into_iter().collect();
+            locs.sort_by_key(|(id, _)| *id);
+            got.push((ix.packs().expect("packs"), locs));
+            assert_eq!(got[i].0.len(), 3);
+            assert_eq!(got[i].1.len(), 4);
+        }
+        assert_eq!(got[0], got[1]);
+        let (indexed, locs) = &got[1];
+        assert_eq!(indexed.get(&[2; 32]), Some(&(2000, 2)));
+        assert_eq!(locs[1].1, Loc::of(&[1; 32], &entry(2, 108)));
+    }
 }

@@ -261,33 +261,136 @@ impl ChunkList {
     /// The list for `ids`: a delta against `base` (named `base_id`) when
     /// that is at most a quarter of the full list, else the full list.
     /// Positions are compared one for one, as bbolt keeps pages in place.
+    #[cfg(test)]
     pub(crate) fn build(ids: Vec<[u8; 32]>, base: Option<(&[u8; 32], &[[u8; 32]])>) -> ChunkList {
-        let Some((base_id, base)) = base else {
-            return ChunkList::Full(ids);
-        };
-        let mut ops: Vec<Op> = Vec::new();
-        for (i, id) in ids.iter().enumerate() {
-            let same = base.get(i) == Some(id);
-            match (ops.last_mut(), same) {
-                (Some(Op::Copy { len, .. }), true) => *len += 1,
-                (Some(Op::New(new)), false) => new.push(*id),
-                (_, true) => ops.push(Op::Copy {
-                    start: i as u64,
-                    len: 1,
-                }),
-                (_, false) => ops.push(Op::New(vec![*id])),
+        if let Some((base_id, base)) = base {
+            let mut d = DeltaBuilder::new(base, ids.len() as u64);
+            if ids.iter().all(|id| d.push(id)) && d.fits() {
+                return d.finish(base_id);
             }
         }
-        let delta = ChunkList::Delta {
-            base: *base_id,
-            count: ids.len() as u64,
-            ops,
-        };
-        let full_len = LIST_MAGIC.len() + 9 + 32 * ids.len();
-        if delta.encoded_len() * 4 <= full_len {
-            delta
-        } else {
-            ChunkList::Full(ids)
+        ChunkList::Full(ids)
+    }
+
+    /// The encoding of [`build`](Self::build)'s list of the `count` IDs in
+    /// `ids` (a file of 32 bytes an ID, in order), without holding them:
+    /// only the encoding is held whole (and a delta's steps while they stay
+    /// within a quarter of a full list). Whether it is a delta, too.
+    pub(crate) fn encode_file(
+        ids: &std::fs::File,
+        count: u64,
+        base: Option<(&[u8; 32], &[[u8; 32]])>,
+    ) -> std::io::Result<(Vec<u8>, bool)> {
+        if let Some((base_id, base)) = base {
+            let mut d = DeltaBuilder::new(base, count);
+            if each_id(ids, count, |id| d.push(id))? && d.fits() {
+                return Ok((d.finish(base_id).encode(), true));
+            }
+        }
+        let head = LIST_MAGIC.len() + 1 + 8;
+        let full_len = usize::try_from(count)
+            .ok()
+            .and_then(|n| n.checked_mul(32)?.checked_add(head))
+            .ok_or_else(|| std::io::Error::other(format!("{count} chunks do not fit memory")))?;
+        let mut e = Enc::with_capacity(full_len);
+        e.bytes(LIST_MAGIC).u8(KIND_FULL).u64(count);
+        let mut out = e.finish();
+        out.resize(full_len, 0);
+        if let Some(body) = out.get_mut(head..) {
+            std::os::unix::fs::FileExt::read_exact_at(ids, body, 0)?;
+        }
+        Ok((out, false))
+    }
+}
+
+/// IDs read at a time by [`each_id`].
+const READ_IDS: usize = 4096;
+
+/// Shows `f` the `count` IDs of the file `ids` in order, until it says
+/// stop; whether it saw them all.
+fn each_id(
+    ids: &std::fs::File,
+    count: u64,
+    mut f: impl FnMut(&[u8; 32]) -> bool,
+) -> std::io::Result<bool> {
+    let mut buf = vec![[0u8; 32]; READ_IDS];
+    let mut at = 0u64;
+    while at < count {
+        let n = usize::try_from(count - at).map_or(READ_IDS, |n| n.min(READ_IDS));
+        let got = buf.get_mut(..n).unwrap_or_default();
+        std::os::unix::fs::FileExt::read_exact_at(ids, got.as_flattened_mut(), at * 32)?;
+        if !got.iter().all(&mut f) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
+}
+
+/// A delta built one ID at a time, keeping count of its encoded length
+/// so that one that will not be stored (longer than a quarter of the
+/// full list) is given up as soon as it is.
+struct DeltaBuilder<'b> {
+    base: &'b [[u8; 32]],
+    count: u64,
+    ops: Vec<Op>,
+    pos: usize,
+    len: usize,
+    limit: usize,
+}
+
+impl<'b> DeltaBuilder<'b> {
+    fn new(base: &'b [[u8; 32]], count: u64) -> DeltaBuilder<'b> {
+        let head = LIST_MAGIC.len() + 1 + 8;
+        let full_len = usize::try_from(count)
+            .ok()
+            .and_then(|n| n.checked_mul(32)?.checked_add(head))
+            .unwrap_or(usize::MAX);
+        DeltaBuilder {
+            base,
+            count,
+            ops: Vec::new(),
+            pos: 0,
+            len: head + 32 + 4,
+            limit: full_len / 4,
+        }
+    }
+
+    /// Takes the next ID; whether the delta is still short enough.
+    fn push(&mut self, id: &[u8; 32]) -> bool {
+        let same = self.base.get(self.pos) == Some(id);
+        match (self.ops.last_mut(), same) {
+            (Some(Op::Copy { len, .. }), true) => *len += 1,
+            (Some(Op::New(new)), false) => {
+                new.push(*id);
+                self.len += 32;
+            }
+            (_, true) => {
+                self.ops.push(Op::Copy {
+                    start: self.pos as u64,
+                    len: 1,
+                });
+                self.len += 17;
+            }
+            (_, false) => {
+                self.ops.push(Op::New(vec![*id]));
+                self.len += 5 + 32;
+            }
+        }
+        self.pos += 1;
+        self.fits()
+    }
+
+    /// Whether the delta is at most a quarter of the full list.
+    fn fits(&self) -> bool {
+        self.len <= self.limit
+    }
+
+    fn finish(self, base: &[u8; 32]) -> ChunkList {
+        ChunkList::Delta {
+            base: *base,
+            count: self.count,
+            ops: self.ops,
         }
     }
 }
@@ -323,5 +426,82 @@ mod tests {
         let l = ChunkList::build(ids(&[5, 6, 7, 4]), Some((&[7; 32], &base)));
         assert!(matches!(l, ChunkList::Full(_)));
         assert_eq!(ChunkList::decode(&l.encode()), Ok(l));
+    }
+
+    /// The list as the push built it before it streamed the IDs: every
+    /// step first, then the choice (the same snapshot must still get the
+    /// same list, and so the same ID).
+    fn reference(ids: &[[u8; 32]], base: Option<(&[u8; 32], &[[u8; 32]])>) -> Vec<u8> {
+        let full = ChunkList::Full(ids.to_vec());
+        let Some((base_id, base)) = base else {
+            return full.encode();
+        };
+        let mut ops: Vec<Op> = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let same = base.get(i) == Some(id);
+            match (ops.last_mut(), same) {
+                (Some(Op::Copy { len, .. }), true) => *len += 1,
+                (Some(Op::New(new)), false) => new.push(*id),
+                (_, true) => ops.push(Op::Copy {
+                    start: i as u64,
+                    len: 1,
+                }),
+                (_, false) => ops.push(Op::New(vec![*id])),
+            }
+        }
+        let delta = ChunkList::Delta {
+            base: *base_id,
+            count: ids.len() as u64,
+            ops,
+        };
+        if delta.encoded_len() * 4 <= full.encoded_len() {
+            delta.encode()
+        } else {
+            full.encode()
+        }
+    }
+
+    /// Read from a file of IDs (more than one read's worth), the list is
+    /// byte for byte the one built in memory, on both sides of the point
+    /// where a delta stops being worth it, and with no base.
+    #[test]
+    fn a_list_encoded_from_a_file_is_the_one_built_in_memory() {
+        use std::io::Write;
+        let n = READ_IDS * 2 + 100;
+        let id = |i: usize, salt: u8| {
+            let mut b = [salt; 32];
+            b[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            b
+        };
+        let base: Vec<[u8; 32]> = (0..n).map(|i| id(i, 0)).collect();
+        let mut deltas = 0;
+        // Every `every`-th ID changed, and a longer or shorter list.
+        for every in [1, 2, 3, 5, 7, 8, 9, 10, 50, 1000, usize::MAX] {
+            for len in [0, 1, n - 7, n, n + 5] {
+                let ids: Vec<[u8; 32]> = (0..len)
+                    .map(|i| {
+                        if every != usize::MAX && i % every == 0 {
+                            id(i, 1)
+                        } else {
+                            id(i, 0)
+                        }
+                    })
+                    .collect();
+                let mut f = tempfile::tempfile().unwrap();
+                f.write_all(ids.as_flattened()).unwrap();
+                for b in [None, Some((&[7u8; 32], base.as_slice()))] {
+                    let want = reference(&ids, b);
+                    let (got, delta) = ChunkList::encode_file(&f, ids.len() as u64, b).unwrap();
+                    assert_eq!(got, want, "every {every}, {len} IDs, base {}", b.is_some());
+                    assert_eq!(delta, got.get(8) == Some(&KIND_DELTA));
+                    assert_eq!(ChunkList::build(ids.clone(), b).encode(), want);
+                    deltas += usize::from(delta);
+                }
+            }
+        }
+        assert!(
+            deltas > 5 && deltas < 40,
+            "{deltas} deltas: both kinds were built"
+        );
     }
 }

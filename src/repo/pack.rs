@@ -95,7 +95,12 @@ impl Default for PackBuilder {
 
 impl PackBuilder {
     pub(crate) fn new() -> PackBuilder {
-        let mut buf = Vec::with_capacity(TARGET_PACK_BYTES + (1 << 20));
+        PackBuilder::reusing(Vec::with_capacity(TARGET_PACK_BYTES + (1 << 20)))
+    }
+
+    /// A builder filling `buf` (a finished pack's, cleared) again.
+    pub(crate) fn reusing(mut buf: Vec<u8>) -> PackBuilder {
+        buf.clear();
         buf.extend_from_slice(PACK_MAGIC);
         PackBuilder {
             buf,

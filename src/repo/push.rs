@@ -10,14 +10,25 @@
 //! page-aligned chunks, each hashed, and the new ones compressed into packs
 //! that are published as they fill. Then the chunk list (a delta against
 //! the newest full list when that is small), then the manifest, then the
-//! snapshot's record under `known/` (see `held.rs`), then the index. Every
-//! object is published whole by the backend, and the manifest only after
-//! everything it refers to, so a push killed at any moment leaves at worst
-//! some unreferenced packs (taken into the index by the next command,
-//! removed by the next prune).
+//! snapshot's record under `known/` (see `held.rs`), then the index (in
+//! one transaction: one per pack rewrote most of a large index's pages
+//! each time). Every object is published whole by the backend, and the
+//! manifest only after everything it refers to, so a push killed at any
+//! moment leaves at worst some unreferenced packs (taken into the index by
+//! the next command, removed by the next prune).
+//!
+//! What a push holds does not grow with the snapshot beyond a few bytes a
+//! chunk: the chunk IDs go to a temporary file (read back to write the
+//! list), so do the packs' entries (read back into the index), and what
+//! stays is the note of each new chunk taken (`Fresh`, 10-20 bytes a chunk)
+//! while chunking, then the list's encoding (32 bytes a chunk) to store
+//! it; also, for a push into a repository that has chunks, their sorted
+//! IDs (32 bytes each) while chunking and the base list's IDs (32 bytes a
+//! chunk of it) while the list is made.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Mutex;
@@ -55,14 +66,37 @@ struct Block {
     stored: Vec<(usize, Vec<u8>, u32, u8)>,
 }
 
+/// A full chunk list: its ID and its chunk IDs.
+type FullList = ([u8; 32], Vec<[u8; 32]>);
+
+/// What the packs written by a push hold.
+#[derive(Default)]
+struct Written {
+    packs: usize,
+    new_chunks: u64,
+    pack_bytes: u64,
+    /// Their names, sizes and entries, for the index (`index::spill_pack`).
+    entries: Option<std::fs::File>,
+}
+
+/// What a push cut and stored: the ID of each of the `chunks` chunks in
+/// order (32 bytes each, in a temporary file rather than memory: 62 MB for
+/// an 8 GB snapshot), and the packs written (their entries in another).
+struct Stored {
+    ids: std::fs::File,
+    chunks: u64,
+    written: Written,
+}
+
 /// The chunks a push has stored, so that each is stored once: by the first
-/// 8 bytes of its ID, where the whole ID is in the snapshot's list of IDs
-/// (which the push holds anyway), about 20 bytes a chunk where a set of
-/// whole IDs took about 50. The rare ID whose prefix another one has (or
-/// whose position does not fit) is kept whole.
+/// 4 bytes of its ID, where the whole ID is in the snapshot's list of IDs
+/// (the push's temporary file of them), 8 bytes an entry (10-20 bytes a
+/// chunk with the table's slack) where a set of whole IDs took about 50.
+/// The ID whose prefix another one has (a few hundred of 2,000,000 in an
+/// 8 GB snapshot, or one whose position does not fit) is kept whole.
 #[derive(Default)]
 struct Fresh {
-    first: HashMap<u64, u32>,
+    first: HashMap<u32, u32>,
     whole: HashSet<[u8; 32]>,
 }
 
@@ -75,8 +109,8 @@ impl Fresh {
         pos: usize,
         at: impl Fn(usize) -> Option<[u8; 32]>,
     ) -> bool {
-        let prefix = id.first_chunk::<8>().copied().unwrap_or_default();
-        match self.first.entry(u64::from_le_bytes(prefix)) {
+        let prefix = id.first_chunk::<4>().copied().unwrap_or_default();
+        match self.first.entry(u32::from_le_bytes(prefix)) {
             Entry::Occupied(o) => at(*o.get() as usize) != Some(*id) && self.whole.insert(*id),
             Entry::Vacant(v) => match u32::try_from(pos) {
                 Ok(p) => {
@@ -289,26 +323,20 @@ impl Repository {
         let len = file.len();
         let body_len = file.body_len();
 
-        // What the repository has: chunk IDs, and the newest full list to
-        // write a delta against.
-        let (known, known_lists, base) = {
+        // What the repository has: chunk IDs, and the list of the newest
+        // snapshot (whose full list a delta is written against; read once
+        // the chunks are stored, so that its IDs and the repository's are
+        // not held at the same time).
+        let (known, known_lists, newest) = {
             let (ix, _) = self.index(Open::Checked)?;
             let known = ix.chunk_ids()?;
             let known_lists = ix.list_ids()?;
             let snaps = ix.snapshots()?;
-            let newest = snaps.iter().max_by_key(|(id, m)| (m.time_ns, *id));
-            let base = match newest {
-                Some((_, m)) => match ix.list(&m.list)? {
-                    Some(ChunkList::Full(ids)) => Some((m.list, ids)),
-                    Some(ChunkList::Delta { base, .. }) => match ix.list(&base)? {
-                        Some(ChunkList::Full(ids)) => Some((base, ids)),
-                        _ => None,
-                    },
-                    None => None,
-                },
-                None => None,
-            };
-            (known, known_lists, base)
+            let newest = snaps
+                .iter()
+                .max_by_key(|(id, m)| (m.time_ns, *id))
+                .map(|(_, m)| m.list);
+            (known, known_lists, newest)
         };
 
         // Both checks before anything is stored: a refused file leaves
@@ -338,26 +366,32 @@ impl Repository {
             });
         }
         verified?;
-        let (ids, packs) = self.store_chunks(file, csize, &known, opts.compression_level)?;
+        let stored = self.store_chunks(file, csize, &known, opts.compression_level)?;
         drop(known);
         // What was checked must be what was cut.
         if let Some(e) = file.changed() {
             return Err(e.into());
         }
 
-        let chunks = ids.len() as u64;
-        let list = ChunkList::build(ids, base.as_ref().map(|(id, ids)| (id, ids.as_slice())));
-        let delta_list = matches!(list, ChunkList::Delta { .. });
-        let list_plain = list.encode();
-        drop(list);
+        let chunks = stored.chunks;
+        let base = match newest {
+            Some(list) => self.full_list_of(&list)?,
+            None => None,
+        };
+        let (list_plain, delta_list) = ChunkList::encode_file(
+            &stored.ids,
+            chunks,
+            base.as_ref().map(|(id, ids)| (id, ids.as_slice())),
+        )
+        .map_err(RepoError::io("read", std::env::temp_dir()))?;
+        drop(base);
+        drop(stored.ids);
         let list_id = self.crypto.id(&list_plain);
         // An identical list (the same snapshot again) is stored once.
         let list_bytes = if known_lists.contains(&list_id) {
             0
         } else {
-            let list_stored = self
-                .crypto
-                .seal(list_plain.clone(), keys::LISTS.as_bytes())?;
+            let list_stored = self.crypto.seal_ref(&list_plain, keys::LISTS.as_bytes())?;
             let list_key = keys::list(&list_id);
             self.backend
                 .write(&list_key, &list_stored)
@@ -365,7 +399,7 @@ impl Repository {
             list_stored.len() as u64
         };
 
-        let pack_bytes: u64 = packs.iter().map(|p| p.1).sum();
+        let pack_bytes = stored.written.pack_bytes;
         let time_ns = match opts
             .time
             .unwrap_or_else(SystemTime::now)
@@ -402,11 +436,9 @@ impl Repository {
             .map_err(RepoError::io("write", self.path_of(&key)))?;
         self.record_push(&id)?;
 
-        let new_chunks = packs.iter().map(|p| p.2.len() as u64).sum();
-        let npacks = packs.len();
         let ix = super::index::Index::open(&self.backend.index_dir(), Open::Fast, &self.crypto)?;
         ix.apply(&Update {
-            packs,
+            packs_file: stored.written.entries,
             lists: vec![(list_id, list_plain)],
             snapshots: vec![(id, plain)],
             ..Update::default()
@@ -414,29 +446,44 @@ impl Repository {
         Ok(PushSummary {
             info: SnapshotInfo::from_manifest(id, &manifest),
             chunks,
-            new_chunks,
-            packs: npacks,
+            new_chunks: stored.written.new_chunks,
+            packs: stored.written.packs,
             delta_list,
         })
     }
 
-    /// Cuts the file into chunks, stores the ones not in `known` in packs,
-    /// and returns every chunk's ID and the packs written.
+    /// The full list a delta against snapshot list `list` would refer to
+    /// (itself, or its base), with its IDs; `None` when it is not indexed.
+    fn full_list_of(&self, list: &[u8; 32]) -> Result<Option<FullList>> {
+        let ix = super::index::Index::open(&self.backend.index_dir(), Open::Fast, &self.crypto)?;
+        Ok(match ix.list(list)? {
+            Some(ChunkList::Full(ids)) => Some((*list, ids)),
+            Some(ChunkList::Delta { base, .. }) => match ix.list(&base)? {
+                Some(ChunkList::Full(ids)) => Some((base, ids)),
+                _ => None,
+            },
+            None => None,
+        })
+    }
+
+    /// Cuts the file into chunks and stores the ones not in `known` in
+    /// packs. Returns every chunk's ID and the packs' entries, each in a
+    /// temporary file (for the list and the index), and what was written.
     ///
     /// A bounded pipeline: worker threads each read a block of the file,
     /// hash its chunks and compress the ones not in `known`; this thread
     /// takes the blocks back in file order, drops chunks already taken,
     /// and fills packs, which another thread finishes (names) and
-    /// publishes in order while the next one fills. At most
-    /// `2 x workers` blocks are in flight, and two packs.
-    #[allow(clippy::type_complexity)]
+    /// publishes in order while the next one fills. At most `2 x workers`
+    /// blocks are in flight, and two packs. What stays per chunk is only
+    /// the note that a new one was taken (`Fresh`).
     fn store_chunks(
         &self,
         file: &SnapshotFile,
         csize: u32,
         known: &[[u8; 32]],
         level: i32,
-    ) -> Result<(Vec<[u8; 32]>, Vec<Published>)> {
+    ) -> Result<Stored> {
         let len = file.len();
         let csize = csize as usize;
         let block = ((JOB_BLOCK / csize).max(1) * csize) as u64;
@@ -445,10 +492,12 @@ impl Repository {
             .map_or(1, |n| n.get())
             .clamp(1, 8);
         let inflight = (workers * 2) as u64;
-        let mut ids = Vec::with_capacity(usize::try_from(len / csize as u64 + 1).unwrap_or(0));
+        let tmp = std::env::temp_dir();
+        let mut ids = tempfile::tempfile().map_err(RepoError::io("create", &tmp))?;
+        let mut chunks = 0u64;
         let (job_tx, job_rx) = sync_channel::<u64>(workers * 2);
         let job_rx = Mutex::new(job_rx);
-        std::thread::scope(|s| -> Result<(Vec<[u8; 32]>, Vec<Published>)> {
+        let written = std::thread::scope(|s| -> Result<Written> {
             let (done_tx, done_rx) = channel::<Result<Block>>();
             for _ in 0..workers {
                 let done_tx = done_tx.clone();
@@ -470,20 +519,39 @@ impl Repository {
                 });
             }
             drop(done_tx);
-            // Packs are finished and written on their own thread, in the
-            // order they are filled; the channel has no room, so at most
-            // one pack waits while another is written.
+            // Packs are finished and written on their own thread,
+            // in the order they are filled; the channel has no room, so at
+            // most one pack waits while another is written. Each buffer
+            // written comes back to be filled again: two in all, not a
+            // fresh 33 MB (its pages faulted in and zeroed) a pack.
             let (pack_tx, pack_rx) = sync_channel::<PackBuilder>(0);
-            let publisher = s.spawn(move || -> Result<Vec<Published>> {
-                let mut packs = Vec::new();
+            let (spare_tx, spare_rx) = sync_channel::<Vec<u8>>(2);
+            let tmp = &tmp;
+            let publisher = s.spawn(move || -> Result<Written> {
+                let mut w = Written::default();
+                let spill = tempfile::tempfile().map_err(RepoError::io("create", tmp))?;
+                let mut spill = std::io::BufWriter::with_capacity(1 << 20, spill);
                 for p in pack_rx {
-                    packs.push(self.publish(p.finish(&self.crypto)?)?);
+                    let ((name, size, entries), bytes) =
+                        self.publish_keeping(p.finish(&self.crypto)?)?;
+                    let _ = spare_tx.try_send(bytes);
+                    w.packs += 1;
+                    w.new_chunks += entries.len() as u64;
+                    w.pack_bytes += size;
+                    super::index::spill_pack(&mut spill, &name, size, &entries)
+                        .map_err(RepoError::io("write", tmp))?;
                 }
-                Ok(packs)
+                w.entries = Some(
+                    spill
+                        .into_inner()
+                        .map_err(|e| RepoError::io("write", tmp)(e.into_error()))?,
+                );
+                Ok(w)
             });
             let collected = (|| -> Result<()> {
                 let mut fresh = Fresh::default();
                 let mut pack = PackBuilder::new();
+                let mut buffers = 1;
                 let mut sent = 0u64;
                 let mut next = 0u64;
                 let mut pending: BTreeMap<u64, Block> = BTreeMap::new();
@@ -500,9 +568,15 @@ impl Repository {
                     let done = done?;
                     pending.insert(done.seq, done);
                     while let Some(b) = pending.remove(&next) {
-                        let before = ids.len();
+                        let before = usize::try_from(chunks).unwrap_or(usize::MAX);
+                        // An ID of an earlier block is read back from the
+                        // file (only for a chunk whose ID prefix was seen
+                        // before: mostly a repeated chunk).
                         let at = |p: usize| match p.checked_sub(before) {
-                            None => ids.get(p).copied(),
+                            None => {
+                                let mut id = [0u8; 32];
+                                ids.read_exact_at(&mut id, p as u64 * 32).ok().map(|()| id)
+                            }
                             Some(q) => b.ids.get(q).copied(),
                         };
                         for (i, stored, raw_len, codec) in b.stored {
@@ -513,11 +587,25 @@ impl Repository {
                                 continue;
                             }
                             pack.add(id, &stored, raw_len, codec);
-                            if pack.is_full() && pack_tx.send(std::mem::take(&mut pack)).is_err() {
+                            if !pack.is_full() {
+                                continue;
+                            }
+                            let next = if buffers < 2 {
+                                buffers += 1;
+                                PackBuilder::new()
+                            } else {
+                                match spare_rx.recv() {
+                                    Ok(buf) => PackBuilder::reusing(buf),
+                                    Err(_) => return Ok(()), // the publisher failed: its error
+                                }
+                            };
+                            if pack_tx.send(std::mem::replace(&mut pack, next)).is_err() {
                                 return Ok(()); // the publisher failed: its error
                             }
                         }
-                        ids.extend_from_slice(&b.ids);
+                        ids.write_all(b.ids.as_flattened())
+                            .map_err(RepoError::io("write", tmp))?;
+                        chunks += b.ids.len() as u64;
                         next += 1;
                     }
                 }
@@ -533,11 +621,16 @@ impl Repository {
             })();
             drop(job_tx);
             drop(pack_tx);
-            let packs = publisher
+            let written = publisher
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             collected?;
-            Ok((std::mem::take(&mut ids), packs?))
+            written
+        })?;
+        Ok(Stored {
+            ids,
+            chunks,
+            written,
         })
     }
 
@@ -560,6 +653,7 @@ impl Repository {
         file.file()
             .read_exact_at(buf, off)
             .map_err(RepoError::io("read", file.path()))?;
+        coder.new_block();
         let mut b = Block {
             seq,
             ids: Vec::with_capacity(want.div_ceil(csize)),
@@ -581,11 +675,17 @@ impl Repository {
 
     /// Writes a pack; returns its name, size and entries.
     pub(crate) fn publish(&self, p: Pack) -> Result<Published> {
+        self.publish_keeping(p).map(|(published, _)| published)
+    }
+
+    /// [`publish`](Self::publish), giving back the pack's buffer for the
+    /// next one.
+    fn publish_keeping(&self, p: Pack) -> Result<(Published, Vec<u8>)> {
         let key = keys::pack(&p.name);
         self.backend
             .write(&key, &p.bytes)
             .map_err(RepoError::io("write", self.path_of(&key)))?;
-        Ok((p.name, p.bytes.len() as u64, p.entries))
+        Ok(((p.name, p.bytes.len() as u64, p.entries), p.bytes))
     }
 }
 
@@ -596,7 +696,7 @@ mod tests {
 
     #[test]
     fn fresh_stores_each_chunk_once_even_when_prefixes_collide() {
-        // IDs 0 and 1 share their first 8 bytes; 2 is ID 0 again, 3 is ID
+        // IDs 0 and 1 share their first 4 bytes; 2 is ID 0 again, 3 is ID
         // 1 again, 4 is a third ID with the same prefix, 5 is ID 4 again.
         let id = |tail: u8| {
             let mut b = [7u8; 32];
