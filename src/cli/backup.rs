@@ -688,8 +688,12 @@ fn cat(a: &CatArgs) -> Result<(), Failure> {
             let mut f = std::fs::File::create(&tmp)
                 .map_err(|e| Failure::new(EXIT_ERROR, format!("create {}: {e}", tmp.display())))?;
             repo.cat(id, &mut f).map_err(fail)?;
+            // The bytes are durable before the name points at them, and the
+            // rename is durable (the directory synced) before success is
+            // reported: a power loss leaves the old FILE or the whole new one.
             f.sync_all()
                 .and_then(|()| std::fs::rename(&tmp, file))
+                .and_then(|()| std::fs::File::open(etcdsnap_parent(file))?.sync_all())
                 .map_err(|e| Failure::new(EXIT_ERROR, format!("write {}: {e}", file.display())))?;
             return Ok(());
         }
