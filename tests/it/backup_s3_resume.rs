@@ -116,6 +116,35 @@ fn broken_once(
     })
 }
 
+/// Runs the command `args(i)` gives through a cut (i = 0) and through a stall that never
+/// recovers (i = 1), each tripped mid-pack and held 2.5 s: each must succeed after exactly one
+/// trip. Their outputs.
+fn through_each_break(
+    server: &S3Server,
+    cache: &Path,
+    clean: u64,
+    args: impl Fn(usize) -> Vec<String>,
+) -> Vec<(Link, Output)> {
+    [Link::Cut, Link::Stalled]
+        .into_iter()
+        .enumerate()
+        .map(|(i, link)| {
+            let a = args(i);
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            let proxy = CutProxy::start(support::http::parse_loopback_url(&server.endpoint()));
+            let run = || {
+                cmd(server, Some(&proxy), cache, 6, &a)
+                    .output()
+                    .expect("run")
+            };
+            let o = broken_once(run, &proxy, clean, link, Duration::from_millis(2500));
+            assert!(o.status.success(), "{link:?}: {}", stderr(&o));
+            assert_eq!(proxy.trips(), 1, "{link:?}");
+            (link, o)
+        })
+        .collect()
+}
+
 /// Bytes `args` reads through a proxy on a good connection.
 fn clean_bytes(server: &S3Server, cache: &Path, args: &[&str]) -> u64 {
     let proxy = CutProxy::start(support::http::parse_loopback_url(&server.endpoint()));
@@ -141,24 +170,8 @@ fn cat_goes_on_after_a_cut_or_a_stall_mid_pack() {
     let args = ["backup", "cat", url.as_str(), &id[..8]];
     let clean = clean_bytes(&server, &cache, &args);
 
-    for (link, hold) in [
-        (Link::Cut, Duration::from_millis(2500)),
-        (Link::Stalled, Duration::from_millis(2500)),
-    ] {
-        let proxy = CutProxy::start(support::http::parse_loopback_url(&server.endpoint()));
-        let o = broken_once(
-            || {
-                cmd(&server, Some(&proxy), &cache, 6, &args)
-                    .output()
-                    .expect("run")
-            },
-            &proxy,
-            clean,
-            link,
-            hold,
-        );
-        assert!(o.status.success(), "{link:?}: {}", stderr(&o));
-        assert_eq!(proxy.trips(), 1, "{link:?}");
+    let args = |_| args.iter().map(|a| a.to_string()).collect();
+    for (link, o) in through_each_break(&server, &cache, clean, args) {
         assert!(o.stdout == want, "{link:?}: cat is the file, byte for byte");
     }
 }
@@ -206,30 +219,12 @@ fn restore_goes_on_after_a_cut_or_a_stall_mid_pack() {
     let clean = clean_bytes(&server, &cache, &a);
     assert_eq!(files::contents(&first), want);
 
-    for (i, (link, hold)) in [
-        (Link::Cut, Duration::from_millis(2500)),
-        (Link::Stalled, Duration::from_millis(2500)),
-    ]
-    .into_iter()
-    .enumerate()
+    let broken = |i: usize| work.path().join(format!("broken-{i}"));
+    for (i, (link, _)) in through_each_break(&server, &cache, clean, |i| restore_args(&broken(i)))
+        .into_iter()
+        .enumerate()
     {
-        let dir = work.path().join(format!("broken-{i}"));
-        let a = restore_args(&dir);
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        let proxy = CutProxy::start(support::http::parse_loopback_url(&server.endpoint()));
-        let o = broken_once(
-            || {
-                cmd(&server, Some(&proxy), &cache, 6, &a)
-                    .output()
-                    .expect("run")
-            },
-            &proxy,
-            clean,
-            link,
-            hold,
-        );
-        assert!(o.status.success(), "{link:?}: {}", stderr(&o));
-        assert_eq!(proxy.trips(), 1, "{link:?}");
+        let dir = broken(i);
         let got = files::contents(&dir);
         assert_eq!(
             got.keys().collect::<Vec<_>>(),
