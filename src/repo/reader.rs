@@ -702,6 +702,9 @@ impl Repository {
         let _lock = self.lock(false)?;
         let plan = self.plan(prefix)?;
         let name = format!("{} snapshot {}", self.location(), hex(&plan.id));
+        // Decoded on the caller's thread as it reads (a restore's writing
+        // and hashing run on two others): a restore's 1 MiB requests
+        // bypass the small buffer, so chunks land in its buffers directly.
         let mut r = io::BufReader::with_capacity(64 << 10, Chunks::new(self, &plan, None));
         let source = SnapshotReader::new(&mut r, name)
             .with_len(plan.manifest.size)
@@ -719,18 +722,7 @@ impl Repository {
         opts: &RestoreOptions,
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<RestoreSummary> {
-        let _lock = self.lock(false)?;
-        let plan = self.plan(prefix)?;
-        let name = format!("{} snapshot {}", self.location(), hex(&plan.id));
-        // Decoded on this thread as the restore reads (its writing and
-        // hashing run on two others): the restore's 1 MiB requests
-        // bypass the small buffer, so chunks land in its buffers directly.
-        let mut r = io::BufReader::with_capacity(64 << 10, Chunks::new(self, &plan, None));
-        let source = SnapshotReader::new(&mut r, name)
-            .with_len(plan.manifest.size)
-            .with_body_sha256(plan.manifest.sha256_body);
-        let summary = restore(source, opts, progress)?;
-        Ok(summary)
+        Ok(self.with_snapshot_reader(prefix, |source| restore(source, opts, progress))??)
     }
 }
 

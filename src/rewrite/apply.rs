@@ -686,26 +686,19 @@ impl PreparedApply<'_> {
         location: String,
         size_after: u64,
     ) -> impl FnOnce(Status) -> ApplySummary + use<> {
+        // The status is replaced by the result's; nothing is compacted in
+        // place (a compaction to apply takes the dense rewrite).
+        let placeholder = Status {
+            hash: 0,
+            revision: 0,
+            total_key: 0,
+            total_size: 0,
+            version: None,
+            target: self.target,
+        };
         let summary = ApplySummary {
-            location,
-            size_before: self.src.file_len(),
-            size_after,
-            base_revision: self.base,
-            revision: self.to,
-            revisions: self.applying.revisions,
-            events: self.applying.events.len() as u64,
             compacted: None,
-            removed: 0,
-            leases: self.applying.leases_written,
-            // Replaced by the result's.
-            status: Status {
-                hash: 0,
-                revision: 0,
-                total_key: 0,
-                total_size: 0,
-                version: None,
-                target: self.target,
-            },
+            ..self.summary(location, size_after, 0, placeholder)
         };
         move |status| ApplySummary { status, ..summary }
     }

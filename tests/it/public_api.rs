@@ -42,9 +42,8 @@ fn rustdoc_json() -> Value {
     let mut command = Command::new(cargo);
     // Nothing of the package's environment that cargo (or .ci/run) gave this
     // test reaches the nested cargo: ring's build script declares some of
-    // those variables, so they changed its fingerprint, and .ci/run's `cargo
-    // doc` in the same target dir (sharing the dependencies' checks) and this
-    // run rebuilt ring and the crates above it, each after the other.
+    // those variables, so whether the dependencies' checks in target/public-api
+    // could be reused depended on how this test had been started.
     for (var, _) in std::env::vars_os() {
         if var
             .to_str()
