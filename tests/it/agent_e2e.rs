@@ -226,7 +226,16 @@ impl Workload {
         let roll = KINDS
             .iter()
             .find(|(kind, _)| self.done.get(kind).copied().unwrap_or(0) < 2)
-            .map_or(roll, |&(_, r)| r);
+            .map_or(roll, |&(kind, r)| {
+                // A revoke takes a mid lease even when etcd refuses it (the
+                // leader down): with none left, another is granted first,
+                // or its guard fails and every later op is a put.
+                if kind == "revoke" && self.mid.is_empty() {
+                    76
+                } else {
+                    r
+                }
+            });
         match roll {
             0..=39 => {
                 self.kind = "put";
