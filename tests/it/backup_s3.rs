@@ -18,6 +18,16 @@ use support::files;
 use support::fixtures;
 use support::s3::S3Server;
 
+/// The restore flags of the one-member cluster the repository tests restore into.
+pub(super) const ONE_MEMBER: [&str; 6] = [
+    "--name",
+    "m1",
+    "--initial-cluster",
+    "m1=http://127.0.0.1:2380",
+    "--initial-advertise-peer-urls",
+    "http://127.0.0.1:2380",
+];
+
 const BUCKET: &str = "backups";
 const PREFIX: &str = "team/etcd";
 
@@ -120,14 +130,7 @@ fn a_repository_in_a_bucket() {
 
     // restore writes exactly what a restore of the file writes.
     let (a, b) = (work.path().join("a"), work.path().join("b"));
-    let flags = [
-        "--name",
-        "m1",
-        "--initial-cluster",
-        "m1=http://127.0.0.1:2380",
-        "--initial-advertise-peer-urls",
-        "http://127.0.0.1:2380",
-    ];
+    let flags = ONE_MEMBER;
     let mut args = vec!["backup", "restore", &url, &id[..8], "--data-dir"];
     let a_dir = a.join("m1.etcd");
     args.push(s(&a_dir));

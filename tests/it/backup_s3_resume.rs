@@ -185,14 +185,7 @@ fn restore_goes_on_after_a_cut_or_a_stall_mid_pack() {
     let cache = work.path().join("cache");
     let id = pushed(&server, &cache);
     let url = repo_url();
-    let flags = [
-        "--name",
-        "m1",
-        "--initial-cluster",
-        "m1=http://127.0.0.1:2380",
-        "--initial-advertise-peer-urls",
-        "http://127.0.0.1:2380",
-    ];
+    let flags = super::backup_s3::ONE_MEMBER;
     let want_dir = work.path().join("want");
     std::fs::create_dir(&want_dir).expect("mkdir");
     let mut args = vec!["snapshot", "restore"];
