@@ -19,20 +19,28 @@ use serde_json::Value;
 const LISTING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/public-api.txt");
 
 /// Runs rustdoc with JSON output. The JSON backend is unstable, so the
-/// stable toolchain is told to allow it, as cargo-semver-checks does.
+/// stable toolchain is told to allow it for this crate alone
+/// (`RUSTC_BOOTSTRAP=etcdsnap`), as cargo-semver-checks does.
 fn rustdoc_json() -> Value {
     let manifest = env!("CARGO_MANIFEST_DIR");
-    // A target dir of its own beside the test binary's (target/public-api):
-    // RUSTC_BOOTSTRAP changes cargo's fingerprints, so in the shared dir
-    // this rebuilt the dependencies in place while other cargo commands
-    // (the doctests, which .ci/run runs beside the tests) were reading them.
     let exe = std::env::current_exe().expect("path of this test binary");
-    let target = exe
+    let shared = exe
         .ancestors()
         .nth(3)
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| Path::new(manifest).join("target"))
-        .join("public-api");
+        .unwrap_or_else(|| Path::new(manifest).join("target"));
+    // RUSTC_BOOTSTRAP is part of cargo's fingerprints (build scripts declare
+    // it), so a nested cargo that sets it where the outer one did not would
+    // rebuild the dependencies' checks in place while other cargo commands
+    // (the doctests, which .ci/run runs beside the tests) read them. When
+    // the whole run already allows unstable options for this crate (.ci/run
+    // exports RUSTC_BOOTSTRAP=etcdsnap for every cargo step), the test uses
+    // the shared target dir and reuses the checks `cargo clippy` and `cargo
+    // doc` made; otherwise a target dir of its own (target/public-api).
+    let (target, bootstrap) = match std::env::var("RUSTC_BOOTSTRAP") {
+        Ok(v) if v == "1" || v.split(',').any(|c| c.trim() == "etcdsnap") => (shared, v),
+        _ => (shared.join("public-api"), "etcdsnap".to_owned()),
+    };
     // The compiler and rustdoc beside the cargo that built this test, named
     // outright: run outside cargo (as .ci/run runs test binaries), rustup's
     // `rustc` proxy would pick the toolchain from the directory it compiles
@@ -60,7 +68,7 @@ fn rustdoc_json() -> Value {
     }
     let out = command
         .current_dir(manifest)
-        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUSTC_BOOTSTRAP", bootstrap)
         .env_remove("RUSTDOCFLAGS")
         .args(["rustdoc", "--lib", "--quiet", "--target-dir"])
         .arg(&target)

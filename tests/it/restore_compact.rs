@@ -82,6 +82,18 @@ fn assert_compacted_at(ctl: &Etcdctl, rev: i64) {
 }
 
 #[track_caller]
+/// `endpoint hashkv` at the latest revision: the hash and the compact
+/// revision etcd reports.
+fn hashkv(ctl: &Etcdctl) -> (Value, Value) {
+    let v = ctl.json(&["endpoint", "hashkv"]);
+    let hk = &v[0]["HashKV"];
+    assert!(
+        hk["hash"].is_u64() && hk["compact_revision"].is_i64(),
+        "{v}"
+    );
+    (hk["hash"].clone(), hk["compact_revision"].clone())
+}
+
 fn assert_boltcheck_ok(db: &Path) {
     let check = oracles::run_boltcheck("check", db);
     assert!(
@@ -134,9 +146,17 @@ fn compact_and_defrag_on_restore_serve_what_etcd_compaction_serves() {
     assert_eq!(summary["compactRevision"].as_i64(), Some(r), "{summary}");
     pctl.ok(&["compact", &r.to_string(), "--physical"]);
     let octl = older.ctl();
-    for rev in r..=LATEST {
+    // A version the compaction wrongly dropped shows at the compaction
+    // revision itself and stays missing until its key is written again, so
+    // the revisions right after it and a stride to the latest are asked;
+    // a version wrongly kept below it is never served, but etcd's hash of
+    // the key space covers it. (`compact.rs` asks every revision of its
+    // own snapshots with the same compaction code.)
+    let revs = (r..r + 5).chain((r + 5..LATEST).step_by(7)).chain([LATEST]);
+    for rev in revs {
         assert_eq!(get_at(&octl, rev), get_at(&pctl, rev), "get at {rev}");
     }
+    assert_eq!(hashkv(&octl), hashkv(&pctl));
     assert_compacted_at(&octl, r - 1);
     assert_compacted_at(&pctl, r - 1);
     // --compact alone lays the db out densely too.
