@@ -655,6 +655,21 @@ fn restore(a: &RestoreFromRepoArgs, write_out: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A [`LocationWriter`] as an [`std::io::Write`], for `backup cat -o` (its
+/// errors kept as the io error's source).
+struct ToLocation(etcdsnap::LocationWriter);
+
+impl std::io::Write for ToLocation {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(buf).map_err(std::io::Error::other)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn cat(a: &CatArgs) -> Result<(), Failure> {
     let point = a.point.point()?;
     let out = std::io::stdout();
@@ -674,27 +689,17 @@ fn cat(a: &CatArgs) -> Result<(), Failure> {
     let Some(to) = point else {
         let id = need_id(&a.id, "backup cat")?;
         if let Some(file) = &a.output {
-            // Through a temporary file beside it, published when whole.
-            let dir = tempfile::Builder::new()
-                .prefix(".etcdsnap-cat")
-                .tempdir_in(etcdsnap_parent(file))
-                .map_err(|e| {
-                    Failure::new(
-                        EXIT_ERROR,
-                        format!("create a temporary file beside {}: {e}", file.display()),
-                    )
-                })?;
-            let tmp = dir.path().join("snapshot.db");
-            let mut f = std::fs::File::create(&tmp)
-                .map_err(|e| Failure::new(EXIT_ERROR, format!("create {}: {e}", tmp.display())))?;
-            repo.cat(id, &mut f).map_err(fail)?;
-            // The bytes are durable before the name points at them, and the
-            // rename is durable (the directory synced) before success is
-            // reported: a power loss leaves the old FILE or the whole new one.
-            f.sync_all()
-                .and_then(|()| std::fs::rename(&tmp, file))
-                .and_then(|()| std::fs::File::open(etcdsnap_parent(file))?.sync_all())
-                .map_err(|e| Failure::new(EXIT_ERROR, format!("write {}: {e}", file.display())))?;
+            // A location, as with --to-revision and `snapshot save`: FILE.part
+            // beside FILE, fsynced, renamed over it and the directory fsynced
+            // (a kill leaves the old FILE or the whole new one, and at most
+            // FILE.part, which the next run truncates; a signal removes it);
+            // `.zst`/`.gz` and object-store URLs are written as they say.
+            let loc = Location::parse_with(&text(file)?, &super::location_options()?)
+                .map_err(|e| Failure::new(EXIT_ERROR, e))?;
+            let mut w = ToLocation(loc.create().map_err(|e| Failure::new(EXIT_ERROR, e))?);
+            repo.cat(id, &mut w).map_err(fail)?;
+            w.0.finish().map_err(|e| Failure::new(EXIT_ERROR, e))?;
+            w.0.publish().map_err(|e| Failure::new(EXIT_ERROR, e))?;
             return Ok(());
         }
         let mut lock = out.lock();
@@ -731,14 +736,6 @@ fn cat(a: &CatArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
-}
-
-/// The directory a file is written in ("." for a bare name).
-fn etcdsnap_parent(file: &std::path::Path) -> PathBuf {
-    match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }
 
 /// A check problem as the CLI prints it: the library's text, with the flag

@@ -673,12 +673,11 @@ impl Repository {
                 };
                 h.update(b);
                 out.write_all(b)
-                    .map_err(RepoError::io("write", "standard output"))?;
+                    .map_err(RepoError::io("write", "the output"))?;
                 let n = b.len();
                 r.consume(n);
             }
-            out.flush()
-                .map_err(RepoError::io("write", "standard output"))?;
+            out.flush().map_err(RepoError::io("write", "the output"))?;
             Ok(h.finalize().into())
         })?;
         if computed != plan.manifest.sha256_file {

@@ -294,18 +294,16 @@ fn cat_to_a_file_killed_at_any_point_leaves_the_old_file_or_the_whole() {
     let out_dir = work.path().join("out");
     std::fs::create_dir(&out_dir).expect("mkdir");
     let file = out_dir.join("snap.db");
+    let part = out_dir.join("snap.db.part");
     let old = b"the snapshot of last week".to_vec();
 
-    // Killed once the temporary copy beside FILE holds `at` bytes (0: as soon as it exists;
+    // Killed once the temporary copy beside FILE (FILE.part) holds `at` bytes (0: as soon as it exists;
     // past the end: once the command is gone or FILE changed).
     let mut partial_kills = 0;
     for at in [0u64, 1, 64 << 10, 1 << 20, 4 << 20, 8 << 20, u64::MAX] {
-        // What a killed run left beside FILE (its temporary directory) is not looked at again.
-        for e in std::fs::read_dir(&out_dir).expect("read_dir").flatten() {
-            if e.file_name().to_string_lossy().starts_with(".etcdsnap-cat") {
-                std::fs::remove_dir_all(e.path()).expect("remove a killed run's copy");
-            }
-        }
+        // What a killed run left beside FILE (FILE.part, which the next run truncates) is
+        // removed, so that the next kill is timed by the next run's copy.
+        let _ = std::fs::remove_file(&part);
         std::fs::write(&file, &old).expect("write old");
         let mut child = Command::new(BIN)
             .args(["backup", "cat", s(&repo), &id[..8], "-o", s(&file)])
@@ -317,10 +315,10 @@ fn cat_to_a_file_killed_at_any_point_leaves_the_old_file_or_the_whole() {
             if child.try_wait().expect("wait").is_some() {
                 break;
             }
-            let part = temp_copy_len(&out_dir);
-            if part.is_some_and(|n| n >= at) {
+            let len = std::fs::metadata(&part).ok().map(|m| m.len());
+            if len.is_some_and(|n| n >= at) {
                 child.kill().expect("SIGKILL");
-                if part.is_some_and(|n| n > 0 && n < want.len() as u64) {
+                if len.is_some_and(|n| n > 0 && n < want.len() as u64) {
                     partial_kills += 1;
                 }
                 break;
@@ -334,23 +332,26 @@ fn cat_to_a_file_killed_at_any_point_leaves_the_old_file_or_the_whole() {
             "killed at {at}: FILE holds {} bytes, neither the old file nor the snapshot",
             now.len()
         );
+        // Nothing else is left beside FILE (the temporary directory of old is gone).
+        let left: Vec<_> = std::fs::read_dir(&out_dir)
+            .expect("read_dir")
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n != "snap.db" && n != "snap.db.part")
+            .collect();
+        assert!(
+            left.is_empty(),
+            "killed at {at}: left beside FILE: {left:?}"
+        );
     }
     assert!(
         partial_kills >= 2,
         "only {partial_kills} kills found the copy part-written"
     );
-    // Run to the end, it publishes the whole snapshot.
+    // Run to the end (over a killed run's FILE.part), it publishes the whole snapshot and
+    // leaves no part file.
+    std::fs::write(&part, b"a killed run's bytes").expect("write part");
     ok(&["backup", "cat", s(&repo), &id[..8], "-o", s(&file)]);
     assert!(std::fs::read(&file).expect("read") == want);
-}
-
-/// The length of a temporary copy `backup cat -o` is writing in `dir`, if there is one.
-fn temp_copy_len(dir: &Path) -> Option<u64> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".etcdsnap-cat"))
-        .filter_map(|e| std::fs::metadata(e.path().join("snapshot.db")).ok())
-        .map(|m| m.len())
-        .max()
+    assert!(!part.exists(), "FILE.part left after a whole run");
 }
