@@ -19,6 +19,7 @@ mod error;
 mod event;
 mod metrics;
 mod options;
+mod probe;
 mod proto;
 mod run;
 mod schedule;

@@ -33,6 +33,7 @@ use super::error::AgentError;
 use super::event::AgentEvent;
 use super::metrics::{self, Metrics};
 use super::options::AgentOptions;
+use super::probe;
 use crate::etcd::change::{
     ChangeSegment, CompactionRecord, EventKind, KeyEvent, LeaseRecord, RevisionChanges,
 };
@@ -67,37 +68,62 @@ pub fn run(
         .build()
         .map_err(AgentError::Runtime)?;
     let metrics = Metrics::default();
-    rt.block_on(async {
-        if let Some(addr) = &opts.metrics_addr {
-            let listener = metrics::bind(addr)
-                .await
-                .map_err(|source| AgentError::Metrics {
-                    addr: addr.clone(),
-                    source,
-                })?;
-            tokio::spawn(metrics::serve(
-                listener,
-                metrics.clone(),
-                opts.unhealthy_after,
-            ));
+    let shared = probe::Shared::default();
+    let recorded = std::thread::scope(|scope| {
+        // The revision probe on a thread and a connection of its own (see
+        // `probe.rs`); without it (no thread to be had) the gauges follow
+        // the recorder's connection alone.
+        let prober = std::thread::Builder::new()
+            .name("etcdsnap-probe".into())
+            .spawn_scoped(scope, || probe::run(opts, &metrics, log, &shared));
+        if let Err(e) = &prober {
+            metrics.error("probe");
+            log(&AgentEvent::Error {
+                kind: "probe",
+                message: format!("cannot start the revision probe: {e}"),
+            });
         }
-        let mut agent = Agent {
-            repo,
-            opts,
-            log,
-            metrics: metrics.clone(),
-            chain: None,
-            next: None,
-            known_compaction: 0,
-            compactions: Vec::new(),
-            ttl: HashMap::new(),
-            member: 0,
-            following: String::new(),
-            full_not_before: Instant::now(),
-            token_retries: 0,
-        };
-        agent.main().await
-    })?;
+        let recorded = rt.block_on(async {
+            if let Some(addr) = &opts.metrics_addr {
+                let listener = metrics::bind(addr)
+                    .await
+                    .map_err(|source| AgentError::Metrics {
+                        addr: addr.clone(),
+                        source,
+                    })?;
+                tokio::spawn(metrics::serve(
+                    listener,
+                    metrics.clone(),
+                    opts.unhealthy_after,
+                ));
+            }
+            let mut agent = Agent {
+                repo,
+                opts,
+                log,
+                metrics: metrics.clone(),
+                shared: &shared,
+                chain: None,
+                next: None,
+                known_compaction: 0,
+                compactions: Vec::new(),
+                ttl: HashMap::new(),
+                member: 0,
+                following: String::new(),
+                full_not_before: Instant::now(),
+                token_retries: 0,
+            };
+            agent.main().await
+        });
+        shared.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(p) = prober {
+            // It ends within its stop poll; a panic in it is not the
+            // recorder's outcome.
+            let _ = p.join();
+        }
+        recorded
+    });
+    recorded?;
     // The listener's tasks are dropped with the runtime, without
     // waiting for a scraper's connection.
     rt.shutdown_background();
@@ -163,6 +189,8 @@ struct Agent<'a> {
     opts: &'a AgentOptions,
     log: &'a (dyn Fn(&AgentEvent) + Sync),
     metrics: Metrics,
+    /// What the revision probe and the recorder share.
+    shared: &'a probe::Shared,
     chain: Option<Chain>,
     /// A full snapshot taken while a chain was recorded: the chain ends
     /// at its revision, a new one starts above it.
@@ -234,11 +262,11 @@ impl Agent<'_> {
             };
             if self.chain.is_none() {
                 if let Some(n) = self.next.take() {
-                    self.chain = Some(Chain::new(&n, n.revision));
+                    self.start_chain(&n);
                 } else {
                     match self.take_full(&c).await {
                         Ok(info) => {
-                            self.chain = Some(Chain::new(&info, info.revision));
+                            self.start_chain(&info);
                             self.retain();
                         }
                         Err(()) => {
@@ -301,6 +329,24 @@ impl Agent<'_> {
         true
     }
 
+    /// Starts the chain on full snapshot `base`. The agent holds every
+    /// revision up to it: the lag counts from there until the watch
+    /// delivers more (a quiet cluster delivers nothing).
+    fn start_chain(&mut self, base: &SnapshotInfo) {
+        self.chain = Some(Chain::new(base, base.revision));
+        self.metrics
+            .with(|s| s.received_revision = s.received_revision.max(base.revision));
+    }
+
+    /// Notes that the cluster compacted at `r` (or above): the probe
+    /// asks from there too.
+    fn know_compaction(&mut self, r: i64) {
+        self.known_compaction = self.known_compaction.max(r);
+        self.shared
+            .known_compaction
+            .store(self.known_compaction, std::sync::atomic::Ordering::SeqCst);
+    }
+
     fn full_retry(&self) -> Duration {
         FULL_RETRY.max(self.opts.delta_every)
     }
@@ -327,6 +373,11 @@ impl Agent<'_> {
         };
         let segments = block_in_place(|| self.repo.changes(&newest.id))?;
         let last = segments.last().map_or(newest.revision, |s| s.last);
+        // The compactions the chain holds are known: the first seal would
+        // otherwise find the newest above 0 and record it a second time.
+        if let Some(r) = block_in_place(|| self.recorded_compaction(&newest.id, &segments))? {
+            self.know_compaction(r);
+        }
         self.chain = Some(Chain::new(newest, last));
         self.metrics.with(|s| {
             s.stored_revision = last;
@@ -340,6 +391,26 @@ impl Agent<'_> {
             revision: last,
         });
         Ok(())
+    }
+
+    /// The newest compaction the segments of the chain on `base` record.
+    /// A chain records compactions in increasing order (each one above
+    /// the last known), so the segments are read from the newest back to
+    /// the first one that records any: with compactions every few minutes
+    /// that is a few segments, and a chain that recorded none is read
+    /// whole once, at start.
+    fn recorded_compaction(
+        &self,
+        base: &SnapshotId,
+        segments: &[crate::repo::ChangeSegmentInfo],
+    ) -> Result<Option<i64>, RepoError> {
+        for info in segments.iter().rev() {
+            let seg = self.repo.read_changes(base, info)?;
+            if let Some(r) = seg.compactions.iter().map(|c| c.revision).max() {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
     }
 
     /// A connection to the first member that answers, from the current
@@ -376,7 +447,7 @@ impl Agent<'_> {
         // A compaction known before the snapshot is in it: only later
         // ones are recorded.
         match c.compaction_above(self.known_compaction).await {
-            Ok(Some((r, _))) => self.known_compaction = r,
+            Ok(Some((r, _))) => self.know_compaction(r),
             Ok(None) => {}
             Err(e) => self.error("rpc", &e),
         }
@@ -449,6 +520,7 @@ impl Agent<'_> {
             tokio::time::interval_at(start + self.opts.delta_every, self.opts.delta_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut stop_poll = tokio::time::interval(STOP_POLL);
+        let shared = self.shared;
         loop {
             tokio::select! {
                 m = watch.stream.message() => match m {
@@ -478,6 +550,15 @@ impl Agent<'_> {
                         if let Some(end) = self.maybe_switch(c).await {
                             return end;
                         }
+                    }
+                }
+                () = shared.compacted.notified() => {
+                    // The probe found a compaction: recorded now, as seen
+                    // at the cluster's revision now, so that a restore to
+                    // a revision written after it carries it (waiting for
+                    // the tick would date it up to `delta_every` later).
+                    if let Err(e) = self.seal(c).await {
+                        return End::Broken(e);
                     }
                 }
                 _ = stop_poll.tick() => {
@@ -633,7 +714,7 @@ impl Agent<'_> {
             rewatch = ch.received_last > n.revision;
         }
         self.compactions.retain(|k| k.seen_at_revision > n.revision);
-        self.chain = Some(Chain::new(&n, n.revision));
+        self.start_chain(&n);
         self.retain();
         rewatch.then_some(End::Rewatch)
     }
@@ -677,7 +758,7 @@ impl Agent<'_> {
         if let Err(e) = self.seal(c).await {
             self.error("rpc", &e);
         }
-        self.known_compaction = self.known_compaction.max(r);
+        self.know_compaction(r);
         if let Some(ch) = self.chain.take() {
             self.emit(AgentEvent::Gap {
                 base: ch.base.short(),
@@ -730,7 +811,7 @@ impl Agent<'_> {
             .with(|s| s.cluster_revision = s.cluster_revision.max(cluster_rev));
         if let Some((r, seen)) = compacted {
             let seen = seen.max(cluster_rev);
-            self.known_compaction = r;
+            self.know_compaction(r);
             let rec = CompactionRecord {
                 revision: r,
                 seen_at_revision: seen,
