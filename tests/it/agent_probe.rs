@@ -98,6 +98,10 @@ fn revision_lag_grows_while_the_watch_is_stalled() {
     );
 
     proxy.set(Link::Stalled);
+    // A forwarding thread sees the flag at its next read (they time out
+    // every 50 ms); one under way still forwards what it reads, which
+    // would let the first write through.
+    std::thread::sleep(Duration::from_secs(1));
     let writes = 20;
     for i in 0..writes {
         ctl.put(&format!("k{i}"), "v");
