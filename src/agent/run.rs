@@ -146,6 +146,9 @@ struct Chain {
     /// The leases alive at the end of the last segment stored (or seen
     /// at the first seal), to tell whether a quiet period changed them.
     stored_leases: Option<BTreeSet<i64>>,
+    /// Segments an earlier run stored whose compaction records have not
+    /// been read (see [`Agent::already_recorded`]).
+    records_unread: bool,
 }
 
 impl Chain {
@@ -158,6 +161,7 @@ impl Chain {
             pending: Vec::new(),
             pending_bytes: 0,
             stored_leases: None,
+            records_unread: false,
         }
     }
 }
@@ -373,12 +377,11 @@ impl Agent<'_> {
         };
         let segments = block_in_place(|| self.repo.changes(&newest.id))?;
         let last = segments.last().map_or(newest.revision, |s| s.last);
-        // The compactions the chain holds are known: the first seal would
-        // otherwise find the newest above 0 and record it a second time.
-        if let Some(r) = block_in_place(|| self.recorded_compaction(&newest.id, &segments))? {
-            self.know_compaction(r);
-        }
-        self.chain = Some(Chain::new(newest, last));
+        let mut chain = Chain::new(newest, last);
+        // The first compaction found is looked up in these segments
+        // first: the cluster's newest one may be recorded there already.
+        chain.records_unread = !segments.is_empty();
+        self.chain = Some(chain);
         self.metrics.with(|s| {
             s.stored_revision = last;
             s.received_revision = last;
@@ -393,17 +396,14 @@ impl Agent<'_> {
         Ok(())
     }
 
-    /// The newest compaction the segments of the chain on `base` record.
-    /// A chain records compactions in increasing order (each one above
-    /// the last known), so the segments are read from the newest back to
-    /// the first one that records any: with compactions every few minutes
-    /// that is a few segments, and a chain that recorded none is read
-    /// whole once, at start.
-    fn recorded_compaction(
-        &self,
-        base: &SnapshotId,
-        segments: &[crate::repo::ChangeSegmentInfo],
-    ) -> Result<Option<i64>, RepoError> {
+    /// The newest compaction the stored segments of the chain on `base`
+    /// record. A chain records compactions in increasing order (each one
+    /// above the last known), so the segments are read from the newest
+    /// back to the first one that records any: with compactions every
+    /// few minutes that is a few segments; a chain that recorded none is
+    /// read whole, once.
+    fn recorded_compaction(&self, base: &SnapshotId) -> Result<Option<i64>, RepoError> {
+        let segments = self.repo.changes(base)?;
         for info in segments.iter().rev() {
             let seg = self.repo.read_changes(base, info)?;
             if let Some(r) = seg.compactions.iter().map(|c| c.revision).max() {
@@ -411,6 +411,30 @@ impl Agent<'_> {
             }
         }
         Ok(None)
+    }
+
+    /// Whether the chain already records compaction `r` (or a later
+    /// one), and which: only segments an earlier run stored can (the
+    /// agent was restarted, and knew of no compaction at start), and
+    /// they are read once, the first time a compaction is found. Without
+    /// this, the first seal after a restart finds the cluster's newest
+    /// compaction above 0 and records it a second time. A failed read is
+    /// logged and the compaction recorded (again, perhaps: a restore
+    /// applies the newest one either way).
+    fn already_recorded(&mut self, r: i64) -> Option<i64> {
+        let ch = self.chain.as_mut()?;
+        if !std::mem::take(&mut ch.records_unread) {
+            return None;
+        }
+        let base = ch.base;
+        match block_in_place(|| self.recorded_compaction(&base)) {
+            Ok(Some(rec)) if rec >= r => Some(rec),
+            Ok(_) => None,
+            Err(e) => {
+                self.error("repository", &e);
+                None
+            }
+        }
     }
 
     /// A connection to the first member that answers, from the current
@@ -809,7 +833,11 @@ impl Agent<'_> {
         let (alive, cluster_rev) = c.leases().await?;
         self.metrics
             .with(|s| s.cluster_revision = s.cluster_revision.max(cluster_rev));
-        if let Some((r, seen)) = compacted {
+        if let Some((r, _)) = compacted
+            && let Some(rec) = self.already_recorded(r)
+        {
+            self.know_compaction(rec);
+        } else if let Some((r, seen)) = compacted {
             let seen = seen.max(cluster_rev);
             self.know_compaction(r);
             let rec = CompactionRecord {
