@@ -278,15 +278,7 @@ impl Client {
     /// history.
     pub async fn compaction_above(&self, known: i64) -> Result<Option<(i64, i64)>, AgentError> {
         let at = known.max(1);
-        let probe = RangeRequest {
-            key: vec![0],
-            limit: 1,
-            revision: at,
-            count_only: true,
-        };
-        let answer: Result<RangeResponse, _> =
-            self.unary_status("Range", RANGE_PATH, probe).await?;
-        match answer {
+        match self.count_at(at).await? {
             Ok(_) => Ok(None),
             Err(s) if s.message().contains(COMPACTED) => {
                 let mut w = self.watch_from(vec![0], Vec::new(), at, false).await?;
@@ -312,6 +304,38 @@ impl Client {
                     Err(_) => Ok(None),
                 }
             }
+            Err(s) => Err(self.rpc_error("Range", &s)),
+        }
+    }
+
+    /// A linearizable count of one key at revision `at` (0: the newest):
+    /// the member's revision (the response header's), or etcd's refusal,
+    /// `ErrCompacted` when the cluster compacted above `at`. etcd reads
+    /// one index entry for it, whatever the database holds.
+    async fn count_at(&self, at: i64) -> Result<Result<i64, tonic::Status>, AgentError> {
+        let probe = RangeRequest {
+            key: vec![0],
+            limit: 1,
+            revision: at,
+            count_only: true,
+        };
+        let answer: Result<RangeResponse, _> =
+            self.unary_status("Range", RANGE_PATH, probe).await?;
+        Ok(answer.map(|r| r.header.map_or(0, |h| h.revision)))
+    }
+
+    /// The cluster's revision now, and whether it compacted above
+    /// `known` (the revision probe, see `probe.rs`): one count at `known`
+    /// (its header is the member's revision: the read is linearizable, so
+    /// that revision is the cluster's), and, when that is refused as
+    /// compacted, one at the newest revision for the header.
+    pub async fn revision(&self, known: i64) -> Result<(i64, bool), AgentError> {
+        match self.count_at(known.max(1)).await? {
+            Ok(rev) => Ok((rev, false)),
+            Err(s) if s.message().contains(COMPACTED) => match self.count_at(0).await? {
+                Ok(rev) => Ok((rev, true)),
+                Err(s) => Err(self.rpc_error("Range", &s)),
+            },
             Err(s) => Err(self.rpc_error("Range", &s)),
         }
     }

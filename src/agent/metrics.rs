@@ -173,7 +173,7 @@ impl Metrics {
             );
             gauge(
                 "cluster_revision",
-                "The highest revision the cluster was seen at.",
+                "The highest revision the cluster was seen at (by the revision probe, the watch or a seal).",
                 "gauge",
                 s.cluster_revision as f64,
             );
@@ -185,7 +185,7 @@ impl Metrics {
             );
             gauge(
                 "revision_lag",
-                "Revisions the watch is behind the cluster.",
+                "Revisions the cluster is ahead of the newest revision the agent holds (received from its watch: stored, or held to be stored at the next seal; recorded_revision is what the repository holds). The cluster's revision is probed every --delta-every (at most 2 s) on a connection of its own, so a stalled watch shows here; a failed probe leaves the gauge as it was and counts an error of kind probe.",
                 "gauge",
                 (s.cluster_revision - s.received_revision).max(0) as f64,
             );
@@ -201,7 +201,7 @@ impl Metrics {
             );
             let _ = writeln!(
                 out,
-                "# HELP etcdsnap_agent_errors_total Errors, by kind (connect, rpc, repository, full, watch, retention, overflow)."
+                "# HELP etcdsnap_agent_errors_total Errors, by kind (connect, rpc, repository, full, watch, retention, overflow, probe)."
             );
             let _ = writeln!(out, "# TYPE etcdsnap_agent_errors_total counter");
             for (kind, n) in &s.errors {

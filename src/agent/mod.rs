@@ -10,7 +10,10 @@
 //! its end and those its puts attached keys to, the compactions it
 //! learnt of) and stores it with `put_changes`. It follows another
 //! member when one fails, resumes after a crash where the repository
-//! says it stopped, and serves Prometheus metrics and `/healthz`.
+//! says it stopped, and serves Prometheus metrics and `/healthz`. A
+//! revision probe on a thread and a connection of its own (`probe.rs`)
+//! feeds the `revision_lag` gauge while the watch's connection stalls,
+//! and wakes the recorder to seal at once when the cluster compacts.
 //!
 //! See `run.rs` for why no revision is missed or recorded twice.
 
@@ -19,6 +22,7 @@ mod error;
 mod event;
 mod metrics;
 mod options;
+mod probe;
 mod proto;
 mod run;
 mod schedule;

@@ -33,6 +33,7 @@ use super::error::AgentError;
 use super::event::AgentEvent;
 use super::metrics::{self, Metrics};
 use super::options::AgentOptions;
+use super::probe;
 use crate::etcd::change::{
     ChangeSegment, CompactionRecord, EventKind, KeyEvent, LeaseRecord, RevisionChanges,
 };
@@ -67,37 +68,62 @@ pub fn run(
         .build()
         .map_err(AgentError::Runtime)?;
     let metrics = Metrics::default();
-    rt.block_on(async {
-        if let Some(addr) = &opts.metrics_addr {
-            let listener = metrics::bind(addr)
-                .await
-                .map_err(|source| AgentError::Metrics {
-                    addr: addr.clone(),
-                    source,
-                })?;
-            tokio::spawn(metrics::serve(
-                listener,
-                metrics.clone(),
-                opts.unhealthy_after,
-            ));
+    let shared = probe::Shared::default();
+    let recorded = std::thread::scope(|scope| {
+        // The revision probe on a thread and a connection of its own (see
+        // `probe.rs`); without it (no thread to be had) the gauges follow
+        // the recorder's connection alone.
+        let prober = std::thread::Builder::new()
+            .name("etcdsnap-probe".into())
+            .spawn_scoped(scope, || probe::run(opts, &metrics, log, &shared));
+        if let Err(e) = &prober {
+            metrics.error("probe");
+            log(&AgentEvent::Error {
+                kind: "probe",
+                message: format!("cannot start the revision probe: {e}"),
+            });
         }
-        let mut agent = Agent {
-            repo,
-            opts,
-            log,
-            metrics: metrics.clone(),
-            chain: None,
-            next: None,
-            known_compaction: 0,
-            compactions: Vec::new(),
-            ttl: HashMap::new(),
-            member: 0,
-            following: String::new(),
-            full_not_before: Instant::now(),
-            token_retries: 0,
-        };
-        agent.main().await
-    })?;
+        let recorded = rt.block_on(async {
+            if let Some(addr) = &opts.metrics_addr {
+                let listener = metrics::bind(addr)
+                    .await
+                    .map_err(|source| AgentError::Metrics {
+                        addr: addr.clone(),
+                        source,
+                    })?;
+                tokio::spawn(metrics::serve(
+                    listener,
+                    metrics.clone(),
+                    opts.unhealthy_after,
+                ));
+            }
+            let mut agent = Agent {
+                repo,
+                opts,
+                log,
+                metrics: metrics.clone(),
+                shared: &shared,
+                chain: None,
+                next: None,
+                known_compaction: 0,
+                compactions: Vec::new(),
+                ttl: HashMap::new(),
+                member: 0,
+                following: String::new(),
+                full_not_before: Instant::now(),
+                token_retries: 0,
+            };
+            agent.main().await
+        });
+        shared.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(p) = prober {
+            // It ends within its stop poll; a panic in it is not the
+            // recorder's outcome.
+            let _ = p.join();
+        }
+        recorded
+    });
+    recorded?;
     // The listener's tasks are dropped with the runtime, without
     // waiting for a scraper's connection.
     rt.shutdown_background();
@@ -120,6 +146,9 @@ struct Chain {
     /// The leases alive at the end of the last segment stored (or seen
     /// at the first seal), to tell whether a quiet period changed them.
     stored_leases: Option<BTreeSet<i64>>,
+    /// Segments an earlier run stored whose compaction records have not
+    /// been read (see [`Agent::already_recorded`]).
+    records_unread: bool,
 }
 
 impl Chain {
@@ -132,6 +161,7 @@ impl Chain {
             pending: Vec::new(),
             pending_bytes: 0,
             stored_leases: None,
+            records_unread: false,
         }
     }
 }
@@ -163,6 +193,8 @@ struct Agent<'a> {
     opts: &'a AgentOptions,
     log: &'a (dyn Fn(&AgentEvent) + Sync),
     metrics: Metrics,
+    /// What the revision probe and the recorder share.
+    shared: &'a probe::Shared,
     chain: Option<Chain>,
     /// A full snapshot taken while a chain was recorded: the chain ends
     /// at its revision, a new one starts above it.
@@ -234,11 +266,11 @@ impl Agent<'_> {
             };
             if self.chain.is_none() {
                 if let Some(n) = self.next.take() {
-                    self.chain = Some(Chain::new(&n, n.revision));
+                    self.start_chain(&n);
                 } else {
                     match self.take_full(&c).await {
                         Ok(info) => {
-                            self.chain = Some(Chain::new(&info, info.revision));
+                            self.start_chain(&info);
                             self.retain();
                         }
                         Err(()) => {
@@ -301,6 +333,24 @@ impl Agent<'_> {
         true
     }
 
+    /// Starts the chain on full snapshot `base`. The agent holds every
+    /// revision up to it: the lag counts from there until the watch
+    /// delivers more (a quiet cluster delivers nothing).
+    fn start_chain(&mut self, base: &SnapshotInfo) {
+        self.chain = Some(Chain::new(base, base.revision));
+        self.metrics
+            .with(|s| s.received_revision = s.received_revision.max(base.revision));
+    }
+
+    /// Notes that the cluster compacted at `r` (or above): the probe
+    /// asks from there too.
+    fn know_compaction(&mut self, r: i64) {
+        self.known_compaction = self.known_compaction.max(r);
+        self.shared
+            .known_compaction
+            .store(self.known_compaction, std::sync::atomic::Ordering::SeqCst);
+    }
+
     fn full_retry(&self) -> Duration {
         FULL_RETRY.max(self.opts.delta_every)
     }
@@ -327,7 +377,11 @@ impl Agent<'_> {
         };
         let segments = block_in_place(|| self.repo.changes(&newest.id))?;
         let last = segments.last().map_or(newest.revision, |s| s.last);
-        self.chain = Some(Chain::new(newest, last));
+        let mut chain = Chain::new(newest, last);
+        // The first compaction found is looked up in these segments
+        // first: the cluster's newest one may be recorded there already.
+        chain.records_unread = !segments.is_empty();
+        self.chain = Some(chain);
         self.metrics.with(|s| {
             s.stored_revision = last;
             s.received_revision = last;
@@ -340,6 +394,47 @@ impl Agent<'_> {
             revision: last,
         });
         Ok(())
+    }
+
+    /// The newest compaction the stored segments of the chain on `base`
+    /// record. A chain records compactions in increasing order (each one
+    /// above the last known), so the segments are read from the newest
+    /// back to the first one that records any: with compactions every
+    /// few minutes that is a few segments; a chain that recorded none is
+    /// read whole, once.
+    fn recorded_compaction(&self, base: &SnapshotId) -> Result<Option<i64>, RepoError> {
+        let segments = self.repo.changes(base)?;
+        for info in segments.iter().rev() {
+            let seg = self.repo.read_changes(base, info)?;
+            if let Some(r) = seg.compactions.iter().map(|c| c.revision).max() {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether the chain already records compaction `r` (or a later
+    /// one), and which: only segments an earlier run stored can (the
+    /// agent was restarted, and knew of no compaction at start), and
+    /// they are read once, the first time a compaction is found. Without
+    /// this, the first seal after a restart finds the cluster's newest
+    /// compaction above 0 and records it a second time. A failed read is
+    /// logged and the compaction recorded (again, perhaps: a restore
+    /// applies the newest one either way).
+    fn already_recorded(&mut self, r: i64) -> Option<i64> {
+        let ch = self.chain.as_mut()?;
+        if !std::mem::take(&mut ch.records_unread) {
+            return None;
+        }
+        let base = ch.base;
+        match block_in_place(|| self.recorded_compaction(&base)) {
+            Ok(Some(rec)) if rec >= r => Some(rec),
+            Ok(_) => None,
+            Err(e) => {
+                self.error("repository", &e);
+                None
+            }
+        }
     }
 
     /// A connection to the first member that answers, from the current
@@ -376,7 +471,7 @@ impl Agent<'_> {
         // A compaction known before the snapshot is in it: only later
         // ones are recorded.
         match c.compaction_above(self.known_compaction).await {
-            Ok(Some((r, _))) => self.known_compaction = r,
+            Ok(Some((r, _))) => self.know_compaction(r),
             Ok(None) => {}
             Err(e) => self.error("rpc", &e),
         }
@@ -449,6 +544,7 @@ impl Agent<'_> {
             tokio::time::interval_at(start + self.opts.delta_every, self.opts.delta_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut stop_poll = tokio::time::interval(STOP_POLL);
+        let shared = self.shared;
         loop {
             tokio::select! {
                 m = watch.stream.message() => match m {
@@ -478,6 +574,15 @@ impl Agent<'_> {
                         if let Some(end) = self.maybe_switch(c).await {
                             return end;
                         }
+                    }
+                }
+                () = shared.compacted.notified() => {
+                    // The probe found a compaction: recorded now, as seen
+                    // at the cluster's revision now, so that a restore to
+                    // a revision written after it carries it (waiting for
+                    // the tick would date it up to `delta_every` later).
+                    if let Err(e) = self.seal(c).await {
+                        return End::Broken(e);
                     }
                 }
                 _ = stop_poll.tick() => {
@@ -633,7 +738,7 @@ impl Agent<'_> {
             rewatch = ch.received_last > n.revision;
         }
         self.compactions.retain(|k| k.seen_at_revision > n.revision);
-        self.chain = Some(Chain::new(&n, n.revision));
+        self.start_chain(&n);
         self.retain();
         rewatch.then_some(End::Rewatch)
     }
@@ -677,7 +782,7 @@ impl Agent<'_> {
         if let Err(e) = self.seal(c).await {
             self.error("rpc", &e);
         }
-        self.known_compaction = self.known_compaction.max(r);
+        self.know_compaction(r);
         if let Some(ch) = self.chain.take() {
             self.emit(AgentEvent::Gap {
                 base: ch.base.short(),
@@ -728,9 +833,13 @@ impl Agent<'_> {
         let (alive, cluster_rev) = c.leases().await?;
         self.metrics
             .with(|s| s.cluster_revision = s.cluster_revision.max(cluster_rev));
-        if let Some((r, seen)) = compacted {
+        if let Some((r, _)) = compacted
+            && let Some(rec) = self.already_recorded(r)
+        {
+            self.know_compaction(rec);
+        } else if let Some((r, seen)) = compacted {
             let seen = seen.max(cluster_rev);
-            self.known_compaction = r;
+            self.know_compaction(r);
             let rec = CompactionRecord {
                 revision: r,
                 seen_at_revision: seen,

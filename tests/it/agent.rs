@@ -134,7 +134,7 @@ pub(crate) fn init_repo(dir: &Path) -> PathBuf {
 
 /// The chains in the repository: each full snapshot (oldest first) with
 /// its segments in order.
-fn chains(repo: &Path) -> Vec<(SnapshotInfo, Vec<ChangeSegment>)> {
+pub(crate) fn chains(repo: &Path) -> Vec<(SnapshotInfo, Vec<ChangeSegment>)> {
     let r = Repository::open_dir(repo, None).expect("open the repository");
     let mut snaps = r.snapshots().expect("snapshots");
     snaps.sort_by_key(|s| (s.time, s.revision));
@@ -341,7 +341,7 @@ pub(crate) fn kvs(v: &Value) -> Value {
 }
 
 /// The cluster's current revision.
-fn revision(ctl: &Etcdctl) -> i64 {
+pub(crate) fn revision(ctl: &Etcdctl) -> i64 {
     let v = ctl.json(&["get", "none-such-key"]);
     v["header"]["revision"].as_i64().expect("revision")
 }
@@ -373,7 +373,7 @@ fn txn(ctl: &Etcdctl, body: &str) {
     );
 }
 
-fn bins() -> Option<EtcdBins> {
+pub(crate) fn bins() -> Option<EtcdBins> {
     tools::require(tools::etcd_suite(EtcdVersion::V35))
 }
 
@@ -688,7 +688,7 @@ fn sigkill_and_restart_leave_no_hole_or_overlap() {
 /// family's `# TYPE` before its samples and once, samples of a family
 /// together, valid names, label sets and values. The samples by name
 /// with their labels (`name{k="v"}`).
-fn parse_exposition(text: &str) -> Result<BTreeMap<String, f64>, String> {
+pub(crate) fn parse_exposition(text: &str) -> Result<BTreeMap<String, f64>, String> {
     fn name_ok(n: &str, first_colon: bool) -> bool {
         let mut cs = n.chars();
         let Some(c0) = cs.next() else { return false };
@@ -835,7 +835,7 @@ fn the_exposition_parser_refuses_what_prometheus_refuses() {
     assert!(parse_exposition("a 1\na 2\n").is_err());
 }
 
-fn get(addr: &str, path: &str) -> (u16, String) {
+pub(crate) fn get(addr: &str, path: &str) -> (u16, String) {
     match HttpClient::new(&format!("http://{addr}"))
         .with_timeout(Duration::from_secs(5))
         .get(path)

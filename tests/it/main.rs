@@ -13,6 +13,7 @@ mod support;
 
 mod agent;
 mod agent_e2e;
+mod agent_probe;
 mod agent_retention;
 mod agent_schedule;
 mod apply_changes;
