@@ -49,6 +49,19 @@ fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `etcdsnap snapshot restore FROM --data-dir DIR EXTRA...`.
+fn restore(s: &S3Server, from: &str, dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "snapshot",
+        "restore",
+        from,
+        "--data-dir",
+        dir.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    etcdsnap(s, &args)
+}
+
 /// Puts `bytes` on the server as the object `key`, as its own storage holds objects.
 fn put_file(s: &S3Server, key: &str, bytes: &[u8]) {
     let p = s.object_file(BUCKET, key);
@@ -126,16 +139,7 @@ fn status_verify_and_restore_read_urls_as_local_files() {
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let local_dir = tmp.path().join("local.etcd");
-    let o = etcdsnap(
-        &s,
-        &[
-            "snapshot",
-            "restore",
-            local.to_str().expect("utf-8"),
-            "--data-dir",
-            local_dir.to_str().expect("utf-8"),
-        ],
-    );
+    let o = restore(&s, local.to_str().expect("utf-8"), &local_dir, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let want_tree = tree(&local_dir);
 
@@ -154,18 +158,7 @@ fn status_verify_and_restore_read_urls_as_local_files() {
         assert_eq!(j["sha256"]["state"], "verified", "{u}");
 
         let dir = tmp.path().join(format!("{}.etcd", key.replace('/', "_")));
-        let r = etcdsnap(
-            &s,
-            &[
-                "snapshot",
-                "restore",
-                &u,
-                "--data-dir",
-                dir.to_str().expect("utf-8"),
-                "-w",
-                "json",
-            ],
-        );
+        let r = restore(&s, &u, &dir, &["-w", "json"]);
         assert!(r.status.success(), "{u}: {}", stderr(&r));
         let j: serde_json::Value = serde_json::from_slice(&r.stdout).expect("json");
         assert_eq!(j["hashVerified"], true, "{u}");
@@ -186,16 +179,7 @@ fn a_corrupt_object_is_refused_like_a_corrupt_file() {
     put_file(&s, "bad.db.zst", &zstd_bytes(&bytes));
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("m.etcd");
-    let o = etcdsnap(
-        &s,
-        &[
-            "snapshot",
-            "restore",
-            &url("bad.db.zst"),
-            "--data-dir",
-            dir.to_str().expect("utf-8"),
-        ],
-    );
+    let o = restore(&s, &url("bad.db.zst"), &dir, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).starts_with("Error: expected sha256 ["),
@@ -482,16 +466,7 @@ fn a_download_cut_mid_transfer_fails_and_a_restore_leaves_nothing() {
     // The same through restore: nothing is left in the parent dir.
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("m.etcd");
-    let o = etcdsnap(
-        &s,
-        &[
-            "snapshot",
-            "restore",
-            &url("big.db"),
-            "--data-dir",
-            dir.to_str().expect("utf-8"),
-        ],
-    );
+    let o = restore(&s, &url("big.db"), &dir, &[]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(
@@ -719,16 +694,7 @@ fn a_restore_survives_more_cuts_than_the_store_retries() {
     let proxy = CutProxy::start(support::http::parse_loopback_url(&s.endpoint()));
     let tmp = tempfile::tempdir().expect("tempdir");
     let want = tmp.path().join("local.etcd");
-    let o = etcdsnap(
-        &s,
-        &[
-            "snapshot",
-            "restore",
-            local.to_str().expect("utf-8"),
-            "--data-dir",
-            want.to_str().expect("utf-8"),
-        ],
-    );
+    let o = restore(&s, local.to_str().expect("utf-8"), &want, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
 
     // The CLI's defaults (3 retries): cut 5 times, 2 MiB apart, each time progress was made.
