@@ -119,3 +119,99 @@ fn an_agent_started_on_an_empty_cluster_restores_every_revision() {
 
     every_revision_restores(&repo, dir.path(), &live);
 }
+
+/// A chain as an earlier build stored it: the full snapshot's manifest says revision 0 (its
+/// `key` bucket's newest entry, none) and the first segment starts at 1 (here after an empty
+/// one at 0, as a quiet seal would have stored). It lists from revision 1, `check` finds no
+/// hole or overlap, every revision restores as the live cluster answered, and the agent
+/// resumes it where it ended.
+#[test]
+fn a_chain_stored_from_revision_1_on_a_snapshot_listed_at_0_restores_and_resumes() {
+    let Some(bins) = bins() else { return };
+    let cluster = EtcdCluster::single(&bins);
+    let ctl = cluster.ctl();
+    let mut live = Live::new();
+    seen(&ctl, &mut live);
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init_repo(dir.path());
+    let log = dir.path().join("agent.log");
+    let mut agent = Agent::start(&repo, cluster.endpoint(), &["--delta-every", "300ms"], &log);
+    agent.wait_for("a full snapshot", Duration::from_secs(60), full_event);
+    let last = workload(&ctl, &mut live, "");
+    agent.wait_for("the last revision stored", Duration::from_secs(30), |e| {
+        e["event"] == "segment" && e["last"].as_i64() >= Some(last)
+    });
+    assert_eq!(agent.signal(libc::SIGTERM).code(), Some(0));
+    let (snap, mut segs) = chains(&repo).pop().unwrap();
+
+    // The manifest as an earlier build wrote it (revision 0: bytes 16..24 of the plain
+    // encoding), under the ID its new contents hash to, and the chain from revision 1.
+    let old_id = hex(&snap.id.0);
+    let manifest = repo.join("snapshots").join(&old_id);
+    let mut m = std::fs::read(&manifest).unwrap();
+    assert_eq!(
+        &m[16..24],
+        &1i64.to_le_bytes(),
+        "the manifest records revision 1"
+    );
+    m[16..24].copy_from_slice(&0i64.to_le_bytes());
+    let new_id = hex(blake3::hash(&m).as_bytes());
+    std::fs::write(repo.join("snapshots").join(&new_id), &m).unwrap();
+    std::fs::rename(
+        repo.join("known").join(&old_id),
+        repo.join("known").join(&new_id),
+    )
+    .unwrap();
+    std::fs::remove_file(&manifest).unwrap();
+    std::fs::remove_dir_all(repo.join("deltas").join(&old_id)).unwrap();
+    support::cli::ok(&["backup", "rebuild-index", s(&repo)]);
+    assert_eq!(segs[0].first, 2);
+    segs[0].first = 1;
+    let quiet = etcdsnap::etcd::change::ChangeSegment {
+        first: 1,
+        last: 0,
+        revisions: vec![],
+        leases: vec![],
+        compactions: vec![],
+        sealed: segs[0].sealed - Duration::from_millis(1),
+    };
+    {
+        let r = etcdsnap::repo::Repository::open_dir(&repo, None).unwrap();
+        let base = r.find(&new_id).unwrap().id;
+        for seg in std::iter::once(&quiet).chain(&segs) {
+            r.put_changes(&base, seg).unwrap();
+        }
+    }
+    let listed = only_listed(&repo);
+    assert_eq!(listed["id"], new_id.as_str());
+    assert_eq!(listed["revision"], 1, "{listed}");
+    assert_eq!(listed["restorable"]["fromRevision"], 1, "{listed}");
+    assert_eq!(listed["restorable"]["toRevision"], last, "{listed}");
+    let o = support::cli::ok(&["backup", "check", s(&repo)]);
+    assert!(!o.contains("overlap") && !o.contains("hole"), "{o}");
+    every_revision_restores(&repo, dir.path(), &live);
+
+    // The agent resumes the chain after its last revision.
+    let mut agent = Agent::start(&repo, cluster.endpoint(), &["--delta-every", "300ms"], &log);
+    agent.wait_for("the resume", Duration::from_secs(60), |e| {
+        e["event"] == "resumed"
+    });
+    let last = workload(&ctl, &mut live, "more/");
+    agent.wait_for("the last revision stored", Duration::from_secs(30), |e| {
+        e["event"] == "segment" && e["last"].as_i64() >= Some(last)
+    });
+    assert_eq!(agent.signal(libc::SIGTERM).code(), Some(0));
+    let listed = only_listed(&repo);
+    assert_eq!(listed["restorable"]["fromRevision"], 1, "{listed}");
+    assert_eq!(listed["restorable"]["toRevision"], last, "{listed}");
+    assert_eq!(
+        listed["restorable"]["gaps"],
+        serde_json::json!([]),
+        "{listed}"
+    );
+    every_revision_restores(&repo, dir.path(), &live);
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
