@@ -35,7 +35,7 @@ use super::metrics::{self, Metrics};
 use super::options::AgentOptions;
 use super::probe;
 use crate::etcd::change::{
-    ChangeSegment, CompactionRecord, EventKind, KeyEvent, LeaseRecord, RevisionChanges,
+    ChangeSegment, CompactionRecord, EventKind, KeyEvent, LeaseRecord, RevisionChanges, chain_range,
 };
 use crate::repo::{PushOptions, RepoError, Repository, SnapshotId, SnapshotInfo};
 use crate::save::SaveError;
@@ -376,7 +376,11 @@ impl Agent<'_> {
             return Ok(());
         };
         let segments = block_in_place(|| self.repo.changes(&newest.id))?;
-        let last = segments.last().map_or(newest.revision, |s| s.last);
+        // A chain an earlier build recorded on a store that never
+        // changed may end at revision 0 (see `chain_range`).
+        let last = segments.last().map_or(newest.revision, |s| {
+            chain_range(newest.revision, s.first, s.last).1
+        });
         let mut chain = Chain::new(newest, last);
         // The first compaction found is looked up in these segments
         // first: the cluster's newest one may be recorded there already.

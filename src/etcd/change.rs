@@ -104,3 +104,45 @@ pub struct ChangeSegment {
     /// then.
     pub sealed: SystemTime,
 }
+
+/// The revision of etcd's first key change: a new store is at revision
+/// 1, and every change takes the next one. Revision 1 never holds an
+/// event.
+pub(crate) const FIRST_CHANGE_REVISION: i64 = 2;
+
+/// The revision range a segment stored as `first..=last` on a full
+/// snapshot at revision `base` stands for in its chain: itself, except on
+/// a snapshot of a store that never changed (revision 1), where a range
+/// from revision 1 stands for the same range from 2 (an empty one at 0,
+/// for an empty one at 1). Earlier etcdsnap builds listed such a snapshot
+/// at revision 0 (its `key` bucket's newest entry, none, as `snapshot
+/// status` reports) and their agent watched from revision 1; revision 1
+/// holds no event (the checks refuse one there), so such a chain is the
+/// one a watch from revision 2 records.
+pub(crate) fn chain_range(base: i64, first: i64, last: i64) -> (i64, i64) {
+    if base == FIRST_CHANGE_REVISION - 1 && first < FIRST_CHANGE_REVISION {
+        (
+            first.max(FIRST_CHANGE_REVISION),
+            last.max(FIRST_CHANGE_REVISION - 1),
+        )
+    } else {
+        (first, last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain_range;
+
+    #[test]
+    fn on_an_empty_store_a_range_from_1_stands_for_one_from_2() {
+        assert_eq!(chain_range(7, 8, 9), (8, 9));
+        assert_eq!(chain_range(7, 1, 9), (1, 9));
+        assert_eq!(chain_range(1, 1, 9), (2, 9));
+        assert_eq!(chain_range(1, 1, 1), (2, 1));
+        assert_eq!(chain_range(1, 1, 0), (2, 1));
+        assert_eq!(chain_range(1, 2, 9), (2, 9));
+        assert_eq!(chain_range(1, 2, 1), (2, 1));
+        assert_eq!(chain_range(0, 1, 9), (1, 9));
+    }
+}

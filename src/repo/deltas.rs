@@ -64,7 +64,8 @@ use super::manifest::Manifest;
 use super::repository::{Repository, SnapshotId};
 use crate::etcd::KeyValue;
 use crate::etcd::change::{
-    ChangeSegment, CompactionRecord, EventKind, KeyEvent, LeaseRecord, RevisionChanges,
+    ChangeSegment, CompactionRecord, EventKind, FIRST_CHANGE_REVISION, KeyEvent, LeaseRecord,
+    RevisionChanges, chain_range,
 };
 
 /// Prefix of every delta object.
@@ -222,6 +223,12 @@ pub(crate) fn invalid(seg: &ChangeSegment) -> Option<String> {
         prev = r.revision;
         if r.events.is_empty() {
             return Some(format!("revision {} has no event", r.revision));
+        }
+        if r.revision < FIRST_CHANGE_REVISION {
+            return Some(format!(
+                "revision {} has events (etcd's first change is revision {FIRST_CHANGE_REVISION})",
+                r.revision
+            ));
         }
         if let Some(e) = r.events.iter().find(|e| e.kv.mod_revision != r.revision) {
             return Some(format!(
@@ -577,13 +584,16 @@ pub(crate) fn walk(base_revision: i64, ranges: &[(String, i64, i64)]) -> Walk {
     let mut covered = base_revision;
     for (i, (name, first, last)) in ranges.iter().enumerate() {
         let next = covered.saturating_add(1);
-        if *first > next {
+        // On a snapshot of a store that never changed, a chain may start
+        // at revision 1 (see `chain_range`).
+        let (first, last) = chain_range(base_revision, *first, *last);
+        if first > next {
             w.gaps.push((next, first.saturating_sub(1)));
-        } else if *first < next {
+        } else if first < next {
             w.overlaps.push(name.clone());
             continue;
         }
-        covered = covered.max(*last);
+        covered = covered.max(last);
         if w.gaps.is_empty() {
             w.last_revision = covered;
             w.chain.push(i);
@@ -709,13 +719,14 @@ impl Repository {
         }
         let _lock = self.lock(false)?;
         let m = self.present_base(base)?;
-        if segment.first <= m.revision {
+        let base_revision = m.etcd_revision();
+        if chain_range(base_revision, segment.first, segment.last).0 <= base_revision {
             return Err(RepoError::Conflict(format!(
                 "segment {}..={} starts at or below snapshot {}'s revision {}",
                 segment.first,
                 segment.last,
                 base.short(),
-                m.revision
+                base_revision
             )));
         }
         let (name, stored) = seal(&self.crypto, &base.0, segment)?;
@@ -921,7 +932,7 @@ impl Repository {
                     }),
                 }
             }
-            let w = walk(m.revision, &ranges);
+            let w = walk(m.etcd_revision(), &ranges);
             for (from, to) in w.gaps {
                 r.problems.push(CheckProblem::DeltaGap {
                     snapshot: sid,

@@ -23,7 +23,9 @@ pub(crate) const MAX_SOURCE: usize = 4096;
 pub(crate) struct Manifest {
     /// When it was pushed: nanoseconds since the Unix epoch (UTC).
     pub time_ns: i64,
-    /// The etcd revision in it (0 if it could not be read).
+    /// The revision an etcd started on it is at (0 if it could not be
+    /// read; earlier builds recorded the `key` bucket's newest entry, 0
+    /// for an empty one): see [`Manifest::etcd_revision`].
     pub revision: i64,
     /// Length of the original file.
     pub size: u64,
@@ -53,6 +55,13 @@ pub(crate) fn chunks_for(size: u64, chunk_size: u32) -> u64 {
 }
 
 impl Manifest {
+    /// The revision the snapshot is at: the one recorded, at least 1 (an
+    /// etcd store starts at revision 1). Earlier builds recorded the `key`
+    /// bucket's newest entry, 0 for a store that never changed.
+    pub(crate) fn etcd_revision(&self) -> i64 {
+        self.revision.max(1)
+    }
+
     /// The canonical encoding.
     pub(crate) fn encode(&self) -> Vec<u8> {
         // Cut a long source at a character boundary: decode requires UTF-8.

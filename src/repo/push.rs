@@ -45,8 +45,9 @@ use super::manifest::Manifest;
 use super::pack::{Pack, PackBuilder};
 use super::repository::{Repository, SnapshotInfo};
 use crate::bolt::Db;
-use crate::etcd::revision::Revision;
+use crate::etcd::TargetVersion;
 use crate::etcd::version::TargetChoice;
+use crate::mvcc::Store;
 use crate::progress::{Phase, Progress};
 use crate::snapshot::{SnapshotFile, VerifyOptions};
 
@@ -202,16 +203,19 @@ pub struct PushSummary {
     pub delta_list: bool,
 }
 
-/// The newest revision in the `key` bucket (what `snapshot status` reports),
-/// or 0 if the database has none.
-fn revision_of(db: Db<'_>) -> i64 {
-    let Ok(Some(keyb)) = db.root().bucket(b"key") else {
-        return 0;
-    };
-    match keyb.cursor().last() {
-        Ok(Some(e)) => Revision::main_of(e.key).unwrap_or(0),
-        _ => 0,
-    }
+/// The revision an etcd started on the snapshot is at, as etcd (the
+/// release the file's storage version names) decides it on start-up: the
+/// `key` bucket's newest entry (what `snapshot status` reports), 1 for a
+/// store that never changed (etcd's first change is revision 2), raised
+/// to a compaction that removed the newest entries. A recorded chain
+/// follows it from the next revision, and a restore of the snapshot
+/// answers at it. 0 if the database cannot be read as a store.
+fn revision_of(file: &SnapshotFile, db: Db<'_>) -> i64 {
+    let storage = file.storage_version().ok().flatten();
+    let rules = TargetChoice::Auto
+        .resolve(storage.as_deref())
+        .unwrap_or(TargetVersion::V3_5);
+    Store::from_db(db).map_or(0, |s| s.with_rules(rules).revisions().current)
 }
 
 /// `snapshot verify`'s structural and etcd-level checks on a file about
@@ -318,7 +322,7 @@ impl Repository {
         }
         let db = file.db()?;
         let page_size = db.page_size();
-        let revision = revision_of(db);
+        let revision = revision_of(file, db);
         let csize = chunk_size(page_size);
         let len = file.len();
         let body_len = file.body_len();

@@ -39,7 +39,11 @@ pub struct SnapshotInfo {
     /// When it was pushed (or the time the push was given, see
     /// [`PushOptions::with_time`](super::PushOptions::with_time)).
     pub time: SystemTime,
-    /// The etcd revision in it (0 if it could not be read).
+    /// The revision an etcd started on it is at (what its response
+    /// headers say, and what a chain of recorded changes follows): the
+    /// `key` bucket's newest entry (what `snapshot status` reports), 1 for
+    /// a store that never changed, raised to a compaction that removed
+    /// the newest entries. 1 if it could not be read.
     pub revision: i64,
     /// Length of the original file, trailer included.
     pub size: u64,
@@ -62,7 +66,7 @@ impl SnapshotInfo {
         SnapshotInfo {
             id: SnapshotId(id),
             time: super::deltas::from_ns(m.time_ns).unwrap_or(UNIX_EPOCH),
-            revision: m.revision,
+            revision: m.etcd_revision(),
             size: m.size,
             page_size: m.page_size,
             chunks: m.chunk_count,

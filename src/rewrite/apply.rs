@@ -89,7 +89,9 @@ use prost::Message as _;
 
 use super::{RewriteError, checked_source, load_edited, open_store, publish, temp_file};
 use crate::bolt::{Bucket, LeafElem, Loader, MAX_KEY_SIZE, MAX_VALUE_SIZE};
-use crate::etcd::change::{ChangeSegment, EventKind, KeyEvent, LeaseRecord};
+use crate::etcd::change::{
+    ChangeSegment, EventKind, FIRST_CHANGE_REVISION, KeyEvent, LeaseRecord, chain_range,
+};
 use crate::etcd::fp::{Fp, FpMap, fingerprint};
 use crate::etcd::kv::{KeyValue, KeyValueRef, Lease};
 use crate::etcd::revision::{self, Revision, TOMBSTONE_MARK};
@@ -237,8 +239,11 @@ enum Known {
 
 /// Checks a chain of segments recorded after a snapshot at `base`: each
 /// starts where the previous one (or the snapshot) ended, and holds what
-/// etcd's watch delivers (see the module documentation). Returns the
-/// last revision the chain covers (`base` for an empty chain).
+/// etcd's watch delivers (see the module documentation). On a snapshot
+/// of a store that never changed (revision 1) the chain may also start
+/// at revision 1, which holds no event (earlier builds recorded such
+/// chains). Returns the last revision the chain covers (`base` for
+/// an empty chain).
 ///
 /// ```
 /// use std::time::SystemTime;
@@ -254,14 +259,17 @@ pub fn check_chain(base: i64, segments: &[ChangeSegment]) -> Result<i64, ChangeE
     let mut known: FpMap<Known> = FpMap::default();
     let mut expected = base.saturating_add(1);
     for (i, seg) in segments.iter().enumerate() {
-        if seg.first > expected {
+        // On a store that never changed, a chain may start at revision
+        // 1, which holds no event (see `chain_range`).
+        let (first, last) = chain_range(base, seg.first, seg.last);
+        if first > expected {
             return Err(ChangeError::Hole {
                 segment: i,
                 first: seg.first,
                 expected,
             });
         }
-        if seg.first < expected {
+        if first < expected {
             return Err(ChangeError::Overlap {
                 segment: i,
                 first: seg.first,
@@ -269,7 +277,7 @@ pub fn check_chain(base: i64, segments: &[ChangeSegment]) -> Result<i64, ChangeE
             });
         }
         check_segment(i, seg, &mut known)?;
-        expected = seg.last.saturating_add(1);
+        expected = last.saturating_add(1);
     }
     Ok(expected.saturating_sub(1))
 }
@@ -317,6 +325,11 @@ fn check_segment(
         }
         if rev > seg.last {
             return Err(bad(format!("revision {rev} is beyond the segment")));
+        }
+        if rev < FIRST_CHANGE_REVISION {
+            return Err(bad(format!(
+                "revision {rev} has events (etcd's first change is revision {FIRST_CHANGE_REVISION})"
+            )));
         }
         if rc.events.is_empty() {
             return Err(bad(format!("revision {rev} has no event")));

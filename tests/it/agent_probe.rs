@@ -141,7 +141,7 @@ fn revision_lag_grows_while_the_watch_is_stalled() {
 
 /// `endpoint hashkv --rev R` of the live cluster: hash and compact
 /// revision.
-fn live_hashkv(ctl: &support::etcd::Etcdctl, r: i64) -> (i64, i64) {
+pub(crate) fn live_hashkv(ctl: &support::etcd::Etcdctl, r: i64) -> (i64, i64) {
     let v = ctl.json(&["endpoint", "hashkv", "--rev", &r.to_string()]);
     let h = &v[0]["HashKV"];
     (
@@ -152,7 +152,7 @@ fn live_hashkv(ctl: &support::etcd::Etcdctl, r: i64) -> (i64, i64) {
 
 /// `snapshot hashkv --rev R` of the snapshot `backup cat --to-revision R`
 /// writes: hash and compact revision.
-fn restored_hashkv(repo: &std::path::Path, dir: &std::path::Path, r: i64) -> (i64, i64) {
+pub(crate) fn restored_hashkv(repo: &std::path::Path, dir: &std::path::Path, r: i64) -> (i64, i64) {
     let file = dir.join(format!("at-{r}.db"));
     support::cli::ok(&[
         "backup",

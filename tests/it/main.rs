@@ -13,6 +13,7 @@ mod support;
 
 mod agent;
 mod agent_e2e;
+mod agent_empty;
 mod agent_probe;
 mod agent_retention;
 mod agent_schedule;
