@@ -381,6 +381,36 @@ pub(crate) fn full_event(e: &Value) -> bool {
     e["event"] == "full"
 }
 
+/// A thread calling `step(0)`, `step(1)`, ... until [`Writer::stop`]: a
+/// workload running while the agent records.
+pub(crate) struct Writer {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Writer {
+    pub(crate) fn start(mut step: impl FnMut(u32) + Send + 'static) -> Writer {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let stop = Arc::clone(&stop);
+            move || {
+                let mut i = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    step(i);
+                    i = i.wrapping_add(1);
+                }
+            }
+        });
+        Writer { stop, thread }
+    }
+
+    /// Stops the writes; returns once the last one is done.
+    pub(crate) fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap();
+    }
+}
+
 /// The workload of puts, deletes, transactions, leases and a compaction
 /// is recorded as etcdctl's own watch reports it, segment after segment
 /// with no hole, with the leases and the compaction.
@@ -622,21 +652,15 @@ fn sigkill_and_restart_leave_no_hole_or_overlap() {
     let full = agent.wait_for("a full snapshot", Duration::from_secs(60), full_event);
     let base = full["revision"].as_i64().unwrap();
 
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = {
+    let writer = Writer::start({
         let ctl = ctl.clone();
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut i = 0;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                ctl.put(&format!("w{}", i % 7), &format!("value {i}"));
-                if i % 5 == 4 {
-                    ctl.ok(&["del", &format!("w{}", i % 7)]);
-                }
-                i += 1;
+        move |i| {
+            ctl.put(&format!("w{}", i % 7), &format!("value {i}"));
+            if i % 5 == 4 {
+                ctl.ok(&["del", &format!("w{}", i % 7)]);
             }
-        })
-    };
+        }
+    });
     let segments = |a: &Agent| {
         a.events()
             .iter()
@@ -657,8 +681,7 @@ fn sigkill_and_restart_leave_no_hole_or_overlap() {
         e["event"] == "resumed"
     });
     std::thread::sleep(Duration::from_secs(1));
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    writer.join().unwrap();
+    writer.stop();
     let last = revision(&ctl);
     again.wait_for("the last revision stored", Duration::from_secs(30), |e| {
         e["event"] == "segment" && e["last"].as_i64() >= Some(last)
@@ -979,20 +1002,14 @@ fn fails_over_a_stalled_proxy_and_a_killed_member() {
     let base = full["revision"].as_i64().unwrap();
     assert_eq!(full["endpoint"], proxy.endpoint());
 
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = {
+    let writer = Writer::start({
         // Writes go to the members the test keeps.
         let ctl = Etcdctl::new(&bins, vec![eps[0].clone(), eps[2].clone()])
             .timeout(Duration::from_secs(10));
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut i = 0u32;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                let _ = ctl.run(&["put", &format!("f{}", i % 11), &"x".repeat(2000)]);
-                i += 1;
-            }
-        })
-    };
+        move |i| {
+            let _ = ctl.run(&["put", &format!("f{}", i % 11), &"x".repeat(2000)]);
+        }
+    });
     let away = agent.wait_for(
         "a failover off the stalled proxy",
         Duration::from_secs(90),
@@ -1025,8 +1042,7 @@ fn fails_over_a_stalled_proxy_and_a_killed_member() {
         |e| e["event"] == "failover" && e["from"] == eps[1].as_str() && e["to"] == eps[2].as_str(),
     );
     std::thread::sleep(Duration::from_secs(1));
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    writer.join().unwrap();
+    writer.stop();
     let ctl = Etcdctl::new(&bins, vec![eps[2].clone()]);
     let last = revision(&ctl);
     agent.wait_for("the last revision stored", Duration::from_secs(30), |e| {
@@ -1067,26 +1083,17 @@ fn scheduled_full_snapshots_leave_no_hole_between_chains() {
     );
     let full = agent.wait_for("a full snapshot", Duration::from_secs(60), full_event);
     let base = full["revision"].as_i64().unwrap();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = {
+    let writer = Writer::start({
         let ctl = ctl.clone();
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut i = 0;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                ctl.put(&format!("s{}", i % 13), &format!("{i}"));
-                i += 1;
-            }
-        })
-    };
+        move |i| ctl.put(&format!("s{}", i % 13), &format!("{i}"))
+    });
     let fulls = |a: &Agent| a.events().iter().filter(|e| e["event"] == "full").count();
     let deadline = Instant::now() + Duration::from_secs(60);
     while fulls(&agent) < 3 {
         assert!(Instant::now() < deadline, "{}", agent.log_text());
         std::thread::sleep(Duration::from_millis(100));
     }
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    writer.join().unwrap();
+    writer.stop();
     let last = revision(&ctl);
     agent.wait_for("the last revision stored", Duration::from_secs(30), |e| {
         e["event"] == "segment" && e["last"].as_i64() >= Some(last)
