@@ -34,7 +34,7 @@ pub enum Phase {
 /// };
 /// # let _ = &show;
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct Progress {
     /// The phase.

@@ -15,7 +15,8 @@ pub const META_SIZE: usize = 64;
 const CHECKSUMMED: usize = 56;
 
 /// Why a meta page was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 #[non_exhaustive]
 pub enum MetaError {
     /// The file ends before the meta body.

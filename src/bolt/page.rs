@@ -102,7 +102,7 @@ impl PageHeader {
 }
 
 /// One element of a branch page: a separator key and a child page id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct BranchElem<'a> {
     /// Lower bound of the child's keys.
     pub key: &'a [u8],
@@ -111,7 +111,7 @@ pub struct BranchElem<'a> {
 }
 
 /// One element of a leaf page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct LeafElem<'a> {
     /// Element flags ([`LEAF_FLAG_BUCKET`]).
     pub flags: u32,

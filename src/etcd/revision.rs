@@ -18,7 +18,8 @@ pub struct Revision {
 }
 
 /// Why a key of the `key` bucket is not a revision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 #[non_exhaustive]
 pub enum RevisionError {
     /// Neither 17 nor 18 bytes.
@@ -33,7 +34,8 @@ pub enum RevisionError {
 }
 
 /// A parsed key of the `key` bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub struct RevKey {
     /// The revision.
     pub rev: Revision,

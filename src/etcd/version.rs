@@ -23,7 +23,8 @@ pub enum TargetVersion {
 }
 
 /// An unknown `--target-version`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 #[error("unsupported target version {0:?} (expected auto, 3.4, 3.5, 3.6 or 3.7)")]
 pub struct UnknownVersion(pub String);
 

@@ -23,7 +23,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 /// assert_eq!(keep[1], vec![KeepReason::Last]);
 /// assert_eq!(keep.iter().filter(|r| !r.is_empty()).count(), 4);
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default)]
 #[non_exhaustive]
 pub struct RetentionPolicy {
     /// The newest N.

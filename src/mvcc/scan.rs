@@ -33,7 +33,8 @@ pub(crate) const CHUNKS_PER_THREAD: usize = 8;
 const RELEASE_EVERY: u64 = 32 << 20;
 
 /// One entry of the `key` bucket, decoded in place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub struct Entry<'a> {
     /// The revision of the change.
     pub rev: Revision,

@@ -31,7 +31,7 @@ impl std::fmt::Display for SnapshotId {
 }
 
 /// One stored snapshot, as `backup ls` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SnapshotInfo {
     /// Its ID.

@@ -109,7 +109,7 @@ pub enum PointInTime {
 }
 
 /// What [`apply_changes`] brings the snapshot to, and by whose rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct ApplyOptions {
     /// The revision or time to stop at.
@@ -136,7 +136,7 @@ impl ApplyOptions {
 }
 
 /// What an apply wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ApplySummary {
     /// Where the result was published.

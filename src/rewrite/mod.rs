@@ -75,7 +75,7 @@ const RELEASE_EVERY: u64 = 32 << 20;
 const CHUNK: usize = 1 << 20;
 
 /// What to do to the snapshot besides packing it densely.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct RewriteOptions {
     /// Apply etcd's compaction at this revision first (`Some(0)`: at the
@@ -111,7 +111,7 @@ impl RewriteOptions {
 }
 
 /// What a rewrite wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RewriteSummary {
     /// Where the result was published.

@@ -164,7 +164,7 @@ impl SchemaChecks {
 }
 
 /// Everything the etcd-level checks found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct SchemaFindings {
     /// Problems kept, errors and warnings, in walk order.

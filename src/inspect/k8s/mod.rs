@@ -33,7 +33,7 @@ pub use proto::{Envelope, ObjectMeta};
 pub const ENCRYPTED_PREFIX: &[u8] = b"k8s:enc:";
 
 /// A recognised value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Value<'a> {
     /// A protobuf envelope.
     Protobuf(Box<Envelope<'a>>),

@@ -310,7 +310,7 @@ impl std::iter::FusedIterator for WalDecoder<'_> {}
 
 /// Records found again after a segment stopped early: see
 /// [`find_records_after`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct Resync {
     /// Offset of the first record found again (`base` counted in).
