@@ -19,9 +19,17 @@ pub mod membership {
     pub use crate::restore::membership::*;
 }
 
-/// The bbolt writer (copy-on-write transaction plans) and freelist codec.
+/// The bbolt writer (bulk loader, copy-on-write transaction plans),
+/// freelist codec and the file format's constants.
 pub mod bolt {
+    pub use crate::bolt::load::{
+        LoadOptions, LoadSummary, Loader, MAX_KEY_SIZE, MAX_VALUE_SIZE, copy_bucket, copy_db,
+    };
     pub use crate::bolt::meta::fnv1a64;
+    pub use crate::bolt::page::{
+        ELEMENT_SIZE, FLAG_BRANCH, FLAG_FREELIST, FLAG_LEAF, FLAG_META, LEAF_FLAG_BUCKET,
+        PAGE_HEADER_SIZE,
+    };
 
     /// The synced freelist page codec.
     pub mod freelist {
@@ -39,6 +47,30 @@ pub mod bolt {
     }
 }
 
+/// The raft file writers `snapshot restore` uses (the readers are public,
+/// under `etcdsnap::raft`).
+pub mod raft {
+    pub use crate::raft::flavour::Flavour;
+    pub use crate::raft::v2store::{StoreMember, raft_attributes_json, store_json};
+    pub use crate::raft::wal::encoder::WalEncoder;
+    pub use crate::raft::wal::restore::{
+        WalMember, restore_payloads, restore_wal_prefix, write_segment_file,
+    };
+
+    /// Encodes a `.snap` file (see `crate::raft::snap`).
+    pub fn encode_snap(snapshot: &crate::raft::RaftSnapshot) -> Vec<u8> {
+        crate::raft::snap::encode_snap(snapshot)
+    }
+
+    /// The raft snapshot `snapshot restore` writes for `members`.
+    pub fn restore_snapshot(
+        members: &[StoreMember],
+        flavour: Flavour,
+    ) -> Result<crate::raft::RaftSnapshot, crate::raft::RaftError> {
+        crate::raft::snap::restore_snapshot(members, flavour)
+    }
+}
+
 /// The snapshot file layer: hashing and the copy path.
 pub mod snapshot {
     pub use crate::snapshot::copy::{copy_prefix, copy_prefix_synced};
@@ -51,6 +83,11 @@ pub mod snapshot {
 /// targets).
 pub mod k8s {
     pub use crate::inspect::k8s::proto::decode_object_meta;
+
+    /// The CBOR decoder.
+    pub mod cbor {
+        pub use crate::inspect::k8s::cbor::*;
+    }
 }
 
 /// The status visitor and etcd-level checks.

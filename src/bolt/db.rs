@@ -103,12 +103,12 @@ impl<'a> Db<'a> {
     }
 
     /// Which meta page (0 or 1) is active.
-    pub fn active_meta_page(&self) -> u8 {
+    pub(crate) fn active_meta_page(&self) -> u8 {
         self.active
     }
 
     /// Both meta pages as decoded and validated.
-    pub fn metas(&self) -> &[std::result::Result<Meta, MetaError>; 2] {
+    pub(crate) fn metas(&self) -> &[std::result::Result<Meta, MetaError>; 2] {
         &self.metas
     }
 
@@ -124,7 +124,7 @@ impl<'a> Db<'a> {
     }
 
     /// Number of whole pages the bytes hold.
-    pub fn file_pages(&self) -> u64 {
+    pub(crate) fn file_pages(&self) -> u64 {
         self.data.len() as u64 / u64::from(self.page_size)
     }
 
@@ -189,7 +189,7 @@ impl<'a> Db<'a> {
     }
 
     /// Page `id`, required to be a branch or a leaf.
-    pub fn node_page(&self, id: u64) -> Result<Page<'a>> {
+    pub(crate) fn node_page(&self, id: u64) -> Result<Page<'a>> {
         let p = self.page(id)?;
         match p.kind() {
             PageKind::Branch | PageKind::Leaf => Ok(p),

@@ -92,7 +92,7 @@ fn u64_at(b: &[u8; META_SIZE], off: usize) -> u64 {
 impl Meta {
     /// Decodes the meta body of the page that starts at `page[0]`, without
     /// validating it. `None` when `page` is too short to hold it.
-    pub fn decode_page(page: &[u8]) -> Option<Meta> {
+    pub(crate) fn decode_page(page: &[u8]) -> Option<Meta> {
         let body: &[u8; META_SIZE] = page
             .get(PAGE_HEADER_SIZE..PAGE_HEADER_SIZE + META_SIZE)?
             .try_into()
@@ -133,13 +133,13 @@ impl Meta {
     }
 
     /// The checksum this meta's content should carry.
-    pub fn compute_checksum(&self) -> u64 {
+    pub(crate) fn compute_checksum(&self) -> u64 {
         fnv1a64(&self.encode()[..CHECKSUMMED])
     }
 
     /// Validates magic, version and checksum as Go bbolt (v1.3.7 and later)
     /// does: a stored checksum of 0 is not accepted.
-    pub fn validate(&self) -> Result<(), MetaError> {
+    pub(crate) fn validate(&self) -> Result<(), MetaError> {
         if self.magic != MAGIC {
             return Err(MetaError::Magic(self.magic));
         }
@@ -157,13 +157,13 @@ impl Meta {
     }
 
     /// Whether the freelist is stored in a page (false for NoFreelistSync).
-    pub fn has_synced_freelist(&self) -> bool {
+    pub(crate) fn has_synced_freelist(&self) -> bool {
         self.freelist != NO_FREELIST
     }
 
     /// A full meta page image of `page_size` bytes for page `id`, with a
     /// fresh checksum.
-    pub fn page_image(&self, id: u64, page_size: usize) -> Vec<u8> {
+    pub(crate) fn page_image(&self, id: u64, page_size: usize) -> Vec<u8> {
         let mut m = *self;
         m.checksum = m.compute_checksum();
         let mut page = vec![0u8; page_size.max(PAGE_HEADER_SIZE + META_SIZE)];

@@ -37,22 +37,24 @@ pub(crate) mod page;
 pub(crate) mod tx;
 pub(crate) mod visitor;
 
-pub use bucket::{BUCKET_HEADER_SIZE, Bucket, BucketRoot, BucketValue};
+pub use bucket::{Bucket, BucketRoot, BucketValue};
 pub use check::{
-    MAX_NESTING, MAX_PROBLEMS, NodeKind, OrderRule, Problem, ProblemKind, Stack, WalkOptions,
-    WalkReport, WalkStats, check, walk,
+    NodeKind, OrderRule, Problem, ProblemKind, Stack, WalkOptions, WalkReport, WalkStats, check,
+    walk,
 };
-pub use clip::{CLIP_LEN, Clipped};
-pub use cursor::{Cursor, Iter, MAX_DEPTH};
-pub use db::{Db, MAX_PAGE_SIZE, MIN_PAGE_SIZE};
+pub use clip::Clipped;
+pub use cursor::{Cursor, Iter};
+pub use db::Db;
 pub use error::{BoltError, Result};
-pub use load::{
-    CopyError, LoadError, LoadOptions, LoadSummary, Loader, MAX_KEY_SIZE, MAX_VALUE_SIZE,
-    copy_bucket, copy_db,
-};
-pub use meta::{MAGIC, META_SIZE, Meta, MetaError, NO_FREELIST, VERSION};
-pub use page::{
-    BranchElem, ELEMENT_SIZE, FLAG_BRANCH, FLAG_FREELIST, FLAG_LEAF, FLAG_META, LEAF_FLAG_BUCKET,
-    LeafElem, PAGE_HEADER_SIZE, Page, PageHeader, PageKind,
-};
+pub use load::{CopyError, LoadError};
+pub use meta::{Meta, MetaError};
+pub use page::{BranchElem, LeafElem, Page, PageHeader, PageKind};
 pub use visitor::Visitor;
+
+// The writer and the file format's constants the rest of the crate uses
+// (its tests reach the writer through `etcdsnap::internal::bolt`).
+pub(crate) use db::{MAX_PAGE_SIZE, MIN_PAGE_SIZE};
+pub(crate) use load::{
+    LoadOptions, LoadSummary, Loader, MAX_KEY_SIZE, MAX_VALUE_SIZE, copy_bucket,
+};
+pub(crate) use page::LEAF_FLAG_BUCKET;

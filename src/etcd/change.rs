@@ -53,7 +53,7 @@ pub struct RevisionChanges {
 }
 
 /// A lease the recorder saw, as etcd keeps it in the `lease` bucket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LeaseRecord {
     /// The lease ID.
     pub id: i64,
@@ -67,7 +67,7 @@ pub struct LeaseRecord {
 }
 
 /// A compaction the cluster ran, as the recorder learnt of it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CompactionRecord {
     /// The compaction revision (`etcdctl compact R`'s R).
     pub revision: i64,

@@ -16,12 +16,12 @@ pub const FINISHED_COMPACT_REV: &[u8] = b"finishedCompactRev";
 pub const STORAGE_VERSION: &[u8] = b"storageVersion";
 
 /// Decodes an 8-byte big-endian unsigned value (consistent_index, term).
-pub fn decode_u64(v: &[u8]) -> Option<u64> {
+pub(crate) fn decode_u64(v: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(v.try_into().ok()?))
 }
 
 /// Decodes a compaction revision value (a 17-byte revision key).
-pub fn decode_compact_rev(v: &[u8]) -> Option<Revision> {
+pub(crate) fn decode_compact_rev(v: &[u8]) -> Option<Revision> {
     revision::parse(v)
         .ok()
         .filter(|r| !r.tombstone)

@@ -2,11 +2,11 @@
 //! trailing `t` for tombstones.
 
 /// Length of a revision key.
-pub const REV_LEN: usize = 17;
+pub(crate) const REV_LEN: usize = 17;
 /// Length of a tombstone revision key.
-pub const TOMBSTONE_LEN: usize = 18;
+pub(crate) const TOMBSTONE_LEN: usize = 18;
 /// The byte that marks a tombstone.
-pub const TOMBSTONE_MARK: u8 = b't';
+pub(crate) const TOMBSTONE_MARK: u8 = b't';
 
 /// A decoded revision key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -18,7 +18,7 @@ pub struct Revision {
 }
 
 /// Why a key of the `key` bucket is not a revision.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[cfg_attr(test, derive(PartialEq, Eq))]
 #[non_exhaustive]
 pub enum RevisionError {
@@ -36,7 +36,7 @@ pub enum RevisionError {
 /// A parsed key of the `key` bucket.
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(test, derive(PartialEq, Eq))]
-pub struct RevKey {
+pub(crate) struct RevKey {
     /// The revision.
     pub rev: Revision,
     /// Whether the key is a tombstone (deletion marker).
@@ -67,7 +67,7 @@ impl Revision {
 }
 
 /// Parses a key of the `key` bucket strictly.
-pub fn parse(key: &[u8]) -> Result<RevKey, RevisionError> {
+pub(crate) fn parse(key: &[u8]) -> Result<RevKey, RevisionError> {
     let tombstone = match key.len() {
         REV_LEN => false,
         TOMBSTONE_LEN => true,
@@ -99,7 +99,7 @@ pub fn parse(key: &[u8]) -> Result<RevKey, RevisionError> {
 }
 
 /// Whether `key` is a tombstone by etcd's rule (18 bytes ending in `t`).
-pub fn is_tombstone(key: &[u8]) -> bool {
+pub(crate) fn is_tombstone(key: &[u8]) -> bool {
     key.len() == TOMBSTONE_LEN && key.last() == Some(&TOMBSTONE_MARK)
 }
 

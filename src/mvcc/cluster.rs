@@ -35,7 +35,7 @@ pub struct ClusterInfo {
 }
 
 /// A lease as the `lease` bucket records it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LeaseInfo {
     /// The lease ID.
     pub id: i64,

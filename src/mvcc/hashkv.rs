@@ -49,7 +49,7 @@ use crate::etcd::revision::{self, RevKey, Revision};
 
 /// The KV history hash of a store at a revision, with the fields
 /// `etcdutl hashkv` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HashKv {
     /// CRC-32C (Castagnoli) over `key` and the entries hashed.

@@ -106,7 +106,7 @@ pub struct Repository {
 impl Repository {
     /// Creates a repository in `backend`, encrypted with `key` if given.
     /// Refuses a location that already holds a repository.
-    pub fn init(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
+    pub(crate) fn init(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
         refuse_repository(backend.as_ref())?;
         Repository::create(backend, key)
     }
@@ -185,7 +185,7 @@ impl Repository {
     }
 
     /// Opens the repository in `backend`; an encrypted one needs its key.
-    pub fn open(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
+    pub(crate) fn open(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
         let here = PathBuf::from(backend.location());
         let bytes = match backend.read(keys::CONFIG, MAX_CONFIG as u64) {
             Ok(b) => b,

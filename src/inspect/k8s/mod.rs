@@ -21,7 +21,7 @@
 //! assert!(matches!(k8s::decode(b"plain text"), Value::Other));
 //! ```
 
-pub mod cbor;
+pub(crate) mod cbor;
 pub(crate) mod proto;
 mod wire;
 
@@ -30,7 +30,7 @@ use serde_json::{Map, Value as Json, json};
 pub use proto::{Envelope, ObjectMeta};
 
 /// The prefix of values encrypted at rest.
-pub const ENCRYPTED_PREFIX: &[u8] = b"k8s:enc:";
+pub(crate) const ENCRYPTED_PREFIX: &[u8] = b"k8s:enc:";
 
 /// A recognised value.
 #[derive(Debug, Clone)]

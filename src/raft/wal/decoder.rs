@@ -47,7 +47,8 @@ pub struct WalRecord {
 ///
 /// ```
 /// use etcdsnap::raft::WalMetadata;
-/// use etcdsnap::raft::wal::{WalDecoder, WalEncoder, WalPayload};
+/// use etcdsnap::raft::wal::{WalDecoder, WalPayload};
+/// use etcdsnap::internal::raft::WalEncoder;
 ///
 /// let mut enc = WalEncoder::new(0);
 /// enc.push(&WalPayload::Crc)?;
@@ -338,7 +339,8 @@ pub struct Resync {
 ///
 /// ```
 /// use etcdsnap::raft::{Entry, EntryKind};
-/// use etcdsnap::raft::wal::{WalEncoder, WalPayload, decode_segment, find_records_after};
+/// use etcdsnap::raft::wal::{WalPayload, decode_segment, find_records_after};
+/// use etcdsnap::internal::raft::WalEncoder;
 ///
 /// let mut enc = WalEncoder::new(0);
 /// enc.push(&WalPayload::Crc)?;

@@ -21,7 +21,8 @@ use crate::raft::error::RaftError;
 ///
 /// ```
 /// use etcdsnap::raft::WalMetadata;
-/// use etcdsnap::raft::wal::{WalEncoder, WalPayload, WalReader};
+/// use etcdsnap::raft::wal::{WalPayload, WalReader};
+/// use etcdsnap::internal::raft::WalEncoder;
 /// use etcdsnap::raft::RaftError;
 ///
 /// let mut enc = WalEncoder::new(0);
