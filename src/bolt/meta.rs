@@ -41,9 +41,9 @@ pub enum MetaError {
 /// A decoded meta page body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Meta {
-    /// Magic number (valid: [`MAGIC`]).
+    /// Magic number (valid: `0xED0CDAED`).
     pub magic: u32,
-    /// Format version (valid: [`VERSION`]).
+    /// Format version (valid: 2, the only one bbolt has written).
     pub version: u32,
     /// Page size in bytes.
     pub page_size: u32,
@@ -53,7 +53,7 @@ pub struct Meta {
     pub root: u64,
     /// Sequence of the root bucket.
     pub sequence: u64,
-    /// Page id of the freelist, or [`NO_FREELIST`].
+    /// Page id of the freelist, or `u64::MAX` when it is not synced.
     pub freelist: u64,
     /// High-water mark: the first page id never allocated.
     pub pgid: u64,

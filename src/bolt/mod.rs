@@ -39,10 +39,10 @@ pub(crate) mod visitor;
 
 pub use bucket::{Bucket, BucketRoot, BucketValue};
 pub use check::{
-    NodeKind, OrderRule, Problem, ProblemKind, Stack, WalkOptions, WalkReport, WalkStats, check,
-    walk,
+    MAX_NESTING, MAX_PROBLEMS, NodeKind, OrderRule, Problem, ProblemKind, Stack, WalkOptions,
+    WalkReport, WalkStats, check, walk,
 };
-pub use clip::Clipped;
+pub use clip::{CLIP_LEN, Clipped};
 pub use cursor::{Cursor, Iter};
 pub use db::Db;
 pub use error::{BoltError, Result};

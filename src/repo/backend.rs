@@ -113,7 +113,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// What [`Backend::unlock`] did.
+/// What [`Repository::unlock`](super::Repository::unlock) did.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct UnlockReport {

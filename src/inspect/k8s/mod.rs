@@ -5,7 +5,7 @@
 //!   the object's own message, content encoding and type); the object's
 //!   `ObjectMeta` is read generically from field 1 (the `proto` module);
 //! * JSON: custom resources and some older objects, a plain JSON document;
-//! * CBOR: the self-describe tag `d9 d9 f7` then a map ([`cbor`]);
+//! * CBOR: the self-describe tag `d9 d9 f7` then a map;
 //! * encrypted at rest: `k8s:enc:<provider>:<version>:<key name>:` then
 //!   ciphertext, reported as such and never guessed at.
 //!
