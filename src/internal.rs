@@ -22,14 +22,31 @@ pub mod membership {
 /// The bbolt writer (bulk loader, copy-on-write transaction plans),
 /// freelist codec and the file format's constants.
 pub mod bolt {
+    pub use crate::bolt::bucket::{BucketRoot, BucketValue};
     pub use crate::bolt::load::{
         LoadOptions, LoadSummary, Loader, MAX_KEY_SIZE, MAX_VALUE_SIZE, copy_bucket, copy_db,
     };
     pub use crate::bolt::meta::fnv1a64;
     pub use crate::bolt::page::{
-        ELEMENT_SIZE, FLAG_BRANCH, FLAG_FREELIST, FLAG_LEAF, FLAG_META, LEAF_FLAG_BUCKET,
-        PAGE_HEADER_SIZE,
+        BranchElem, ELEMENT_SIZE, FLAG_BRANCH, FLAG_FREELIST, FLAG_LEAF, FLAG_META,
+        LEAF_FLAG_BUCKET, PAGE_HEADER_SIZE, Page, PageHeader,
     };
+
+    /// Page `id` of `db` with its overflow span, checked only against the
+    /// file length.
+    pub fn raw_page<'a>(db: &crate::bolt::Db<'a>, id: u64) -> crate::bolt::Result<Page<'a>> {
+        db.raw_page(id)
+    }
+
+    /// Page `id` of `db` with its overflow span, checked the strict way.
+    pub fn page<'a>(db: &crate::bolt::Db<'a>, id: u64) -> crate::bolt::Result<Page<'a>> {
+        db.page(id)
+    }
+
+    /// The root of `bucket`: a page id or an inline page.
+    pub fn bucket_root<'a>(bucket: &crate::bolt::Bucket<'a>) -> BucketRoot<'a> {
+        bucket.root()
+    }
 
     /// The synced freelist page codec.
     pub mod freelist {

@@ -171,7 +171,7 @@ impl<'a> Bucket<'a> {
     }
 
     /// The tree root.
-    pub fn root(&self) -> BucketRoot<'a> {
+    pub(crate) fn root(&self) -> BucketRoot<'a> {
         self.root
     }
 

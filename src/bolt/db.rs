@@ -135,7 +135,7 @@ impl<'a> Db<'a> {
 
     /// Page `id` with its overflow span, checked the strict way: below the
     /// high-water mark, inside the file, header id equal to `id`.
-    pub fn page(&self, id: u64) -> Result<Page<'a>> {
+    pub(crate) fn page(&self, id: u64) -> Result<Page<'a>> {
         let hwm = self.hwm();
         if id >= hwm {
             return Err(BoltError::OutOfBounds { id, hwm });
@@ -161,7 +161,7 @@ impl<'a> Db<'a> {
 
     /// Page `id` with its overflow span, checked only against the file
     /// length (for tools that inspect damaged files).
-    pub fn raw_page(&self, id: u64) -> Result<Page<'a>> {
+    pub(crate) fn raw_page(&self, id: u64) -> Result<Page<'a>> {
         let pages = self.file_pages();
         let ps = u64::from(self.page_size);
         let beyond = BoltError::PageBeyondEof { id, pages };

@@ -190,8 +190,9 @@ pub enum LoadError {
     /// `end_bucket` with no bucket open, or `finish` with buckets open.
     #[error("unbalanced buckets: {0}")]
     Unbalanced(&'static str),
-    /// An in-order load ([`Loader::in_order`]) laid its entries out
-    /// differently from its dry run: it was not given the same entries.
+    /// An in-order load (one that writes strictly in order, for an output
+    /// it cannot seek in) laid its entries out differently from its dry
+    /// run: it was not given the same entries.
     #[error(
         "the entries were not the ones planned (planned {planned_pages} pages with the root at page {planned_root}, got {pages} with the root at {root})"
     )]

@@ -1,7 +1,8 @@
-//! The bbolt file format: a zero-copy, bounds-checked reader, a structural
-//! checker equivalent to (and stricter than) Go's `tx.Check()`, a
-//! copy-on-write writer (crate-internal: restore uses it), and a bulk
-//! [`Loader`] that writes a whole new, densely packed file.
+//! The bbolt file format: a zero-copy, bounds-checked reader and a
+//! structural checker equivalent to (and stricter than) Go's `tx.Check()`.
+//! The writers, a copy-on-write one (restore's db edits) and a bulk loader
+//! that writes a whole new, densely packed file (defrag, compact, apply),
+//! are the crate's own.
 //!
 //! Nothing in this module knows about etcd.
 //!
@@ -37,7 +38,7 @@ pub(crate) mod page;
 pub(crate) mod tx;
 pub(crate) mod visitor;
 
-pub use bucket::{Bucket, BucketRoot, BucketValue};
+pub use bucket::Bucket;
 pub use check::{
     MAX_NESTING, MAX_PROBLEMS, NodeKind, OrderRule, Problem, ProblemKind, Stack, WalkOptions,
     WalkReport, WalkStats, check, walk,
@@ -48,11 +49,12 @@ pub use db::Db;
 pub use error::{BoltError, Result};
 pub use load::{CopyError, LoadError};
 pub use meta::{Meta, MetaError};
-pub use page::{BranchElem, LeafElem, Page, PageHeader, PageKind};
+pub use page::{LeafElem, PageKind};
 pub use visitor::Visitor;
 
 // The writer and the file format's constants the rest of the crate uses
 // (its tests reach the writer through `etcdsnap::internal::bolt`).
+pub(crate) use bucket::BucketRoot;
 pub(crate) use db::{MAX_PAGE_SIZE, MIN_PAGE_SIZE};
 pub(crate) use load::{
     LoadOptions, LoadSummary, Loader, MAX_KEY_SIZE, MAX_VALUE_SIZE, copy_bucket,
