@@ -29,7 +29,8 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use etcdsnap::bolt::{Db, LoadOptions, Loader};
+//! use etcdsnap::bolt::Db;
+//! use etcdsnap::internal::bolt::{LoadOptions, Loader};
 //!
 //! let mut l = Loader::new(std::io::Cursor::new(Vec::new()), LoadOptions::default())?;
 //! l.begin_bucket(b"fruit", 0)?;
@@ -65,7 +66,7 @@ const MAX_ELEMENTS: usize = 0xFFFE;
 const MIN_KEYS: usize = 2;
 
 /// How the loader lays out the file.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct LoadOptions {
     /// Page size (a power of two from 512 bytes to 16 MiB).
@@ -217,8 +218,7 @@ pub enum LoadError {
 }
 
 /// What a finished load wrote.
-#[derive(Debug, Clone, Copy)]
-#[cfg_attr(test, derive(PartialEq, Eq))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadSummary {
     /// Pages in the file (its high-water mark): the file is this many
     /// pages long.
@@ -394,7 +394,8 @@ impl<'a, W: Write + Seek> Loader<'a, W> {
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use etcdsnap::bolt::{LoadError, LoadOptions, Loader};
+    /// use etcdsnap::bolt::LoadError;
+    /// use etcdsnap::internal::bolt::{LoadOptions, Loader};
     /// use std::io::{Seek, Write};
     ///
     /// fn fill<W: Write + Seek>(l: &mut Loader<'_, W>) -> Result<(), LoadError> {

@@ -102,7 +102,7 @@ impl PageHeader {
 }
 
 /// One element of a branch page: a separator key and a child page id.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BranchElem<'a> {
     /// Lower bound of the child's keys.
     pub key: &'a [u8],
@@ -113,7 +113,8 @@ pub struct BranchElem<'a> {
 /// One element of a leaf page.
 #[derive(Debug, Clone, Copy)]
 pub struct LeafElem<'a> {
-    /// Element flags ([`LEAF_FLAG_BUCKET`]).
+    /// Element flags (bit 0x01: the value is a bucket, see
+    /// [`is_bucket`](Self::is_bucket)).
     pub flags: u32,
     /// The key.
     pub key: &'a [u8],

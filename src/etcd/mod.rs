@@ -31,7 +31,7 @@ pub mod revision;
 pub(crate) mod status;
 pub(crate) mod version;
 
-pub use checks::{SchemaFindings, SchemaProblem, SchemaProblemKind, Severity, printable_key};
+pub use checks::{SchemaFindings, SchemaProblem, SchemaProblemKind, Severity};
 pub use gogo::GogoError;
 pub use kv::{KeyValue, KeyValueRef, Lease};
 pub use member::{Member, MemberJsonError};

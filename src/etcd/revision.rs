@@ -36,7 +36,7 @@ pub enum RevisionError {
 /// A parsed key of the `key` bucket.
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(test, derive(PartialEq, Eq))]
-pub(crate) struct RevKey {
+pub struct RevKey {
     /// The revision.
     pub rev: Revision,
     /// Whether the key is a tombstone (deletion marker).
@@ -61,13 +61,13 @@ impl Revision {
 
     /// The main revision from the first 8 bytes, as etcd's `bytesToRev`
     /// reads it; `None` when the key is shorter than 8 bytes.
-    pub fn main_of(key: &[u8]) -> Option<i64> {
+    pub(crate) fn main_of(key: &[u8]) -> Option<i64> {
         Some(i64::from_be_bytes(key.get(..8)?.try_into().ok()?))
     }
 }
 
 /// Parses a key of the `key` bucket strictly.
-pub(crate) fn parse(key: &[u8]) -> Result<RevKey, RevisionError> {
+pub fn parse(key: &[u8]) -> Result<RevKey, RevisionError> {
     let tombstone = match key.len() {
         REV_LEN => false,
         TOMBSTONE_LEN => true,

@@ -23,8 +23,7 @@ pub enum TargetVersion {
 }
 
 /// An unknown `--target-version`.
-#[derive(Debug, Clone, thiserror::Error)]
-#[cfg_attr(test, derive(PartialEq, Eq))]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unsupported target version {0:?} (expected auto, 3.4, 3.5, 3.6 or 3.7)")]
 pub struct UnknownVersion(pub String);
 
@@ -55,7 +54,7 @@ impl FromStr for TargetVersion {
 
 impl TargetVersion {
     /// Every version, oldest first.
-    pub const ALL: [TargetVersion; 4] = [
+    pub(crate) const ALL: [TargetVersion; 4] = [
         TargetVersion::V3_4,
         TargetVersion::V3_5,
         TargetVersion::V3_6,
@@ -119,13 +118,7 @@ impl TargetVersion {
 
     /// Whether `unix` and `unixs` peer URLs skip the `host:port` and
     /// empty-path checks (etcd 3.5.13+ and 3.6; 3.5.1 does not).
-    ///
-    /// ```
-    /// use etcdsnap::TargetVersion;
-    /// assert!(!TargetVersion::V3_5.relaxed_unix_urls());
-    /// assert!(TargetVersion::V3_6.relaxed_unix_urls());
-    /// ```
-    pub fn relaxed_unix_urls(self) -> bool {
+    pub(crate) fn relaxed_unix_urls(self) -> bool {
         self >= TargetVersion::V3_6
     }
 }
@@ -217,6 +210,12 @@ impl fmt::Display for TargetVersion {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unix_urls_are_relaxed_from_3_6() {
+        assert!(!TargetVersion::V3_5.relaxed_unix_urls());
+        assert!(TargetVersion::V3_6.relaxed_unix_urls());
+    }
 
     #[test]
     fn parses_versions() {

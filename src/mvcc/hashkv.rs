@@ -64,7 +64,7 @@ pub struct HashKv {
 /// Why a hash could not be computed. The revision errors carry etcd's own
 /// wording (`mvcc.ErrCompacted`, `mvcc.ErrFutureRev`), as `etcdutl hashkv`
 /// prints it; a live member's answer adds `etcdserver: ` in front.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HashKvError {
     /// The revision asked for has been compacted (below the compaction

@@ -117,7 +117,7 @@ impl<'k> RangeRequest<'k> {
     }
 
     /// Whether the request names a single key.
-    pub fn is_single_key(&self) -> bool {
+    pub(crate) fn is_single_key(&self) -> bool {
         self.range_end.is_empty()
     }
 }

@@ -51,7 +51,7 @@ pub struct Entry<'a> {
 
 impl<'a> Entry<'a> {
     /// Decodes one leaf element of the `key` bucket.
-    pub fn decode(db: Db<'a>, e: &LeafElem<'a>) -> Result<Entry<'a>, MvccError> {
+    pub(crate) fn decode(db: Db<'a>, e: &LeafElem<'a>) -> Result<Entry<'a>, MvccError> {
         let offset = value_offset(db, e.value);
         let bad = |what: String| MvccError::BadEntry {
             rev_key: hex(e.key),

@@ -362,7 +362,7 @@ impl WalSnapshot {
 
 /// A raft snapshot (`raftpb.Snapshot`), what a `.snap` file holds: its
 /// metadata (index, term, membership) and the application state.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RaftSnapshot {
     /// Raft index of the snapshot.
     pub index: u64,

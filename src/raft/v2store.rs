@@ -30,7 +30,7 @@ pub const EVENT_HISTORY_CAPACITY: usize = 1000;
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// A member as the v2 store records it.
-#[derive(Clone, Debug, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct StoreMember {
     /// Member ID.
     pub id: u64,

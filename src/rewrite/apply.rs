@@ -166,7 +166,7 @@ pub struct ApplySummary {
 }
 
 /// Why recorded changes cannot be applied.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChangeError {
     /// The target is older than the snapshot the changes start from.

@@ -36,7 +36,7 @@ pub enum HashCheck {
 
 impl HashCheck {
     /// Compares a stored digest with a computed one.
-    pub fn compare(stored: [u8; 32], computed: [u8; 32]) -> HashCheck {
+    pub(crate) fn compare(stored: [u8; 32], computed: [u8; 32]) -> HashCheck {
         if stored == computed {
             HashCheck::Verified(computed)
         } else {

@@ -22,7 +22,8 @@ mod keys;
 mod problem;
 mod records;
 
-pub use problem::{SchemaProblem, SchemaProblemKind, Severity, printable_key};
+pub(crate) use problem::printable_key;
+pub use problem::{SchemaProblem, SchemaProblemKind, Severity};
 
 use super::buckets;
 use super::revision::{RevKey, Revision};

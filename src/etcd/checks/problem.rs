@@ -23,7 +23,7 @@ pub enum Severity {
 }
 
 /// Readable form of a key: text when printable ASCII, else hex.
-pub fn printable_key(k: &[u8]) -> String {
+pub(crate) fn printable_key(k: &[u8]) -> String {
     if !k.is_empty() && k.iter().all(|b| (0x20..0x7f).contains(b)) {
         format!("{:?}", String::from_utf8_lossy(k))
     } else {

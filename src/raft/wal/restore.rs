@@ -12,7 +12,7 @@ use crate::raft::{
 
 /// A member as the restored WAL records it: its ID and the context of its
 /// `ConfChangeAddNode` entry (the member JSON, built by the caller).
-#[derive(Clone, Debug, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct WalMember {
     /// Member ID.
     pub id: u64,
