@@ -26,7 +26,7 @@ pub mod bolt {
     pub use crate::bolt::load::{
         LoadOptions, LoadSummary, Loader, MAX_KEY_SIZE, MAX_VALUE_SIZE, copy_bucket, copy_db,
     };
-    pub use crate::bolt::meta::fnv1a64;
+    pub use crate::bolt::meta::{Meta, fnv1a64};
     pub use crate::bolt::page::{
         BranchElem, ELEMENT_SIZE, FLAG_BRANCH, FLAG_FREELIST, FLAG_LEAF, FLAG_META,
         LEAF_FLAG_BUCKET, PAGE_HEADER_SIZE, Page, PageHeader,
@@ -41,6 +41,11 @@ pub mod bolt {
     /// Page `id` of `db` with its overflow span, checked the strict way.
     pub fn page<'a>(db: &crate::bolt::Db<'a>, id: u64) -> crate::bolt::Result<Page<'a>> {
         db.page(id)
+    }
+
+    /// The meta page `db` goes by.
+    pub fn meta(db: &crate::bolt::Db<'_>) -> Meta {
+        *db.meta()
     }
 
     /// The root of `bucket`: a page id or an inline page.

@@ -2,7 +2,7 @@
 //! progress bar and an embedder's own display read the same events.
 
 /// What a long operation is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Phase {
     /// Hashing the snapshot (bytes of the body).

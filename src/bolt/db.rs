@@ -98,7 +98,7 @@ impl<'a> Db<'a> {
     }
 
     /// The active meta.
-    pub fn meta(&self) -> &Meta {
+    pub(crate) fn meta(&self) -> &Meta {
         &self.meta
     }
 

@@ -101,7 +101,7 @@ impl Meta {
     }
 
     /// Decodes a 64-byte meta body without validating it.
-    pub fn decode(b: &[u8; META_SIZE]) -> Meta {
+    pub(crate) fn decode(b: &[u8; META_SIZE]) -> Meta {
         Meta {
             magic: u32_at(b, 0),
             version: u32_at(b, 4),
@@ -117,7 +117,7 @@ impl Meta {
     }
 
     /// Encodes the body; the checksum written is `self.checksum` as is.
-    pub fn encode(&self) -> [u8; META_SIZE] {
+    pub(crate) fn encode(&self) -> [u8; META_SIZE] {
         let mut b = [0u8; META_SIZE];
         b[0..4].copy_from_slice(&self.magic.to_le_bytes());
         b[4..8].copy_from_slice(&self.version.to_le_bytes());

@@ -48,7 +48,7 @@ pub use cursor::{Cursor, Iter};
 pub use db::Db;
 pub use error::{BoltError, Result};
 pub use load::{CopyError, LoadError};
-pub use meta::{Meta, MetaError};
+pub use meta::MetaError;
 pub use page::{LeafElem, PageKind};
 pub use visitor::Visitor;
 

@@ -17,7 +17,7 @@ use super::KeyValue;
 
 /// Whether a key event wrote a value or deleted the key
 /// (`mvccpb.Event_EventType`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventKind {
     /// A put: the key now holds `kv.value`.
     Put,

@@ -78,7 +78,7 @@ impl TargetVersion {
     /// The storage schema version etcd of this release writes and reads
     /// (`meta/storageVersion`, "major.minor"); 3.4 and 3.5 write none and
     /// read their data as 3.5.
-    pub fn storage_version(self) -> (u64, u64) {
+    pub(crate) fn storage_version(self) -> (u64, u64) {
         match self {
             TargetVersion::V3_4 | TargetVersion::V3_5 => (3, 5),
             TargetVersion::V3_6 => (3, 6),
@@ -134,7 +134,7 @@ impl TargetVersion {
 /// assert_eq!(TargetChoice::Auto.resolve(Some("3.7.0")), Ok(TargetVersion::V3_7));
 /// assert_eq!(TargetChoice::Exact(TargetVersion::V3_5).resolve(Some("3.7.0")), Ok(TargetVersion::V3_5));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum TargetChoice {
     /// Follow the snapshot's storage version.

@@ -29,7 +29,7 @@ use crate::mvcc::scan::ChunkState;
 use crate::mvcc::{Entry, MvccError, Store};
 
 /// How a key differs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ChangeKind {
     /// Only in NEW.
     Added,

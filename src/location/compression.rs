@@ -5,7 +5,7 @@
 use std::io::{self, BufReader, Read, Write};
 
 /// How a location's bytes are compressed, from its name's extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Compression {
     /// Stored as is.

@@ -40,7 +40,7 @@ pub struct RetentionPolicy {
 type Bucket = fn(&DateTime<Utc>) -> (i32, u32, u32);
 
 /// Why a snapshot is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum KeepReason {
     /// Among the newest `keep_last`.

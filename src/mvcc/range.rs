@@ -143,7 +143,7 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 }
 
 /// The answer to a range request.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[cfg_attr(test, derive(PartialEq, Eq))]
 pub struct RangeResponse<'a> {
     /// The store's current revision (what etcd puts in the header, whatever

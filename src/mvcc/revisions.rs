@@ -5,7 +5,7 @@ use crate::etcd::TargetVersion;
 
 /// What the `key` and `meta` buckets say about revisions, and what etcd
 /// makes of it.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Revisions {
     /// Main revision of the last entry of the `key` bucket (`None` when the
     /// bucket is empty or missing).

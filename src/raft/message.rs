@@ -11,7 +11,7 @@
 use crate::raft::proto::{etcdserverpb, raftpb, walpb};
 
 /// The kind of a raft log entry (`raftpb.EntryType`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EntryKind {
     /// `EntryNormal`: a proposal.
@@ -106,7 +106,7 @@ impl Entry {
 }
 
 /// The kind of a membership change (`raftpb.ConfChangeType`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfChangeKind {
     /// `ConfChangeAddNode`: a voting member joins.

@@ -103,7 +103,7 @@ fn count(db: Db<'_>, group: impl Fn(&[u8], &[u8]) -> String) -> BTreeMap<String,
 /// Pages reachable from the root, by the test's own walk.
 fn reachable_pages(db: Db<'_>) -> u64 {
     let mut seen = BTreeSet::new();
-    let mut stack = vec![db.meta().root];
+    let mut stack = vec![etcdsnap::internal::bolt::meta(&db).root];
     while let Some(id) = stack.pop() {
         if !seen.insert(id) {
             continue;

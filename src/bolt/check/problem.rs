@@ -10,7 +10,7 @@ use crate::bolt::Clipped;
 
 /// The chain of page ids a walk followed to reach a page, printed the way
 /// Go's checker prints it: ` (stack: [a b c])`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[cfg_attr(test, derive(PartialEq, Eq))]
 #[non_exhaustive]
 pub struct Stack {
@@ -262,7 +262,7 @@ pub struct Problem {
 
 impl Problem {
     /// A problem on `page` outside any bucket walk.
-    pub fn new(page: Option<u64>, kind: ProblemKind) -> Problem {
+    pub(crate) fn new(page: Option<u64>, kind: ProblemKind) -> Problem {
         Problem {
             page,
             bucket: Vec::new(),

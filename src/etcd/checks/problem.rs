@@ -11,7 +11,7 @@ use super::super::revision::{self, Revision, RevisionError};
 use crate::bolt::Clipped;
 
 /// How serious a problem is for a restore.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Severity {
     /// Restore replaces the record, or etcd tolerates it: reported, the

@@ -45,7 +45,7 @@ pub const MAX_RECORD_SIZE_BYTES: u64 = 10 * 1024 * 1024;
 pub const FRAME_HEADER_BYTES: usize = 8;
 
 /// The type of a WAL record (`walpb.Record.type`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordType {
     /// 1: payload is a [`WalMetadata`] (`etcdserverpb.Metadata`).
     Metadata,
