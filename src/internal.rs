@@ -24,7 +24,8 @@ pub mod membership {
 pub mod bolt {
     pub use crate::bolt::bucket::{BucketRoot, BucketValue};
     pub use crate::bolt::load::{
-        LoadOptions, LoadSummary, Loader, MAX_KEY_SIZE, MAX_VALUE_SIZE, copy_bucket, copy_db,
+        CopyError, LoadOptions, LoadSummary, Loader, MAX_KEY_SIZE, MAX_VALUE_SIZE, copy_bucket,
+        copy_db,
     };
     pub use crate::bolt::meta::{Meta, fnv1a64};
     pub use crate::bolt::page::{
@@ -116,6 +117,19 @@ pub mod k8s {
 pub mod etcd {
     pub use crate::etcd::checks::SchemaChecks;
     pub use crate::etcd::status::StatusVisitor;
+
+    /// etcd's bucket names.
+    pub mod buckets {
+        pub use crate::etcd::buckets::*;
+    }
+
+    /// Keys of etcd's `meta` bucket.
+    pub mod meta {
+        /// The consistent index.
+        pub const CONSISTENT_INDEX: &[u8] = crate::etcd::meta::CONSISTENT_INDEX;
+        /// The raft term.
+        pub const TERM: &[u8] = crate::etcd::meta::TERM;
+    }
 }
 
 #[cfg(feature = "repo")]

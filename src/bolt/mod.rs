@@ -47,7 +47,7 @@ pub use clip::{CLIP_LEN, Clipped};
 pub use cursor::{Cursor, Iter};
 pub use db::Db;
 pub use error::{BoltError, Result};
-pub use load::{CopyError, LoadError};
+pub use load::LoadError;
 pub use meta::MetaError;
 pub use page::{LeafElem, PageKind};
 pub use visitor::Visitor;

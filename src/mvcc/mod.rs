@@ -163,7 +163,7 @@ impl<'a> Store<'a> {
     }
 
     /// The release whose rules apply.
-    pub fn rules(&self) -> TargetVersion {
+    pub(crate) fn rules(&self) -> TargetVersion {
         self.rules
     }
 

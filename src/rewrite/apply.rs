@@ -956,7 +956,7 @@ impl<'s> Applying<'s> {
     ) -> Result<(), RewriteError> {
         let Some(keyed) = self.lease_ids() else {
             if let Some(src) = src {
-                crate::bolt::copy_bucket(loader, src)?;
+                crate::bolt::copy_bucket(loader, src).map_err(super::from_copy)?;
                 self.leases_written = src.iter().count() as u64;
             }
             return Ok(());
