@@ -55,7 +55,6 @@ pub use visitor::Visitor;
 // The writer and the file format's constants the rest of the crate uses
 // (its tests reach the writer through `etcdsnap::internal::bolt`).
 pub(crate) use bucket::BucketRoot;
-pub(crate) use db::{MAX_PAGE_SIZE, MIN_PAGE_SIZE};
 pub(crate) use load::{
     LoadOptions, LoadSummary, Loader, MAX_KEY_SIZE, MAX_VALUE_SIZE, copy_bucket,
 };

@@ -106,13 +106,15 @@ pub struct Repository {
 
 impl Repository {
     /// Creates a repository in `backend`, encrypted with `key` if given.
-    /// Refuses a location that already holds a repository.
+    /// Refuses a location that already holds a repository. (Object
+    /// storage's way in; a directory is prepared by `init_dir` first.)
+    #[cfg(feature = "remote")]
     pub(crate) fn init(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
         refuse_repository(backend.as_ref())?;
         Repository::create(backend, key)
     }
 
-    /// [`init`](Self::init) once the refusals are passed.
+    /// A new repository in `backend`, once the refusals are passed.
     fn create(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
         let here = PathBuf::from(backend.location());
         let config = Config::new(key)?;
