@@ -97,7 +97,7 @@ impl DataDir {
     }
 
     /// Whether the WAL lives outside the data dir (`--wal-dir`).
-    pub(crate) fn has_separate_wal_dir(&self) -> bool {
+    pub fn has_separate_wal_dir(&self) -> bool {
         self.wal.is_some()
     }
 

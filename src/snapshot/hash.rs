@@ -17,7 +17,7 @@ const CHUNK: usize = 96 << 10;
 const REPORT_EVERY: u64 = 64 << 20;
 
 /// Outcome of the trailer check.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum HashCheck {
     /// The trailer matches the SHA-256 of the body.
     Verified([u8; 32]),
