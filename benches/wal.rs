@@ -1,4 +1,4 @@
-//! WAL encoding: `raft::wal::restore_wal_prefix` (the records `snapshot restore` writes)
+//! WAL encoding: `restore_wal_prefix` (the records `snapshot restore` writes)
 //! for 1, 3 and 255 members, and `WalEncoder` pushing many entry records of 128 B and 4 KiB.
 //! Throughput = encoded bytes per second.
 
@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use etcdsnap::raft::Flavour;
-use etcdsnap::raft::wal::{WalEncoder, WalMember, WalPayload, restore_wal_prefix};
+use etcdsnap::internal::raft::{Flavour, WalEncoder, WalMember, restore_wal_prefix};
+use etcdsnap::raft::wal::WalPayload;
 use etcdsnap::raft::{Entry, EntryKind};
 
 fn members(n: u64) -> Vec<WalMember> {

@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 /// assert_eq!(d.wal_dir(), std::path::Path::new("/fast/wal"));
 /// assert!(d.has_separate_wal_dir());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub struct DataDir {
     path: PathBuf,
     member: PathBuf,

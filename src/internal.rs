@@ -19,9 +19,40 @@ pub mod membership {
     pub use crate::restore::membership::*;
 }
 
-/// The bbolt writer (copy-on-write transaction plans) and freelist codec.
+/// The bbolt writer (bulk loader, copy-on-write transaction plans),
+/// freelist codec and the file format's constants.
 pub mod bolt {
-    pub use crate::bolt::meta::fnv1a64;
+    pub use crate::bolt::bucket::{BucketRoot, BucketValue};
+    pub use crate::bolt::load::{
+        CopyError, LoadOptions, LoadSummary, Loader, MAX_KEY_SIZE, MAX_VALUE_SIZE, copy_bucket,
+        copy_db,
+    };
+    pub use crate::bolt::meta::{Meta, fnv1a64};
+    pub use crate::bolt::page::{
+        BranchElem, ELEMENT_SIZE, FLAG_BRANCH, FLAG_FREELIST, FLAG_LEAF, FLAG_META,
+        LEAF_FLAG_BUCKET, PAGE_HEADER_SIZE, Page, PageHeader,
+    };
+
+    /// Page `id` of `db` with its overflow span, checked only against the
+    /// file length.
+    pub fn raw_page<'a>(db: &crate::bolt::Db<'a>, id: u64) -> crate::bolt::Result<Page<'a>> {
+        db.raw_page(id)
+    }
+
+    /// Page `id` of `db` with its overflow span, checked the strict way.
+    pub fn page<'a>(db: &crate::bolt::Db<'a>, id: u64) -> crate::bolt::Result<Page<'a>> {
+        db.page(id)
+    }
+
+    /// The meta page `db` goes by.
+    pub fn meta(db: &crate::bolt::Db<'_>) -> Meta {
+        *db.meta()
+    }
+
+    /// The root of `bucket`: a page id or an inline page.
+    pub fn bucket_root<'a>(bucket: &crate::bolt::Bucket<'a>) -> BucketRoot<'a> {
+        bucket.root()
+    }
 
     /// The synced freelist page codec.
     pub mod freelist {
@@ -39,6 +70,30 @@ pub mod bolt {
     }
 }
 
+/// The raft file writers `snapshot restore` uses (the readers are public,
+/// under `etcdsnap::raft`).
+pub mod raft {
+    pub use crate::raft::flavour::Flavour;
+    pub use crate::raft::v2store::{StoreMember, raft_attributes_json, store_json};
+    pub use crate::raft::wal::encoder::WalEncoder;
+    pub use crate::raft::wal::restore::{
+        WalMember, restore_payloads, restore_wal_prefix, write_segment_file,
+    };
+
+    /// Encodes a `.snap` file (see `crate::raft::snap`).
+    pub fn encode_snap(snapshot: &crate::raft::RaftSnapshot) -> Vec<u8> {
+        crate::raft::snap::encode_snap(snapshot)
+    }
+
+    /// The raft snapshot `snapshot restore` writes for `members`.
+    pub fn restore_snapshot(
+        members: &[StoreMember],
+        flavour: Flavour,
+    ) -> Result<crate::raft::RaftSnapshot, crate::raft::RaftError> {
+        crate::raft::snap::restore_snapshot(members, flavour)
+    }
+}
+
 /// The snapshot file layer: hashing and the copy path.
 pub mod snapshot {
     pub use crate::snapshot::copy::{copy_prefix, copy_prefix_synced};
@@ -51,12 +106,30 @@ pub mod snapshot {
 /// targets).
 pub mod k8s {
     pub use crate::inspect::k8s::proto::decode_object_meta;
+
+    /// The CBOR decoder.
+    pub mod cbor {
+        pub use crate::inspect::k8s::cbor::*;
+    }
 }
 
 /// The status visitor and etcd-level checks.
 pub mod etcd {
     pub use crate::etcd::checks::SchemaChecks;
     pub use crate::etcd::status::StatusVisitor;
+
+    /// etcd's bucket names.
+    pub mod buckets {
+        pub use crate::etcd::buckets::*;
+    }
+
+    /// Keys of etcd's `meta` bucket.
+    pub mod meta {
+        /// The consistent index.
+        pub const CONSISTENT_INDEX: &[u8] = crate::etcd::meta::CONSISTENT_INDEX;
+        /// The raft term.
+        pub const TERM: &[u8] = crate::etcd::meta::TERM;
+    }
 }
 
 #[cfg(feature = "repo")]

@@ -37,8 +37,8 @@
 //!   file format. It knows nothing of etcd.
 //! * [`etcd`]: what etcd keeps in the buckets: revisions, `KeyValue`s, meta
 //!   and membership records, member and cluster IDs.
-//! * [`raft`]: the raft files a member data dir holds: WAL segments and
-//!   `.snap` files with the v2 store.
+//! * [`raft`]: the raft files a member data dir holds: readers of WAL
+//!   segments and `.snap` files.
 //! * [`repo`]: a backup repository that stores each bbolt page once
 //!   (`etcdsnap backup`).
 //! * [`mvcc`]: the `key` bucket as etcd's multi-version store: get, range
@@ -48,7 +48,8 @@
 //!   difference of two snapshots.
 //!
 //! The snapshot file layer (trailer, memory map, copy path), the restore
-//! machinery and the ports of Go library behaviour are private.
+//! machinery (with the bbolt and raft writers) and the ports of Go library
+//! behaviour are private.
 //!
 //! # Blocking calls and async code
 //!

@@ -2,7 +2,7 @@
 //! progress bar and an embedder's own display read the same events.
 
 /// What a long operation is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Phase {
     /// Hashing the snapshot (bytes of the body).
@@ -34,7 +34,7 @@ pub enum Phase {
 /// };
 /// # let _ = &show;
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct Progress {
     /// The phase.

@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkGroup, SamplingMode, measurement::WallTime};
 use etcdsnap::bolt::Db;
 use etcdsnap::etcd::KeyValue;
-use etcdsnap::etcd::buckets;
-use etcdsnap::etcd::meta;
 use etcdsnap::etcd::revision::Revision;
 use etcdsnap::internal::bolt::tx::{self, BucketChanges, WriteOptions};
+use etcdsnap::internal::etcd::buckets;
+use etcdsnap::internal::etcd::meta;
 use prost::Message;
 use sha2::{Digest, Sha256};
 

@@ -518,7 +518,7 @@ pub fn k8s_values(data: &[u8]) {
         let _ = (d.kind_label(), d.encoding(), d.to_json());
     }
     let _ = etcdsnap::internal::k8s::decode_object_meta(data);
-    let _ = k8s::cbor::decode(data);
+    let _ = etcdsnap::internal::k8s::cbor::decode(data);
     let _ = etcdsnap::inspect::group::registry_parts(data);
 }
 
@@ -533,7 +533,7 @@ pub fn k8s_values(data: &[u8]) {
 /// to copy densely: the copy must not panic, and when it succeeds the
 /// result must check clean and hold the same entries.
 pub fn bolt_load(data: &[u8]) {
-    use etcdsnap::bolt::{LoadOptions, Loader, copy_db};
+    use etcdsnap::internal::bolt::{LoadOptions, Loader, copy_db};
     use std::collections::BTreeMap;
     use std::io::Cursor;
 

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 /// Something the agent did or ran into.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum AgentEvent {
     /// The agent started on a repository's newest full snapshot and its

@@ -35,7 +35,7 @@ const SEARCH_DAYS: i64 = 366 * 8 + 2;
 /// let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
 /// assert_eq!(s.next_after(t), Some(t + Duration::from_secs(30 * 60)));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CronSchedule {
     text: String,
     minutes: u64,

@@ -153,7 +153,7 @@ impl<'a> Bucket<'a> {
 
     /// A bucket from a decoded bucket value; buckets nested in it are
     /// bounded from here (see [`Bucket`]).
-    pub fn from_value(db: Db<'a>, value: BucketValue<'a>) -> Bucket<'a> {
+    pub(crate) fn from_value(db: Db<'a>, value: BucketValue<'a>) -> Bucket<'a> {
         let opened = Arc::new(Opened::default());
         opened.claim(RootAt::of(&value.root), None, b"");
         Bucket {
@@ -171,7 +171,7 @@ impl<'a> Bucket<'a> {
     }
 
     /// The tree root.
-    pub fn root(&self) -> BucketRoot<'a> {
+    pub(crate) fn root(&self) -> BucketRoot<'a> {
         self.root
     }
 

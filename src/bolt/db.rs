@@ -98,17 +98,17 @@ impl<'a> Db<'a> {
     }
 
     /// The active meta.
-    pub fn meta(&self) -> &Meta {
+    pub(crate) fn meta(&self) -> &Meta {
         &self.meta
     }
 
     /// Which meta page (0 or 1) is active.
-    pub fn active_meta_page(&self) -> u8 {
+    pub(crate) fn active_meta_page(&self) -> u8 {
         self.active
     }
 
     /// Both meta pages as decoded and validated.
-    pub fn metas(&self) -> &[std::result::Result<Meta, MetaError>; 2] {
+    pub(crate) fn metas(&self) -> &[std::result::Result<Meta, MetaError>; 2] {
         &self.metas
     }
 
@@ -124,7 +124,7 @@ impl<'a> Db<'a> {
     }
 
     /// Number of whole pages the bytes hold.
-    pub fn file_pages(&self) -> u64 {
+    pub(crate) fn file_pages(&self) -> u64 {
         self.data.len() as u64 / u64::from(self.page_size)
     }
 
@@ -135,7 +135,7 @@ impl<'a> Db<'a> {
 
     /// Page `id` with its overflow span, checked the strict way: below the
     /// high-water mark, inside the file, header id equal to `id`.
-    pub fn page(&self, id: u64) -> Result<Page<'a>> {
+    pub(crate) fn page(&self, id: u64) -> Result<Page<'a>> {
         let hwm = self.hwm();
         if id >= hwm {
             return Err(BoltError::OutOfBounds { id, hwm });
@@ -161,7 +161,7 @@ impl<'a> Db<'a> {
 
     /// Page `id` with its overflow span, checked only against the file
     /// length (for tools that inspect damaged files).
-    pub fn raw_page(&self, id: u64) -> Result<Page<'a>> {
+    pub(crate) fn raw_page(&self, id: u64) -> Result<Page<'a>> {
         let pages = self.file_pages();
         let ps = u64::from(self.page_size);
         let beyond = BoltError::PageBeyondEof { id, pages };
@@ -189,7 +189,7 @@ impl<'a> Db<'a> {
     }
 
     /// Page `id`, required to be a branch or a leaf.
-    pub fn node_page(&self, id: u64) -> Result<Page<'a>> {
+    pub(crate) fn node_page(&self, id: u64) -> Result<Page<'a>> {
         let p = self.page(id)?;
         match p.kind() {
             PageKind::Branch | PageKind::Leaf => Ok(p),

@@ -6,7 +6,8 @@ use super::meta::MetaError;
 ///
 /// Page ids are the ids a reader asked for; byte offsets are absolute offsets
 /// in the file, so a message can be checked with `xxd -s`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 #[non_exhaustive]
 pub enum BoltError {
     /// The file cannot hold even the two meta pages.

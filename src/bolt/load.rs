@@ -29,7 +29,8 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use etcdsnap::bolt::{Db, LoadOptions, Loader};
+//! use etcdsnap::bolt::Db;
+//! use etcdsnap::internal::bolt::{LoadOptions, Loader};
 //!
 //! let mut l = Loader::new(std::io::Cursor::new(Vec::new()), LoadOptions::default())?;
 //! l.begin_bucket(b"fruit", 0)?;
@@ -190,8 +191,9 @@ pub enum LoadError {
     /// `end_bucket` with no bucket open, or `finish` with buckets open.
     #[error("unbalanced buckets: {0}")]
     Unbalanced(&'static str),
-    /// An in-order load ([`Loader::in_order`]) laid its entries out
-    /// differently from its dry run: it was not given the same entries.
+    /// An in-order load (one that writes strictly in order, for an output
+    /// it cannot seek in) laid its entries out differently from its dry
+    /// run: it was not given the same entries.
     #[error(
         "the entries were not the ones planned (planned {planned_pages} pages with the root at page {planned_root}, got {pages} with the root at {root})"
     )]
@@ -392,7 +394,8 @@ impl<'a, W: Write + Seek> Loader<'a, W> {
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use etcdsnap::bolt::{LoadError, LoadOptions, Loader};
+    /// use etcdsnap::bolt::LoadError;
+    /// use etcdsnap::internal::bolt::{LoadOptions, Loader};
     /// use std::io::{Seek, Write};
     ///
     /// fn fill<W: Write + Seek>(l: &mut Loader<'_, W>) -> Result<(), LoadError> {

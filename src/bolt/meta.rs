@@ -15,7 +15,8 @@ pub const META_SIZE: usize = 64;
 const CHECKSUMMED: usize = 56;
 
 /// Why a meta page was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 #[non_exhaustive]
 pub enum MetaError {
     /// The file ends before the meta body.
@@ -40,9 +41,9 @@ pub enum MetaError {
 /// A decoded meta page body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Meta {
-    /// Magic number (valid: [`MAGIC`]).
+    /// Magic number (valid: `0xED0CDAED`).
     pub magic: u32,
-    /// Format version (valid: [`VERSION`]).
+    /// Format version (valid: 2, the only one bbolt has written).
     pub version: u32,
     /// Page size in bytes.
     pub page_size: u32,
@@ -52,7 +53,7 @@ pub struct Meta {
     pub root: u64,
     /// Sequence of the root bucket.
     pub sequence: u64,
-    /// Page id of the freelist, or [`NO_FREELIST`].
+    /// Page id of the freelist, or `u64::MAX` when it is not synced.
     pub freelist: u64,
     /// High-water mark: the first page id never allocated.
     pub pgid: u64,
@@ -91,7 +92,7 @@ fn u64_at(b: &[u8; META_SIZE], off: usize) -> u64 {
 impl Meta {
     /// Decodes the meta body of the page that starts at `page[0]`, without
     /// validating it. `None` when `page` is too short to hold it.
-    pub fn decode_page(page: &[u8]) -> Option<Meta> {
+    pub(crate) fn decode_page(page: &[u8]) -> Option<Meta> {
         let body: &[u8; META_SIZE] = page
             .get(PAGE_HEADER_SIZE..PAGE_HEADER_SIZE + META_SIZE)?
             .try_into()
@@ -100,7 +101,7 @@ impl Meta {
     }
 
     /// Decodes a 64-byte meta body without validating it.
-    pub fn decode(b: &[u8; META_SIZE]) -> Meta {
+    pub(crate) fn decode(b: &[u8; META_SIZE]) -> Meta {
         Meta {
             magic: u32_at(b, 0),
             version: u32_at(b, 4),
@@ -116,7 +117,7 @@ impl Meta {
     }
 
     /// Encodes the body; the checksum written is `self.checksum` as is.
-    pub fn encode(&self) -> [u8; META_SIZE] {
+    pub(crate) fn encode(&self) -> [u8; META_SIZE] {
         let mut b = [0u8; META_SIZE];
         b[0..4].copy_from_slice(&self.magic.to_le_bytes());
         b[4..8].copy_from_slice(&self.version.to_le_bytes());
@@ -132,13 +133,13 @@ impl Meta {
     }
 
     /// The checksum this meta's content should carry.
-    pub fn compute_checksum(&self) -> u64 {
+    pub(crate) fn compute_checksum(&self) -> u64 {
         fnv1a64(&self.encode()[..CHECKSUMMED])
     }
 
     /// Validates magic, version and checksum as Go bbolt (v1.3.7 and later)
     /// does: a stored checksum of 0 is not accepted.
-    pub fn validate(&self) -> Result<(), MetaError> {
+    pub(crate) fn validate(&self) -> Result<(), MetaError> {
         if self.magic != MAGIC {
             return Err(MetaError::Magic(self.magic));
         }
@@ -156,13 +157,13 @@ impl Meta {
     }
 
     /// Whether the freelist is stored in a page (false for NoFreelistSync).
-    pub fn has_synced_freelist(&self) -> bool {
+    pub(crate) fn has_synced_freelist(&self) -> bool {
         self.freelist != NO_FREELIST
     }
 
     /// A full meta page image of `page_size` bytes for page `id`, with a
     /// fresh checksum.
-    pub fn page_image(&self, id: u64, page_size: usize) -> Vec<u8> {
+    pub(crate) fn page_image(&self, id: u64, page_size: usize) -> Vec<u8> {
         let mut m = *self;
         m.checksum = m.compute_checksum();
         let mut page = vec![0u8; page_size.max(PAGE_HEADER_SIZE + META_SIZE)];

@@ -1,7 +1,8 @@
-//! The bbolt file format: a zero-copy, bounds-checked reader, a structural
-//! checker equivalent to (and stricter than) Go's `tx.Check()`, a
-//! copy-on-write writer (crate-internal: restore uses it), and a bulk
-//! [`Loader`] that writes a whole new, densely packed file.
+//! The bbolt file format: a zero-copy, bounds-checked reader and a
+//! structural checker equivalent to (and stricter than) Go's `tx.Check()`.
+//! The writers, a copy-on-write one (restore's db edits) and a bulk loader
+//! that writes a whole new, densely packed file (defrag, compact, apply),
+//! are the crate's own.
 //!
 //! Nothing in this module knows about etcd.
 //!
@@ -37,22 +38,24 @@ pub(crate) mod page;
 pub(crate) mod tx;
 pub(crate) mod visitor;
 
-pub use bucket::{BUCKET_HEADER_SIZE, Bucket, BucketRoot, BucketValue};
+pub use bucket::Bucket;
 pub use check::{
     MAX_NESTING, MAX_PROBLEMS, NodeKind, OrderRule, Problem, ProblemKind, Stack, WalkOptions,
     WalkReport, WalkStats, check, walk,
 };
 pub use clip::{CLIP_LEN, Clipped};
-pub use cursor::{Cursor, Iter, MAX_DEPTH};
-pub use db::{Db, MAX_PAGE_SIZE, MIN_PAGE_SIZE};
+pub use cursor::{Cursor, Iter};
+pub use db::Db;
 pub use error::{BoltError, Result};
-pub use load::{
-    CopyError, LoadError, LoadOptions, LoadSummary, Loader, MAX_KEY_SIZE, MAX_VALUE_SIZE,
-    copy_bucket, copy_db,
-};
-pub use meta::{MAGIC, META_SIZE, Meta, MetaError, NO_FREELIST, VERSION};
-pub use page::{
-    BranchElem, ELEMENT_SIZE, FLAG_BRANCH, FLAG_FREELIST, FLAG_LEAF, FLAG_META, LEAF_FLAG_BUCKET,
-    LeafElem, PAGE_HEADER_SIZE, Page, PageHeader, PageKind,
-};
+pub use load::LoadError;
+pub use meta::MetaError;
+pub use page::{LeafElem, PageKind};
 pub use visitor::Visitor;
+
+// The writer and the file format's constants the rest of the crate uses
+// (its tests reach the writer through `etcdsnap::internal::bolt`).
+pub(crate) use bucket::BucketRoot;
+pub(crate) use load::{
+    LoadOptions, LoadSummary, Loader, MAX_KEY_SIZE, MAX_VALUE_SIZE, copy_bucket,
+};
+pub(crate) use page::LEAF_FLAG_BUCKET;

@@ -39,7 +39,7 @@ pub enum PageKind {
 
 impl PageKind {
     /// The kind for a header's flags.
-    pub fn from_flags(flags: u16) -> PageKind {
+    pub(crate) fn from_flags(flags: u16) -> PageKind {
         match flags {
             FLAG_BRANCH => PageKind::Branch,
             FLAG_LEAF => PageKind::Leaf,
@@ -50,7 +50,7 @@ impl PageKind {
     }
 
     /// The name Go's bbolt prints for this type (`unknown<xx>` for others).
-    pub fn go_name(self) -> String {
+    pub(crate) fn go_name(self) -> String {
         match self {
             PageKind::Branch => "branch".into(),
             PageKind::Leaf => "leaf".into(),
@@ -111,9 +111,10 @@ pub struct BranchElem<'a> {
 }
 
 /// One element of a leaf page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct LeafElem<'a> {
-    /// Element flags ([`LEAF_FLAG_BUCKET`]).
+    /// Element flags (bit 0x01: the value is a bucket, see
+    /// [`is_bucket`](Self::is_bucket)).
     pub flags: u32,
     /// The key.
     pub key: &'a [u8],
@@ -192,7 +193,7 @@ impl<'a> Page<'a> {
     /// Checks that the element table (`count` 16-byte headers) fits in the
     /// span. Element accessors check this too; callers that iterate use it
     /// to fail once with a clear message.
-    pub fn check_element_table(&self) -> Result<()> {
+    pub(crate) fn check_element_table(&self) -> Result<()> {
         let need = self
             .count()
             .checked_mul(ELEMENT_SIZE)

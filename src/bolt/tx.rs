@@ -177,7 +177,7 @@ impl WritePlan {
 /// ```
 /// let img = etcdsnap::internal::bolt::tx::new_image(4096);
 /// let db = etcdsnap::bolt::Db::open(&img).unwrap();
-/// assert_eq!((db.hwm(), db.meta().txid), (4, 1));
+/// assert_eq!((db.hwm(), etcdsnap::internal::bolt::meta(&db).txid), (4, 1));
 /// ```
 pub fn new_image(page_size: usize) -> Vec<u8> {
     let page_size = page_size.clamp(

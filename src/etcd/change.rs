@@ -17,7 +17,7 @@ use super::KeyValue;
 
 /// Whether a key event wrote a value or deleted the key
 /// (`mvccpb.Event_EventType`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventKind {
     /// A put: the key now holds `kv.value`.
     Put,
@@ -53,7 +53,7 @@ pub struct RevisionChanges {
 }
 
 /// A lease the recorder saw, as etcd keeps it in the `lease` bucket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LeaseRecord {
     /// The lease ID.
     pub id: i64,
@@ -67,7 +67,7 @@ pub struct LeaseRecord {
 }
 
 /// A compaction the cluster ran, as the recorder learnt of it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CompactionRecord {
     /// The compaction revision (`etcdctl compact R`'s R).
     pub revision: i64,

@@ -109,7 +109,8 @@ pub(crate) static ROLE: Schema = Schema {
 };
 
 /// Why gogo's `Unmarshal` rejects the bytes; `Display` is gogo's text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 #[non_exhaustive]
 pub enum GogoError {
     /// `io.ErrUnexpectedEOF`.

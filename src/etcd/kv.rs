@@ -27,7 +27,7 @@ pub struct KeyValue {
 }
 
 /// `leasepb.Lease`, the value of an entry in the `lease` bucket.
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, prost::Message)]
 pub struct Lease {
     /// Lease ID.
     #[prost(int64, tag = "1")]
@@ -42,7 +42,8 @@ pub struct Lease {
 
 /// A zero-copy view of an encoded `mvccpb.KeyValue`: the fields etcd's
 /// checks need, read without allocating.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub struct KeyValueRef<'a> {
     /// The user key.
     pub key: &'a [u8],

@@ -3,25 +3,25 @@
 use super::revision::{self, Revision};
 
 /// Raft index of the last applied entry (BE8).
-pub const CONSISTENT_INDEX: &[u8] = b"consistent_index";
+pub(crate) const CONSISTENT_INDEX: &[u8] = b"consistent_index";
 /// Raft term of the last applied entry (BE8, etcd 3.5+).
-pub const TERM: &[u8] = b"term";
+pub(crate) const TERM: &[u8] = b"term";
 /// JSON of the raft ConfState (etcd 3.5+).
-pub const CONF_STATE: &[u8] = b"confState";
+pub(crate) const CONF_STATE: &[u8] = b"confState";
 /// Revision a compaction was scheduled at (17-byte revision).
-pub const SCHEDULED_COMPACT_REV: &[u8] = b"scheduledCompactRev";
+pub(crate) const SCHEDULED_COMPACT_REV: &[u8] = b"scheduledCompactRev";
 /// Revision the last finished compaction was at (17-byte revision).
-pub const FINISHED_COMPACT_REV: &[u8] = b"finishedCompactRev";
+pub(crate) const FINISHED_COMPACT_REV: &[u8] = b"finishedCompactRev";
 /// Storage schema version, ASCII `major.minor.patch` (etcd 3.6+).
-pub const STORAGE_VERSION: &[u8] = b"storageVersion";
+pub(crate) const STORAGE_VERSION: &[u8] = b"storageVersion";
 
 /// Decodes an 8-byte big-endian unsigned value (consistent_index, term).
-pub fn decode_u64(v: &[u8]) -> Option<u64> {
+pub(crate) fn decode_u64(v: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(v.try_into().ok()?))
 }
 
 /// Decodes a compaction revision value (a 17-byte revision key).
-pub fn decode_compact_rev(v: &[u8]) -> Option<Revision> {
+pub(crate) fn decode_compact_rev(v: &[u8]) -> Option<Revision> {
     revision::parse(v)
         .ok()
         .filter(|r| !r.tombstone)

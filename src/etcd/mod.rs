@@ -1,14 +1,14 @@
-//! The etcd schema on top of bbolt: bucket names, revision keys, `KeyValue`
+//! The etcd schema on top of bbolt: revision keys, `KeyValue`
 //! records, the meta and membership buckets, member and cluster IDs, the
 //! status hash and etcd-level consistency checks.
 //!
 //! ```
-//! use etcdsnap::etcd::{KeyValue, buckets, revision};
+//! use etcdsnap::etcd::{KeyValue, revision};
 //! use prost::Message as _;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let snap = etcdsnap::Snapshot::open("testdata/snapshots/small-v35.db")?;
 //! let db = snap.db()?;
-//! let keys = db.root().bucket(buckets::KEY)?.ok_or("no key bucket")?;
+//! let keys = db.root().bucket(b"key")?.ok_or("no key bucket")?;
 //! for entry in keys.iter() {
 //!     let entry = entry?;
 //!     let rev = revision::parse(entry.key)?;
@@ -18,7 +18,7 @@
 //! # Ok(()) }
 //! ```
 
-pub mod buckets;
+pub(crate) mod buckets;
 pub mod change;
 pub(crate) mod checks;
 pub(crate) mod fp;
@@ -31,7 +31,7 @@ pub mod revision;
 pub(crate) mod status;
 pub(crate) mod version;
 
-pub use checks::{SchemaFindings, SchemaProblem, SchemaProblemKind, Severity, printable_key};
+pub use checks::{SchemaFindings, SchemaProblem, SchemaProblemKind, Severity};
 pub use gogo::GogoError;
 pub use kv::{KeyValue, KeyValueRef, Lease};
 pub use member::{Member, MemberJsonError};

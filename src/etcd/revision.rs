@@ -2,11 +2,11 @@
 //! trailing `t` for tombstones.
 
 /// Length of a revision key.
-pub const REV_LEN: usize = 17;
+pub(crate) const REV_LEN: usize = 17;
 /// Length of a tombstone revision key.
-pub const TOMBSTONE_LEN: usize = 18;
+pub(crate) const TOMBSTONE_LEN: usize = 18;
 /// The byte that marks a tombstone.
-pub const TOMBSTONE_MARK: u8 = b't';
+pub(crate) const TOMBSTONE_MARK: u8 = b't';
 
 /// A decoded revision key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -18,7 +18,8 @@ pub struct Revision {
 }
 
 /// Why a key of the `key` bucket is not a revision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 #[non_exhaustive]
 pub enum RevisionError {
     /// Neither 17 nor 18 bytes.
@@ -33,7 +34,8 @@ pub enum RevisionError {
 }
 
 /// A parsed key of the `key` bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub struct RevKey {
     /// The revision.
     pub rev: Revision,
@@ -59,7 +61,7 @@ impl Revision {
 
     /// The main revision from the first 8 bytes, as etcd's `bytesToRev`
     /// reads it; `None` when the key is shorter than 8 bytes.
-    pub fn main_of(key: &[u8]) -> Option<i64> {
+    pub(crate) fn main_of(key: &[u8]) -> Option<i64> {
         Some(i64::from_be_bytes(key.get(..8)?.try_into().ok()?))
     }
 }
@@ -97,7 +99,7 @@ pub fn parse(key: &[u8]) -> Result<RevKey, RevisionError> {
 }
 
 /// Whether `key` is a tombstone by etcd's rule (18 bytes ending in `t`).
-pub fn is_tombstone(key: &[u8]) -> bool {
+pub(crate) fn is_tombstone(key: &[u8]) -> bool {
     key.len() == TOMBSTONE_LEN && key.last() == Some(&TOMBSTONE_MARK)
 }
 

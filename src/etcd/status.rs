@@ -37,7 +37,7 @@ pub struct Status {
 }
 
 /// Why a status cannot be given for a structurally sound file.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StatusError {
     /// A top-level key is not a bucket (etcdutl: "cannot get hash of bucket").

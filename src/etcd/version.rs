@@ -54,7 +54,7 @@ impl FromStr for TargetVersion {
 
 impl TargetVersion {
     /// Every version, oldest first.
-    pub const ALL: [TargetVersion; 4] = [
+    pub(crate) const ALL: [TargetVersion; 4] = [
         TargetVersion::V3_4,
         TargetVersion::V3_5,
         TargetVersion::V3_6,
@@ -78,7 +78,7 @@ impl TargetVersion {
     /// The storage schema version etcd of this release writes and reads
     /// (`meta/storageVersion`, "major.minor"); 3.4 and 3.5 write none and
     /// read their data as 3.5.
-    pub fn storage_version(self) -> (u64, u64) {
+    pub(crate) fn storage_version(self) -> (u64, u64) {
         match self {
             TargetVersion::V3_4 | TargetVersion::V3_5 => (3, 5),
             TargetVersion::V3_6 => (3, 6),
@@ -118,13 +118,7 @@ impl TargetVersion {
 
     /// Whether `unix` and `unixs` peer URLs skip the `host:port` and
     /// empty-path checks (etcd 3.5.13+ and 3.6; 3.5.1 does not).
-    ///
-    /// ```
-    /// use etcdsnap::TargetVersion;
-    /// assert!(!TargetVersion::V3_5.relaxed_unix_urls());
-    /// assert!(TargetVersion::V3_6.relaxed_unix_urls());
-    /// ```
-    pub fn relaxed_unix_urls(self) -> bool {
+    pub(crate) fn relaxed_unix_urls(self) -> bool {
         self >= TargetVersion::V3_6
     }
 }
@@ -140,7 +134,7 @@ impl TargetVersion {
 /// assert_eq!(TargetChoice::Auto.resolve(Some("3.7.0")), Ok(TargetVersion::V3_7));
 /// assert_eq!(TargetChoice::Exact(TargetVersion::V3_5).resolve(Some("3.7.0")), Ok(TargetVersion::V3_5));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum TargetChoice {
     /// Follow the snapshot's storage version.
@@ -216,6 +210,12 @@ impl fmt::Display for TargetVersion {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unix_urls_are_relaxed_from_3_6() {
+        assert!(!TargetVersion::V3_5.relaxed_unix_urls());
+        assert!(TargetVersion::V3_6.relaxed_unix_urls());
+    }
 
     #[test]
     fn parses_versions() {

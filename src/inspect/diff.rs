@@ -29,7 +29,7 @@ use crate::mvcc::scan::ChunkState;
 use crate::mvcc::{Entry, MvccError, Store};
 
 /// How a key differs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ChangeKind {
     /// Only in NEW.
     Added,
@@ -42,7 +42,7 @@ pub enum ChangeKind {
 /// One key that differs, with the two versions (views into the files:
 /// their scalar fields and lengths are free to read; reading their bytes
 /// faults the file's pages in again).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Change<'o, 'n> {
     /// The user key.
     pub key: Vec<u8>,
@@ -55,7 +55,7 @@ pub struct Change<'o, 'n> {
 }
 
 /// The difference of two snapshots.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Diff<'o, 'n> {
     /// The revision OLD was read at.
     pub old_revision: i64,

@@ -104,16 +104,7 @@ pub fn prefix(key: &[u8], depth: usize) -> String {
 /// [`GroupBy::Kind`]): how many bytes of `key` name its group, or `None`
 /// when the group is not a plain prefix (keys outside `/registry/` under
 /// resource grouping whose first segment is the whole key, ...).
-///
-/// ```
-/// use etcdsnap::inspect::group::{GroupBy, prefix_len};
-/// let k = b"/registry/pods/default/web-0";
-/// assert_eq!(prefix_len(k, GroupBy::Resource), Some(14));
-/// assert_eq!(prefix_len(k, GroupBy::Namespace), Some(22));
-/// assert_eq!(prefix_len(k, GroupBy::Prefix { depth: 1 }), Some(9));
-/// assert_eq!(prefix_len(k, GroupBy::Kind), None);
-/// ```
-pub fn prefix_len(key: &[u8], by: GroupBy) -> Option<usize> {
+pub(crate) fn prefix_len(key: &[u8], by: GroupBy) -> Option<usize> {
     let slashes = |n: usize| -> Option<usize> {
         // Offset of the n-th '/' after the first byte.
         key.iter()
@@ -164,7 +155,7 @@ pub fn prefix_len(key: &[u8], by: GroupBy) -> Option<usize> {
 }
 
 /// The group of an entry with this key and value.
-pub fn group_of(key: &[u8], value: &[u8], by: GroupBy) -> String {
+pub(crate) fn group_of(key: &[u8], value: &[u8], by: GroupBy) -> String {
     match by {
         GroupBy::Prefix { depth } => prefix(key, depth),
         GroupBy::Kind => k8s::decode(value).kind_label(),
@@ -182,6 +173,15 @@ pub fn group_of(key: &[u8], value: &[u8], by: GroupBy) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn prefix_lengths_of_a_registry_key() {
+        let k = b"/registry/pods/default/web-0";
+        assert_eq!(prefix_len(k, GroupBy::Resource), Some(14));
+        assert_eq!(prefix_len(k, GroupBy::Namespace), Some(22));
+        assert_eq!(prefix_len(k, GroupBy::Prefix { depth: 1 }), Some(9));
+        assert_eq!(prefix_len(k, GroupBy::Kind), None);
+    }
 
     fn key_strategy() -> impl Strategy<Value = Vec<u8>> {
         let seg = prop_oneof![

@@ -64,7 +64,8 @@ impl GroupStats {
 }
 
 /// One key in a top-N list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub struct KeyStat {
     /// The user key.
     pub key: Vec<u8>,
@@ -79,7 +80,8 @@ pub struct KeyStat {
 }
 
 /// Where the space goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub struct Stats {
     /// How keys were grouped.
     pub by: GroupBy,

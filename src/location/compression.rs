@@ -5,7 +5,7 @@
 use std::io::{self, BufReader, Read, Write};
 
 /// How a location's bytes are compressed, from its name's extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Compression {
     /// Stored as is.
@@ -111,7 +111,7 @@ impl Read for Decoder<'_> {
 }
 
 /// How to compress what is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct CompressOptions {
     /// zstd level (1..=22; negative levels are the fast ones), default 3.

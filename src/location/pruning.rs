@@ -45,7 +45,7 @@ impl LocationPruneOptions {
 }
 
 /// One snapshot of the series and what became of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct PrunedSnapshot {
     /// Its location.

@@ -23,7 +23,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 /// assert_eq!(keep[1], vec![KeepReason::Last]);
 /// assert_eq!(keep.iter().filter(|r| !r.is_empty()).count(), 4);
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default)]
 #[non_exhaustive]
 pub struct RetentionPolicy {
     /// The newest N.
@@ -40,7 +40,7 @@ pub struct RetentionPolicy {
 type Bucket = fn(&DateTime<Utc>) -> (i32, u32, u32);
 
 /// Why a snapshot is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum KeepReason {
     /// Among the newest `keep_last`.

@@ -14,7 +14,7 @@ use crate::etcd::meta;
 
 /// The cluster as the `members`, `members_removed` and `meta` buckets
 /// record it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterInfo {
     /// Members, by ascending ID.
     pub members: Vec<Member>,
@@ -35,7 +35,7 @@ pub struct ClusterInfo {
 }
 
 /// A lease as the `lease` bucket records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct LeaseInfo {
     /// The lease ID.
     pub id: i64,

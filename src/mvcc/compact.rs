@@ -20,7 +20,7 @@ use crate::etcd::revision::Revision;
 const RELEASE_EVERY: u64 = 32 << 20;
 
 /// A compaction decided on a store: the revision and what it keeps.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Compaction {
     revision: i64,
     /// One bit per entry with a main revision up to `revision`, in bucket

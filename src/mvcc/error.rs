@@ -5,7 +5,8 @@ use crate::bolt::BoltError;
 /// Why an MVCC query could not be answered.
 ///
 /// The two revision errors carry etcd's own wording, which people grep for.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 #[non_exhaustive]
 pub enum MvccError {
     /// The revision asked for is below the compacted revision.

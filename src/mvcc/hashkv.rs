@@ -49,7 +49,7 @@ use crate::etcd::revision::{self, RevKey, Revision};
 
 /// The KV history hash of a store at a revision, with the fields
 /// `etcdutl hashkv` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HashKv {
     /// CRC-32C (Castagnoli) over `key` and the entries hashed.
@@ -64,7 +64,7 @@ pub struct HashKv {
 /// Why a hash could not be computed. The revision errors carry etcd's own
 /// wording (`mvcc.ErrCompacted`, `mvcc.ErrFutureRev`), as `etcdutl hashkv`
 /// prints it; a live member's answer adds `etcdserver: ` in front.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HashKvError {
     /// The revision asked for has been compacted (below the compaction

@@ -114,7 +114,7 @@ impl<'a> Store<'a> {
     }
 
     /// The store of a bbolt database already open (etcd 3.5's rules).
-    pub fn from_db(db: Db<'a>) -> Result<Store<'a>, MvccError> {
+    pub(crate) fn from_db(db: Db<'a>) -> Result<Store<'a>, MvccError> {
         let key = db.root().bucket(buckets::KEY)?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let last = match &key {
@@ -163,7 +163,7 @@ impl<'a> Store<'a> {
     }
 
     /// The release whose rules apply.
-    pub fn rules(&self) -> TargetVersion {
+    pub(crate) fn rules(&self) -> TargetVersion {
         self.rules
     }
 

@@ -34,7 +34,7 @@ pub enum SortTarget {
 }
 
 /// A range request, with etcd's conventions for `range_end`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 #[non_exhaustive]
 pub struct RangeRequest<'k> {
     /// The first key (must not be empty).
@@ -117,7 +117,7 @@ impl<'k> RangeRequest<'k> {
     }
 
     /// Whether the request names a single key.
-    pub fn is_single_key(&self) -> bool {
+    pub(crate) fn is_single_key(&self) -> bool {
         self.range_end.is_empty()
     }
 }
@@ -143,7 +143,8 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 }
 
 /// The answer to a range request.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub struct RangeResponse<'a> {
     /// The store's current revision (what etcd puts in the header, whatever
     /// revision was read).

@@ -5,7 +5,7 @@ use crate::etcd::TargetVersion;
 
 /// What the `key` and `meta` buckets say about revisions, and what etcd
 /// makes of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Revisions {
     /// Main revision of the last entry of the `key` bucket (`None` when the
     /// bucket is empty or missing).
@@ -32,19 +32,7 @@ impl Revisions {
     /// again, and from then on it is the compacted revision. etcd 3.4 and
     /// 3.5 refuse to resume one beyond the current revision (it stays at
     /// the finished one); etcd 3.6 first raises the current revision to it.
-    ///
-    /// ```
-    /// use etcdsnap::TargetVersion;
-    /// use etcdsnap::mvcc::Revisions;
-    /// let r = Revisions::decide(Some(10), Some(4), Some(7), TargetVersion::V3_5);
-    /// assert_eq!((r.current, r.compacted), (10, 7));
-    /// let r = Revisions::decide(Some(5), Some(4), Some(7), TargetVersion::V3_5);
-    /// assert_eq!((r.current, r.compacted), (5, 4));
-    /// let r = Revisions::decide(Some(5), Some(4), Some(7), TargetVersion::V3_6);
-    /// assert_eq!((r.current, r.compacted), (7, 7));
-    /// assert_eq!(Revisions::decide(None, None, None, TargetVersion::V3_5).current, 1);
-    /// ```
-    pub fn decide(
+    pub(crate) fn decide(
         last_entry: Option<i64>,
         finished_compact: Option<i64>,
         scheduled_compact: Option<i64>,
@@ -71,7 +59,7 @@ impl Revisions {
 
     /// The revision a read at `requested` sees (0 or less means the current
     /// one), or etcd's error for it.
-    pub fn resolve(&self, requested: i64) -> Result<i64, super::MvccError> {
+    pub(crate) fn resolve(&self, requested: i64) -> Result<i64, super::MvccError> {
         if requested > self.current {
             return Err(super::MvccError::FutureRevision {
                 requested,
@@ -90,5 +78,24 @@ impl Revisions {
             });
         }
         Ok(rev)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interrupted_compactions_resume_by_the_release_rules() {
+        let r = Revisions::decide(Some(10), Some(4), Some(7), TargetVersion::V3_5);
+        assert_eq!((r.current, r.compacted), (10, 7));
+        let r = Revisions::decide(Some(5), Some(4), Some(7), TargetVersion::V3_5);
+        assert_eq!((r.current, r.compacted), (5, 4));
+        let r = Revisions::decide(Some(5), Some(4), Some(7), TargetVersion::V3_6);
+        assert_eq!((r.current, r.compacted), (7, 7));
+        assert_eq!(
+            Revisions::decide(None, None, None, TargetVersion::V3_5).current,
+            1
+        );
     }
 }

@@ -33,7 +33,8 @@ pub(crate) const CHUNKS_PER_THREAD: usize = 8;
 const RELEASE_EVERY: u64 = 32 << 20;
 
 /// One entry of the `key` bucket, decoded in place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub struct Entry<'a> {
     /// The revision of the change.
     pub rev: Revision,
@@ -50,7 +51,7 @@ pub struct Entry<'a> {
 
 impl<'a> Entry<'a> {
     /// Decodes one leaf element of the `key` bucket.
-    pub fn decode(db: Db<'a>, e: &LeafElem<'a>) -> Result<Entry<'a>, MvccError> {
+    pub(crate) fn decode(db: Db<'a>, e: &LeafElem<'a>) -> Result<Entry<'a>, MvccError> {
         let offset = value_offset(db, e.value);
         let bad = |what: String| MvccError::BadEntry {
             rev_key: hex(e.key),

@@ -11,7 +11,7 @@
 use crate::raft::proto::{etcdserverpb, raftpb, walpb};
 
 /// The kind of a raft log entry (`raftpb.EntryType`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EntryKind {
     /// `EntryNormal`: a proposal.
@@ -71,7 +71,7 @@ impl EntryKind {
 /// let e = Entry { term: 1, index: 5, kind: EntryKind::Normal, data: Some(b"put".to_vec()) };
 /// assert_eq!(e.data.as_deref(), Some(&b"put"[..]));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// Raft term.
     pub term: u64,
@@ -106,7 +106,7 @@ impl Entry {
 }
 
 /// The kind of a membership change (`raftpb.ConfChangeType`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfChangeKind {
     /// `ConfChangeAddNode`: a voting member joins.
@@ -165,7 +165,7 @@ impl ConfChangeKind {
 
 /// A single membership change (`raftpb.ConfChange`), the data of an
 /// [`EntryKind::ConfChange`] entry.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfChange {
     /// Change ID; etcd's restore writes `Some(0)` (gogo, 3.4 to 3.6) or
     /// leaves it out (`None`, 3.7).
@@ -214,7 +214,7 @@ impl ConfChange {
 }
 
 /// The persistent raft state (`raftpb.HardState`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HardState {
     /// Current term.
     pub term: u64,
@@ -253,7 +253,7 @@ impl HardState {
 /// cs.auto_leave = Some(false); // as gogo writes it; etcd 3.7 leaves it out
 /// assert!(cs.learners.is_empty());
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConfState {
     /// Voting members.
@@ -294,7 +294,7 @@ impl ConfState {
 
 /// Which member and cluster a WAL belongs to (`etcdserverpb.Metadata`, the
 /// WAL metadata record).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WalMetadata {
     /// ID of the member owning the WAL.
     pub node_id: u64,
@@ -321,7 +321,7 @@ impl WalMetadata {
 /// A WAL snapshot marker (`walpb.Snapshot`): the raft snapshot a WAL
 /// position belongs to. etcd 3.5 added its membership, so it is built with
 /// [`new`](Self::new) or from [`Default`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WalSnapshot {
     /// Raft index of the snapshot.
@@ -362,7 +362,7 @@ impl WalSnapshot {
 
 /// A raft snapshot (`raftpb.Snapshot`), what a `.snap` file holds: its
 /// metadata (index, term, membership) and the application state.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RaftSnapshot {
     /// Raft index of the snapshot.
     pub index: u64,

@@ -29,13 +29,14 @@ pub fn snap_file_name(term: u64, index: u64) -> String {
 ///
 /// ```
 /// use etcdsnap::raft::RaftSnapshot;
-/// use etcdsnap::raft::snap::{decode_snap, encode_snap};
+/// use etcdsnap::raft::snap::decode_snap;
+/// use etcdsnap::internal::raft::encode_snap;
 ///
 /// let snap = RaftSnapshot { data: Some(b"{}".to_vec()), ..Default::default() };
 /// assert_eq!(decode_snap(&encode_snap(&snap))?, snap);
 /// # Ok::<(), etcdsnap::raft::RaftError>(())
 /// ```
-pub fn encode_snap(snapshot: &RaftSnapshot) -> Vec<u8> {
+pub(crate) fn encode_snap(snapshot: &RaftSnapshot) -> Vec<u8> {
     let data = snapshot.to_proto().encode_to_vec();
     snappb::Snapshot {
         crc: crc32c::crc32c(&data),
@@ -91,9 +92,10 @@ pub fn decode_snap(bytes: &[u8]) -> Result<RaftSnapshot, RaftError> {
 /// `members` are in creation order, with [`store_json`]'s rules.
 ///
 /// ```
-/// use etcdsnap::raft::Flavour;
-/// use etcdsnap::raft::snap::{restore_snapshot, snap_file_name};
-/// use etcdsnap::raft::v2store::StoreMember;
+/// use etcdsnap::internal::raft::Flavour;
+/// use etcdsnap::raft::snap::snap_file_name;
+/// use etcdsnap::internal::raft::restore_snapshot;
+/// use etcdsnap::internal::raft::StoreMember;
 ///
 /// let members = [StoreMember { id: 7, peer_urls: vec!["http://127.0.0.1:2380".into()] }];
 /// let snap = restore_snapshot(&members, Flavour::V34)?;
@@ -102,7 +104,7 @@ pub fn decode_snap(bytes: &[u8]) -> Result<RaftSnapshot, RaftError> {
 /// assert_eq!(name, "0000000000000001-0000000000000001.snap");
 /// # Ok::<(), etcdsnap::raft::RaftError>(())
 /// ```
-pub fn restore_snapshot(
+pub(crate) fn restore_snapshot(
     members: &[StoreMember],
     flavour: Flavour,
 ) -> Result<RaftSnapshot, RaftError> {
@@ -123,19 +125,7 @@ pub fn restore_snapshot(
 
 /// Writes `bytes` (from [`encode_snap`]) to `path` as etcd does: create or
 /// truncate with mode 0666 (before the umask), write, sync to disk.
-///
-/// ```
-/// use etcdsnap::raft::RaftSnapshot;
-/// use etcdsnap::raft::snap::{encode_snap, read_snap_file, write_snap_file};
-///
-/// let dir = tempfile::tempdir()?;
-/// let path = dir.path().join("0000000000000001-0000000000000001.snap");
-/// let snap = RaftSnapshot { data: Some(b"{}".to_vec()), ..Default::default() };
-/// write_snap_file(&path, &encode_snap(&snap))?;
-/// assert_eq!(read_snap_file(&path)?, snap);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn write_snap_file(path: &Path, bytes: &[u8]) -> Result<(), RaftError> {
+pub(crate) fn write_snap_file(path: &Path, bytes: &[u8]) -> Result<(), RaftError> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -155,6 +145,16 @@ pub fn write_snap_file(path: &Path, bytes: &[u8]) -> Result<(), RaftError> {
 
 /// Reads and decodes a `.snap` file with [`decode_snap`]; errors name the
 /// file.
+///
+/// ```
+/// use etcdsnap::raft::snap::read_snap_file;
+///
+/// // What `etcdutl 3.5 snapshot restore` wrote for one member.
+/// let path = "testdata/golden/v35-defaults/0000000000000001-0000000000000001.snap";
+/// let snap = read_snap_file(std::path::Path::new(path))?;
+/// assert_eq!((snap.term, snap.index, snap.conf_state.voters.len()), (1, 1, 1));
+/// # Ok::<(), etcdsnap::raft::RaftError>(())
+/// ```
 pub fn read_snap_file(path: &Path) -> Result<RaftSnapshot, RaftError> {
     let bytes = std::fs::read(path).map_err(|e| RaftError::io("read", path, e))?;
     decode_snap(&bytes).map_err(|e| e.in_file(path))

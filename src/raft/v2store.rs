@@ -42,7 +42,7 @@ pub struct StoreMember {
 /// string escaping.
 ///
 /// ```
-/// use etcdsnap::raft::v2store::raft_attributes_json;
+/// use etcdsnap::internal::raft::raft_attributes_json;
 ///
 /// let urls = ["http://localhost:2380".to_string()];
 /// assert_eq!(raft_attributes_json(&urls), r#"{"peerURLs":["http://localhost:2380"]}"#);
@@ -71,8 +71,8 @@ pub fn raft_attributes_json(peer_urls: &[String]) -> String {
 /// `--initial-cluster` order, which is what etcdsnap's restore passes.
 ///
 /// ```
-/// use etcdsnap::raft::Flavour;
-/// use etcdsnap::raft::v2store::{StoreMember, store_json};
+/// use etcdsnap::internal::raft::Flavour;
+/// use etcdsnap::internal::raft::{StoreMember, store_json};
 ///
 /// let members = [StoreMember { id: 0x8e9e05c52164694d, peer_urls: vec!["http://localhost:2380".into()] }];
 /// let json = store_json(&members, Flavour::V35)?;

@@ -113,8 +113,8 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// What [`Backend::unlock`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What [`Repository::unlock`](super::Repository::unlock) did.
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct UnlockReport {
     /// The locks removed, each described (name, holder, age).

@@ -16,7 +16,7 @@ pub(crate) const CODEC_ZSTD: u8 = 1;
 /// least 4 KiB (fewer index entries for 512-byte-page databases).
 pub(crate) const MIN_CHUNK: u32 = 4096;
 /// Largest chunk (bbolt's largest page size).
-pub(crate) const MAX_CHUNK: u32 = crate::bolt::MAX_PAGE_SIZE;
+pub(crate) const MAX_CHUNK: u32 = crate::bolt::db::MAX_PAGE_SIZE;
 /// Largest stored chunk: raw (zstd is kept only when smaller) plus the
 /// nonce and tag of a sealed one.
 pub(crate) const MAX_STORED: u32 =
@@ -36,7 +36,7 @@ pub(crate) fn bad_lengths(stored_len: u32, raw_len: u32) -> Option<String> {
 /// The chunk size for a database with pages of `page_size` bytes: a whole
 /// number of pages, at least [`MIN_CHUNK`].
 pub(crate) fn chunk_size(page_size: u32) -> u32 {
-    if !(crate::bolt::MIN_PAGE_SIZE..=MAX_CHUNK).contains(&page_size)
+    if !(crate::bolt::db::MIN_PAGE_SIZE..=MAX_CHUNK).contains(&page_size)
         || !page_size.is_power_of_two()
     {
         return MIN_CHUNK;

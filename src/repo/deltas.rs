@@ -94,7 +94,7 @@ const MIN_COMPACTION: usize = 8 + 8;
 
 /// One stored segment, as [`Repository::changes`] lists it (its events
 /// are not loaded).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ChangeSegmentInfo {
     /// The first revision it covers.
@@ -122,7 +122,7 @@ impl ChangeSegmentInfo {
 
 /// The chain of segments stored on top of one full snapshot: what can be
 /// restored with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ChangeChain {
     /// The full snapshot.

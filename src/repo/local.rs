@@ -36,11 +36,6 @@ impl LocalBackend {
         LocalBackend { root: root.into() }
     }
 
-    /// The directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn path(&self, key: &str) -> io::Result<PathBuf> {
         if super::backend::keys::valid(key) {
             Ok(self.root.join(key))

@@ -89,12 +89,11 @@ pub(crate) mod repository;
 #[cfg(test)]
 mod proptests;
 
-pub use backend::{Backend, LockGuard, UnlockReport};
+pub use backend::UnlockReport;
 pub use check::{CheckOptions, CheckProblem, CheckReport};
 pub use crypto::MasterKey;
 pub use deltas::{ChangeChain, ChangeSegmentInfo};
 pub use error::{RepoError, Result};
-pub use local::LocalBackend;
 pub use point::PointPlan;
 pub use prune::{PruneOptions, PruneReport};
 pub use push::{PushOptions, PushSummary};

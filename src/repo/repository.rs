@@ -31,7 +31,7 @@ impl std::fmt::Display for SnapshotId {
 }
 
 /// One stored snapshot, as `backup ls` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SnapshotInfo {
     /// Its ID.
@@ -79,7 +79,8 @@ impl SnapshotInfo {
 }
 
 /// A backup repository: packs of deduplicated chunks, chunk lists and
-/// snapshot manifests in a [`Backend`], with a redb index beside them.
+/// snapshot manifests in a directory or object storage, with a redb index
+/// beside them.
 ///
 /// Every call blocks the calling thread until done; on a repository in
 /// object storage that includes its requests, which may also be made
@@ -109,13 +110,15 @@ pub struct Repository {
 
 impl Repository {
     /// Creates a repository in `backend`, encrypted with `key` if given.
-    /// Refuses a location that already holds a repository.
-    pub fn init(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
+    /// Refuses a location that already holds a repository. (Object
+    /// storage's way in; a directory is prepared by `init_dir` first.)
+    #[cfg(feature = "remote")]
+    pub(crate) fn init(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
         refuse_repository(backend.as_ref())?;
         Repository::create(backend, key)
     }
 
-    /// [`init`](Self::init) once the refusals are passed.
+    /// A new repository in `backend`, once the refusals are passed.
     fn create(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
         let here = PathBuf::from(backend.location());
         let config = Config::new(key)?;
@@ -133,8 +136,8 @@ impl Repository {
         })
     }
 
-    /// [`init`](Self::init) in a local directory (created if missing; an
-    /// existing one must be empty).
+    /// Creates a repository in a local directory (created if missing; an
+    /// existing one must be empty), encrypted with `key` if given.
     pub fn init_dir(dir: impl AsRef<Path>, key: Option<&MasterKey>) -> Result<Repository> {
         let dir = dir.as_ref();
         refuse_dir(dir)?;
@@ -189,7 +192,7 @@ impl Repository {
     }
 
     /// Opens the repository in `backend`; an encrypted one needs its key.
-    pub fn open(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
+    pub(crate) fn open(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
         let here = PathBuf::from(backend.location());
         let bytes = match backend.read(keys::CONFIG, MAX_CONFIG as u64) {
             Ok(b) => b,
@@ -209,14 +212,16 @@ impl Repository {
         })
     }
 
-    /// [`open`](Self::open) a local directory.
+    /// Opens the repository in a local directory; an encrypted one needs
+    /// its key.
     pub fn open_dir(dir: impl AsRef<Path>, key: Option<&MasterKey>) -> Result<Repository> {
         let local = LocalBackend::new(dir.as_ref());
         local.remove_stale_tmp();
         Repository::open(Box::new(local), key)
     }
 
-    /// [`open`](Self::open) the repository at `location`: a directory, a
+    /// Opens the repository at `location` (an encrypted one needs its
+    /// key): a directory, a
     /// `file://` URL, or a prefix in object storage (`s3://bucket/prefix`,
     /// `gs://...`, `az://...`, configured from the environment as every
     /// location is; the index is then cached on this machine).
@@ -258,8 +263,9 @@ impl Repository {
         }
     }
 
-    /// [`init`](Self::init) at `location`, as [`open_at`](Self::open_at)
-    /// reads it; a prefix in object storage must not hold a repository.
+    /// Creates a repository at `location`, as [`open_at`](Self::open_at)
+    /// reads it, encrypted with `key` if given; a prefix in object storage
+    /// must not hold a repository.
     pub fn init_at(location: &str, key: Option<&MasterKey>) -> Result<Repository> {
         Repository::init_at_with(location, key, &LocationOptions::default())
     }

@@ -153,7 +153,7 @@ fn go_bytes(b: &[u8]) -> String {
 }
 
 /// Which restore options are wrong or conflict.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FlagsError {
     /// `--revision-bump` without `--mark-compacted` or the reverse (etcd

@@ -48,7 +48,7 @@ use crate::snapshot::hash::{self, HashCheck};
 use crate::snapshot::{SnapshotError, SnapshotFile, copy};
 
 /// One restored member.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RestoredMember {
     /// Its name.
@@ -60,7 +60,7 @@ pub struct RestoredMember {
 }
 
 /// What a successful restore wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RestoreSummary {
     /// The cluster ID.

@@ -111,7 +111,7 @@ pub enum PointInTime {
 }
 
 /// What [`apply_changes`] brings the snapshot to, and by whose rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct ApplyOptions {
     /// The revision or time to stop at.
@@ -138,7 +138,7 @@ impl ApplyOptions {
 }
 
 /// What an apply wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ApplySummary {
     /// Where the result was published.
@@ -168,7 +168,7 @@ pub struct ApplySummary {
 }
 
 /// Why recorded changes cannot be applied.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChangeError {
     /// The target is older than the snapshot the changes start from.
@@ -969,7 +969,7 @@ impl<'s> Applying<'s> {
     ) -> Result<(), RewriteError> {
         let Some(keyed) = self.lease_ids() else {
             if let Some(src) = src {
-                crate::bolt::copy_bucket(loader, src)?;
+                crate::bolt::copy_bucket(loader, src).map_err(super::from_copy)?;
                 self.leases_written = src.iter().count() as u64;
             }
             return Ok(());

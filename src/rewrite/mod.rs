@@ -51,7 +51,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use crate::bolt::{Bucket, CopyError, Db, LeafElem, LoadError, LoadOptions, Loader, Visitor};
+use crate::bolt::load::CopyError;
+use crate::bolt::{Bucket, Db, LeafElem, LoadError, LoadOptions, Loader, Visitor};
 use crate::etcd::{Status, StatusVisitor, TargetVersion, buckets, meta};
 use crate::location::{Compression, Location, LocationError, LocationWriter};
 use crate::mvcc::{Compaction, MvccError, Store};
@@ -75,7 +76,7 @@ const RELEASE_EVERY: u64 = 32 << 20;
 const CHUNK: usize = 1 << 20;
 
 /// What to do to the snapshot besides packing it densely.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct RewriteOptions {
     /// Apply etcd's compaction at this revision first (`Some(0)`: at the
@@ -111,7 +112,7 @@ impl RewriteOptions {
 }
 
 /// What a rewrite wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RewriteSummary {
     /// Where the result was published.
@@ -147,9 +148,13 @@ pub enum RewriteError {
     /// cannot be read as etcd's.
     #[error(transparent)]
     Mvcc(#[from] MvccError),
-    /// The source could not be copied into the new file.
+    /// The source could not be read as a bbolt file.
     #[error(transparent)]
-    Copy(#[from] CopyError),
+    Read(crate::bolt::BoltError),
+    /// The new file could not be written: the loader refused an entry or
+    /// could not write.
+    #[error(transparent)]
+    Load(LoadError),
     /// The result could not be stored or published.
     #[error(transparent)]
     Location(#[from] LocationError),
@@ -182,13 +187,22 @@ pub enum RewriteError {
 
 impl From<LoadError> for RewriteError {
     fn from(e: LoadError) -> Self {
-        RewriteError::Copy(CopyError::Load(e))
+        RewriteError::Load(e)
     }
 }
 
 impl From<crate::bolt::BoltError> for RewriteError {
     fn from(e: crate::bolt::BoltError) -> Self {
-        RewriteError::Copy(CopyError::Read(e))
+        RewriteError::Read(e)
+    }
+}
+
+/// A copy's failure as a rewrite's (the copy's error type is the crate's
+/// own).
+pub(crate) fn from_copy(e: CopyError) -> RewriteError {
+    match e {
+        CopyError::Read(e) => RewriteError::Read(e),
+        CopyError::Load(e) => RewriteError::Load(e),
     }
 }
 
@@ -613,7 +627,8 @@ fn copy_top<'a, W: Write + Seek, V: Visitor>(
     name: &[u8],
     seen: &mut V,
 ) -> Result<(), RewriteError> {
-    crate::bolt::load::copy_bucket_showing(loader, bucket, |e| seen.entry(&[name], e))?;
+    crate::bolt::load::copy_bucket_showing(loader, bucket, |e| seen.entry(&[name], e))
+        .map_err(from_copy)?;
     Ok(())
 }
 

@@ -73,7 +73,7 @@ impl TlsOptions {
 
     /// etcdctl's rule: TLS is configured when a certificate flag is given
     /// or `--insecure-transport=false`.
-    pub fn configured(&self) -> bool {
+    pub(crate) fn configured(&self) -> bool {
         self.ca_file.is_some()
             || self.cert_file.is_some()
             || self.key_file.is_some()

@@ -17,7 +17,7 @@ const CHUNK: usize = 96 << 10;
 const REPORT_EVERY: u64 = 64 << 20;
 
 /// Outcome of the trailer check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum HashCheck {
     /// The trailer matches the SHA-256 of the body.
     Verified([u8; 32]),
@@ -36,7 +36,7 @@ pub enum HashCheck {
 
 impl HashCheck {
     /// Compares a stored digest with a computed one.
-    pub fn compare(stored: [u8; 32], computed: [u8; 32]) -> HashCheck {
+    pub(crate) fn compare(stored: [u8; 32], computed: [u8; 32]) -> HashCheck {
         if stored == computed {
             HashCheck::Verified(computed)
         } else {

@@ -75,7 +75,7 @@ impl VerifyOptions {
 }
 
 /// What the active meta page says about the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct DbInfo {
     /// Page size in bytes.
@@ -92,7 +92,7 @@ pub struct DbInfo {
 
 /// Something that makes the snapshot unusable; `Display` is the line
 /// `snapshot verify` prints.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum VerifyProblem {
     /// The SHA-256 trailer does not match the body.
@@ -156,7 +156,7 @@ impl fmt::Display for VerifyProblem {
 
 /// Something worth knowing that does not make the snapshot unusable;
 /// `Display` is the text `snapshot verify` prints after `warning: `.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum VerifyWarning {
     /// A damaged meta page that is not used because the other one is valid

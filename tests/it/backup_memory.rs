@@ -25,9 +25,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use etcdsnap::bolt::{LoadOptions, Loader};
+use etcdsnap::etcd::KeyValue;
 use etcdsnap::etcd::revision::Revision;
-use etcdsnap::etcd::{KeyValue, buckets, meta};
+use etcdsnap::internal::bolt::{LoadOptions, Loader};
+use etcdsnap::internal::etcd::{buckets, meta};
 use prost::Message;
 use sha2::{Digest, Sha256};
 use support::cli::{BIN, ok, s};

@@ -9,7 +9,8 @@ use crate::support;
 use std::collections::BTreeMap;
 use std::io::Cursor;
 
-use etcdsnap::bolt::{Bucket, Db, LoadOptions, Loader, check};
+use etcdsnap::bolt::{Bucket, Db, check};
+use etcdsnap::internal::bolt::{LoadOptions, Loader};
 use proptest::prelude::*;
 use support::{oracles, tools};
 

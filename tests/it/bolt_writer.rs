@@ -193,9 +193,9 @@ proptest! {
             b.clear = true;
             want.insert(last.clone(), BTreeMap::new());
         }
-        let txid = Db::open(&img).expect("open").meta().txid;
+        let txid = etcdsnap::internal::bolt::meta(&Db::open(&img).expect("open")).txid;
         apply(&mut img, &ch, 0.5);
-        prop_assert_eq!(Db::open(&img).expect("open").meta().txid, txid + 1);
+        prop_assert_eq!(etcdsnap::internal::bolt::meta(&Db::open(&img).expect("open")).txid, txid + 1);
         assert_sound(&img, &want);
     }
 }
@@ -242,7 +242,8 @@ fn edits_a_real_etcd_snapshot() {
         .insert(bumped, Vec::new());
     assert_sound(&img, &want);
     // The old tree is untouched: the previous meta still reads the old data.
-    let old_meta_page = 1 - (Db::open(&img).expect("open").meta().txid % 2) as usize;
+    let old_meta_page =
+        1 - (etcdsnap::internal::bolt::meta(&Db::open(&img).expect("open")).txid % 2) as usize;
     assert_eq!(
         img[old_meta_page * 4096..(old_meta_page + 1) * 4096],
         src[old_meta_page * 4096..(old_meta_page + 1) * 4096]

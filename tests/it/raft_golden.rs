@@ -12,15 +12,14 @@
 use std::path::{Path, PathBuf};
 
 use etcdsnap::internal::go::{GoRelease, json as gojson};
-use etcdsnap::raft::snap::{decode_snap, encode_snap, restore_snapshot, snap_file_name};
-use etcdsnap::raft::v2store::StoreMember;
-use etcdsnap::raft::wal::{
-    WalMember, WalPayload, decode_segment, restore_wal_prefix, segment_file_name,
+use etcdsnap::internal::raft::{
+    Flavour, StoreMember, WalMember, encode_snap, restore_snapshot, restore_wal_prefix,
     write_segment_file,
 };
+use etcdsnap::raft::snap::{decode_snap, snap_file_name};
+use etcdsnap::raft::wal::{WalPayload, decode_segment, segment_file_name};
 use etcdsnap::raft::{
-    ConfChange, ConfChangeKind, ConfState, Entry, EntryKind, Flavour, HardState, WalMetadata,
-    WalSnapshot,
+    ConfChange, ConfChangeKind, ConfState, Entry, EntryKind, HardState, WalMetadata, WalSnapshot,
 };
 use sha1::{Digest, Sha1};
 

@@ -99,7 +99,7 @@ fn a_freed_page_in_use_is_overwritten_by_etcd_so_restore_refuses_it() {
             .expect("the restored db keeps a synced freelist");
         let leaf = (2..db.hwm())
             .find(|&id| {
-                db.raw_page(id)
+                etcdsnap::internal::bolt::raw_page(&db, id)
                     .is_ok_and(|p| p.header().id == id && p.header().overflow == 2)
             })
             .expect("the big value's leaf");

@@ -13,8 +13,9 @@ use std::path::Path;
 use std::process::Command;
 
 use etcdsnap::Snapshot;
-use etcdsnap::bolt::{BucketRoot, BucketValue, Db, PageKind};
+use etcdsnap::bolt::{Db, PageKind};
 use etcdsnap::etcd::KeyValue;
+use etcdsnap::internal::bolt::{BucketRoot, BucketValue};
 use prost::Message;
 use serde_json::Value;
 use support::k8swire::{self, Meta};
@@ -102,12 +103,12 @@ fn count(db: Db<'_>, group: impl Fn(&[u8], &[u8]) -> String) -> BTreeMap<String,
 /// Pages reachable from the root, by the test's own walk.
 fn reachable_pages(db: Db<'_>) -> u64 {
     let mut seen = BTreeSet::new();
-    let mut stack = vec![db.meta().root];
+    let mut stack = vec![etcdsnap::internal::bolt::meta(&db).root];
     while let Some(id) = stack.pop() {
         if !seen.insert(id) {
             continue;
         }
-        let p = db.page(id).expect("page");
+        let p = etcdsnap::internal::bolt::page(&db, id).expect("page");
         for o in 1..=u64::from(p.header().overflow) {
             seen.insert(id + o);
         }

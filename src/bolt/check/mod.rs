@@ -33,7 +33,8 @@ pub const MAX_PROBLEMS: usize = 1000;
 pub const MAX_NESTING: usize = 64;
 
 /// Counts of what the walk saw.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub struct WalkStats {
     /// Branch pages reached.
     pub branch_pages: u64,
@@ -64,7 +65,7 @@ impl WalkStats {
 }
 
 /// The outcome of a check.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct WalkReport {
     /// Problems found, in walk order (at most [`MAX_PROBLEMS`]).
     pub problems: Vec<Problem>,
@@ -115,9 +116,9 @@ pub struct WalkOptions<'r> {
     pub threads: usize,
     /// Called every [`release_every`](WalkOptions::release_every) pages,
     /// to let the owner of a memory map drop pages already walked.
-    pub release: Option<&'r (dyn Fn() + Sync)>,
+    pub(crate) release: Option<&'r (dyn Fn() + Sync)>,
     /// Pages between calls of `release`.
-    pub release_every: u64,
+    pub(crate) release_every: u64,
 }
 
 impl Default for WalkOptions<'_> {
@@ -132,14 +133,8 @@ impl Default for WalkOptions<'_> {
 
 impl<'r> WalkOptions<'r> {
     /// Called every [`release_every`](WalkOptions::release_every) pages.
-    pub fn with_release(mut self, release: &'r (dyn Fn() + Sync)) -> Self {
+    pub(crate) fn with_release(mut self, release: &'r (dyn Fn() + Sync)) -> Self {
         self.release = Some(release);
-        self
-    }
-
-    /// Pages between calls of `release`.
-    pub fn with_release_every(mut self, pages: u64) -> Self {
-        self.release_every = pages;
         self
     }
 

@@ -10,7 +10,8 @@ use crate::bolt::Clipped;
 
 /// The chain of page ids a walk followed to reach a page, printed the way
 /// Go's checker prints it: ` (stack: [a b c])`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 #[non_exhaustive]
 pub struct Stack {
     /// The page that referred to the first page of `ids`, when the walk
@@ -39,7 +40,8 @@ impl fmt::Display for Stack {
 }
 
 /// The kind of page a key-order problem was found on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 #[non_exhaustive]
 pub enum NodeKind {
     /// A branch page.
@@ -61,7 +63,8 @@ impl NodeKind {
 }
 
 /// How a key breaks bbolt's ordering rules (v1.3.7+), or the empty-key rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 #[non_exhaustive]
 pub enum OrderRule {
     /// The key is empty (Go panics when it materialises such a page).
@@ -84,7 +87,8 @@ pub enum OrderRule {
 }
 
 /// What is wrong, with the details that belong to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 #[non_exhaustive]
 pub enum ProblemKind {
     /// The meta page in use declares another page size than the one the
@@ -243,7 +247,7 @@ pub enum ProblemKind {
 }
 
 /// One thing wrong with the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Problem {
     /// The page concerned, when there is one.
@@ -258,7 +262,7 @@ pub struct Problem {
 
 impl Problem {
     /// A problem on `page` outside any bucket walk.
-    pub fn new(page: Option<u64>, kind: ProblemKind) -> Problem {
+    pub(crate) fn new(page: Option<u64>, kind: ProblemKind) -> Problem {
         Problem {
             page,
             bucket: Vec::new(),

@@ -22,7 +22,8 @@ mod keys;
 mod problem;
 mod records;
 
-pub use problem::{SchemaProblem, SchemaProblemKind, Severity, printable_key};
+pub(crate) use problem::printable_key;
+pub use problem::{SchemaProblem, SchemaProblemKind, Severity};
 
 use super::buckets;
 use super::revision::{RevKey, Revision};
@@ -164,7 +165,7 @@ impl SchemaChecks {
 }
 
 /// Everything the etcd-level checks found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct SchemaFindings {
     /// Problems kept, errors and warnings, in walk order.

@@ -11,7 +11,7 @@ use super::super::revision::{self, Revision, RevisionError};
 use crate::bolt::Clipped;
 
 /// How serious a problem is for a restore.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Severity {
     /// Restore replaces the record, or etcd tolerates it: reported, the
@@ -23,7 +23,7 @@ pub enum Severity {
 }
 
 /// Readable form of a key: text when printable ASCII, else hex.
-pub fn printable_key(k: &[u8]) -> String {
+pub(crate) fn printable_key(k: &[u8]) -> String {
     if !k.is_empty() && k.iter().all(|b| (0x20..0x7f).contains(b)) {
         format!("{:?}", String::from_utf8_lossy(k))
     } else {
@@ -53,7 +53,8 @@ fn rev(r: Revision) -> String {
 }
 
 /// What is wrong with one record (or bucket).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 #[non_exhaustive]
 pub enum SchemaProblemKind {
     /// A top-level key that is not a bucket.
@@ -181,7 +182,7 @@ pub enum SchemaProblemKind {
 }
 
 /// One etcd-level problem.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SchemaProblem {
     /// The top-level bucket (empty for problems with the buckets

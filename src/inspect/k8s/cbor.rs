@@ -16,7 +16,8 @@ pub const SELF_DESCRIBE: &[u8; 3] = b"\xd9\xd9\xf7";
 pub const MAX_DEPTH: usize = 64;
 
 /// Why the bytes are not one CBOR data item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub enum CborError {
     /// The bytes end inside an item.
     #[error("CBOR item cut short at byte {0}")]

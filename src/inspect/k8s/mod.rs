@@ -5,7 +5,7 @@
 //!   the object's own message, content encoding and type); the object's
 //!   `ObjectMeta` is read generically from field 1 (the `proto` module);
 //! * JSON: custom resources and some older objects, a plain JSON document;
-//! * CBOR: the self-describe tag `d9 d9 f7` then a map ([`cbor`]);
+//! * CBOR: the self-describe tag `d9 d9 f7` then a map;
 //! * encrypted at rest: `k8s:enc:<provider>:<version>:<key name>:` then
 //!   ciphertext, reported as such and never guessed at.
 //!
@@ -21,7 +21,7 @@
 //! assert!(matches!(k8s::decode(b"plain text"), Value::Other));
 //! ```
 
-pub mod cbor;
+pub(crate) mod cbor;
 pub(crate) mod proto;
 mod wire;
 
@@ -30,10 +30,10 @@ use serde_json::{Map, Value as Json, json};
 pub use proto::{Envelope, ObjectMeta};
 
 /// The prefix of values encrypted at rest.
-pub const ENCRYPTED_PREFIX: &[u8] = b"k8s:enc:";
+pub(crate) const ENCRYPTED_PREFIX: &[u8] = b"k8s:enc:";
 
 /// A recognised value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Value<'a> {
     /// A protobuf envelope.
     Protobuf(Box<Envelope<'a>>),

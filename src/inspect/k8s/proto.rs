@@ -13,7 +13,7 @@ use super::wire::{self, Wire, WireError};
 pub const MAGIC: &[u8; 4] = b"k8s\0";
 
 /// A decoded `runtime.Unknown` envelope.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Envelope<'a> {
     /// `typeMeta.apiVersion`.
     pub api_version: Cow<'a, str>,
@@ -31,7 +31,7 @@ pub struct Envelope<'a> {
 }
 
 /// The fields of `metav1.ObjectMeta` worth showing.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ObjectMeta<'a> {
     /// 1 `name`.
     pub name: Cow<'a, str>,

@@ -46,20 +46,19 @@ pub struct WalRecord {
 /// otherwise.
 ///
 /// ```
-/// use etcdsnap::raft::WalMetadata;
-/// use etcdsnap::raft::wal::{WalDecoder, WalEncoder, WalPayload};
+/// use etcdsnap::raft::wal::{WalDecoder, WalPayload};
 ///
-/// let mut enc = WalEncoder::new(0);
-/// enc.push(&WalPayload::Crc)?;
-/// enc.push(&WalPayload::Metadata(WalMetadata { node_id: 1, cluster_id: 2 }))?;
-/// let mut bytes = enc.into_bytes();
-/// bytes.resize(4096, 0); // the preallocated zero tail ends the segment
+/// // What `etcdutl 3.5 snapshot restore` wrote for one member, then the
+/// // preallocated zero tail, which ends the segment.
+/// let mut wal = std::fs::read("testdata/golden/v35-defaults/0000000000000000-0000000000000000.wal.prefix")?;
+/// let records_end = wal.len() as u64;
+/// wal.resize(4096, 0);
 ///
-/// let mut dec = WalDecoder::new(&bytes);
+/// let mut dec = WalDecoder::new(&wal);
 /// let payloads: Vec<WalPayload> = dec.by_ref().map(|r| r.map(|r| r.payload)).collect::<Result<_, _>>()?;
-/// assert_eq!(payloads[1], WalPayload::Metadata(WalMetadata { node_id: 1, cluster_id: 2 }));
-/// assert_eq!(dec.end_offset(), 40);
-/// # Ok::<(), etcdsnap::raft::RaftError>(())
+/// assert!(matches!(&payloads[1], WalPayload::Metadata(m) if m.node_id == 0x8e9e05c52164694d));
+/// assert_eq!(dec.end_offset(), records_end);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct WalDecoder<'a> {
@@ -337,24 +336,20 @@ pub struct Resync {
 /// crash left (nothing found) from records a damage hides.
 ///
 /// ```
-/// use etcdsnap::raft::{Entry, EntryKind};
-/// use etcdsnap::raft::wal::{WalEncoder, WalPayload, decode_segment, find_records_after};
+/// use etcdsnap::raft::wal::{decode_segment, find_records_after};
 ///
-/// let mut enc = WalEncoder::new(0);
-/// enc.push(&WalPayload::Crc)?;
-/// for index in 1..=3 {
-///     let e = Entry { term: 1, index, kind: EntryKind::Normal, data: Some(vec![7; 100]) };
-///     enc.push(&WalPayload::Entry(e))?;
-/// }
-/// let mut bytes = enc.into_bytes();
-/// let at: Vec<usize> = decode_segment(&bytes)?.iter().map(|r| r.offset as usize).collect();
-/// bytes[at[1]..at[2]].fill(0); // the first entry's frame zero-filled
-/// assert!(decode_segment(&bytes)?.len() == 1); // the zero word ends the segment
-/// let found = find_records_after(&bytes[at[1]..], at[1] as u64).expect("found");
-/// assert_eq!((found.offset, found.records), (at[2] as u64, 2));
-/// assert_eq!((found.first_index, found.last_index), (Some(2), Some(3)));
+/// // What `etcdutl 3.5 snapshot restore` wrote for three members: a CRC,
+/// // the metadata, an empty snapshot marker, three entries, the hard
+/// // state and the final snapshot marker.
+/// let mut wal = std::fs::read("testdata/golden/v35-three-members/0000000000000000-0000000000000000.wal.prefix")?;
+/// let at: Vec<usize> = decode_segment(&wal)?.iter().map(|r| r.offset as usize).collect();
+/// wal[at[2]..at[3]].fill(0); // the empty snapshot marker's frame zero-filled
+/// assert_eq!(decode_segment(&wal)?.len(), 2); // the zero word ends the segment
+/// let found = find_records_after(&wal[at[2]..], at[2] as u64).expect("found");
+/// assert_eq!((found.offset, found.records), (at[3] as u64, at.len() as u64 - 3));
+/// assert_eq!((found.first_index, found.last_index), (Some(1), Some(3)));
 /// assert_eq!(find_records_after(&[0; 64], 0), None);
-/// # Ok::<(), etcdsnap::raft::RaftError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn find_records_after(data: &[u8], base: u64) -> Option<Resync> {
     let mut p = 0usize;

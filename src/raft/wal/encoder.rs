@@ -15,7 +15,8 @@ use crate::raft::proto::walpb;
 ///
 /// ```
 /// use etcdsnap::raft::WalSnapshot;
-/// use etcdsnap::raft::wal::{WalEncoder, WalPayload};
+/// use etcdsnap::raft::wal::WalPayload;
+/// use etcdsnap::internal::raft::WalEncoder;
 ///
 /// let mut enc = WalEncoder::new(0);
 /// enc.push(&WalPayload::Crc)?;

@@ -9,19 +9,18 @@
 //! zero tail) or the end of the data ends the segment.
 //!
 //! Every record except CRC records stores the running CRC-32C of all record
-//! payloads since the chain started ([`WalEncoder`] keeps it); a CRC record
+//! payloads since the chain started (the encoder keeps it); a CRC record
 //! stores the running value and lets a reader resynchronise with it.
 //!
-//! * [`WalEncoder`] writes frames; [`WalDecoder`] / [`decode_segment`] read
-//!   them back, bounds-checked and CRC-verified;
-//! * [`restore_payloads`] / [`restore_wal_prefix`] build what `snapshot
-//!   restore` writes and [`write_segment_file`] puts it in a preallocated
-//!   segment file.
+//! * [`WalDecoder`] / [`decode_segment`] read frames, bounds-checked and
+//!   CRC-verified; [`WalReader`] streams them from a file;
+//! * the encoder and the record sequence `snapshot restore` writes (in a
+//!   preallocated segment file) are the crate's own.
 
 mod decoder;
-mod encoder;
+pub(crate) mod encoder;
 mod reader;
-mod restore;
+pub(crate) mod restore;
 
 #[cfg(test)]
 mod proptests;
@@ -29,9 +28,9 @@ mod proptests;
 pub use decoder::{
     Resync, WalDecoder, WalRecord, decode_segment, find_records_after, read_segment_file,
 };
-pub use encoder::WalEncoder;
+pub(crate) use encoder::WalEncoder;
 pub use reader::WalReader;
-pub use restore::{WalMember, restore_payloads, restore_wal_prefix, write_segment_file};
+pub(crate) use restore::{WalMember, restore_wal_prefix, write_segment_file};
 
 use crate::raft::{Entry, HardState, WalMetadata, WalSnapshot};
 
@@ -46,7 +45,7 @@ pub const MAX_RECORD_SIZE_BYTES: u64 = 10 * 1024 * 1024;
 pub const FRAME_HEADER_BYTES: usize = 8;
 
 /// The type of a WAL record (`walpb.Record.type`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordType {
     /// 1: payload is a [`WalMetadata`] (`etcdserverpb.Metadata`).
     Metadata,
@@ -97,7 +96,7 @@ impl RecordType {
 }
 
 /// The typed payload of a WAL record.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WalPayload {
     /// A CRC record (no payload; its CRC field carries the running CRC).
     Crc,

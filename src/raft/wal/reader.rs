@@ -20,21 +20,21 @@ use crate::raft::error::RaftError;
 /// ended.
 ///
 /// ```
-/// use etcdsnap::raft::WalMetadata;
-/// use etcdsnap::raft::wal::{WalEncoder, WalPayload, WalReader};
+/// use etcdsnap::raft::wal::{WalPayload, WalReader, decode_segment};
 /// use etcdsnap::raft::RaftError;
 ///
-/// let mut enc = WalEncoder::new(0);
-/// enc.push(&WalPayload::Crc)?;
-/// enc.push(&WalPayload::Metadata(WalMetadata { node_id: 1, cluster_id: 2 }))?;
-/// let mut bytes = enc.into_bytes();
-/// bytes.truncate(bytes.len() - 3); // a crash cut the last record
+/// // The records `etcdutl 3.5 snapshot restore` wrote for three members,
+/// // the last one cut short as a crash would.
+/// let wal = std::fs::read("testdata/golden/v35-three-members/0000000000000000-0000000000000000.wal.prefix")?;
+/// let last = decode_segment(&wal)?.last().map(|r| r.offset).unwrap_or(0);
+/// let cut = &wal[..wal.len() - 3];
 ///
-/// let mut reader = WalReader::new(&bytes[..]);
-/// assert_eq!(reader.next().unwrap()?.payload, WalPayload::Crc);
-/// assert!(matches!(reader.next(), Some(Err(RaftError::WalTruncated { offset: 16, .. }))));
-/// assert_eq!(reader.end_offset(), 16);
-/// # Ok::<(), RaftError>(())
+/// let mut reader = WalReader::new(cut);
+/// assert!(matches!(reader.next(), Some(Ok(r)) if r.payload == WalPayload::Crc));
+/// let mut tail = reader.by_ref().skip_while(Result::is_ok);
+/// assert!(matches!(tail.next(), Some(Err(RaftError::WalTruncated { offset, .. })) if offset == last));
+/// assert_eq!(reader.end_offset(), last);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct WalReader<R> {

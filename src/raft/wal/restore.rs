@@ -39,8 +39,9 @@ pub struct WalMember {
 ///    its `auto_leave: false` out).
 ///
 /// ```
-/// use etcdsnap::raft::Flavour;
-/// use etcdsnap::raft::wal::{WalMember, WalPayload, restore_payloads};
+/// use etcdsnap::internal::raft::Flavour;
+/// use etcdsnap::raft::wal::WalPayload;
+/// use etcdsnap::internal::raft::{WalMember, restore_payloads};
 ///
 /// let members = [WalMember { id: 1, context: b"{}".to_vec() }];
 /// let recs = restore_payloads(1, 99, &members, Flavour::V34)?;
@@ -108,8 +109,9 @@ pub fn restore_payloads(
 /// segment is zeros (see [`write_segment_file`]).
 ///
 /// ```
-/// use etcdsnap::raft::Flavour;
-/// use etcdsnap::raft::wal::{WalMember, decode_segment, restore_wal_prefix};
+/// use etcdsnap::internal::raft::Flavour;
+/// use etcdsnap::raft::wal::decode_segment;
+/// use etcdsnap::internal::raft::{WalMember, restore_wal_prefix};
 ///
 /// let members = [WalMember { id: 5, context: b"{}".to_vec() }];
 /// let prefix = restore_wal_prefix(5, 6, &members, Flavour::V35)?;
@@ -139,7 +141,8 @@ pub fn restore_wal_prefix(
 /// the caller's job.
 ///
 /// ```
-/// use etcdsnap::raft::wal::{SEGMENT_SIZE_BYTES, segment_file_name, write_segment_file};
+/// use etcdsnap::raft::wal::{SEGMENT_SIZE_BYTES, segment_file_name};
+/// use etcdsnap::internal::raft::write_segment_file;
 ///
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join(segment_file_name(0, 0));

@@ -7,7 +7,8 @@ use crate::go::quote::quote;
 
 /// Why the cluster flags were rejected. Except for the limit variants, the
 /// texts are etcd's.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 #[non_exhaustive]
 pub enum ClusterError {
     /// A peer URL was rejected.

@@ -30,7 +30,8 @@ pub const MAX_URL_LEN: usize = 4096;
 pub const MAX_URL_LIST_LEN: usize = 1024 * 1024;
 
 /// A peer URL that etcd would reject, with etcd's error text.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 #[non_exhaustive]
 pub enum UrlError {
     /// Go's `url.Parse` failed: `parse "<url>": <reason>`, quoted as the
