@@ -326,19 +326,21 @@ pub struct EtcdProcess {
     _turn: EtcdTurn,
 }
 
-/// How many tests may have etcd running at once (`ETCDSNAP_TEST_ETCD_TESTS`, default 2).
+/// How many tests may have etcd running at once (`ETCDSNAP_TEST_ETCD_TESTS`, default 4).
 ///
 /// tests/it runs many tests at once (`.ci/run` gives it 8 threads: most tests wait on
-/// subprocesses), but on a 2-core machine more than two tests' clusters side by side, next to
+/// subprocesses), but on a 2-core machine too many tests' clusters side by side, next to
 /// CPU-bound tests, starve each other: members miss their heartbeats and a 3-member cluster
 /// reports "failed to commit proposal: context deadline exceeded" (seen with 8 threads and no
-/// limit). Two is what the suite ran with when libtest gave it one thread per core.
+/// limit). With 2 the lane was held by the turns rather than the CPU (a clean-clone run: 803 s
+/// wall for 680 CPU s on 2 cores); with 4 the same binary took 563 s, all passing, beside
+/// another job (load 11).
 fn etcd_tests() -> usize {
     std::env::var("ETCDSNAP_TEST_ETCD_TESTS")
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|&n| n > 0)
-        .unwrap_or(2)
+        .unwrap_or(4)
 }
 
 /// The threads (tests) that have etcd processes running, and how many each.
