@@ -814,24 +814,26 @@ impl Agent<'_> {
             self.metrics.progress();
             return Ok(());
         }
+        // The changes held move into the segment (a copy of them doubled
+        // the agent's memory at every seal) and back if it is not stored.
         let segment = ChangeSegment {
             first: ch.stored_last + 1,
             last,
-            revisions: ch.pending.clone(),
+            revisions: std::mem::take(&mut ch.pending),
             leases,
             compactions,
             sealed: SystemTime::now(),
         };
         let base = ch.base;
         let stored = block_in_place(|| self.repo.put_changes(&base, &segment));
-        if let Err(e) = stored {
-            self.error("repository", &e);
-            return Ok(());
-        }
         let Some(ch) = self.chain.as_mut() else {
             return Ok(());
         };
-        ch.pending.clear();
+        if let Err(e) = stored {
+            ch.pending = segment.revisions;
+            self.error("repository", &e);
+            return Ok(());
+        }
         ch.pending_bytes = 0;
         ch.stored_last = last;
         ch.stored_leases = Some(alive_set);

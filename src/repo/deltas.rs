@@ -235,7 +235,30 @@ pub(crate) fn invalid(seg: &ChangeSegment) -> Option<String> {
 
 /// Encodes a segment's body (before compression).
 pub(crate) fn encode_body(seg: &ChangeSegment) -> Vec<u8> {
-    let mut e = Enc::with_capacity(64);
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = encode_body_to(seg, &mut out);
+    out
+}
+
+/// Bytes [`encode_body_to`] gathers before handing them on.
+const ENCODE_PIECE: usize = 64 << 10;
+
+/// [`encode_body`] written to `w` a piece at a time (a segment's events
+/// go straight into the compressor: a seal holds no second copy of
+/// them); the number of bytes written.
+fn encode_body_to(seg: &ChangeSegment, w: &mut impl std::io::Write) -> std::io::Result<u64> {
+    let mut e = Enc::with_capacity(ENCODE_PIECE + 1024);
+    let mut total = 0u64;
+    // Hands `e`'s bytes and then `big` (a key or value too large to
+    // gather) to `w`.
+    let mut flush = |e: &mut Enc, big: &[u8]| -> std::io::Result<()> {
+        w.write_all(&e.0)?;
+        w.write_all(big)?;
+        total += (e.0.len() + big.len()) as u64;
+        e.0.clear();
+        Ok(())
+    };
     e.i64(seg.first).i64(seg.last).i64(time_ns(seg.sealed));
     e.u32(seg.revisions.len() as u32);
     for r in &seg.revisions {
@@ -248,14 +271,25 @@ pub(crate) fn encode_body(seg: &ChangeSegment) -> Vec<u8> {
                 EventKind::Put => 0,
                 EventKind::Delete => 1,
             })
-            .u32(kv.key.len() as u32)
-            .bytes(&kv.key)
-            .i64(kv.create_revision)
-            .i64(kv.mod_revision)
-            .i64(kv.version)
-            .u32(kv.value.len() as u32)
-            .bytes(&kv.value)
-            .i64(kv.lease);
+            .u32(kv.key.len() as u32);
+            if kv.key.len() > ENCODE_PIECE {
+                flush(&mut e, &kv.key)?;
+            } else {
+                e.bytes(&kv.key);
+            }
+            e.i64(kv.create_revision)
+                .i64(kv.mod_revision)
+                .i64(kv.version)
+                .u32(kv.value.len() as u32);
+            if kv.value.len() > ENCODE_PIECE {
+                flush(&mut e, &kv.value)?;
+            } else {
+                e.bytes(&kv.value);
+            }
+            e.i64(kv.lease);
+            if e.0.len() >= ENCODE_PIECE {
+                flush(&mut e, &[])?;
+            }
         }
     }
     e.u32(seg.leases.len() as u32);
@@ -266,7 +300,8 @@ pub(crate) fn encode_body(seg: &ChangeSegment) -> Vec<u8> {
     for c in &seg.compactions {
         e.i64(c.revision).i64(c.seen_at_revision);
     }
-    e.finish()
+    flush(&mut e, &[])?;
+    Ok(total)
 }
 
 /// A count of elements of at least `min` bytes each, refused if they
@@ -409,9 +444,17 @@ pub(crate) fn seal(
     seg: &ChangeSegment,
 ) -> Result<(String, Vec<u8>)> {
     let name = name_of(seg.first, seg.last, time_ns(seg.sealed));
-    let raw = encode_body(seg);
-    let z = zstd::bulk::compress(&raw, LEVEL).map_err(RepoError::io("zstd compress", "segment"))?;
-    let body = crypto.seal(z, &aad("body", base, &name))?;
+    // The events are encoded into the compressor as they are read, and
+    // the header put in front of the compressed body in place: besides
+    // the segment, a seal holds about one compressed copy of it (it held
+    // the segment again, its encoding and two compressed copies).
+    let zerr = RepoError::io("zstd compress", "segment");
+    let mut z = zstd::stream::Encoder::new(Vec::new(), LEVEL).map_err(zerr)?;
+    let raw_len = encode_body_to(seg, &mut z).map_err(RepoError::io("zstd compress", "segment"))?;
+    let z = z
+        .finish()
+        .map_err(RepoError::io("zstd compress", "segment"))?;
+    let mut body = crypto.seal(z, &aad("body", base, &name))?;
     let events: usize = seg.revisions.iter().map(|r| r.events.len()).sum();
     let mut h = Enc::with_capacity(HEADER_LEN);
     h.u8(VERSION)
@@ -421,17 +464,14 @@ pub(crate) fn seal(
         .i64(time_ns(seg.sealed))
         .u64(seg.revisions.len() as u64)
         .u64(events as u64)
-        .u64(raw.len() as u64)
+        .u64(raw_len)
         .u64(body.len() as u64)
         .bytes(&crypto.id(&body));
     let sum = crypto.id(&h.0);
     h.bytes(&sum);
     let header = crypto.seal(h.finish(), &aad("header", base, &name))?;
-    let mut out = Vec::with_capacity(MAGIC.len() + header.len() + body.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&header);
-    out.extend_from_slice(&body);
-    Ok((name, out))
+    body.splice(0..0, MAGIC.iter().chain(&header).copied());
+    Ok((name, body))
 }
 
 /// Opens and checks the header at the start of `stored` (which may hold
