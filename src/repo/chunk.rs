@@ -208,6 +208,11 @@ impl Coder {
             self.compress(raw)?
         };
         let (plain, codec) = if !z.is_empty() && z.len() < raw.len() {
+            // zstd's buffer is sized for the worst case; the blocks a push
+            // has in flight hold thousands of these (8.5 MB of a 1.4 GB
+            // push's peak for 3 MB of data).
+            let mut z = z;
+            z.shrink_to_fit();
             (z, CODEC_ZSTD)
         } else {
             (raw.to_vec(), CODEC_RAW)
