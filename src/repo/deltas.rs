@@ -448,13 +448,95 @@ pub(crate) fn seal(
     // the header put in front of the compressed body in place: besides
     // the segment, a seal holds about one compressed copy of it (it held
     // the segment again, its encoding and two compressed copies).
-    let zerr = RepoError::io("zstd compress", "segment");
-    let mut z = zstd::stream::Encoder::new(Vec::new(), LEVEL).map_err(zerr)?;
-    let raw_len = encode_body_to(seg, &mut z).map_err(RepoError::io("zstd compress", "segment"))?;
-    let z = z
-        .finish()
-        .map_err(RepoError::io("zstd compress", "segment"))?;
+    let zerr = || RepoError::io("zstd compress", "segment");
+    let mut z = zstd::stream::Encoder::new(Vec::new(), LEVEL).map_err(zerr())?;
+    let raw_len = encode_body_to(seg, &mut z).map_err(zerr())?;
+    let z = z.finish().map_err(zerr())?;
     let mut body = crypto.seal(z, &aad("body", base, &name))?;
+    let header = sealed_header(
+        crypto,
+        base,
+        seg,
+        &name,
+        raw_len,
+        body.len() as u64,
+        crypto.id(&body),
+    )?;
+    body.splice(0..0, MAGIC.iter().chain(&header).copied());
+    Ok((name, body))
+}
+
+/// [`seal`] into `file` (empty), for an unencrypted repository: the body
+/// goes to the file as it is compressed (hashed on the way) and the header
+/// is written in front of it at the end, so a seal holds no copy of the
+/// stored bytes. The name and the length written.
+pub(crate) fn seal_into(
+    crypto: &Crypto,
+    base: &[u8; 32],
+    seg: &ChangeSegment,
+    file: &std::fs::File,
+) -> Result<(String, u64)> {
+    /// The body as it leaves the compressor: written at its offset and
+    /// hashed.
+    struct Body<'a> {
+        file: &'a std::fs::File,
+        at: u64,
+        len: u64,
+        hasher: blake3::Hasher,
+    }
+    impl std::io::Write for Body<'_> {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            use std::os::unix::fs::FileExt;
+            self.file.write_all_at(b, self.at + self.len)?;
+            self.hasher.update(b);
+            self.len += b.len() as u64;
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    use std::os::unix::fs::FileExt;
+    let name = name_of(seg.first, seg.last, time_ns(seg.sealed));
+    let werr = || RepoError::io("write", "segment");
+    let at = (MAGIC.len() + stored_header_len(crypto)) as u64;
+    let sink = Body {
+        file,
+        at,
+        len: 0,
+        hasher: crypto.id_hasher(),
+    };
+    // The compressor hands its output on in blocks of up to 128 KiB.
+    let mut z = zstd::stream::Encoder::new(std::io::BufWriter::with_capacity(1 << 20, sink), LEVEL)
+        .map_err(werr())?;
+    let raw_len = encode_body_to(seg, &mut z).map_err(werr())?;
+    let body = z
+        .finish()
+        .map_err(werr())?
+        .into_inner()
+        .map_err(|e| werr()(e.into_error()))?;
+    let id: [u8; 32] = body.hasher.finalize().into();
+    let header = sealed_header(crypto, base, seg, &name, raw_len, body.len, id)?;
+    if header.len() as u64 + MAGIC.len() as u64 != at {
+        return Err(werr()(std::io::Error::other("header length")));
+    }
+    file.write_all_at(MAGIC, 0).map_err(werr())?;
+    file.write_all_at(&header, MAGIC.len() as u64)
+        .map_err(werr())?;
+    Ok((name, at + body.len))
+}
+
+/// A segment's stored header: what it holds and the checksums of the
+/// body (`body_len` bytes stored, with ID `body_id`) and of itself.
+fn sealed_header(
+    crypto: &Crypto,
+    base: &[u8; 32],
+    seg: &ChangeSegment,
+    name: &str,
+    raw_len: u64,
+    body_len: u64,
+    body_id: [u8; 32],
+) -> Result<Vec<u8>> {
     let events: usize = seg.revisions.iter().map(|r| r.events.len()).sum();
     let mut h = Enc::with_capacity(HEADER_LEN);
     h.u8(VERSION)
@@ -465,13 +547,11 @@ pub(crate) fn seal(
         .u64(seg.revisions.len() as u64)
         .u64(events as u64)
         .u64(raw_len)
-        .u64(body.len() as u64)
-        .bytes(&crypto.id(&body));
+        .u64(body_len)
+        .bytes(&body_id);
     let sum = crypto.id(&h.0);
     h.bytes(&sum);
-    let header = crypto.seal(h.finish(), &aad("header", base, &name))?;
-    body.splice(0..0, MAGIC.iter().chain(&header).copied());
-    Ok((name, body))
+    crypto.seal(h.finish(), &aad("header", base, name))
 }
 
 /// Opens and checks the header at the start of `stored` (which may hold
@@ -758,13 +838,25 @@ impl Repository {
                 m.revision
             )));
         }
-        let (name, stored) = seal(&self.crypto, &base.0, segment)?;
-        if stored.len() as u64 > MAX_DELTA_OBJECT {
+        // Unencrypted, the stored bytes go to a temporary file as they
+        // are made (a sealed body is one AEAD message: made in memory).
+        enum Stored {
+            Bytes(Vec<u8>),
+            File(crate::atomic_file::PartFile),
+        }
+        let (name, stored, len) = if self.crypto.is_encrypted() {
+            let (name, bytes) = seal(&self.crypto, &base.0, segment)?;
+            let len = bytes.len() as u64;
+            (name, Stored::Bytes(bytes), len)
+        } else {
+            let part = self.tmp_file("delta")?;
+            let (name, len) = seal_into(&self.crypto, &base.0, segment, part.file())?;
+            (name, Stored::File(part), len)
+        };
+        if len > MAX_DELTA_OBJECT {
             return Err(RepoError::Usage(format!(
-                "segment {}..={}: {} bytes stored is more than {MAX_DELTA_OBJECT}; seal segments more often",
-                segment.first,
-                segment.last,
-                stored.len()
+                "segment {}..={}: {len} bytes stored is more than {MAX_DELTA_OBJECT}; seal segments more often",
+                segment.first, segment.last,
             )));
         }
         for (other, first, last, _) in self.delta_objects(&base.0)? {
@@ -788,9 +880,11 @@ impl Repository {
             }
         }
         let key = format!("{}{name}", dir(&base.0));
-        self.backend
-            .write(&key, &stored)
-            .map_err(RepoError::io("write", self.delta_path(&key)))
+        match &stored {
+            Stored::Bytes(b) => self.backend.write(&key, b),
+            Stored::File(part) => self.backend.write_file(&key, part.part()),
+        }
+        .map_err(RepoError::io("write", self.delta_path(&key)))
     }
 
     /// The segments stored on top of `base`, in revision order (first,

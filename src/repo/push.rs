@@ -548,7 +548,7 @@ impl Repository {
             });
             let collected = (|| -> Result<()> {
                 let mut fresh = Fresh::default();
-                let mut pack = PackBuilder::spooled(self.pack_file()?);
+                let mut pack = PackBuilder::spooled(self.tmp_file("pack")?);
                 let mut sent = 0u64;
                 let mut next = 0u64;
                 let mut pending: BTreeMap<u64, Block> = BTreeMap::new();
@@ -587,7 +587,7 @@ impl Repository {
                             if !pack.is_full() {
                                 continue;
                             }
-                            let next = PackBuilder::spooled(self.pack_file()?);
+                            let next = PackBuilder::spooled(self.tmp_file("pack")?);
                             if pack_tx.send(std::mem::replace(&mut pack, next)).is_err() {
                                 return Ok(()); // the publisher failed: its error
                             }
@@ -676,16 +676,18 @@ impl Repository {
         Ok((p.name, len, p.entries))
     }
 
-    /// A new temporary file for a spooled pack, in `tmp/` beside the
-    /// index (a local repository's own `tmp/`, so that the pack can be
-    /// renamed into place); named with the pid, so a killed push's file
-    /// is removed as stale, and removed when dropped unpublished.
-    fn pack_file(&self) -> Result<crate::atomic_file::PartFile> {
+    /// A new temporary file for an object made a piece at a time (a
+    /// spooled pack, a sealed segment), to be stored with
+    /// `Backend::write_file`: in `tmp/` beside the index (a local
+    /// repository's own `tmp/`, so that it can be renamed into place);
+    /// named `KIND.PID.N.tmp`, so a killed command's file is removed as
+    /// stale, and removed when dropped unpublished.
+    pub(crate) fn tmp_file(&self, kind: &str) -> Result<crate::atomic_file::PartFile> {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let dir = self.backend.index_dir().join("tmp");
         std::fs::create_dir_all(&dir).map_err(RepoError::io("mkdir", &dir))?;
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = dir.join(format!("pack.{}.{n}.tmp", std::process::id()));
+        let path = dir.join(format!("{kind}.{}.{n}.tmp", std::process::id()));
         crate::atomic_file::PartFile::create_new_at(&path, &path)
             .map_err(|f| RepoError::io(f.op, f.path)(f.source))
     }

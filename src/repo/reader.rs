@@ -410,12 +410,14 @@ impl<'a> Chunks<'a> {
 
     /// Makes the stored bytes of chunk `k` available in `self.held`.
     fn load(&mut self, l: &Loc) -> Result<()> {
-        let key = keys::pack(&l.pack);
         match &self.held {
             Held::Mapped { pack, .. } if *pack == l.pack => return Ok(()),
             Held::Windows(w) if w.iter().any(|w| w.get(l).is_some()) => return Ok(()),
             _ => {}
         }
+        // Named only here: formatting it for every chunk was 1.3% of a
+        // restore's CPU, on its reading thread.
+        let key = keys::pack(&l.pack);
         if let Some(path) = self.repo.backend.local_path(&key) {
             self.held = Held::None;
             let (map, file) = map_pack(&path).map_err(RepoError::io("map", &path))?;
