@@ -292,6 +292,7 @@ impl Drop for Mapped {
 /// keeps the most it ever needed resident without this. Here with the
 /// maps because it is the other call that hands pages to the kernel, and
 /// this is the module `unsafe` is confined to.
+#[cfg(feature = "agent")]
 pub(crate) fn release_free_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes no pointer and has no preconditions; it
