@@ -2,7 +2,8 @@
 //! a steady rate of puts for a while, an agent records them into a fresh
 //! repository, and this prints, every second and at the end, the agent's
 //! revision lag (from its `/metrics`), its CPU seconds and peak RSS (from
-//! `/proc`), and the bytes its segments take per event against the events'
+//! `/proc`; also its `RssAnon`, what it allocated, and `RssFile`, page cache
+//! of the files it maps, each with its peak sampled every 20 ms), and the bytes its segments take per event against the events'
 //! raw size (key + value; values are random printable bytes, so they
 //! compress about as real ones do, not to nothing).
 //!
