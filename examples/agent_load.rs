@@ -2,7 +2,8 @@
 //! a steady rate of puts for a while, an agent records them into a fresh
 //! repository, and this prints, every second and at the end, the agent's
 //! revision lag (from its `/metrics`), its CPU seconds and peak RSS (from
-//! `/proc`), and the bytes its segments take per event against the events'
+//! `/proc`; also its `RssAnon`, what it allocated, and `RssFile`, page cache
+//! of the files it maps, each with its peak sampled every 20 ms), and the bytes its segments take per event against the events'
 //! raw size (key + value; values are random printable bytes, so they
 //! compress about as real ones do, not to nothing).
 //!
@@ -280,6 +281,53 @@ fn usage(pid: u32) -> (f64, u64, u64) {
     )
 }
 
+/// RssAnon and RssFile of `pid` in bytes: what the process allocated,
+/// and the page-cache pages of files it maps that it touched (VmRSS and
+/// VmHWM count both).
+fn rss_parts(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |field: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (kib("RssAnon:") * 1024, kib("RssFile:") * 1024)
+}
+
+/// Peaks of RssAnon and RssFile, sampled every 20 ms by [`sample_rss`]
+/// (the kernel keeps a peak only of their sum, VmHWM).
+#[derive(Default)]
+struct RssPeaks {
+    anon: AtomicU64,
+    file: AtomicU64,
+    stop: AtomicBool,
+}
+
+impl RssPeaks {
+    /// The peaks so far, restarted from now.
+    fn take(&self) -> (u64, u64) {
+        (
+            self.anon.swap(0, Ordering::SeqCst),
+            self.file.swap(0, Ordering::SeqCst),
+        )
+    }
+}
+
+fn sample_rss(pid: u32, peaks: Arc<RssPeaks>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !peaks.stop.load(Ordering::SeqCst) {
+            let (anon, file) = rss_parts(pid);
+            peaks.anon.fetch_max(anon, Ordering::SeqCst);
+            peaks.file.fetch_max(file, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+}
+
+const MIB: f64 = 1048576.0;
+
 /// The `q` quantile (0..=1) of `v` (nearest rank), NaN when empty.
 fn quantile(v: &[f64], q: f64) -> f64 {
     let mut v: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
@@ -469,6 +517,8 @@ fn main() {
 
     let repo = work.join("repo");
     let metrics = format!("127.0.0.1:{}", free_port());
+    let peaks = Arc::new(RssPeaks::default());
+    let mut sampler = None;
     let agent = a.agent.then(|| {
         etcdsnap::repo::Repository::init_dir(&repo, None).expect("init the repository");
         let t = Instant::now();
@@ -483,6 +533,7 @@ fn main() {
                 .spawn()
                 .expect("start the agent (build it: cargo build --release --bin etcdsnap)"),
         );
+        sampler = Some(sample_rss(agent.0.id(), peaks.clone()));
         // The first full snapshot before the load.
         let deadline = Instant::now() + Duration::from_secs(1800);
         while scrape(&metrics).is_none_or(|m| {
@@ -493,10 +544,13 @@ fn main() {
             std::thread::sleep(Duration::from_millis(200));
         }
         let (cpu, hwm, _) = usage(agent.0.id());
+        let (anon, file) = peaks.take();
         println!(
-            "agent's first full snapshot: {:.1} s, {cpu:.2} CPU s, peak RSS {:.1} MiB (load {})",
+            "agent's first full snapshot: {:.1} s, {cpu:.2} CPU s, peak RSS {:.1} MiB, peak RssAnon {:.1} MiB, peak RssFile {:.1} MiB (load {})",
             t.elapsed().as_secs_f64(),
-            hwm as f64 / 1048576.0,
+            hwm as f64 / MIB,
+            anon as f64 / MIB,
+            file as f64 / MIB,
             loadavg()
         );
         agent
@@ -518,7 +572,7 @@ fn main() {
     let gen_task = rt.spawn(generate(load.clone(), channel, a));
 
     println!(
-        "second  puts/s  lag-agent  lag-acked  agent-cpu-s  agent-rss-MiB  agent-peak-rss-MiB  load"
+        "second  puts/s  lag-agent  lag-acked  agent-cpu-s  agent-rss-MiB  agent-peak-rss-MiB  anon-MiB  file-MiB  load"
     );
     let t0 = Instant::now();
     let mut last_done = 0;
@@ -539,11 +593,14 @@ fn main() {
         lags.push(lag);
         acked_lags.push(acked_lag);
         let (cpu, hwm, rss) = pid.map_or((0.0, 0, 0), usage);
+        let (anon, file) = pid.map_or((0, 0), rss_parts);
         println!(
-            "{s:6}  {:6}  {lag:9}  {acked_lag:9}  {cpu:11.2}  {:13.1}  {:18.1}  {}",
+            "{s:6}  {:6}  {lag:9}  {acked_lag:9}  {cpu:11.2}  {:13.1}  {:18.1}  {:8.1}  {:8.1}  {}",
             d - last_done,
-            rss as f64 / 1048576.0,
-            hwm as f64 / 1048576.0,
+            rss as f64 / MIB,
+            hwm as f64 / MIB,
+            anon as f64 / MIB,
+            file as f64 / MIB,
             loadavg()
         );
         last_done = d;
@@ -597,6 +654,12 @@ fn main() {
     }
     let stored_after = caught.elapsed().as_secs_f64();
     let (cpu, hwm, rss) = usage(pid);
+    let (anon_end, file_end) = rss_parts(pid);
+    let (anon, file) = peaks.take();
+    peaks.stop.store(true, Ordering::SeqCst);
+    if let Some(t) = sampler {
+        t.join().unwrap();
+    }
     // SIGTERM: the agent stores what it holds and exits.
     // SAFETY: kill(2) on our own child, not yet reaped.
     unsafe {
@@ -625,8 +688,15 @@ fn main() {
         "agent: {cpu:.2} CPU s in all, {:.2} during the load ({:.1}% of one core), RSS {:.1} MiB at the end, peak {:.1} MiB",
         cpu - cpu0,
         (cpu - cpu0) / loaded * 100.0,
-        rss as f64 / 1048576.0,
-        hwm as f64 / 1048576.0
+        rss as f64 / MIB,
+        hwm as f64 / MIB
+    );
+    println!(
+        "agent from the load on: peak RssAnon {:.1} MiB, peak RssFile {:.1} MiB (sampled every 20 ms); at the end RssAnon {:.1} MiB, RssFile {:.1} MiB",
+        anon as f64 / MIB,
+        file as f64 / MIB,
+        anon_end as f64 / MIB,
+        file_end as f64 / MIB
     );
     println!(
         "segments: {stored} bytes for {events} events: {:.1} bytes/event stored vs {:.1} raw (key + value)",

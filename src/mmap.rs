@@ -283,6 +283,25 @@ impl Drop for Mapped {
     }
 }
 
+/// Gives the heap's free pages back to the kernel (glibc's
+/// `malloc_trim`; nothing with another allocator). glibc keeps what the
+/// threads of a finished job freed in their arenas, and once a large
+/// block was freed it serves blocks up to that size from the heap instead
+/// of fresh maps, so a long-running process that now and then makes large
+/// temporary buffers (the agent's full snapshots and sealed segments)
+/// keeps the most it ever needed resident without this. Here with the
+/// maps because it is the other call that hands pages to the kernel, and
+/// this is the module `unsafe` is confined to.
+#[cfg(feature = "agent")]
+pub(crate) fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointer and has no preconditions; it
+    // only returns free memory of the allocator's arenas to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

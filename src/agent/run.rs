@@ -496,6 +496,9 @@ impl Agent<'_> {
                 self.repo
                     .push_from_endpoint(&so, &PushOptions::default(), &|_| {})
             });
+            // What the save and the push freed goes back to the kernel
+            // (see `release_free_heap`), whatever the outcome.
+            crate::mmap::release_free_heap();
             match pushed {
                 Ok(s) => {
                     let seconds = started.elapsed().as_secs_f64();
@@ -927,24 +930,26 @@ impl Agent<'_> {
             self.metrics.progress();
             return Ok(());
         }
-        let segment = ChangeSegment {
+        // The changes held move into the segment (a copy of them doubled
+        // the agent's memory at every seal) and back if it is not stored.
+        let mut segment = ChangeSegment {
             first: ch.stored_last + 1,
             last,
-            revisions: ch.pending.clone(),
+            revisions: std::mem::take(&mut ch.pending),
             leases,
             compactions,
             sealed: SystemTime::now(),
         };
         let base = ch.base;
         let stored = block_in_place(|| self.repo.put_changes(&base, &segment));
-        if let Err(e) = stored {
-            self.error("repository", &e);
-            return Ok(());
-        }
         let Some(ch) = self.chain.as_mut() else {
             return Ok(());
         };
-        ch.pending.clear();
+        if let Err(e) = stored {
+            ch.pending = segment.revisions;
+            self.error("repository", &e);
+            return Ok(());
+        }
         ch.pending_bytes = 0;
         ch.stored_last = last;
         ch.stored_leases = Some(alive_set);
@@ -956,6 +961,11 @@ impl Agent<'_> {
             .flat_map(|r| r.events.iter())
             .map(|e| (e.kv.key.len() + e.kv.value.len()) as u64)
             .sum();
+        let revisions = segment.revisions.len();
+        drop(std::mem::take(&mut segment.revisions));
+        // The segment's events and encoding were the largest blocks
+        // since the last seal.
+        crate::mmap::release_free_heap();
         let seconds = started.elapsed().as_secs_f64();
         self.metrics.with(|s| {
             s.last_delta_success = Some(SystemTime::now());
@@ -973,7 +983,7 @@ impl Agent<'_> {
             base: base.short(),
             first: segment.first,
             last: segment.last,
-            revisions: segment.revisions.len(),
+            revisions,
             events,
             leases: segment.leases.len(),
             compactions: segment.compactions.len(),

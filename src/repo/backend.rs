@@ -62,6 +62,16 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// name (names are hashes of contents, so a replacement is identical).
     fn write(&self, key: &str, data: &[u8]) -> io::Result<()>;
 
+    /// Stores the bytes of the local file `tmp` as object `key`, as
+    /// [`write`](Self::write) stores bytes: for an object made a piece at
+    /// a time that is not to be held in memory whole (a pack). `tmp` is a
+    /// complete file in `tmp/` under [`index_dir`](Self::index_dir); a
+    /// backend that keeps objects as files may move it into place (the
+    /// caller removes it if it is still there).
+    fn write_file(&self, key: &str, tmp: &std::path::Path) -> io::Result<()> {
+        self.write(key, &std::fs::read(tmp)?)
+    }
+
     /// The local file holding an object, if the backend keeps objects as
     /// files (lets readers map packs instead of copying them).
     fn local_path(&self, key: &str) -> Option<std::path::PathBuf> {

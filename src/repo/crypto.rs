@@ -133,6 +133,14 @@ impl Crypto {
         }
     }
 
+    /// A hasher whose result is [`id`](Self::id) of what it is given.
+    pub(crate) fn id_hasher(&self) -> blake3::Hasher {
+        match &self.id_key {
+            Some(k) => blake3::Hasher::new_keyed(k),
+            None => blake3::Hasher::new(),
+        }
+    }
+
     /// Encrypts `plain` (bound to `aad`), or returns it as is.
     pub(crate) fn seal(&self, plain: Vec<u8>, aad: &[u8]) -> Result<Vec<u8>> {
         if self.aead.is_none() {

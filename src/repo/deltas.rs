@@ -242,7 +242,30 @@ pub(crate) fn invalid(seg: &ChangeSegment) -> Option<String> {
 
 /// Encodes a segment's body (before compression).
 pub(crate) fn encode_body(seg: &ChangeSegment) -> Vec<u8> {
-    let mut e = Enc::with_capacity(64);
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = encode_body_to(seg, &mut out);
+    out
+}
+
+/// Bytes [`encode_body_to`] gathers before handing them on.
+const ENCODE_PIECE: usize = 64 << 10;
+
+/// [`encode_body`] written to `w` a piece at a time (a segment's events
+/// go straight into the compressor: a seal holds no second copy of
+/// them); the number of bytes written.
+fn encode_body_to(seg: &ChangeSegment, w: &mut impl std::io::Write) -> std::io::Result<u64> {
+    let mut e = Enc::with_capacity(ENCODE_PIECE + 1024);
+    let mut total = 0u64;
+    // Hands `e`'s bytes and then `big` (a key or value too large to
+    // gather) to `w`.
+    let mut flush = |e: &mut Enc, big: &[u8]| -> std::io::Result<()> {
+        w.write_all(&e.0)?;
+        w.write_all(big)?;
+        total += (e.0.len() + big.len()) as u64;
+        e.0.clear();
+        Ok(())
+    };
     e.i64(seg.first).i64(seg.last).i64(time_ns(seg.sealed));
     e.u32(seg.revisions.len() as u32);
     for r in &seg.revisions {
@@ -255,14 +278,25 @@ pub(crate) fn encode_body(seg: &ChangeSegment) -> Vec<u8> {
                 EventKind::Put => 0,
                 EventKind::Delete => 1,
             })
-            .u32(kv.key.len() as u32)
-            .bytes(&kv.key)
-            .i64(kv.create_revision)
-            .i64(kv.mod_revision)
-            .i64(kv.version)
-            .u32(kv.value.len() as u32)
-            .bytes(&kv.value)
-            .i64(kv.lease);
+            .u32(kv.key.len() as u32);
+            if kv.key.len() > ENCODE_PIECE {
+                flush(&mut e, &kv.key)?;
+            } else {
+                e.bytes(&kv.key);
+            }
+            e.i64(kv.create_revision)
+                .i64(kv.mod_revision)
+                .i64(kv.version)
+                .u32(kv.value.len() as u32);
+            if kv.value.len() > ENCODE_PIECE {
+                flush(&mut e, &kv.value)?;
+            } else {
+                e.bytes(&kv.value);
+            }
+            e.i64(kv.lease);
+            if e.0.len() >= ENCODE_PIECE {
+                flush(&mut e, &[])?;
+            }
         }
     }
     e.u32(seg.leases.len() as u32);
@@ -273,7 +307,8 @@ pub(crate) fn encode_body(seg: &ChangeSegment) -> Vec<u8> {
     for c in &seg.compactions {
         e.i64(c.revision).i64(c.seen_at_revision);
     }
-    e.finish()
+    flush(&mut e, &[])?;
+    Ok(total)
 }
 
 /// A count of elements of at least `min` bytes each, refused if they
@@ -416,9 +451,99 @@ pub(crate) fn seal(
     seg: &ChangeSegment,
 ) -> Result<(String, Vec<u8>)> {
     let name = name_of(seg.first, seg.last, time_ns(seg.sealed));
-    let raw = encode_body(seg);
-    let z = zstd::bulk::compress(&raw, LEVEL).map_err(RepoError::io("zstd compress", "segment"))?;
-    let body = crypto.seal(z, &aad("body", base, &name))?;
+    // The events are encoded into the compressor as they are read, and
+    // the header put in front of the compressed body in place: besides
+    // the segment, a seal holds about one compressed copy of it (it held
+    // the segment again, its encoding and two compressed copies).
+    let zerr = || RepoError::io("zstd compress", "segment");
+    let mut z = zstd::stream::Encoder::new(Vec::new(), LEVEL).map_err(zerr())?;
+    let raw_len = encode_body_to(seg, &mut z).map_err(zerr())?;
+    let z = z.finish().map_err(zerr())?;
+    let mut body = crypto.seal(z, &aad("body", base, &name))?;
+    let header = sealed_header(
+        crypto,
+        base,
+        seg,
+        &name,
+        raw_len,
+        body.len() as u64,
+        crypto.id(&body),
+    )?;
+    body.splice(0..0, MAGIC.iter().chain(&header).copied());
+    Ok((name, body))
+}
+
+/// [`seal`] into `file` (empty), for an unencrypted repository: the body
+/// goes to the file as it is compressed (hashed on the way) and the header
+/// is written in front of it at the end, so a seal holds no copy of the
+/// stored bytes. The name and the length written.
+pub(crate) fn seal_into(
+    crypto: &Crypto,
+    base: &[u8; 32],
+    seg: &ChangeSegment,
+    file: &std::fs::File,
+) -> Result<(String, u64)> {
+    /// The body as it leaves the compressor: written at its offset and
+    /// hashed.
+    struct Body<'a> {
+        file: &'a std::fs::File,
+        at: u64,
+        len: u64,
+        hasher: blake3::Hasher,
+    }
+    impl std::io::Write for Body<'_> {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            use std::os::unix::fs::FileExt;
+            self.file.write_all_at(b, self.at + self.len)?;
+            self.hasher.update(b);
+            self.len += b.len() as u64;
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    use std::os::unix::fs::FileExt;
+    let name = name_of(seg.first, seg.last, time_ns(seg.sealed));
+    let werr = || RepoError::io("write", "segment");
+    let at = (MAGIC.len() + stored_header_len(crypto)) as u64;
+    let sink = Body {
+        file,
+        at,
+        len: 0,
+        hasher: crypto.id_hasher(),
+    };
+    // The compressor hands its output on in blocks of up to 128 KiB.
+    let mut z = zstd::stream::Encoder::new(std::io::BufWriter::with_capacity(1 << 20, sink), LEVEL)
+        .map_err(werr())?;
+    let raw_len = encode_body_to(seg, &mut z).map_err(werr())?;
+    let body = z
+        .finish()
+        .map_err(werr())?
+        .into_inner()
+        .map_err(|e| werr()(e.into_error()))?;
+    let id: [u8; 32] = body.hasher.finalize().into();
+    let header = sealed_header(crypto, base, seg, &name, raw_len, body.len, id)?;
+    if header.len() as u64 + MAGIC.len() as u64 != at {
+        return Err(werr()(std::io::Error::other("header length")));
+    }
+    file.write_all_at(MAGIC, 0).map_err(werr())?;
+    file.write_all_at(&header, MAGIC.len() as u64)
+        .map_err(werr())?;
+    Ok((name, at + body.len))
+}
+
+/// A segment's stored header: what it holds and the checksums of the
+/// body (`body_len` bytes stored, with ID `body_id`) and of itself.
+fn sealed_header(
+    crypto: &Crypto,
+    base: &[u8; 32],
+    seg: &ChangeSegment,
+    name: &str,
+    raw_len: u64,
+    body_len: u64,
+    body_id: [u8; 32],
+) -> Result<Vec<u8>> {
     let events: usize = seg.revisions.iter().map(|r| r.events.len()).sum();
     let mut h = Enc::with_capacity(HEADER_LEN);
     h.u8(VERSION)
@@ -428,17 +553,12 @@ pub(crate) fn seal(
         .i64(time_ns(seg.sealed))
         .u64(seg.revisions.len() as u64)
         .u64(events as u64)
-        .u64(raw.len() as u64)
-        .u64(body.len() as u64)
-        .bytes(&crypto.id(&body));
+        .u64(raw_len)
+        .u64(body_len)
+        .bytes(&body_id);
     let sum = crypto.id(&h.0);
     h.bytes(&sum);
-    let header = crypto.seal(h.finish(), &aad("header", base, &name))?;
-    let mut out = Vec::with_capacity(MAGIC.len() + header.len() + body.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&header);
-    out.extend_from_slice(&body);
-    Ok((name, out))
+    crypto.seal(h.finish(), &aad("header", base, name))
 }
 
 /// Opens and checks the header at the start of `stored` (which may hold
@@ -729,13 +849,25 @@ impl Repository {
                 base_revision
             )));
         }
-        let (name, stored) = seal(&self.crypto, &base.0, segment)?;
-        if stored.len() as u64 > MAX_DELTA_OBJECT {
+        // Unencrypted, the stored bytes go to a temporary file as they
+        // are made (a sealed body is one AEAD message: made in memory).
+        enum Stored {
+            Bytes(Vec<u8>),
+            File(crate::atomic_file::PartFile),
+        }
+        let (name, stored, len) = if self.crypto.is_encrypted() {
+            let (name, bytes) = seal(&self.crypto, &base.0, segment)?;
+            let len = bytes.len() as u64;
+            (name, Stored::Bytes(bytes), len)
+        } else {
+            let part = self.tmp_file("delta")?;
+            let (name, len) = seal_into(&self.crypto, &base.0, segment, part.file())?;
+            (name, Stored::File(part), len)
+        };
+        if len > MAX_DELTA_OBJECT {
             return Err(RepoError::Usage(format!(
-                "segment {}..={}: {} bytes stored is more than {MAX_DELTA_OBJECT}; seal segments more often",
-                segment.first,
-                segment.last,
-                stored.len()
+                "segment {}..={}: {len} bytes stored is more than {MAX_DELTA_OBJECT}; seal segments more often",
+                segment.first, segment.last,
             )));
         }
         for (other, first, last, _) in self.delta_objects(&base.0)? {
@@ -759,9 +891,11 @@ impl Repository {
             }
         }
         let key = format!("{}{name}", dir(&base.0));
-        self.backend
-            .write(&key, &stored)
-            .map_err(RepoError::io("write", self.delta_path(&key)))
+        match &stored {
+            Stored::Bytes(b) => self.backend.write(&key, b),
+            Stored::File(part) => self.backend.write_file(&key, part.part()),
+        }
+        .map_err(RepoError::io("write", self.delta_path(&key)))
     }
 
     /// The segments stored on top of `base`, in revision order (first,

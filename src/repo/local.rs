@@ -161,6 +161,21 @@ impl Backend for LocalBackend {
         Ok(())
     }
 
+    fn write_file(&self, key: &str, tmp: &Path) -> io::Result<()> {
+        let dst = self.path(key)?;
+        let dir = dst.parent().ok_or_else(|| invalid(key))?.to_path_buf();
+        self.make_dirs(&dir)?;
+        // `tmp` is in this repository's `tmp/` (the index dir is the
+        // root): renamed into place once durable, as `write` publishes.
+        // A signal's cleanup removes `tmp` before the rename, which then
+        // fails, or finds nothing after it.
+        File::open(tmp)?.sync_all()?;
+        std::fs::rename(tmp, &dst)?;
+        sync_dir(&dir)?;
+        super::backend::crash_point();
+        Ok(())
+    }
+
     fn local_path(&self, key: &str) -> Option<PathBuf> {
         self.path(key).ok()
     }

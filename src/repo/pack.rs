@@ -17,9 +17,12 @@
 //! the packs alone, and the footer's checksum lets `backup check` find a
 //! damaged trailer without reading the chunks.
 
+use std::io::Write;
+
 use super::codec::{Dec, DecodeError, Enc, hex};
 use super::crypto::Crypto;
 use super::error::{RepoError, Result};
+use crate::atomic_file::PartFile;
 
 /// Leading magic of a pack.
 pub(crate) const PACK_MAGIC: &[u8; 8] = b"ESNPACK1";
@@ -72,19 +75,47 @@ impl PackEntry {
 /// A finished pack, ready to be stored.
 #[derive(Debug)]
 pub(crate) struct Pack {
-    /// BLAKE3 of `bytes`: its name.
+    /// BLAKE3 of its bytes: its name.
     pub name: [u8; 32],
-    /// The whole file.
+    /// The whole file (empty when it was spooled to `file`).
     pub bytes: Vec<u8>,
     /// Its chunks, by offset.
     pub entries: Vec<PackEntry>,
+    /// The temporary file holding it, and its length, when spooled
+    /// ([`PackBuilder::spooled`]).
+    pub file: Option<(PartFile, u64)>,
+}
+
+impl Pack {
+    /// Its length in bytes.
+    pub(crate) fn len(&self) -> u64 {
+        self.file
+            .as_ref()
+            .map_or(self.bytes.len() as u64, |(_, len)| *len)
+    }
+}
+
+/// Bytes a spooled pack gathers before writing them to its file.
+const SPOOL_PIECE: usize = 1 << 20;
+
+/// Where a spooled pack goes: a temporary file written a piece at a time
+/// and hashed as it goes.
+#[derive(Debug)]
+struct Spool {
+    part: PartFile,
+    written: u64,
+    hasher: blake3::Hasher,
+    /// The first write that failed (reported by `finish`).
+    error: Option<std::io::Error>,
 }
 
 /// Collects stored chunks into a pack.
 #[derive(Debug)]
 pub(crate) struct PackBuilder {
+    /// The pack so far, or (spooled) what is not written to the file yet.
     buf: Vec<u8>,
     entries: Vec<PackEntry>,
+    spool: Option<Spool>,
 }
 
 impl Default for PackBuilder {
@@ -105,6 +136,27 @@ impl PackBuilder {
         PackBuilder {
             buf,
             entries: Vec::new(),
+            spool: None,
+        }
+    }
+
+    /// A builder that writes the pack to `part` as it fills, holding a
+    /// piece of it at a time rather than the whole pack (a push of a
+    /// large snapshot held two whole packs, 66 MB).
+    pub(crate) fn spooled(part: PartFile) -> PackBuilder {
+        // Room for the piece and the usual chunk past it (a larger one
+        // grows it).
+        let mut buf = Vec::with_capacity(SPOOL_PIECE + (64 << 10));
+        buf.extend_from_slice(PACK_MAGIC);
+        PackBuilder {
+            buf,
+            entries: Vec::new(),
+            spool: Some(Spool {
+                part,
+                written: 0,
+                hasher: blake3::Hasher::new(),
+                error: None,
+            }),
         }
     }
 
@@ -112,21 +164,43 @@ impl PackBuilder {
         self.entries.is_empty()
     }
 
+    /// Bytes of the pack so far.
+    fn len(&self) -> u64 {
+        self.spool.as_ref().map_or(0, |s| s.written) + self.buf.len() as u64
+    }
+
     /// Whether the pack should be closed.
     pub(crate) fn is_full(&self) -> bool {
-        self.buf.len() >= TARGET_PACK_BYTES
+        self.len() >= TARGET_PACK_BYTES as u64
     }
 
     /// Appends one stored chunk.
     pub(crate) fn add(&mut self, id: [u8; 32], stored: &[u8], raw_len: u32, codec: u8) {
         self.entries.push(PackEntry {
             id,
-            offset: self.buf.len() as u64,
+            offset: self.len(),
             stored_len: stored.len() as u32,
             raw_len,
             codec,
         });
         self.buf.extend_from_slice(stored);
+        if self.buf.len() >= SPOOL_PIECE {
+            self.spill();
+        }
+    }
+
+    /// Writes what is gathered to the spool's file (nothing when not
+    /// spooled).
+    fn spill(&mut self) {
+        let Some(s) = &mut self.spool else { return };
+        if s.error.is_none() {
+            s.hasher.update(&self.buf);
+            if let Err(e) = s.part.file().write_all(&self.buf) {
+                s.error = Some(e);
+            }
+        }
+        s.written += self.buf.len() as u64;
+        self.buf.clear();
     }
 
     /// Appends the trailer and footer, and names the pack.
@@ -144,10 +218,23 @@ impl PackBuilder {
             .bytes(check.as_bytes())
             .bytes(FOOTER_MAGIC);
         self.buf.extend_from_slice(&f.finish());
+        self.spill();
+        if let Some(s) = self.spool {
+            if let Some(e) = s.error {
+                return Err(RepoError::io("write", s.part.part())(e));
+            }
+            return Ok(Pack {
+                name: *s.hasher.finalize().as_bytes(),
+                bytes: Vec::new(),
+                entries: self.entries,
+                file: Some((s.part, s.written)),
+            });
+        }
         Ok(Pack {
             name: *blake3::hash(&self.buf).as_bytes(),
             bytes: self.buf,
             entries: self.entries,
+            file: None,
         })
     }
 }

@@ -525,20 +525,18 @@ impl Repository {
             drop(done_tx);
             // Packs are finished and written on their own thread,
             // in the order they are filled; the channel has no room, so at
-            // most one pack waits while another is written. Each buffer
-            // written comes back to be filled again: two in all, not a
-            // fresh 33 MB (its pages faulted in and zeroed) a pack.
+            // most one pack waits while another is written. Each is
+            // written to a temporary file as it fills (a piece of 1 MiB
+            // held at a time, not the whole 33 MB pack) and stored from
+            // there (a local repository renames it into place).
             let (pack_tx, pack_rx) = sync_channel::<PackBuilder>(0);
-            let (spare_tx, spare_rx) = sync_channel::<Vec<u8>>(2);
             let tmp = &tmp;
             let publisher = s.spawn(move || -> Result<Written> {
                 let mut w = Written::default();
                 let spill = tempfile::tempfile().map_err(RepoError::io("create", tmp))?;
                 let mut spill = std::io::BufWriter::with_capacity(1 << 20, spill);
                 for p in pack_rx {
-                    let ((name, size, entries), bytes) =
-                        self.publish_keeping(p.finish(&self.crypto)?)?;
-                    let _ = spare_tx.try_send(bytes);
+                    let (name, size, entries) = self.publish(p.finish(&self.crypto)?)?;
                     w.packs += 1;
                     w.new_chunks += entries.len() as u64;
                     w.pack_bytes += size;
@@ -554,8 +552,7 @@ impl Repository {
             });
             let collected = (|| -> Result<()> {
                 let mut fresh = Fresh::default();
-                let mut pack = PackBuilder::new();
-                let mut buffers = 1;
+                let mut pack = PackBuilder::spooled(self.tmp_file("pack")?);
                 let mut sent = 0u64;
                 let mut next = 0u64;
                 let mut pending: BTreeMap<u64, Block> = BTreeMap::new();
@@ -594,15 +591,7 @@ impl Repository {
                             if !pack.is_full() {
                                 continue;
                             }
-                            let next = if buffers < 2 {
-                                buffers += 1;
-                                PackBuilder::new()
-                            } else {
-                                match spare_rx.recv() {
-                                    Ok(buf) => PackBuilder::reusing(buf),
-                                    Err(_) => return Ok(()), // the publisher failed: its error
-                                }
-                            };
+                            let next = PackBuilder::spooled(self.tmp_file("pack")?);
                             if pack_tx.send(std::mem::replace(&mut pack, next)).is_err() {
                                 return Ok(()); // the publisher failed: its error
                             }
@@ -679,17 +668,32 @@ impl Repository {
 
     /// Writes a pack; returns its name, size and entries.
     pub(crate) fn publish(&self, p: Pack) -> Result<Published> {
-        self.publish_keeping(p).map(|(published, _)| published)
+        let key = keys::pack(&p.name);
+        let len = p.len();
+        match &p.file {
+            Some((part, _)) => self.backend.write_file(&key, part.part()),
+            None => self.backend.write(&key, &p.bytes),
+        }
+        .map_err(RepoError::io("write", self.path_of(&key)))?;
+        // A spooled pack's file (if the backend did not move it) is
+        // removed as `p` drops.
+        Ok((p.name, len, p.entries))
     }
 
-    /// [`publish`](Self::publish), giving back the pack's buffer for the
-    /// next one.
-    fn publish_keeping(&self, p: Pack) -> Result<(Published, Vec<u8>)> {
-        let key = keys::pack(&p.name);
-        self.backend
-            .write(&key, &p.bytes)
-            .map_err(RepoError::io("write", self.path_of(&key)))?;
-        Ok(((p.name, p.bytes.len() as u64, p.entries), p.bytes))
+    /// A new temporary file for an object made a piece at a time (a
+    /// spooled pack, a sealed segment), to be stored with
+    /// `Backend::write_file`: in `tmp/` beside the index (a local
+    /// repository's own `tmp/`, so that it can be renamed into place);
+    /// named `KIND.PID.N.tmp`, so a killed command's file is removed as
+    /// stale, and removed when dropped unpublished.
+    pub(crate) fn tmp_file(&self, kind: &str) -> Result<crate::atomic_file::PartFile> {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let dir = self.backend.index_dir().join("tmp");
+        std::fs::create_dir_all(&dir).map_err(RepoError::io("mkdir", &dir))?;
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("{kind}.{}.{n}.tmp", std::process::id()));
+        crate::atomic_file::PartFile::create_new_at(&path, &path)
+            .map_err(|f| RepoError::io(f.op, f.path)(f.source))
     }
 }
 
