@@ -163,17 +163,23 @@ pub(crate) fn restored_hashkv(repo: &std::path::Path, dir: &std::path::Path, r: 
         "-o",
         s(&file),
     ]);
+    let h = file_hashkv(&file, r);
+    std::fs::remove_file(&file).unwrap();
+    h
+}
+
+/// `snapshot hashkv FILE --rev R`: hash and compact revision.
+pub(crate) fn file_hashkv(file: &std::path::Path, r: i64) -> (i64, i64) {
     let out = support::cli::ok(&[
         "snapshot",
         "hashkv",
-        s(&file),
+        s(file),
         "--rev",
         &r.to_string(),
         "-w",
         "json",
     ]);
     let h: Value = serde_json::from_str(out.trim()).unwrap();
-    std::fs::remove_file(&file).unwrap();
     (
         h["hash"].as_i64().unwrap(),
         h["compactRevision"].as_i64().unwrap(),
