@@ -266,34 +266,30 @@ fn usage(pid: u32) -> (f64, u64, u64) {
         .iter()
         .filter_map(|&i| f.get(i)?.parse::<f64>().ok())
         .sum();
+    let [hwm, rss] = status_bytes(pid, ["VmHWM:", "VmRSS:"]);
+    (ticks / tick.max(1.0), hwm, rss)
+}
+
+/// The `/proc/PID/status` fields named (given in kB there), in bytes; 0
+/// for a field that is missing.
+fn status_bytes<const N: usize>(pid: u32, fields: [&str; N]) -> [u64; N] {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib = |field: &str| -> u64 {
+    fields.map(|field| {
         status
             .lines()
             .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
             .unwrap_or(0)
-    };
-    (
-        ticks / tick.max(1.0),
-        kib("VmHWM:") * 1024,
-        kib("VmRSS:") * 1024,
-    )
+            * 1024
+    })
 }
 
 /// RssAnon and RssFile of `pid` in bytes: what the process allocated,
 /// and the page-cache pages of files it maps that it touched (VmRSS and
 /// VmHWM count both).
 fn rss_parts(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib = |field: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    };
-    (kib("RssAnon:") * 1024, kib("RssFile:") * 1024)
+    let [anon, file] = status_bytes(pid, ["RssAnon:", "RssFile:"]);
+    (anon, file)
 }
 
 /// Peaks of RssAnon and RssFile, sampled every 20 ms by [`sample_rss`]
