@@ -17,7 +17,7 @@ use support::cli::s;
 use support::etcd::{EtcdCluster, Etcdctl};
 
 use super::agent::{Agent, bins, chains, full_event, init_repo, kvs};
-use super::agent_probe::{live_hashkv, restored_hashkv};
+use super::agent_probe::{file_hashkv, live_hashkv};
 
 /// What the live cluster answered at its current revision: `get "" --prefix`'s kvs and
 /// `endpoint hashkv --rev R`, by revision.
@@ -73,13 +73,22 @@ fn every_revision_restores(repo: &Path, dir: &Path, live: &Live) {
         let got: Value = serde_json::from_str(out.trim()).unwrap();
         assert_eq!(&kvs(&got), want, "get at revision {r}");
         assert_eq!(got["header"]["revision"].as_i64(), Some(*r));
+        assert_eq!(&file_hashkv(&file, *r), hash, "hashkv at revision {r}");
         std::fs::remove_file(&file).unwrap();
-        assert_eq!(
-            &restored_hashkv(repo, dir, *r),
-            hash,
-            "hashkv at revision {r}"
-        );
     }
+}
+
+/// The only snapshot is listed at revision 1 and restorable from 1 to `last`, `backup check`
+/// finds no hole or overlap, and every revision of `live` restores as the cluster answered.
+fn restorable_from_1(repo: &Path, dir: &Path, live: &Live, last: i64) -> Value {
+    let listed = only_listed(repo);
+    assert_eq!(listed["revision"], 1, "{listed}");
+    assert_eq!(listed["restorable"]["fromRevision"], 1, "{listed}");
+    assert_eq!(listed["restorable"]["toRevision"], last, "{listed}");
+    let o = support::cli::ok(&["backup", "check", s(repo)]);
+    assert!(!o.contains("overlap") && !o.contains("hole"), "{o}");
+    every_revision_restores(repo, dir, live);
+    listed
 }
 
 #[test]
@@ -110,14 +119,7 @@ fn an_agent_started_on_an_empty_cluster_restores_every_revision() {
     let (snap, segs) = &chains[0];
     assert_eq!(snap.revision, 1);
     assert_eq!(segs[0].first, 2, "the chain starts at etcd's first change");
-    let listed = only_listed(&repo);
-    assert_eq!(listed["revision"], 1, "{listed}");
-    assert_eq!(listed["restorable"]["fromRevision"], 1, "{listed}");
-    assert_eq!(listed["restorable"]["toRevision"], last, "{listed}");
-    let o = support::cli::ok(&["backup", "check", s(&repo)]);
-    assert!(!o.contains("overlap") && !o.contains("hole"), "{o}");
-
-    every_revision_restores(&repo, dir.path(), &live);
+    restorable_from_1(&repo, dir.path(), &live, last);
 }
 
 /// A chain as an earlier build stored it: the full snapshot's manifest says revision 0 (its
@@ -182,14 +184,8 @@ fn a_chain_stored_from_revision_1_on_a_snapshot_listed_at_0_restores_and_resumes
             r.put_changes(&base, seg).unwrap();
         }
     }
-    let listed = only_listed(&repo);
+    let listed = restorable_from_1(&repo, dir.path(), &live, last);
     assert_eq!(listed["id"], new_id.as_str());
-    assert_eq!(listed["revision"], 1, "{listed}");
-    assert_eq!(listed["restorable"]["fromRevision"], 1, "{listed}");
-    assert_eq!(listed["restorable"]["toRevision"], last, "{listed}");
-    let o = support::cli::ok(&["backup", "check", s(&repo)]);
-    assert!(!o.contains("overlap") && !o.contains("hole"), "{o}");
-    every_revision_restores(&repo, dir.path(), &live);
 
     // The agent resumes the chain after its last revision.
     let mut agent = Agent::start(&repo, cluster.endpoint(), &["--delta-every", "300ms"], &log);

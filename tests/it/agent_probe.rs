@@ -152,7 +152,7 @@ pub(crate) fn live_hashkv(ctl: &support::etcd::Etcdctl, r: i64) -> (i64, i64) {
 
 /// `snapshot hashkv --rev R` of the snapshot `backup cat --to-revision R`
 /// writes: hash and compact revision.
-pub(crate) fn restored_hashkv(repo: &std::path::Path, dir: &std::path::Path, r: i64) -> (i64, i64) {
+fn restored_hashkv(repo: &std::path::Path, dir: &std::path::Path, r: i64) -> (i64, i64) {
     let file = dir.join(format!("at-{r}.db"));
     support::cli::ok(&[
         "backup",
