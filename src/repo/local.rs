@@ -48,23 +48,6 @@ impl LocalBackend {
         self.root.join("tmp")
     }
 
-    /// Removes temporary files left by processes that no longer run.
-    pub fn remove_stale_tmp(&self) {
-        let Ok(entries) = std::fs::read_dir(self.tmp_dir()) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let pid = name.split('.').nth(1).and_then(|p| p.parse::<u32>().ok());
-            let alive = pid.is_some_and(|p| {
-                p == std::process::id() || Path::new(&format!("/proc/{p}")).exists()
-            });
-            if !alive {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
-
     /// Creates `dir` and the missing directories above it up to the root
     /// (a delta's `deltas/<base>/` may be the first of both), each made
     /// durable in its parent before anything is written into it.
@@ -333,6 +316,25 @@ impl LocalBackend {
                 Some(format!("pid {pid} (exclusively: a prune)"))
             }
             Err(_) => None,
+        }
+    }
+}
+
+/// Removes the temporary files in `dir` (a repository's `tmp/`, beside
+/// its index: the directory itself, or this machine's cache of one in
+/// object storage) left by processes that no longer run: they are named
+/// `NAME.PID.N.tmp`.
+pub(crate) fn remove_stale_tmp(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name.split('.').nth(1).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid
+            .is_some_and(|p| p == std::process::id() || Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = std::fs::remove_file(e.path());
         }
     }
 }

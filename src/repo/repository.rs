@@ -193,6 +193,9 @@ impl Repository {
 
     /// Opens the repository in `backend`; an encrypted one needs its key.
     pub(crate) fn open(backend: Box<dyn Backend>, key: Option<&MasterKey>) -> Result<Repository> {
+        // What killed commands left in tmp/ (spooled packs, sealed segments,
+        // staged objects), in a local repository or this machine's cache.
+        super::local::remove_stale_tmp(&backend.index_dir().join("tmp"));
         let here = PathBuf::from(backend.location());
         let bytes = match backend.read(keys::CONFIG, MAX_CONFIG as u64) {
             Ok(b) => b,
@@ -215,9 +218,7 @@ impl Repository {
     /// Opens the repository in a local directory; an encrypted one needs
     /// its key.
     pub fn open_dir(dir: impl AsRef<Path>, key: Option<&MasterKey>) -> Result<Repository> {
-        let local = LocalBackend::new(dir.as_ref());
-        local.remove_stale_tmp();
-        Repository::open(Box::new(local), key)
+        Repository::open(Box::new(LocalBackend::new(dir.as_ref())), key)
     }
 
     /// Opens the repository at `location` (an encrypted one needs its
