@@ -95,6 +95,9 @@ pub(crate) fn run(
         failing: false,
     };
     rt.block_on(probe.run());
+    // Not waiting for a name lookup still under way in the blocking pool:
+    // the agent's exit waits for this thread.
+    rt.shutdown_background();
 }
 
 struct Probe<'a> {

@@ -83,6 +83,9 @@ pub fn run(
                 message: format!("cannot start the revision probe: {e}"),
             });
         }
+        // The probe is told to end however the recorder ends (a panic
+        // too: the scope would otherwise wait for the probe for ever).
+        let done_guard = DoneOnDrop(&shared.done);
         let recorded = rt.block_on(async {
             if let Some(addr) = &opts.metrics_addr {
                 let listener = metrics::bind(addr)
@@ -115,7 +118,7 @@ pub fn run(
             };
             agent.main().await
         });
-        shared.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        drop(done_guard);
         if let Ok(p) = prober {
             // It ends within its stop poll; a panic in it is not the
             // recorder's outcome.
@@ -281,7 +284,12 @@ impl Agent<'_> {
                     }
                 }
             }
-            let from = self.chain.as_ref().map_or(0, |ch| ch.received_last) + 1;
+            // Saturating: the revisions come from stored names and manifests.
+            let from = self
+                .chain
+                .as_ref()
+                .map_or(0, |ch| ch.received_last)
+                .saturating_add(1);
             let watch = match c.watch(from).await {
                 Ok(w) => w,
                 Err(e) if self.token_refused(&e) => continue,
@@ -933,7 +941,7 @@ impl Agent<'_> {
         // The changes held move into the segment (a copy of them doubled
         // the agent's memory at every seal) and back if it is not stored.
         let mut segment = ChangeSegment {
-            first: ch.stored_last + 1,
+            first: ch.stored_last.saturating_add(1),
             last,
             revisions: std::mem::take(&mut ch.pending),
             leases,
@@ -990,5 +998,14 @@ impl Agent<'_> {
             seconds,
         });
         Ok(())
+    }
+}
+
+/// Sets the flag when dropped.
+struct DoneOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for DoneOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
