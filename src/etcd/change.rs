@@ -110,6 +110,17 @@ pub struct ChangeSegment {
 /// event.
 pub(crate) const FIRST_CHANGE_REVISION: i64 = 2;
 
+/// Why a recorded revision with events cannot be one etcd made: it comes
+/// before [`FIRST_CHANGE_REVISION`] (the stored segments' check and the
+/// chain's check word it the same).
+pub(crate) fn before_first_change(revision: i64) -> Option<String> {
+    (revision < FIRST_CHANGE_REVISION).then(|| {
+        format!(
+            "revision {revision} has events (etcd's first change is revision {FIRST_CHANGE_REVISION})"
+        )
+    })
+}
+
 /// The revision range a segment stored as `first..=last` on a full
 /// snapshot at revision `base` stands for in its chain: itself, except on
 /// a snapshot of a store that never changed (revision 1), where a range

@@ -64,8 +64,8 @@ use super::manifest::Manifest;
 use super::repository::{Repository, SnapshotId};
 use crate::etcd::KeyValue;
 use crate::etcd::change::{
-    ChangeSegment, CompactionRecord, EventKind, FIRST_CHANGE_REVISION, KeyEvent, LeaseRecord,
-    RevisionChanges, chain_range,
+    ChangeSegment, CompactionRecord, EventKind, KeyEvent, LeaseRecord, RevisionChanges,
+    before_first_change, chain_range,
 };
 
 /// Prefix of every delta object.
@@ -224,11 +224,8 @@ pub(crate) fn invalid(seg: &ChangeSegment) -> Option<String> {
         if r.events.is_empty() {
             return Some(format!("revision {} has no event", r.revision));
         }
-        if r.revision < FIRST_CHANGE_REVISION {
-            return Some(format!(
-                "revision {} has events (etcd's first change is revision {FIRST_CHANGE_REVISION})",
-                r.revision
-            ));
+        if let Some(why) = before_first_change(r.revision) {
+            return Some(why);
         }
         if let Some(e) = r.events.iter().find(|e| e.kv.mod_revision != r.revision) {
             return Some(format!(

@@ -90,7 +90,7 @@ use prost::Message as _;
 use super::{RewriteError, checked_source, load_edited, open_store, publish, temp_file};
 use crate::bolt::{Bucket, LeafElem, Loader, MAX_KEY_SIZE, MAX_VALUE_SIZE};
 use crate::etcd::change::{
-    ChangeSegment, EventKind, FIRST_CHANGE_REVISION, KeyEvent, LeaseRecord, chain_range,
+    ChangeSegment, EventKind, KeyEvent, LeaseRecord, before_first_change, chain_range,
 };
 use crate::etcd::fp::{Fp, FpMap, fingerprint};
 use crate::etcd::kv::{KeyValue, KeyValueRef, Lease};
@@ -326,10 +326,8 @@ fn check_segment(
         if rev > seg.last {
             return Err(bad(format!("revision {rev} is beyond the segment")));
         }
-        if rev < FIRST_CHANGE_REVISION {
-            return Err(bad(format!(
-                "revision {rev} has events (etcd's first change is revision {FIRST_CHANGE_REVISION})"
-            )));
+        if let Some(why) = before_first_change(rev) {
+            return Err(bad(why));
         }
         if rc.events.is_empty() {
             return Err(bad(format!("revision {rev} has no event")));
