@@ -988,13 +988,16 @@ fn fails_over_a_stalled_proxy_and_a_killed_member() {
     let mut agent = Agent::start(
         &repo,
         &agent_eps,
+        // Timeouts long enough that no member answers too late on a loaded
+        // machine (8 tests at once on 2 cores): only the stall and the
+        // kill may move the agent.
         &[
             "--delta-every",
             "500ms",
             "--dial-timeout",
-            "500ms",
+            "2s",
             "--command-timeout",
-            "1s",
+            "2s",
         ],
         &dir.path().join("agent.log"),
     );
