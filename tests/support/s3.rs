@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::ports;
+use super::{ports, tls};
 
 /// The access key the server accepts.
 pub const ACCESS_KEY: &str = "etcdsnap-test";
@@ -24,6 +24,8 @@ pub struct S3Server {
     child: Option<Child>,
     port: u16,
     root: TempDir,
+    /// `ca.pem`, the one root certificate commands load (see [`S3Server::configure`]).
+    roots: TempDir,
 }
 
 impl S3Server {
@@ -34,11 +36,17 @@ impl S3Server {
             .tempdir()
             .expect("temp dir for s3s-fs");
         std::fs::create_dir(root.path().join(bucket)).expect("bucket dir");
+        let roots = tempfile::Builder::new()
+            .prefix("etcdsnap-s3-roots-")
+            .tempdir()
+            .expect("temp dir for a root certificate");
+        tls::write_ca(&roots.path().join("ca.pem"), "etcdsnap s3 test root");
         let mut s = S3Server {
             bin: bin.to_path_buf(),
             child: None,
             port: ports::free_port(),
             root,
+            roots,
         };
         s.restart();
         s
@@ -168,6 +176,11 @@ impl S3Server {
     }
 
     /// Adds [`S3Server::env`] to a command, after removing any other `AWS_*` variable.
+    ///
+    /// The command's root certificates are one CA the test made (`SSL_CERT_FILE`,
+    /// `SSL_CERT_DIR`): the server speaks plain HTTP, but every object-store client loads the
+    /// system's roots when it is built (~290 files here), ~9 ms of a debug command's ~35 ms,
+    /// and the crash tests run thousands of commands. It needs at least one.
     pub fn configure(&self, c: &mut Command) {
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("AWS_") {
@@ -177,6 +190,8 @@ impl S3Server {
         for (k, v) in self.env() {
             c.env(k, v);
         }
+        c.env("SSL_CERT_FILE", self.roots.path().join("ca.pem"));
+        c.env("SSL_CERT_DIR", self.roots.path());
     }
 }
 

@@ -89,6 +89,12 @@ fn leaf(
     (cert.pem(), key.serialize_pem())
 }
 
+/// Writes a fresh self-signed CA certificate (PEM) to `path`.
+pub fn write_ca(path: &Path, name: &str) {
+    std::fs::write(path, ca(name).pem())
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
 /// Writes a fresh set of certificates into `dir`.
 pub fn make(dir: &Path) -> Certs {
     let ca1 = ca("etcdsnap test CA");
