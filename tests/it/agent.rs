@@ -20,7 +20,7 @@ use etcdsnap::repo::{Repository, SnapshotInfo};
 use serde_json::Value;
 use support::etcd::{ClusterSpec, EtcdCluster, EtcdProcess, Etcdctl};
 use support::http::HttpClient;
-use support::tools::{self, EtcdBins, EtcdVersion, scrub_etcd_env};
+use support::tools::{self, EtcdBins, EtcdVersion, etcd_child_env};
 
 const BIN: &str = env!("CARGO_BIN_EXE_etcdsnap");
 
@@ -39,7 +39,7 @@ impl Agent {
             .open(log)
             .expect("agent log");
         let mut c = Command::new(BIN);
-        scrub_etcd_env(&mut c);
+        etcd_child_env(&mut c);
         c.arg("agent")
             .arg(repo)
             .args(["--endpoints", endpoints, "--log-format", "json"])

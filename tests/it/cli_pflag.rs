@@ -52,7 +52,7 @@ fn program(tool: Tool) -> Command {
         Tool::Etcdutl35 => {
             let p = tools::etcdutl35().expect("etcdutl 3.5.1 (require_tool! first)");
             let mut c = Command::new(p);
-            tools::scrub_etcd_env(&mut c);
+            tools::etcd_child_env(&mut c);
             c
         }
         Tool::Etcdctl34 => {

@@ -835,7 +835,7 @@ fn flags_parse_as_etcdctl_v35() {
         theirs.args(*case);
         let theirs = run_full(theirs);
         let mut ours = Command::new(env!("CARGO_BIN_EXE_etcdsnap"));
-        tools::scrub_etcd_env(&mut ours);
+        tools::etcd_child_env(&mut ours);
         ours.args(["-w", format, "get", "--target-version", "3.5"])
             .arg(&file)
             .args(*case);

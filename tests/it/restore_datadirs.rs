@@ -252,7 +252,7 @@ fn wal_dir_inside_and_existing_dir_modes_match_etcdutl() {
             }
             let out = if who == "theirs" {
                 let mut c = Command::new(&etcdutl);
-                tools::scrub_etcd_env(&mut c);
+                tools::etcd_child_env(&mut c);
                 c.args(&args).output().expect("etcdutl")
             } else {
                 Command::new(env!("CARGO_BIN_EXE_etcdsnap"))

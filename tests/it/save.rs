@@ -12,7 +12,7 @@ use std::time::Duration;
 use support::cmd::{self, CmdOutput};
 use support::etcd::{ClusterSpec, EtcdCluster, Etcdctl};
 use support::tls;
-use support::tools::{self, EtcdVersion, scrub_etcd_env};
+use support::tools::{self, EtcdVersion, etcd_child_env};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -23,7 +23,7 @@ enum Mode {
 
 fn etcdsnap(args: &[String]) -> CmdOutput {
     let mut c = Command::new(env!("CARGO_BIN_EXE_etcdsnap"));
-    scrub_etcd_env(&mut c);
+    etcd_child_env(&mut c);
     c.args(args);
     cmd::run(&mut c, Duration::from_secs(120))
 }
@@ -245,7 +245,7 @@ fn password_prompt(v: EtcdVersion) {
         ]);
         let t = cmd::run_on_terminal(&t, "Password: ", &typed, Duration::from_secs(120));
         let mut o = Command::new(env!("CARGO_BIN_EXE_etcdsnap"));
-        scrub_etcd_env(&mut o);
+        etcd_child_env(&mut o);
         o.args(["--endpoints", &ep, "--user", "root", "snapshot", "save"])
             .arg(&ours);
         let o = cmd::run_on_terminal(&o, "Password: ", &typed, Duration::from_secs(120));

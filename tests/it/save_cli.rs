@@ -13,13 +13,13 @@ use support::cmd::{self, CmdOutput};
 use support::etcd::EtcdCluster;
 use support::fixtures;
 use support::ports;
-use support::tools::{self, EtcdBins, EtcdVersion, scrub_etcd_env};
+use support::tools::{self, EtcdBins, EtcdVersion, etcd_child_env};
 
 const BIN: &str = env!("CARGO_BIN_EXE_etcdsnap");
 
 fn run(program: &Path, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> CmdOutput {
     let mut c = Command::new(program);
-    scrub_etcd_env(&mut c);
+    etcd_child_env(&mut c);
     c.current_dir(dir).args(args);
     for (k, v) in env {
         c.env(k, v);

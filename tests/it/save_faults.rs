@@ -14,7 +14,7 @@ use support::cmd::{self, CmdOutput};
 use support::etcd::{ClusterSpec, EtcdCluster};
 use support::proxy::{SilentServer, StallProxy};
 use support::snapmaker::Loader;
-use support::tools::{self, EtcdVersion, scrub_etcd_env};
+use support::tools::{self, EtcdVersion, etcd_child_env};
 use support::{ports, tls};
 
 const BIN: &str = env!("CARGO_BIN_EXE_etcdsnap");
@@ -29,7 +29,7 @@ const OLD: &[u8] = b"an older backup that must survive";
 
 fn etcdsnap_cmd(args: &[String]) -> Command {
     let mut c = Command::new(BIN);
-    scrub_etcd_env(&mut c);
+    etcd_child_env(&mut c);
     c.args(args);
     c
 }
@@ -365,7 +365,7 @@ fn mid_stream_failures() {
     }
     args.push(line);
     let mut c = Command::new("prlimit");
-    scrub_etcd_env(&mut c);
+    etcd_child_env(&mut c);
     c.args(&args);
     let out = cmd::run(&mut c, Duration::from_secs(60));
     assert_clean_failure(&out, &ep, "file too large", 5, dir.path(), &[]);

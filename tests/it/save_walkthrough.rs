@@ -15,11 +15,11 @@ use std::time::Duration;
 use support::cmd::{self, CmdOutput};
 use support::etcd::ClusterSpec;
 use support::tls;
-use support::tools::{self, EtcdVersion, scrub_etcd_env};
+use support::tools::{self, EtcdVersion, etcd_child_env};
 
 fn etcdsnap(dir: &Path, args: &[String]) -> CmdOutput {
     let mut c = Command::new(env!("CARGO_BIN_EXE_etcdsnap"));
-    scrub_etcd_env(&mut c);
+    etcd_child_env(&mut c);
     c.env("ETCDCTL_API", "3").current_dir(dir).args(args);
     cmd::run(&mut c, Duration::from_secs(120))
 }

@@ -20,7 +20,7 @@ use tempfile::TempDir;
 use super::cmd::{self, CmdOutput};
 use super::http::HttpClient;
 use super::ports;
-use super::tools::{EtcdBins, EtcdVersion, scrub_etcd_env};
+use super::tools::{EtcdBins, EtcdVersion, etcd_child_env};
 
 /// Grace period between SIGTERM and SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -408,7 +408,7 @@ impl EtcdProcess {
             File::create(log_path).map_err(|e| format!("create {}: {e}", log_path.display()))?;
         let log2 = log.try_clone().map_err(|e| format!("dup log fd: {e}"))?;
         let mut c = Command::new(&bins.etcd);
-        scrub_etcd_env(&mut c);
+        etcd_child_env(&mut c);
         c.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::cmd::{self, CmdOutput};
 use super::corrupt;
-use super::tools::{self, EtcdBins, scrub_etcd_env};
+use super::tools::{self, EtcdBins, etcd_child_env};
 
 /// Timeout for one oracle run.
 pub const ORACLE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -17,7 +17,7 @@ fn etcdutl35_cmd() -> Command {
     let p = tools::etcdutl35()
         .unwrap_or_else(|e| panic!("etcdutl 3.5.1 missing (use require_tool! first): {e}"));
     let mut c = Command::new(p);
-    scrub_etcd_env(&mut c);
+    etcd_child_env(&mut c);
     c
 }
 
