@@ -494,11 +494,7 @@ fn stored_last(agent: &Agent) -> i64 {
 /// the next one is due (after that one, if it is nearer).
 fn compact(w: &mut Workload, agent: &mut Agent) {
     const FULL_MARGIN: Duration = Duration::from_secs(6);
-    let fulls: Vec<Value> = agent
-        .events()
-        .into_iter()
-        .filter(|e| full_event(e))
-        .collect();
+    let fulls: Vec<Value> = agent.events().into_iter().filter(full_event).collect();
     let since_full = fulls
         .last()
         .and_then(|e| e["time"].as_str())
