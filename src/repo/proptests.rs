@@ -178,7 +178,9 @@ proptest! {
     /// one is refused or decodes to a segment that encodes back to it.
     #[test]
     fn delta_body_mutations_never_panic(
-        first in 1i64..1000,
+        // From 2: etcd's first change is revision 2, and a segment with
+        // events at revision 1 is refused (`before_first_change`).
+        first in 2i64..1000,
         len in 0i64..6,
         flips in proptest::collection::vec((any::<u16>(), any::<u8>()), 1..8),
     ) {
