@@ -126,6 +126,21 @@ impl Drop for Agent {
     }
 }
 
+/// `backup cat REPO --to-revision R -o DIR/at-R.db`; the file written.
+pub(crate) fn cat_at(repo: &Path, dir: &Path, r: i64) -> PathBuf {
+    let file = dir.join(format!("at-{r}.db"));
+    support::cli::ok(&[
+        "backup",
+        "cat",
+        support::cli::s(repo),
+        "--to-revision",
+        &r.to_string(),
+        "-o",
+        support::cli::s(&file),
+    ]);
+    file
+}
+
 pub(crate) fn init_repo(dir: &Path) -> PathBuf {
     let repo = dir.join("repo");
     support::cli::ok(&["backup", "init", support::cli::s(&repo)]);
@@ -542,16 +557,7 @@ fn segments_hold_what_the_watch_reports() {
     // live cluster did at R (keys, values, revisions, versions, leases),
     // and at the end hashes as the live member does.
     for (r, want) in &live {
-        let file = dir.path().join(format!("at-{r}.db"));
-        support::cli::ok(&[
-            "backup",
-            "cat",
-            support::cli::s(&repo),
-            "--to-revision",
-            &r.to_string(),
-            "-o",
-            support::cli::s(&file),
-        ]);
+        let file = cat_at(&repo, dir.path(), *r);
         let out = support::cli::ok(&["get", support::cli::s(&file), "", "--prefix", "-w", "json"]);
         let got: Value = serde_json::from_str(out.trim()).unwrap();
         assert_eq!(&kvs(&got), want, "get at revision {r}");

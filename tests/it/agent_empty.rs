@@ -16,7 +16,7 @@ use serde_json::Value;
 use support::cli::s;
 use support::etcd::{EtcdCluster, Etcdctl};
 
-use super::agent::{Agent, bins, chains, full_event, init_repo, kvs};
+use super::agent::{Agent, bins, cat_at, chains, full_event, init_repo, kvs};
 use super::agent_probe::{file_hashkv, live_hashkv};
 
 /// What the live cluster answered at its current revision: `get "" --prefix`'s kvs and
@@ -59,16 +59,7 @@ fn only_listed(repo: &Path) -> Value {
 /// `snapshot hashkv --rev R` answers as the live cluster did.
 fn every_revision_restores(repo: &Path, dir: &Path, live: &Live) {
     for (r, (want, hash)) in live {
-        let file = dir.join(format!("get-{r}.db"));
-        support::cli::ok(&[
-            "backup",
-            "cat",
-            s(repo),
-            "--to-revision",
-            &r.to_string(),
-            "-o",
-            s(&file),
-        ]);
+        let file = cat_at(repo, dir, *r);
         let out = support::cli::ok(&["get", s(&file), "", "--prefix", "-w", "json"]);
         let got: Value = serde_json::from_str(out.trim()).unwrap();
         assert_eq!(&kvs(&got), want, "get at revision {r}");

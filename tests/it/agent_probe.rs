@@ -6,7 +6,9 @@
 //! it, as etcd's `endpoint hashkv` does; and a restart after SIGKILL does
 //! not record the same compaction again.
 
-use crate::agent::{Agent, bins, chains, full_event, get, init_repo, parse_exposition, revision};
+use crate::agent::{
+    Agent, bins, cat_at, chains, full_event, get, init_repo, parse_exposition, revision,
+};
 use crate::support;
 
 use std::collections::BTreeMap;
@@ -153,16 +155,7 @@ pub(crate) fn live_hashkv(ctl: &support::etcd::Etcdctl, r: i64) -> (i64, i64) {
 /// `snapshot hashkv --rev R` of the snapshot `backup cat --to-revision R`
 /// writes: hash and compact revision.
 fn restored_hashkv(repo: &std::path::Path, dir: &std::path::Path, r: i64) -> (i64, i64) {
-    let file = dir.join(format!("at-{r}.db"));
-    support::cli::ok(&[
-        "backup",
-        "cat",
-        s(repo),
-        "--to-revision",
-        &r.to_string(),
-        "-o",
-        s(&file),
-    ]);
+    let file = cat_at(repo, dir, r);
     let h = file_hashkv(&file, r);
     std::fs::remove_file(&file).unwrap();
     h
