@@ -423,57 +423,75 @@ fn a_stalled_stream_fails_when_etcdctl_gives_up() {
             "--keepalive-timeout=2s".into(),
         ],
     ];
-    for flags in cases {
-        let proxy = StallProxy::start(upstream, limit);
-        let theirs_dir = tempfile::tempdir().expect("tempdir");
-        let theirs = etcdctl_save(
-            &bins,
-            &proxy.endpoint(),
-            &flags,
-            &theirs_dir.path().join("snap.db"),
-            Duration::from_secs(120),
-        );
-        assert!(proxy.stalled(), "{flags:?}: etcdctl got everything");
-        assert!(!theirs.timed_out, "{flags:?}: etcdctl hung: {theirs}");
-        assert!(!theirs.success(), "{flags:?}: {theirs}");
-        drop(proxy);
+    // Each run waits ~10-20 s for a ping to go unanswered: the four (two
+    // flag sets, etcdctl and etcdsnap) run at once, each through a proxy
+    // of its own.
+    std::thread::scope(|runs| {
+        for flags in &cases {
+            runs.spawn(|| stalled_save_case(&bins, upstream, limit, flags));
+        }
+    });
+}
 
+/// One flag set of [`a_stalled_stream_fails_when_etcdctl_gives_up`]:
+/// etcdctl and etcdsnap, at the same time, each through a stalling proxy.
+fn stalled_save_case(bins: &tools::EtcdBins, upstream: SocketAddr, limit: u64, flags: &[String]) {
+    let (theirs, out, ep, dir) = std::thread::scope(|both| {
+        let theirs = both.spawn(|| {
+            let proxy = StallProxy::start(upstream, limit);
+            let theirs_dir = tempfile::tempdir().expect("tempdir");
+            let theirs = etcdctl_save(
+                bins,
+                &proxy.endpoint(),
+                flags,
+                &theirs_dir.path().join("snap.db"),
+                Duration::from_secs(120),
+            );
+            assert!(proxy.stalled(), "{flags:?}: etcdctl got everything");
+            theirs
+        });
         let proxy = StallProxy::start(upstream, limit);
         let ep = proxy.endpoint();
         let (dir, file) = workdir();
         let out = cmd::run(
-            &mut etcdsnap_cmd(&save_args(&ep, &flags, &file)),
+            &mut etcdsnap_cmd(&save_args(&ep, flags, &file)),
             Duration::from_secs(120),
         );
-        println!(
-            "{flags:?}: etcdctl gave up after {:.1} s: {}\n  etcdsnap after {:.1} s: {}",
-            theirs.elapsed.as_secs_f64(),
-            theirs.error_line().unwrap_or(theirs.stderr.trim()),
-            out.elapsed.as_secs_f64(),
-            out.stderr.trim()
-        );
         assert!(proxy.stalled(), "{flags:?}: the proxy never stalled");
-        assert!(!out.timed_out, "{flags:?}: still running after 120 s");
-        // etcdctl's words, after how far the stream came.
-        assert_clean_failure(
-            &out,
-            &ep,
-            "keepalive ping failed to receive ACK within timeout",
-            5,
-            dir.path(),
-            &[],
-        );
-        assert!(out.stderr.contains("broke off after "), "{out}");
-        // Bounded as etcdctl's is: the same pings, the same timeout (the
-        // slack is for a debug build receiving the 20 MB; the stall
-        // bound, 30 s, would not pass).
-        assert!(
-            out.elapsed < theirs.elapsed + Duration::from_secs(8),
-            "{flags:?}: {:?} against etcdctl's {:?}",
-            out.elapsed,
-            theirs.elapsed
-        );
-    }
+        let theirs = theirs
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (theirs, out, ep, dir)
+    });
+    assert!(!theirs.timed_out, "{flags:?}: etcdctl hung: {theirs}");
+    assert!(!theirs.success(), "{flags:?}: {theirs}");
+    println!(
+        "{flags:?}: etcdctl gave up after {:.1} s: {}\n  etcdsnap after {:.1} s: {}",
+        theirs.elapsed.as_secs_f64(),
+        theirs.error_line().unwrap_or(theirs.stderr.trim()),
+        out.elapsed.as_secs_f64(),
+        out.stderr.trim()
+    );
+    assert!(!out.timed_out, "{flags:?}: still running after 120 s");
+    // etcdctl's words, after how far the stream came.
+    assert_clean_failure(
+        &out,
+        &ep,
+        "keepalive ping failed to receive ACK within timeout",
+        5,
+        dir.path(),
+        &[],
+    );
+    assert!(out.stderr.contains("broke off after "), "{out}");
+    // Bounded as etcdctl's is: the same pings, the same timeout (the
+    // slack is for a debug build receiving the 20 MB; the stall
+    // bound, 30 s, would not pass).
+    assert!(
+        out.elapsed < theirs.elapsed + Duration::from_secs(8),
+        "{flags:?}: {:?} against etcdctl's {:?}",
+        out.elapsed,
+        theirs.elapsed
+    );
 }
 
 /// A server that accepts the connection and never speaks: the dial
