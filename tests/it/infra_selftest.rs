@@ -194,6 +194,9 @@ fn base64_round_trips_and_matches_rfc4648() {
     }
     let all: Vec<u8> = (0..=255).collect();
     assert_eq!(b64::decode(&b64::encode(&all)).expect("valid base64"), all);
+    // Padding is optional when decoding; other characters are refused.
+    assert_eq!(b64::decode("Zm9vYg").expect("unpadded"), b"foob");
+    assert_eq!(b64::decode("Zm9v!g=="), None);
 }
 
 #[test]

@@ -197,9 +197,7 @@ fn a_corrupt_object_is_refused_like_a_corrupt_file() {
 fn uploads_are_multipart_and_byte_exact() {
     let Some(s) = server() else { return };
     let o = opts(&s);
-    let data: Vec<u8> = (0..2 * PART + 12_345)
-        .map(|i| (i * 131 % 251) as u8)
-        .collect();
+    let data = support::corrupt::pseudo_random_bytes(131, 2 * PART + 12_345);
     // Sizes around the part boundary: one short part, exactly one, one and a byte, three.
     for (len, parts) in [
         (1, 1),
@@ -287,9 +285,7 @@ fn a_server_killed_mid_upload_fails_the_upload_and_leaves_nothing() {
     let u = url("etcd/snap.db");
     let loc = Location::parse_with(&u, &opts(&s)).expect("parse");
     let mut w = loc.create().expect("create");
-    let noise: Vec<u8> = (0..PART as u32 * 3)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let noise = support::corrupt::pseudo_random_bytes(3, PART * 3);
     w.write_all(&noise[..PART * 2]).expect("first parts");
     wait_for_a_part(&s);
     s.kill();
@@ -440,9 +436,7 @@ fn refusals_are_typed_and_keep_the_store_error() {
 fn a_download_cut_mid_transfer_fails_and_a_restore_leaves_nothing() {
     let Some(mut s) = server() else { return };
     // Big enough that it cannot all sit in socket buffers when the server dies.
-    let big: Vec<u8> = (0..96u32 << 20)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
-        .collect();
+    let big = support::corrupt::pseudo_random_bytes(11, 96 << 20);
     put_file(&s, "big.db", &big);
     let loc = Location::parse_with(&url("big.db"), &opts(&s)).expect("parse");
     let pid = s.pid();

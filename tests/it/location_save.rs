@@ -32,9 +32,7 @@ fn setup(mib: usize) -> Option<Setup> {
     let etcd = SnapshotMaker::new(&bins).start();
     let mut l = Loader::new(etcd.endpoint());
     let kvs = (0..mib * 16).map(|i| {
-        let v: Vec<u8> = (0..64 * 1024u32)
-            .map(|j| ((i as u32).wrapping_mul(7919) ^ j.wrapping_mul(2_654_435_761) >> 7) as u8)
-            .collect();
+        let v = support::corrupt::pseudo_random_bytes(i as u64, 64 * 1024);
         (format!("/registry/blobs/{i:06}").into_bytes(), v)
     });
     l.put_all_parallel(4, kvs);

@@ -235,9 +235,7 @@ fn big_cluster() -> Option<EtcdCluster> {
         .start();
     let mut l = Loader::new(cluster.endpoint());
     let kvs = (0..40_000u32).map(|i| {
-        let v: Vec<u8> = (0..1024u32)
-            .map(|j| (i.wrapping_mul(2_654_435_761).wrapping_add(j * 40_503) >> 13) as u8)
-            .collect();
+        let v = support::corrupt::pseudo_random_bytes(u64::from(i), 1024);
         (
             format!("/registry/pods/ns{}/pod-{i}", i % 97).into_bytes(),
             v,
