@@ -392,8 +392,14 @@ where
     };
     let received = received?;
     // receive() ends only with done == total, and the writer wrote every
-    // chunk it was sent before it saw the channel close.
-    debug_assert_eq!(written, received.total);
+    // chunk it was sent before it saw the channel close; checked all the
+    // same (a file shorter than the stream must never be called saved).
+    if written != received.total {
+        return Err(stream_err(
+            endpoint,
+            &format!("wrote {written} bytes of the {} received", received.total),
+        ));
+    }
     if computed != received.digest {
         return Err(stream_err(
             endpoint,
