@@ -37,7 +37,7 @@ impl Target {
 
     pub(super) fn s3(server: &S3Server, url: &str, cache: &Path) -> Target {
         let mut env: Vec<(String, String)> = server
-            .env()
+            .command_env()
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();

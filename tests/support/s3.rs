@@ -175,23 +175,32 @@ impl S3Server {
         ]
     }
 
-    /// Adds [`S3Server::env`] to a command, after removing any other `AWS_*` variable.
-    ///
-    /// The command's root certificates are one CA the test made (`SSL_CERT_FILE`,
-    /// `SSL_CERT_DIR`): the server speaks plain HTTP, but every object-store client loads the
-    /// system's roots when it is built (~290 files here), ~9 ms of a debug command's ~35 ms,
-    /// and the crash tests run thousands of commands. It needs at least one.
+    /// The environment of an etcdsnap command that reaches this server: [`S3Server::env`]
+    /// and, as its root certificates, one CA the test made (`SSL_CERT_FILE`, `SSL_CERT_DIR`).
+    /// The server speaks plain HTTP, but every object-store client loads the system's roots
+    /// when it is built (~290 files here), ~7-9 ms of a debug command's ~40 ms of CPU, and the
+    /// crash tests run thousands of commands. It needs at least one.
+    pub fn command_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = self.env();
+        let roots = self.roots.path();
+        env.push((
+            "SSL_CERT_FILE",
+            roots.join("ca.pem").to_string_lossy().into_owned(),
+        ));
+        env.push(("SSL_CERT_DIR", roots.to_string_lossy().into_owned()));
+        env
+    }
+
+    /// Adds [`S3Server::command_env`] to a command, after removing any other `AWS_*` variable.
     pub fn configure(&self, c: &mut Command) {
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("AWS_") {
                 c.env_remove(&k);
             }
         }
-        for (k, v) in self.env() {
+        for (k, v) in self.command_env() {
             c.env(k, v);
         }
-        c.env("SSL_CERT_FILE", self.roots.path().join("ca.pem"));
-        c.env("SSL_CERT_DIR", self.roots.path());
     }
 }
 
