@@ -65,16 +65,18 @@ impl Target {
         }
     }
 
+    /// Gives `c` this target's environment: none of this process's `AWS_*` variables or
+    /// crash point, then the target's own variables.
+    pub(super) fn apply_env(&self, c: &mut Command) {
+        support::s3::clear_aws_env(c);
+        c.env_remove("ETCDSNAP_TEST_CRASH_AFTER");
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
+    }
+
     /// `etcdsnap backup SUB REPO ARGS...`.
     pub(super) fn cmd(&self, sub: &str, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("AWS_") {
-                c.env_remove(&k);
-            }
-        }
-        c.env_remove("ETCDSNAP_TEST_CRASH_AFTER");
-        c.envs(self.env.iter().map(|(k, v)| (k, v)));
+        self.apply_env(&mut c);
         c.args(["backup", sub, &self.url]).args(args);
         c
     }

@@ -160,13 +160,7 @@ fn run_child(t: &Target, key: Option<&Path>, spec: Value, crash: Option<u32>) ->
         "--nocapture",
         "--test-threads=1",
     ]);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("AWS_") {
-            c.env_remove(&k);
-        }
-    }
-    c.env_remove("ETCDSNAP_TEST_CRASH_AFTER");
-    c.envs(t.env.iter().map(|(k, v)| (k, v)));
+    t.apply_env(&mut c);
     c.env(CHILD, spec.to_string());
     if let Some(n) = crash {
         c.env("ETCDSNAP_TEST_CRASH_AFTER", n.to_string());

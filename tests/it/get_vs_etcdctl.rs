@@ -548,9 +548,7 @@ fn fixture_matches(version: EtcdVersion, name: &str, user: Option<&str>) {
         // generic cases choose and order shows whole in json (see `Case`),
         // and how each printer renders flags and odd bytes is compared on
         // the other snapshots. The k8s cases below keep every format.
-        for c in cases.iter_mut().skip(1) {
-            c.formats = &["json"];
-        }
+        json_past_the_first(&mut cases);
     }
     cases.extend(
         [
@@ -597,11 +595,16 @@ fn fixture_matches(version: EtcdVersion, name: &str, user: Option<&str>) {
     if user.is_some() {
         // Auth changes what is answered, not how it prints (see `Case`):
         // all four formats for the first generic case (`--prefix ""`) only.
-        for c in cases.iter_mut().skip(1) {
-            c.formats = &["json"];
-        }
+        json_past_the_first(&mut cases);
     }
     compare(&ctl, version, &file, &cases);
+}
+
+/// Leaves every format to the first case; the others are compared in json.
+fn json_past_the_first(cases: &mut [Case]) {
+    for c in cases.iter_mut().skip(1) {
+        c.formats = &["json"];
+    }
 }
 
 #[test]

@@ -23,7 +23,8 @@ pub fn encode(data: &[u8]) -> String {
     STANDARD.encode(data)
 }
 
-/// Decodes standard base64 (padding optional); `None` on any invalid character.
+/// Decodes standard base64 (padding optional); `None` for anything else (a character outside
+/// the alphabet, a length or final bits no encoder produces).
 pub fn decode(text: &str) -> Option<Vec<u8>> {
     STANDARD.decode(text).ok()
 }

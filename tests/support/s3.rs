@@ -193,11 +193,7 @@ impl S3Server {
 
     /// Adds [`S3Server::command_env`] to a command, after removing any other `AWS_*` variable.
     pub fn configure(&self, c: &mut Command) {
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("AWS_") {
-                c.env_remove(&k);
-            }
-        }
+        clear_aws_env(c);
         for (k, v) in self.command_env() {
             c.env(k, v);
         }
@@ -208,5 +204,15 @@ impl Drop for S3Server {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_file(format!("{}.log", self.root.path().display()));
+    }
+}
+
+/// Removes every `AWS_*` variable this process has from `c`'s environment, so that only the
+/// test's own store settings reach it.
+pub fn clear_aws_env(c: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("AWS_") {
+            c.env_remove(&k);
+        }
     }
 }
