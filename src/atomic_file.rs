@@ -55,6 +55,19 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir).and_then(|d| d.sync_all())
 }
 
+/// Publishes `file`, complete and closed by its writer, as `target`: the
+/// bytes fsynced, the rename, the directory fsynced. For a file staged
+/// elsewhere than beside its target under a name of its own (the backup
+/// repository's `tmp/`: a spooled pack, a sealed segment), whose owner
+/// removes it if it is still there afterwards. A signal's cleanup removes
+/// `file` before the rename, which then fails, or finds nothing after it.
+#[cfg(feature = "repo")]
+pub(crate) fn publish_file(file: &Path, target: &Path) -> io::Result<()> {
+    File::open(file)?.sync_all()?;
+    std::fs::rename(file, target)?;
+    sync_dir(&parent_dir(target))
+}
+
 /// `FILE.part` being written; [`PartFile::publish`] renames it to `FILE`.
 /// Dropped before that, it removes the `.part`.
 #[derive(Debug)]

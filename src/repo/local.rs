@@ -150,11 +150,7 @@ impl Backend for LocalBackend {
         self.make_dirs(&dir)?;
         // `tmp` is in this repository's `tmp/` (the index dir is the
         // root): renamed into place once durable, as `write` publishes.
-        // A signal's cleanup removes `tmp` before the rename, which then
-        // fails, or finds nothing after it.
-        File::open(tmp)?.sync_all()?;
-        std::fs::rename(tmp, &dst)?;
-        sync_dir(&dir)?;
+        crate::atomic_file::publish_file(tmp, &dst)?;
         super::backend::crash_point();
         Ok(())
     }
