@@ -204,6 +204,10 @@ impl Repository {
     /// and `snapshot restore` of its output give. A compaction to apply
     /// rewrites the whole `key` bucket: the base is then moved aside and
     /// laid out densely back into the staged db.
+    ///
+    /// The flags and the data dirs are checked before anything is read:
+    /// a data dir that is not empty is refused first, as the restore
+    /// proper would refuse it after reading every change segment.
     pub fn restore_point(
         &self,
         id: Option<&str>,
@@ -211,6 +215,9 @@ impl Repository {
         opts: &RestoreOptions,
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<(PointPlan, ApplySummary, RestoreSummary)> {
+        // A data dir that would be refused is refused before the segments
+        // are read (all of them, in object storage a request each).
+        crate::restore::preflight(opts)?;
         let plan = self.plan_point(id, to)?;
         let tmp = self.point_tmp()?;
         let name = format!(

@@ -26,6 +26,8 @@ pub(crate) mod target;
 
 pub use error::{FlagsError, RestoreError};
 pub use options::RestoreOptions;
+#[cfg(feature = "repo")]
+pub(crate) use run::preflight;
 pub use run::{RestoreSummary, RestoredMember, restore};
 #[cfg(feature = "repo")]
 pub(crate) use run::{open_filled, restore_filled};

@@ -680,6 +680,20 @@ fn write_raft_files(
     Ok(())
 }
 
+/// The checks of [`restore`] that need no snapshot (the flags, the
+/// membership, the data and WAL dirs), for a caller with slow work to do
+/// before the restore proper: a point-in-time restore reads every change
+/// segment first, minutes of requests in object storage, and a data dir
+/// that is not empty would then be refused only at the end. The target
+/// is the given one, or for `auto` 3.5's rules (a data dir must be empty,
+/// as for every target but 3.4). [`restore`] checks everything again.
+#[cfg(feature = "repo")]
+pub(crate) fn preflight(opts: &RestoreOptions) -> Result<(), RestoreError> {
+    let version = target::resolve(opts.target, opts.force, None)?.target;
+    let (_, targets) = plan_members(opts, version)?;
+    check_targets(&targets, version)
+}
+
 /// Renames every staged directory into place; on failure removes what was
 /// already renamed.
 fn publish(

@@ -2,7 +2,8 @@
 //! member's staged db: the data dirs it writes are byte for byte those of `backup cat
 //! --to-revision R` followed by `snapshot restore` of the file (with restore flags that edit
 //! the db, with several members, with `--compact`), and the base snapshot is written once on
-//! the way (a child process counts the bytes it writes, `/proc/self/io`).
+//! the way (a child process counts the bytes it writes, `/proc/self/io`). A data dir that
+//! would be refused is refused before the change segments are read.
 
 use crate::support;
 
@@ -271,5 +272,52 @@ fn point_restore_writes_the_base_once() {
     assert!(
         wrote < base_len + db + db / 2,
         "wrote {wrote} bytes for a base of {base_len} and a member db of {db}"
+    );
+}
+
+/// A data dir that is not empty is refused before the change segments are read (in object
+/// storage each is a request, and a repository holds many): with every segment damaged, the
+/// refusal names the data dir; with an empty one the restore reads them and fails on the
+/// damage, leaving no data dir.
+#[test]
+fn point_restore_refuses_a_non_empty_data_dir_before_reading_the_changes() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let root = work.path().join("repo");
+    let (t, base) = repo_with_changes(&root, 10);
+    let mut damaged = 0;
+    let mut todo = vec![root.join("deltas")];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                std::fs::write(&p, b"not a segment").expect("damage");
+                damaged += 1;
+            }
+        }
+    }
+    assert_eq!(damaged, 2, "the two segments");
+    let rs = (base + 5).to_string();
+
+    let full = work.path().join("full.etcd");
+    std::fs::create_dir(&full).expect("mkdir");
+    std::fs::write(full.join("keep"), b"x").expect("a file");
+    let o = t.run("restore", &["--to-revision", &rs, "--data-dir", s(&full)]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        e.contains(&format!("data-dir {:?} not empty", s(&full))) && !e.contains("deltas/"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(full.join("keep")).expect("kept"), b"x");
+
+    let fresh = work.path().join("fresh.etcd");
+    let o = t.run("restore", &["--to-revision", &rs, "--data-dir", s(&fresh)]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        e.contains("deltas/") && !e.contains("data-dir") && !fresh.exists(),
+        "{e}"
     );
 }
