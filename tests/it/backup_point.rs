@@ -110,24 +110,6 @@ fn repo_with_changes(root: &Path, n: i64) -> (Target, i64) {
     (t, base_rev)
 }
 
-/// Every file under `dir`, by its path relative to `dir`, with its bytes.
-fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).expect("read_dir") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).expect("under dir").to_path_buf();
-                out.insert(rel, std::fs::read(&p).expect("read"));
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn point_restore_writes_what_cat_and_snapshot_restore_write() {
     let work = tempfile::tempdir().expect("tempdir");
@@ -171,16 +153,19 @@ fn point_restore_writes_what_cat_and_snapshot_restore_write() {
             let mut args = vec!["snapshot", "restore", s(&at), "--data-dir", s(&via)];
             args.extend(flags.iter().copied());
             support::cli::ok(&args);
-            let (got, want) = (files(&direct), files(&via));
+            let (got, want) = (
+                support::files::contents(&direct),
+                support::files::contents(&via),
+            );
             assert_eq!(
                 got.keys().collect::<Vec<_>>(),
                 want.keys().collect::<Vec<_>>(),
                 "{name} at {r}: the files"
             );
             for (p, bytes) in &want {
-                assert!(got[p] == *bytes, "{name} at {r}: {} differs", p.display());
+                assert!(got[p] == *bytes, "{name} at {r}: {p} differs");
             }
-            assert!(got.contains_key(Path::new("member/snap/db")));
+            assert!(got.contains_key("member/snap/db"));
             compared += 1;
         }
     }
@@ -284,20 +269,11 @@ fn point_restore_refuses_a_non_empty_data_dir_before_reading_the_changes() {
     let work = tempfile::tempdir().expect("tempdir");
     let root = work.path().join("repo");
     let (t, base) = repo_with_changes(&root, 10);
-    let mut damaged = 0;
-    let mut todo = vec![root.join("deltas")];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).expect("read_dir") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                std::fs::write(&p, b"not a segment").expect("damage");
-                damaged += 1;
-            }
-        }
+    let segments = support::files::paths(&root.join("deltas"));
+    assert_eq!(segments.len(), 2, "the two segments");
+    for p in &segments {
+        std::fs::write(p, b"not a segment").expect("damage");
     }
-    assert_eq!(damaged, 2, "the two segments");
     let rs = (base + 5).to_string();
 
     let full = work.path().join("full.etcd");
