@@ -482,5 +482,5 @@ fn segment_file_matches_golden_layout() {
     let written = std::fs::read(&path).unwrap();
     assert_eq!(written.len(), wal_size(&case));
     assert_eq!(&written[..golden.len()], &golden[..]);
-    assert!(written[golden.len()..].iter().all(|&b| b == 0));
+    assert!(crate::support::files::all_zero(&written[golden.len()..]));
 }

@@ -161,7 +161,7 @@ fn wal_snap_and_tree_match_the_real_tools() {
             case.name
         );
         assert!(
-            wal[prefix.len()..].iter().all(|&b| b == 0),
+            support::files::all_zero(&wal[prefix.len()..]),
             "{}: WAL tail",
             case.name
         );

@@ -169,7 +169,7 @@ fn targets_3_6_and_3_7_match_the_recorded_raft_files_from_every_source() {
                 &prefix[..],
                 "{source} -> {target}: WAL"
             );
-            assert!(wal[prefix.len()..].iter().all(|&b| b == 0));
+            assert!(support::files::all_zero(&wal[prefix.len()..]));
             let ours_snap = std::fs::read(layout.snap_dir().join(SNAP)).expect(".snap");
             assert_eq!(ours_snap, snap, "{source} -> {target}: .snap");
         }

@@ -32,3 +32,10 @@ pub fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         })
         .collect()
 }
+
+/// Whether every byte of `b` is zero (a preallocated WAL's tail). Compared a block at a time,
+/// a `memcmp` each: a byte iterator in the debug test build took ~0.3 s of CPU for 64 MB.
+pub fn all_zero(b: &[u8]) -> bool {
+    const ZERO: [u8; 4096] = [0; 4096];
+    b.chunks(ZERO.len()).all(|c| ZERO.get(..c.len()) == Some(c))
+}
