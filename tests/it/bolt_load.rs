@@ -23,15 +23,15 @@ struct Tree {
 fn key() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 1..12),
-        proptest::collection::vec(any::<u8>(), 1..300),
+        support::corrupt::arb_bytes(1..300),
     ]
 }
 
 fn value() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         6 => proptest::collection::vec(any::<u8>(), 0..64),
-        2 => proptest::collection::vec(any::<u8>(), 0..1500),
-        1 => proptest::collection::vec(any::<u8>(), 3000..9000),
+        2 => support::corrupt::arb_bytes(0..1500),
+        1 => support::corrupt::arb_bytes(3000..9000),
     ]
 }
 

@@ -128,7 +128,7 @@ fn arb_model() -> impl Strategy<Value = Model> {
     let key = prop::collection::vec(any::<u8>(), 1..40);
     let value = prop_oneof![
         4 => prop::collection::vec(any::<u8>(), 0..64),
-        1 => prop::collection::vec(any::<u8>(), 500..9000),
+        1 => crate::support::corrupt::arb_bytes(500..9000),
     ];
     let kvs = prop::collection::btree_map(key, value, 0..120);
     let name = prop::collection::vec(any::<u8>(), 1..8);
@@ -159,7 +159,7 @@ proptest! {
     #[test]
     fn second_transaction_changes_only_what_it_says(
         m in arb_model(),
-        extra in prop::collection::btree_map(prop::collection::vec(any::<u8>(), 1..20), prop::collection::vec(any::<u8>(), 0..3000), 0..60),
+        extra in prop::collection::btree_map(prop::collection::vec(any::<u8>(), 1..20), crate::support::corrupt::arb_bytes(0..3000), 0..60),
         drop_every in 2usize..5,
     ) {
         let mut img = tx::new_image(4096);

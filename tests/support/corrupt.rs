@@ -489,6 +489,17 @@ pub fn pseudo_random_bytes(seed: u64, n: usize) -> Vec<u8> {
     out
 }
 
+/// A proptest strategy for opaque bytes (values, long keys): a length in `len` that proptest
+/// picks and shrinks, and contents from a seed. Drawn byte by byte (`vec(any::<u8>(), ..)`),
+/// a kilobyte value cost a thousand strategy trees and ChaCha calls in the debug build, most
+/// of the bbolt property tests' CPU.
+pub fn arb_bytes(
+    len: std::ops::Range<usize>,
+) -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::strategy::Strategy;
+    (len, proptest::arbitrary::any::<u64>()).prop_map(|(n, seed)| pseudo_random_bytes(seed, n))
+}
+
 /// The fixture with inline buckets only (5 pages).
 pub const SMALL: &str = "small-v35.db";
 /// The fixture with branch and overflow pages (2612 pages).
