@@ -756,6 +756,8 @@ impl Repository {
                     }
                 }
             };
+            // Read once here for every snapshot `read_data` reassembles.
+            self.trailers.keep(&name, Arc::new(entries.clone()));
             let mut matched = HashSet::new();
             for e in &entries {
                 let indexed = match locs {

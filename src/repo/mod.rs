@@ -85,6 +85,7 @@ pub(crate) mod reader;
 #[cfg(feature = "remote")]
 pub(crate) mod remote;
 pub(crate) mod repository;
+pub(crate) mod trailers;
 
 #[cfg(test)]
 mod proptests;

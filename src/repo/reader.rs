@@ -152,16 +152,14 @@ impl<'a> Locator<'a> {
                 // A trailer that cannot be read (damaged) leaves the index
                 // to say where that pack's chunks are, one lookup each:
                 // the chunks themselves may be intact.
-                let Ok(entries) = super::index::read_pack_entries(
-                    &*self.repo.backend,
-                    &self.repo.crypto,
-                    &loc.pack,
-                    size,
-                ) else {
+                let Ok(t) =
+                    self.repo
+                        .trailers
+                        .get(&*self.repo.backend, &self.repo.crypto, &loc.pack, size)
+                else {
                     self.unreadable.insert(loc.pack);
                     return Ok(());
                 };
-                let t = std::sync::Arc::new(entries);
                 self.trailers.push((loc.pack, t.clone()));
                 t
             }
@@ -843,26 +841,31 @@ mod tests {
         }
     }
 
-    /// A snapshot with a few pages changed since the one before, read from
-    /// packs through ranged reads: its chunks interleave the old pack and a
-    /// new one, and windows over the old pack read past the changed ones.
-    #[test]
-    fn ranged_reads_span_changed_chunks() {
+    /// A repository read through ranged reads (counted) holding the k8s
+    /// fixture and, pushed after it, the fixture with every 50th page
+    /// changed (a byte past the page header, the trailer made again): the
+    /// repository, the read counter, the two snapshots' IDs and the changed
+    /// file's bytes.
+    fn changed_pair(
+        root: &Path,
+    ) -> (
+        Repository,
+        std::sync::Arc<AtomicUsize>,
+        [String; 2],
+        Vec<u8>,
+    ) {
         let src = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/snapshots/k8s-v35.db");
         let old = std::fs::read(src).expect("fixture");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("repo");
-        Repository::init_dir(&root, None).expect("init");
+        Repository::init_dir(root, None).expect("init");
         let reads = std::sync::Arc::new(AtomicUsize::new(0));
         let repo = Repository::open(
-            Box::new(Ranged(LocalBackend::new(&root), reads.clone())),
+            Box::new(Ranged(LocalBackend::new(root), reads.clone())),
             None,
         )
         .expect("open");
-        repo.push(Path::new(src), &PushOptions::default())
+        let first = repo
+            .push(Path::new(src), &PushOptions::default())
             .expect("push");
-        // Every 50th page changed (a byte past the page header), the
-        // trailer made again.
         let mut new = old.clone();
         let body = new.len() - 32;
         let mut page = 8 * 4096;
@@ -872,14 +875,25 @@ mod tests {
         }
         let digest = Sha256::digest(&new[..body]);
         new[body..].copy_from_slice(&digest);
-        let changed = dir.path().join("changed.db");
+        let changed = root.with_file_name("changed.db");
         std::fs::write(&changed, &new).expect("write");
         // Scrambled records are no sound database (push refuses them);
         // only where the chunks lie matters here.
         let pushed = repo
             .push_unverified(&changed, &PushOptions::default())
             .expect("push");
-        let plan = repo.plan(&pushed.info.id.to_string()).expect("plan");
+        let ids = [first.info.id.to_string(), pushed.info.id.to_string()];
+        (repo, reads, ids, new)
+    }
+
+    /// A snapshot with a few pages changed since the one before, read from
+    /// packs through ranged reads: its chunks interleave the old pack and a
+    /// new one, and windows over the old pack read past the changed ones.
+    #[test]
+    fn ranged_reads_span_changed_chunks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (repo, reads, [_, id], new) = changed_pair(&dir.path().join("repo"));
+        let plan = repo.plan(&id).expect("plan");
         let mut ahead = std::collections::VecDeque::new();
         Locator::new(&repo, &plan.ids, None)
             .fill(&mut ahead, usize::MAX)
@@ -894,6 +908,39 @@ mod tests {
         assert!(got == new, "the changed snapshot, byte for byte");
         let n = reads.load(Ordering::Relaxed);
         assert!(n <= 8, "{n} ranged reads for {} chunks", plan.ids.len());
+    }
+
+    /// The second snapshot read in one command finds the trailer of the pack
+    /// it shares with the first kept: two reads fewer than a fresh
+    /// repository makes (a footer and a trailer), the same bytes.
+    #[test]
+    fn a_shared_pack_trailer_is_read_once_per_command() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("repo");
+        let (repo, reads, [first, second], new) = changed_pair(&root);
+        let read = |repo: &Repository, id: &str| {
+            let plan = repo.plan(id).expect("plan");
+            reads.store(0, Ordering::Relaxed);
+            let mut got = Vec::new();
+            Chunks::new(repo, &plan, None)
+                .read_to_end(&mut got)
+                .expect("read");
+            (got, reads.load(Ordering::Relaxed))
+        };
+        let cold_repo = Repository::open(
+            Box::new(Ranged(LocalBackend::new(&root), reads.clone())),
+            None,
+        )
+        .expect("open");
+        let (_, cold) = read(&cold_repo, &second);
+        read(&repo, &first);
+        let (got, warm) = read(&repo, &second);
+        assert!(got == new, "the changed snapshot, byte for byte");
+        assert_eq!(
+            warm + 2,
+            cold,
+            "reads of the second snapshot, warm and cold"
+        );
     }
 
     /// A raw chunk with a byte flipped passes a reader that does not hash

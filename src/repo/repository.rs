@@ -106,6 +106,8 @@ pub struct Repository {
     pub(crate) config: Config,
     /// Told what a command waits for while the lock is held elsewhere.
     pub(crate) lock_notice: super::lock::Notice,
+    /// Pack trailers read so far, for every snapshot reassembled.
+    pub(crate) trailers: super::trailers::Trailers,
 }
 
 impl Repository {
@@ -133,6 +135,7 @@ impl Repository {
             crypto,
             config,
             lock_notice: super::lock::Notice::default(),
+            trailers: super::trailers::Trailers::default(),
         })
     }
 
@@ -212,6 +215,7 @@ impl Repository {
             crypto,
             config,
             lock_notice: super::lock::Notice::default(),
+            trailers: super::trailers::Trailers::default(),
         })
     }
 
