@@ -756,10 +756,13 @@ impl Repository {
                     }
                 }
             };
-            // Read once here for every snapshot `read_data` reassembles.
-            self.trailers.keep(&name, Arc::new(entries.clone()));
+            let entries = Arc::new(entries);
+            if opts.read_data {
+                // Read once here for every snapshot the reassembly reads.
+                self.trailers.keep(&name, entries.clone());
+            }
             let mut matched = HashSet::new();
-            for e in &entries {
+            for e in entries.iter() {
                 let indexed = match locs {
                     Some(locs) => locs.lookup.location(&e.id)?,
                     None => None,

@@ -12,7 +12,7 @@
 //! [`MAX_ENTRIES`] entries in all. Failures are not kept (each caller reports
 //! its own).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use super::backend::Backend;
@@ -24,13 +24,18 @@ use super::pack::PackEntry;
 /// Entries kept in all (~56 bytes each): 32 full packs of 4 KiB chunks.
 const MAX_ENTRIES: usize = 1 << 18;
 
-/// A pack's name and its trailer's entries.
-type Trailer = ([u8; 32], Arc<Vec<PackEntry>>);
-
-/// The trailers read so far, oldest first, and their entries in all.
+/// The trailers read so far.
 #[derive(Debug, Default)]
 pub(crate) struct Trailers {
-    kept: Mutex<(VecDeque<Trailer>, usize)>,
+    kept: Mutex<Kept>,
+}
+
+/// The trailers by pack, the packs oldest first, and their entries in all.
+#[derive(Debug, Default)]
+struct Kept {
+    by_pack: HashMap<[u8; 32], Arc<Vec<PackEntry>>>,
+    order: VecDeque<[u8; 32]>,
+    entries: usize,
 }
 
 impl Trailers {
@@ -42,23 +47,19 @@ impl Trailers {
         pack: &[u8; 32],
         size: u64,
     ) -> Result<Arc<Vec<PackEntry>>> {
-        if let Some(t) = self.kept(pack) {
+        // A poisoned lock only means another thread panicked mid-update of
+        // a cache: go on without it.
+        let kept = self
+            .kept
+            .lock()
+            .ok()
+            .and_then(|k| k.by_pack.get(pack).cloned());
+        if let Some(t) = kept {
             return Ok(t);
         }
         let t = Arc::new(read_pack_entries(backend, crypto, pack, size)?);
         self.keep(pack, t.clone());
         Ok(t)
-    }
-
-    /// The entries of `pack` if kept.
-    fn kept(&self, pack: &[u8; 32]) -> Option<Arc<Vec<PackEntry>>> {
-        // A poisoned lock only means another thread panicked mid-update of
-        // a cache: go on without it.
-        let kept = self.kept.lock().ok()?;
-        kept.0
-            .iter()
-            .find(|(p, _)| p == pack)
-            .map(|(_, t)| t.clone())
     }
 
     /// Keeps `entries` as `pack`'s trailer (read by the caller), dropping
@@ -67,16 +68,18 @@ impl Trailers {
         let Ok(mut kept) = self.kept.lock() else {
             return;
         };
-        let (list, total) = &mut *kept;
-        if entries.len() > MAX_ENTRIES || list.iter().any(|(p, _)| p == pack) {
+        if entries.len() > MAX_ENTRIES || kept.by_pack.contains_key(pack) {
             return;
         }
-        *total += entries.len();
-        list.push_back((*pack, entries));
-        while *total > MAX_ENTRIES {
-            match list.pop_front() {
-                Some((_, t)) => *total -= t.len(),
-                None => break,
+        kept.entries += entries.len();
+        kept.by_pack.insert(*pack, entries);
+        kept.order.push_back(*pack);
+        while kept.entries > MAX_ENTRIES {
+            let Some(oldest) = kept.order.pop_front() else {
+                break;
+            };
+            if let Some(t) = kept.by_pack.remove(&oldest) {
+                kept.entries -= t.len();
             }
         }
     }
